@@ -1,0 +1,46 @@
+// Gateway configuration: the values of the command-line flags, checked once at start.
+#pragma once
+
+#include "absl/strings/string_view.h"
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace herald {
+
+struct Config {
+  std::string http_host = "127.0.0.1";
+  uint16_t http_port = 8080;
+  std::string grpc_listen = "127.0.0.1:50051";
+  std::string broker = "memory";
+  std::string node;  // Name reported to clients; the host name by default.
+  int threads = 1;
+  size_t history_size = 1000;
+  absl::Duration history_ttl = absl::Minutes(10);
+  absl::Duration idempotency_window = absl::Minutes(2);
+  size_t max_queue_bytes = 1 << 20;
+  size_t max_message_bytes = 64 << 10;
+  size_t max_topics_per_connection = 128;
+  std::vector<std::string> allowed_origins;  // Empty: any origin.
+  absl::Duration shutdown_timeout = absl::Seconds(10);
+  absl::Duration ws_ping_interval = absl::Seconds(25);
+  absl::Duration sse_ping_interval = absl::Seconds(15);
+  absl::Duration sse_retry = absl::Seconds(2);
+  absl::Duration handshake_timeout = absl::Seconds(10);
+
+  // True when `origin` may open a WebSocket or SSE stream. Requests without Origin (non-browser
+  // clients) are always allowed.
+  bool OriginAllowed(absl::string_view origin) const;
+};
+
+// Reads and checks the flags after absl::ParseCommandLine.
+absl::StatusOr<Config> ConfigFromFlags();
+
+// Splits "host:port" (IPv6 as "[::1]:port"); port 0 means "pick a free port".
+absl::Status ParseListenAddress(absl::string_view address, std::string& host, uint16_t& port);
+
+}  // namespace herald

@@ -1,0 +1,20 @@
+// What every edge session needs from the rest of the gateway.
+#pragma once
+
+#include <atomic>
+
+#include "config/config.h"
+#include "engine/engine.h"
+#include "hub/hub.h"
+
+namespace herald {
+
+struct EdgeContext {
+  const Config& config;
+  Hub& hub;
+  Engine& engine;
+  // Set once SIGTERM arrives: /readyz answers 503 and new streams are refused.
+  const std::atomic<bool>& draining;
+};
+
+}  // namespace herald

@@ -1,0 +1,28 @@
+// POST /v1/publish: a PublishRequest as proto3 JSON in, a PublishResponse as JSON out.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "edge/edge_context.h"
+
+namespace herald {
+
+struct HttpAnswer {
+  unsigned status = 200;
+  std::string json;
+};
+
+// Parses, checks and publishes `body`; `done` gets the answer, possibly on another thread:
+// 200 with the PublishResponse, or 400 / 413 / 429 / 500 with {"code", "message"}.
+void PublishJson(std::string_view body, EdgeContext& context,
+                 std::function<void(HttpAnswer)> done);
+
+// The HTTP status for a failed publish.
+unsigned HttpStatusFor(const absl::Status& status);
+
+// {"code": <grpc code>, "message": "..."} for a failure.
+std::string ErrorJson(const absl::Status& status);
+
+}  // namespace herald

@@ -1,0 +1,184 @@
+// HTTP request routing.
+#include "edge/http_session.h"
+
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include "absl/time/time.h"
+#include "edge/http_publish.h"
+#include "edge/request_target.h"
+#include "edge/sse_session.h"
+#include "edge/websocket_session.h"
+
+namespace herald {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+constexpr size_t kMaxHeaderBytes = 8 * 1024;
+
+}  // namespace
+
+HttpSession::HttpSession(boost::asio::ip::tcp::socket socket, EdgeContext& context, size_t shard)
+    : stream_(std::move(socket)), context_(context), shard_(shard) {}
+
+void HttpSession::Run() { ReadRequest(); }
+
+void HttpSession::ReadRequest() {
+  parser_.emplace();
+  parser_->header_limit(kMaxHeaderBytes);
+  // A JSON body carries the event's bytes in base64 (4/3 larger) plus the other fields.
+  parser_->body_limit(context_.config.max_message_bytes * 2 + 4096);
+  stream_.expires_after(absl::ToChronoMilliseconds(context_.config.handshake_timeout));
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code error, size_t bytes) {
+                     self->OnRead(error, bytes);
+                   });
+}
+
+void HttpSession::OnRead(beast::error_code error, size_t bytes) {
+  if (error == http::error::header_limit) {
+    Respond(431, "request headers are larger than 8 KiB\n", "text/plain", false);
+    return;
+  }
+  if (error == http::error::body_limit) {
+    Respond(413, ErrorJson(absl::InvalidArgumentError("request body is too large")),
+            "application/json", false);
+    return;
+  }
+  if (error == http::error::end_of_stream || error == beast::error::timeout) return;
+  if (error) {
+    if (bytes > 0 || buffer_.size() > 0) {
+      Respond(400, "malformed HTTP request\n", "text/plain", false);
+    }
+    return;
+  }
+  Route(parser_->release());
+}
+
+void HttpSession::Route(Request request) {
+  // The target's text must outlive the parsed views: parse the request's own target.
+  absl::StatusOr<RequestTarget> target = ParseRequestTarget(request.target());
+  std::string path = target.ok() ? target->path : "";
+  bool keep_alive = request.keep_alive();
+  if (path == "/ws") {
+    StartWebSocket(std::move(request));
+  } else if (path == "/sse") {
+    StartSse(std::move(request));
+  } else if (path == "/v1/publish") {
+    Publish(std::move(request));
+  } else if (path == "/healthz") {
+    Respond(200, "ok\n", "text/plain", keep_alive);
+  } else if (path == "/readyz") {
+    bool draining = context_.draining.load();
+    Respond(draining ? 503 : 200, draining ? "draining\n" : "ready\n", "text/plain", keep_alive);
+  } else {
+    Respond(404, "not found\n", "text/plain", keep_alive);
+  }
+}
+
+void HttpSession::StartWebSocket(Request request) {
+  if (!beast::websocket::is_upgrade(request)) {
+    Respond(426, "/ws expects a WebSocket upgrade\n", "text/plain", false);
+    return;
+  }
+  if (!context_.config.OriginAllowed(std::string(request[http::field::origin]))) {
+    Respond(403, "origin not allowed\n", "text/plain", false);
+    return;
+  }
+  if (context_.draining.load()) {
+    Respond(503, "shutting down\n", "text/plain", false);
+    return;
+  }
+  absl::StatusOr<RequestTarget> target = ParseRequestTarget(request.target());
+  if (!target.ok()) {
+    Respond(400, std::string(target.status().message()) + "\n", "text/plain", false);
+    return;
+  }
+  if (target->topics.size() > context_.config.max_topics_per_connection) {
+    Respond(400, "too many topics\n", "text/plain", false);
+    return;
+  }
+  std::vector<std::string> topics = std::move(target->topics);
+  std::make_shared<WebSocketSession>(std::move(stream_), context_, shard_)
+      ->Run(std::move(request), std::move(topics));
+}
+
+void HttpSession::StartSse(Request request) {
+  if (request.method() != http::verb::get) {
+    Respond(405, "/sse expects GET\n", "text/plain", false);
+    return;
+  }
+  if (!context_.config.OriginAllowed(std::string(request[http::field::origin]))) {
+    Respond(403, "origin not allowed\n", "text/plain", false);
+    return;
+  }
+  if (context_.draining.load()) {
+    Respond(503, "shutting down\n", "text/plain", false);
+    return;
+  }
+  absl::StatusOr<RequestTarget> target = ParseRequestTarget(request.target());
+  if (!target.ok()) {
+    Respond(400, std::string(target.status().message()) + "\n", "text/plain", false);
+    return;
+  }
+  if (target->topics.empty()) {
+    Respond(400, "/sse needs at least one topic=\n", "text/plain", false);
+    return;
+  }
+  if (target->topics.size() > context_.config.max_topics_per_connection) {
+    Respond(400, "too many topics\n", "text/plain", false);
+    return;
+  }
+  std::vector<std::string> topics = std::move(target->topics);
+  std::make_shared<SseSession>(std::move(stream_), context_, shard_)
+      ->Run(request, std::move(topics));
+}
+
+void HttpSession::Publish(Request request) {
+  bool keep_alive = request.keep_alive();
+  if (request.method() != http::verb::post) {
+    Respond(405, "/v1/publish expects POST\n", "text/plain", keep_alive);
+    return;
+  }
+  stream_.expires_never();
+  PublishJson(request.body(), context_,
+              [self = shared_from_this(), keep_alive](HttpAnswer answer) {
+                boost::asio::post(self->stream_.get_executor(),
+                                  [self, keep_alive, answer = std::move(answer)]() mutable {
+                                    self->Respond(answer.status, std::move(answer.json),
+                                                  "application/json", keep_alive);
+                                  });
+              });
+}
+
+void HttpSession::Respond(unsigned status, std::string body, std::string_view content_type,
+                          bool keep_alive) {
+  auto response = std::make_shared<http::response<http::string_body>>(
+      static_cast<http::status>(status), 11);
+  response->set(http::field::server, "herald");
+  response->set(http::field::content_type, content_type);
+  response->keep_alive(keep_alive);
+  response->body() = std::move(body);
+  response->prepare_payload();
+  response_ = response;
+  stream_.expires_after(absl::ToChronoMilliseconds(context_.config.handshake_timeout));
+  http::async_write(stream_, *response,
+                    [self = shared_from_this(), keep_alive](beast::error_code error, size_t bytes) {
+                      self->OnWrite(keep_alive, error, bytes);
+                    });
+}
+
+void HttpSession::OnWrite(bool keep_alive, beast::error_code error, size_t bytes) {
+  response_.reset();
+  if (error) return;
+  if (keep_alive) {
+    ReadRequest();
+    return;
+  }
+  beast::error_code ignored;
+  stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+}
+
+}  // namespace herald

@@ -1,0 +1,42 @@
+// A plain HTTP connection: reads requests and routes them (upgrade to /ws, stream /sse, or
+// answer publish, health and 404 itself).
+#pragma once
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <memory>
+#include <optional>
+
+#include "edge/edge_context.h"
+
+namespace herald {
+
+class HttpSession final : public std::enable_shared_from_this<HttpSession> {
+ public:
+  // The socket must belong to the loop of `shard`.
+  HttpSession(boost::asio::ip::tcp::socket socket, EdgeContext& context, size_t shard);
+
+  void Run();
+
+ private:
+  using Request = boost::beast::http::request<boost::beast::http::string_body>;
+
+  void ReadRequest();
+  void OnRead(boost::beast::error_code error, size_t bytes);
+  void Route(Request request);
+  void StartWebSocket(Request request);
+  void StartSse(Request request);
+  void Publish(Request request);
+  // Writes an answer; keeps the connection for the next request when the client allows.
+  void Respond(unsigned status, std::string body, std::string_view content_type, bool keep_alive);
+  void OnWrite(bool keep_alive, boost::beast::error_code error, size_t bytes);
+
+  boost::beast::tcp_stream stream_;
+  EdgeContext& context_;
+  const size_t shard_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  std::shared_ptr<void> response_;  // The response being written.
+};
+
+}  // namespace herald

@@ -1,0 +1,68 @@
+// HTTP listener.
+#include "edge/listener.h"
+
+#include <boost/asio/post.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "edge/http_session.h"
+#include "log.h"
+
+namespace herald {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+Listener::Listener(EventLoops& loops, EdgeContext& context)
+    : loops_(loops), context_(context), acceptor_(loops.context(0)) {}
+
+absl::StatusOr<std::shared_ptr<Listener>> Listener::Bind(EventLoops& loops, EdgeContext& context,
+                                                        const std::string& host, uint16_t port) {
+  std::shared_ptr<Listener> listener(new Listener(loops, context));
+  boost::system::error_code error;
+  net::ip::address address = net::ip::make_address(host, error);
+  if (error) {
+    return absl::InvalidArgumentError(absl::StrCat("bad HTTP listen host '", host, "'"));
+  }
+  tcp::endpoint endpoint(address, port);
+  tcp::acceptor& acceptor = listener->acceptor_;
+  acceptor.open(endpoint.protocol(), error);
+  if (!error) acceptor.set_option(net::socket_base::reuse_address(true), error);
+  if (!error) acceptor.bind(endpoint, error);
+  if (!error) acceptor.listen(net::socket_base::max_listen_connections, error);
+  if (error) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", host, ":", port, ": ", error.message()));
+  }
+  listener->port_ = acceptor.local_endpoint().port();
+  return listener;
+}
+
+void Listener::Start() { Accept(); }
+
+void Listener::Stop() {
+  net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+    boost::system::error_code ignored;
+    self->acceptor_.close(ignored);
+  });
+}
+
+void Listener::Accept() {
+  size_t loop = next_loop_;
+  next_loop_ = (next_loop_ + 1) % loops_.size();
+  acceptor_.async_accept(
+      net::any_io_executor(loops_.context(loop).get_executor()),
+      [self = shared_from_this(), loop](boost::system::error_code error, tcp::socket socket) {
+        if (error == net::error::operation_aborted || !self->acceptor_.is_open()) return;
+        if (!error) {
+          socket.set_option(tcp::no_delay(true), error);
+          // The session starts on its own loop, which owns the socket from now on.
+          auto session = std::make_shared<HttpSession>(std::move(socket), self->context_, loop);
+          net::post(self->loops_.context(loop), [session] { session->Run(); });
+        } else {
+          LogWarning(absl::StrCat("accept failed: ", error.message()));
+        }
+        self->Accept();
+      });
+}
+
+}  // namespace herald

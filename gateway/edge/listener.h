@@ -1,0 +1,35 @@
+// Accepts HTTP connections and hands each to the next event loop, round robin.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "edge/edge_context.h"
+#include "edge/event_loops.h"
+
+namespace herald {
+
+class Listener final : public std::enable_shared_from_this<Listener> {
+ public:
+  // Binds and listens on host:port (port 0 picks one); the acceptor runs on loop 0.
+  static absl::StatusOr<std::shared_ptr<Listener>> Bind(EventLoops& loops, EdgeContext& context,
+                                                       const std::string& host, uint16_t port);
+
+  uint16_t port() const { return port_; }
+  void Start();
+  // Any thread: stops accepting.
+  void Stop();
+
+ private:
+  Listener(EventLoops& loops, EdgeContext& context);
+  void Accept();
+
+  EventLoops& loops_;
+  EdgeContext& context_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  size_t next_loop_ = 0;
+};
+
+}  // namespace herald

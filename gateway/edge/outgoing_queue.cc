@@ -1,0 +1,39 @@
+// Bounded outgoing queue.
+#include "edge/outgoing_queue.h"
+
+namespace herald {
+
+bool OutgoingQueue::Push(std::shared_ptr<const std::string> bytes) {
+  if (pending_bytes_ + bytes->size() > max_bytes_) return false;
+  PushUnbounded(std::move(bytes));
+  return true;
+}
+
+void OutgoingQueue::PushUnbounded(std::shared_ptr<const std::string> bytes) {
+  pending_bytes_ += bytes->size();
+  pending_.push_back(std::move(bytes));
+}
+
+void OutgoingQueue::DropPending() {
+  pending_.clear();
+  pending_bytes_ = 0;
+}
+
+const std::vector<boost::asio::const_buffer>& OutgoingQueue::StartWrite() {
+  writing_ = true;
+  in_flight_.swap(pending_);
+  pending_bytes_ = 0;
+  buffers_.clear();
+  for (const std::shared_ptr<const std::string>& bytes : in_flight_) {
+    buffers_.emplace_back(bytes->data(), bytes->size());
+  }
+  return buffers_;
+}
+
+void OutgoingQueue::CompleteWrite() {
+  writing_ = false;
+  in_flight_.clear();
+  buffers_.clear();
+}
+
+}  // namespace herald

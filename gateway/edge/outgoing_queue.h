@@ -1,0 +1,47 @@
+// A connection's bounded queue of encoded bytes, drained by one write at a time.
+#pragma once
+
+#include <boost/asio/buffer.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace herald {
+
+// Not thread-safe: used on the owning loop only.
+class OutgoingQueue {
+ public:
+  explicit OutgoingQueue(size_t max_bytes) : max_bytes_(max_bytes) {}
+
+  // Queues `bytes` unless the pending bytes would pass the limit; returns false then.
+  bool Push(std::shared_ptr<const std::string> bytes);
+  // Queues `bytes` whatever the limit (the last words before a close).
+  void PushUnbounded(std::shared_ptr<const std::string> bytes);
+  void DropPending();
+
+  bool has_pending() const { return !pending_.empty(); }
+  bool writing() const { return writing_; }
+  size_t pending_bytes() const { return pending_bytes_; }
+
+  // Moves everything pending into one batch for a write and returns its buffers, which stay
+  // valid until CompleteWrite(). Only when !writing() and has_pending().
+  const std::vector<boost::asio::const_buffer>& StartWrite();
+  void CompleteWrite();
+
+ private:
+  size_t max_bytes_;
+  size_t pending_bytes_ = 0;
+  bool writing_ = false;
+  std::vector<std::shared_ptr<const std::string>> pending_;
+  std::vector<std::shared_ptr<const std::string>> in_flight_;
+  std::vector<boost::asio::const_buffer> buffers_;
+};
+
+// Shares ownership of `owner` while pointing at one of its strings (no copy).
+template <typename Owner>
+std::shared_ptr<const std::string> SharedBytes(const std::shared_ptr<Owner>& owner,
+                                               const std::string& bytes) {
+  return std::shared_ptr<const std::string>(owner, &bytes);
+}
+
+}  // namespace herald

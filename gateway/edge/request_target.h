@@ -1,0 +1,21 @@
+// The parts of a request target Herald reads: path, topics and the resume token.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace herald {
+
+struct RequestTarget {
+  std::string path;
+  std::vector<std::string> topics;  // Every `topic=` parameter, in order, without repeats.
+  std::string last_event_id;        // `last_event_id=` (for EventSource polyfills).
+};
+
+// INVALID_ARGUMENT when the target is not an origin-form URL or a topic is invalid.
+absl::StatusOr<RequestTarget> ParseRequestTarget(std::string_view target);
+
+}  // namespace herald

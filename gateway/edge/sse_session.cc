@@ -1,0 +1,176 @@
+// Server-Sent Events session.
+#include "edge/sse_session.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "herald/v1/websocket.pb.h"
+#include "hub/encoded_event.h"
+#include "hub/sse_encoding.h"
+#include "random_id.h"
+
+namespace herald {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+constexpr std::chrono::seconds kCloseDeadline{10};
+const std::string kChunkEnd = "\r\n";
+const std::string kLastChunk = "0\r\n\r\n";
+
+}  // namespace
+
+SseSession::SseSession(beast::tcp_stream stream, EdgeContext& context, size_t shard)
+    : stream_(std::move(stream)),
+      context_(context),
+      shard_(shard),
+      client_id_(RandomId(8)),
+      queue_(context.config.max_queue_bytes),
+      ping_timer_(stream_.get_executor()),
+      close_deadline_(stream_.get_executor()) {}
+
+SseSession::~SseSession() {
+  if (attached_) context_.hub.Detach(shard_, this);
+}
+
+void SseSession::Run(const http::request<http::string_body>& request,
+                     std::vector<std::string> topics) {
+  stream_.expires_never();
+  std::string head =
+      "HTTP/1.1 200 OK\r\n"
+      "Server: herald\r\n"
+      "Content-Type: text/event-stream\r\n"
+      "Cache-Control: no-cache\r\n"
+      "X-Accel-Buffering: no\r\n"
+      "Transfer-Encoding: chunked\r\n";
+  if (auto origin = request.find(http::field::origin); origin != request.end()) {
+    absl::StrAppend(&head, "Access-Control-Allow-Origin: ", std::string(origin->value()),
+                    "\r\nVary: Origin\r\n");
+  }
+  head += "\r\n";
+  // The head is written as the first queued bytes, outside chunk framing (see Flush).
+  chunk_header_ = std::move(head);
+
+  context_.hub.Attach(shard_, this);
+  attached_ = true;
+  herald::v1::Connected connected;
+  connected.set_client_id(client_id_);
+  connected.set_node(context_.config.node);
+  for (const std::string& topic : topics) {
+    context_.hub.Subscribe(shard_, topic, this);
+    TopicPosition position = context_.engine.Position(topic);
+    herald::v1::SubscribeResult* result = connected.add_subscriptions();
+    result->set_topic(topic);
+    result->set_epoch(position.epoch);
+    result->set_offset(position.offset);
+  }
+  Push(std::make_shared<std::string>(
+      absl::StrCat("retry: ", absl::ToInt64Milliseconds(context_.config.sse_retry), "\n\n",
+                   SseControlFrame("herald.connected", ConnectedJson(connected)))));
+  WatchPeer();
+  SchedulePing();
+  if (context_.draining.load()) Close(kDisconnectShutdown);
+}
+
+void SseSession::WatchPeer() {
+  stream_.socket().async_read_some(
+      boost::asio::buffer(peer_bytes_),
+      [self = shared_from_this()](beast::error_code error, size_t) {
+        if (error) {
+          self->Shutdown();
+          return;
+        }
+        self->WatchPeer();
+      });
+}
+
+void SseSession::SchedulePing() {
+  ping_timer_.expires_after(absl::ToChronoMilliseconds(context_.config.sse_ping_interval));
+  ping_timer_.async_wait([self = shared_from_this()](beast::error_code error) {
+    if (error || self->ended_) return;
+    if (!self->wrote_since_ping_ && !self->closing_) {
+      static const auto kPing = std::make_shared<const std::string>(": ping\n\n");
+      self->Push(kPing);
+    }
+    self->wrote_since_ping_ = false;
+    self->SchedulePing();
+  });
+}
+
+void SseSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event) {
+  if (closing_ || ended_) return;
+  if (!queue_.Push(SharedBytes(event, event->sse_frame))) Close(kDisconnectSlowConsumer);
+}
+
+void SseSession::Push(std::shared_ptr<const std::string> bytes) {
+  if (closing_ || ended_) return;
+  if (!queue_.Push(std::move(bytes))) {
+    Close(kDisconnectSlowConsumer);
+    return;
+  }
+  Flush();
+}
+
+void SseSession::Flush() {
+  if (queue_.writing() || !queue_.has_pending() || ended_) return;
+  size_t payload_bytes = queue_.pending_bytes();
+  const std::vector<boost::asio::const_buffer>& payload = queue_.StartWrite();
+  // Each write is one HTTP chunk; the very first write also carries the response head.
+  absl::StrAppend(&chunk_header_, absl::StrFormat("%x\r\n", payload_bytes));
+  chunk_.clear();
+  chunk_.emplace_back(chunk_header_.data(), chunk_header_.size());
+  chunk_.insert(chunk_.end(), payload.begin(), payload.end());
+  chunk_.emplace_back(kChunkEnd.data(), kChunkEnd.size());
+  wrote_since_ping_ = true;
+  boost::asio::async_write(stream_.socket(), chunk_,
+                           [self = shared_from_this()](beast::error_code error, size_t bytes) {
+                             self->OnWrite(error, bytes);
+                           });
+}
+
+void SseSession::OnWrite(beast::error_code error, size_t bytes) {
+  queue_.CompleteWrite();
+  chunk_header_.clear();
+  if (error) {
+    Shutdown();
+    return;
+  }
+  if (queue_.has_pending()) {
+    Flush();
+    return;
+  }
+  if (closing_) {
+    // The disconnect event went out: end the chunked body, then the connection.
+    boost::asio::async_write(stream_.socket(), boost::asio::buffer(kLastChunk),
+                             [self = shared_from_this()](beast::error_code, size_t) {
+                               self->Shutdown();
+                             });
+  }
+}
+
+void SseSession::Close(const Disconnect& disconnect) {
+  if (closing_ || ended_) return;
+  closing_ = disconnect;
+  if (disconnect.code == kDisconnectSlowConsumer.code) queue_.DropPending();
+  queue_.PushUnbounded(std::make_shared<std::string>(SseControlFrame(
+      "herald.disconnect", DisconnectJson(disconnect.code, disconnect.reason))));
+  close_deadline_.expires_after(kCloseDeadline);
+  close_deadline_.async_wait([self = shared_from_this()](beast::error_code error) {
+    if (!error) self->Shutdown();
+  });
+  Flush();
+}
+
+void SseSession::Shutdown() {
+  if (ended_) return;
+  ended_ = true;
+  ping_timer_.cancel();
+  close_deadline_.cancel();
+  beast::error_code ignored;
+  stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+  stream_.socket().close(ignored);
+}
+
+}  // namespace herald

@@ -1,0 +1,277 @@
+// WebSocket session.
+#include "edge/websocket_session.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "hub/error_proto.h"
+#include "hub/publish_validation.h"
+#include "hub/topic.h"
+#include "log.h"
+#include "random_id.h"
+
+namespace herald {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+
+namespace {
+
+// How long a close may wait for a stuck write before the socket is dropped.
+constexpr std::chrono::seconds kCloseDeadline{10};
+
+std::chrono::steady_clock::duration ToChrono(absl::Duration duration) {
+  return absl::ToChronoMilliseconds(duration);
+}
+
+}  // namespace
+
+WebSocketSession::WebSocketSession(beast::tcp_stream stream, EdgeContext& context, size_t shard)
+    : ws_(std::move(stream)),
+      context_(context),
+      shard_(shard),
+      client_id_(RandomId(8)),
+      queue_(context.config.max_queue_bytes),
+      close_deadline_(ws_.get_executor()) {}
+
+WebSocketSession::~WebSocketSession() {
+  if (attached_) context_.hub.Detach(shard_, this);
+}
+
+void WebSocketSession::Run(http::request<http::string_body> request,
+                           std::vector<std::string> topics) {
+  const Config& config = context_.config;
+  beast::get_lowest_layer(ws_).expires_never();
+  websocket::stream_base::timeout timeout;
+  timeout.handshake_timeout = ToChrono(config.handshake_timeout);
+  timeout.idle_timeout = ToChrono(config.ws_ping_interval * 2);
+  timeout.keep_alive_pings = true;
+  ws_.set_option(timeout);
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& response) { response.set(http::field::server, "herald"); }));
+  ws_.read_message_max(config.max_message_bytes);
+  ws_.binary(true);
+  ws_.async_accept(request, [self = shared_from_this(), topics = std::move(topics)](
+                                beast::error_code error) mutable {
+    self->OnAccept(error, std::move(topics));
+  });
+}
+
+void WebSocketSession::OnAccept(beast::error_code error, std::vector<std::string> topics) {
+  if (error) return;
+  context_.hub.Attach(shard_, this);
+  attached_ = true;
+  herald::v1::ServerMessage message;
+  herald::v1::Connected* connected = message.mutable_connected();
+  connected->set_client_id(client_id_);
+  connected->set_node(context_.config.node);
+  for (const std::string& topic : topics) {
+    *connected->add_subscriptions() = SubscribeTopic(topic);
+  }
+  Send(message);
+  if (context_.draining.load()) Close(kDisconnectShutdown);
+  ReadNext();
+}
+
+herald::v1::SubscribeResult WebSocketSession::SubscribeTopic(const std::string& topic) {
+  context_.hub.Subscribe(shard_, topic, this);
+  TopicPosition position = context_.engine.Position(topic);
+  herald::v1::SubscribeResult result;
+  result.set_topic(topic);
+  result.set_epoch(position.epoch);
+  result.set_offset(position.offset);
+  return result;
+}
+
+void WebSocketSession::ReadNext() {
+  ws_.async_read(read_buffer_,
+                 [self = shared_from_this()](beast::error_code error, size_t bytes) {
+                   self->OnRead(error, bytes);
+                 });
+}
+
+void WebSocketSession::OnRead(beast::error_code error, size_t bytes) {
+  // Errors end the session: the peer closed, timed out, or broke the protocol (Beast has
+  // already answered a frame over read_message_max with close 1009).
+  if (error) return;
+  if (closing_) return;
+  if (!ws_.got_binary()) {
+    Close({1003, "text frames are not accepted; send binary ClientMessage frames"});
+    return;
+  }
+  herald::v1::ClientMessage message;
+  bool parsed = message.ParseFromArray(read_buffer_.data().data(),
+                                       static_cast<int>(read_buffer_.size()));
+  read_buffer_.consume(read_buffer_.size());
+  if (!parsed) {
+    Close({4400, "frame is not a ClientMessage"});
+    return;
+  }
+  if (message.command_case() == herald::v1::ClientMessage::COMMAND_NOT_SET) {
+    Close({4400, "ClientMessage has no command"});
+    return;
+  }
+  HandleCommand(message);
+  ReadNext();
+}
+
+void WebSocketSession::HandleCommand(const herald::v1::ClientMessage& message) {
+  switch (message.command_case()) {
+    case herald::v1::ClientMessage::kSubscribe:
+      Subscribe(message.id(), message.subscribe());
+      break;
+    case herald::v1::ClientMessage::kUnsubscribe:
+      Unsubscribe(message.id(), message.unsubscribe());
+      break;
+    case herald::v1::ClientMessage::kPublish:
+      Publish(message.id(), message.publish());
+      break;
+    case herald::v1::ClientMessage::kPing: {
+      herald::v1::Reply reply;
+      reply.set_id(message.id());
+      reply.mutable_pong();
+      SendReply(std::move(reply));
+      break;
+    }
+    case herald::v1::ClientMessage::COMMAND_NOT_SET:
+      break;
+  }
+}
+
+void WebSocketSession::Subscribe(uint32_t id, const herald::v1::SubscribeCommand& command) {
+  if (absl::Status status = ValidateTopic(command.topic()); !status.ok()) {
+    SendError(id, status);
+    return;
+  }
+  Shard& shard = context_.hub.shard(shard_);
+  if (!shard.IsSubscribed(command.topic(), this) &&
+      shard.TopicCount(this) >= context_.config.max_topics_per_connection) {
+    SendError(id, absl::ResourceExhaustedError(absl::StrCat(
+                      "a connection may hold ", context_.config.max_topics_per_connection,
+                      " subscriptions")));
+    return;
+  }
+  herald::v1::Reply reply;
+  reply.set_id(id);
+  herald::v1::SubscribeResult result = SubscribeTopic(command.topic());
+  // Without history, a client is recovered only when it missed nothing.
+  result.set_recovered(command.recover() && command.epoch() == result.epoch() &&
+                       command.offset() == result.offset());
+  *reply.mutable_subscribed() = std::move(result);
+  SendReply(std::move(reply));
+}
+
+void WebSocketSession::Unsubscribe(uint32_t id, const herald::v1::UnsubscribeCommand& command) {
+  if (absl::Status status = ValidateTopic(command.topic()); !status.ok()) {
+    SendError(id, status);
+    return;
+  }
+  context_.hub.Unsubscribe(shard_, command.topic(), this);
+  herald::v1::Reply reply;
+  reply.set_id(id);
+  reply.mutable_unsubscribed()->set_topic(command.topic());
+  SendReply(std::move(reply));
+}
+
+void WebSocketSession::Publish(uint32_t id, const herald::v1::PublishRequest& request) {
+  if (absl::Status status = ValidatePublishRequest(request, context_.config.max_message_bytes);
+      !status.ok()) {
+    SendError(id, status);
+    return;
+  }
+  context_.engine.Publish(
+      request, [self = shared_from_this(), id, topic = request.topic(),
+                request_id = request.request_id()](absl::StatusOr<TopicPosition> position) {
+        boost::asio::post(self->ws_.get_executor(), [self, id, topic, request_id,
+                                                     position = std::move(position)] {
+          if (!position.ok()) {
+            self->SendError(id, position.status());
+            return;
+          }
+          herald::v1::Reply reply;
+          reply.set_id(id);
+          herald::v1::PublishResponse* published = reply.mutable_published();
+          published->set_request_id(request_id);
+          published->set_topic(topic);
+          published->set_offset(position->offset);
+          published->set_epoch(position->epoch);
+          self->SendReply(std::move(reply));
+        });
+      });
+}
+
+void WebSocketSession::SendError(uint32_t id, const absl::Status& status) {
+  herald::v1::Reply reply;
+  reply.set_id(id);
+  *reply.mutable_error() = ErrorProto(status);
+  SendReply(std::move(reply));
+}
+
+void WebSocketSession::SendReply(herald::v1::Reply reply) {
+  herald::v1::ServerMessage message;
+  *message.add_replies() = std::move(reply);
+  Send(message);
+}
+
+void WebSocketSession::Send(const herald::v1::ServerMessage& message) {
+  if (closing_) return;
+  auto bytes = std::make_shared<std::string>(message.SerializeAsString());
+  if (!queue_.Push(std::move(bytes))) {
+    Close(kDisconnectSlowConsumer);
+    return;
+  }
+  Flush();
+}
+
+void WebSocketSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event) {
+  if (closing_) return;
+  if (!queue_.Push(SharedBytes(event, event->ws_frame))) Close(kDisconnectSlowConsumer);
+}
+
+void WebSocketSession::Flush() {
+  if (queue_.writing() || !queue_.has_pending() || close_started_) return;
+  ws_.async_write(queue_.StartWrite(),
+                  [self = shared_from_this()](beast::error_code error, size_t bytes) {
+                    self->OnWrite(error, bytes);
+                  });
+}
+
+void WebSocketSession::OnWrite(beast::error_code error, size_t bytes) {
+  queue_.CompleteWrite();
+  if (error) return;
+  if (queue_.has_pending()) {
+    Flush();
+  } else if (closing_) {
+    StartClose();
+  }
+}
+
+void WebSocketSession::Close(const Disconnect& disconnect) {
+  if (closing_) return;
+  closing_ = disconnect;
+  // A slow consumer's backlog is dropped; otherwise what was queued still goes out first.
+  if (disconnect.code == kDisconnectSlowConsumer.code) queue_.DropPending();
+  herald::v1::ServerMessage message;
+  message.mutable_disconnect()->set_code(disconnect.code);
+  message.mutable_disconnect()->set_reason(disconnect.reason);
+  queue_.PushUnbounded(std::make_shared<std::string>(message.SerializeAsString()));
+  close_deadline_.expires_after(kCloseDeadline);
+  close_deadline_.async_wait([self = shared_from_this()](beast::error_code error) {
+    if (!error) beast::get_lowest_layer(self->ws_).close();
+  });
+  Flush();
+}
+
+void WebSocketSession::StartClose() {
+  if (close_started_) return;
+  close_started_ = true;
+  websocket::close_reason reason(static_cast<websocket::close_code>(closing_->code),
+                                 closing_->reason.substr(0, 120));
+  ws_.async_close(reason, [self = shared_from_this()](beast::error_code error) {
+    self->OnClose(error);
+  });
+}
+
+void WebSocketSession::OnClose(beast::error_code error) { close_deadline_.cancel(); }
+
+}  // namespace herald

@@ -1,0 +1,66 @@
+// A WebSocket client: binary protobuf commands in, batched ServerMessages out.
+#pragma once
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "edge/edge_context.h"
+#include "edge/outgoing_queue.h"
+#include "herald/v1/websocket.pb.h"
+#include "hub/transport.h"
+
+namespace herald {
+
+class WebSocketSession final : public Transport,
+                               public std::enable_shared_from_this<WebSocketSession> {
+ public:
+  // The socket must belong to the loop of `shard`.
+  WebSocketSession(boost::beast::tcp_stream stream, EdgeContext& context, size_t shard);
+  ~WebSocketSession() override;
+
+  // Completes the upgrade of `request` and subscribes `topics` (already validated).
+  void Run(boost::beast::http::request<boost::beast::http::string_body> request,
+           std::vector<std::string> topics);
+
+  // Transport (on the session's loop):
+  void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override;
+  void Flush() override;
+  void Close(const Disconnect& disconnect) override;
+
+ private:
+  void OnAccept(boost::beast::error_code error, std::vector<std::string> topics);
+  void ReadNext();
+  void OnRead(boost::beast::error_code error, size_t bytes);
+  void HandleCommand(const herald::v1::ClientMessage& message);
+  void Subscribe(uint32_t id, const herald::v1::SubscribeCommand& command);
+  void Unsubscribe(uint32_t id, const herald::v1::UnsubscribeCommand& command);
+  void Publish(uint32_t id, const herald::v1::PublishRequest& request);
+  herald::v1::SubscribeResult SubscribeTopic(const std::string& topic);
+  void SendReply(herald::v1::Reply reply);
+  void SendError(uint32_t id, const absl::Status& status);
+  // Queues a control message under the queue limit (a client that does not read its replies
+  // is a slow consumer too).
+  void Send(const herald::v1::ServerMessage& message);
+  void OnWrite(boost::beast::error_code error, size_t bytes);
+  void StartClose();
+  void OnClose(boost::beast::error_code error);
+
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  EdgeContext& context_;
+  const size_t shard_;
+  const std::string client_id_;
+  boost::beast::flat_buffer read_buffer_;
+  OutgoingQueue queue_;
+  bool attached_ = false;
+  std::optional<Disconnect> closing_;  // Set once the server decided to close.
+  bool close_started_ = false;
+  boost::asio::steady_timer close_deadline_;
+};
+
+}  // namespace herald

@@ -1,0 +1,87 @@
+// Wiring of the gateway's parts, start and drain.
+#include "gateway.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server_builder.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "engine/memory_engine.h"
+#include "log.h"
+
+namespace herald {
+
+Gateway::Gateway(Config config)
+    : config_(std::move(config)),
+      loops_(static_cast<size_t>(config_.threads)),
+      hub_(loops_.Posters()),
+      engine_(std::make_unique<MemoryEngine>(hub_)),
+      edge_context_{config_, hub_, *engine_, draining_} {}
+
+Gateway::~Gateway() { loops_.Stop(); }
+
+absl::Status Gateway::Start() {
+  absl::StatusOr<std::shared_ptr<Listener>> listener =
+      Listener::Bind(loops_, edge_context_, config_.http_host, config_.http_port);
+  if (!listener.ok()) return listener.status();
+  listener_ = *std::move(listener);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  publisher_service_ = std::make_unique<PublisherService>(config_, *engine_);
+  subscriber_service_ = std::make_unique<SubscriberService>(config_, hub_);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
+  // Room for an event at the message limit plus the request's other fields.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_message_bytes + 64 * 1024));
+  builder.RegisterService(publisher_service_.get());
+  builder.RegisterService(subscriber_service_.get());
+  grpc_server_ = builder.BuildAndStart();
+  if (!grpc_server_ || grpc_port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config_.grpc_listen));
+  }
+
+  loops_.Start();
+  listener_->Start();
+  std::string grpc_host = config_.grpc_listen.substr(0, config_.grpc_listen.rfind(':'));
+  LogInfo(absl::StrCat("herald listening http=", config_.http_host, ":", listener_->port(),
+                       " grpc=", grpc_host, ":", grpc_port_));
+  LogInfo(absl::StrCat("engine=", config_.broker, " threads=", config_.threads,
+                       " node=", config_.node));
+  LogWarning(
+      "no JWT key or publisher keys are configured: every client may subscribe and publish");
+  return absl::OkStatus();
+}
+
+void Gateway::RunUntilSignal() {
+  int received = 0;
+  signals_.async_wait([&](const boost::system::error_code& error, int signal) {
+    if (!error) received = signal;
+  });
+  signals_context_.run();
+  LogInfo(absl::StrCat("signal ", received, ": draining"));
+  Drain();
+}
+
+void Gateway::Drain() {
+  absl::Time deadline = absl::Now() + config_.shutdown_timeout;
+  draining_.store(true);
+  listener_->Stop();
+  hub_.CloseAll(kDisconnectShutdown);
+  // In-flight RPCs may finish until the deadline; then gRPC cancels what is left.
+  std::thread grpc_shutdown([this, deadline] {
+    grpc_server_->Shutdown(absl::ToChronoTime(deadline));
+  });
+  while (hub_.attached_count() > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  grpc_shutdown.join();
+  size_t left = hub_.attached_count();
+  loops_.Stop();
+  LogInfo(absl::StrCat("drained", left > 0 ? absl::StrCat(" (", left, " clients cut at the deadline)") : ""));
+}
+
+}  // namespace herald

@@ -1,0 +1,58 @@
+// The whole gateway: event loops, hub, engine, HTTP listener and gRPC server, and their drain.
+#pragma once
+
+#include <grpcpp/server.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <atomic>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "config/config.h"
+#include "edge/edge_context.h"
+#include "edge/event_loops.h"
+#include "edge/listener.h"
+#include "engine/engine.h"
+#include "grpc/publisher_service.h"
+#include "grpc/subscriber_service.h"
+#include "hub/hub.h"
+
+namespace herald {
+
+class Gateway {
+ public:
+  explicit Gateway(Config config);
+  ~Gateway();
+
+  // Binds both ports, starts the loops and logs the addresses it listens on.
+  absl::Status Start();
+  // Blocks until SIGTERM or SIGINT, then drains: /readyz turns 503, no new connections,
+  // clients are told and closed, in-flight publishes finish; returns within the shutdown
+  // timeout.
+  void RunUntilSignal();
+
+  uint16_t http_port() const { return listener_ ? listener_->port() : 0; }
+  int grpc_port() const { return grpc_port_; }
+
+ private:
+  void Drain();
+
+  Config config_;
+  // Installed before the ports open, so a signal that arrives early still drains.
+  boost::asio::io_context signals_context_;
+  boost::asio::signal_set signals_{signals_context_, SIGINT, SIGTERM};
+  std::atomic<bool> draining_{false};
+  EventLoops loops_;
+  Hub hub_;
+  std::unique_ptr<Engine> engine_;
+  EdgeContext edge_context_;
+  std::shared_ptr<Listener> listener_;
+  std::unique_ptr<PublisherService> publisher_service_;
+  std::unique_ptr<SubscriberService> subscriber_service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int grpc_port_ = 0;
+};
+
+}  // namespace herald

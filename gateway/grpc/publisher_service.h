@@ -1,0 +1,30 @@
+// The gRPC Publisher service: unary Publish and the ordered bidirectional PublishStream.
+#pragma once
+
+#include "config/config.h"
+#include "engine/engine.h"
+#include "herald/v1/publisher.grpc.pb.h"
+
+namespace herald {
+
+class PublisherService final : public herald::v1::Publisher::CallbackService {
+ public:
+  PublisherService(const Config& config, Engine& engine);
+
+  // herald::v1::Publisher::CallbackService:
+  grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
+                                    const herald::v1::PublishRequest* request,
+                                    herald::v1::PublishResponse* response) override;
+  grpc::ServerBidiReactor<herald::v1::PublishRequest, herald::v1::PublishResponse>*
+  PublishStream(grpc::CallbackServerContext* context) override;
+
+ private:
+  const Config& config_;
+  Engine& engine_;
+};
+
+// Publishes one checked request; `done` gets the response (error set on failure), on any thread.
+void PublishOne(const herald::v1::PublishRequest& request, const Config& config, Engine& engine,
+                std::function<void(herald::v1::PublishResponse)> done);
+
+}  // namespace herald

@@ -1,0 +1,154 @@
+// Subscriber service: each call is a transport attached to one shard of the hub.
+#include "grpc/subscriber_service.h"
+
+#include <deque>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "hub/encoded_event.h"
+#include "hub/topic.h"
+
+namespace herald {
+namespace {
+
+// Streams the events its shard delivers. The shard calls the Transport methods on its loop;
+// gRPC calls the reactor methods on its own threads; the mutex orders the two. The hub's
+// pointer to this object stays valid until OnDone posts the detach and the delete to the shard.
+class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event>,
+                               public Transport {
+ public:
+  SubscribeReactor(Hub& hub, size_t shard, size_t max_queue_bytes,
+                   std::vector<std::string> topics)
+      : hub_(hub), shard_(shard), max_queue_bytes_(max_queue_bytes) {
+    hub_.shard(shard_).Post([this, topics = std::move(topics)] {
+      hub_.Attach(shard_, this);
+      for (const std::string& topic : topics) hub_.Subscribe(shard_, topic, this);
+      // Initial metadata tells the client it is live: events from now on reach it.
+      StartSendInitialMetadata();
+    });
+  }
+
+  // Transport:
+  void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override {
+    absl::MutexLock lock(&mutex_);
+    if (finishing_) return;
+    size_t bytes = event->ws_frame.size();
+    if (queued_bytes_ + bytes > max_queue_bytes_) {
+      queue_.clear();
+      queued_bytes_ = 0;
+      FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                "slow consumer: the outgoing queue is full"));
+      return;
+    }
+    queued_bytes_ += bytes;
+    queue_.push_back(event);
+  }
+
+  void Flush() override {
+    absl::MutexLock lock(&mutex_);
+    WriteNextLocked();
+  }
+
+  void Close(const Disconnect& disconnect) override {
+    absl::MutexLock lock(&mutex_);
+    FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, disconnect.reason));
+  }
+
+  // grpc::ServerWriteReactor:
+  void OnSendInitialMetadataDone(bool ok) override {}
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mutex_);
+    writing_ = false;
+    queued_bytes_ -= queue_.front()->ws_frame.size();
+    queue_.pop_front();
+    if (!ok) {
+      queue_.clear();
+      queued_bytes_ = 0;
+      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
+      return;
+    }
+    WriteNextLocked();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mutex_);
+    queue_.clear();
+    queued_bytes_ = 0;
+    FinishLocked(grpc::Status::CANCELLED);
+  }
+
+  void OnDone() override {
+    hub_.shard(shard_).Post([this] {
+      hub_.Detach(shard_, this);
+      delete this;
+    });
+  }
+
+ private:
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    if (writing_ || finished_) return;
+    if (queue_.empty()) {
+      if (finishing_) {
+        finished_ = true;
+        Finish(final_status_);
+      }
+      return;
+    }
+    writing_ = true;
+    StartWrite(&queue_.front()->event);
+  }
+
+  // Finishes once the queue is written (at once when nothing is queued).
+  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    if (finishing_) return;
+    finishing_ = true;
+    final_status_ = std::move(status);
+    WriteNextLocked();
+  }
+
+  Hub& hub_;
+  const size_t shard_;
+  const size_t max_queue_bytes_;
+  absl::Mutex mutex_;
+  std::deque<std::shared_ptr<const EncodedEvent>> queue_ ABSL_GUARDED_BY(mutex_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mutex_) = 0;
+  bool writing_ ABSL_GUARDED_BY(mutex_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mutex_) = false;
+  bool finished_ ABSL_GUARDED_BY(mutex_) = false;
+  grpc::Status final_status_ ABSL_GUARDED_BY(mutex_);
+};
+
+class FailedReactor final : public grpc::ServerWriteReactor<herald::v1::Event> {
+ public:
+  explicit FailedReactor(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+SubscriberService::SubscriberService(const Config& config, Hub& hub)
+    : config_(config), hub_(hub) {}
+
+grpc::ServerWriteReactor<herald::v1::Event>* SubscriberService::Subscribe(
+    grpc::CallbackServerContext* context, const herald::v1::SubscribeRequest* request) {
+  if (request->topics().empty()) {
+    return new FailedReactor(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "subscribe to at least one topic"));
+  }
+  if (static_cast<size_t>(request->topics_size()) > config_.max_topics_per_connection) {
+    return new FailedReactor(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "too many topics"));
+  }
+  std::vector<std::string> topics;
+  for (const std::string& topic : request->topics()) {
+    if (absl::Status status = ValidateTopic(topic); !status.ok()) {
+      return new FailedReactor(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(status.message())));
+    }
+    topics.push_back(topic);
+  }
+  size_t shard = next_shard_.fetch_add(1) % hub_.shard_count();
+  return new SubscribeReactor(hub_, shard, config_.max_queue_bytes, std::move(topics));
+}
+
+}  // namespace herald

@@ -1,0 +1,27 @@
+// The gRPC Subscriber service: a server stream of events for internal consumers.
+#pragma once
+
+#include <atomic>
+
+#include "config/config.h"
+#include "engine/engine.h"
+#include "herald/v1/subscriber.grpc.pb.h"
+#include "hub/hub.h"
+
+namespace herald {
+
+class SubscriberService final : public herald::v1::Subscriber::CallbackService {
+ public:
+  SubscriberService(const Config& config, Hub& hub);
+
+  // herald::v1::Subscriber::CallbackService:
+  grpc::ServerWriteReactor<herald::v1::Event>* Subscribe(
+      grpc::CallbackServerContext* context, const herald::v1::SubscribeRequest* request) override;
+
+ private:
+  const Config& config_;
+  Hub& hub_;
+  std::atomic<size_t> next_shard_{0};
+};
+
+}  // namespace herald

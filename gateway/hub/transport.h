@@ -1,0 +1,42 @@
+// The hub's view of a client connection: where pre-encoded events are queued and flushed.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace herald {
+
+struct EncodedEvent;
+
+// Why the server ends a connection. `code` is a WebSocket close code (4000 + HTTP status for
+// Herald's own reasons); SSE and gRPC clients see the same code and reason in their own form.
+struct Disconnect {
+  uint16_t code = 0;
+  std::string reason;
+};
+
+inline const Disconnect kDisconnectShutdown{1001, "shutdown"};
+inline const Disconnect kDisconnectBadRequest{4400, "bad request"};
+inline const Disconnect kDisconnectSlowConsumer{4408, "slow consumer"};
+
+// A connection as the hub sees it. Implemented by the WebSocket, SSE and gRPC sessions.
+// Every call happens on the event loop thread that owns the transport (its shard); the hub
+// holds raw pointers, so a transport detaches itself from the hub before it is destroyed.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  // Queues one event. When the queue would pass its byte limit, the transport drops what is
+  // pending and closes itself with kDisconnectSlowConsumer instead.
+  virtual void Enqueue(const std::shared_ptr<const EncodedEvent>& event) = 0;
+
+  // Writes everything queued in one write, unless a write is already in flight (then the
+  // queue goes out when it completes).
+  virtual void Flush() = 0;
+
+  // Tells the client why and closes. Events queued after this are dropped.
+  virtual void Close(const Disconnect& disconnect) = 0;
+};
+
+}  // namespace herald

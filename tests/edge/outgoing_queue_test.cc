@@ -1,0 +1,41 @@
+// The bounded outgoing queue.
+#include "edge/outgoing_queue.h"
+
+#include <gtest/gtest.h>
+
+namespace herald {
+namespace {
+
+std::shared_ptr<const std::string> Bytes(size_t size) {
+  return std::make_shared<const std::string>(size, 'x');
+}
+
+TEST(OutgoingQueue, BatchesEverythingPendingIntoOneWrite) {
+  OutgoingQueue queue(100);
+  EXPECT_TRUE(queue.Push(Bytes(10)));
+  EXPECT_TRUE(queue.Push(Bytes(20)));
+  EXPECT_EQ(queue.pending_bytes(), 30u);
+  const std::vector<boost::asio::const_buffer>& buffers = queue.StartWrite();
+  EXPECT_EQ(buffers.size(), 2u);
+  EXPECT_EQ(boost::asio::buffer_size(buffers), 30u);
+  EXPECT_TRUE(queue.writing());
+  EXPECT_FALSE(queue.has_pending());
+  EXPECT_TRUE(queue.Push(Bytes(5)));
+  queue.CompleteWrite();
+  EXPECT_FALSE(queue.writing());
+  EXPECT_TRUE(queue.has_pending());
+}
+
+TEST(OutgoingQueue, RefusesPastTheLimitButTakesLastWords) {
+  OutgoingQueue queue(25);
+  EXPECT_TRUE(queue.Push(Bytes(20)));
+  EXPECT_FALSE(queue.Push(Bytes(10)));
+  EXPECT_EQ(queue.pending_bytes(), 20u);
+  queue.DropPending();
+  EXPECT_FALSE(queue.has_pending());
+  queue.PushUnbounded(Bytes(40));
+  EXPECT_EQ(queue.pending_bytes(), 40u);
+}
+
+}  // namespace
+}  // namespace herald

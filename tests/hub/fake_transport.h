@@ -1,0 +1,61 @@
+// A transport without sockets for hub tests: records what it is given, can refuse like a full queue.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hub/encoded_event.h"
+#include "hub/transport.h"
+
+namespace herald {
+
+class FakeTransport final : public Transport {
+ public:
+  // A transport whose queue holds at most `capacity` events before it closes as slow.
+  explicit FakeTransport(size_t capacity = 1000) : capacity_(capacity) {}
+
+  void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override {
+    if (closed_) return;
+    if (queued_.size() >= capacity_) {
+      queued_.clear();
+      Close(kDisconnectSlowConsumer);
+      return;
+    }
+    queued_.push_back(event);
+  }
+
+  void Flush() override {
+    if (queued_.empty()) return;
+    writes_.push_back(std::move(queued_));
+    queued_.clear();
+  }
+
+  void Close(const Disconnect& disconnect) override {
+    closed_ = true;
+    disconnect_ = disconnect;
+  }
+
+  // Every write, each a batch of events in delivery order.
+  const std::vector<std::vector<std::shared_ptr<const EncodedEvent>>>& writes() const {
+    return writes_;
+  }
+  std::vector<uint64_t> offsets() const {
+    std::vector<uint64_t> offsets;
+    for (const auto& batch : writes_) {
+      for (const auto& event : batch) offsets.push_back(event->event.offset());
+    }
+    return offsets;
+  }
+  const std::optional<Disconnect>& disconnect() const { return disconnect_; }
+
+ private:
+  size_t capacity_;
+  bool closed_ = false;
+  std::vector<std::shared_ptr<const EncodedEvent>> queued_;
+  std::vector<std::vector<std::shared_ptr<const EncodedEvent>>> writes_;
+  std::optional<Disconnect> disconnect_;
+};
+
+}  // namespace herald
