@@ -15,24 +15,27 @@
 namespace herald {
 
 Gateway::Gateway(Config config)
-    : config_(std::move(config)),
-      loops_(static_cast<size_t>(config_.threads)),
-      hub_(loops_.Posters()),
-      engine_(std::make_unique<MemoryEngine>(hub_)),
-      edge_context_{config_, hub_, *engine_, draining_} {}
+    : config_(std::move(config)), loops_(static_cast<size_t>(config_.threads)) {
+  hub_ = std::make_unique<Hub>(loops_.Posters());
+  engine_ = std::make_unique<MemoryEngine>(*hub_);
+  edge_context_ = std::make_unique<EdgeContext>(EdgeContext{config_, *hub_, *engine_, draining_});
+}
 
-Gateway::~Gateway() { loops_.Stop(); }
+Gateway::~Gateway() {
+  if (grpc_server_) grpc_server_->Shutdown();
+  loops_.Stop();
+}
 
 absl::Status Gateway::Start() {
   absl::StatusOr<std::shared_ptr<Listener>> listener =
-      Listener::Bind(loops_, edge_context_, config_.http_host, config_.http_port);
+      Listener::Bind(loops_, *edge_context_, config_.http_host, config_.http_port);
   if (!listener.ok()) return listener.status();
   listener_ = *std::move(listener);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   publisher_service_ = std::make_unique<PublisherService>(config_, *engine_);
-  subscriber_service_ = std::make_unique<SubscriberService>(config_, hub_);
+  subscriber_service_ = std::make_unique<SubscriberService>(config_, *hub_);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
   // Room for an event at the message limit plus the request's other fields.
@@ -68,20 +71,25 @@ void Gateway::RunUntilSignal() {
 
 void Gateway::Drain() {
   absl::Time deadline = absl::Now() + config_.shutdown_timeout;
+  // The listener keeps answering during the drain: /readyz says 503 so load balancers move
+  // traffic away, and new /ws and /sse requests are refused with 503.
   draining_.store(true);
-  listener_->Stop();
-  hub_.CloseAll(kDisconnectShutdown);
+  hub_->CloseAll(kDisconnectShutdown);
   // In-flight RPCs may finish until the deadline; then gRPC cancels what is left.
   std::thread grpc_shutdown([this, deadline] {
     grpc_server_->Shutdown(absl::ToChronoTime(deadline));
   });
-  while (hub_.attached_count() > 0 && absl::Now() < deadline) {
+  while (hub_->attached_count() > 0 && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(10));
   }
+  listener_->Stop();
   grpc_shutdown.join();
-  size_t left = hub_.attached_count();
+  size_t left = hub_->attached_count();
   loops_.Stop();
-  LogInfo(absl::StrCat("drained", left > 0 ? absl::StrCat(" (", left, " clients cut at the deadline)") : ""));
+  if (left > 0) {
+    LogWarning(absl::StrCat("drained: ", left, " clients cut at the shutdown deadline"));
+  } else {
+    LogInfo("drained");
+  }
 }
-
 }  // namespace herald

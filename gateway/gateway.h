@@ -44,10 +44,12 @@ class Gateway {
   boost::asio::io_context signals_context_;
   boost::asio::signal_set signals_{signals_context_, SIGINT, SIGTERM};
   std::atomic<bool> draining_{false};
-  EventLoops loops_;
-  Hub hub_;
+  // The hub, engine and edge context outlive the loops: sessions still owned by pending
+  // handlers detach from the hub while the loops are destroyed.
+  std::unique_ptr<Hub> hub_;
   std::unique_ptr<Engine> engine_;
-  EdgeContext edge_context_;
+  std::unique_ptr<EdgeContext> edge_context_;
+  EventLoops loops_;
   std::shared_ptr<Listener> listener_;
   std::unique_ptr<PublisherService> publisher_service_;
   std::unique_ptr<SubscriberService> subscriber_service_;

@@ -1,10 +1,25 @@
 // herald: the gateway process.
+#include <sys/resource.h>
+
 #include <csignal>
 
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "gateway.h"
 #include "log.h"
+
+namespace {
+
+// Every connection is a file descriptor: lift the soft limit (often 1024) to the hard limit.
+void RaiseFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -13,6 +28,7 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   // A client that disappears mid-write must not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
+  RaiseFileLimit();
   absl::StatusOr<herald::Config> config = herald::ConfigFromFlags();
   if (!config.ok()) {
     herald::LogError(config.status().ToString());

@@ -58,9 +58,8 @@ void HttpSession::OnRead(beast::error_code error, size_t bytes) {
 }
 
 void HttpSession::Route(Request request) {
-  // The target's text must outlive the parsed views: parse the request's own target.
-  absl::StatusOr<RequestTarget> target = ParseRequestTarget(request.target());
-  std::string path = target.ok() ? target->path : "";
+  std::string_view target = request.target();
+  std::string_view path = target.substr(0, target.find('?'));
   bool keep_alive = request.keep_alive();
   if (path == "/ws") {
     StartWebSocket(std::move(request));
@@ -78,31 +77,41 @@ void HttpSession::Route(Request request) {
   }
 }
 
+std::optional<std::vector<std::string>> HttpSession::AdmitStream(const Request& request,
+                                                                 bool topic_required) {
+  if (!context_.config.OriginAllowed(std::string(request[http::field::origin]))) {
+    Respond(403, "origin not allowed\n", "text/plain", false);
+    return std::nullopt;
+  }
+  if (context_.draining.load()) {
+    Respond(503, "shutting down\n", "text/plain", false);
+    return std::nullopt;
+  }
+  absl::StatusOr<RequestTarget> target = ParseRequestTarget(request.target());
+  if (!target.ok()) {
+    Respond(400, std::string(target.status().message()) + "\n", "text/plain", false);
+    return std::nullopt;
+  }
+  if (topic_required && target->topics.empty()) {
+    Respond(400, "at least one topic= is needed\n", "text/plain", false);
+    return std::nullopt;
+  }
+  if (target->topics.size() > context_.config.max_topics_per_connection) {
+    Respond(400, "too many topics\n", "text/plain", false);
+    return std::nullopt;
+  }
+  return std::move(target->topics);
+}
+
 void HttpSession::StartWebSocket(Request request) {
   if (!beast::websocket::is_upgrade(request)) {
     Respond(426, "/ws expects a WebSocket upgrade\n", "text/plain", false);
     return;
   }
-  if (!context_.config.OriginAllowed(std::string(request[http::field::origin]))) {
-    Respond(403, "origin not allowed\n", "text/plain", false);
-    return;
-  }
-  if (context_.draining.load()) {
-    Respond(503, "shutting down\n", "text/plain", false);
-    return;
-  }
-  absl::StatusOr<RequestTarget> target = ParseRequestTarget(request.target());
-  if (!target.ok()) {
-    Respond(400, std::string(target.status().message()) + "\n", "text/plain", false);
-    return;
-  }
-  if (target->topics.size() > context_.config.max_topics_per_connection) {
-    Respond(400, "too many topics\n", "text/plain", false);
-    return;
-  }
-  std::vector<std::string> topics = std::move(target->topics);
+  std::optional<std::vector<std::string>> topics = AdmitStream(request, /*topic_required=*/false);
+  if (!topics) return;
   std::make_shared<WebSocketSession>(std::move(stream_), context_, shard_)
-      ->Run(std::move(request), std::move(topics));
+      ->Run(std::move(request), *std::move(topics));
 }
 
 void HttpSession::StartSse(Request request) {
@@ -110,30 +119,9 @@ void HttpSession::StartSse(Request request) {
     Respond(405, "/sse expects GET\n", "text/plain", false);
     return;
   }
-  if (!context_.config.OriginAllowed(std::string(request[http::field::origin]))) {
-    Respond(403, "origin not allowed\n", "text/plain", false);
-    return;
-  }
-  if (context_.draining.load()) {
-    Respond(503, "shutting down\n", "text/plain", false);
-    return;
-  }
-  absl::StatusOr<RequestTarget> target = ParseRequestTarget(request.target());
-  if (!target.ok()) {
-    Respond(400, std::string(target.status().message()) + "\n", "text/plain", false);
-    return;
-  }
-  if (target->topics.empty()) {
-    Respond(400, "/sse needs at least one topic=\n", "text/plain", false);
-    return;
-  }
-  if (target->topics.size() > context_.config.max_topics_per_connection) {
-    Respond(400, "too many topics\n", "text/plain", false);
-    return;
-  }
-  std::vector<std::string> topics = std::move(target->topics);
-  std::make_shared<SseSession>(std::move(stream_), context_, shard_)
-      ->Run(request, std::move(topics));
+  std::optional<std::vector<std::string>> topics = AdmitStream(request, /*topic_required=*/true);
+  if (!topics) return;
+  std::make_shared<SseSession>(std::move(stream_), context_, shard_)->Run(request, *std::move(topics));
 }
 
 void HttpSession::Publish(Request request) {

@@ -6,6 +6,8 @@
 #include <boost/beast/http.hpp>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "edge/edge_context.h"
 
@@ -24,6 +26,10 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   void ReadRequest();
   void OnRead(boost::beast::error_code error, size_t bytes);
   void Route(Request request);
+  // Checks a /ws or /sse request (origin, drain, topics) and answers the refusals itself;
+  // returns the topics to subscribe when the stream may start.
+  std::optional<std::vector<std::string>> AdmitStream(const Request& request,
+                                                      bool topic_required);
   void StartWebSocket(Request request);
   void StartSse(Request request);
   void Publish(Request request);

@@ -1,0 +1,91 @@
+// The receiving side of the bench: many WebSocket and SSE clients on a few io_context threads.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "histogram.h"
+
+namespace herald::bench {
+
+struct FleetOptions {
+  std::string http_host;  // "127.0.0.1"
+  uint16_t http_port = 0;
+  size_t ws_clients = 0;
+  size_t sse_clients = 0;
+  size_t topics = 1;
+  size_t threads = 1;
+  // Connection attempts in flight per thread.
+  size_t connect_concurrency = 256;
+};
+
+// The name of topic `index` as used by every part of the bench.
+std::string TopicName(size_t index);
+
+// What one client saw; read once the fleet is stopped.
+struct ClientReport {
+  bool sse = false;
+  size_t topic = 0;
+  bool connected = false;       // got its first message
+  bool ended_early = false;     // closed / failed after connecting
+  std::string error;            // why it failed or ended
+  uint32_t disconnect_code = 0;  // from `disconnect` / herald.disconnect or the close frame
+  uint64_t frames = 0;           // WS messages or HTTP chunks, whole life
+  uint64_t measured_frames = 0;  // frames carrying at least one measured event
+  uint64_t measured_events = 0;  // new (in order or after a gap) measured events
+  uint64_t warmup_events = 0;
+  uint64_t gaps = 0;        // offsets skipped
+  uint64_t duplicates = 0;  // offsets at or below the last seen one
+  uint64_t unexpected = 0;  // events of another topic, or with a payload not from the bench
+  int64_t last_receive_ns = 0;  // unix ns of the last measured event
+};
+
+struct FleetReport {
+  std::vector<ClientReport> clients;
+  Histogram latency_ns;  // publish -> receive, measured events only
+  Histogram connect_ns;  // connect start -> first message
+};
+
+class Client;
+struct Worker;
+
+// Owns every client and the threads that run them.
+class ClientFleet {
+ public:
+  explicit ClientFleet(FleetOptions options);
+  ~ClientFleet();
+  ClientFleet(const ClientFleet&) = delete;
+  ClientFleet& operator=(const ClientFleet&) = delete;
+
+  // Starts the threads and begins connecting every client.
+  void Start();
+  // Clients whose connection finished one way or the other (first message, or failure).
+  size_t settled() const;
+  size_t connected() const;
+  size_t total() const { return options_.ws_clients + options_.sse_clients; }
+
+  // Events published at or after this unix time (ns) count as measured; earlier ones as warmup.
+  void SetMeasureStart(int64_t unix_ns) { measure_start_ns_.store(unix_ns); }
+
+  // True when every live client has seen offset >= targets[topic] on its topic.
+  // `lagging` receives how many live clients have not yet.
+  bool AllReached(const std::vector<uint64_t>& targets, size_t* lagging) const;
+
+  // Stops the threads, closes every socket and returns what the clients saw.
+  FleetReport Stop();
+
+ private:
+  FleetOptions options_;
+  std::atomic<int64_t> measure_start_ns_{INT64_MAX};
+  std::atomic<size_t> settled_{0};
+  std::atomic<size_t> connected_{0};
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<Client>> clients_;
+  bool stopped_ = false;
+};
+
+}  // namespace herald::bench

@@ -1,0 +1,178 @@
+// Bad input gets its documented answer, and a well-behaved client on the same gateway is
+// undisturbed.
+#include <gtest/gtest.h>
+
+#include "integration/gateway_test.h"
+#include "support/http_request.h"
+
+namespace herald::testing {
+namespace {
+
+class BadInputTest : public GatewayTest {
+ protected:
+  void SetUp() override {
+    StartGateway({"--max_message_bytes=1024"});
+    bystander_ = ConnectWs("/ws?topic=calm");
+    bystander_sse_ = ConnectSse("/sse?topic=calm");
+    ASSERT_TRUE(bystander_ && bystander_sse_);
+  }
+
+  // After the bad input, the bystanders still receive an event published now, in order.
+  void TearDown() override {
+    if (!bystander_) return;
+    ++published_;
+    ASSERT_TRUE(Publish(Request("calm", "still fine")).ok());
+    EXPECT_TRUE(bystander_->WaitForEvents(published_, kWait));
+    EXPECT_TRUE(bystander_sse_->WaitFor(
+        [&] { return DataEvents(*bystander_sse_).size() == published_; }, kWait));
+    EXPECT_FALSE(bystander_->Ended());
+    EXPECT_FALSE(bystander_sse_->Ended());
+    EXPECT_TRUE(gateway_->Running());
+  }
+
+  std::shared_ptr<WsClient> bystander_;
+  std::shared_ptr<SseClient> bystander_sse_;
+  size_t published_ = 0;
+};
+
+TEST_F(BadInputTest, TextFrameClosesWith1003) {
+  std::shared_ptr<WsClient> ws = ConnectWs("/ws");
+  ws->SendText("{\"subscribe\": \"x\"}");
+  EXPECT_EQ(ws->WaitForClose(kWait), std::optional<uint16_t>(1003));
+  ASSERT_TRUE(ws->Disconnect().has_value());
+  EXPECT_EQ(ws->Disconnect()->code(), 1003u);
+}
+
+TEST_F(BadInputTest, BinaryFrameThatIsNotAClientMessageClosesWith4400) {
+  std::shared_ptr<WsClient> ws = ConnectWs("/ws");
+  ws->SendBinary(std::string("\xff\xff\xff\xff\x0f garbage", 13));
+  EXPECT_EQ(ws->WaitForClose(kWait), std::optional<uint16_t>(4400));
+}
+
+TEST_F(BadInputTest, ClientMessageWithoutCommandClosesWith4400) {
+  std::shared_ptr<WsClient> ws = ConnectWs("/ws");
+  herald::v1::ClientMessage empty;
+  empty.set_id(1);
+  ws->Send(empty);
+  EXPECT_EQ(ws->WaitForClose(kWait), std::optional<uint16_t>(4400));
+}
+
+TEST_F(BadInputTest, FrameOverTheMessageLimitClosesWith1009) {
+  std::shared_ptr<WsClient> ws = ConnectWs("/ws");
+  herald::v1::ClientMessage publish;
+  publish.set_id(1);
+  *publish.mutable_publish() = Request("calm", std::string(4096, 'x'));
+  ws->Send(publish);
+  EXPECT_EQ(ws->WaitForClose(kWait), std::optional<uint16_t>(1009)) << ws->Error();
+}
+
+TEST_F(BadInputTest, FailedCommandsGetErrorRepliesAndTheConnectionStays) {
+  std::shared_ptr<WsClient> ws = ConnectWs("/ws");
+  herald::v1::ClientMessage subscribe;
+  subscribe.set_id(1);
+  subscribe.mutable_subscribe()->set_topic("bad..topic");
+  ws->Send(subscribe);
+  std::optional<herald::v1::Reply> reply = ws->WaitForReply(1, kWait);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->error().code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  herald::v1::ClientMessage reserved;
+  reserved.set_id(2);
+  *reserved.mutable_publish() = Request("calm", "x");
+  reserved.mutable_publish()->set_type("herald.connected");
+  ws->Send(reserved);
+  reply = ws->WaitForReply(2, kWait);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->error().code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  herald::v1::ClientMessage bad_json;
+  bad_json.set_id(3);
+  *bad_json.mutable_publish() = Request("calm", "{not json", "application/json");
+  ws->Send(bad_json);
+  reply = ws->WaitForReply(3, kWait);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->error().code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  herald::v1::ClientMessage ping;
+  ping.set_id(4);
+  ping.mutable_ping();
+  ws->Send(ping);
+  ASSERT_TRUE(ws->WaitForReply(4, kWait).has_value());
+  EXPECT_FALSE(ws->Ended());
+}
+
+TEST_F(BadInputTest, InvalidTopicInTheQueryIsRefusedBeforeTheUpgrade) {
+  WsHandshakeResult result = WsClient::TryConnect(loop_, http_port(), "/ws?topic=no%20spaces");
+  EXPECT_EQ(result.client, nullptr);
+  EXPECT_EQ(result.http_status, 400);
+  std::shared_ptr<SseClient> sse = SseClient::Connect(loop_, http_port(), "/sse?topic=a..b");
+  ASSERT_NE(sse, nullptr);
+  EXPECT_EQ(sse->StatusCode(), 400);
+  std::shared_ptr<SseClient> no_topic = SseClient::Connect(loop_, http_port(), "/sse");
+  ASSERT_NE(no_topic, nullptr);
+  EXPECT_EQ(no_topic->StatusCode(), 400);
+}
+
+TEST_F(BadInputTest, OversizedHeadersGet431) {
+  std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                        std::string(9 * 1024, 'a') + "\r\n\r\n";
+  std::string answer = RawExchange(http_port(), request);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 431", 0), 0u) << answer.substr(0, 80);
+}
+
+TEST_F(BadInputTest, MalformedHttpGets400) {
+  std::string answer = RawExchange(http_port(), "NOT HTTP AT ALL\r\n\r\n");
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer.substr(0, 80);
+}
+
+TEST_F(BadInputTest, HttpPublishRefusesBadJsonBadEventsAndOversizedBodies) {
+  EXPECT_EQ(Fetch(http_port(), "POST", "/v1/publish", "{\"topic\": ").status, 400);
+  EXPECT_EQ(Fetch(http_port(), "POST", "/v1/publish", R"({"topic":"calm","nope":1})").status,
+            400);
+  EXPECT_EQ(Fetch(http_port(), "POST", "/v1/publish", R"({"topic":"bad topic","data":"eA=="})")
+                .status,
+            400);
+  // {"a": in base64, under a JSON content type.
+  EXPECT_EQ(Fetch(http_port(), "POST", "/v1/publish",
+                  R"({"topic":"calm","data":"eyJhIjo=","content_type":"application/json"})")
+                .status,
+            400);
+  std::string big_data(2000, 'A');  // 1500 bytes once decoded: over the 1024-byte limit.
+  EXPECT_EQ(Fetch(http_port(), "POST", "/v1/publish",
+                  R"({"topic":"calm","data":")" + big_data + R"("})")
+                .status,
+            413);
+  std::string huge_body(64 * 1024, ' ');
+  EXPECT_EQ(Fetch(http_port(), "POST", "/v1/publish", huge_body).status, 413);
+}
+
+TEST_F(BadInputTest, GrpcRefusesEmptyOversizedReservedAndBadTopicEvents) {
+  EXPECT_EQ(Publish(Request("calm", "")).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Publish(Request("calm", std::string(2048, 'x'))).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  herald::v1::PublishRequest reserved = Request("calm", "x");
+  reserved.set_type("herald.disconnect");
+  EXPECT_EQ(Publish(reserved).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Publish(Request("", "x")).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Publish(Request("a/b", "x")).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(BadInputTest, AFloodOfGarbageConnectionsLeavesTheGatewayServing) {
+  std::vector<std::shared_ptr<WsClient>> clients;
+  for (int i = 0; i < 20; ++i) {
+    std::shared_ptr<WsClient> ws = ConnectWs("/ws");
+    ASSERT_TRUE(ws);
+    ws->SendBinary(std::string(64, static_cast<char>(0x80 + i)));
+    clients.push_back(ws);
+  }
+  for (const std::shared_ptr<WsClient>& ws : clients) {
+    EXPECT_EQ(ws->WaitForClose(kWait), std::optional<uint16_t>(4400));
+  }
+  for (int i = 0; i < 5; ++i) {
+    std::string answer = RawExchange(http_port(), "\x16\x03\x01garbage\r\n\r\n");
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer.substr(0, 80);
+  }
+}
+
+}  // namespace
+}  // namespace herald::testing

@@ -1,0 +1,144 @@
+// Fan-out at volume: completeness and order for many subscribers, and slow consumers cut off.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <thread>
+
+#include "integration/gateway_test.h"
+
+namespace herald::testing {
+namespace {
+
+class FanoutTest : public GatewayTest {};
+
+// Streams `count` events to `topic` through one PublishStream, pipelined.
+void StreamEvents(herald::v1::Publisher::Stub& publisher, const std::string& topic, int count,
+                  size_t payload_bytes = 16) {
+  grpc::ClientContext context;
+  auto stream = publisher.PublishStream(&context);
+  std::thread writer([&] {
+    for (int i = 1; i <= count; ++i) {
+      herald::v1::PublishRequest request;
+      request.set_topic(topic);
+      std::string data = std::to_string(i);
+      data.resize(std::max(payload_bytes, data.size()), '.');
+      request.set_data(std::move(data));
+      if (!stream->Write(request)) break;
+    }
+    stream->WritesDone();
+  });
+  herald::v1::PublishResponse response;
+  int answered = 0;
+  while (stream->Read(&response)) {
+    EXPECT_FALSE(response.has_error()) << response.error().message();
+    EXPECT_EQ(response.offset(), static_cast<uint64_t>(++answered));
+  }
+  writer.join();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(answered, count);
+}
+
+TEST_F(FanoutTest, TenThousandEventsReachHundredWebSocketAndHundredSseClientsInOrder) {
+  StartGateway({"--threads=2", "--max_queue_bytes=4194304"});
+  constexpr int kEvents = 10000;
+  constexpr int kClientsPerTransport = 100;
+  std::vector<std::shared_ptr<WsClient>> ws_clients;
+  std::vector<std::shared_ptr<SseClient>> sse_clients;
+  for (int i = 0; i < kClientsPerTransport; ++i) {
+    ws_clients.push_back(ConnectWs("/ws?topic=ticker"));
+    sse_clients.push_back(ConnectSse("/sse?topic=ticker"));
+    ASSERT_TRUE(ws_clients.back() && sse_clients.back());
+  }
+
+  StreamEvents(*publisher_, "ticker", kEvents);
+
+  for (const std::shared_ptr<WsClient>& client : ws_clients) {
+    ASSERT_TRUE(client->WaitForEvents(kEvents, 60s)) << client->EventCount();
+    std::vector<herald::v1::Event> events = client->Events();
+    ASSERT_EQ(events.size(), static_cast<size_t>(kEvents));
+    for (int i = 0; i < kEvents; ++i) {
+      ASSERT_EQ(events[i].offset(), static_cast<uint64_t>(i + 1));
+    }
+    // Events pending together travel together: far fewer frames than events.
+    EXPECT_LT(client->FrameCount(), static_cast<size_t>(kEvents));
+  }
+  for (const std::shared_ptr<SseClient>& client : sse_clients) {
+    ASSERT_TRUE(client->WaitForEvents(kEvents + 1, 60s)) << client->EventCount();
+    std::vector<SseEvent> events = DataEvents(*client);
+    ASSERT_EQ(events.size(), static_cast<size_t>(kEvents));
+    for (int i = 0; i < kEvents; ++i) {
+      ASSERT_EQ(Json(events[i].data).at("offset").to_number<uint64_t>(),
+                static_cast<uint64_t>(i + 1));
+    }
+  }
+}
+
+// Publishes `count` events of `payload_bytes`, pausing every 100 until `caught_up(n)` says the
+// healthy clients have the first n: they never lag by more than 100 events, while a client that
+// does not read falls behind by megabytes.
+void PublishPaced(GatewayTest& test, const std::string& topic, int count, size_t payload_bytes,
+                  const std::function<bool(size_t)>& caught_up) {
+  for (int i = 1; i <= count; ++i) {
+    ASSERT_TRUE(test.PublishForTest(topic, std::string(payload_bytes, 'p')).ok());
+    if (i % 100 == 0) ASSERT_TRUE(caught_up(static_cast<size_t>(i))) << "at event " << i;
+  }
+}
+
+// 2,000 events of 8 KiB (16 MB) pass any kernel socket buffers (4 MB at most here) plus the
+// default 1 MiB queue.
+constexpr int kFloodEvents = 2000;
+constexpr size_t kFloodEventBytes = 8 * 1024;
+
+TEST_F(FanoutTest, AWebSocketClientThatStopsReadingIsClosedWith4408WhileOthersGetEverything) {
+  StartGateway();
+  WsOptions stalled_options;
+  stalled_options.start_reading = false;
+  stalled_options.receive_buffer_bytes = 4096;
+  WsHandshakeResult stalled = WsClient::TryConnect(loop_, http_port(), "/ws?topic=flood",
+                                                   stalled_options);
+  ASSERT_NE(stalled.client, nullptr) << stalled.error;
+  std::shared_ptr<WsClient> healthy = ConnectWs("/ws?topic=flood");
+  std::shared_ptr<SseClient> healthy_sse = ConnectSse("/sse?topic=flood");
+  ASSERT_TRUE(healthy && healthy_sse);
+
+  PublishPaced(*this, "flood", kFloodEvents, kFloodEventBytes, [&](size_t n) {
+    return healthy->WaitForEvents(n, kWait) && healthy_sse->WaitForEvents(n + 1, kWait);
+  });
+  EXPECT_FALSE(healthy->Ended());
+  EXPECT_FALSE(healthy_sse->Ended());
+
+  // Reading again, the stalled client drains what the kernel held, then finds the close.
+  stalled.client->StartReading();
+  std::optional<uint16_t> code = stalled.client->WaitForClose(30s);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 4408);
+  ASSERT_TRUE(stalled.client->Disconnect().has_value());
+  EXPECT_EQ(stalled.client->Disconnect()->code(), 4408u);
+  EXPECT_LT(stalled.client->EventCount(), static_cast<size_t>(kFloodEvents));
+}
+
+TEST_F(FanoutTest, AnSseClientThatStopsReadingIsEndedWhileOthersGetEverything) {
+  StartGateway();
+  SseOptions stalled_options;
+  stalled_options.start_reading = false;
+  stalled_options.receive_buffer_bytes = 4096;
+  std::shared_ptr<SseClient> stalled =
+      SseClient::ConnectWithOptions(loop_, http_port(), "/sse?topic=flood", stalled_options);
+  ASSERT_NE(stalled, nullptr);
+  std::shared_ptr<WsClient> healthy = ConnectWs("/ws?topic=flood");
+  ASSERT_TRUE(healthy);
+
+  PublishPaced(*this, "flood", kFloodEvents, kFloodEventBytes,
+               [&](size_t n) { return healthy->WaitForEvents(n, kWait); });
+
+  stalled->StartReading();
+  ASSERT_TRUE(stalled->WaitForEnd(30s));
+  std::vector<SseEvent> events = stalled->Events();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().type, "herald.disconnect");
+  EXPECT_EQ(Json(events.back().data).at("code").to_number<int>(), 4408);
+  EXPECT_LT(DataEvents(*stalled).size(), static_cast<size_t>(kFloodEvents));
+}
+
+}  // namespace
+}  // namespace herald::testing

@@ -1,0 +1,36 @@
+// One-shot blocking HTTP helpers: Fetch (a parsed request/response) and RawExchange (raw bytes).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace herald::testing {
+
+struct HttpResponse {
+  int status = 0;  // 0 when no response was received (see error)
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string error;  // empty on success
+
+  // First header with this name (case-insensitive).
+  std::optional<std::string> Header(std::string_view name) const;
+};
+
+// Sends one request to 127.0.0.1:port (Host and, with a body, Content-Length are set; `headers`
+// are added or override) and reads the whole response. Blocks at most `timeout`.
+HttpResponse Fetch(std::uint16_t port, std::string method, std::string target,
+                   std::string body = "",
+                   std::vector<std::pair<std::string, std::string>> headers = {},
+                   std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// Writes `raw_request` as is (while already reading, so an early answer is not lost), then
+// returns everything received until the server closes or `timeout` passes.
+std::string RawExchange(std::uint16_t port, std::string raw_request,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+}  // namespace herald::testing
