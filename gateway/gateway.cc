@@ -13,11 +13,22 @@
 #include "log.h"
 
 namespace herald {
+namespace {
+
+// How often expired history is dropped and idle topics are forgotten.
+constexpr std::chrono::seconds kSweepInterval{5};
+
+}  // namespace
 
 Gateway::Gateway(Config config)
     : config_(std::move(config)), loops_(static_cast<size_t>(config_.threads)) {
   hub_ = std::make_unique<Hub>(loops_.Posters());
-  engine_ = std::make_unique<MemoryEngine>(*hub_);
+  MemoryEngineOptions engine_options;
+  engine_options.history_size = config_.history_size;
+  engine_options.history_ttl = config_.history_ttl;
+  engine_options.idempotency_window = config_.idempotency_window;
+  engine_ = std::make_unique<MemoryEngine>(*hub_, std::move(engine_options));
+  hub_->set_engine(engine_.get());
   edge_context_ = std::make_unique<EdgeContext>(EdgeContext{config_, *hub_, *engine_, draining_});
 }
 
@@ -35,7 +46,7 @@ absl::Status Gateway::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   publisher_service_ = std::make_unique<PublisherService>(config_, *engine_);
-  subscriber_service_ = std::make_unique<SubscriberService>(config_, *hub_);
+  subscriber_service_ = std::make_unique<SubscriberService>(config_, *hub_, *engine_);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
   // Room for an event at the message limit plus the request's other fields.
@@ -49,6 +60,7 @@ absl::Status Gateway::Start() {
 
   loops_.Start();
   listener_->Start();
+  ScheduleSweep();
   std::string grpc_host = config_.grpc_listen.substr(0, config_.grpc_listen.rfind(':'));
   LogInfo(absl::StrCat("herald listening http=", config_.http_host, ":", listener_->port(),
                        " grpc=", grpc_host, ":", grpc_port_));
@@ -57,6 +69,15 @@ absl::Status Gateway::Start() {
   LogWarning(
       "no JWT key or publisher keys are configured: every client may subscribe and publish");
   return absl::OkStatus();
+}
+
+void Gateway::ScheduleSweep() {
+  sweep_timer_.expires_after(kSweepInterval);
+  sweep_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (error) return;
+    engine_->Sweep([this](absl::string_view topic) { return hub_->HasSubscribers(topic); });
+    ScheduleSweep();
+  });
 }
 
 void Gateway::RunUntilSignal() {

@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <memory>
@@ -14,7 +15,7 @@
 #include "edge/edge_context.h"
 #include "edge/event_loops.h"
 #include "edge/listener.h"
-#include "engine/engine.h"
+#include "engine/memory_engine.h"
 #include "grpc/publisher_service.h"
 #include "grpc/subscriber_service.h"
 #include "hub/hub.h"
@@ -38,6 +39,7 @@ class Gateway {
 
  private:
   void Drain();
+  void ScheduleSweep();
 
   Config config_;
   // Installed before the ports open, so a signal that arrives early still drains.
@@ -47,9 +49,10 @@ class Gateway {
   // The hub, engine and edge context outlive the loops: sessions still owned by pending
   // handlers detach from the hub while the loops are destroyed.
   std::unique_ptr<Hub> hub_;
-  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<MemoryEngine> engine_;
   std::unique_ptr<EdgeContext> edge_context_;
   EventLoops loops_;
+  boost::asio::steady_timer sweep_timer_{loops_.context(0)};
   std::shared_ptr<Listener> listener_;
   std::unique_ptr<PublisherService> publisher_service_;
   std::unique_ptr<SubscriberService> subscriber_service_;

@@ -77,8 +77,8 @@ void HttpSession::Route(Request request) {
   }
 }
 
-std::optional<std::vector<std::string>> HttpSession::AdmitStream(const Request& request,
-                                                                 bool topic_required) {
+std::optional<RequestTarget> HttpSession::AdmitStream(const Request& request,
+                                                      bool topic_required) {
   if (!context_.config.OriginAllowed(std::string(request[http::field::origin]))) {
     Respond(403, "origin not allowed\n", "text/plain", false);
     return std::nullopt;
@@ -100,7 +100,7 @@ std::optional<std::vector<std::string>> HttpSession::AdmitStream(const Request& 
     Respond(400, "too many topics\n", "text/plain", false);
     return std::nullopt;
   }
-  return std::move(target->topics);
+  return *std::move(target);
 }
 
 void HttpSession::StartWebSocket(Request request) {
@@ -108,10 +108,10 @@ void HttpSession::StartWebSocket(Request request) {
     Respond(426, "/ws expects a WebSocket upgrade\n", "text/plain", false);
     return;
   }
-  std::optional<std::vector<std::string>> topics = AdmitStream(request, /*topic_required=*/false);
-  if (!topics) return;
+  std::optional<RequestTarget> target = AdmitStream(request, /*topic_required=*/false);
+  if (!target) return;
   std::make_shared<WebSocketSession>(std::move(stream_), context_, shard_)
-      ->Run(std::move(request), *std::move(topics));
+      ->Run(std::move(request), std::move(target->topics));
 }
 
 void HttpSession::StartSse(Request request) {
@@ -119,9 +119,13 @@ void HttpSession::StartSse(Request request) {
     Respond(405, "/sse expects GET\n", "text/plain", false);
     return;
   }
-  std::optional<std::vector<std::string>> topics = AdmitStream(request, /*topic_required=*/true);
-  if (!topics) return;
-  std::make_shared<SseSession>(std::move(stream_), context_, shard_)->Run(request, *std::move(topics));
+  std::optional<RequestTarget> target = AdmitStream(request, /*topic_required=*/true);
+  if (!target) return;
+  // Browsers resend the last `id:` as Last-Event-ID; polyfills may put it in the query.
+  std::string resume_token(request["Last-Event-ID"]);
+  if (resume_token.empty()) resume_token = target->last_event_id;
+  std::make_shared<SseSession>(std::move(stream_), context_, shard_)
+      ->Run(request, std::move(target->topics), resume_token);
 }
 
 void HttpSession::Publish(Request request) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "edge/edge_context.h"
+#include "edge/request_target.h"
 
 namespace herald {
 
@@ -27,9 +28,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   void OnRead(boost::beast::error_code error, size_t bytes);
   void Route(Request request);
   // Checks a /ws or /sse request (origin, drain, topics) and answers the refusals itself;
-  // returns the topics to subscribe when the stream may start.
-  std::optional<std::vector<std::string>> AdmitStream(const Request& request,
-                                                      bool topic_required);
+  // returns the parsed target when the stream may start.
+  std::optional<RequestTarget> AdmitStream(const Request& request, bool topic_required);
   void StartWebSocket(Request request);
   void StartSse(Request request);
   void Publish(Request request);

@@ -24,7 +24,10 @@ class OutgoingQueue {
   size_t pending_bytes() const { return pending_bytes_; }
 
   // Moves everything pending into one batch for a write and returns its buffers, which stay
-  // valid until CompleteWrite(). Only when !writing() and has_pending().
+  // valid until CompleteWrite(). Only when !writing() and has_pending(). A batch of many pieces
+  // is copied into one buffer: a gather write of thousands of small buffers costs far more in
+  // the stream's buffer bookkeeping than one copy.
+
   const std::vector<boost::asio::const_buffer>& StartWrite();
   void CompleteWrite();
 
@@ -35,6 +38,7 @@ class OutgoingQueue {
   std::vector<std::shared_ptr<const std::string>> pending_;
   std::vector<std::shared_ptr<const std::string>> in_flight_;
   std::vector<boost::asio::const_buffer> buffers_;
+  std::string coalesced_;
 };
 
 // Shares ownership of `owner` while pointing at one of its strings (no copy).

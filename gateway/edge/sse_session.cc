@@ -1,12 +1,15 @@
 // Server-Sent Events session.
 #include "edge/sse_session.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "herald/v1/websocket.pb.h"
-#include "hub/encoded_event.h"
-#include "hub/sse_encoding.h"
+#include "codec/encoded_event.h"
+#include "codec/resume_token.h"
+#include "codec/sse_encoding.h"
 #include "random_id.h"
 
 namespace herald {
@@ -36,7 +39,7 @@ SseSession::~SseSession() {
 }
 
 void SseSession::Run(const http::request<http::string_body>& request,
-                     std::vector<std::string> topics) {
+                     std::vector<std::string> topics, std::string_view resume_token) {
   stream_.expires_never();
   std::string head =
       "HTTP/1.1 200 OK\r\n"
@@ -53,24 +56,43 @@ void SseSession::Run(const http::request<http::string_body>& request,
   // The head is written as the first queued bytes, outside chunk framing (see Flush).
   chunk_header_ = std::move(head);
 
-  context_.hub.Attach(shard_, this);
+  // The head and retry go out at once; `herald.connected` follows once the subscriptions hold.
+  Push(std::make_shared<std::string>(
+      absl::StrCat("retry: ", absl::ToInt64Milliseconds(context_.config.sse_retry), "\n\n")));
+  std::optional<std::vector<TopicPosition>> since = DecodeResumeToken(
+      absl::string_view(resume_token.data(), resume_token.size()), topics.size());
+  std::vector<TopicRequest> requests;
+  for (size_t i = 0; i < topics.size(); ++i) {
+    requests.push_back({topics[i], since ? std::optional<TopicPosition>((*since)[i]) : std::nullopt});
+  }
+  topics_ = std::move(topics);
+  positions_.resize(topics_.size());
   attached_ = true;
+  context_.hub.Subscribe(
+      shard_, this, requests,
+      [self = shared_from_this(), requests](
+          std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results) {
+        self->OnSubscribed(std::move(results), requests);
+      });
+  WatchPeer();
+  SchedulePing();
+}
+
+void SseSession::OnSubscribed(std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results,
+                              const std::vector<TopicRequest>& requests) {
   herald::v1::Connected connected;
   connected.set_client_id(client_id_);
   connected.set_node(context_.config.node);
-  for (const std::string& topic : topics) {
-    context_.hub.Subscribe(shard_, topic, this);
-    TopicPosition position = context_.engine.Position(topic);
-    herald::v1::SubscribeResult* result = connected.add_subscriptions();
-    result->set_topic(topic);
-    result->set_epoch(position.epoch);
-    result->set_offset(position.offset);
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (!results[i].ok()) continue;
+    const herald::v1::SubscribeResult& result = *results[i];
+    // Replayed events continue from the client's position; otherwise it starts from now.
+    positions_[i] = result.recovered() ? *requests[i].since
+                                       : TopicPosition{result.epoch(), result.offset()};
+    *connected.add_subscriptions() = result;
   }
   Push(std::make_shared<std::string>(
-      absl::StrCat("retry: ", absl::ToInt64Milliseconds(context_.config.sse_retry), "\n\n",
-                   SseControlFrame("herald.connected", ConnectedJson(connected)))));
-  WatchPeer();
-  SchedulePing();
+      SseControlFrame("herald.connected", ConnectedJson(connected))));
   if (context_.draining.load()) Close(kDisconnectShutdown);
 }
 
@@ -100,8 +122,34 @@ void SseSession::SchedulePing() {
 }
 
 void SseSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event) {
+  PushEvent(event, /*counted=*/true);
+}
+
+void SseSession::EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) {
+  PushEvent(event, /*counted=*/false);
+}
+
+void SseSession::PushEvent(const std::shared_ptr<const EncodedEvent>& event, bool counted) {
   if (closing_ || ended_) return;
-  if (!queue_.Push(SharedBytes(event, event->sse_frame))) Close(kDisconnectSlowConsumer);
+  const herald::v1::Event& fields = event->event;
+  std::shared_ptr<const std::string> id_line;
+  if (fields.offset() != 0) {
+    auto topic = std::find(topics_.begin(), topics_.end(), fields.topic());
+    if (topic != topics_.end()) {
+      positions_[topic - topics_.begin()] = {fields.epoch(), fields.offset()};
+    }
+    id_line = std::make_shared<const std::string>(
+        absl::StrCat("id: ", EncodeResumeToken(positions_), "\n"));
+  }
+  std::shared_ptr<const std::string> body = SharedBytes(event, event->sse_body);
+  if (!counted) {
+    if (id_line) queue_.PushUnbounded(std::move(id_line));
+    queue_.PushUnbounded(std::move(body));
+    return;
+  }
+  if ((id_line && !queue_.Push(std::move(id_line))) || !queue_.Push(std::move(body))) {
+    Close(kDisconnectSlowConsumer);
+  }
 }
 
 void SseSession::Push(std::shared_ptr<const std::string> bytes) {

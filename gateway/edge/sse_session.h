@@ -11,6 +11,8 @@
 
 #include "edge/edge_context.h"
 #include "edge/outgoing_queue.h"
+#include "herald/v1/websocket.pb.h"
+#include "hub/hub.h"
 #include "hub/transport.h"
 
 namespace herald {
@@ -21,16 +23,22 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   SseSession(boost::beast::tcp_stream stream, EdgeContext& context, size_t shard);
   ~SseSession() override;
 
-  // Answers `request` with the event stream and subscribes `topics` (already validated).
+  // Answers `request` with the event stream and subscribes `topics` (already validated),
+  // resuming every topic from `resume_token` (the Last-Event-ID) when it is valid for them.
   void Run(const boost::beast::http::request<boost::beast::http::string_body>& request,
-           std::vector<std::string> topics);
+           std::vector<std::string> topics, std::string_view resume_token);
 
   // Transport (on the session's loop):
   void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override;
+  void EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) override;
   void Flush() override;
   void Close(const Disconnect& disconnect) override;
 
  private:
+  void OnSubscribed(std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results,
+                    const std::vector<TopicRequest>& requests);
+  // Queues `event` behind an `id:` line holding the connection's position after it.
+  void PushEvent(const std::shared_ptr<const EncodedEvent>& event, bool counted);
   void WatchPeer();
   void SchedulePing();
   void Push(std::shared_ptr<const std::string> bytes);
@@ -44,6 +52,10 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   OutgoingQueue queue_;
   std::vector<boost::asio::const_buffer> chunk_;  // The write's buffers inside chunk framing.
   std::string chunk_header_;
+  // The connection's topics, in the order of its URL, and its position in each: the resume
+  // token (every event's `id:`) encodes them all.
+  std::vector<std::string> topics_;
+  std::vector<TopicPosition> positions_;
   std::array<char, 512> peer_bytes_;  // Whatever the client sends is read and ignored.
   bool attached_ = false;
   bool wrote_since_ping_ = false;

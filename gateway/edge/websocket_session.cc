@@ -59,28 +59,29 @@ void WebSocketSession::Run(http::request<http::string_body> request,
 
 void WebSocketSession::OnAccept(beast::error_code error, std::vector<std::string> topics) {
   if (error) return;
-  context_.hub.Attach(shard_, this);
   attached_ = true;
+  std::vector<TopicRequest> requests;
+  for (std::string& topic : topics) requests.push_back({std::move(topic), std::nullopt});
+  context_.hub.Subscribe(
+      shard_, this, std::move(requests),
+      [self = shared_from_this()](
+          std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results) {
+        self->OnConnected(std::move(results));
+      });
+}
+
+void WebSocketSession::OnConnected(
+    std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results) {
   herald::v1::ServerMessage message;
   herald::v1::Connected* connected = message.mutable_connected();
   connected->set_client_id(client_id_);
   connected->set_node(context_.config.node);
-  for (const std::string& topic : topics) {
-    *connected->add_subscriptions() = SubscribeTopic(topic);
+  for (absl::StatusOr<herald::v1::SubscribeResult>& result : results) {
+    if (result.ok()) *connected->add_subscriptions() = *std::move(result);
   }
   Send(message);
   if (context_.draining.load()) Close(kDisconnectShutdown);
   ReadNext();
-}
-
-herald::v1::SubscribeResult WebSocketSession::SubscribeTopic(const std::string& topic) {
-  context_.hub.Subscribe(shard_, topic, this);
-  TopicPosition position = context_.engine.Position(topic);
-  herald::v1::SubscribeResult result;
-  result.set_topic(topic);
-  result.set_epoch(position.epoch);
-  result.set_offset(position.offset);
-  return result;
 }
 
 void WebSocketSession::ReadNext() {
@@ -144,21 +145,31 @@ void WebSocketSession::Subscribe(uint32_t id, const herald::v1::SubscribeCommand
     return;
   }
   Shard& shard = context_.hub.shard(shard_);
-  if (!shard.IsSubscribed(command.topic(), this) &&
-      shard.TopicCount(this) >= context_.config.max_topics_per_connection) {
+  if (shard.IsSubscribed(command.topic(), this)) {
+    SendError(id, absl::AlreadyExistsError("already subscribed to " + command.topic()));
+    return;
+  }
+  if (shard.TopicCount(this) >= context_.config.max_topics_per_connection) {
     SendError(id, absl::ResourceExhaustedError(absl::StrCat(
                       "a connection may hold ", context_.config.max_topics_per_connection,
                       " subscriptions")));
     return;
   }
-  herald::v1::Reply reply;
-  reply.set_id(id);
-  herald::v1::SubscribeResult result = SubscribeTopic(command.topic());
-  // Without history, a client is recovered only when it missed nothing.
-  result.set_recovered(command.recover() && command.epoch() == result.epoch() &&
-                       command.offset() == result.offset());
-  *reply.mutable_subscribed() = std::move(result);
-  SendReply(std::move(reply));
+  TopicRequest request{command.topic(), std::nullopt};
+  if (command.recover()) request.since = TopicPosition{command.epoch(), command.offset()};
+  context_.hub.Subscribe(
+      shard_, this, {std::move(request)},
+      [self = shared_from_this(),
+       id](std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results) {
+        if (!results[0].ok()) {
+          self->SendError(id, results[0].status());
+          return;
+        }
+        herald::v1::Reply reply;
+        reply.set_id(id);
+        *reply.mutable_subscribed() = *std::move(results[0]);
+        self->SendReply(std::move(reply));
+      });
 }
 
 void WebSocketSession::Unsubscribe(uint32_t id, const herald::v1::UnsubscribeCommand& command) {
@@ -226,6 +237,11 @@ void WebSocketSession::Send(const herald::v1::ServerMessage& message) {
 void WebSocketSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event) {
   if (closing_) return;
   if (!queue_.Push(SharedBytes(event, event->ws_frame))) Close(kDisconnectSlowConsumer);
+}
+
+void WebSocketSession::EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) {
+  if (closing_) return;
+  queue_.PushUnbounded(SharedBytes(event, event->ws_frame));
 }
 
 void WebSocketSession::Flush() {

@@ -30,18 +30,19 @@ class WebSocketSession final : public Transport,
 
   // Transport (on the session's loop):
   void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override;
+  void EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) override;
   void Flush() override;
   void Close(const Disconnect& disconnect) override;
 
  private:
   void OnAccept(boost::beast::error_code error, std::vector<std::string> topics);
+  void OnConnected(std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results);
   void ReadNext();
   void OnRead(boost::beast::error_code error, size_t bytes);
   void HandleCommand(const herald::v1::ClientMessage& message);
   void Subscribe(uint32_t id, const herald::v1::SubscribeCommand& command);
   void Unsubscribe(uint32_t id, const herald::v1::UnsubscribeCommand& command);
   void Publish(uint32_t id, const herald::v1::PublishRequest& request);
-  herald::v1::SubscribeResult SubscribeTopic(const std::string& topic);
   void SendReply(herald::v1::Reply reply);
   void SendError(uint32_t id, const absl::Status& status);
   // Queues a control message under the queue limit (a client that does not read its replies

@@ -1,21 +1,19 @@
-// The engine interface: where offsets and epochs are assigned and where events come back from.
+// The engine interface: where offsets, epochs and history live, and where events come back from.
 #pragma once
 
-#include "absl/strings/string_view.h"
-#include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
-#include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "codec/encoded_event.h"
+#include "engine/topic_position.h"
 #include "herald/v1/event.pb.h"
 
 namespace herald {
-
-struct TopicPosition {
-  std::string epoch;
-  uint64_t offset = 0;  // Last offset assigned in that epoch; 0 when none yet.
-};
 
 // Receives every event the engine accepts (from this node or, with a shared engine, others).
 class EventSink {
@@ -24,22 +22,37 @@ class EventSink {
 
   // Called once per event, in offset order per topic. May run on any thread; calls for one
   // topic never overlap. Must not block.
-  virtual void OnEvent(herald::v1::Event event) = 0;
+  virtual void OnEvent(std::shared_ptr<const EncodedEvent> event) = 0;
+};
+
+// A topic's current position and, when asked, events from its history.
+struct TopicHistory {
+  TopicPosition position;
+  // For Recover: every event after the asked position is in `events` (possibly none).
+  bool recovered = false;
+  std::vector<std::shared_ptr<const EncodedEvent>> events;  // In offset order.
 };
 
 class Engine {
  public:
   using PublishCallback = std::function<void(absl::StatusOr<TopicPosition>)>;
+  using HistoryCallback = std::function<void(absl::StatusOr<TopicHistory>)>;
 
   virtual ~Engine() = default;
 
-  // Accepts a validated request: assigns the offset (0 when ephemeral), epoch and time, hands
-  // the event to the sink, then calls `done` with the event's position. `done` may run inline
-  // or on another thread, and always runs exactly once.
+  // Accepts a validated request: assigns the offset (0 when ephemeral), epoch and time, keeps
+  // the event in history, hands it to the sink, then calls `done` with its position. A request
+  // whose idempotency key the topic saw within the window is not delivered again: `done` gets
+  // the first position. `done` may run inline or on another thread, exactly once.
   virtual void Publish(const herald::v1::PublishRequest& request, PublishCallback done) = 0;
 
-  // The topic's current epoch and last offset.
-  virtual TopicPosition Position(absl::string_view topic) = 0;
+  // The topic's position; with `since`, also the events after it when history still holds all
+  // of them (`recovered`), and none otherwise: never a partial replay.
+  virtual void Recover(absl::string_view topic, const std::optional<TopicPosition>& since,
+                       HistoryCallback done) = 0;
+
+  // The topic's position and its last `limit` events in history.
+  virtual void ReadHistory(absl::string_view topic, size_t limit, HistoryCallback done) = 0;
 };
 
 }  // namespace herald

@@ -1,13 +1,15 @@
 // The embedded in-memory engine.
 #include "engine/memory_engine.h"
 
+#include <algorithm>
+
 #include "absl/hash/hash.h"
-#include "absl/time/clock.h"
 #include "random_id.h"
 
 namespace herald {
 
-MemoryEngine::MemoryEngine(EventSink& sink) : sink_(sink) {}
+MemoryEngine::MemoryEngine(EventSink& sink, MemoryEngineOptions options)
+    : sink_(sink), options_(std::move(options)) {}
 
 MemoryEngine::Stripe& MemoryEngine::StripeFor(absl::string_view topic) {
   return stripes_[absl::Hash<absl::string_view>{}(topic) % kStripes];
@@ -19,34 +21,118 @@ MemoryEngine::TopicState& MemoryEngine::TopicLocked(Stripe& stripe, absl::string
   return it->second;
 }
 
+void MemoryEngine::ExpireLocked(TopicState& topic, absl::Time now) const {
+  int64_t oldest_kept_ms = absl::ToUnixMillis(now - options_.history_ttl);
+  while (!topic.history.empty() && topic.history.front()->event.time_unix_ms() < oldest_kept_ms) {
+    topic.history.pop_front();
+  }
+  while (!topic.keys.empty() && topic.keys.front().expires <= now) {
+    topic.positions_by_key.erase(topic.keys.front().key);
+    topic.keys.pop_front();
+  }
+}
+
+uint64_t MemoryEngine::FirstOffsetLocked(const TopicState& topic) {
+  return topic.history.empty() ? topic.last_offset + 1 : topic.history.front()->event.offset();
+}
+
 void MemoryEngine::Publish(const herald::v1::PublishRequest& request, PublishCallback done) {
+  absl::Time now = options_.clock();
   herald::v1::Event event;
   event.set_topic(request.topic());
   event.set_type(request.type());
   event.set_data(request.data());
   event.set_content_type(request.content_type());
   event.mutable_meta()->insert(request.meta().begin(), request.meta().end());
-  event.set_time_unix_ms(absl::ToUnixMillis(absl::Now()));
+  event.set_time_unix_ms(absl::ToUnixMillis(now));
 
   TopicPosition position;
   Stripe& stripe = StripeFor(request.topic());
   {
     absl::MutexLock lock(&stripe.mutex);
     TopicState& topic = TopicLocked(stripe, request.topic());
-    position.epoch = topic.epoch;
-    position.offset = request.ephemeral() ? 0 : ++topic.last_offset;
-    event.set_epoch(position.epoch);
-    event.set_offset(position.offset);
-    sink_.OnEvent(std::move(event));
+    ExpireLocked(topic, now);
+    const std::string& key = request.idempotency_key();
+    auto seen = key.empty() ? topic.positions_by_key.end() : topic.positions_by_key.find(key);
+    if (seen != topic.positions_by_key.end()) {
+      position = seen->second;  // A repeat: answered with the first position, not delivered.
+    } else {
+      position.epoch = topic.epoch;
+      position.offset = request.ephemeral() ? 0 : ++topic.last_offset;
+      topic.last_publish = now;
+      if (!key.empty()) {
+        topic.positions_by_key.emplace(key, position);
+        topic.keys.push_back({key, position, now + options_.idempotency_window});
+      }
+      event.set_epoch(position.epoch);
+      event.set_offset(position.offset);
+      std::shared_ptr<const EncodedEvent> encoded = EncodeEvent(std::move(event));
+      if (position.offset != 0 && options_.history_size > 0) {
+        topic.history.push_back(encoded);
+        if (topic.history.size() > options_.history_size) topic.history.pop_front();
+      }
+      sink_.OnEvent(std::move(encoded));
+    }
   }
   done(std::move(position));
 }
 
-TopicPosition MemoryEngine::Position(absl::string_view topic) {
-  Stripe& stripe = StripeFor(topic);
-  absl::MutexLock lock(&stripe.mutex);
-  const TopicState& state = TopicLocked(stripe, topic);
-  return {state.epoch, state.last_offset};
+void MemoryEngine::Recover(absl::string_view topic_name, const std::optional<TopicPosition>& since,
+                           HistoryCallback done) {
+  TopicHistory history;
+  Stripe& stripe = StripeFor(topic_name);
+  {
+    absl::MutexLock lock(&stripe.mutex);
+    TopicState& topic = TopicLocked(stripe, topic_name);
+    ExpireLocked(topic, options_.clock());
+    history.position = {topic.epoch, topic.last_offset};
+    // Recovered only when nothing after `since` was lost: same epoch, not ahead of the topic,
+    // and history reaching back to the event right after it.
+    if (since && since->epoch == topic.epoch && since->offset <= topic.last_offset &&
+        since->offset + 1 >= FirstOffsetLocked(topic)) {
+      history.recovered = true;
+      for (const std::shared_ptr<const EncodedEvent>& event : topic.history) {
+        if (event->event.offset() > since->offset) history.events.push_back(event);
+      }
+    }
+  }
+  done(std::move(history));
+}
+
+void MemoryEngine::ReadHistory(absl::string_view topic_name, size_t limit, HistoryCallback done) {
+  TopicHistory history;
+  Stripe& stripe = StripeFor(topic_name);
+  {
+    absl::MutexLock lock(&stripe.mutex);
+    TopicState& topic = TopicLocked(stripe, topic_name);
+    ExpireLocked(topic, options_.clock());
+    history.position = {topic.epoch, topic.last_offset};
+    size_t count = std::min(limit, topic.history.size());
+    history.events.assign(topic.history.end() - static_cast<ptrdiff_t>(count), topic.history.end());
+  }
+  done(std::move(history));
+}
+
+size_t MemoryEngine::Sweep(const std::function<bool(absl::string_view topic)>& has_subscribers) {
+  absl::Time now = options_.clock();
+  size_t kept = 0;
+  for (Stripe& stripe : stripes_) {
+    absl::MutexLock lock(&stripe.mutex);
+    for (auto it = stripe.topics.begin(); it != stripe.topics.end();) {
+      TopicState& topic = it->second;
+      ExpireLocked(topic, now);
+      // A topic nobody follows or published to within the TTL, with nothing left to recover or
+      // dedupe.
+      if (topic.history.empty() && topic.keys.empty() &&
+          now - topic.last_publish >= options_.history_ttl && !has_subscribers(it->first)) {
+        stripe.topics.erase(it++);
+      } else {
+        ++kept;
+        ++it;
+      }
+    }
+  }
+  return kept;
 }
 
 }  // namespace herald

@@ -1,30 +1,56 @@
-// The embedded engine: one process, topics held in memory.
+// The embedded engine: one process, topics and their history held in memory.
 #pragma once
 
-#include "absl/strings/string_view.h"
 #include <array>
+#include <deque>
+#include <functional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "engine/engine.h"
 
 namespace herald {
 
+struct MemoryEngineOptions {
+  size_t history_size = 1000;  // Events kept per topic; 0 keeps none.
+  absl::Duration history_ttl = absl::Minutes(10);
+  absl::Duration idempotency_window = absl::Minutes(2);
+  std::function<absl::Time()> clock = [] { return absl::Now(); };
+};
+
 class MemoryEngine final : public Engine {
  public:
   // `sink` must outlive the engine.
-  explicit MemoryEngine(EventSink& sink);
+  MemoryEngine(EventSink& sink, MemoryEngineOptions options);
 
   // Engine:
   void Publish(const herald::v1::PublishRequest& request, PublishCallback done) override;
-  TopicPosition Position(absl::string_view topic) override;
+  void Recover(absl::string_view topic, const std::optional<TopicPosition>& since,
+               HistoryCallback done) override;
+  void ReadHistory(absl::string_view topic, size_t limit, HistoryCallback done) override;
+
+  // Drops expired history and idempotency keys, and forgets the topics left with neither that
+  // have no subscriber and no publish within the TTL (their epoch is lost with them: a later
+  // publish starts a new epoch at offset 1). Call it periodically; returns the topics kept.
+  size_t Sweep(const std::function<bool(absl::string_view topic)>& has_subscribers);
 
  private:
+  struct IdempotencyKey {
+    std::string key;
+    TopicPosition position;
+    absl::Time expires;
+  };
   struct TopicState {
     std::string epoch;
     uint64_t last_offset = 0;
+    std::deque<std::shared_ptr<const EncodedEvent>> history;  // Oldest first.
+    std::deque<IdempotencyKey> keys;                         // Oldest first.
+    absl::flat_hash_map<std::string, TopicPosition> positions_by_key;
+    absl::Time last_publish;
   };
   // Topics are spread over stripes so publishes to different topics rarely share a lock. A
   // stripe's lock is held while its events go to the sink, which keeps each topic in order.
@@ -37,8 +63,13 @@ class MemoryEngine final : public Engine {
   Stripe& StripeFor(absl::string_view topic);
   TopicState& TopicLocked(Stripe& stripe, absl::string_view topic)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mutex);
+  // Drops what is older than the TTL or the idempotency window.
+  void ExpireLocked(TopicState& topic, absl::Time now) const;
+  // Offset of the oldest event still in history (last_offset + 1 when there is none).
+  static uint64_t FirstOffsetLocked(const TopicState& topic);
 
   EventSink& sink_;
+  const MemoryEngineOptions options_;
   std::array<Stripe, kStripes> stripes_;
 };
 

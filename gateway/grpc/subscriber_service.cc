@@ -1,15 +1,18 @@
 // Subscriber service: each call is a transport attached to one shard of the hub.
 #include "grpc/subscriber_service.h"
 
+#include <algorithm>
 #include <deque>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "hub/encoded_event.h"
+#include "codec/encoded_event.h"
 #include "hub/topic.h"
 
 namespace herald {
 namespace {
+
+constexpr uint32_t kDefaultHistoryLimit = 100;
 
 // Streams the events its shard delivers. The shard calls the Transport methods on its loop;
 // gRPC calls the reactor methods on its own threads; the mutex orders the two. The hub's
@@ -18,22 +21,32 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
                                public Transport {
  public:
   SubscribeReactor(Hub& hub, size_t shard, size_t max_queue_bytes,
-                   std::vector<std::string> topics)
+                   std::vector<TopicRequest> topics)
       : hub_(hub), shard_(shard), max_queue_bytes_(max_queue_bytes) {
-    hub_.shard(shard_).Post([this, topics = std::move(topics)] {
-      hub_.Attach(shard_, this);
-      for (const std::string& topic : topics) hub_.Subscribe(shard_, topic, this);
-      // Initial metadata tells the client it is live: events from now on reach it.
-      StartSendInitialMetadata();
+    hub_.shard(shard_).Post([this, topics = std::move(topics)]() mutable {
+      hub_.Subscribe(shard_, this, std::move(topics),
+                     [this](std::vector<absl::StatusOr<herald::v1::SubscribeResult>>) {
+                       // Initial metadata tells the client it is live: what it missed (when
+                       // history held it) is queued, and every later event follows.
+                       StartSendInitialMetadata();
+                     });
     });
   }
 
   // Transport:
   void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override {
+    Queue(event, /*counted=*/true);
+  }
+
+  void EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) override {
+    Queue(event, /*counted=*/false);
+  }
+
+  void Queue(const std::shared_ptr<const EncodedEvent>& event, bool counted) {
     absl::MutexLock lock(&mutex_);
     if (finishing_) return;
     size_t bytes = event->ws_frame.size();
-    if (queued_bytes_ + bytes > max_queue_bytes_) {
+    if (counted && queued_bytes_ + bytes > max_queue_bytes_) {
       queue_.clear();
       queued_bytes_ = 0;
       FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -127,8 +140,38 @@ class FailedReactor final : public grpc::ServerWriteReactor<herald::v1::Event> {
 
 }  // namespace
 
-SubscriberService::SubscriberService(const Config& config, Hub& hub)
-    : config_(config), hub_(hub) {}
+SubscriberService::SubscriberService(const Config& config, Hub& hub, Engine& engine)
+    : config_(config), hub_(hub), engine_(engine) {}
+
+grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext* context,
+                                                     const herald::v1::HistoryRequest* request,
+                                                     herald::v1::HistoryResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status status = ValidateTopic(request->topic()); !status.ok()) {
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(status.message())));
+    return reactor;
+  }
+  size_t limit = request->limit() == 0 ? kDefaultHistoryLimit : request->limit();
+  engine_.ReadHistory(request->topic(), limit,
+                      [reactor, response, topic = request->topic()](
+                          absl::StatusOr<TopicHistory> history) {
+                        if (!history.ok()) {
+                          reactor->Finish(grpc::Status(
+                              static_cast<grpc::StatusCode>(history.status().code()),
+                              std::string(history.status().message())));
+                          return;
+                        }
+                        response->set_topic(topic);
+                        response->set_epoch(history->position.epoch);
+                        response->set_offset(history->position.offset);
+                        for (const std::shared_ptr<const EncodedEvent>& event : history->events) {
+                          *response->add_events() = event->event;
+                        }
+                        reactor->Finish(grpc::Status::OK);
+                      });
+  return reactor;
+}
 
 grpc::ServerWriteReactor<herald::v1::Event>* SubscriberService::Subscribe(
     grpc::CallbackServerContext* context, const herald::v1::SubscribeRequest* request) {
@@ -139,13 +182,22 @@ grpc::ServerWriteReactor<herald::v1::Event>* SubscriberService::Subscribe(
   if (static_cast<size_t>(request->topics_size()) > config_.max_topics_per_connection) {
     return new FailedReactor(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "too many topics"));
   }
-  std::vector<std::string> topics;
+  std::vector<TopicRequest> topics;
   for (const std::string& topic : request->topics()) {
     if (absl::Status status = ValidateTopic(topic); !status.ok()) {
       return new FailedReactor(
           grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(status.message())));
     }
-    topics.push_back(topic);
+    topics.push_back({topic, std::nullopt});
+  }
+  for (const herald::v1::StreamPosition& since : request->since()) {
+    auto topic = std::find_if(topics.begin(), topics.end(),
+                              [&](const TopicRequest& t) { return t.topic == since.topic(); });
+    if (topic == topics.end()) {
+      return new FailedReactor(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                            "a since position names a topic not subscribed"));
+    }
+    topic->since = TopicPosition{since.epoch(), since.offset()};
   }
   size_t shard = next_shard_.fetch_add(1) % hub_.shard_count();
   return new SubscribeReactor(hub_, shard, config_.max_queue_bytes, std::move(topics));

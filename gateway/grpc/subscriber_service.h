@@ -12,15 +12,19 @@ namespace herald {
 
 class SubscriberService final : public herald::v1::Subscriber::CallbackService {
  public:
-  SubscriberService(const Config& config, Hub& hub);
+  SubscriberService(const Config& config, Hub& hub, Engine& engine);
 
   // herald::v1::Subscriber::CallbackService:
   grpc::ServerWriteReactor<herald::v1::Event>* Subscribe(
       grpc::CallbackServerContext* context, const herald::v1::SubscribeRequest* request) override;
+  grpc::ServerUnaryReactor* History(grpc::CallbackServerContext* context,
+                                    const herald::v1::HistoryRequest* request,
+                                    herald::v1::HistoryResponse* response) override;
 
  private:
   const Config& config_;
   Hub& hub_;
+  Engine& engine_;
   std::atomic<size_t> next_shard_{0};
 };
 

@@ -1,12 +1,20 @@
-// Subscriptions and fan-out across shards.
+// Subscriptions, recovery and fan-out across shards.
 #include "hub/hub.h"
 
 #include <cstdlib>
 
 #include "log.h"
-#include "hub/encoded_event.h"
 
 namespace herald {
+
+struct Hub::PendingSubscribe {
+  uint64_t attachment_id = 0;
+  std::vector<TopicRequest> topics;
+  std::vector<bool> added;  // False for topics the transport already followed.
+  std::vector<absl::StatusOr<TopicHistory>> histories;
+  size_t remaining = 0;
+  SubscribeCallback done;
+};
 
 Hub::Hub(std::vector<LoopPoster> loops) {
   if (loops.empty() || loops.size() > 64) {
@@ -24,15 +32,80 @@ void Hub::Detach(size_t shard, Transport* transport) {
   }
 }
 
-bool Hub::Subscribe(size_t shard, absl::string_view topic, Transport* transport) {
-  Shard& owner = *shards_[shard];
-  if (owner.IsSubscribed(topic, transport)) return false;
-  if (owner.Subscribe(topic, transport)) MarkInterest(shard, topic, true);
-  return true;
+void Hub::Subscribe(size_t shard_index, Transport* transport, std::vector<TopicRequest> topics,
+                    SubscribeCallback done) {
+  Shard& shard = *shards_[shard_index];
+  auto pending = std::make_shared<PendingSubscribe>();
+  pending->attachment_id = shard.Attach(transport);
+  pending->topics = std::move(topics);
+  pending->done = std::move(done);
+  size_t count = pending->topics.size();
+  pending->added.resize(count);
+  pending->histories.resize(count, absl::UnknownError("not read"));
+  pending->remaining = count;
+  if (count == 0) {
+    shard.Post([this, shard_index, transport, pending] {
+      CompleteSubscribe(shard_index, transport, *pending);
+    });
+    return;
+  }
+  // Subscribed (and held) before the engine is read: an event published meanwhile is either in
+  // what the engine returns or held here, and FinishRecovery drops the ones in both.
+  for (size_t i = 0; i < count; ++i) {
+    const std::string& topic = pending->topics[i].topic;
+    if (shard.IsSubscribed(topic, transport)) continue;
+    pending->added[i] = true;
+    if (shard.AddSubscription(topic, transport)) MarkInterest(shard_index, topic, true);
+  }
+  for (size_t i = 0; i < count; ++i) {
+    const TopicRequest& request = pending->topics[i];
+    engine_->Recover(request.topic, request.since,
+                     [this, shard_index, transport, pending, i](
+                         absl::StatusOr<TopicHistory> history) {
+                       shards_[shard_index]->Post([this, shard_index, transport, pending, i,
+                                                   history = std::move(history)]() mutable {
+                         pending->histories[i] = std::move(history);
+                         if (--pending->remaining == 0) {
+                           CompleteSubscribe(shard_index, transport, *pending);
+                         }
+                       });
+                     });
+  }
+}
+
+void Hub::CompleteSubscribe(size_t shard_index, Transport* transport, PendingSubscribe& pending) {
+  Shard& shard = *shards_[shard_index];
+  if (shard.AttachmentId(transport) != pending.attachment_id) return;  // Gone meanwhile.
+  std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results;
+  for (size_t i = 0; i < pending.topics.size(); ++i) {
+    const std::string& topic = pending.topics[i].topic;
+    const absl::StatusOr<TopicHistory>& history = pending.histories[i];
+    if (!history.ok()) {
+      if (pending.added[i]) Unsubscribe(shard_index, topic, transport);
+      results.push_back(history.status());
+      continue;
+    }
+    herald::v1::SubscribeResult result;
+    result.set_topic(topic);
+    result.set_epoch(history->position.epoch);
+    result.set_offset(history->position.offset);
+    result.set_recovered(history->recovered);
+    results.push_back(std::move(result));
+  }
+  pending.done(std::move(results));
+  if (shard.AttachmentId(transport) != pending.attachment_id) return;
+  for (size_t i = 0; i < pending.topics.size(); ++i) {
+    const absl::StatusOr<TopicHistory>& history = pending.histories[i];
+    if (!pending.added[i] || !history.ok()) continue;
+    // A recovered client continues from its own position; any other from the current one.
+    const TopicPosition& start = history->recovered ? *pending.topics[i].since : history->position;
+    shard.FinishRecovery(pending.topics[i].topic, transport, start, history->events);
+  }
+  transport->Flush();
 }
 
 void Hub::Unsubscribe(size_t shard, absl::string_view topic, Transport* transport) {
-  if (shards_[shard]->Unsubscribe(topic, transport)) MarkInterest(shard, topic, false);
+  if (shards_[shard]->RemoveSubscription(topic, transport)) MarkInterest(shard, topic, false);
 }
 
 void Hub::MarkInterest(size_t shard, absl::string_view topic, bool interested) {
@@ -60,17 +133,21 @@ size_t Hub::attached_count() const {
   return count;
 }
 
-void Hub::OnEvent(herald::v1::Event event) {
+bool Hub::HasSubscribers(absl::string_view topic) const {
+  absl::ReaderMutexLock lock(&interest_mutex_);
+  return shards_by_topic_.contains(topic);
+}
+
+void Hub::OnEvent(std::shared_ptr<const EncodedEvent> event) {
   uint64_t shards;
   {
     absl::ReaderMutexLock lock(&interest_mutex_);
-    auto it = shards_by_topic_.find(event.topic());
+    auto it = shards_by_topic_.find(event->event.topic());
     if (it == shards_by_topic_.end()) return;
     shards = it->second;
   }
-  std::shared_ptr<const EncodedEvent> encoded = EncodeEvent(std::move(event));
   for (size_t index = 0; shards != 0; ++index, shards >>= 1) {
-    if (shards & 1) shards_[index]->Deliver(encoded);
+    if (shards & 1) shards_[index]->Deliver(event);
   }
 }
 

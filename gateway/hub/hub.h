@@ -1,47 +1,77 @@
-// The hub: subscriptions spread over one shard per event loop, and fan-out of encoded events.
+// The hub: subscriptions spread over one shard per event loop, recovery, and fan-out.
 #pragma once
 
-#include "absl/strings/string_view.h"
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/engine.h"
+#include "herald/v1/websocket.pb.h"
 #include "hub/shard.h"
 #include "hub/transport.h"
 
 namespace herald {
 
-// Receives every accepted event from the engine, encodes it once, and hands it to the shards
-// that have subscribers of its topic. Methods taking a `shard` must run on that shard's loop.
+// A topic to follow, and optionally the position the client already has.
+struct TopicRequest {
+  std::string topic;
+  std::optional<TopicPosition> since;
+};
+
+// Receives every accepted event from the engine and hands it to the shards that have
+// subscribers of its topic (it was encoded once, by the engine). Methods taking a `shard` must
+// run on that shard's loop.
 class Hub final : public EventSink {
  public:
+  using SubscribeCallback =
+      std::function<void(std::vector<absl::StatusOr<herald::v1::SubscribeResult>>)>;
+
   // One shard per loop; shard i posts its work with loops[i]. At most 64 shards.
   explicit Hub(std::vector<LoopPoster> loops);
+
+  // The engine positions and replays are read from; set once, before the first Subscribe.
+  void set_engine(Engine* engine) { engine_ = engine; }
 
   size_t shard_count() const { return shards_.size(); }
   Shard& shard(size_t index) { return *shards_[index]; }
 
   void Attach(size_t shard, Transport* transport);
   void Detach(size_t shard, Transport* transport);
-  // Returns false when the transport was already subscribed to `topic`.
-  bool Subscribe(size_t shard, absl::string_view topic, Transport* transport);
+
+  // Subscribes `transport` to each topic it does not follow yet and reads each topic's position
+  // from the engine, with the events after `since` where it is given and history still holds
+  // them. Then, on the shard's loop: `done` gets one result per topic (in order; recovered or
+  // not, with the current epoch and offset), and only after it has run are the replays queued
+  // on the transport, each followed by its live events without a gap or a repeat. Neither
+  // happens when the transport detached in the meantime.
+  void Subscribe(size_t shard, Transport* transport, std::vector<TopicRequest> topics,
+                 SubscribeCallback done);
   void Unsubscribe(size_t shard, absl::string_view topic, Transport* transport);
 
   // Any thread: closes every attached transport, each on its own loop.
   void CloseAll(const Disconnect& disconnect);
   // Any thread: transports attached on all shards.
   size_t attached_count() const;
+  // Any thread: whether any shard has a subscriber of `topic`.
+  bool HasSubscribers(absl::string_view topic) const;
 
   // EventSink:
-  void OnEvent(herald::v1::Event event) override;
+  void OnEvent(std::shared_ptr<const EncodedEvent> event) override;
 
  private:
+  struct PendingSubscribe;
+
+  void CompleteSubscribe(size_t shard, Transport* transport, PendingSubscribe& pending);
   void MarkInterest(size_t shard, absl::string_view topic, bool interested);
 
+  Engine* engine_ = nullptr;
   std::vector<std::unique_ptr<Shard>> shards_;
   mutable absl::Mutex interest_mutex_;
   // Which shards have subscribers of a topic: bit i for shard i.

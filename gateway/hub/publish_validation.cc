@@ -3,7 +3,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "hub/sse_encoding.h"
+#include "codec/sse_encoding.h"
 #include "hub/topic.h"
 
 namespace herald {

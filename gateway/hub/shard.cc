@@ -19,6 +19,26 @@ void Shard::Deliver(std::shared_ptr<const EncodedEvent> event) {
   if (was_empty) post_([this] { DeliverInbox(); });
 }
 
+bool Shard::Offer(Subscription& subscription, const std::shared_ptr<const EncodedEvent>& event,
+                  bool replayed) {
+  const herald::v1::Event& fields = event->event;
+  if (fields.offset() != 0) {  // Ephemeral events have no position: always passed on.
+    TopicPosition& delivered = subscription.delivered;
+    if (fields.epoch() == delivered.epoch) {
+      if (fields.offset() <= delivered.offset) return false;
+    } else {
+      delivered.epoch = fields.epoch();
+    }
+    delivered.offset = fields.offset();
+  }
+  if (replayed) {
+    subscription.transport->EnqueueReplayed(event);
+  } else {
+    subscription.transport->Enqueue(event);
+  }
+  return true;
+}
+
 void Shard::DeliverInbox() {
   {
     absl::MutexLock lock(&inbox_mutex_);
@@ -27,9 +47,12 @@ void Shard::DeliverInbox() {
   for (const std::shared_ptr<const EncodedEvent>& event : delivering_) {
     auto it = subscribers_.find(event->event.topic());
     if (it == subscribers_.end()) continue;
-    for (Transport* transport : it->second) {
-      transport->Enqueue(event);
-      to_flush_.insert(transport);
+    for (Subscription& subscription : it->second) {
+      if (subscription.held) {
+        subscription.held_events.push_back(event);
+      } else if (Offer(subscription, event, /*replayed=*/false)) {
+        to_flush_.insert(subscription.transport);
+      }
     }
   }
   delivering_.clear();
@@ -37,46 +60,55 @@ void Shard::DeliverInbox() {
   to_flush_.clear();
 }
 
-void Shard::Attach(Transport* transport) {
-  if (topics_of_.try_emplace(transport).second) {
+uint64_t Shard::Attach(Transport* transport) {
+  auto [it, inserted] = attachments_.try_emplace(transport);
+  if (inserted) {
+    it->second.id = next_attachment_id_++;
     attached_count_.fetch_add(1, std::memory_order_relaxed);
   }
+  return it->second.id;
+}
+
+std::optional<uint64_t> Shard::AttachmentId(Transport* transport) const {
+  auto it = attachments_.find(transport);
+  if (it == attachments_.end()) return std::nullopt;
+  return it->second.id;
 }
 
 std::vector<std::string> Shard::Detach(Transport* transport) {
   std::vector<std::string> emptied;
-  auto it = topics_of_.find(transport);
-  if (it == topics_of_.end()) return emptied;
-  for (const std::string& topic : it->second) {
+  auto it = attachments_.find(transport);
+  if (it == attachments_.end()) return emptied;
+  for (const std::string& topic : it->second.topics) {
     if (RemoveSubscriber(topic, transport)) emptied.push_back(topic);
   }
-  topics_of_.erase(it);
+  attachments_.erase(it);
   attached_count_.fetch_sub(1, std::memory_order_relaxed);
   return emptied;
 }
 
-bool Shard::Subscribe(absl::string_view topic, Transport* transport) {
-  auto [topics, attached] = topics_of_.try_emplace(transport);
-  if (attached) attached_count_.fetch_add(1, std::memory_order_relaxed);
-  if (!topics->second.emplace(topic).second) return false;
-  std::vector<Transport*>& subscribers = subscribers_[topic];
-  subscribers.push_back(transport);
+bool Shard::AddSubscription(absl::string_view topic, Transport* transport) {
+  Attach(transport);
+  attachments_[transport].topics.emplace(topic);
+  std::vector<Subscription>& subscribers = subscribers_[topic];
+  subscribers.push_back(Subscription{transport, {}, true, {}});
   return subscribers.size() == 1;
 }
 
-bool Shard::Unsubscribe(absl::string_view topic, Transport* transport) {
-  auto it = topics_of_.find(transport);
-  if (it == topics_of_.end() || it->second.erase(std::string(topic)) == 0) return false;
+bool Shard::RemoveSubscription(absl::string_view topic, Transport* transport) {
+  auto it = attachments_.find(transport);
+  if (it == attachments_.end() || it->second.topics.erase(topic) == 0) return false;
   return RemoveSubscriber(topic, transport);
 }
 
 bool Shard::RemoveSubscriber(absl::string_view topic, Transport* transport) {
   auto it = subscribers_.find(topic);
   if (it == subscribers_.end()) return false;
-  std::vector<Transport*>& subscribers = it->second;
-  auto position = std::find(subscribers.begin(), subscribers.end(), transport);
+  std::vector<Subscription>& subscribers = it->second;
+  auto position = std::find_if(subscribers.begin(), subscribers.end(),
+                               [&](const Subscription& s) { return s.transport == transport; });
   if (position != subscribers.end()) {
-    *position = subscribers.back();
+    if (position != subscribers.end() - 1) *position = std::move(subscribers.back());
     subscribers.pop_back();
   }
   if (!subscribers.empty()) return false;
@@ -84,20 +116,46 @@ bool Shard::RemoveSubscriber(absl::string_view topic, Transport* transport) {
   return true;
 }
 
+Shard::Subscription* Shard::FindSubscription(absl::string_view topic, Transport* transport) {
+  auto it = subscribers_.find(topic);
+  if (it == subscribers_.end()) return nullptr;
+  for (Subscription& subscription : it->second) {
+    if (subscription.transport == transport) return &subscription;
+  }
+  return nullptr;
+}
+
+void Shard::FinishRecovery(absl::string_view topic, Transport* transport,
+                           const TopicPosition& start,
+                           const std::vector<std::shared_ptr<const EncodedEvent>>& replay) {
+  Subscription* subscription = FindSubscription(topic, transport);
+  if (subscription == nullptr || !subscription->held) return;
+  subscription->delivered = start;
+  for (const std::shared_ptr<const EncodedEvent>& event : replay) {
+    Offer(*subscription, event, /*replayed=*/true);
+  }
+  std::vector<std::shared_ptr<const EncodedEvent>> held = std::move(subscription->held_events);
+  subscription->held_events.clear();
+  subscription->held = false;
+  for (const std::shared_ptr<const EncodedEvent>& event : held) {
+    Offer(*subscription, event, /*replayed=*/false);
+  }
+}
+
 bool Shard::IsSubscribed(absl::string_view topic, Transport* transport) const {
-  auto it = topics_of_.find(transport);
-  return it != topics_of_.end() && it->second.contains(topic);
+  auto it = attachments_.find(transport);
+  return it != attachments_.end() && it->second.topics.contains(topic);
 }
 
 size_t Shard::TopicCount(Transport* transport) const {
-  auto it = topics_of_.find(transport);
-  return it == topics_of_.end() ? 0 : it->second.size();
+  auto it = attachments_.find(transport);
+  return it == attachments_.end() ? 0 : it->second.topics.size();
 }
 
 void Shard::CloseAll(const Disconnect& disconnect) {
   std::vector<Transport*> transports;
-  transports.reserve(topics_of_.size());
-  for (const auto& [transport, topics] : topics_of_) transports.push_back(transport);
+  transports.reserve(attachments_.size());
+  for (const auto& [transport, attachment] : attachments_) transports.push_back(transport);
   for (Transport* transport : transports) transport->Close(disconnect);
 }
 

@@ -1,17 +1,19 @@
 // One event loop's share of the subscriptions: the transports it owns and their topics.
 #pragma once
 
-#include "absl/strings/string_view.h"
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
-#include "hub/encoded_event.h"
+#include "codec/encoded_event.h"
+#include "engine/topic_position.h"
 #include "hub/transport.h"
 
 namespace herald {
@@ -20,6 +22,10 @@ namespace herald {
 using LoopPoster = std::function<void(std::function<void()>)>;
 
 // Unless a method says otherwise, it must be called on the shard's own loop thread.
+//
+// Each subscription remembers the last position it delivered, so a topic's events reach a
+// transport once each and in offset order, whether they come live or replayed from history. A
+// new subscription holds its live events until its replay is queued (FinishRecovery).
 class Shard {
  public:
   explicit Shard(LoopPoster post);
@@ -33,28 +39,54 @@ class Shard {
   // together are delivered together, and each transport is flushed once per batch.
   void Deliver(std::shared_ptr<const EncodedEvent> event);
 
-  void Attach(Transport* transport);
+  // Returns the transport's attachment id, which tells it apart from a later transport at the
+  // same address. Attaching twice keeps the first id.
+  uint64_t Attach(Transport* transport);
+  std::optional<uint64_t> AttachmentId(Transport* transport) const;
   // Drops the transport and its subscriptions; returns the topics left with no subscriber here.
   std::vector<std::string> Detach(Transport* transport);
-  // Returns true when `transport` is the topic's first subscriber on this shard. A transport
-  // already subscribed stays subscribed once.
-  bool Subscribe(absl::string_view topic, Transport* transport);
+
+  // Adds a held subscription (the transport must not follow `topic` yet, and is attached if it
+  // was not). Returns true when it is the topic's first subscriber on this shard.
+  bool AddSubscription(absl::string_view topic, Transport* transport);
   // Returns true when the topic has no subscriber left on this shard.
-  bool Unsubscribe(absl::string_view topic, Transport* transport);
+  bool RemoveSubscription(absl::string_view topic, Transport* transport);
   bool IsSubscribed(absl::string_view topic, Transport* transport) const;
   size_t TopicCount(Transport* transport) const;
+
+  // Ends the hold of a new subscription: `start` is the position the client already has;
+  // `replay` then the held live events go to the transport, each at most once, in order.
+  void FinishRecovery(absl::string_view topic, Transport* transport, const TopicPosition& start,
+                      const std::vector<std::shared_ptr<const EncodedEvent>>& replay);
+
   void CloseAll(const Disconnect& disconnect);
 
   // Any thread.
   size_t attached_count() const { return attached_count_.load(std::memory_order_relaxed); }
 
  private:
+  struct Subscription {
+    Transport* transport;
+    TopicPosition delivered;  // The last event this subscription passed on.
+    bool held = true;
+    std::vector<std::shared_ptr<const EncodedEvent>> held_events;
+  };
+  struct Attachment {
+    uint64_t id;
+    absl::flat_hash_set<std::string> topics;
+  };
+
   void DeliverInbox();
+  Subscription* FindSubscription(absl::string_view topic, Transport* transport);
+  // Passes `event` on unless the subscription already delivered it; returns true if it did.
+  static bool Offer(Subscription& subscription, const std::shared_ptr<const EncodedEvent>& event,
+                    bool replayed);
   bool RemoveSubscriber(absl::string_view topic, Transport* transport);
 
   LoopPoster post_;
-  absl::flat_hash_map<std::string, std::vector<Transport*>> subscribers_;
-  absl::flat_hash_map<Transport*, absl::flat_hash_set<std::string>> topics_of_;
+  absl::flat_hash_map<std::string, std::vector<Subscription>> subscribers_;
+  absl::flat_hash_map<Transport*, Attachment> attachments_;
+  uint64_t next_attachment_id_ = 1;
   absl::flat_hash_set<Transport*> to_flush_;
   std::atomic<size_t> attached_count_{0};
 

@@ -31,6 +31,11 @@ class Transport {
   // pending and closes itself with kDisconnectSlowConsumer instead.
   virtual void Enqueue(const std::shared_ptr<const EncodedEvent>& event) = 0;
 
+  // Queues an event replayed from history. It does not count toward the queue limit: its bytes
+  // are shared with the history, and a replay goes out whole in the next write (a limit here
+  // would cut off every client whose gap is larger than its queue, again at each reconnect).
+  virtual void EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) = 0;
+
   // Writes everything queued in one write, unless a write is already in flight (then the
   // queue goes out when it completes).
   virtual void Flush() = 0;

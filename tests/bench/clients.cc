@@ -4,7 +4,6 @@
 #include <array>
 #include <charconv>
 #include <chrono>
-#include <deque>
 #include <optional>
 #include <string_view>
 #include <thread>
@@ -90,25 +89,36 @@ WireReader ReaderOf(std::string_view bytes) {
   return WireReader(begin, begin + bytes.size());
 }
 
+// Where `key` occurs in `json`: searched from `*cursor` first (the gateway writes keys in a fixed
+// order, so scanning resumes where the previous value ended), then from the start.
+size_t FindKey(std::string_view json, std::string_view key, size_t* cursor) {
+  size_t at = json.find(key, *cursor);
+  if (at == std::string_view::npos && *cursor > 0) at = json.find(key);
+  return at;
+}
+
 // The unsigned JSON number after `"key":` in `json`, if present.
-std::optional<uint64_t> JsonNumber(std::string_view json, std::string_view key) {
-  size_t at = json.find(key);
+std::optional<uint64_t> JsonNumber(std::string_view json, std::string_view key, size_t* cursor) {
+  size_t at = FindKey(json, key, cursor);
   if (at == std::string_view::npos) return std::nullopt;
   size_t pos = at + key.size();
   while (pos < json.size() && json[pos] == ' ') ++pos;
   uint64_t value = 0;
   auto [end, error] = std::from_chars(json.data() + pos, json.data() + json.size(), value);
   if (error != std::errc()) return std::nullopt;
+  *cursor = static_cast<size_t>(end - json.data());
   return value;
 }
 
 // The JSON string value after `"key":"` (no unescaping: bench values have no escapes).
-std::optional<std::string_view> JsonString(std::string_view json, std::string_view key) {
-  size_t at = json.find(key);
+std::optional<std::string_view> JsonString(std::string_view json, std::string_view key,
+                                           size_t* cursor) {
+  size_t at = FindKey(json, key, cursor);
   if (at == std::string_view::npos) return std::nullopt;
   size_t begin = at + key.size();
   size_t end = json.find('"', begin);
   if (end == std::string_view::npos) return std::nullopt;
+  *cursor = end + 1;
   return json.substr(begin, end - begin);
 }
 
@@ -173,10 +183,10 @@ class Client {
       last_offset_.store(*offset, std::memory_order_relaxed);
     }
     report_.connected = true;
-    worker_.connect_ns.Record(static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
-                                                             connect_start_)
-            .count()));
+    worker_.connect_ns.Record(
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::steady_clock::now() - connect_start_)
+                                  .count()));
     state_.store(State::kLive);
     worker_.Settled(true);
   }
@@ -274,12 +284,11 @@ class WsClient : public Client {
       ws_.next_layer().expires_never();
       ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
       ws_.binary(true);
-      ws_.async_handshake(
-          options_.http_host + ":" + std::to_string(options_.http_port),
-          "/ws?topic=" + topic_name_, [this](beast::error_code error) {
-            if (error) return OnFailed("handshake: " + error.message());
-            Read();
-          });
+      ws_.async_handshake(options_.http_host + ":" + std::to_string(options_.http_port),
+                          "/ws?topic=" + topic_name_, [this](beast::error_code error) {
+                            if (error) return OnFailed("handshake: " + error.message());
+                            Read();
+                          });
     });
   }
 
@@ -388,9 +397,8 @@ class SseClient : public Client {
     tcp::endpoint endpoint(asio::ip::make_address(options_.http_host), options_.http_port);
     socket_.async_connect(endpoint, [this](boost::system::error_code error) {
       if (error) return OnFailed("connect: " + error.message());
-      request_ = "GET /sse?topic=" + topic_name_ +
-                 " HTTP/1.1\r\nHost: " + options_.http_host + ":" +
-                 std::to_string(options_.http_port) +
+      request_ = "GET /sse?topic=" + topic_name_ + " HTTP/1.1\r\nHost: " + options_.http_host +
+                 ":" + std::to_string(options_.http_port) +
                  "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n";
       asio::async_write(socket_, asio::buffer(request_),
                         [this](boost::system::error_code error, size_t) {
@@ -404,16 +412,14 @@ class SseClient : public Client {
   enum class Parse { kHead, kChunkSize, kChunkData, kChunkEnd, kDone };
 
   void Read() {
-    socket_.async_read_some(asio::buffer(read_buffer_),
-                            [this](boost::system::error_code error, size_t size) {
-                              if (error) {
-                                return OnFailed(parse_ == Parse::kDone ? "stream ended"
-                                                                       : "read: " + error.message());
-                              }
-                              if (!OnBytes(std::string_view(read_buffer_.data(), size), UnixNowNs()))
-                                return;
-                              Read();
-                            });
+    socket_.async_read_some(
+        asio::buffer(read_buffer_), [this](boost::system::error_code error, size_t size) {
+          if (error) {
+            return OnFailed(parse_ == Parse::kDone ? "stream ended" : "read: " + error.message());
+          }
+          if (!OnBytes(std::string_view(read_buffer_.data(), size), UnixNowNs())) return;
+          Read();
+        });
   }
 
   // Decodes HTTP head and chunk framing; returns false when the client gave up.
@@ -516,21 +522,25 @@ class SseClient : public Client {
     }
     if (data.empty()) return;  // retry:, comments
     if (type == "herald.connected") {
-      OnConnected(JsonNumber(data, "\"offset\":"));
+      size_t cursor = 0;
+      OnConnected(JsonNumber(data, "\"offset\":", &cursor));
       return;
     }
     if (type == "herald.disconnect") {
-      if (auto code = JsonNumber(data, "\"code\":")) report_.disconnect_code = static_cast<uint32_t>(*code);
+      size_t cursor = 0;
+      if (auto code = JsonNumber(data, "\"code\":", &cursor))
+        report_.disconnect_code = static_cast<uint32_t>(*code);
       return;
     }
     if (!live()) {
       OnFailed("event before herald.connected");
       return;
     }
-    std::optional<std::string_view> topic = JsonString(data, "\"topic\":\"");
-    std::optional<uint64_t> offset = JsonNumber(data, "\"offset\":");
-    std::optional<std::string_view> payload = JsonString(data, "\"data\":\"");
-    if (!topic || !offset || !payload || !JsonNumber(data, "\"time_unix_ms\":")) {
+    size_t cursor = 0;
+    std::optional<std::string_view> topic = JsonString(data, "\"topic\":\"", &cursor);
+    std::optional<uint64_t> offset = JsonNumber(data, "\"offset\":", &cursor);
+    std::optional<std::string_view> payload = JsonString(data, "\"data\":\"", &cursor);
+    if (!topic || !offset || !payload || !JsonNumber(data, "\"time_unix_ms\":", &cursor)) {
       ++report_.unexpected;
       return;
     }

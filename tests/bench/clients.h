@@ -30,17 +30,17 @@ std::string TopicName(size_t index);
 struct ClientReport {
   bool sse = false;
   size_t topic = 0;
-  bool connected = false;       // got its first message
-  bool ended_early = false;     // closed / failed after connecting
-  std::string error;            // why it failed or ended
+  bool connected = false;        // got its first message
+  bool ended_early = false;      // closed / failed after connecting
+  std::string error;             // why it failed or ended
   uint32_t disconnect_code = 0;  // from `disconnect` / herald.disconnect or the close frame
   uint64_t frames = 0;           // WS messages or HTTP chunks, whole life
   uint64_t measured_frames = 0;  // frames carrying at least one measured event
   uint64_t measured_events = 0;  // new (in order or after a gap) measured events
   uint64_t warmup_events = 0;
-  uint64_t gaps = 0;        // offsets skipped
-  uint64_t duplicates = 0;  // offsets at or below the last seen one
-  uint64_t unexpected = 0;  // events of another topic, or with a payload not from the bench
+  uint64_t gaps = 0;            // offsets skipped
+  uint64_t duplicates = 0;      // offsets at or below the last seen one
+  uint64_t unexpected = 0;      // events of another topic, or with a payload not from the bench
   int64_t last_receive_ns = 0;  // unix ns of the last measured event
 };
 

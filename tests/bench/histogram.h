@@ -60,8 +60,7 @@ class Histogram {
     int msb = 63 - std::countl_zero(value);
     int shift = msb - (kSubBits - 1);
     uint64_t top = value >> shift;  // in [kHalf, kLinear)
-    return static_cast<size_t>(kLinear + static_cast<uint64_t>(shift - 1) * kHalf +
-                               (top - kHalf));
+    return static_cast<size_t>(kLinear + static_cast<uint64_t>(shift - 1) * kHalf + (top - kHalf));
   }
 
   static uint64_t BucketMiddle(size_t index) {

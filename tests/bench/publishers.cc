@@ -1,14 +1,13 @@
 // The publishing side of the bench: pipelined gRPC PublishStream calls, one per publisher.
 #include "publishers.h"
 
-#include <grpcpp/grpcpp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <charconv>
-#include <mutex>
 #include <semaphore>
 #include <thread>
+
+#include <grpcpp/grpcpp.h>
 
 #include "herald/v1/publisher.grpc.pb.h"
 #include "payload.h"
@@ -44,7 +43,8 @@ StreamResult RunStream(herald::v1::Publisher::Stub& stub, const PublishPlan& pla
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + plan.timeout);
   std::unique_ptr<Stream> stream = stub.PublishStream(&context);
-  std::counting_semaphore<> inflight(static_cast<ptrdiff_t>(std::max<size_t>(1, plan.max_inflight)));
+  std::counting_semaphore<> inflight(
+      static_cast<ptrdiff_t>(std::max<size_t>(1, plan.max_inflight)));
   std::atomic<bool> broken{false};
 
   std::thread reader([&] {
@@ -105,8 +105,8 @@ StreamResult RunStream(herald::v1::Publisher::Stub& stub, const PublishPlan& pla
   reader.join();
   grpc::Status status = stream->Finish();
   if (!status.ok() && result.first_error.empty()) {
-    result.first_error = "stream: " + std::to_string(status.error_code()) + " " +
-                         status.error_message();
+    result.first_error =
+        "stream: " + std::to_string(status.error_code()) + " " + status.error_message();
   }
   return result;
 }

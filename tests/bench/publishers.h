@@ -24,8 +24,8 @@ struct PublishPlan {
 
 struct PublishResult {
   uint64_t written = 0;
-  uint64_t acked = 0;   // responses without error
-  uint64_t errors = 0;  // responses with error set
+  uint64_t acked = 0;       // responses without error
+  uint64_t errors = 0;      // responses with error set
   std::string first_error;  // first item error or stream failure
   int64_t first_write_unix_ns = 0;
   int64_t last_write_unix_ns = 0;

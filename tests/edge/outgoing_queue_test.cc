@@ -37,5 +37,20 @@ TEST(OutgoingQueue, RefusesPastTheLimitButTakesLastWords) {
   EXPECT_EQ(queue.pending_bytes(), 40u);
 }
 
+TEST(OutgoingQueue, ABatchOfManyPiecesIsWrittenFromOneBuffer) {
+  OutgoingQueue queue(1 << 20);
+  std::string expected;
+  for (int i = 0; i < 100; ++i) {
+    std::string piece = std::to_string(i) + ",";
+    expected += piece;
+    EXPECT_TRUE(queue.Push(std::make_shared<const std::string>(piece)));
+  }
+  const std::vector<boost::asio::const_buffer>& buffers = queue.StartWrite();
+  ASSERT_EQ(buffers.size(), 1u);
+  EXPECT_EQ(std::string(static_cast<const char*>(buffers[0].data()), buffers[0].size()), expected);
+  queue.CompleteWrite();
+  EXPECT_FALSE(queue.has_pending());
+}
+
 }  // namespace
 }  // namespace herald

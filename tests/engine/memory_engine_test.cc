@@ -12,9 +12,9 @@ namespace {
 
 class RecordingSink final : public EventSink {
  public:
-  void OnEvent(herald::v1::Event event) override {
+  void OnEvent(std::shared_ptr<const EncodedEvent> event) override {
     absl::MutexLock lock(&mutex_);
-    events_.push_back(std::move(event));
+    events_.push_back(event->event);
   }
   std::vector<herald::v1::Event> events() {
     absl::MutexLock lock(&mutex_);
@@ -26,11 +26,13 @@ class RecordingSink final : public EventSink {
   std::vector<herald::v1::Event> events_;
 };
 
-TopicPosition PublishSync(Engine& engine, const std::string& topic, bool ephemeral = false) {
+TopicPosition PublishSync(Engine& engine, const std::string& topic, bool ephemeral = false,
+                          const std::string& idempotency_key = "") {
   herald::v1::PublishRequest request;
   request.set_topic(topic);
   request.set_data("x");
   request.set_ephemeral(ephemeral);
+  request.set_idempotency_key(idempotency_key);
   TopicPosition result;
   engine.Publish(request, [&](absl::StatusOr<TopicPosition> position) {
     ASSERT_TRUE(position.ok());
@@ -39,9 +41,44 @@ TopicPosition PublishSync(Engine& engine, const std::string& topic, bool ephemer
   return result;
 }
 
+TopicHistory RecoverSync(Engine& engine, const std::string& topic,
+                         std::optional<TopicPosition> since = std::nullopt) {
+  TopicHistory result;
+  engine.Recover(topic, since, [&](absl::StatusOr<TopicHistory> history) {
+    ASSERT_TRUE(history.ok());
+    result = *std::move(history);
+  });
+  return result;
+}
+
+std::vector<uint64_t> Offsets(const TopicHistory& history) {
+  std::vector<uint64_t> offsets;
+  for (const auto& event : history.events) offsets.push_back(event->event.offset());
+  return offsets;
+}
+
+// A clock the test moves by hand.
+struct ManualClock {
+  absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  std::function<absl::Time()> AsFunction() {
+    return [this] { return now; };
+  }
+};
+
+MemoryEngineOptions Options(ManualClock& clock, size_t history_size = 100) {
+  MemoryEngineOptions options;
+  options.history_size = history_size;
+  options.history_ttl = absl::Minutes(10);
+  options.idempotency_window = absl::Minutes(2);
+  options.clock = clock.AsFunction();
+  return options;
+}
+
+bool NoSubscribers(absl::string_view) { return false; }
+
 TEST(MemoryEngine, OffsetsCountFromOnePerTopicWithOneEpoch) {
   RecordingSink sink;
-  MemoryEngine engine(sink);
+  MemoryEngine engine(sink, MemoryEngineOptions{});
   TopicPosition a1 = PublishSync(engine, "a");
   TopicPosition a2 = PublishSync(engine, "a");
   TopicPosition b1 = PublishSync(engine, "b");
@@ -51,15 +88,14 @@ TEST(MemoryEngine, OffsetsCountFromOnePerTopicWithOneEpoch) {
   EXPECT_EQ(a1.epoch, a2.epoch);
   EXPECT_FALSE(a1.epoch.empty());
   EXPECT_NE(a1.epoch, b1.epoch);
-  EXPECT_EQ(engine.Position("a").offset, 2u);
-  EXPECT_EQ(engine.Position("a").epoch, a1.epoch);
+  EXPECT_EQ(RecoverSync(engine, "a").position, a2);
   ASSERT_EQ(sink.events().size(), 3u);
   EXPECT_GT(sink.events()[0].time_unix_ms(), 0);
 }
 
 TEST(MemoryEngine, EphemeralEventsGetOffsetZeroAndDoNotAdvance) {
   RecordingSink sink;
-  MemoryEngine engine(sink);
+  MemoryEngine engine(sink, MemoryEngineOptions{});
   PublishSync(engine, "a");
   EXPECT_EQ(PublishSync(engine, "a", /*ephemeral=*/true).offset, 0u);
   EXPECT_EQ(PublishSync(engine, "a").offset, 2u);
@@ -67,7 +103,7 @@ TEST(MemoryEngine, EphemeralEventsGetOffsetZeroAndDoNotAdvance) {
 
 TEST(MemoryEngine, ConcurrentPublishersReachTheSinkInOffsetOrder) {
   RecordingSink sink;
-  MemoryEngine engine(sink);
+  MemoryEngine engine(sink, MemoryEngineOptions{});
   std::vector<std::thread> publishers;
   for (int t = 0; t < 4; ++t) {
     publishers.emplace_back([&] {
@@ -78,6 +114,112 @@ TEST(MemoryEngine, ConcurrentPublishersReachTheSinkInOffsetOrder) {
   std::vector<herald::v1::Event> events = sink.events();
   ASSERT_EQ(events.size(), 2000u);
   for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].offset(), i + 1);
+}
+
+TEST(MemoryEngine, RecoversExactlyTheEventsAfterAPosition) {
+  RecordingSink sink;
+  ManualClock clock;
+  MemoryEngine engine(sink, Options(clock));
+  std::string epoch = PublishSync(engine, "a").epoch;
+  for (int i = 0; i < 4; ++i) PublishSync(engine, "a");
+  TopicHistory history = RecoverSync(engine, "a", TopicPosition{epoch, 2});
+  EXPECT_TRUE(history.recovered);
+  EXPECT_EQ(history.position, (TopicPosition{epoch, 5}));
+  EXPECT_EQ(Offsets(history), (std::vector<uint64_t>{3, 4, 5}));
+  TopicHistory up_to_date = RecoverSync(engine, "a", TopicPosition{epoch, 5});
+  EXPECT_TRUE(up_to_date.recovered);
+  EXPECT_TRUE(up_to_date.events.empty());
+  EXPECT_FALSE(RecoverSync(engine, "a").recovered);  // Nothing asked, nothing replayed.
+}
+
+TEST(MemoryEngine, TrimmedHistoryIsNotRecoveredAndNeverPartlyReplayed) {
+  RecordingSink sink;
+  ManualClock clock;
+  MemoryEngine engine(sink, Options(clock, /*history_size=*/3));
+  std::string epoch = PublishSync(engine, "a").epoch;
+  for (int i = 0; i < 5; ++i) PublishSync(engine, "a");  // Keeps 4, 5, 6.
+  TopicHistory lost = RecoverSync(engine, "a", TopicPosition{epoch, 2});
+  EXPECT_FALSE(lost.recovered);
+  EXPECT_TRUE(lost.events.empty());
+  EXPECT_EQ(lost.position.offset, 6u);
+  EXPECT_EQ(Offsets(RecoverSync(engine, "a", TopicPosition{epoch, 3})),
+            (std::vector<uint64_t>{4, 5, 6}));
+}
+
+TEST(MemoryEngine, ExpiredHistoryIsNotRecovered) {
+  RecordingSink sink;
+  ManualClock clock;
+  MemoryEngine engine(sink, Options(clock));
+  std::string epoch = PublishSync(engine, "a").epoch;
+  PublishSync(engine, "a");
+  clock.now += absl::Minutes(11);
+  TopicHistory expired = RecoverSync(engine, "a", TopicPosition{epoch, 1});
+  EXPECT_FALSE(expired.recovered);
+  EXPECT_TRUE(expired.events.empty());
+  // Up to date is still up to date: nothing after offset 2 was lost.
+  EXPECT_TRUE(RecoverSync(engine, "a", TopicPosition{epoch, 2}).recovered);
+}
+
+TEST(MemoryEngine, ForgottenTopicsStartANewEpoch) {
+  RecordingSink sink;
+  ManualClock clock;
+  MemoryEngine engine(sink, Options(clock));
+  TopicPosition before = PublishSync(engine, "a");
+  PublishSync(engine, "kept");
+  clock.now += absl::Minutes(11);
+  PublishSync(engine, "kept");
+  EXPECT_EQ(engine.Sweep([](absl::string_view topic) { return topic == "followed"; }), 1u);
+  TopicPosition after = PublishSync(engine, "a");
+  EXPECT_NE(after.epoch, before.epoch);
+  EXPECT_EQ(after.offset, 1u);
+  EXPECT_FALSE(RecoverSync(engine, "a", before).recovered);
+}
+
+TEST(MemoryEngine, SweepKeepsTopicsWithSubscribers) {
+  RecordingSink sink;
+  ManualClock clock;
+  MemoryEngine engine(sink, Options(clock));
+  TopicPosition position = PublishSync(engine, "followed");
+  clock.now += absl::Minutes(11);
+  EXPECT_EQ(engine.Sweep([](absl::string_view topic) { return topic == "followed"; }), 1u);
+  EXPECT_EQ(RecoverSync(engine, "followed").position, position);
+  EXPECT_EQ(engine.Sweep(NoSubscribers), 0u);
+}
+
+TEST(MemoryEngine, ARepeatedIdempotencyKeyIsDeliveredOnceWithinTheWindow) {
+  RecordingSink sink;
+  ManualClock clock;
+  MemoryEngine engine(sink, Options(clock));
+  TopicPosition first = PublishSync(engine, "a", false, "order-1");
+  PublishSync(engine, "a");
+  EXPECT_EQ(PublishSync(engine, "a", false, "order-1"), first);
+  EXPECT_EQ(PublishSync(engine, "b", false, "order-1").offset, 1u);  // Keys are per topic.
+  EXPECT_EQ(sink.events().size(), 3u);
+  clock.now += absl::Minutes(3);
+  EXPECT_EQ(PublishSync(engine, "a", false, "order-1").offset, 3u);
+  EXPECT_EQ(sink.events().size(), 4u);
+}
+
+TEST(MemoryEngine, EphemeralEventsStayOutOfHistory) {
+  RecordingSink sink;
+  ManualClock clock;
+  MemoryEngine engine(sink, Options(clock));
+  std::string epoch = PublishSync(engine, "a").epoch;
+  PublishSync(engine, "a", /*ephemeral=*/true);
+  PublishSync(engine, "a");
+  EXPECT_EQ(Offsets(RecoverSync(engine, "a", TopicPosition{epoch, 0})),
+            (std::vector<uint64_t>{1, 2}));
+}
+
+TEST(MemoryEngine, ReadHistoryReturnsTheLastEvents) {
+  RecordingSink sink;
+  ManualClock clock;
+  MemoryEngine engine(sink, Options(clock));
+  for (int i = 0; i < 5; ++i) PublishSync(engine, "a");
+  TopicHistory history;
+  engine.ReadHistory("a", 2, [&](absl::StatusOr<TopicHistory> h) { history = *std::move(h); });
+  EXPECT_EQ(history.position.offset, 5u);
+  EXPECT_EQ(Offsets(history), (std::vector<uint64_t>{4, 5}));
 }
 
 }  // namespace

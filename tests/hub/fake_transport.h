@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "hub/encoded_event.h"
+#include "codec/encoded_event.h"
 #include "hub/transport.h"
 
 namespace herald {
@@ -23,6 +23,11 @@ class FakeTransport final : public Transport {
       Close(kDisconnectSlowConsumer);
       return;
     }
+    queued_.push_back(event);
+  }
+
+  void EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) override {
+    if (closed_) return;
     queued_.push_back(event);
   }
 

@@ -49,26 +49,48 @@ class ManualLoops {
 
 class HubTest : public ::testing::Test {
  protected:
-  void Publish(const std::string& topic, int count = 1, bool ephemeral = false) {
+  HubTest() { hub_.set_engine(&engine_); }
+
+  TopicPosition Publish(const std::string& topic, int count = 1, bool ephemeral = false) {
+    TopicPosition last;
     for (int i = 0; i < count; ++i) {
       herald::v1::PublishRequest request;
       request.set_topic(topic);
       request.set_data("x");
       request.set_ephemeral(ephemeral);
-      engine_.Publish(request, [](absl::StatusOr<TopicPosition>) {});
+      engine_.Publish(request, [&](absl::StatusOr<TopicPosition> position) { last = *position; });
     }
+    return last;
+  }
+
+  // Subscribes and runs the loops until the subscription is live; returns its result.
+  herald::v1::SubscribeResult Subscribe(size_t shard, const std::string& topic,
+                                        FakeTransport* transport,
+                                        std::optional<TopicPosition> since = std::nullopt) {
+    herald::v1::SubscribeResult result;
+    hub_.Subscribe(shard, transport, {{topic, since}},
+                   [&](std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results) {
+                     result = *results[0];
+                   });
+    loops_.RunAll();
+    return result;
   }
 
   ManualLoops loops_{2};
   Hub hub_{loops_.Posters()};
-  MemoryEngine engine_{hub_};
+  MemoryEngineOptions options_ = [] {
+    MemoryEngineOptions options;
+    options.history_size = 5;
+    return options;
+  }();
+  MemoryEngine engine_{hub_, options_};
 };
 
 TEST_F(HubTest, DeliversToSubscribersOfTheTopicOnEveryShard) {
   FakeTransport a, b, other;
-  hub_.Subscribe(0, "chat", &a);
-  hub_.Subscribe(1, "chat", &b);
-  hub_.Subscribe(1, "news", &other);
+  Subscribe(0, "chat", &a);
+  Subscribe(1, "chat", &b);
+  Subscribe(1, "news", &other);
   Publish("chat", 3);
   loops_.RunAll();
   EXPECT_EQ(a.offsets(), (std::vector<uint64_t>{1, 2, 3}));
@@ -78,8 +100,8 @@ TEST_F(HubTest, DeliversToSubscribersOfTheTopicOnEveryShard) {
 
 TEST_F(HubTest, EventsPendingTogetherGoOutInOneWriteAndShareOneEncoding) {
   FakeTransport a, b;
-  hub_.Subscribe(0, "chat", &a);
-  hub_.Subscribe(0, "chat", &b);
+  Subscribe(0, "chat", &a);
+  Subscribe(0, "chat", &b);
   Publish("chat", 5);
   // One delivery task for the whole batch, not one per event.
   EXPECT_EQ(loops_.pending(0), 1u);
@@ -92,7 +114,7 @@ TEST_F(HubTest, EventsPendingTogetherGoOutInOneWriteAndShareOneEncoding) {
 
 TEST_F(HubTest, ShardsWithoutSubscribersGetNothing) {
   FakeTransport a;
-  hub_.Subscribe(1, "chat", &a);
+  Subscribe(1, "chat", &a);
   Publish("chat");
   Publish("nobody.listens");
   EXPECT_EQ(loops_.pending(0), 0u);
@@ -103,9 +125,9 @@ TEST_F(HubTest, ShardsWithoutSubscribersGetNothing) {
 
 TEST_F(HubTest, UnsubscribeAndDetachStopDelivery) {
   FakeTransport a, b;
-  hub_.Subscribe(0, "chat", &a);
-  hub_.Subscribe(0, "chat", &b);
-  hub_.Subscribe(0, "news", &b);
+  Subscribe(0, "chat", &a);
+  Subscribe(0, "chat", &b);
+  Subscribe(0, "news", &b);
   hub_.Unsubscribe(0, "chat", &a);
   hub_.Detach(0, &b);
   Publish("chat");
@@ -114,21 +136,13 @@ TEST_F(HubTest, UnsubscribeAndDetachStopDelivery) {
   EXPECT_TRUE(a.offsets().empty());
   EXPECT_TRUE(b.offsets().empty());
   EXPECT_EQ(hub_.attached_count(), 1u);  // `a` stays attached without subscriptions.
-}
-
-TEST_F(HubTest, SubscribingTwiceDeliversOnce) {
-  FakeTransport a;
-  EXPECT_TRUE(hub_.Subscribe(0, "chat", &a));
-  EXPECT_FALSE(hub_.Subscribe(0, "chat", &a));
-  Publish("chat");
-  loops_.RunAll();
-  EXPECT_EQ(a.offsets().size(), 1u);
+  EXPECT_FALSE(hub_.HasSubscribers("chat"));
 }
 
 TEST_F(HubTest, ASlowConsumerIsClosedWhileOthersGetEverything) {
   FakeTransport slow(/*capacity=*/2), healthy;
-  hub_.Subscribe(0, "chat", &slow);
-  hub_.Subscribe(0, "chat", &healthy);
+  Subscribe(0, "chat", &slow);
+  Subscribe(0, "chat", &healthy);
   Publish("chat", 10);
   loops_.RunAll();
   ASSERT_TRUE(slow.disconnect().has_value());
@@ -138,7 +152,7 @@ TEST_F(HubTest, ASlowConsumerIsClosedWhileOthersGetEverything) {
 
 TEST_F(HubTest, EphemeralEventsAreDeliveredWithOffsetZero) {
   FakeTransport a;
-  hub_.Subscribe(0, "typing", &a);
+  Subscribe(0, "typing", &a);
   Publish("typing", 2, /*ephemeral=*/true);
   loops_.RunAll();
   EXPECT_EQ(a.offsets(), (std::vector<uint64_t>{0, 0}));
@@ -147,13 +161,114 @@ TEST_F(HubTest, EphemeralEventsAreDeliveredWithOffsetZero) {
 TEST_F(HubTest, CloseAllClosesEveryAttachedTransport) {
   FakeTransport a, b;
   hub_.Attach(0, &a);
-  hub_.Subscribe(1, "chat", &b);
+  Subscribe(1, "chat", &b);
   hub_.CloseAll(kDisconnectShutdown);
   loops_.RunAll();
   ASSERT_TRUE(a.disconnect().has_value());
   ASSERT_TRUE(b.disconnect().has_value());
   EXPECT_EQ(a.disconnect()->code, 1001);
   EXPECT_EQ(b.disconnect()->reason, "shutdown");
+}
+
+TEST_F(HubTest, ResubscribingWithAPositionReplaysExactlyWhatWasMissed) {
+  FakeTransport first;
+  herald::v1::SubscribeResult initial = Subscribe(0, "chat", &first);
+  EXPECT_FALSE(initial.recovered());
+  Publish("chat", 2);
+  loops_.RunAll();
+  hub_.Detach(0, &first);
+  Publish("chat", 2);  // Offsets 3 and 4, missed.
+
+  FakeTransport second;
+  herald::v1::SubscribeResult result = Subscribe(0, "chat", &second, TopicPosition{initial.epoch(), 2});
+  EXPECT_TRUE(result.recovered());
+  EXPECT_EQ(result.offset(), 4u);
+  Publish("chat");
+  loops_.RunAll();
+  EXPECT_EQ(second.offsets(), (std::vector<uint64_t>{3, 4, 5}));
+}
+
+// An engine whose history reads wait until the test runs them.
+class DeferredRecoverEngine final : public Engine {
+ public:
+  explicit DeferredRecoverEngine(Engine& engine) : engine_(engine) {}
+  void Publish(const herald::v1::PublishRequest& request, PublishCallback done) override {
+    engine_.Publish(request, std::move(done));
+  }
+  void Recover(absl::string_view topic, const std::optional<TopicPosition>& since,
+               HistoryCallback done) override {
+    reads_.push_back([this, topic = std::string(topic), since, done = std::move(done)] {
+      engine_.Recover(topic, since, done);
+    });
+  }
+  void ReadHistory(absl::string_view topic, size_t limit, HistoryCallback done) override {
+    engine_.ReadHistory(topic, limit, std::move(done));
+  }
+  void RunReads() {
+    for (auto& read : reads_) read();
+    reads_.clear();
+  }
+
+ private:
+  Engine& engine_;
+  std::vector<std::function<void()>> reads_;
+};
+
+TEST_F(HubTest, EventsPublishedWhileTheReplayIsReadAreNeitherLostNorRepeated) {
+  DeferredRecoverEngine engine(engine_);
+  hub_.set_engine(&engine);
+  TopicPosition position = Publish("chat", 3);
+  FakeTransport client;
+  std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results;
+  hub_.Subscribe(0, &client, {{"chat", TopicPosition{position.epoch, 1}}},
+                 [&](auto r) { results = std::move(r); });
+  // Subscribed, history not read yet: these arrive live and are held...
+  Publish("chat", 2);
+  loops_.RunAll();
+  EXPECT_TRUE(client.offsets().empty());
+  // ...and are in the history read too: each must come once, in order.
+  engine.RunReads();
+  loops_.RunAll();
+  Publish("chat");
+  loops_.RunAll();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0]->recovered());
+  EXPECT_EQ(client.offsets(), (std::vector<uint64_t>{2, 3, 4, 5, 6}));
+}
+
+TEST_F(HubTest, AGapLargerThanHistoryIsNotRecoveredAndNothingOldIsReplayed) {
+  FakeTransport client;
+  std::string epoch = Subscribe(0, "chat", &client).epoch();
+  hub_.Detach(0, &client);
+  Publish("chat", 10);  // History keeps 5: offsets 6..10.
+
+  FakeTransport back;
+  herald::v1::SubscribeResult trimmed = Subscribe(0, "chat", &back, TopicPosition{epoch, 2});
+  EXPECT_FALSE(trimmed.recovered());
+  EXPECT_EQ(trimmed.offset(), 10u);
+  FakeTransport other_epoch;
+  EXPECT_FALSE(Subscribe(0, "chat", &other_epoch, TopicPosition{"not-it", 9}).recovered());
+  FakeTransport from_the_future;
+  EXPECT_FALSE(Subscribe(0, "chat", &from_the_future, TopicPosition{epoch, 11}).recovered());
+  FakeTransport just_inside;
+  EXPECT_TRUE(Subscribe(0, "chat", &just_inside, TopicPosition{epoch, 5}).recovered());
+
+  Publish("chat");
+  loops_.RunAll();
+  EXPECT_EQ(back.offsets(), (std::vector<uint64_t>{11}));
+  EXPECT_EQ(other_epoch.offsets(), (std::vector<uint64_t>{11}));
+  EXPECT_EQ(just_inside.offsets(), (std::vector<uint64_t>{6, 7, 8, 9, 10, 11}));
+}
+
+TEST_F(HubTest, ASubscriberThatDetachesBeforeItsReplayGetsNothing) {
+  Publish("chat", 3);
+  FakeTransport client;
+  bool called = false;
+  hub_.Subscribe(0, &client, {{"chat", std::nullopt}}, [&](auto) { called = true; });
+  hub_.Detach(0, &client);
+  loops_.RunAll();
+  EXPECT_FALSE(called);
+  EXPECT_FALSE(hub_.HasSubscribers("chat"));
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // SSE encoding of JSON, text and binary payloads, and the frames around them.
-#include "hub/sse_encoding.h"
+#include "codec/sse_encoding.h"
 
 #include <gtest/gtest.h>
 
@@ -70,21 +70,15 @@ TEST(EventJson, MetaIsAnObjectAndEmptyTypeIsLeftOut) {
   EXPECT_EQ(json.at("meta").at("trace"), "abc");
 }
 
-TEST(SseEventFrame, HistoryEventsCarryIdAndTypeOnOneDataLine) {
-  std::string frame = SseEventFrame(MakeEvent("{\n\"a\": 1\n}", "application/json"));
-  EXPECT_EQ(frame.rfind("id: ", 0), 0u) << frame;
-  EXPECT_NE(frame.find("\nevent: article\n"), std::string::npos);
+TEST(SseEventBody, TypeAndOneDataLineWithoutId) {
+  std::string frame = SseEventBody(MakeEvent("{\n\"a\": 1\n}", "application/json"));
+  EXPECT_EQ(frame.rfind("event: article\n", 0), 0u) << frame;
+  EXPECT_EQ(frame.find("id:"), std::string::npos);
   size_t data = frame.find("data: ");
   ASSERT_NE(data, std::string::npos);
   // The pretty-printed JSON payload is compacted: the data field is a single line.
   EXPECT_EQ(frame.find('\n', data), frame.size() - 2);
   EXPECT_EQ(frame.substr(frame.size() - 2), "\n\n");
-}
-
-TEST(SseEventFrame, EphemeralEventsCarryNoId) {
-  herald::v1::Event event = MakeEvent("typing", "text/plain");
-  event.set_offset(0);
-  EXPECT_EQ(SseEventFrame(event).find("id:"), std::string::npos);
 }
 
 TEST(SseControlFrame, ConnectedAndDisconnectData) {

@@ -1,8 +1,8 @@
 // Encoding of one event for WebSocket and SSE.
-#include "hub/encoded_event.h"
+#include "codec/encoded_event.h"
 
+#include "codec/sse_encoding.h"
 #include "herald/v1/websocket.pb.h"
-#include "hub/sse_encoding.h"
 
 namespace herald {
 
@@ -11,7 +11,7 @@ std::shared_ptr<const EncodedEvent> EncodeEvent(herald::v1::Event event) {
   herald::v1::ServerMessage message;
   *message.add_events() = event;
   message.SerializeToString(&encoded->ws_frame);
-  encoded->sse_frame = SseEventFrame(event);
+  encoded->sse_body = SseEventBody(event);
   encoded->event = std::move(event);
   return encoded;
 }

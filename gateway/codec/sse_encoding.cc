@@ -1,5 +1,5 @@
 // Server-Sent Events encoding.
-#include "hub/sse_encoding.h"
+#include "codec/sse_encoding.h"
 
 #include <boost/json.hpp>
 
@@ -119,13 +119,8 @@ std::string DisconnectJson(uint32_t code, absl::string_view reason) {
   return boost::json::serialize(boost::json::object{{"code", code}, {"reason", std::string(reason)}});
 }
 
-std::string SseResumeToken(const herald::v1::Event& event) {
-  return absl::StrCat(event.epoch(), ":", event.offset());
-}
-
-std::string SseEventFrame(const herald::v1::Event& event) {
+std::string SseEventBody(const herald::v1::Event& event) {
   std::string frame;
-  if (event.offset() != 0) absl::StrAppend(&frame, "id: ", SseResumeToken(event), "\n");
   if (!event.type().empty()) absl::StrAppend(&frame, "event: ", event.type(), "\n");
   absl::StrAppend(&frame, "data: ", EventJson(event), "\n\n");
   return frame;

@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "herald/v1/websocket.pb.h"
-#include "hub/encoded_event.h"
+#include "codec/encoded_event.h"
 
 namespace herald {
 namespace {

@@ -23,9 +23,9 @@ bool IsJson(absl::string_view data);
 // string for text (or an empty type with UTF-8 data), and `data_base64` replaces it otherwise.
 std::string EventJson(const herald::v1::Event& event);
 
-// A complete SSE event for `event`: `id:` (events kept in history only), `event:` (when the
-// type is set) and `data:`, ended by a blank line.
-std::string SseEventFrame(const herald::v1::Event& event);
+// An SSE event for `event` without its `id:` line: `event:` (when the type is set) and `data:`,
+// ended by a blank line.
+std::string SseEventBody(const herald::v1::Event& event);
 
 // A complete SSE control event (`herald.*` type, no id) carrying `json` as its data.
 std::string SseControlFrame(absl::string_view type, absl::string_view json);
@@ -35,8 +35,5 @@ std::string SseControlFrame(absl::string_view type, absl::string_view json);
 std::string ConnectedJson(const herald::v1::Connected& connected);
 // Data of `herald.disconnect`: {"code", "reason"}.
 std::string DisconnectJson(uint32_t code, absl::string_view reason);
-
-// The resume token sent as the SSE `id:` of an event kept in history.
-std::string SseResumeToken(const herald::v1::Event& event);
 
 }  // namespace herald

@@ -1,4 +1,4 @@
-// An event encoded once for each transport, shared read-only by every subscriber.
+// An event encoded once for each transport, shared read-only by every subscriber and by history.
 #pragma once
 
 #include <memory>
@@ -12,8 +12,9 @@ struct EncodedEvent {
   herald::v1::Event event;
   // A whole `ServerMessage{events: [event]}`; blocks like this concatenate into one message.
   std::string ws_frame;
-  // A whole SSE event: "id: ...\nevent: ...\ndata: {...}\n\n".
-  std::string sse_frame;
+  // An SSE event without its `id:` line, which each connection writes itself (the id is the
+  // connection's resume token): "event: <type>\ndata: {...}\n\n".
+  std::string sse_body;
 };
 
 // Encodes `event` for every transport.

@@ -1,0 +1,21 @@
+// The SSE resume token: one `id:` that holds a connection's position in every topic it follows.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "engine/topic_position.h"
+
+namespace herald {
+
+// "<epoch>-<offset>" per topic, in the connection's topic order, joined by '.'. Opaque to clients.
+std::string EncodeResumeToken(const std::vector<TopicPosition>& positions);
+
+// The positions of a token made for `topic_count` topics; nullopt when the token is malformed,
+// tampered with or made for another number of topics.
+std::optional<std::vector<TopicPosition>> DecodeResumeToken(absl::string_view token,
+                                                            size_t topic_count);
+
+}  // namespace herald
