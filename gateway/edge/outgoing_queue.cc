@@ -12,7 +12,8 @@ constexpr size_t kKeptCoalescingBytes = 64 * 1024;
 }  // namespace
 
 bool OutgoingQueue::Push(std::shared_ptr<const std::string> bytes) {
-  if (pending_bytes_ + bytes->size() > max_bytes_) return false;
+  if (limited_bytes_ + bytes->size() > max_bytes_) return false;
+  limited_bytes_ += bytes->size();
   PushUnbounded(std::move(bytes));
   return true;
 }
@@ -25,12 +26,14 @@ void OutgoingQueue::PushUnbounded(std::shared_ptr<const std::string> bytes) {
 void OutgoingQueue::DropPending() {
   pending_.clear();
   pending_bytes_ = 0;
+  limited_bytes_ = 0;
 }
 
 const std::vector<boost::asio::const_buffer>& OutgoingQueue::StartWrite() {
   writing_ = true;
   in_flight_.swap(pending_);
   pending_bytes_ = 0;
+  limited_bytes_ = 0;
   buffers_.clear();
   if (in_flight_.size() > kMaxGatherPieces) {
     coalesced_.clear();

@@ -13,9 +13,11 @@ class OutgoingQueue {
  public:
   explicit OutgoingQueue(size_t max_bytes) : max_bytes_(max_bytes) {}
 
-  // Queues `bytes` unless the pending bytes would pass the limit; returns false then.
+  // Queues `bytes` unless the bytes pending through Push would pass the limit; returns false
+  // then.
   bool Push(std::shared_ptr<const std::string> bytes);
-  // Queues `bytes` whatever the limit (the last words before a close).
+  // Queues `bytes` outside the limit: a replay from history (whose bytes history holds anyway)
+  // or the last words before a close.
   void PushUnbounded(std::shared_ptr<const std::string> bytes);
   void DropPending();
 
@@ -34,6 +36,7 @@ class OutgoingQueue {
  private:
   size_t max_bytes_;
   size_t pending_bytes_ = 0;
+  size_t limited_bytes_ = 0;  // The part of pending_bytes_ queued through Push.
   bool writing_ = false;
   std::vector<std::shared_ptr<const std::string>> pending_;
   std::vector<std::shared_ptr<const std::string>> in_flight_;

@@ -23,6 +23,12 @@ using namespace std::chrono_literals;
 
 inline constexpr std::chrono::milliseconds kWait = 10s;
 
+// A position as a client keeps it: the epoch and the last offset it saw.
+struct TopicPositionForTest {
+  std::string epoch;
+  uint64_t offset = 0;
+};
+
 class GatewayTest : public ::testing::Test {
  public:
   // Starts the gateway with extra flags; tests that need flags call it again before clients.
