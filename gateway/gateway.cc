@@ -5,7 +5,6 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
 
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -17,6 +16,8 @@ namespace {
 
 // How often expired history is dropped and idle topics are forgotten.
 constexpr std::chrono::seconds kSweepInterval{5};
+// How long publishes still in flight at the end of a drain may take.
+constexpr absl::Duration kGrpcGrace = absl::Milliseconds(500);
 
 }  // namespace
 
@@ -96,15 +97,14 @@ void Gateway::Drain() {
   // traffic away, and new /ws and /sse requests are refused with 503.
   draining_.store(true);
   hub_->CloseAll(kDisconnectShutdown);
-  // In-flight RPCs may finish until the deadline; then gRPC cancels what is left.
-  std::thread grpc_shutdown([this, deadline] {
-    grpc_server_->Shutdown(absl::ToChronoTime(deadline));
-  });
+  publisher_service_->DrainStreams();
   while (hub_->attached_count() > 0 && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   listener_->Stop();
-  grpc_shutdown.join();
+  // Streams are ended by now; a unary publish still running gets a short grace, then gRPC
+  // cancels what is left (idle client connections would otherwise hold the shutdown).
+  grpc_server_->Shutdown(absl::ToChronoTime(std::min(deadline, absl::Now() + kGrpcGrace)));
   size_t left = hub_->attached_count();
   loops_.Stop();
   if (left > 0) {
@@ -113,4 +113,5 @@ void Gateway::Drain() {
     LogInfo("drained");
   }
 }
+
 }  // namespace herald

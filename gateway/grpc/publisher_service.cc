@@ -1,6 +1,7 @@
 // Publisher service reactors.
 #include "grpc/publisher_service.h"
 
+#include "absl/base/thread_annotations.h"
 #include "hub/error_proto.h"
 #include "hub/publish_validation.h"
 
@@ -11,18 +12,25 @@ grpc::Status ToGrpcStatus(const herald::v1::Error& error) {
   return grpc::Status(static_cast<grpc::StatusCode>(error.code()), error.message());
 }
 
+}  // namespace
+
 // Reads one request, publishes it, writes its response, then reads the next: responses go out
-// one per request and in order.
+// one per request and in order. gRPC runs the reactions on its threads; Drain comes from the
+// gateway's; the mutex orders them.
 class PublishStreamReactor final
     : public grpc::ServerBidiReactor<herald::v1::PublishRequest, herald::v1::PublishResponse> {
  public:
-  PublishStreamReactor(const Config& config, Engine& engine) : config_(config), engine_(engine) {
-    StartRead(&request_);
+  PublishStreamReactor(PublisherService& service, const Config& config, Engine& engine)
+      : service_(service), config_(config), engine_(engine) {
+    absl::MutexLock lock(&mutex_);
+    ReadLocked();
   }
 
   void OnReadDone(bool ok) override {
+    absl::MutexLock lock(&mutex_);
+    reading_ = false;
     if (!ok) {
-      Finish(grpc::Status::OK);
+      FinishLocked(grpc::Status::OK);
       return;
     }
     PublishOne(request_, config_, engine_, [this](herald::v1::PublishResponse response) {
@@ -32,23 +40,54 @@ class PublishStreamReactor final
   }
 
   void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mutex_);
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream broken"));
-      return;
+      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream broken"));
+    } else if (draining_) {
+      FinishLocked(kShuttingDown);
+    } else {
+      ReadLocked();
     }
+  }
+
+  // Ends the stream once the item in progress is answered (at once when it waits for one), so
+  // a publisher moves to another node instead of waiting for the shutdown deadline.
+  void Drain() {
+    absl::MutexLock lock(&mutex_);
+    draining_ = true;
+    if (reading_) FinishLocked(kShuttingDown);
+  }
+
+  void OnDone() override {
+    service_.Unregister(this);
+    delete this;
+  }
+
+ private:
+  inline static const grpc::Status kShuttingDown{grpc::StatusCode::UNAVAILABLE,
+                                                 "the gateway is shutting down"};
+
+  void ReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    reading_ = true;
     StartRead(&request_);
   }
 
-  void OnDone() override { delete this; }
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
 
- private:
+  PublisherService& service_;
   const Config& config_;
   Engine& engine_;
   herald::v1::PublishRequest request_;
   herald::v1::PublishResponse response_;
+  absl::Mutex mutex_;
+  bool reading_ ABSL_GUARDED_BY(mutex_) = false;
+  bool draining_ ABSL_GUARDED_BY(mutex_) = false;
+  bool finished_ ABSL_GUARDED_BY(mutex_) = false;
 };
-
-}  // namespace
 
 void PublishOne(const herald::v1::PublishRequest& request, const Config& config, Engine& engine,
                 std::function<void(herald::v1::PublishResponse)> done) {
@@ -93,7 +132,22 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
 
 grpc::ServerBidiReactor<herald::v1::PublishRequest, herald::v1::PublishResponse>*
 PublisherService::PublishStream(grpc::CallbackServerContext* context) {
-  return new PublishStreamReactor(config_, engine_);
+  auto* reactor = new PublishStreamReactor(*this, config_, engine_);
+  absl::MutexLock lock(&streams_mutex_);
+  streams_.insert(reactor);
+  if (draining_) reactor->Drain();
+  return reactor;
+}
+
+void PublisherService::Unregister(PublishStreamReactor* reactor) {
+  absl::MutexLock lock(&streams_mutex_);
+  streams_.erase(reactor);
+}
+
+void PublisherService::DrainStreams() {
+  absl::MutexLock lock(&streams_mutex_);
+  draining_ = true;
+  for (PublishStreamReactor* reactor : streams_) reactor->Drain();
 }
 
 }  // namespace herald

@@ -1,11 +1,15 @@
 // The gRPC Publisher service: unary Publish and the ordered bidirectional PublishStream.
 #pragma once
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
 #include "config/config.h"
 #include "engine/engine.h"
 #include "herald/v1/publisher.grpc.pb.h"
 
 namespace herald {
+
+class PublishStreamReactor;
 
 class PublisherService final : public herald::v1::Publisher::CallbackService {
  public:
@@ -18,9 +22,17 @@ class PublisherService final : public herald::v1::Publisher::CallbackService {
   grpc::ServerBidiReactor<herald::v1::PublishRequest, herald::v1::PublishResponse>*
   PublishStream(grpc::CallbackServerContext* context) override;
 
+  // Ends every open PublishStream once its item in progress is answered, with UNAVAILABLE, and
+  // streams opened later at once: publishers retry on another node.
+  void DrainStreams();
+  void Unregister(PublishStreamReactor* reactor);
+
  private:
   const Config& config_;
   Engine& engine_;
+  absl::Mutex streams_mutex_;
+  absl::flat_hash_set<PublishStreamReactor*> streams_ ABSL_GUARDED_BY(streams_mutex_);
+  bool draining_ ABSL_GUARDED_BY(streams_mutex_) = false;
 };
 
 // Publishes one checked request; `done` gets the response (error set on failure), on any thread.

@@ -53,6 +53,26 @@ TEST_F(DrainTest, SigtermTellsEveryClientAndExitsZero) {
   EXPECT_TRUE(gateway_->SawLogLine("drained"));
 }
 
+TEST_F(DrainTest, OpenPublishStreamsAreEndedWithUnavailableInsteadOfHoldingTheShutdown) {
+  StartGateway();  // The default 10 s deadline: the drain must not need it.
+  grpc::ClientContext context;
+  auto stream = publisher_->PublishStream(&context);
+  ASSERT_TRUE(stream->Write(Request("t", "before")));
+  herald::v1::PublishResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.offset(), 1u);
+
+  auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(gateway_->SendSignal(SIGTERM));
+  EXPECT_FALSE(stream->Read(&response));
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  std::optional<int> exit_code = gateway_->WaitForExit(15s);
+  ASSERT_TRUE(exit_code.has_value());
+  EXPECT_EQ(*exit_code, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+}
+
 TEST_F(DrainTest, IdleGatewayExitsAtOnceOnSigint) {
   StartGateway();
   auto started = std::chrono::steady_clock::now();
