@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include "integration/gateway_test.h"
+#include <fstream>
+
 #include "support/http_request.h"
 
 namespace herald::testing {
@@ -181,6 +183,37 @@ TEST_F(EndToEndTest, HttpPublishTakesProtoJsonAndAnswersJson) {
   EXPECT_EQ(json.at("offset"), "1");  // proto3 JSON writes 64-bit integers as strings.
   ASSERT_TRUE(sse->WaitFor([&] { return DataEvents(*sse).size() == 1; }, kWait));
   EXPECT_EQ(Json(DataEvents(*sse)[0].data).at("data").at("n").to_number<int>(), 1);
+}
+
+TEST_F(EndToEndTest, FlagsCanComeFromAFlagfile) {
+  std::string path = ::testing::TempDir() + "/herald.flags";
+  {
+    std::ofstream file(path);
+    file << "--node=from-the-flagfile\n--max_topics_per_connection=1\n";
+  }
+  StartGateway({"--flagfile=" + path});
+  std::shared_ptr<WsClient> ws = ConnectWs("/ws?topic=a");
+  ASSERT_TRUE(ws);
+  EXPECT_EQ(ws->Connected()->node(), "from-the-flagfile");
+  herald::v1::ClientMessage subscribe;
+  subscribe.set_id(1);
+  subscribe.mutable_subscribe()->set_topic("b");
+  ws->Send(subscribe);
+  std::optional<herald::v1::Reply> reply = ws->WaitForReply(1, kWait);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->error().code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST_F(EndToEndTest, BadFlagsStopTheGatewayWithAClearError) {
+  GatewayOptions options;
+  options.args = {"--threads=-3"};
+  options.wait_for_listening = false;
+  std::unique_ptr<GatewayProcess> gateway = GatewayProcess::StartWithOptions(options);
+  ASSERT_NE(gateway, nullptr);
+  std::optional<int> exit_code = gateway->WaitForExit(kWait);
+  ASSERT_TRUE(exit_code.has_value());
+  EXPECT_EQ(*exit_code, 2);
+  EXPECT_TRUE(gateway->SawLogLine("--threads"));
 }
 
 TEST_F(EndToEndTest, HealthEndpointsAndUnknownPaths) {
