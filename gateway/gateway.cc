@@ -22,15 +22,17 @@ constexpr absl::Duration kGrpcGrace = absl::Milliseconds(500);
 }  // namespace
 
 Gateway::Gateway(Config config)
-    : config_(std::move(config)), loops_(static_cast<size_t>(config_.threads)) {
-  hub_ = std::make_unique<Hub>(loops_.Posters());
+    : config_(std::move(config)),
+      metrics_(static_cast<size_t>(config_.threads)),
+      loops_(static_cast<size_t>(config_.threads)) {
+  hub_ = std::make_unique<Hub>(loops_.Posters(), metrics_);
   MemoryEngineOptions engine_options;
   engine_options.history_size = config_.history_size;
   engine_options.history_ttl = config_.history_ttl;
   engine_options.idempotency_window = config_.idempotency_window;
   engine_ = std::make_unique<MemoryEngine>(*hub_, std::move(engine_options));
   hub_->set_engine(engine_.get());
-  edge_context_ = std::make_unique<EdgeContext>(EdgeContext{config_, *hub_, *engine_, draining_});
+  edge_context_ = std::make_unique<EdgeContext>(EdgeContext{config_, *hub_, *engine_, metrics_, draining_});
 }
 
 Gateway::~Gateway() {
@@ -47,7 +49,7 @@ absl::Status Gateway::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   publisher_service_ = std::make_unique<PublisherService>(config_, *engine_);
-  subscriber_service_ = std::make_unique<SubscriberService>(config_, *hub_, *engine_);
+  subscriber_service_ = std::make_unique<SubscriberService>(config_, *hub_, *engine_, metrics_);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
   // Room for an event at the message limit plus the request's other fields.

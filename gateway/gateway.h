@@ -46,6 +46,7 @@ class Gateway {
   boost::asio::io_context signals_context_;
   boost::asio::signal_set signals_{signals_context_, SIGINT, SIGTERM};
   std::atomic<bool> draining_{false};
+  Metrics metrics_;
   // The hub, engine and edge context outlive the loops: sessions still owned by pending
   // handlers detach from the hub while the loops are destroyed.
   std::unique_ptr<Hub> hub_;

@@ -6,6 +6,7 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "hub/hub.h"
+#include "metrics/metrics.h"
 
 namespace herald {
 
@@ -13,6 +14,7 @@ struct EdgeContext {
   const Config& config;
   Hub& hub;
   Engine& engine;
+  Metrics& metrics;
   // Set once SIGTERM arrives: /readyz answers 503 and new streams are refused.
   const std::atomic<bool>& draining;
 };

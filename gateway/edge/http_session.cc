@@ -67,6 +67,8 @@ void HttpSession::Route(Request request) {
     StartSse(std::move(request));
   } else if (path == "/v1/publish") {
     Publish(std::move(request));
+  } else if (path == "/metrics") {
+    Respond(200, context_.metrics.RenderPrometheus(), "text/plain; version=0.0.4", keep_alive);
   } else if (path == "/healthz") {
     Respond(200, "ok\n", "text/plain", keep_alive);
   } else if (path == "/readyz") {

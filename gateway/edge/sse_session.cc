@@ -35,7 +35,9 @@ SseSession::SseSession(beast::tcp_stream stream, EdgeContext& context, size_t sh
       close_deadline_(stream_.get_executor()) {}
 
 SseSession::~SseSession() {
-  if (attached_) context_.hub.Detach(shard_, this);
+  if (!attached_) return;
+  context_.hub.Detach(shard_, this);
+  context_.metrics.ConnectionClosed(TransportKind::kSse);
 }
 
 void SseSession::Run(const http::request<http::string_body>& request,
@@ -68,6 +70,7 @@ void SseSession::Run(const http::request<http::string_body>& request,
   topics_ = std::move(topics);
   positions_.resize(topics_.size());
   attached_ = true;
+  context_.metrics.ConnectionOpened(TransportKind::kSse);
   context_.hub.Subscribe(
       shard_, this, requests,
       [self = shared_from_this(), requests](
@@ -145,11 +148,11 @@ void SseSession::PushEvent(const std::shared_ptr<const EncodedEvent>& event, boo
   if (!counted) {
     if (id_line) queue_.PushUnbounded(std::move(id_line));
     queue_.PushUnbounded(std::move(body));
+  } else if ((id_line && !queue_.Push(std::move(id_line))) || !queue_.Push(std::move(body))) {
+    Close(kDisconnectSlowConsumer);
     return;
   }
-  if ((id_line && !queue_.Push(std::move(id_line))) || !queue_.Push(std::move(body))) {
-    Close(kDisconnectSlowConsumer);
-  }
+  context_.metrics.EventsDelivered(shard_, TransportKind::kSse);
 }
 
 void SseSession::Push(std::shared_ptr<const std::string> bytes) {
@@ -201,6 +204,7 @@ void SseSession::OnWrite(beast::error_code error, size_t bytes) {
 void SseSession::Close(const Disconnect& disconnect) {
   if (closing_ || ended_) return;
   closing_ = disconnect;
+  context_.metrics.ServerDisconnect(disconnect.code);
   if (disconnect.code == kDisconnectSlowConsumer.code) queue_.DropPending();
   queue_.PushUnbounded(std::make_shared<std::string>(SseControlFrame(
       "herald.disconnect", DisconnectJson(disconnect.code, disconnect.reason))));

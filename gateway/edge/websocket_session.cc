@@ -35,7 +35,9 @@ WebSocketSession::WebSocketSession(beast::tcp_stream stream, EdgeContext& contex
       close_deadline_(ws_.get_executor()) {}
 
 WebSocketSession::~WebSocketSession() {
-  if (attached_) context_.hub.Detach(shard_, this);
+  if (!attached_) return;
+  context_.hub.Detach(shard_, this);
+  context_.metrics.ConnectionClosed(TransportKind::kWebSocket);
 }
 
 void WebSocketSession::Run(http::request<http::string_body> request,
@@ -60,6 +62,7 @@ void WebSocketSession::Run(http::request<http::string_body> request,
 void WebSocketSession::OnAccept(beast::error_code error, std::vector<std::string> topics) {
   if (error) return;
   attached_ = true;
+  context_.metrics.ConnectionOpened(TransportKind::kWebSocket);
   std::vector<TopicRequest> requests;
   for (std::string& topic : topics) requests.push_back({std::move(topic), std::nullopt});
   context_.hub.Subscribe(
@@ -236,12 +239,17 @@ void WebSocketSession::Send(const herald::v1::ServerMessage& message) {
 
 void WebSocketSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event) {
   if (closing_) return;
-  if (!queue_.Push(SharedBytes(event, event->ws_frame))) Close(kDisconnectSlowConsumer);
+  if (!queue_.Push(SharedBytes(event, event->ws_frame))) {
+    Close(kDisconnectSlowConsumer);
+    return;
+  }
+  context_.metrics.EventsDelivered(shard_, TransportKind::kWebSocket);
 }
 
 void WebSocketSession::EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) {
   if (closing_) return;
   queue_.PushUnbounded(SharedBytes(event, event->ws_frame));
+  context_.metrics.EventsDelivered(shard_, TransportKind::kWebSocket);
 }
 
 void WebSocketSession::Flush() {
@@ -265,6 +273,7 @@ void WebSocketSession::OnWrite(beast::error_code error, size_t bytes) {
 void WebSocketSession::Close(const Disconnect& disconnect) {
   if (closing_) return;
   closing_ = disconnect;
+  context_.metrics.ServerDisconnect(disconnect.code);
   // A slow consumer's backlog is dropped; otherwise what was queued still goes out first.
   if (disconnect.code == kDisconnectSlowConsumer.code) queue_.DropPending();
   herald::v1::ServerMessage message;

@@ -20,9 +20,10 @@ constexpr uint32_t kDefaultHistoryLimit = 100;
 class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event>,
                                public Transport {
  public:
-  SubscribeReactor(Hub& hub, size_t shard, size_t max_queue_bytes,
+  SubscribeReactor(Hub& hub, Metrics& metrics, size_t shard, size_t max_queue_bytes,
                    std::vector<TopicRequest> topics)
-      : hub_(hub), shard_(shard), max_queue_bytes_(max_queue_bytes) {
+      : hub_(hub), metrics_(metrics), shard_(shard), max_queue_bytes_(max_queue_bytes) {
+    metrics_.ConnectionOpened(TransportKind::kGrpc);
     hub_.shard(shard_).Post([this, topics = std::move(topics)]() mutable {
       hub_.Subscribe(shard_, this, std::move(topics),
                      [this](std::vector<absl::StatusOr<herald::v1::SubscribeResult>>) {
@@ -55,6 +56,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
     }
     queued_bytes_ += bytes;
     queue_.push_back(event);
+    metrics_.EventsDelivered(shard_, TransportKind::kGrpc);
   }
 
   void Flush() override {
@@ -92,6 +94,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
   }
 
   void OnDone() override {
+    metrics_.ConnectionClosed(TransportKind::kGrpc);
     hub_.shard(shard_).Post([this] {
       hub_.Detach(shard_, this);
       delete this;
@@ -121,6 +124,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
   }
 
   Hub& hub_;
+  Metrics& metrics_;
   const size_t shard_;
   const size_t max_queue_bytes_;
   absl::Mutex mutex_;
@@ -140,8 +144,9 @@ class FailedReactor final : public grpc::ServerWriteReactor<herald::v1::Event> {
 
 }  // namespace
 
-SubscriberService::SubscriberService(const Config& config, Hub& hub, Engine& engine)
-    : config_(config), hub_(hub), engine_(engine) {}
+SubscriberService::SubscriberService(const Config& config, Hub& hub, Engine& engine,
+                                     Metrics& metrics)
+    : config_(config), hub_(hub), engine_(engine), metrics_(metrics) {}
 
 grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext* context,
                                                      const herald::v1::HistoryRequest* request,
@@ -200,7 +205,8 @@ grpc::ServerWriteReactor<herald::v1::Event>* SubscriberService::Subscribe(
     topic->since = TopicPosition{since.epoch(), since.offset()};
   }
   size_t shard = next_shard_.fetch_add(1) % hub_.shard_count();
-  return new SubscribeReactor(hub_, shard, config_.max_queue_bytes, std::move(topics));
+  return new SubscribeReactor(hub_, metrics_, shard, config_.max_queue_bytes,
+                              std::move(topics));
 }
 
 }  // namespace herald

@@ -7,12 +7,13 @@
 #include "engine/engine.h"
 #include "herald/v1/subscriber.grpc.pb.h"
 #include "hub/hub.h"
+#include "metrics/metrics.h"
 
 namespace herald {
 
 class SubscriberService final : public herald::v1::Subscriber::CallbackService {
  public:
-  SubscriberService(const Config& config, Hub& hub, Engine& engine);
+  SubscriberService(const Config& config, Hub& hub, Engine& engine, Metrics& metrics);
 
   // herald::v1::Subscriber::CallbackService:
   grpc::ServerWriteReactor<herald::v1::Event>* Subscribe(
@@ -25,6 +26,7 @@ class SubscriberService final : public herald::v1::Subscriber::CallbackService {
   const Config& config_;
   Hub& hub_;
   Engine& engine_;
+  Metrics& metrics_;
   std::atomic<size_t> next_shard_{0};
 };
 

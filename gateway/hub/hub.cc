@@ -16,7 +16,7 @@ struct Hub::PendingSubscribe {
   SubscribeCallback done;
 };
 
-Hub::Hub(std::vector<LoopPoster> loops) {
+Hub::Hub(std::vector<LoopPoster> loops, Metrics& metrics) : metrics_(metrics) {
   if (loops.empty() || loops.size() > 64) {
     LogError("the hub supports 1 to 64 event loops");
     std::abort();
@@ -139,6 +139,7 @@ bool Hub::HasSubscribers(absl::string_view topic) const {
 }
 
 void Hub::OnEvent(std::shared_ptr<const EncodedEvent> event) {
+  metrics_.EventPublished();
   uint64_t shards;
   {
     absl::ReaderMutexLock lock(&interest_mutex_);

@@ -16,6 +16,7 @@
 #include "herald/v1/websocket.pb.h"
 #include "hub/shard.h"
 #include "hub/transport.h"
+#include "metrics/metrics.h"
 
 namespace herald {
 
@@ -33,8 +34,9 @@ class Hub final : public EventSink {
   using SubscribeCallback =
       std::function<void(std::vector<absl::StatusOr<herald::v1::SubscribeResult>>)>;
 
-  // One shard per loop; shard i posts its work with loops[i]. At most 64 shards.
-  explicit Hub(std::vector<LoopPoster> loops);
+  // One shard per loop; shard i posts its work with loops[i]. At most 64 shards. `metrics`
+  // must outlive the hub.
+  Hub(std::vector<LoopPoster> loops, Metrics& metrics);
 
   // The engine positions and replays are read from; set once, before the first Subscribe.
   void set_engine(Engine* engine) { engine_ = engine; }
@@ -71,6 +73,7 @@ class Hub final : public EventSink {
   void CompleteSubscribe(size_t shard, Transport* transport, PendingSubscribe& pending);
   void MarkInterest(size_t shard, absl::string_view topic, bool interested);
 
+  Metrics& metrics_;
   Engine* engine_ = nullptr;
   std::vector<std::unique_ptr<Shard>> shards_;
   mutable absl::Mutex interest_mutex_;

@@ -77,7 +77,8 @@ class HubTest : public ::testing::Test {
   }
 
   ManualLoops loops_{2};
-  Hub hub_{loops_.Posters()};
+  Metrics metrics_{2};
+  Hub hub_{loops_.Posters(), metrics_};
   MemoryEngineOptions options_ = [] {
     MemoryEngineOptions options;
     options.history_size = 5;

@@ -216,6 +216,24 @@ TEST_F(EndToEndTest, BadFlagsStopTheGatewayWithAClearError) {
   EXPECT_TRUE(gateway->SawLogLine("--threads"));
 }
 
+TEST_F(EndToEndTest, MetricsCountConnectionsPublishesAndDeliveries) {
+  std::shared_ptr<WsClient> ws = ConnectWs("/ws?topic=m");
+  std::shared_ptr<SseClient> sse = ConnectSse("/sse?topic=m");
+  ASSERT_TRUE(ws && sse);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Publish(Request("m", "x")).ok());
+  ASSERT_TRUE(ws->WaitForEvents(3, kWait));
+  ASSERT_TRUE(sse->WaitForEvents(4, kWait));
+  HttpResponse metrics = Fetch(http_port(), "GET", "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  for (const char* line : {"herald_connections{transport=\"ws\"} 1\n",
+                           "herald_connections{transport=\"sse\"} 1\n",
+                           "herald_events_published_total 3\n",
+                           "herald_events_delivered_total{transport=\"ws\"} 3\n",
+                           "herald_events_delivered_total{transport=\"sse\"} 3\n"}) {
+    EXPECT_NE(metrics.body.find(line), std::string::npos) << line << metrics.body;
+  }
+}
+
 TEST_F(EndToEndTest, HealthEndpointsAndUnknownPaths) {
   EXPECT_EQ(Fetch(http_port(), "GET", "/healthz").status, 200);
   EXPECT_EQ(Fetch(http_port(), "GET", "/readyz").status, 200);

@@ -1,0 +1,79 @@
+// Prometheus rendering of the gateway's metrics.
+#include "metrics/metrics.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace herald {
+namespace {
+
+constexpr const char* kTransportNames[] = {"ws", "sse", "grpc"};
+
+size_t Index(TransportKind transport) { return static_cast<size_t>(transport); }
+
+}  // namespace
+
+Metrics::Metrics(size_t shards)
+    : shards_(std::make_unique<ShardCounters[]>(shards)), shard_count_(shards) {}
+
+void Metrics::ConnectionOpened(TransportKind transport) {
+  connections_[Index(transport)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::ConnectionClosed(TransportKind transport) {
+  connections_[Index(transport)].fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Metrics::EventPublished() { published_.fetch_add(1, std::memory_order_relaxed); }
+
+void Metrics::EventsDelivered(size_t shard, TransportKind transport, uint64_t count) {
+  shards_[shard].delivered[Index(transport)].fetch_add(count, std::memory_order_relaxed);
+}
+
+void Metrics::ServerDisconnect(uint16_t code) {
+  for (DisconnectCounter& counter : disconnects_) {
+    if (counter.code == code || counter.code == 0) {
+      counter.count.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+}
+
+std::string Metrics::RenderPrometheus() const {
+  std::string text;
+  absl::StrAppend(&text,
+                  "# HELP herald_connections Open client connections.\n"
+                  "# TYPE herald_connections gauge\n");
+  for (size_t t = 0; t < kTransports; ++t) {
+    absl::StrAppend(&text, "herald_connections{transport=\"", kTransportNames[t], "\"} ",
+                    connections_[t].load(std::memory_order_relaxed), "\n");
+  }
+  absl::StrAppend(&text,
+                  "# HELP herald_events_published_total Events accepted by the engine.\n"
+                  "# TYPE herald_events_published_total counter\n"
+                  "herald_events_published_total ",
+                  published_.load(std::memory_order_relaxed), "\n");
+  absl::StrAppend(&text,
+                  "# HELP herald_events_delivered_total Events queued to subscribers, replays "
+                  "included.\n"
+                  "# TYPE herald_events_delivered_total counter\n");
+  for (size_t t = 0; t < kTransports; ++t) {
+    uint64_t delivered = 0;
+    for (size_t s = 0; s < shard_count_; ++s) {
+      delivered += shards_[s].delivered[t].load(std::memory_order_relaxed);
+    }
+    absl::StrAppend(&text, "herald_events_delivered_total{transport=\"", kTransportNames[t],
+                    "\"} ", delivered, "\n");
+  }
+  absl::StrAppend(&text,
+                  "# HELP herald_server_disconnects_total Connections the server ended, by "
+                  "close code.\n"
+                  "# TYPE herald_server_disconnects_total counter\n");
+  for (const DisconnectCounter& counter : disconnects_) {
+    absl::StrAppend(&text, "herald_server_disconnects_total{code=\"",
+                    counter.code == 0 ? std::string("other") : absl::StrCat(counter.code),
+                    "\"} ", counter.count.load(std::memory_order_relaxed), "\n");
+  }
+  return text;
+}
+
+}  // namespace herald
