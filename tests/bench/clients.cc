@@ -4,6 +4,7 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <future>
 #include <optional>
 #include <string_view>
 #include <thread>
@@ -122,6 +123,15 @@ std::optional<std::string_view> JsonString(std::string_view json, std::string_vi
   return json.substr(begin, end - begin);
 }
 
+// True when the value after `"key":` is `true`.
+bool JsonTrue(std::string_view json, std::string_view key, size_t* cursor) {
+  size_t at = FindKey(json, key, cursor);
+  if (at == std::string_view::npos) return false;
+  size_t pos = at + key.size();
+  while (pos < json.size() && json[pos] == ' ') ++pos;
+  return json.substr(pos).starts_with("true");
+}
+
 }  // namespace
 
 std::string TopicName(size_t index) { return "bench." + std::to_string(index); }
@@ -134,11 +144,24 @@ struct Worker {
   Histogram latency_ns;
   Histogram connect_ns;
   std::vector<Client*> clients;
+  std::vector<Client*> queue;  // clients StartMore() starts, in order
   size_t next_to_start = 0;
   size_t in_progress = 0;
   size_t concurrency = 1;
+  bool drop_with_reset = false;
   std::atomic<size_t>* settled = nullptr;
   std::atomic<size_t>* connected = nullptr;
+  // Reconnect storm.
+  std::atomic<size_t>* recovered = nullptr;
+  std::atomic<size_t>* reconnect_finished = nullptr;
+  const std::vector<uint64_t>* recover_targets = nullptr;
+  const std::chrono::steady_clock::time_point* reconnect_start = nullptr;
+
+  int64_t SinceReconnect() const {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                                *reconnect_start)
+        .count();
+  }
 
   void StartMore();
   void Settled(bool ok) {
@@ -164,6 +187,18 @@ class Client {
   virtual ~Client() = default;
 
   virtual void Start() = 0;
+  // Closes the connection with no close handshake; the client keeps its position.
+  virtual void Drop(bool reset) = 0;
+
+  // After Drop(): the next Start() resumes from the position kept.
+  bool PrepareReconnect() {
+    if (state_.load() != State::kDropped) return false;
+    resume_ = true;
+    report_.reconnecting = true;
+    report_.resume_offset = last_offset();
+    state_.store(State::kConnecting);
+    return true;
+  }
 
   const ClientReport& report() const { return report_; }
   size_t topic() const { return report_.topic; }
@@ -171,9 +206,63 @@ class Client {
   uint64_t last_offset() const { return last_offset_.load(std::memory_order_relaxed); }
 
  protected:
-  enum class State { kConnecting, kLive, kEnded };
+  enum class State { kConnecting, kLive, kEnded, kDropped };
 
-  void BeginConnect() { connect_start_ = std::chrono::steady_clock::now(); }
+  void BeginConnect() {
+    connect_start_ = std::chrono::steady_clock::now();
+    if (resume_) report_.reconnect_start_ns = worker_.SinceReconnect();
+  }
+
+  // Marks the connection gone on purpose; returns false when there was nothing to drop.
+  bool MarkDropped() {
+    ++generation_;
+    State state = state_.load();
+    if (state == State::kEnded || state == State::kDropped) return false;
+    if (state == State::kConnecting) {
+      // Never connected (or still connecting): it has no position to resume from.
+      if (report_.error.empty()) report_.error = "dropped before connecting";
+      state_.store(State::kEnded);
+      return true;
+    }
+    state_.store(State::kDropped);
+    return true;
+  }
+
+  // The subscribe reply (WS) or herald.connected (SSE) of a resumed connection.
+  void OnRecoverReply(bool recovered, std::string_view epoch) {
+    if (!resume_ || report_.recover_reply) return;
+    report_.recover_reply = true;
+    report_.recovered_flag = recovered;
+    report_.recover_reply_ns = worker_.SinceReconnect();
+    if (!epoch.empty() && !epoch_.empty() && epoch != epoch_) ++report_.epoch_mismatches;
+    if (!recovered) {
+      Finish();
+      return;
+    }
+    CheckRecovered();
+  }
+
+  void OnRecoverError(std::string error) {
+    if (!resume_ || report_.recover_reply) return;
+    report_.recover_reply = true;
+    report_.recover_error = std::move(error);
+    Finish();
+  }
+
+  // Every event of the epoch seen so far must carry the same epoch.
+  void CheckEpoch(std::string_view epoch) {
+    if (epoch.empty()) return;
+    if (epoch_.empty()) {
+      epoch_.assign(epoch);
+    } else if (epoch != epoch_) {
+      ++report_.epoch_mismatches;
+    }
+  }
+
+  const std::string& epoch() const { return epoch_; }
+  void set_epoch(std::string_view epoch) { epoch_.assign(epoch); }
+  uint64_t generation() const { return generation_; }
+  bool resume() const { return resume_; }
 
   // The first message arrived; `offset` is the topic's last offset then, if known.
   void OnConnected(std::optional<uint64_t> offset) {
@@ -183,10 +272,15 @@ class Client {
       last_offset_.store(*offset, std::memory_order_relaxed);
     }
     report_.connected = true;
-    worker_.connect_ns.Record(
-        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                  std::chrono::steady_clock::now() - connect_start_)
-                                  .count()));
+    if (resume_) {
+      report_.reconnected = true;
+      report_.reconnect_connected_ns = worker_.SinceReconnect();
+    } else {
+      worker_.connect_ns.Record(
+          static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                    std::chrono::steady_clock::now() - connect_start_)
+                                    .count()));
+    }
     state_.store(State::kLive);
     worker_.Settled(true);
   }
@@ -194,12 +288,17 @@ class Client {
   void OnFailed(std::string error) {
     State state = state_.load();
     if (state == State::kEnded) return;
+    if (state == State::kDropped) return;
     if (report_.error.empty()) report_.error = std::move(error);
     state_.store(State::kEnded);
     if (state == State::kConnecting) {
       worker_.Settled(false);
     } else {
       report_.ended_early = true;
+    }
+    if (resume_ && !finished_) {
+      report_.reconnect_failed = true;
+      Finish();
     }
   }
 
@@ -234,6 +333,10 @@ class Client {
     if (have_baseline_ && offset > last + 1) report_.gaps += offset - last - 1;
     have_baseline_ = true;
     last_offset_.store(offset, std::memory_order_relaxed);
+    if (resume_) {
+      ++report_.resumed_events;
+      CheckRecovered();
+    }
     if (*stamp >= measure_start_ns_.load(std::memory_order_relaxed)) {
       ++report_.measured_events;
       frame_has_measured_ = true;
@@ -251,18 +354,38 @@ class Client {
   ClientReport report_;
 
  private:
+  void CheckRecovered() {
+    if (finished_ || !report_.recover_reply || !report_.recovered_flag) return;
+    if (last_offset() < (*worker_.recover_targets)[report_.topic]) return;
+    report_.recovered = true;
+    report_.recovered_ns = worker_.SinceReconnect();
+    worker_.recovered->fetch_add(1);
+    Finish();
+  }
+
+  // The reconnect of this client reached its end (recovered, refused or failed).
+  void Finish() {
+    if (finished_) return;
+    finished_ = true;
+    worker_.reconnect_finished->fetch_add(1);
+  }
+
   std::atomic<State> state_{State::kConnecting};
   std::atomic<uint64_t> last_offset_{0};
   bool have_baseline_ = false;
+  bool resume_ = false;
+  bool finished_ = false;
+  uint64_t generation_ = 0;
+  std::string epoch_;
   std::chrono::steady_clock::time_point connect_start_;
   int64_t frame_receive_ns_ = 0;
   bool frame_has_measured_ = false;
 };
 
 void Worker::StartMore() {
-  while (in_progress < concurrency && next_to_start < clients.size()) {
+  while (in_progress < concurrency && next_to_start < queue.size()) {
     ++in_progress;
-    clients[next_to_start++]->Start();
+    queue[next_to_start++]->Start();
   }
 }
 
@@ -273,45 +396,89 @@ class WsClient : public Client {
  public:
   WsClient(Worker& worker, const FleetOptions& options, const std::atomic<int64_t>& measure_start,
            size_t topic)
-      : Client(worker, options, measure_start, topic, /*sse=*/false), ws_(worker.io) {}
+      : Client(worker, options, measure_start, topic, /*sse=*/false),
+        conn_(std::make_unique<Connection>(worker.io)) {}
 
   void Start() override {
     BeginConnect();
+    if (!conn_) conn_ = std::make_unique<Connection>(worker_.io);
+    Connection* conn = conn_.get();
+    const uint64_t gen = generation();
     tcp::endpoint endpoint(asio::ip::make_address(options_.http_host), options_.http_port);
-    ws_.next_layer().expires_after(std::chrono::seconds(30));
-    ws_.next_layer().async_connect(endpoint, [this](beast::error_code error) {
+    conn->ws.next_layer().expires_after(std::chrono::seconds(30));
+    conn->ws.next_layer().async_connect(endpoint, [this, conn, gen](beast::error_code error) {
+      if (gen != generation()) return;
       if (error) return OnFailed("connect: " + error.message());
-      ws_.next_layer().expires_never();
-      ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-      ws_.binary(true);
-      ws_.async_handshake(options_.http_host + ":" + std::to_string(options_.http_port),
-                          "/ws?topic=" + topic_name_, [this](beast::error_code error) {
-                            if (error) return OnFailed("handshake: " + error.message());
-                            Read();
-                          });
+      conn->ws.next_layer().expires_never();
+      conn->ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+      conn->ws.binary(true);
+      // A resumed client subscribes by command (with its position), not in the URL.
+      std::string target = resume() ? "/ws" : "/ws?topic=" + topic_name_;
+      conn->ws.async_handshake(
+          options_.http_host + ":" + std::to_string(options_.http_port), target,
+          [this, conn, gen](beast::error_code error) {
+            if (gen != generation()) return;
+            if (error) return OnFailed("handshake: " + error.message());
+            if (resume()) SendResubscribe(conn, gen);
+            Read(conn, gen);
+          });
     });
   }
 
+  void Drop(bool reset) override {
+    if (!MarkDropped() || !conn_) return;
+    beast::error_code ignored;
+    auto& socket = beast::get_lowest_layer(conn_->ws).socket();
+    if (reset) socket.set_option(asio::socket_base::linger(true, 0), ignored);
+    socket.close(ignored);
+    // Handlers still pending on the old connection find another generation and do nothing; the
+    // connection object stays alive until the client is destroyed.
+    graveyard_.push_back(std::move(conn_));
+  }
+
  private:
-  void Read() {
-    ws_.async_read(buffer_, [this](beast::error_code error, size_t) {
+  struct Connection {
+    explicit Connection(asio::io_context& io) : ws(io) {}
+    websocket::stream<beast::tcp_stream> ws;
+    beast::flat_buffer buffer;
+    std::string out;
+  };
+
+  void SendResubscribe(Connection* conn, uint64_t gen) {
+    herald::v1::ClientMessage message;
+    message.set_id(1);
+    herald::v1::SubscribeCommand* subscribe = message.mutable_subscribe();
+    subscribe->set_topic(topic_name_);
+    subscribe->set_epoch(epoch());
+    subscribe->set_offset(report_.resume_offset);
+    subscribe->set_recover(true);
+    conn->out = message.SerializeAsString();
+    conn->ws.async_write(asio::buffer(conn->out), [this, gen](beast::error_code error, size_t) {
+      if (gen != generation()) return;
+      if (error) OnFailed("write subscribe: " + error.message());
+    });
+  }
+
+  void Read(Connection* conn, uint64_t gen) {
+    conn->ws.async_read(conn->buffer, [this, conn, gen](beast::error_code error, size_t) {
+      if (gen != generation()) return;
       if (error) {
         if (error == websocket::error::closed) {
-          if (report_.disconnect_code == 0) report_.disconnect_code = ws_.reason().code;
-          return OnFailed("closed " + std::to_string(ws_.reason().code) + " " +
-                          std::string(ws_.reason().reason.c_str()));
+          if (report_.disconnect_code == 0) report_.disconnect_code = conn->ws.reason().code;
+          return OnFailed("closed " + std::to_string(conn->ws.reason().code) + " " +
+                          std::string(conn->ws.reason().reason.c_str()));
         }
         return OnFailed("read: " + error.message());
       }
-      bool keep_reading = OnMessage(UnixNowNs());
-      buffer_.consume(buffer_.size());
-      if (keep_reading) Read();
+      bool keep_reading = OnMessage(conn, UnixNowNs());
+      conn->buffer.consume(conn->buffer.size());
+      if (keep_reading && gen == generation()) Read(conn, gen);
     });
   }
 
   // Handles one ServerMessage; returns false when the client gave up.
-  bool OnMessage(int64_t receive_ns) {
-    auto data = buffer_.cdata();
+  bool OnMessage(Connection* conn, int64_t receive_ns) {
+    auto data = conn->buffer.cdata();
     std::string_view message(static_cast<const char*>(data.data()), data.size());
     BeginFrame(receive_ns);
     if (!live()) {
@@ -328,7 +495,10 @@ class WsClient : public Client {
         if (!connected.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) continue;
         found = true;
         for (const auto& subscription : connected.subscriptions()) {
-          if (subscription.topic() == topic_name_) offset = subscription.offset();
+          if (subscription.topic() == topic_name_) {
+            offset = subscription.offset();
+            set_epoch(subscription.epoch());
+          }
         }
       }
       if (!found) {
@@ -349,6 +519,8 @@ class WsClient : public Client {
       if (wire_type != 2) continue;
       if (number == 1) {
         OnEventBytes(bytes);
+      } else if (number == 2) {
+        OnReplyBytes(bytes);
       } else if (number == 4) {
         // disconnect {code = 1, reason = 2}
         WireReader fields = ReaderOf(bytes);
@@ -364,9 +536,28 @@ class WsClient : public Client {
     return true;
   }
 
+  // Reply {id = 1, error = 2, subscribed = 3 {topic = 1, epoch = 2, offset = 3, recovered = 4}}.
+  void OnReplyBytes(std::string_view reply) {
+    herald::v1::Reply parsed;
+    if (!parsed.ParseFromArray(reply.data(), static_cast<int>(reply.size()))) {
+      ++report_.unexpected;
+      return;
+    }
+    if (parsed.has_error() && parsed.error().code() != 0) {
+      OnRecoverError("subscribe error " + std::to_string(parsed.error().code()) + ": " +
+                     parsed.error().message());
+      return;
+    }
+    if (!parsed.has_subscribed() || parsed.subscribed().topic() != topic_name_) {
+      ++report_.unexpected;
+      return;
+    }
+    OnRecoverReply(parsed.subscribed().recovered(), parsed.subscribed().epoch());
+  }
+
   void OnEventBytes(std::string_view event) {
     WireReader reader = ReaderOf(event);
-    std::string_view topic, data, bytes;
+    std::string_view topic, data, bytes, epoch;
     uint64_t offset = 0, varint = 0;
     uint32_t number, wire_type;
     while (!reader.done()) {
@@ -376,13 +567,15 @@ class WsClient : public Client {
       }
       if (number == 1 && wire_type == 2) topic = bytes;
       if (number == 2 && wire_type == 0) offset = varint;
+      if (number == 3 && wire_type == 2) epoch = bytes;
       if (number == 5 && wire_type == 2) data = bytes;
     }
+    if (topic == topic_name_) CheckEpoch(epoch);
     OnEvent(topic, offset, data);
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
-  beast::flat_buffer buffer_;
+  std::unique_ptr<Connection> conn_;
+  std::vector<std::unique_ptr<Connection>> graveyard_;
 };
 
 // An SSE client: raw Asio, HTTP/1.1 chunked body of text/event-stream.
@@ -390,35 +583,68 @@ class SseClient : public Client {
  public:
   SseClient(Worker& worker, const FleetOptions& options, const std::atomic<int64_t>& measure_start,
             size_t topic)
-      : Client(worker, options, measure_start, topic, /*sse=*/true), socket_(worker.io) {}
+      : Client(worker, options, measure_start, topic, /*sse=*/true),
+        conn_(std::make_unique<Connection>(worker.io)) {}
 
   void Start() override {
     BeginConnect();
+    if (!conn_) conn_ = std::make_unique<Connection>(worker_.io);
+    Connection* conn = conn_.get();
+    const uint64_t gen = generation();
+    parse_ = Parse::kHead;
+    head_.clear();
+    line_.clear();
+    sse_.clear();
+    chunk_left_ = 0;
+    chunk_end_left_ = 0;
     tcp::endpoint endpoint(asio::ip::make_address(options_.http_host), options_.http_port);
-    socket_.async_connect(endpoint, [this](boost::system::error_code error) {
+    conn->socket.async_connect(endpoint, [this, conn, gen](boost::system::error_code error) {
+      if (gen != generation()) return;
       if (error) return OnFailed("connect: " + error.message());
-      request_ = "GET /sse?topic=" + topic_name_ + " HTTP/1.1\r\nHost: " + options_.http_host +
-                 ":" + std::to_string(options_.http_port) +
-                 "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n";
-      asio::async_write(socket_, asio::buffer(request_),
-                        [this](boost::system::error_code error, size_t) {
+      conn->request = "GET /sse?topic=" + topic_name_ + " HTTP/1.1\r\nHost: " +
+                      options_.http_host + ":" + std::to_string(options_.http_port) +
+                      "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n";
+      // A resumed client sends what a browser's EventSource sends: the last id it saw.
+      if (resume() && !last_event_id_.empty())
+        conn->request += "Last-Event-ID: " + last_event_id_ + "\r\n";
+      conn->request += "\r\n";
+      asio::async_write(conn->socket, asio::buffer(conn->request),
+                        [this, conn, gen](boost::system::error_code error, size_t) {
+                          if (gen != generation()) return;
                           if (error) return OnFailed("write: " + error.message());
-                          Read();
+                          Read(conn, gen);
                         });
     });
+  }
+
+  void Drop(bool reset) override {
+    if (!MarkDropped() || !conn_) return;
+    boost::system::error_code ignored;
+    if (reset) conn_->socket.set_option(asio::socket_base::linger(true, 0), ignored);
+    conn_->socket.close(ignored);
+    graveyard_.push_back(std::move(conn_));
   }
 
  private:
   enum class Parse { kHead, kChunkSize, kChunkData, kChunkEnd, kDone };
 
-  void Read() {
-    socket_.async_read_some(
-        asio::buffer(read_buffer_), [this](boost::system::error_code error, size_t size) {
+  struct Connection {
+    explicit Connection(asio::io_context& io) : socket(io) {}
+    tcp::socket socket;
+    std::string request;
+    std::array<char, 16 * 1024> read_buffer;
+  };
+
+  void Read(Connection* conn, uint64_t gen) {
+    conn->socket.async_read_some(
+        asio::buffer(conn->read_buffer),
+        [this, conn, gen](boost::system::error_code error, size_t size) {
+          if (gen != generation()) return;
           if (error) {
             return OnFailed(parse_ == Parse::kDone ? "stream ended" : "read: " + error.message());
           }
-          if (!OnBytes(std::string_view(read_buffer_.data(), size), UnixNowNs())) return;
-          Read();
+          if (!OnBytes(std::string_view(conn->read_buffer.data(), size), UnixNowNs())) return;
+          if (gen == generation()) Read(conn, gen);
         });
   }
 
@@ -506,7 +732,8 @@ class SseClient : public Client {
   }
 
   void OnSseEvent(std::string_view block) {
-    std::string_view type, data;
+    std::string_view type, data, id;
+    bool has_id = false;
     while (!block.empty()) {
       size_t newline = block.find('\n');
       std::string_view line = block.substr(0, newline);
@@ -518,12 +745,25 @@ class SseClient : public Client {
       } else if (line.starts_with("data:")) {
         data = line.substr(5);
         if (!data.empty() && data.front() == ' ') data.remove_prefix(1);
+      } else if (line.starts_with("id:")) {
+        id = line.substr(3);
+        if (!id.empty() && id.front() == ' ') id.remove_prefix(1);
+        has_id = true;
       }
     }
     if (data.empty()) return;  // retry:, comments
     if (type == "herald.connected") {
       size_t cursor = 0;
-      OnConnected(JsonNumber(data, "\"offset\":", &cursor));
+      std::optional<std::string_view> epoch = JsonString(data, "\"epoch\":\"", &cursor);
+      std::optional<uint64_t> offset = JsonNumber(data, "\"offset\":", &cursor);
+      if (!resume() && epoch) set_epoch(*epoch);
+      const bool resuming = resume();
+      OnConnected(resuming ? std::nullopt : offset);
+      if (resuming) {
+        cursor = 0;
+        OnRecoverReply(JsonTrue(data, "\"recovered\":", &cursor),
+                       epoch.value_or(std::string_view()));
+      }
       return;
     }
     if (type == "herald.disconnect") {
@@ -539,17 +779,20 @@ class SseClient : public Client {
     size_t cursor = 0;
     std::optional<std::string_view> topic = JsonString(data, "\"topic\":\"", &cursor);
     std::optional<uint64_t> offset = JsonNumber(data, "\"offset\":", &cursor);
+    std::optional<std::string_view> epoch = JsonString(data, "\"epoch\":\"", &cursor);
     std::optional<std::string_view> payload = JsonString(data, "\"data\":\"", &cursor);
     if (!topic || !offset || !payload || !JsonNumber(data, "\"time_unix_ms\":", &cursor)) {
       ++report_.unexpected;
       return;
     }
+    if (has_id) last_event_id_.assign(id);
+    if (epoch && *topic == topic_name_) CheckEpoch(*epoch);
     OnEvent(*topic, *offset, *payload);
   }
 
-  tcp::socket socket_;
-  std::string request_;
-  std::array<char, 16 * 1024> read_buffer_;
+  std::unique_ptr<Connection> conn_;
+  std::vector<std::unique_ptr<Connection>> graveyard_;
+  std::string last_event_id_;
   Parse parse_ = Parse::kHead;
   std::string head_;
   std::string line_;
@@ -571,8 +814,13 @@ void ClientFleet::Start() {
   for (size_t i = 0; i < threads; ++i) {
     auto worker = std::make_unique<Worker>();
     worker->concurrency = std::max<size_t>(1, options_.connect_concurrency);
+    worker->drop_with_reset = options_.drop_with_reset;
     worker->settled = &settled_;
     worker->connected = &connected_;
+    worker->recovered = &recovered_;
+    worker->reconnect_finished = &reconnect_finished_;
+    worker->recover_targets = &recover_targets_;
+    worker->reconnect_start = &reconnect_start_;
     workers_.push_back(std::move(worker));
   }
   size_t total_clients = total();
@@ -588,6 +836,7 @@ void ClientFleet::Start() {
     worker.clients.push_back(clients_.back().get());
   }
   for (auto& worker : workers_) {
+    worker->queue = worker->clients;
     worker->guard.emplace(worker->io.get_executor());
     asio::post(worker->io, [w = worker.get()] { w->StartMore(); });
     worker->thread = std::thread([w = worker.get()] { w->io.run(); });
@@ -605,6 +854,52 @@ bool ClientFleet::AllReached(const std::vector<uint64_t>& targets, size_t* laggi
   }
   if (lagging) *lagging = behind;
   return behind == 0;
+}
+
+void ClientFleet::Drop() {
+  std::vector<std::future<void>> done;
+  for (auto& worker : workers_) {
+    auto promise = std::make_shared<std::promise<void>>();
+    done.push_back(promise->get_future());
+    asio::post(worker->io, [w = worker.get(), promise] {
+      for (Client* client : w->clients) client->Drop(w->drop_with_reset);
+      promise->set_value();
+    });
+  }
+  for (auto& future : done) future.wait();
+}
+
+std::chrono::steady_clock::time_point ClientFleet::Reconnect(
+    const std::vector<uint64_t>& targets) {
+  // The workers are idle (every client dropped): plain writes are published by the posts below.
+  recover_targets_ = targets;
+  settled_.store(0);
+  connected_.store(0);
+  recovered_.store(0);
+  reconnect_finished_.store(0);
+  reconnecting_ = 0;
+  std::vector<std::future<size_t>> counts;
+  for (auto& worker : workers_) {
+    auto promise = std::make_shared<std::promise<size_t>>();
+    counts.push_back(promise->get_future());
+    asio::post(worker->io, [w = worker.get(), promise] {
+      w->queue.clear();
+      for (Client* client : w->clients) {
+        if (client->PrepareReconnect()) w->queue.push_back(client);
+      }
+      promise->set_value(w->queue.size());
+    });
+  }
+  for (auto& count : counts) reconnecting_ += count.get();
+  reconnect_start_ = std::chrono::steady_clock::now();
+  for (auto& worker : workers_) {
+    asio::post(worker->io, [w = worker.get()] {
+      w->next_to_start = 0;
+      w->in_progress = 0;
+      w->StartMore();
+    });
+  }
+  return reconnect_start_;
 }
 
 FleetReport ClientFleet::Stop() {

@@ -21,6 +21,8 @@ struct FleetOptions {
   size_t threads = 1;
   // Connection attempts in flight per thread.
   size_t connect_concurrency = 256;
+  // Drop() resets connections (SO_LINGER 0: RST) instead of closing them with a FIN.
+  bool drop_with_reset = false;
 };
 
 // The name of topic `index` as used by every part of the bench.
@@ -42,6 +44,22 @@ struct ClientReport {
   uint64_t duplicates = 0;      // offsets at or below the last seen one
   uint64_t unexpected = 0;      // events of another topic, or with a payload not from the bench
   int64_t last_receive_ns = 0;  // unix ns of the last measured event
+
+  // Reconnect storm (ClientFleet::Drop + Reconnect); times are ns since the reconnect began.
+  bool reconnecting = false;         // took part in the reconnect
+  bool reconnected = false;          // got the first message of its new connection
+  bool reconnect_failed = false;     // the new connection failed or ended before recovering
+  bool recover_reply = false;        // got its subscribe reply (WS) / herald.connected (SSE)
+  bool recovered_flag = false;       // that reply said recovered=true
+  bool recovered = false;            // reply seen and every event up to the target received
+  std::string recover_error;         // error reply, ...
+  uint64_t epoch_mismatches = 0;     // events or replies with another epoch than it had
+  uint64_t resume_offset = 0;        // the position it resumed from
+  uint64_t resumed_events = 0;       // new events received on the new connection
+  int64_t reconnect_start_ns = 0;    // when its own connection attempt started
+  int64_t reconnect_connected_ns = 0;
+  int64_t recover_reply_ns = 0;
+  int64_t recovered_ns = 0;
 };
 
 struct FleetReport {
@@ -75,6 +93,20 @@ class ClientFleet {
   // `lagging` receives how many live clients have not yet.
   bool AllReached(const std::vector<uint64_t>& targets, size_t* lagging) const;
 
+  // Reconnect storm. Drop() closes every connection at once with no close handshake (the clients
+  // keep their position: epoch + last offset, or the SSE resume token) and returns when done.
+  void Drop();
+  // Reconnects every dropped client, as fast as connect_concurrency allows: WS clients open /ws
+  // with no topic and send subscribe{recover, epoch, offset}; SSE clients reopen /sse?topic= with
+  // Last-Event-ID. A client counts as recovered once its reply arrived and it has seen
+  // targets[topic]. Returns the steady-clock start of the reconnect.
+  std::chrono::steady_clock::time_point Reconnect(const std::vector<uint64_t>& targets);
+  // Clients that recovered fully / whose reconnect finished one way or the other (recovered,
+  // answered recovered=false, or failed).
+  size_t recovered() const { return recovered_.load(); }
+  size_t reconnect_finished() const { return reconnect_finished_.load(); }
+  size_t reconnecting() const { return reconnecting_; }
+
   // Stops the threads, closes every socket and returns what the clients saw.
   FleetReport Stop();
 
@@ -83,6 +115,11 @@ class ClientFleet {
   std::atomic<int64_t> measure_start_ns_{INT64_MAX};
   std::atomic<size_t> settled_{0};
   std::atomic<size_t> connected_{0};
+  std::atomic<size_t> recovered_{0};
+  std::atomic<size_t> reconnect_finished_{0};
+  size_t reconnecting_ = 0;
+  std::vector<uint64_t> recover_targets_;
+  std::chrono::steady_clock::time_point reconnect_start_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<Client>> clients_;
   bool stopped_ = false;

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <regex>
@@ -152,6 +154,56 @@ std::optional<uint64_t> ReadRssBytes(pid_t pid) {
     }
   }
   return std::nullopt;
+}
+
+std::optional<MemoryStatus> ReadMemoryStatus(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%d/status", static_cast<int>(pid));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char buffer[8192];
+  ssize_t got = read(fd, buffer, sizeof(buffer) - 1);
+  close(fd);
+  if (got <= 0) return std::nullopt;
+  buffer[got] = '\0';
+  auto field = [&](const char* name) -> std::optional<uint64_t> {
+    const char* at = std::strstr(buffer, name);
+    if (at == nullptr) return std::nullopt;
+    return std::strtoull(at + std::strlen(name), nullptr, 10) * 1024;
+  };
+  std::optional<uint64_t> rss = field("VmRSS:");
+  std::optional<uint64_t> hwm = field("VmHWM:");
+  if (!rss) return std::nullopt;
+  return MemoryStatus{*rss, hwm.value_or(*rss)};
+}
+
+bool ResetPeakRss(pid_t pid) {
+  std::ofstream clear_refs("/proc/" + std::to_string(pid) + "/clear_refs");
+  if (!clear_refs) return false;
+  clear_refs << "5\n";
+  clear_refs.flush();
+  return static_cast<bool>(clear_refs);
+}
+
+MemorySampler::MemorySampler(pid_t pid, std::chrono::milliseconds period)
+    : pid_(pid), period_(period) {
+  thread_ = std::thread([this] {
+    while (!stop_.load()) {
+      if (std::optional<MemoryStatus> status = ReadMemoryStatus(pid_)) {
+        if (status->rss > max_rss_.load()) max_rss_.store(status->rss);
+        if (status->hwm > max_hwm_.load()) max_hwm_.store(status->hwm);
+        samples_.fetch_add(1);
+      }
+      std::this_thread::sleep_for(period_);
+    }
+  });
+}
+
+MemorySampler::~MemorySampler() { Stop(); }
+
+void MemorySampler::Stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
 }
 
 std::optional<double> ReadProcessCpuSeconds(pid_t pid) {

@@ -47,6 +47,40 @@ class GatewayProcess {
 // Resident set size of a process in bytes (VmRSS), if readable.
 std::optional<uint64_t> ReadRssBytes(pid_t pid);
 
+// VmRSS and VmHWM (peak RSS) of a process in bytes, from one read of /proc/<pid>/status.
+struct MemoryStatus {
+  uint64_t rss = 0;
+  uint64_t hwm = 0;
+};
+std::optional<MemoryStatus> ReadMemoryStatus(pid_t pid);
+
+// Resets the process' VmHWM to its current RSS (writes 5 to /proc/<pid>/clear_refs); false when
+// not permitted or not supported.
+bool ResetPeakRss(pid_t pid);
+
+// Samples VmRSS/VmHWM of a process from its own thread every `period` while it lives.
+class MemorySampler {
+ public:
+  MemorySampler(pid_t pid, std::chrono::milliseconds period);
+  ~MemorySampler();
+  MemorySampler(const MemorySampler&) = delete;
+  MemorySampler& operator=(const MemorySampler&) = delete;
+
+  void Stop();
+  uint64_t max_rss() const { return max_rss_.load(); }
+  uint64_t max_hwm() const { return max_hwm_.load(); }
+  uint64_t samples() const { return samples_.load(); }
+
+ private:
+  pid_t pid_;
+  std::chrono::milliseconds period_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> max_rss_{0};
+  std::atomic<uint64_t> max_hwm_{0};
+  std::atomic<uint64_t> samples_{0};
+  std::thread thread_;
+};
+
 // User + system CPU time a process has used so far, in seconds, if readable.
 std::optional<double> ReadProcessCpuSeconds(pid_t pid);
 

@@ -36,7 +36,7 @@ StreamResult RunStream(herald::v1::Publisher::Stub& stub, const PublishPlan& pla
   StreamResult result;
   result.last_offset_per_topic.assign(plan.topics, 0);
   std::vector<std::string> topic_names;
-  for (size_t t = 0; t < plan.topics; ++t) topic_names.push_back("bench." + std::to_string(t));
+  for (size_t t = 0; t < plan.topics; ++t) topic_names.push_back(plan.topic_prefix + std::to_string(t));
   uint64_t mine = plan.events > index ? (plan.events - index + count - 1) / count : 0;
   if (mine == 0) return result;
 

@@ -16,6 +16,7 @@ namespace herald::bench {
 struct PublishPlan {
   uint64_t events = 0;
   size_t topics = 1;
+  std::string topic_prefix = "bench.";  // topic i is topic_prefix + i
   double rate = 0;  // events/s over all publishers; 0 = as fast as possible
   size_t payload_bytes = 64;
   size_t max_inflight = 1000;  // unanswered requests per stream
