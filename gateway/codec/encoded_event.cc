@@ -6,14 +6,36 @@
 
 namespace herald {
 
-std::shared_ptr<const EncodedEvent> EncodeEvent(herald::v1::Event event) {
-  auto encoded = std::make_shared<EncodedEvent>();
+EncodedEvent::EncodedEvent(const herald::v1::Event& event)
+    : topic_(event.topic()),
+      epoch_(event.epoch()),
+      offset_(event.offset()),
+      time_unix_ms_(event.time_unix_ms()) {
   herald::v1::ServerMessage message;
   *message.add_events() = event;
-  message.SerializeToString(&encoded->ws_frame);
-  encoded->sse_body = SseEventBody(event);
-  encoded->event = std::move(event);
-  return encoded;
+  message.SerializeToString(&ws_frame_);
+}
+
+herald::v1::Event EncodedEvent::Decode() const {
+  herald::v1::ServerMessage message;
+  // Our own encoding: it parses, and holds exactly one event.
+  message.ParseFromString(ws_frame_);
+  return std::move(*message.mutable_events(0));
+}
+
+const std::string& EncodedEvent::sse_body() const {
+  std::call_once(sse_once_, [this] { sse_body_ = SseEventBody(Decode()); });
+  return sse_body_;
+}
+
+const herald::v1::Event& EncodedEvent::event() const {
+  std::call_once(event_once_,
+                 [this] { event_ = std::make_unique<const herald::v1::Event>(Decode()); });
+  return *event_;
+}
+
+std::shared_ptr<const EncodedEvent> EncodeEvent(const herald::v1::Event& event) {
+  return std::make_shared<const EncodedEvent>(event);
 }
 
 }  // namespace herald

@@ -1,23 +1,51 @@
-// An event encoded once for each transport, shared read-only by every subscriber and by history.
+// An event encoded once per transport, shared read-only by every subscriber and by history.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "herald/v1/event.pb.h"
 
 namespace herald {
 
-struct EncodedEvent {
-  herald::v1::Event event;
+// Holds the payload once, in the WebSocket encoding; the SSE form and the Event message are
+// made from it on first use (history keeps many events that no SSE or gRPC client reads).
+class EncodedEvent {
+ public:
+  explicit EncodedEvent(const herald::v1::Event& event);
+  EncodedEvent(const EncodedEvent&) = delete;
+  EncodedEvent& operator=(const EncodedEvent&) = delete;
+
+  const std::string& topic() const { return topic_; }
+  const std::string& epoch() const { return epoch_; }
+  uint64_t offset() const { return offset_; }
+  int64_t time_unix_ms() const { return time_unix_ms_; }
+
   // A whole `ServerMessage{events: [event]}`; blocks like this concatenate into one message.
-  std::string ws_frame;
-  // An SSE event without its `id:` line, which each connection writes itself (the id is the
-  // connection's resume token): "event: <type>\ndata: {...}\n\n".
-  std::string sse_body;
+  const std::string& ws_frame() const { return ws_frame_; }
+  // The SSE event without its `id:` line, which each connection writes itself (the id is the
+  // connection's resume token): "event: <type>\ndata: {...}\n\n". Thread-safe.
+  const std::string& sse_body() const;
+  // The event itself. Thread-safe.
+  const herald::v1::Event& event() const;
+
+ private:
+  herald::v1::Event Decode() const;
+
+  std::string topic_;
+  std::string epoch_;
+  uint64_t offset_;
+  int64_t time_unix_ms_;
+  std::string ws_frame_;
+  mutable std::once_flag sse_once_;
+  mutable std::string sse_body_;
+  mutable std::once_flag event_once_;
+  mutable std::unique_ptr<const herald::v1::Event> event_;
 };
 
 // Encodes `event` for every transport.
-std::shared_ptr<const EncodedEvent> EncodeEvent(herald::v1::Event event);
+std::shared_ptr<const EncodedEvent> EncodeEvent(const herald::v1::Event& event);
 
 }  // namespace herald

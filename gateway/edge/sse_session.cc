@@ -134,17 +134,16 @@ void SseSession::EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& even
 
 void SseSession::PushEvent(const std::shared_ptr<const EncodedEvent>& event, bool counted) {
   if (closing_ || ended_) return;
-  const herald::v1::Event& fields = event->event;
   std::shared_ptr<const std::string> id_line;
-  if (fields.offset() != 0) {
-    auto topic = std::find(topics_.begin(), topics_.end(), fields.topic());
+  if (event->offset() != 0) {
+    auto topic = std::find(topics_.begin(), topics_.end(), event->topic());
     if (topic != topics_.end()) {
-      positions_[topic - topics_.begin()] = {fields.epoch(), fields.offset()};
+      positions_[topic - topics_.begin()] = {event->epoch(), event->offset()};
     }
     id_line = std::make_shared<const std::string>(
         absl::StrCat("id: ", EncodeResumeToken(positions_), "\n"));
   }
-  std::shared_ptr<const std::string> body = SharedBytes(event, event->sse_body);
+  std::shared_ptr<const std::string> body = SharedBytes(event, event->sse_body());
   if (!counted) {
     if (id_line) queue_.PushUnbounded(std::move(id_line));
     queue_.PushUnbounded(std::move(body));

@@ -239,7 +239,7 @@ void WebSocketSession::Send(const herald::v1::ServerMessage& message) {
 
 void WebSocketSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event) {
   if (closing_) return;
-  if (!queue_.Push(SharedBytes(event, event->ws_frame))) {
+  if (!queue_.Push(SharedBytes(event, event->ws_frame()))) {
     Close(kDisconnectSlowConsumer);
     return;
   }
@@ -248,7 +248,7 @@ void WebSocketSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event)
 
 void WebSocketSession::EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) {
   if (closing_) return;
-  queue_.PushUnbounded(SharedBytes(event, event->ws_frame));
+  queue_.PushUnbounded(SharedBytes(event, event->ws_frame()));
   context_.metrics.EventsDelivered(shard_, TransportKind::kWebSocket);
 }
 

@@ -23,7 +23,7 @@ MemoryEngine::TopicState& MemoryEngine::TopicLocked(Stripe& stripe, absl::string
 
 void MemoryEngine::ExpireLocked(TopicState& topic, absl::Time now) const {
   int64_t oldest_kept_ms = absl::ToUnixMillis(now - options_.history_ttl);
-  while (!topic.history.empty() && topic.history.front()->event.time_unix_ms() < oldest_kept_ms) {
+  while (!topic.history.empty() && topic.history.front()->time_unix_ms() < oldest_kept_ms) {
     topic.history.pop_front();
   }
   while (!topic.keys.empty() && topic.keys.front().expires <= now) {
@@ -33,7 +33,7 @@ void MemoryEngine::ExpireLocked(TopicState& topic, absl::Time now) const {
 }
 
 uint64_t MemoryEngine::FirstOffsetLocked(const TopicState& topic) {
-  return topic.history.empty() ? topic.last_offset + 1 : topic.history.front()->event.offset();
+  return topic.history.empty() ? topic.last_offset + 1 : topic.history.front()->offset();
 }
 
 void MemoryEngine::Publish(const herald::v1::PublishRequest& request, PublishCallback done) {
@@ -66,7 +66,7 @@ void MemoryEngine::Publish(const herald::v1::PublishRequest& request, PublishCal
       }
       event.set_epoch(position.epoch);
       event.set_offset(position.offset);
-      std::shared_ptr<const EncodedEvent> encoded = EncodeEvent(std::move(event));
+      std::shared_ptr<const EncodedEvent> encoded = EncodeEvent(event);
       if (position.offset != 0 && options_.history_size > 0) {
         topic.history.push_back(encoded);
         if (topic.history.size() > options_.history_size) topic.history.pop_front();
@@ -92,7 +92,7 @@ void MemoryEngine::Recover(absl::string_view topic_name, const std::optional<Top
         since->offset + 1 >= FirstOffsetLocked(topic)) {
       history.recovered = true;
       for (const std::shared_ptr<const EncodedEvent>& event : topic.history) {
-        if (event->event.offset() > since->offset) history.events.push_back(event);
+        if (event->offset() > since->offset) history.events.push_back(event);
       }
     }
   }

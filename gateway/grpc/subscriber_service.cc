@@ -46,7 +46,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
   void Queue(const std::shared_ptr<const EncodedEvent>& event, bool counted) {
     absl::MutexLock lock(&mutex_);
     if (finishing_) return;
-    size_t bytes = event->ws_frame.size();
+    size_t bytes = event->ws_frame().size();
     if (counted && queued_bytes_ + bytes > max_queue_bytes_) {
       queue_.clear();
       queued_bytes_ = 0;
@@ -75,7 +75,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mutex_);
     writing_ = false;
-    queued_bytes_ -= queue_.front()->ws_frame.size();
+    queued_bytes_ -= queue_.front()->ws_frame().size();
     queue_.pop_front();
     if (!ok) {
       queue_.clear();
@@ -112,7 +112,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
       return;
     }
     writing_ = true;
-    StartWrite(&queue_.front()->event);
+    StartWrite(&queue_.front()->event());
   }
 
   // Finishes once the queue is written (at once when nothing is queued).
@@ -171,7 +171,7 @@ grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext
                         response->set_epoch(history->position.epoch);
                         response->set_offset(history->position.offset);
                         for (const std::shared_ptr<const EncodedEvent>& event : history->events) {
-                          *response->add_events() = event->event;
+                          *response->add_events() = event->event();
                         }
                         reactor->Finish(grpc::Status::OK);
                       });

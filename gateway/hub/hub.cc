@@ -143,7 +143,7 @@ void Hub::OnEvent(std::shared_ptr<const EncodedEvent> event) {
   uint64_t shards;
   {
     absl::ReaderMutexLock lock(&interest_mutex_);
-    auto it = shards_by_topic_.find(event->event.topic());
+    auto it = shards_by_topic_.find(event->topic());
     if (it == shards_by_topic_.end()) return;
     shards = it->second;
   }

@@ -21,15 +21,14 @@ void Shard::Deliver(std::shared_ptr<const EncodedEvent> event) {
 
 bool Shard::Offer(Subscription& subscription, const std::shared_ptr<const EncodedEvent>& event,
                   bool replayed) {
-  const herald::v1::Event& fields = event->event;
-  if (fields.offset() != 0) {  // Ephemeral events have no position: always passed on.
+  if (event->offset() != 0) {  // Ephemeral events have no position: always passed on.
     TopicPosition& delivered = subscription.delivered;
-    if (fields.epoch() == delivered.epoch) {
-      if (fields.offset() <= delivered.offset) return false;
+    if (event->epoch() == delivered.epoch) {
+      if (event->offset() <= delivered.offset) return false;
     } else {
-      delivered.epoch = fields.epoch();
+      delivered.epoch = event->epoch();
     }
-    delivered.offset = fields.offset();
+    delivered.offset = event->offset();
   }
   if (replayed) {
     subscription.transport->EnqueueReplayed(event);
@@ -45,7 +44,7 @@ void Shard::DeliverInbox() {
     delivering_.swap(inbox_);
   }
   for (const std::shared_ptr<const EncodedEvent>& event : delivering_) {
-    auto it = subscribers_.find(event->event.topic());
+    auto it = subscribers_.find(event->topic());
     if (it == subscribers_.end()) continue;
     for (Subscription& subscription : it->second) {
       if (subscription.held) {

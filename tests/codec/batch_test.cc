@@ -14,7 +14,7 @@ TEST(Batch, ConcatenatedEventBlocksAndRepliesDecodeAsOneMessageInOrder) {
     event.set_topic("chat");
     event.set_offset(offset);
     event.set_data("payload " + std::to_string(offset));
-    frame += EncodeEvent(event)->ws_frame;
+    frame += EncodeEvent(event)->ws_frame();
   }
   herald::v1::ServerMessage reply_block;
   reply_block.add_replies()->set_id(9);

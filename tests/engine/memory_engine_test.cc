@@ -14,7 +14,7 @@ class RecordingSink final : public EventSink {
  public:
   void OnEvent(std::shared_ptr<const EncodedEvent> event) override {
     absl::MutexLock lock(&mutex_);
-    events_.push_back(event->event);
+    events_.push_back(event->event());
   }
   std::vector<herald::v1::Event> events() {
     absl::MutexLock lock(&mutex_);
@@ -53,7 +53,7 @@ TopicHistory RecoverSync(Engine& engine, const std::string& topic,
 
 std::vector<uint64_t> Offsets(const TopicHistory& history) {
   std::vector<uint64_t> offsets;
-  for (const auto& event : history.events) offsets.push_back(event->event.offset());
+  for (const auto& event : history.events) offsets.push_back(event->offset());
   return offsets;
 }
 

@@ -49,7 +49,7 @@ class FakeTransport final : public Transport {
   std::vector<uint64_t> offsets() const {
     std::vector<uint64_t> offsets;
     for (const auto& batch : writes_) {
-      for (const auto& event : batch) offsets.push_back(event->event.offset());
+      for (const auto& event : batch) offsets.push_back(event->offset());
     }
     return offsets;
   }
