@@ -25,7 +25,7 @@ Gateway::Gateway(Config config)
     : config_(std::move(config)),
       metrics_(static_cast<size_t>(config_.threads)),
       loops_(static_cast<size_t>(config_.threads)) {
-  hub_ = std::make_unique<Hub>(loops_.Posters(), metrics_);
+  hub_ = std::make_unique<Hub>(loops_.Posters(), metrics_, config_.max_replay_bytes);
   MemoryEngineOptions engine_options;
   engine_options.history_size = config_.history_size;
   engine_options.history_ttl = config_.history_ttl;
@@ -49,7 +49,7 @@ absl::Status Gateway::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   publisher_service_ = std::make_unique<PublisherService>(config_, *engine_);
-  subscriber_service_ = std::make_unique<SubscriberService>(config_, *hub_, *engine_, metrics_);
+  subscriber_service_ = std::make_unique<SubscriberService>(config_, *hub_, *engine_, metrics_, draining_);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
   // Room for an event at the message limit plus the request's other fields.

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -24,6 +25,9 @@ ABSL_FLAG(absl::Duration, idempotency_window, absl::Minutes(2),
           "How long an idempotency key is remembered per topic.");
 ABSL_FLAG(int64_t, max_queue_bytes, 1 << 20,
           "Outgoing bytes queued per connection before it is closed as a slow consumer.");
+ABSL_FLAG(int64_t, max_replay_bytes, 8 << 20,
+          "Bytes of history one subscribe may replay; a larger gap is answered recovered=false "
+          "(the client re-fetches its state) instead of queueing it.");
 ABSL_FLAG(int64_t, max_message_bytes, 64 << 10,
           "Largest WebSocket frame, event payload or publish body accepted.");
 ABSL_FLAG(int64_t, max_topics_per_connection, 128, "Subscriptions one connection may hold.");
@@ -116,22 +120,27 @@ absl::StatusOr<Config> ConfigFromFlags() {
 
   int threads = absl::GetFlag(FLAGS_threads);
   if (threads < 0 || threads > 64) return absl::InvalidArgumentError("--threads must be 0..64");
-  config.threads = threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : threads;
+  // One loop per core, up to the hub's 64 shards.
+  config.threads =
+      threads == 0 ? std::clamp(std::thread::hardware_concurrency(), 1u, 64u) : threads;
 
   absl::StatusOr<size_t> history_size =
       PositiveSize("history_size", absl::GetFlag(FLAGS_history_size), /*zero_ok=*/true);
   absl::StatusOr<size_t> max_queue_bytes =
       PositiveSize("max_queue_bytes", absl::GetFlag(FLAGS_max_queue_bytes));
+  absl::StatusOr<size_t> max_replay_bytes =
+      PositiveSize("max_replay_bytes", absl::GetFlag(FLAGS_max_replay_bytes), /*zero_ok=*/true);
   absl::StatusOr<size_t> max_message_bytes =
       PositiveSize("max_message_bytes", absl::GetFlag(FLAGS_max_message_bytes));
   absl::StatusOr<size_t> max_topics =
       PositiveSize("max_topics_per_connection", absl::GetFlag(FLAGS_max_topics_per_connection));
   for (const absl::StatusOr<size_t>* size :
-       {&history_size, &max_queue_bytes, &max_message_bytes, &max_topics}) {
+       {&history_size, &max_queue_bytes, &max_replay_bytes, &max_message_bytes, &max_topics}) {
     if (!size->ok()) return size->status();
   }
   config.history_size = *history_size;
   config.max_queue_bytes = *max_queue_bytes;
+  config.max_replay_bytes = *max_replay_bytes;
   config.max_message_bytes = *max_message_bytes;
   config.max_topics_per_connection = *max_topics;
 

@@ -13,7 +13,10 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 Listener::Listener(EventLoops& loops, EdgeContext& context)
-    : loops_(loops), context_(context), acceptor_(loops.context(0)) {}
+    : loops_(loops),
+      context_(context),
+      acceptor_(loops.context(0)),
+      retry_timer_(loops.context(0)) {}
 
 absl::StatusOr<std::shared_ptr<Listener>> Listener::Bind(EventLoops& loops, EdgeContext& context,
                                                         const std::string& host, uint16_t port) {
@@ -43,6 +46,7 @@ void Listener::Stop() {
   net::post(acceptor_.get_executor(), [self = shared_from_this()] {
     boost::system::error_code ignored;
     self->acceptor_.close(ignored);
+    self->retry_timer_.cancel();
   });
 }
 
@@ -60,9 +64,18 @@ void Listener::Accept() {
           net::post(self->loops_.context(loop), [session] { session->Run(); });
         } else {
           LogWarning(absl::StrCat("accept failed: ", error.message()));
+          self->AcceptLater();
+          return;
         }
         self->Accept();
       });
+}
+
+void Listener::AcceptLater() {
+  retry_timer_.expires_after(std::chrono::milliseconds(100));
+  retry_timer_.async_wait([self = shared_from_this()](boost::system::error_code error) {
+    if (!error && self->acceptor_.is_open()) self->Accept();
+  });
 }
 
 }  // namespace herald

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -24,10 +25,14 @@ class Listener final : public std::enable_shared_from_this<Listener> {
  private:
   Listener(EventLoops& loops, EdgeContext& context);
   void Accept();
+  // After a failed accept (often: out of file descriptors), waits before trying again rather
+  // than spinning on a listening socket that stays readable.
+  void AcceptLater();
 
   EventLoops& loops_;
   EdgeContext& context_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer retry_timer_;
   uint16_t port_ = 0;
   size_t next_loop_ = 0;
 };

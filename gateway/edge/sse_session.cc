@@ -30,7 +30,7 @@ SseSession::SseSession(beast::tcp_stream stream, EdgeContext& context, size_t sh
       context_(context),
       shard_(shard),
       client_id_(RandomId(8)),
-      queue_(context.config.max_queue_bytes),
+      queue_(context.config.max_queue_bytes, context.config.max_replay_bytes),
       ping_timer_(stream_.get_executor()),
       close_deadline_(stream_.get_executor()) {}
 
@@ -144,10 +144,10 @@ void SseSession::PushEvent(const std::shared_ptr<const EncodedEvent>& event, boo
         absl::StrCat("id: ", EncodeResumeToken(positions_), "\n"));
   }
   std::shared_ptr<const std::string> body = SharedBytes(event, event->sse_body());
-  if (!counted) {
-    if (id_line) queue_.PushUnbounded(std::move(id_line));
-    queue_.PushUnbounded(std::move(body));
-  } else if ((id_line && !queue_.Push(std::move(id_line))) || !queue_.Push(std::move(body))) {
+  bool queued = counted ? (!id_line || queue_.Push(std::move(id_line))) && queue_.Push(std::move(body))
+                        : (!id_line || queue_.PushReplayed(std::move(id_line))) &&
+                              queue_.PushReplayed(std::move(body));
+  if (!queued) {
     Close(kDisconnectSlowConsumer);
     return;
   }
@@ -205,7 +205,7 @@ void SseSession::Close(const Disconnect& disconnect) {
   closing_ = disconnect;
   context_.metrics.ServerDisconnect(disconnect.code);
   if (disconnect.code == kDisconnectSlowConsumer.code) queue_.DropPending();
-  queue_.PushUnbounded(std::make_shared<std::string>(SseControlFrame(
+  queue_.PushLastWords(std::make_shared<std::string>(SseControlFrame(
       "herald.disconnect", DisconnectJson(disconnect.code, disconnect.reason))));
   close_deadline_.expires_after(kCloseDeadline);
   close_deadline_.async_wait([self = shared_from_this()](beast::error_code error) {

@@ -31,7 +31,7 @@ WebSocketSession::WebSocketSession(beast::tcp_stream stream, EdgeContext& contex
       context_(context),
       shard_(shard),
       client_id_(RandomId(8)),
-      queue_(context.config.max_queue_bytes),
+      queue_(context.config.max_queue_bytes, context.config.max_replay_bytes),
       close_deadline_(ws_.get_executor()) {}
 
 WebSocketSession::~WebSocketSession() {
@@ -97,7 +97,10 @@ void WebSocketSession::ReadNext() {
 void WebSocketSession::OnRead(beast::error_code error, size_t bytes) {
   // Errors end the session: the peer closed, timed out, or broke the protocol (Beast has
   // already answered a frame over read_message_max with close 1009).
-  if (error) return;
+  if (error) {
+    EndConnection();
+    return;
+  }
   if (closing_) return;
   if (!ws_.got_binary()) {
     Close({1003, "text frames are not accepted; send binary ClientMessage frames"});
@@ -248,7 +251,10 @@ void WebSocketSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event)
 
 void WebSocketSession::EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) {
   if (closing_) return;
-  queue_.PushUnbounded(SharedBytes(event, event->ws_frame()));
+  if (!queue_.PushReplayed(SharedBytes(event, event->ws_frame()))) {
+    Close(kDisconnectSlowConsumer);
+    return;
+  }
   context_.metrics.EventsDelivered(shard_, TransportKind::kWebSocket);
 }
 
@@ -262,7 +268,10 @@ void WebSocketSession::Flush() {
 
 void WebSocketSession::OnWrite(beast::error_code error, size_t bytes) {
   queue_.CompleteWrite();
-  if (error) return;
+  if (error) {
+    EndConnection();
+    return;
+  }
   if (queue_.has_pending()) {
     Flush();
   } else if (closing_) {
@@ -279,7 +288,7 @@ void WebSocketSession::Close(const Disconnect& disconnect) {
   herald::v1::ServerMessage message;
   message.mutable_disconnect()->set_code(disconnect.code);
   message.mutable_disconnect()->set_reason(disconnect.reason);
-  queue_.PushUnbounded(std::make_shared<std::string>(message.SerializeAsString()));
+  queue_.PushLastWords(std::make_shared<std::string>(message.SerializeAsString()));
   close_deadline_.expires_after(kCloseDeadline);
   close_deadline_.async_wait([self = shared_from_this()](beast::error_code error) {
     if (!error) beast::get_lowest_layer(self->ws_).close();
@@ -298,5 +307,15 @@ void WebSocketSession::StartClose() {
 }
 
 void WebSocketSession::OnClose(beast::error_code error) { close_deadline_.cancel(); }
+
+void WebSocketSession::EndConnection() {
+  // The connection is gone: nothing is left to wait for, so the session can end now instead of
+  // at the close deadline.
+  close_deadline_.cancel();
+  if (closing_ && !close_started_) {
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+  }
+}
 
 }  // namespace herald

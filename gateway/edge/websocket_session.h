@@ -51,6 +51,7 @@ class WebSocketSession final : public Transport,
   void OnWrite(boost::beast::error_code error, size_t bytes);
   void StartClose();
   void OnClose(boost::beast::error_code error);
+  void EndConnection();
 
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   EdgeContext& context_;

@@ -29,6 +29,7 @@ class PublishStreamReactor final
   void OnReadDone(bool ok) override {
     absl::MutexLock lock(&mutex_);
     reading_ = false;
+    if (finished_) return;  // Drained while this read completed: not published.
     if (!ok) {
       FinishLocked(grpc::Status::OK);
       return;

@@ -20,43 +20,33 @@ constexpr uint32_t kDefaultHistoryLimit = 100;
 class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event>,
                                public Transport {
  public:
-  SubscribeReactor(Hub& hub, Metrics& metrics, size_t shard, size_t max_queue_bytes,
+  SubscribeReactor(Hub& hub, Metrics& metrics, size_t shard, const Config& config,
                    std::vector<TopicRequest> topics)
-      : hub_(hub), metrics_(metrics), shard_(shard), max_queue_bytes_(max_queue_bytes) {
+      : hub_(hub),
+        metrics_(metrics),
+        shard_(shard),
+        max_queue_bytes_(config.max_queue_bytes),
+        max_total_bytes_(config.max_queue_bytes + config.max_replay_bytes) {
     metrics_.ConnectionOpened(TransportKind::kGrpc);
     hub_.shard(shard_).Post([this, topics = std::move(topics)]() mutable {
       hub_.Subscribe(shard_, this, std::move(topics),
                      [this](std::vector<absl::StatusOr<herald::v1::SubscribeResult>>) {
                        // Initial metadata tells the client it is live: what it missed (when
-                       // history held it) is queued, and every later event follows.
-                       StartSendInitialMetadata();
+                       // history held it) is queued, and every later event follows. A call
+                       // already finishing has sent its metadata.
+                       absl::MutexLock lock(&mutex_);
+                       if (!finishing_) StartSendInitialMetadata();
                      });
     });
   }
 
   // Transport:
   void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override {
-    Queue(event, /*counted=*/true);
+    Queue(event, /*replayed=*/false);
   }
 
   void EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) override {
-    Queue(event, /*counted=*/false);
-  }
-
-  void Queue(const std::shared_ptr<const EncodedEvent>& event, bool counted) {
-    absl::MutexLock lock(&mutex_);
-    if (finishing_) return;
-    size_t bytes = event->ws_frame().size();
-    if (counted && queued_bytes_ + bytes > max_queue_bytes_) {
-      queue_.clear();
-      queued_bytes_ = 0;
-      FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                "slow consumer: the outgoing queue is full"));
-      return;
-    }
-    queued_bytes_ += bytes;
-    queue_.push_back(event);
-    metrics_.EventsDelivered(shard_, TransportKind::kGrpc);
+    Queue(event, /*replayed=*/true);
   }
 
   void Flush() override {
@@ -74,12 +64,9 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mutex_);
-    writing_ = false;
-    queued_bytes_ -= queue_.front()->ws_frame().size();
-    queue_.pop_front();
+    in_flight_.reset();
     if (!ok) {
-      queue_.clear();
-      queued_bytes_ = 0;
+      DropQueueLocked();
       FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
       return;
     }
@@ -88,8 +75,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
 
   void OnCancel() override {
     absl::MutexLock lock(&mutex_);
-    queue_.clear();
-    queued_bytes_ = 0;
+    DropQueueLocked();
     FinishLocked(grpc::Status::CANCELLED);
   }
 
@@ -102,8 +88,37 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
   }
 
  private:
+  struct Queued {
+    std::shared_ptr<const EncodedEvent> event;
+    bool replayed;
+  };
+
+  void Queue(const std::shared_ptr<const EncodedEvent>& event, bool replayed) {
+    absl::MutexLock lock(&mutex_);
+    if (finishing_) return;
+    size_t bytes = event->ws_frame().size();
+    bool over = replayed ? total_bytes_ + bytes > max_total_bytes_
+                         : live_bytes_ + bytes > max_queue_bytes_;
+    if (over) {
+      DropQueueLocked();
+      FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                "slow consumer: the outgoing queue is full"));
+      return;
+    }
+    total_bytes_ += bytes;
+    if (!replayed) live_bytes_ += bytes;
+    queue_.push_back({event, replayed});
+    metrics_.EventsDelivered(shard_, TransportKind::kGrpc);
+  }
+
+  void DropQueueLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    queue_.clear();
+    total_bytes_ = 0;
+    live_bytes_ = 0;
+  }
+
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-    if (writing_ || finished_) return;
+    if (in_flight_ || finished_) return;
     if (queue_.empty()) {
       if (finishing_) {
         finished_ = true;
@@ -111,8 +126,13 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
       }
       return;
     }
-    writing_ = true;
-    StartWrite(&queue_.front()->event());
+    Queued next = std::move(queue_.front());
+    queue_.pop_front();
+    size_t bytes = next.event->ws_frame().size();
+    total_bytes_ -= bytes;
+    if (!next.replayed) live_bytes_ -= bytes;
+    in_flight_ = std::move(next.event);
+    StartWrite(&in_flight_->event());
   }
 
   // Finishes once the queue is written (at once when nothing is queued).
@@ -127,10 +147,13 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
   Metrics& metrics_;
   const size_t shard_;
   const size_t max_queue_bytes_;
+  const size_t max_total_bytes_;
   absl::Mutex mutex_;
-  std::deque<std::shared_ptr<const EncodedEvent>> queue_ ABSL_GUARDED_BY(mutex_);
-  size_t queued_bytes_ ABSL_GUARDED_BY(mutex_) = 0;
-  bool writing_ ABSL_GUARDED_BY(mutex_) = false;
+  std::deque<Queued> queue_ ABSL_GUARDED_BY(mutex_);
+  // The event being written, apart from the queue: dropping the queue never touches it.
+  std::shared_ptr<const EncodedEvent> in_flight_ ABSL_GUARDED_BY(mutex_);
+  size_t total_bytes_ ABSL_GUARDED_BY(mutex_) = 0;
+  size_t live_bytes_ ABSL_GUARDED_BY(mutex_) = 0;
   bool finishing_ ABSL_GUARDED_BY(mutex_) = false;
   bool finished_ ABSL_GUARDED_BY(mutex_) = false;
   grpc::Status final_status_ ABSL_GUARDED_BY(mutex_);
@@ -145,8 +168,8 @@ class FailedReactor final : public grpc::ServerWriteReactor<herald::v1::Event> {
 }  // namespace
 
 SubscriberService::SubscriberService(const Config& config, Hub& hub, Engine& engine,
-                                     Metrics& metrics)
-    : config_(config), hub_(hub), engine_(engine), metrics_(metrics) {}
+                                     Metrics& metrics, const std::atomic<bool>& draining)
+    : config_(config), hub_(hub), engine_(engine), metrics_(metrics), draining_(draining) {}
 
 grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext* context,
                                                      const herald::v1::HistoryRequest* request,
@@ -180,6 +203,10 @@ grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext
 
 grpc::ServerWriteReactor<herald::v1::Event>* SubscriberService::Subscribe(
     grpc::CallbackServerContext* context, const herald::v1::SubscribeRequest* request) {
+  if (draining_.load()) {
+    return new FailedReactor(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, "the gateway is shutting down"));
+  }
   if (request->topics().empty()) {
     return new FailedReactor(
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "subscribe to at least one topic"));
@@ -205,8 +232,7 @@ grpc::ServerWriteReactor<herald::v1::Event>* SubscriberService::Subscribe(
     topic->since = TopicPosition{since.epoch(), since.offset()};
   }
   size_t shard = next_shard_.fetch_add(1) % hub_.shard_count();
-  return new SubscribeReactor(hub_, metrics_, shard, config_.max_queue_bytes,
-                              std::move(topics));
+  return new SubscribeReactor(hub_, metrics_, shard, config_, std::move(topics));
 }
 
 }  // namespace herald

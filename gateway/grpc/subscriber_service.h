@@ -13,7 +13,9 @@ namespace herald {
 
 class SubscriberService final : public herald::v1::Subscriber::CallbackService {
  public:
-  SubscriberService(const Config& config, Hub& hub, Engine& engine, Metrics& metrics);
+  // New subscriptions are refused with UNAVAILABLE once `draining` is set.
+  SubscriberService(const Config& config, Hub& hub, Engine& engine, Metrics& metrics,
+                    const std::atomic<bool>& draining);
 
   // herald::v1::Subscriber::CallbackService:
   grpc::ServerWriteReactor<herald::v1::Event>* Subscribe(
@@ -27,6 +29,7 @@ class SubscriberService final : public herald::v1::Subscriber::CallbackService {
   Hub& hub_;
   Engine& engine_;
   Metrics& metrics_;
+  const std::atomic<bool>& draining_;
   std::atomic<size_t> next_shard_{0};
 };
 

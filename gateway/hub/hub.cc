@@ -10,13 +10,15 @@ namespace herald {
 struct Hub::PendingSubscribe {
   uint64_t attachment_id = 0;
   std::vector<TopicRequest> topics;
-  std::vector<bool> added;  // False for topics the transport already followed.
+  // The subscriptions this call added (none for topics the transport already followed).
+  std::vector<std::optional<uint64_t>> generations;
   std::vector<absl::StatusOr<TopicHistory>> histories;
   size_t remaining = 0;
   SubscribeCallback done;
 };
 
-Hub::Hub(std::vector<LoopPoster> loops, Metrics& metrics) : metrics_(metrics) {
+Hub::Hub(std::vector<LoopPoster> loops, Metrics& metrics, size_t max_replay_bytes)
+    : metrics_(metrics), max_replay_bytes_(max_replay_bytes) {
   if (loops.empty() || loops.size() > 64) {
     LogError("the hub supports 1 to 64 event loops");
     std::abort();
@@ -40,7 +42,7 @@ void Hub::Subscribe(size_t shard_index, Transport* transport, std::vector<TopicR
   pending->topics = std::move(topics);
   pending->done = std::move(done);
   size_t count = pending->topics.size();
-  pending->added.resize(count);
+  pending->generations.resize(count);
   pending->histories.resize(count, absl::UnknownError("not read"));
   pending->remaining = count;
   if (count == 0) {
@@ -54,8 +56,9 @@ void Hub::Subscribe(size_t shard_index, Transport* transport, std::vector<TopicR
   for (size_t i = 0; i < count; ++i) {
     const std::string& topic = pending->topics[i].topic;
     if (shard.IsSubscribed(topic, transport)) continue;
-    pending->added[i] = true;
-    if (shard.AddSubscription(topic, transport)) MarkInterest(shard_index, topic, true);
+    Shard::AddedSubscription added = shard.AddSubscription(topic, transport);
+    pending->generations[i] = added.generation;
+    if (added.first_on_shard) MarkInterest(shard_index, topic, true);
   }
   for (size_t i = 0; i < count; ++i) {
     const TopicRequest& request = pending->topics[i];
@@ -77,13 +80,28 @@ void Hub::CompleteSubscribe(size_t shard_index, Transport* transport, PendingSub
   Shard& shard = *shards_[shard_index];
   if (shard.AttachmentId(transport) != pending.attachment_id) return;  // Gone meanwhile.
   std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results;
+  size_t replay_bytes = 0;
   for (size_t i = 0; i < pending.topics.size(); ++i) {
     const std::string& topic = pending.topics[i].topic;
-    const absl::StatusOr<TopicHistory>& history = pending.histories[i];
+    absl::StatusOr<TopicHistory>& history = pending.histories[i];
     if (!history.ok()) {
-      if (pending.added[i]) Unsubscribe(shard_index, topic, transport);
+      if (pending.generations[i] &&
+          shard.SubscriptionGeneration(topic, transport) == pending.generations[i]) {
+        Unsubscribe(shard_index, topic, transport);
+      }
       results.push_back(history.status());
       continue;
+    }
+    if (history->recovered) {
+      size_t bytes = 0;
+      for (const auto& event : history->events) bytes += event->ws_frame().size();
+      if (replay_bytes + bytes > max_replay_bytes_) {
+        // Too much to queue for one client: it re-fetches its state instead.
+        history->recovered = false;
+        history->events.clear();
+      } else {
+        replay_bytes += bytes;
+      }
     }
     herald::v1::SubscribeResult result;
     result.set_topic(topic);
@@ -96,10 +114,11 @@ void Hub::CompleteSubscribe(size_t shard_index, Transport* transport, PendingSub
   if (shard.AttachmentId(transport) != pending.attachment_id) return;
   for (size_t i = 0; i < pending.topics.size(); ++i) {
     const absl::StatusOr<TopicHistory>& history = pending.histories[i];
-    if (!pending.added[i] || !history.ok()) continue;
+    if (!pending.generations[i] || !history.ok()) continue;
     // A recovered client continues from its own position; any other from the current one.
     const TopicPosition& start = history->recovered ? *pending.topics[i].since : history->position;
-    shard.FinishRecovery(pending.topics[i].topic, transport, start, history->events);
+    shard.FinishRecovery(pending.topics[i].topic, transport, *pending.generations[i], start,
+                         history->events);
   }
   transport->Flush();
 }

@@ -35,8 +35,9 @@ class Hub final : public EventSink {
       std::function<void(std::vector<absl::StatusOr<herald::v1::SubscribeResult>>)>;
 
   // One shard per loop; shard i posts its work with loops[i]. At most 64 shards. `metrics`
-  // must outlive the hub.
-  Hub(std::vector<LoopPoster> loops, Metrics& metrics);
+  // must outlive the hub. One Subscribe replays at most `max_replay_bytes` (WebSocket bytes):
+  // topics past that budget are answered recovered=false.
+  Hub(std::vector<LoopPoster> loops, Metrics& metrics, size_t max_replay_bytes);
 
   // The engine positions and replays are read from; set once, before the first Subscribe.
   void set_engine(Engine* engine) { engine_ = engine; }
@@ -74,6 +75,7 @@ class Hub final : public EventSink {
   void MarkInterest(size_t shard, absl::string_view topic, bool interested);
 
   Metrics& metrics_;
+  const size_t max_replay_bytes_;
   Engine* engine_ = nullptr;
   std::vector<std::unique_ptr<Shard>> shards_;
   mutable absl::Mutex interest_mutex_;

@@ -10,6 +10,7 @@ namespace herald {
 namespace {
 
 constexpr size_t kMaxTypeBytes = 255;
+constexpr size_t kMaxIdempotencyKeyBytes = 128;
 
 bool HasControlCharacter(absl::string_view text) {
   for (char c : text) {
@@ -21,7 +22,8 @@ bool HasControlCharacter(absl::string_view text) {
 }  // namespace
 
 size_t PublishedBytes(const herald::v1::PublishRequest& request) {
-  size_t bytes = request.data().size() + request.type().size() + request.content_type().size();
+  size_t bytes = request.data().size() + request.type().size() + request.content_type().size() +
+                 request.idempotency_key().size();
   for (const auto& [key, value] : request.meta()) bytes += key.size() + value.size();
   return bytes;
 }
@@ -35,6 +37,9 @@ absl::Status ValidatePublishRequest(const herald::v1::PublishRequest& request,
   if (request.type().size() > kMaxTypeBytes || HasControlCharacter(request.type())) {
     return absl::InvalidArgumentError(
         "type must be at most 255 bytes without control characters");
+  }
+  if (request.idempotency_key().size() > kMaxIdempotencyKeyBytes) {
+    return absl::InvalidArgumentError("idempotency_key is longer than 128 bytes");
   }
   if (HasControlCharacter(request.content_type())) {
     return absl::InvalidArgumentError("content_type has control characters");

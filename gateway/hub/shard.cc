@@ -86,12 +86,20 @@ std::vector<std::string> Shard::Detach(Transport* transport) {
   return emptied;
 }
 
-bool Shard::AddSubscription(absl::string_view topic, Transport* transport) {
+Shard::AddedSubscription Shard::AddSubscription(absl::string_view topic, Transport* transport) {
   Attach(transport);
   attachments_[transport].topics.emplace(topic);
   std::vector<Subscription>& subscribers = subscribers_[topic];
-  subscribers.push_back(Subscription{transport, {}, true, {}});
-  return subscribers.size() == 1;
+  uint64_t generation = next_generation_++;
+  subscribers.push_back(Subscription{transport, generation, {}, true, {}});
+  return {generation, subscribers.size() == 1};
+}
+
+std::optional<uint64_t> Shard::SubscriptionGeneration(absl::string_view topic,
+                                                      Transport* transport) {
+  Subscription* subscription = FindSubscription(topic, transport);
+  if (subscription == nullptr) return std::nullopt;
+  return subscription->generation;
 }
 
 bool Shard::RemoveSubscription(absl::string_view topic, Transport* transport) {
@@ -124,11 +132,13 @@ Shard::Subscription* Shard::FindSubscription(absl::string_view topic, Transport*
   return nullptr;
 }
 
-void Shard::FinishRecovery(absl::string_view topic, Transport* transport,
+void Shard::FinishRecovery(absl::string_view topic, Transport* transport, uint64_t generation,
                            const TopicPosition& start,
                            const std::vector<std::shared_ptr<const EncodedEvent>>& replay) {
   Subscription* subscription = FindSubscription(topic, transport);
-  if (subscription == nullptr || !subscription->held) return;
+  if (subscription == nullptr || subscription->generation != generation || !subscription->held) {
+    return;
+  }
   subscription->delivered = start;
   for (const std::shared_ptr<const EncodedEvent>& event : replay) {
     Offer(*subscription, event, /*replayed=*/true);

@@ -46,17 +46,25 @@ class Shard {
   // Drops the transport and its subscriptions; returns the topics left with no subscriber here.
   std::vector<std::string> Detach(Transport* transport);
 
+  struct AddedSubscription {
+    uint64_t generation;  // Tells this subscription from a later one to the same topic.
+    bool first_on_shard;  // The topic had no subscriber on this shard before.
+  };
   // Adds a held subscription (the transport must not follow `topic` yet, and is attached if it
-  // was not). Returns true when it is the topic's first subscriber on this shard.
-  bool AddSubscription(absl::string_view topic, Transport* transport);
+  // was not).
+  AddedSubscription AddSubscription(absl::string_view topic, Transport* transport);
+  // The generation of the transport's subscription to `topic`, if it has one.
+  std::optional<uint64_t> SubscriptionGeneration(absl::string_view topic, Transport* transport);
   // Returns true when the topic has no subscriber left on this shard.
   bool RemoveSubscription(absl::string_view topic, Transport* transport);
   bool IsSubscribed(absl::string_view topic, Transport* transport) const;
   size_t TopicCount(Transport* transport) const;
 
-  // Ends the hold of a new subscription: `start` is the position the client already has;
-  // `replay` then the held live events go to the transport, each at most once, in order.
-  void FinishRecovery(absl::string_view topic, Transport* transport, const TopicPosition& start,
+  // Ends the hold of subscription `generation`, if it still exists: `start` is the position
+  // the client already has; `replay` then the held live events go to the transport, each at
+  // most once, in order.
+  void FinishRecovery(absl::string_view topic, Transport* transport, uint64_t generation,
+                      const TopicPosition& start,
                       const std::vector<std::shared_ptr<const EncodedEvent>>& replay);
 
   void CloseAll(const Disconnect& disconnect);
@@ -67,6 +75,7 @@ class Shard {
  private:
   struct Subscription {
     Transport* transport;
+    uint64_t generation;
     TopicPosition delivered;  // The last event this subscription passed on.
     bool held = true;
     std::vector<std::shared_ptr<const EncodedEvent>> held_events;
@@ -87,6 +96,7 @@ class Shard {
   absl::flat_hash_map<std::string, std::vector<Subscription>> subscribers_;
   absl::flat_hash_map<Transport*, Attachment> attachments_;
   uint64_t next_attachment_id_ = 1;
+  uint64_t next_generation_ = 1;
   absl::flat_hash_set<Transport*> to_flush_;
   std::atomic<size_t> attached_count_{0};
 

@@ -11,7 +11,7 @@ std::shared_ptr<const std::string> Bytes(size_t size) {
 }
 
 TEST(OutgoingQueue, BatchesEverythingPendingIntoOneWrite) {
-  OutgoingQueue queue(100);
+  OutgoingQueue queue(100, 0);
   EXPECT_TRUE(queue.Push(Bytes(10)));
   EXPECT_TRUE(queue.Push(Bytes(20)));
   EXPECT_EQ(queue.pending_bytes(), 30u);
@@ -27,21 +27,38 @@ TEST(OutgoingQueue, BatchesEverythingPendingIntoOneWrite) {
 }
 
 TEST(OutgoingQueue, RefusesPastTheLimitButTakesLastWords) {
-  OutgoingQueue queue(25);
+  OutgoingQueue queue(25, 100);
   EXPECT_TRUE(queue.Push(Bytes(20)));
   EXPECT_FALSE(queue.Push(Bytes(10)));
   EXPECT_EQ(queue.pending_bytes(), 20u);
   queue.DropPending();
   EXPECT_FALSE(queue.has_pending());
-  queue.PushUnbounded(Bytes(40));
+  EXPECT_TRUE(queue.PushReplayed(Bytes(40)));
   EXPECT_EQ(queue.pending_bytes(), 40u);
-  // Unbounded bytes (a replay) leave the limit to what comes live.
+  // Replayed bytes leave the live limit to what comes live...
   EXPECT_TRUE(queue.Push(Bytes(20)));
   EXPECT_EQ(queue.pending_bytes(), 60u);
+  // ...within the total limit (25 + 100).
+  EXPECT_FALSE(queue.PushReplayed(Bytes(70)));
+  queue.PushLastWords(Bytes(70));
+  EXPECT_EQ(queue.pending_bytes(), 130u);
+}
+
+TEST(OutgoingQueue, AWriteTakesAbout256KiBAndLeavesTheRestPending) {
+  OutgoingQueue queue(1 << 30, 0);
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(queue.Push(Bytes(100 * 1024)));
+  EXPECT_EQ(boost::asio::buffer_size(queue.StartWrite()), 300u * 1024);
+  EXPECT_EQ(queue.pending_bytes(), 700u * 1024);
+  queue.CompleteWrite();
+  // Live bytes written leave room under the live limit.
+  OutgoingQueue bounded(250 * 1024, 0);
+  for (int i = 0; i < 2; ++i) EXPECT_TRUE(bounded.Push(Bytes(100 * 1024)));
+  bounded.StartWrite();
+  EXPECT_TRUE(bounded.Push(Bytes(200 * 1024)));
 }
 
 TEST(OutgoingQueue, ABatchOfManyPiecesIsWrittenFromOneBuffer) {
-  OutgoingQueue queue(1 << 20);
+  OutgoingQueue queue(1 << 20, 0);
   std::string expected;
   for (int i = 0; i < 100; ++i) {
     std::string piece = std::to_string(i) + ",";

@@ -78,7 +78,7 @@ class HubTest : public ::testing::Test {
 
   ManualLoops loops_{2};
   Metrics metrics_{2};
-  Hub hub_{loops_.Posters(), metrics_};
+  Hub hub_{loops_.Posters(), metrics_, /*max_replay_bytes=*/1 << 20};
   MemoryEngineOptions options_ = [] {
     MemoryEngineOptions options;
     options.history_size = 5;
@@ -237,6 +237,25 @@ TEST_F(HubTest, EventsPublishedWhileTheReplayIsReadAreNeitherLostNorRepeated) {
   EXPECT_EQ(client.offsets(), (std::vector<uint64_t>{2, 3, 4, 5, 6}));
 }
 
+TEST_F(HubTest, AResubscribeWhileTheFirstIsPendingKeepsItsOwnReplay) {
+  DeferredRecoverEngine engine(engine_);
+  hub_.set_engine(&engine);
+  TopicPosition position = Publish("chat", 2);
+  FakeTransport client;
+  std::vector<herald::v1::SubscribeResult> results;
+  auto record = [&](auto r) { results.push_back(*r[0]); };
+  hub_.Subscribe(0, &client, {{"chat", TopicPosition{position.epoch, 0}}}, record);
+  hub_.Unsubscribe(0, "chat", &client);
+  Publish("chat");  // Offset 3: only the second subscription's replay holds it.
+  hub_.Subscribe(0, &client, {{"chat", TopicPosition{position.epoch, 1}}}, record);
+  engine.RunReads();
+  loops_.RunAll();
+  Publish("chat");
+  loops_.RunAll();
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(client.offsets(), (std::vector<uint64_t>{2, 3, 4}));
+}
+
 TEST_F(HubTest, AGapLargerThanHistoryIsNotRecoveredAndNothingOldIsReplayed) {
   FakeTransport client;
   std::string epoch = Subscribe(0, "chat", &client).epoch();
@@ -259,6 +278,26 @@ TEST_F(HubTest, AGapLargerThanHistoryIsNotRecoveredAndNothingOldIsReplayed) {
   EXPECT_EQ(back.offsets(), (std::vector<uint64_t>{11}));
   EXPECT_EQ(other_epoch.offsets(), (std::vector<uint64_t>{11}));
   EXPECT_EQ(just_inside.offsets(), (std::vector<uint64_t>{6, 7, 8, 9, 10, 11}));
+}
+
+TEST_F(HubTest, AReplayOverTheBudgetIsNotRecoveredAndNothingOldIsQueued) {
+  Hub small_hub(loops_.Posters(), metrics_, /*max_replay_bytes=*/200);
+  MemoryEngine engine(small_hub, options_);
+  small_hub.set_engine(&engine);
+  herald::v1::PublishRequest request;
+  request.set_topic("big");
+  request.set_data(std::string(100, 'x'));
+  TopicPosition first;
+  engine.Publish(request, [&](absl::StatusOr<TopicPosition> p) { first = *p; });
+  for (int i = 0; i < 3; ++i) engine.Publish(request, [](absl::StatusOr<TopicPosition>) {});
+  FakeTransport client;
+  herald::v1::SubscribeResult result;
+  small_hub.Subscribe(0, &client, {{"big", TopicPosition{first.epoch, 1}}},
+                      [&](auto results) { result = *results[0]; });
+  loops_.RunAll();
+  EXPECT_FALSE(result.recovered());
+  EXPECT_EQ(result.offset(), 4u);
+  EXPECT_TRUE(client.offsets().empty());
 }
 
 TEST_F(HubTest, ASubscriberThatDetachesBeforeItsReplayGetsNothing) {

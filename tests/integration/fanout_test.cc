@@ -140,5 +140,51 @@ TEST_F(FanoutTest, AnSseClientThatStopsReadingIsEndedWhileOthersGetEverything) {
   EXPECT_LT(DataEvents(*stalled).size(), static_cast<size_t>(kFloodEvents));
 }
 
+TEST_F(FanoutTest, AGrpcSubscriberThatStopsReadingIsCutOffAndTheGatewayCarriesOn) {
+  StartGateway();
+  grpc::ClientContext context;
+  herald::v1::SubscribeRequest request;
+  request.add_topics("flood");
+  auto stalled = subscriber_->Subscribe(&context, request);
+  stalled->WaitForInitialMetadata();
+  std::shared_ptr<WsClient> healthy = ConnectWs("/ws?topic=flood");
+  ASSERT_TRUE(healthy);
+
+  PublishPaced(*this, "flood", kFloodEvents, kFloodEventBytes,
+               [&](size_t n) { return healthy->WaitForEvents(n, kWait); });
+
+  // Reading again, it gets what was on the way, then the end of the stream.
+  herald::v1::Event event;
+  size_t received = 0;
+  while (stalled->Read(&event)) ++received;
+  EXPECT_LT(received, static_cast<size_t>(kFloodEvents));
+  EXPECT_EQ(stalled->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(gateway_->Running());
+  ASSERT_TRUE(Publish(Request("flood", "after")).ok());
+  EXPECT_TRUE(healthy->WaitForEvents(kFloodEvents + 1, kWait));
+}
+
+TEST_F(FanoutTest, GrpcSubscribersCancellingMidStreamLeaveTheGatewayServing) {
+  StartGateway();
+  std::shared_ptr<WsClient> healthy = ConnectWs("/ws?topic=flood");
+  ASSERT_TRUE(healthy);
+  for (int round = 0; round < 5; ++round) {
+    grpc::ClientContext context;
+    herald::v1::SubscribeRequest request;
+    request.add_topics("flood");
+    auto reader = subscriber_->Subscribe(&context, request);
+    reader->WaitForInitialMetadata();
+    for (int i = 0; i < 200; ++i) ASSERT_TRUE(Publish(Request("flood", std::string(8192, 'c'))).ok());
+    herald::v1::Event event;
+    ASSERT_TRUE(reader->Read(&event));
+    context.TryCancel();  // Writes are in flight and queued.
+    while (reader->Read(&event)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  EXPECT_TRUE(healthy->WaitForEvents(1000, kWait));
+  EXPECT_TRUE(gateway_->Running());
+}
+
 }  // namespace
 }  // namespace herald::testing
