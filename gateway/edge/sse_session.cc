@@ -165,8 +165,8 @@ void SseSession::Push(std::shared_ptr<const std::string> bytes) {
 
 void SseSession::Flush() {
   if (queue_.writing() || !queue_.has_pending() || ended_) return;
-  size_t payload_bytes = queue_.pending_bytes();
   const std::vector<boost::asio::const_buffer>& payload = queue_.StartWrite();
+  size_t payload_bytes = boost::asio::buffer_size(payload);
   // Each write is one HTTP chunk; the very first write also carries the response head.
   absl::StrAppend(&chunk_header_, absl::StrFormat("%x\r\n", payload_bytes));
   chunk_.clear();

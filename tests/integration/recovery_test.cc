@@ -255,7 +255,7 @@ TEST_F(RecoveryTest, ARepeatedIdempotencyKeyIsDeliveredOnceAndAnsweredWithTheFir
 }
 
 TEST_F(RecoveryTest, ASlowConsumerCutOffComesBackAndGetsEverythingItMissed) {
-  StartGateway({"--history_size=5000"});
+  StartGateway({"--history_size=5000", "--max_replay_bytes=33554432"});
   WsOptions stalled_options;
   stalled_options.start_reading = false;
   stalled_options.receive_buffer_bytes = 4096;
