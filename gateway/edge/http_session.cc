@@ -17,6 +17,7 @@ namespace http = beast::http;
 namespace {
 
 constexpr size_t kMaxHeaderBytes = 8 * 1024;
+constexpr std::chrono::seconds kLingerTime{2};
 
 }  // namespace
 
@@ -173,6 +174,18 @@ void HttpSession::OnWrite(bool keep_alive, beast::error_code error, size_t bytes
   }
   beast::error_code ignored;
   stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+  // Closing with unread input would reset the connection and could destroy the answer
+  // before the client reads it (a refused 431 or 413 leaves input unread): read and drop what
+  // the client still sends until it closes, for a short while.
+  stream_.expires_after(kLingerTime);
+  DrainInput();
+}
+
+void HttpSession::DrainInput() {
+  stream_.async_read_some(boost::asio::buffer(linger_buffer_),
+                          [self = shared_from_this()](beast::error_code error, size_t) {
+                            if (!error) self->DrainInput();
+                          });
 }
 
 }  // namespace herald

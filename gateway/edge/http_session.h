@@ -4,6 +4,7 @@
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +37,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   // Writes an answer; keeps the connection for the next request when the client allows.
   void Respond(unsigned status, std::string body, std::string_view content_type, bool keep_alive);
   void OnWrite(bool keep_alive, boost::beast::error_code error, size_t bytes);
+  void DrainInput();
 
   boost::beast::tcp_stream stream_;
   EdgeContext& context_;
@@ -43,6 +45,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   std::shared_ptr<void> response_;  // The response being written.
+  std::array<char, 4096> linger_buffer_;
 };
 
 }  // namespace herald

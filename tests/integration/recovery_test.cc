@@ -289,5 +289,39 @@ TEST_F(RecoveryTest, ASlowConsumerCutOffComesBackAndGetsEverythingItMissed) {
   EXPECT_FALSE(back->Ended());
 }
 
+TEST_F(RecoveryTest, AnSseSlowConsumerCutOffComesBackWithItsLastEventIdAndGetsEverything) {
+  StartGateway({"--history_size=5000", "--max_replay_bytes=33554432"});
+  SseOptions stalled_options;
+  stalled_options.start_reading = false;
+  stalled_options.receive_buffer_bytes = 4096;
+  std::shared_ptr<SseClient> stalled =
+      SseClient::ConnectWithOptions(loop_, http_port(), "/sse?topic=flood", stalled_options);
+  ASSERT_NE(stalled, nullptr);
+  std::shared_ptr<WsClient> healthy = ConnectWs("/ws?topic=flood");
+  ASSERT_TRUE(healthy);
+  constexpr int kEvents = 2000;
+  for (int i = 1; i <= kEvents; ++i) {
+    ASSERT_TRUE(Publish(Request("flood", std::string(8192, 'f'))).ok());
+    if (i % 100 == 0) ASSERT_TRUE(healthy->WaitForEvents(i, kWait));
+  }
+  stalled->StartReading();
+  ASSERT_TRUE(stalled->WaitForEnd(30s));
+  ASSERT_EQ(stalled->Events().back().type, "herald.disconnect");
+  size_t got = DataEvents(*stalled).size();
+  ASSERT_LT(got, static_cast<size_t>(kEvents));
+  ASSERT_FALSE(stalled->LastEventId().empty());
+
+  // What EventSource does on its own: reconnect with the last id it saw.
+  std::shared_ptr<SseClient> back =
+      ConnectSse("/sse?topic=flood", {"Last-Event-ID: " + stalled->LastEventId()});
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(Json(back->Events()[0].data).at("subscriptions").at(0).at("recovered").as_bool());
+  ASSERT_TRUE(back->WaitFor([&] { return DataEvents(*back).size() == kEvents - got; }, 30s));
+  std::vector<SseEvent> replayed = DataEvents(*back);
+  EXPECT_EQ(Json(replayed.front().data).at("offset").to_number<uint64_t>(), got + 1);
+  EXPECT_EQ(Json(replayed.back().data).at("offset").to_number<uint64_t>(),
+            static_cast<uint64_t>(kEvents));
+}
+
 }  // namespace
 }  // namespace herald::testing
