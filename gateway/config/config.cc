@@ -31,6 +31,10 @@ ABSL_FLAG(int64_t, max_replay_bytes, 8 << 20,
 ABSL_FLAG(int64_t, max_message_bytes, 64 << 10,
           "Largest WebSocket frame, event payload or publish body accepted.");
 ABSL_FLAG(int64_t, max_topics_per_connection, 128, "Subscriptions one connection may hold.");
+ABSL_FLAG(double, ws_command_rate, 1000,
+          "Commands a WebSocket connection may send per second (bursts of twice that); past it "
+          "commands get a RESOURCE_EXHAUSTED reply, and a client that keeps flooding is closed "
+          "with 4429. 0: no limit.");
 ABSL_FLAG(std::vector<std::string>, allowed_origins, {},
           "Comma-separated browser origins allowed on /ws and /sse (empty: any).");
 ABSL_FLAG(absl::Duration, shutdown_timeout, absl::Seconds(10),
@@ -144,6 +148,10 @@ absl::StatusOr<Config> ConfigFromFlags() {
   config.max_message_bytes = *max_message_bytes;
   config.max_topics_per_connection = *max_topics;
 
+  config.ws_command_rate = absl::GetFlag(FLAGS_ws_command_rate);
+  if (config.ws_command_rate < 0) {
+    return absl::InvalidArgumentError("--ws_command_rate must not be negative");
+  }
   config.history_ttl = absl::GetFlag(FLAGS_history_ttl);
   config.idempotency_window = absl::GetFlag(FLAGS_idempotency_window);
   config.shutdown_timeout = absl::GetFlag(FLAGS_shutdown_timeout);

@@ -27,6 +27,7 @@ struct Config {
   size_t max_replay_bytes = 8 << 20;
   size_t max_message_bytes = 64 << 10;
   size_t max_topics_per_connection = 128;
+  double ws_command_rate = 1000;  // Commands per second per WebSocket connection; 0: no limit.
   std::vector<std::string> allowed_origins;  // Empty: any origin.
   absl::Duration shutdown_timeout = absl::Seconds(10);
   absl::Duration ws_ping_interval = absl::Seconds(25);

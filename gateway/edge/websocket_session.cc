@@ -32,6 +32,7 @@ WebSocketSession::WebSocketSession(beast::tcp_stream stream, EdgeContext& contex
       shard_(shard),
       client_id_(RandomId(8)),
       queue_(context.config.max_queue_bytes, context.config.max_replay_bytes),
+      command_limiter_(context.config.ws_command_rate, 2 * context.config.ws_command_rate),
       close_deadline_(ws_.get_executor()) {}
 
 WebSocketSession::~WebSocketSession() {
@@ -123,6 +124,17 @@ void WebSocketSession::OnRead(beast::error_code error, size_t bytes) {
 }
 
 void WebSocketSession::HandleCommand(const herald::v1::ClientMessage& message) {
+  if (!command_limiter_.Allow()) {
+    // A burst past the rate gets replies saying so; a client that keeps going after a full
+    // second's worth of refusals is flooding and is closed.
+    if (++refused_in_a_row_ > std::max<size_t>(1, context_.config.ws_command_rate)) {
+      Close(kDisconnectRateLimited);
+      return;
+    }
+    SendError(message.id(), absl::ResourceExhaustedError("rate limited: too many commands"));
+    return;
+  }
+  refused_in_a_row_ = 0;
   switch (message.command_case()) {
     case herald::v1::ClientMessage::kSubscribe:
       Subscribe(message.id(), message.subscribe());

@@ -12,6 +12,7 @@
 
 #include "edge/edge_context.h"
 #include "edge/outgoing_queue.h"
+#include "edge/rate_limiter.h"
 #include "herald/v1/websocket.pb.h"
 #include "hub/transport.h"
 
@@ -59,6 +60,9 @@ class WebSocketSession final : public Transport,
   const std::string client_id_;
   boost::beast::flat_buffer read_buffer_;
   OutgoingQueue queue_;
+  RateLimiter command_limiter_;
+  // Commands refused by the limiter since the last one it let through.
+  size_t refused_in_a_row_ = 0;
   bool attached_ = false;
   std::optional<Disconnect> closing_;  // Set once the server decided to close.
   bool close_started_ = false;

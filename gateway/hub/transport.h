@@ -19,6 +19,7 @@ struct Disconnect {
 inline const Disconnect kDisconnectShutdown{1001, "shutdown"};
 inline const Disconnect kDisconnectBadRequest{4400, "bad request"};
 inline const Disconnect kDisconnectSlowConsumer{4408, "slow consumer"};
+inline const Disconnect kDisconnectRateLimited{4429, "rate limited"};
 
 // A connection as the hub sees it. Implemented by the WebSocket, SSE and gRPC sessions.
 // Every call happens on the event loop thread that owns the transport (its shard); the hub

@@ -42,7 +42,7 @@ class Metrics {
   std::array<std::atomic<int64_t>, kTransports> connections_{};
   std::atomic<uint64_t> published_{0};
   // The close codes the server sends.
-  std::array<DisconnectCounter, 6> disconnects_{{{1001}, {1003}, {1009}, {4400}, {4408}, {0}}};
+  std::array<DisconnectCounter, 7> disconnects_{{{1001}, {1003}, {1009}, {4400}, {4408}, {4429}, {0}}};
 };
 
 }  // namespace herald

@@ -157,6 +157,35 @@ TEST_F(BadInputTest, GrpcRefusesEmptyOversizedReservedAndBadTopicEvents) {
   EXPECT_EQ(Publish(Request("a/b", "x")).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+TEST_F(BadInputTest, ACommandFloodGetsRateLimitedRepliesThenClose4429) {
+  StartGateway({"--ws_command_rate=20"});
+  bystander_ = ConnectWs("/ws?topic=calm");
+  bystander_sse_ = ConnectSse("/sse?topic=calm");
+  ASSERT_TRUE(bystander_ && bystander_sse_);
+  std::shared_ptr<WsClient> ws = ConnectWs("/ws");
+  ASSERT_TRUE(ws);
+  herald::v1::ClientMessage ping;
+  ping.mutable_ping();
+  for (uint32_t id = 1; id <= 60; ++id) {
+    ping.set_id(id);
+    ws->Send(ping);
+  }
+  // The burst (40) is answered; the rest are refused, but the connection stays.
+  ASSERT_TRUE(ws->WaitFor([&] { return ws->Replies().size() == 60; }, kWait));
+  size_t refused = 0;
+  for (const herald::v1::Reply& reply : ws->Replies()) {
+    if (reply.error().code() == grpc::StatusCode::RESOURCE_EXHAUSTED) ++refused;
+  }
+  EXPECT_GE(refused, 10u);
+  EXPECT_FALSE(ws->Ended());
+  // Going on regardless is a flood.
+  for (uint32_t id = 61; id <= 200; ++id) {
+    ping.set_id(id);
+    ws->Send(ping);
+  }
+  EXPECT_EQ(ws->WaitForClose(kWait), std::optional<uint16_t>(4429));
+}
+
 TEST_F(BadInputTest, AFloodOfGarbageConnectionsLeavesTheGatewayServing) {
   std::vector<std::shared_ptr<WsClient>> clients;
   for (int i = 0; i < 20; ++i) {

@@ -1,0 +1,23 @@
+// Token bucket.
+#include "edge/rate_limiter.h"
+
+#include <algorithm>
+
+namespace herald {
+
+RateLimiter::RateLimiter(double per_second, double burst)
+    : per_second_(per_second), burst_(burst), tokens_(burst), last_(Clock::now()) {}
+
+bool RateLimiter::Allow(Clock::time_point now) {
+  if (per_second_ <= 0) return true;
+  std::chrono::duration<double> elapsed = now - last_;
+  if (elapsed.count() > 0) {
+    tokens_ = std::min(burst_, tokens_ + elapsed.count() * per_second_);
+    last_ = now;
+  }
+  if (tokens_ < 1) return false;
+  tokens_ -= 1;
+  return true;
+}
+
+}  // namespace herald
