@@ -43,13 +43,15 @@ SseSession::~SseSession() {
 void SseSession::Run(const http::request<http::string_body>& request,
                      std::vector<std::string> topics, std::string_view resume_token) {
   stream_.expires_never();
+  // HTTP/1.0 has no chunked encoding: the body then ends when the connection closes.
+  chunked_ = request.version() >= 11;
   std::string head =
       "HTTP/1.1 200 OK\r\n"
       "Server: herald\r\n"
       "Content-Type: text/event-stream\r\n"
       "Cache-Control: no-cache\r\n"
-      "X-Accel-Buffering: no\r\n"
-      "Transfer-Encoding: chunked\r\n";
+      "X-Accel-Buffering: no\r\n";
+  head += chunked_ ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n";
   if (auto origin = request.find(http::field::origin); origin != request.end()) {
     absl::StrAppend(&head, "Access-Control-Allow-Origin: ", std::string(origin->value()),
                     "\r\nVary: Origin\r\n");
@@ -168,11 +170,11 @@ void SseSession::Flush() {
   const std::vector<boost::asio::const_buffer>& payload = queue_.StartWrite();
   size_t payload_bytes = boost::asio::buffer_size(payload);
   // Each write is one HTTP chunk; the very first write also carries the response head.
-  absl::StrAppend(&chunk_header_, absl::StrFormat("%x\r\n", payload_bytes));
+  if (chunked_) absl::StrAppend(&chunk_header_, absl::StrFormat("%x\r\n", payload_bytes));
   chunk_.clear();
   chunk_.emplace_back(chunk_header_.data(), chunk_header_.size());
   chunk_.insert(chunk_.end(), payload.begin(), payload.end());
-  chunk_.emplace_back(kChunkEnd.data(), kChunkEnd.size());
+  if (chunked_) chunk_.emplace_back(kChunkEnd.data(), kChunkEnd.size());
   wrote_since_ping_ = true;
   boost::asio::async_write(stream_.socket(), chunk_,
                            [self = shared_from_this()](beast::error_code error, size_t bytes) {
@@ -191,7 +193,9 @@ void SseSession::OnWrite(beast::error_code error, size_t bytes) {
     Flush();
     return;
   }
-  if (closing_) {
+  if (closing_ && !chunked_) {
+    Shutdown();
+  } else if (closing_) {
     // The disconnect event went out: end the chunked body, then the connection.
     boost::asio::async_write(stream_.socket(), boost::asio::buffer(kLastChunk),
                              [self = shared_from_this()](beast::error_code, size_t) {

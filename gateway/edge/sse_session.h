@@ -58,6 +58,7 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   std::vector<TopicPosition> positions_;
   std::array<char, 512> peer_bytes_;  // Whatever the client sends is read and ignored.
   bool attached_ = false;
+  bool chunked_ = true;
   bool wrote_since_ping_ = false;
   bool ended_ = false;
   std::optional<Disconnect> closing_;

@@ -3,6 +3,7 @@
 
 #include "integration/gateway_test.h"
 #include <fstream>
+#include <thread>
 
 #include "support/http_request.h"
 
@@ -167,6 +168,24 @@ TEST_F(EndToEndTest, WebSocketCommandsGetReplies) {
   ASSERT_TRUE(ws->WaitForEvents(2, kWait));
   EXPECT_EQ(ws->Events()[1].topic(), "marker");
   EXPECT_EQ(ws->EventCount(), 2u);
+}
+
+TEST_F(EndToEndTest, SseForHttp10ClientsEndsTheBodyByClosingInsteadOfChunking) {
+  // The raw exchange blocks while it reads, so events are published alongside it, for as
+  // long as it reads.
+  std::thread publisher([&] {
+    for (int i = 0; i < 50; ++i) {
+      std::this_thread::sleep_for(20ms);
+      Publish(Request("old.http", "hello 1.0"));
+    }
+  });
+  std::string answer =
+      RawExchange(http_port(), "GET /sse?topic=old.http HTTP/1.0\r\n\r\n", 1500ms);
+  publisher.join();
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer.substr(0, 200);
+  EXPECT_EQ(answer.find("chunked"), std::string::npos);
+  EXPECT_NE(answer.find("\r\n\r\nretry: 2000\n\n"), std::string::npos);
+  EXPECT_NE(answer.find("data: {\"topic\":\"old.http\""), std::string::npos);
 }
 
 TEST_F(EndToEndTest, HttpPublishTakesProtoJsonAndAnswersJson) {
