@@ -25,7 +25,7 @@ Gateway::Gateway(Config config)
     : config_(std::move(config)),
       metrics_(static_cast<size_t>(config_.threads)),
       loops_(static_cast<size_t>(config_.threads)) {
-  hub_ = std::make_unique<Hub>(loops_.Posters(), metrics_, config_.max_replay_bytes);
+  hub_ = std::make_unique<Hub>(loops_.Posters(), metrics_);
   MemoryEngineOptions engine_options;
   engine_options.history_size = config_.history_size;
   engine_options.history_ttl = config_.history_ttl;

@@ -26,8 +26,9 @@ ABSL_FLAG(absl::Duration, idempotency_window, absl::Minutes(2),
 ABSL_FLAG(int64_t, max_queue_bytes, 1 << 20,
           "Outgoing bytes queued per connection before it is closed as a slow consumer.");
 ABSL_FLAG(int64_t, max_replay_bytes, 8 << 20,
-          "Bytes of history one subscribe may replay; a larger gap is answered recovered=false "
-          "(the client re-fetches its state) instead of queueing it.");
+          "Bytes of history replay a connection may have queued, beyond --max_queue_bytes; a "
+          "subscribe whose replay does not fit is answered recovered=false (the client "
+          "re-fetches its state) instead of queueing it.");
 ABSL_FLAG(int64_t, max_message_bytes, 64 << 10,
           "Largest WebSocket frame, event payload or publish body accepted.");
 ABSL_FLAG(int64_t, max_topics_per_connection, 128, "Subscriptions one connection may hold.");

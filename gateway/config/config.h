@@ -23,7 +23,8 @@ struct Config {
   absl::Duration history_ttl = absl::Minutes(10);
   absl::Duration idempotency_window = absl::Minutes(2);
   size_t max_queue_bytes = 1 << 20;
-  // Replayed bytes one subscribe may queue; a larger gap is answered recovered=false.
+  // Replayed bytes a connection may have queued beyond max_queue_bytes; a subscribe whose
+  // replay does not fit is answered recovered=false.
   size_t max_replay_bytes = 8 << 20;
   size_t max_message_bytes = 64 << 10;
   size_t max_topics_per_connection = 128;

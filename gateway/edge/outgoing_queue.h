@@ -2,6 +2,7 @@
 #pragma once
 
 #include <boost/asio/buffer.hpp>
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <string>
@@ -27,6 +28,10 @@ class OutgoingQueue {
   void DropPending();
 
   bool has_pending() const { return !pending_.empty(); }
+  // Bytes PushReplayed would still take.
+  size_t replay_room() const {
+    return max_total_bytes_ - std::min(max_total_bytes_, pending_bytes_);
+  }
   bool writing() const { return writing_; }
   size_t pending_bytes() const { return pending_bytes_; }
 

@@ -134,6 +134,13 @@ void SseSession::EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& even
   PushEvent(event, /*counted=*/false);
 }
 
+size_t SseSession::ReplayCost(const EncodedEvent& event) const {
+  // The body plus an `id:` line: at most an epoch, a dash, 20 digits and a dot per topic.
+  size_t id_line = 5;
+  for (const TopicPosition& position : positions_) id_line += position.epoch.size() + 22;
+  return event.sse_body().size() + id_line;
+}
+
 void SseSession::PushEvent(const std::shared_ptr<const EncodedEvent>& event, bool counted) {
   if (closing_ || ended_) return;
   std::shared_ptr<const std::string> id_line;

@@ -31,6 +31,8 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   // Transport (on the session's loop):
   void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override;
   void EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) override;
+  size_t ReplayCost(const EncodedEvent& event) const override;
+  size_t ReplayRoom() const override { return queue_.replay_room(); }
   void Flush() override;
   void Close(const Disconnect& disconnect) override;
 

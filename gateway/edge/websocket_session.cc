@@ -32,7 +32,8 @@ WebSocketSession::WebSocketSession(beast::tcp_stream stream, EdgeContext& contex
       shard_(shard),
       client_id_(RandomId(8)),
       queue_(context.config.max_queue_bytes, context.config.max_replay_bytes),
-      command_limiter_(context.config.ws_command_rate, 2 * context.config.ws_command_rate),
+      command_limiter_(context.config.ws_command_rate,
+                       std::max(1.0, 2 * context.config.ws_command_rate)),
       close_deadline_(ws_.get_executor()) {}
 
 WebSocketSession::~WebSocketSession() {

@@ -32,6 +32,8 @@ class WebSocketSession final : public Transport,
   // Transport (on the session's loop):
   void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override;
   void EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) override;
+  size_t ReplayCost(const EncodedEvent& event) const override { return event.ws_frame().size(); }
+  size_t ReplayRoom() const override { return queue_.replay_room(); }
   void Flush() override;
   void Close(const Disconnect& disconnect) override;
 

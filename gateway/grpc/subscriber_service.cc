@@ -21,20 +21,26 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
                                public Transport {
  public:
   SubscribeReactor(Hub& hub, Metrics& metrics, size_t shard, const Config& config,
-                   std::vector<TopicRequest> topics)
+                   const std::atomic<bool>& draining, std::vector<TopicRequest> topics)
       : hub_(hub),
         metrics_(metrics),
         shard_(shard),
         max_queue_bytes_(config.max_queue_bytes),
         max_total_bytes_(config.max_queue_bytes + config.max_replay_bytes) {
     metrics_.ConnectionOpened(TransportKind::kGrpc);
-    hub_.shard(shard_).Post([this, topics = std::move(topics)]() mutable {
+    hub_.shard(shard_).Post([this, &draining, topics = std::move(topics)]() mutable {
       hub_.Subscribe(shard_, this, std::move(topics),
-                     [this](std::vector<absl::StatusOr<herald::v1::SubscribeResult>>) {
+                     [this, &draining](std::vector<absl::StatusOr<herald::v1::SubscribeResult>>) {
+                       absl::MutexLock lock(&mutex_);
+                       // A drain that began meanwhile may have closed the shard's transports
+                       // before this one attached.
+                       if (draining.load()) {
+                         FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                                   "the gateway is shutting down"));
+                       }
                        // Initial metadata tells the client it is live: what it missed (when
                        // history held it) is queued, and every later event follows. A call
                        // already finishing has sent its metadata.
-                       absl::MutexLock lock(&mutex_);
                        if (!finishing_) StartSendInitialMetadata();
                      });
     });
@@ -47,6 +53,15 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
 
   void EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) override {
     Queue(event, /*replayed=*/true);
+  }
+
+  size_t ReplayCost(const EncodedEvent& event) const override {
+    return event.ws_frame().size();
+  }
+
+  size_t ReplayRoom() const override {
+    absl::MutexLock lock(&mutex_);
+    return max_total_bytes_ - std::min(max_total_bytes_, total_bytes_);
   }
 
   void Flush() override {
@@ -135,11 +150,13 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
     StartWrite(&in_flight_->event());
   }
 
-  // Finishes once the queue is written (at once when nothing is queued).
+  // Finishes once the queue is written (at once when nothing is queued or in flight). The
+  // first status stays; every call retries the finish, which a failed write may have held up.
   void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-    if (finishing_) return;
-    finishing_ = true;
-    final_status_ = std::move(status);
+    if (!finishing_) {
+      finishing_ = true;
+      final_status_ = std::move(status);
+    }
     WriteNextLocked();
   }
 
@@ -148,7 +165,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
   const size_t shard_;
   const size_t max_queue_bytes_;
   const size_t max_total_bytes_;
-  absl::Mutex mutex_;
+  mutable absl::Mutex mutex_;
   std::deque<Queued> queue_ ABSL_GUARDED_BY(mutex_);
   // The event being written, apart from the queue: dropping the queue never touches it.
   std::shared_ptr<const EncodedEvent> in_flight_ ABSL_GUARDED_BY(mutex_);
@@ -232,7 +249,7 @@ grpc::ServerWriteReactor<herald::v1::Event>* SubscriberService::Subscribe(
     topic->since = TopicPosition{since.epoch(), since.offset()};
   }
   size_t shard = next_shard_.fetch_add(1) % hub_.shard_count();
-  return new SubscribeReactor(hub_, metrics_, shard, config_, std::move(topics));
+  return new SubscribeReactor(hub_, metrics_, shard, config_, draining_, std::move(topics));
 }
 
 }  // namespace herald

@@ -17,8 +17,7 @@ struct Hub::PendingSubscribe {
   SubscribeCallback done;
 };
 
-Hub::Hub(std::vector<LoopPoster> loops, Metrics& metrics, size_t max_replay_bytes)
-    : metrics_(metrics), max_replay_bytes_(max_replay_bytes) {
+Hub::Hub(std::vector<LoopPoster> loops, Metrics& metrics) : metrics_(metrics) {
   if (loops.empty() || loops.size() > 64) {
     LogError("the hub supports 1 to 64 event loops");
     std::abort();
@@ -80,7 +79,7 @@ void Hub::CompleteSubscribe(size_t shard_index, Transport* transport, PendingSub
   Shard& shard = *shards_[shard_index];
   if (shard.AttachmentId(transport) != pending.attachment_id) return;  // Gone meanwhile.
   std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results;
-  size_t replay_bytes = 0;
+  size_t replay_room = transport->ReplayRoom();
   for (size_t i = 0; i < pending.topics.size(); ++i) {
     const std::string& topic = pending.topics[i].topic;
     absl::StatusOr<TopicHistory>& history = pending.histories[i];
@@ -93,14 +92,14 @@ void Hub::CompleteSubscribe(size_t shard_index, Transport* transport, PendingSub
       continue;
     }
     if (history->recovered) {
-      size_t bytes = 0;
-      for (const auto& event : history->events) bytes += event->ws_frame().size();
-      if (replay_bytes + bytes > max_replay_bytes_) {
-        // Too much to queue for one client: it re-fetches its state instead.
+      size_t cost = 0;
+      for (const auto& event : history->events) cost += transport->ReplayCost(*event);
+      if (cost > replay_room) {
+        // Too much to queue for this client: it re-fetches its state instead.
         history->recovered = false;
         history->events.clear();
       } else {
-        replay_bytes += bytes;
+        replay_room -= cost;
       }
     }
     herald::v1::SubscribeResult result;

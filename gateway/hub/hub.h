@@ -35,9 +35,8 @@ class Hub final : public EventSink {
       std::function<void(std::vector<absl::StatusOr<herald::v1::SubscribeResult>>)>;
 
   // One shard per loop; shard i posts its work with loops[i]. At most 64 shards. `metrics`
-  // must outlive the hub. One Subscribe replays at most `max_replay_bytes` (WebSocket bytes):
-  // topics past that budget are answered recovered=false.
-  Hub(std::vector<LoopPoster> loops, Metrics& metrics, size_t max_replay_bytes);
+  // must outlive the hub.
+  Hub(std::vector<LoopPoster> loops, Metrics& metrics);
 
   // The engine positions and replays are read from; set once, before the first Subscribe.
   void set_engine(Engine* engine) { engine_ = engine; }
@@ -50,8 +49,10 @@ class Hub final : public EventSink {
 
   // Subscribes `transport` to each topic it does not follow yet and reads each topic's position
   // from the engine, with the events after `since` where it is given and history still holds
-  // them. Then, on the shard's loop: `done` gets one result per topic (in order; recovered or
-  // not, with the current epoch and offset), and only after it has run are the replays queued
+  // them, as far as the transport has room for the replays (Transport::ReplayRoom; a topic
+  // whose replay does not fit is answered recovered=false). Then, on the shard's loop: `done`
+  // gets one result per topic (in order; recovered or not, with the current epoch and offset),
+  // and only after it has run are the replays queued
   // on the transport, each followed by its live events without a gap or a repeat. Neither
   // happens when the transport detached in the meantime.
   void Subscribe(size_t shard, Transport* transport, std::vector<TopicRequest> topics,
@@ -75,7 +76,6 @@ class Hub final : public EventSink {
   void MarkInterest(size_t shard, absl::string_view topic, bool interested);
 
   Metrics& metrics_;
-  const size_t max_replay_bytes_;
   Engine* engine_ = nullptr;
   std::vector<std::unique_ptr<Shard>> shards_;
   mutable absl::Mutex interest_mutex_;

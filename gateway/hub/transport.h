@@ -37,6 +37,12 @@ class Transport {
   // would cut off every client whose gap is larger than its queue, again at each reconnect).
   virtual void EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) = 0;
 
+  // Bytes replaying `event` would queue here, in this transport's own encoding.
+  virtual size_t ReplayCost(const EncodedEvent& event) const = 0;
+  // Bytes of replay this transport can still take; a subscribe whose replay would not fit is
+  // answered recovered=false rather than cut off as a slow consumer after saying it recovered.
+  virtual size_t ReplayRoom() const = 0;
+
   // Writes everything queued in one write, unless a write is already in flight (then the
   // queue goes out when it completes).
   virtual void Flush() = 0;

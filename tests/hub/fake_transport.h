@@ -14,7 +14,10 @@ namespace herald {
 class FakeTransport final : public Transport {
  public:
   // A transport whose queue holds at most `capacity` events before it closes as slow.
-  explicit FakeTransport(size_t capacity = 1000) : capacity_(capacity) {}
+  // A transport whose queue holds at most `capacity` events before it closes as slow, with
+  // `replay_room` bytes of room for replays.
+  explicit FakeTransport(size_t capacity = 1000, size_t replay_room = 1 << 30)
+      : capacity_(capacity), replay_room_(replay_room) {}
 
   void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override {
     if (closed_) return;
@@ -30,6 +33,9 @@ class FakeTransport final : public Transport {
     if (closed_) return;
     queued_.push_back(event);
   }
+
+  size_t ReplayCost(const EncodedEvent& event) const override { return event.ws_frame().size(); }
+  size_t ReplayRoom() const override { return replay_room_; }
 
   void Flush() override {
     if (queued_.empty()) return;
@@ -57,6 +63,7 @@ class FakeTransport final : public Transport {
 
  private:
   size_t capacity_;
+  size_t replay_room_;
   bool closed_ = false;
   std::vector<std::shared_ptr<const EncodedEvent>> queued_;
   std::vector<std::vector<std::shared_ptr<const EncodedEvent>>> writes_;

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "integration/gateway_test.h"
+#include "support/http_request.h"
 
 namespace herald::testing {
 namespace {
@@ -184,6 +185,16 @@ TEST_F(FanoutTest, GrpcSubscribersCancellingMidStreamLeaveTheGatewayServing) {
   }
   EXPECT_TRUE(healthy->WaitForEvents(1000, kWait));
   EXPECT_TRUE(gateway_->Running());
+  // Every cancelled call was finished and let go of (a leaked one would stay counted).
+  auto deadline = std::chrono::steady_clock::now() + kWait;
+  std::string metrics;
+  while (std::chrono::steady_clock::now() < deadline) {
+    metrics = Fetch(http_port(), "GET", "/metrics").body;
+    if (metrics.find("herald_connections{transport=\"grpc\"} 0\n") != std::string::npos) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_NE(metrics.find("herald_connections{transport=\"grpc\"} 0\n"), std::string::npos)
+      << metrics;
 }
 
 }  // namespace

@@ -171,6 +171,25 @@ TEST_F(RecoveryTest, SseTakesTheResumeTokenFromTheQueryForPolyfills) {
   EXPECT_EQ(SseData(*back), (std::vector<std::string>{"n2"}));
 }
 
+TEST_F(RecoveryTest, AnSseGapTooLargeToReplayIsNotRecoveredAndTheStreamGoesLive) {
+  StartGateway({"--max_queue_bytes=65536", "--max_replay_bytes=100000"});
+  std::shared_ptr<SseClient> first = ConnectSse("/sse?topic=big");
+  ASSERT_TRUE(first);
+  PublishOk("big", "seen");
+  ASSERT_TRUE(first->WaitFor([&] { return DataEvents(*first).size() == 1; }, kWait));
+  std::string token = first->LastEventId();
+  first->Close();
+  for (int i = 0; i < 50; ++i) PublishOk("big", std::string(8192, 'b'));  // ~400 KB missed.
+
+  std::shared_ptr<SseClient> back = ConnectSse("/sse?topic=big", {"Last-Event-ID: " + token});
+  ASSERT_TRUE(back);
+  EXPECT_FALSE(Json(back->Events()[0].data).at("subscriptions").at(0).at("recovered").as_bool());
+  PublishOk("big", "live");
+  ASSERT_TRUE(back->WaitFor([&] { return DataEvents(*back).size() == 1; }, kWait));
+  EXPECT_EQ(SseData(*back), (std::vector<std::string>{"live"}));
+  EXPECT_FALSE(back->Ended());
+}
+
 TEST_F(RecoveryTest, ATamperedSseTokenIsNotRecoveredAndTheStreamGoesLive) {
   StartGateway();
   PublishOk("news", "old");
