@@ -170,6 +170,7 @@ void WsClient::DoWrite() {
     self->writing_ = false;
     const bool was_close = self->write_queue_.front().kind == Outgoing::Kind::kClose;
     self->write_queue_.pop_front();
+    if (!self->open_) self->write_queue_.clear();  // Ended while this write was in flight.
     if (ec) {
       self->write_queue_.clear();
       std::lock_guard<std::mutex> lock(self->mutex_);
@@ -266,7 +267,9 @@ void WsClient::OnRead(const beast::error_code& ec, std::size_t bytes) {
 
 void WsClient::EndConnection(const beast::error_code& ec) {
   open_ = false;
-  write_queue_.clear();
+  // The item being written stays until its write completes: its bytes are in use.
+  write_queue_.erase(write_queue_.begin() + (writing_ && !write_queue_.empty() ? 1 : 0),
+                     write_queue_.end());
   std::lock_guard<std::mutex> lock(mutex_);
   if (ended_) return;
   ended_ = true;
