@@ -50,7 +50,7 @@ TEST_F(DrainTest, SigtermTellsEveryClientAndExitsZero) {
   std::optional<int> exit_code = gateway_->WaitForExit(15s);
   ASSERT_TRUE(exit_code.has_value());
   EXPECT_EQ(*exit_code, 0);
-  EXPECT_TRUE(gateway_->SawLogLine("drained"));
+  EXPECT_TRUE(gateway_->WaitForLogLine("drained", kWait));
 }
 
 TEST_F(DrainTest, OpenPublishStreamsAreEndedWithUnavailableInsteadOfHoldingTheShutdown) {

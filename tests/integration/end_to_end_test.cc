@@ -232,7 +232,7 @@ TEST_F(EndToEndTest, BadFlagsStopTheGatewayWithAClearError) {
   std::optional<int> exit_code = gateway->WaitForExit(kWait);
   ASSERT_TRUE(exit_code.has_value());
   EXPECT_EQ(*exit_code, 2);
-  EXPECT_TRUE(gateway->SawLogLine("--threads"));
+  EXPECT_TRUE(gateway->WaitForLogLine("--threads", kWait));
 }
 
 TEST_F(EndToEndTest, MetricsCountConnectionsPublishesAndDeliveries) {
