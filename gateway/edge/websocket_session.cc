@@ -254,17 +254,18 @@ void WebSocketSession::Send(const herald::v1::ServerMessage& message) {
 }
 
 void WebSocketSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event) {
-  if (closing_) return;
-  if (!queue_.Push(SharedBytes(event, event->ws_frame()))) {
-    Close(kDisconnectSlowConsumer);
-    return;
-  }
-  context_.metrics.EventsDelivered(shard_, TransportKind::kWebSocket);
+  QueueEvent(event, /*replayed=*/false);
 }
 
 void WebSocketSession::EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) {
+  QueueEvent(event, /*replayed=*/true);
+}
+
+void WebSocketSession::QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
+                                  bool replayed) {
   if (closing_) return;
-  if (!queue_.PushReplayed(SharedBytes(event, event->ws_frame()))) {
+  std::shared_ptr<const std::string> bytes = SharedBytes(event, event->ws_frame());
+  if (!(replayed ? queue_.PushReplayed(std::move(bytes)) : queue_.Push(std::move(bytes)))) {
     Close(kDisconnectSlowConsumer);
     return;
   }

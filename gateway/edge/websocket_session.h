@@ -39,6 +39,7 @@ class WebSocketSession final : public Transport,
 
  private:
   void OnAccept(boost::beast::error_code error, std::vector<std::string> topics);
+  void QueueEvent(const std::shared_ptr<const EncodedEvent>& event, bool replayed);
   void OnConnected(std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results);
   void ReadNext();
   void OnRead(boost::beast::error_code error, size_t bytes);

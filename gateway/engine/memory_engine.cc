@@ -77,15 +77,22 @@ void MemoryEngine::Publish(const herald::v1::PublishRequest& request, PublishCal
   done(std::move(position));
 }
 
-void MemoryEngine::Recover(absl::string_view topic_name, const std::optional<TopicPosition>& since,
-                           HistoryCallback done) {
+TopicHistory MemoryEngine::ReadTopic(
+    absl::string_view topic_name,
+    const std::function<void(const TopicState&, TopicHistory&)>& read) {
   TopicHistory history;
   Stripe& stripe = StripeFor(topic_name);
-  {
-    absl::MutexLock lock(&stripe.mutex);
-    TopicState& topic = TopicLocked(stripe, topic_name);
-    ExpireLocked(topic, options_.clock());
-    history.position = {topic.epoch, topic.last_offset};
+  absl::MutexLock lock(&stripe.mutex);
+  TopicState& topic = TopicLocked(stripe, topic_name);
+  ExpireLocked(topic, options_.clock());
+  history.position = {topic.epoch, topic.last_offset};
+  read(topic, history);
+  return history;
+}
+
+void MemoryEngine::Recover(absl::string_view topic_name, const std::optional<TopicPosition>& since,
+                           HistoryCallback done) {
+  done(ReadTopic(topic_name, [&](const TopicState& topic, TopicHistory& history) {
     // Recovered only when nothing after `since` was lost: same epoch, not ahead of the topic,
     // and history reaching back to the event right after it.
     if (since && since->epoch == topic.epoch && since->offset <= topic.last_offset &&
@@ -95,22 +102,14 @@ void MemoryEngine::Recover(absl::string_view topic_name, const std::optional<Top
         if (event->offset() > since->offset) history.events.push_back(event);
       }
     }
-  }
-  done(std::move(history));
+  }));
 }
 
 void MemoryEngine::ReadHistory(absl::string_view topic_name, size_t limit, HistoryCallback done) {
-  TopicHistory history;
-  Stripe& stripe = StripeFor(topic_name);
-  {
-    absl::MutexLock lock(&stripe.mutex);
-    TopicState& topic = TopicLocked(stripe, topic_name);
-    ExpireLocked(topic, options_.clock());
-    history.position = {topic.epoch, topic.last_offset};
+  done(ReadTopic(topic_name, [&](const TopicState& topic, TopicHistory& history) {
     size_t count = std::min(limit, topic.history.size());
     history.events.assign(topic.history.end() - static_cast<ptrdiff_t>(count), topic.history.end());
-  }
-  done(std::move(history));
+  }));
 }
 
 size_t MemoryEngine::Sweep(const std::function<bool(absl::string_view topic)>& has_subscribers) {

@@ -65,6 +65,10 @@ class MemoryEngine final : public Engine {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mutex);
   // Drops what is older than the TTL or the idempotency window.
   void ExpireLocked(TopicState& topic, absl::Time now) const;
+  // Expires the topic's history, then lets `read` fill a TopicHistory (its position already set)
+  // under the topic's lock.
+  TopicHistory ReadTopic(absl::string_view topic_name,
+                         const std::function<void(const TopicState&, TopicHistory&)>& read);
   // Offset of the oldest event still in history (last_offset + 1 when there is none).
   static uint64_t FirstOffsetLocked(const TopicState& topic);
 
