@@ -17,12 +17,8 @@ TEST_F(DrainTest, SigtermTellsEveryClientAndExitsZero) {
   ASSERT_TRUE(ws && sse);
   // A client that does not read keeps the drain busy until the deadline, which leaves time to
   // look at the gateway while it drains.
-  WsOptions stalled_options;
-  stalled_options.start_reading = false;
-  stalled_options.receive_buffer_bytes = 4096;
-  WsHandshakeResult stalled =
-      WsClient::TryConnect(loop_, http_port(), "/ws?topic=bulk", stalled_options);
-  ASSERT_NE(stalled.client, nullptr);
+  std::shared_ptr<WsClient> stalled = ConnectStalledWs("/ws?topic=bulk");
+  ASSERT_TRUE(stalled);
   for (int i = 0; i < 200; ++i) {
     ASSERT_TRUE(Publish(Request("bulk", std::string(1024, 'b'))).ok());
   }

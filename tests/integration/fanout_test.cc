@@ -74,17 +74,6 @@ TEST_F(FanoutTest, TenThousandEventsReachHundredWebSocketAndHundredSseClientsInO
   }
 }
 
-// Publishes `count` events of `payload_bytes`, pausing every 100 until `caught_up(n)` says the
-// healthy clients have the first n: they never lag by more than 100 events, while a client that
-// does not read falls behind by megabytes.
-void PublishPaced(GatewayTest& test, const std::string& topic, int count, size_t payload_bytes,
-                  const std::function<bool(size_t)>& caught_up) {
-  for (int i = 1; i <= count; ++i) {
-    ASSERT_TRUE(test.PublishForTest(topic, std::string(payload_bytes, 'p')).ok());
-    if (i % 100 == 0) ASSERT_TRUE(caught_up(static_cast<size_t>(i))) << "at event " << i;
-  }
-}
-
 // 2,000 events of 8 KiB (16 MB) pass any kernel socket buffers (4 MB at most here) plus the
 // default 1 MiB queue.
 constexpr int kFloodEvents = 2000;
@@ -92,44 +81,36 @@ constexpr size_t kFloodEventBytes = 8 * 1024;
 
 TEST_F(FanoutTest, AWebSocketClientThatStopsReadingIsClosedWith4408WhileOthersGetEverything) {
   StartGateway();
-  WsOptions stalled_options;
-  stalled_options.start_reading = false;
-  stalled_options.receive_buffer_bytes = 4096;
-  WsHandshakeResult stalled = WsClient::TryConnect(loop_, http_port(), "/ws?topic=flood",
-                                                   stalled_options);
-  ASSERT_NE(stalled.client, nullptr) << stalled.error;
+  std::shared_ptr<WsClient> stalled = ConnectStalledWs("/ws?topic=flood");
+  ASSERT_TRUE(stalled);
   std::shared_ptr<WsClient> healthy = ConnectWs("/ws?topic=flood");
   std::shared_ptr<SseClient> healthy_sse = ConnectSse("/sse?topic=flood");
   ASSERT_TRUE(healthy && healthy_sse);
 
-  PublishPaced(*this, "flood", kFloodEvents, kFloodEventBytes, [&](size_t n) {
+  PublishPaced("flood", kFloodEvents, kFloodEventBytes, [&](size_t n) {
     return healthy->WaitForEvents(n, kWait) && healthy_sse->WaitForEvents(n + 1, kWait);
   });
   EXPECT_FALSE(healthy->Ended());
   EXPECT_FALSE(healthy_sse->Ended());
 
   // Reading again, the stalled client drains what the kernel held, then finds the close.
-  stalled.client->StartReading();
-  std::optional<uint16_t> code = stalled.client->WaitForClose(30s);
+  stalled->StartReading();
+  std::optional<uint16_t> code = stalled->WaitForClose(30s);
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 4408);
-  ASSERT_TRUE(stalled.client->Disconnect().has_value());
-  EXPECT_EQ(stalled.client->Disconnect()->code(), 4408u);
-  EXPECT_LT(stalled.client->EventCount(), static_cast<size_t>(kFloodEvents));
+  ASSERT_TRUE(stalled->Disconnect().has_value());
+  EXPECT_EQ(stalled->Disconnect()->code(), 4408u);
+  EXPECT_LT(stalled->EventCount(), static_cast<size_t>(kFloodEvents));
 }
 
 TEST_F(FanoutTest, AnSseClientThatStopsReadingIsEndedWhileOthersGetEverything) {
   StartGateway();
-  SseOptions stalled_options;
-  stalled_options.start_reading = false;
-  stalled_options.receive_buffer_bytes = 4096;
-  std::shared_ptr<SseClient> stalled =
-      SseClient::ConnectWithOptions(loop_, http_port(), "/sse?topic=flood", stalled_options);
-  ASSERT_NE(stalled, nullptr);
+  std::shared_ptr<SseClient> stalled = ConnectStalledSse("/sse?topic=flood");
+  ASSERT_TRUE(stalled);
   std::shared_ptr<WsClient> healthy = ConnectWs("/ws?topic=flood");
   ASSERT_TRUE(healthy);
 
-  PublishPaced(*this, "flood", kFloodEvents, kFloodEventBytes,
+  PublishPaced("flood", kFloodEvents, kFloodEventBytes,
                [&](size_t n) { return healthy->WaitForEvents(n, kWait); });
 
   stalled->StartReading();
@@ -151,7 +132,7 @@ TEST_F(FanoutTest, AGrpcSubscriberThatStopsReadingIsCutOffAndTheGatewayCarriesOn
   std::shared_ptr<WsClient> healthy = ConnectWs("/ws?topic=flood");
   ASSERT_TRUE(healthy);
 
-  PublishPaced(*this, "flood", kFloodEvents, kFloodEventBytes,
+  PublishPaced("flood", kFloodEvents, kFloodEventBytes,
                [&](size_t n) { return healthy->WaitForEvents(n, kWait); });
 
   // Reading again, it gets what was on the way, then the end of the stream.

@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -72,6 +73,39 @@ class GatewayTest : public ::testing::Test {
       EXPECT_TRUE(client->WaitForConnected(kWait).has_value());
     }
     return client;
+  }
+
+  // A client that stopped reading, with a small receive buffer so it backs up fast.
+  std::shared_ptr<WsClient> ConnectStalledWs(const std::string& target) {
+    WsOptions options;
+    options.start_reading = false;
+    options.receive_buffer_bytes = 4096;
+    WsHandshakeResult result = WsClient::TryConnect(loop_, http_port(), target, options);
+    EXPECT_NE(result.client, nullptr) << result.error;
+    return result.client;
+  }
+
+  std::shared_ptr<SseClient> ConnectStalledSse(const std::string& target) {
+    SseOptions options;
+    options.start_reading = false;
+    options.receive_buffer_bytes = 4096;
+    std::shared_ptr<SseClient> client =
+        SseClient::ConnectWithOptions(loop_, http_port(), target, options);
+    EXPECT_NE(client, nullptr) << target;
+    return client;
+  }
+
+  // Publishes `count` events of `payload_bytes`, pausing every 100 until `caught_up(n)` says
+  // the healthy clients have the first n: they never lag by more than 100 events, while a
+  // client that does not read falls behind by megabytes.
+  void PublishPaced(const std::string& topic, int count, size_t payload_bytes,
+                    const std::function<bool(size_t)>& caught_up) {
+    for (int i = 1; i <= count; ++i) {
+      ASSERT_TRUE(PublishForTest(topic, std::string(payload_bytes, 'p')).ok());
+      if (i % 100 == 0) {
+        ASSERT_TRUE(caught_up(static_cast<size_t>(i))) << "at event " << i;
+      }
+    }
   }
 
   std::shared_ptr<SseClient> ConnectSse(const std::string& target,

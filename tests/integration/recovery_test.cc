@@ -275,23 +275,16 @@ TEST_F(RecoveryTest, ARepeatedIdempotencyKeyIsDeliveredOnceAndAnsweredWithTheFir
 
 TEST_F(RecoveryTest, ASlowConsumerCutOffComesBackAndGetsEverythingItMissed) {
   StartGateway({"--history_size=5000", "--max_replay_bytes=33554432"});
-  WsOptions stalled_options;
-  stalled_options.start_reading = false;
-  stalled_options.receive_buffer_bytes = 4096;
-  WsHandshakeResult stalled =
-      WsClient::TryConnect(loop_, http_port(), "/ws?topic=flood", stalled_options);
-  ASSERT_NE(stalled.client, nullptr);
+  std::shared_ptr<WsClient> stalled = ConnectStalledWs("/ws?topic=flood");
+  ASSERT_TRUE(stalled);
   std::shared_ptr<WsClient> healthy = ConnectWs("/ws?topic=flood");
   ASSERT_TRUE(healthy);
   std::string epoch = healthy->Connected()->subscriptions(0).epoch();
   constexpr int kEvents = 2000;
-  for (int i = 1; i <= kEvents; ++i) {
-    ASSERT_TRUE(Publish(Request("flood", std::string(8192, 'f'))).ok());
-    if (i % 100 == 0) ASSERT_TRUE(healthy->WaitForEvents(i, kWait));
-  }
-  stalled.client->StartReading();
-  ASSERT_EQ(stalled.client->WaitForClose(30s), std::optional<uint16_t>(4408));
-  std::vector<herald::v1::Event> got = stalled.client->Events();
+  PublishPaced("flood", kEvents, 8192, [&](size_t n) { return healthy->WaitForEvents(n, kWait); });
+  stalled->StartReading();
+  ASSERT_EQ(stalled->WaitForClose(30s), std::optional<uint16_t>(4408));
+  std::vector<herald::v1::Event> got = stalled->Events();
   uint64_t last = got.empty() ? 0 : got.back().offset();
   ASSERT_LT(last, static_cast<uint64_t>(kEvents));
 
@@ -310,19 +303,12 @@ TEST_F(RecoveryTest, ASlowConsumerCutOffComesBackAndGetsEverythingItMissed) {
 
 TEST_F(RecoveryTest, AnSseSlowConsumerCutOffComesBackWithItsLastEventIdAndGetsEverything) {
   StartGateway({"--history_size=5000", "--max_replay_bytes=33554432"});
-  SseOptions stalled_options;
-  stalled_options.start_reading = false;
-  stalled_options.receive_buffer_bytes = 4096;
-  std::shared_ptr<SseClient> stalled =
-      SseClient::ConnectWithOptions(loop_, http_port(), "/sse?topic=flood", stalled_options);
-  ASSERT_NE(stalled, nullptr);
+  std::shared_ptr<SseClient> stalled = ConnectStalledSse("/sse?topic=flood");
+  ASSERT_TRUE(stalled);
   std::shared_ptr<WsClient> healthy = ConnectWs("/ws?topic=flood");
   ASSERT_TRUE(healthy);
   constexpr int kEvents = 2000;
-  for (int i = 1; i <= kEvents; ++i) {
-    ASSERT_TRUE(Publish(Request("flood", std::string(8192, 'f'))).ok());
-    if (i % 100 == 0) ASSERT_TRUE(healthy->WaitForEvents(i, kWait));
-  }
+  PublishPaced("flood", kEvents, 8192, [&](size_t n) { return healthy->WaitForEvents(n, kWait); });
   stalled->StartReading();
   ASSERT_TRUE(stalled->WaitForEnd(30s));
   ASSERT_EQ(stalled->Events().back().type, "herald.disconnect");

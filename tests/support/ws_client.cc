@@ -1,5 +1,6 @@
 // WsClient: connect/handshake, the read loop, the write queue and the waiting helpers.
 #include "support/ws_client.h"
+#include "support/version_wait.h"
 
 #include <cstdio>
 
@@ -369,18 +370,7 @@ std::string WsClient::WriteError() const {
 
 bool WsClient::WaitFor(const std::function<bool()>& predicate,
                        std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::unique_lock<std::mutex> lock(mutex_);
-  for (;;) {
-    const std::uint64_t seen = version_;
-    lock.unlock();
-    if (predicate()) return true;
-    lock.lock();
-    if (!changed_.wait_until(lock, deadline, [&] { return version_ != seen; })) {
-      lock.unlock();
-      return predicate();
-    }
-  }
+  return WaitForVersionedState(mutex_, changed_, version_, predicate, timeout);
 }
 
 bool WsClient::WaitForEvents(std::size_t count, std::chrono::milliseconds timeout) {
