@@ -21,9 +21,10 @@ constexpr absl::Duration kGrpcGrace = absl::Milliseconds(500);
 
 }  // namespace
 
-Gateway::Gateway(Config config)
+Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
     : config_(std::move(config)),
       metrics_(static_cast<size_t>(config_.threads)),
+      authenticator_(std::move(authenticator)),
       loops_(static_cast<size_t>(config_.threads)) {
   hub_ = std::make_unique<Hub>(loops_.Posters(), metrics_);
   MemoryEngineOptions engine_options;
@@ -32,7 +33,8 @@ Gateway::Gateway(Config config)
   engine_options.idempotency_window = config_.idempotency_window;
   engine_ = std::make_unique<MemoryEngine>(*hub_, std::move(engine_options));
   hub_->set_engine(engine_.get());
-  edge_context_ = std::make_unique<EdgeContext>(EdgeContext{config_, *hub_, *engine_, metrics_, draining_});
+  edge_context_ = std::make_unique<EdgeContext>(EdgeContext{
+      config_, *hub_, *engine_, metrics_, draining_, *authenticator_});
 }
 
 Gateway::~Gateway() {
@@ -48,8 +50,9 @@ absl::Status Gateway::Start() {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  publisher_service_ = std::make_unique<PublisherService>(config_, *engine_);
-  subscriber_service_ = std::make_unique<SubscriberService>(config_, *hub_, *engine_, metrics_, draining_);
+  publisher_service_ = std::make_unique<PublisherService>(config_, *engine_, *authenticator_);
+  subscriber_service_ = std::make_unique<SubscriberService>(config_, *hub_, *engine_, metrics_,
+                                                            draining_, *authenticator_);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
   // Room for an event at the message limit plus the request's other fields.
@@ -64,13 +67,18 @@ absl::Status Gateway::Start() {
   loops_.Start();
   listener_->Start();
   ScheduleSweep();
+  LogInfo(config_.Describe());
+  LogInfo(authenticator_->Describe());
+  if (authenticator_->open()) {
+    LogWarning(
+        "AUTH IS OFF: no JWT key or publisher keys are configured, so every client may "
+        "subscribe to and publish on every topic. Set --jwt_hs256_secret_file, "
+        "--jwt_public_key_file or --publisher_keys_file (and --auth=required) before exposing "
+        "this gateway.");
+  }
   std::string grpc_host = config_.grpc_listen.substr(0, config_.grpc_listen.rfind(':'));
   LogInfo(absl::StrCat("herald listening http=", config_.http_host, ":", listener_->port(),
                        " grpc=", grpc_host, ":", grpc_port_));
-  LogInfo(absl::StrCat("engine=", config_.broker, " threads=", config_.threads,
-                       " node=", config_.node));
-  LogWarning(
-      "no JWT key or publisher keys are configured: every client may subscribe and publish");
   return absl::OkStatus();
 }
 
@@ -85,12 +93,29 @@ void Gateway::ScheduleSweep() {
 
 void Gateway::RunUntilSignal() {
   int received = 0;
-  signals_.async_wait([&](const boost::system::error_code& error, int signal) {
-    if (!error) received = signal;
-  });
+  std::function<void()> wait = [&] {
+    signals_.async_wait([&](const boost::system::error_code& error, int signal) {
+      if (error) return;
+      if (signal == SIGHUP) {
+        Reload();
+        wait();
+        return;
+      }
+      received = signal;
+    });
+  };
+  wait();
   signals_context_.run();
   LogInfo(absl::StrCat("signal ", received, ": draining"));
   Drain();
+}
+
+void Gateway::Reload() {
+  if (absl::Status status = authenticator_->Reload(); !status.ok()) {
+    LogError(absl::StrCat("reload: keys kept as they were: ", status.ToString()));
+  } else {
+    LogInfo(absl::StrCat("reloaded: ", authenticator_->Describe()));
+  }
 }
 
 void Gateway::Drain() {

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "auth/authenticator.h"
 #include "config/config.h"
 #include "edge/edge_context.h"
 #include "edge/event_loops.h"
@@ -24,12 +25,12 @@ namespace herald {
 
 class Gateway {
  public:
-  explicit Gateway(Config config);
+  Gateway(Config config, std::unique_ptr<Authenticator> authenticator);
   ~Gateway();
 
   // Binds both ports, starts the loops and logs the addresses it listens on.
   absl::Status Start();
-  // Blocks until SIGTERM or SIGINT, then drains: /readyz turns 503, no new connections,
+  // Blocks until SIGTERM or SIGINT (SIGHUP meanwhile reloads keys and certificates), then drains: /readyz turns 503, no new connections,
   // clients are told and closed, in-flight publishes finish; returns within the shutdown
   // timeout.
   void RunUntilSignal();
@@ -39,14 +40,17 @@ class Gateway {
 
  private:
   void Drain();
+  // SIGHUP: re-reads the JWT keys, publisher keys and TLS certificates; live connections stay.
+  void Reload();
   void ScheduleSweep();
 
   Config config_;
   // Installed before the ports open, so a signal that arrives early still drains.
   boost::asio::io_context signals_context_;
-  boost::asio::signal_set signals_{signals_context_, SIGINT, SIGTERM};
+  boost::asio::signal_set signals_{signals_context_, SIGINT, SIGTERM, SIGHUP};
   std::atomic<bool> draining_{false};
   Metrics metrics_;
+  std::unique_ptr<Authenticator> authenticator_;
   // The hub, engine and edge context outlive the loops: sessions still owned by pending
   // handlers detach from the hub while the loops are destroyed.
   std::unique_ptr<Hub> hub_;

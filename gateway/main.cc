@@ -34,7 +34,13 @@ int main(int argc, char** argv) {
     herald::LogError(config.status().ToString());
     return 2;
   }
-  herald::Gateway gateway(*std::move(config));
+  absl::StatusOr<std::unique_ptr<herald::Authenticator>> authenticator =
+      herald::Authenticator::Create(config->auth);
+  if (!authenticator.ok()) {
+    herald::LogError(authenticator.status().ToString());
+    return 2;
+  }
+  herald::Gateway gateway(*std::move(config), *std::move(authenticator));
   if (absl::Status status = gateway.Start(); !status.ok()) {
     herald::LogError(status.ToString());
     return 1;

@@ -5,11 +5,15 @@
 
 #include <algorithm>
 #include <thread>
+#include <tuple>
 
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
 ABSL_FLAG(std::string, http_listen, "127.0.0.1:8080",
@@ -37,7 +41,8 @@ ABSL_FLAG(double, ws_command_rate, 1000,
           "commands get a RESOURCE_EXHAUSTED reply, and a client that keeps flooding is closed "
           "with 4429. 0: no limit.");
 ABSL_FLAG(std::vector<std::string>, allowed_origins, {},
-          "Comma-separated browser origins allowed on /ws and /sse (empty: any).");
+          "Comma-separated browser origins allowed on /ws, /sse and /v1/publish, exact or with a "
+          "subdomain wildcard (https://*.example.com); empty: any.");
 ABSL_FLAG(absl::Duration, shutdown_timeout, absl::Seconds(10),
           "Deadline for draining clients and in-flight publishes on SIGTERM.");
 ABSL_FLAG(absl::Duration, ws_ping_interval, absl::Seconds(25),
@@ -49,8 +54,50 @@ ABSL_FLAG(absl::Duration, sse_retry, absl::Seconds(2), "Reconnect delay sent to 
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
           "Time a client has to send its HTTP request or finish the WebSocket handshake.");
 
+ABSL_FLAG(std::string, auth, "auto",
+          "'auto': check tokens when keys are configured, run open otherwise (with a warning); "
+          "'required': refuse to start without keys.");
+ABSL_FLAG(std::string, jwt_hs256_secret, "",
+          "HS256 secret for browser tokens (prefer --jwt_hs256_secret_file: flags show in ps).");
+ABSL_FLAG(std::string, jwt_hs256_secret_file, "", "File holding the HS256 secret.");
+ABSL_FLAG(std::string, jwt_public_key_file, "",
+          "PEM public keys or certificates (RS256, ES256 P-256), or a JWKS document, for tokens.");
+ABSL_FLAG(std::string, jwt_audience, "", "When set, tokens must carry it in 'aud'.");
+ABSL_FLAG(std::string, jwt_issuer, "", "When set, tokens must carry it as 'iss'.");
+ABSL_FLAG(absl::Duration, jwt_leeway, absl::Seconds(10),
+          "Clock skew allowed for a token's exp and nbf.");
+ABSL_FLAG(std::string, publisher_keys_file, "",
+          "Keys for backends, one per line with the topic patterns it may publish to.");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain: the HTTP port then speaks only TLS (https://, wss://).");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file.");
+ABSL_FLAG(std::string, grpc_tls_cert_file, "",
+          "PEM certificate chain for the gRPC port (default: --tls_cert_file).");
+ABSL_FLAG(std::string, grpc_tls_key_file, "",
+          "PEM private key for the gRPC port (default: --tls_key_file).");
+ABSL_FLAG(std::string, grpc_client_ca_file, "",
+          "PEM CA certificates: gRPC clients must present a certificate it signed (mutual TLS).");
+
 namespace herald {
 namespace {
+
+// Upper bounds that keep sizes and their sums far from overflow and memory exhaustion.
+constexpr int64_t kMaxMessageBytesLimit = 16 << 20;
+constexpr int64_t kMaxQueueBytesLimit = int64_t{1} << 30;
+constexpr int64_t kMaxTopicsLimit = 100000;
+constexpr int64_t kMaxHistorySizeLimit = 1000000;
+
+absl::Status CheckAtMost(const char* name, size_t value, int64_t limit) {
+  if (value > static_cast<size_t>(limit)) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, " must be at most ", limit));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckReadable(const char* name, const std::string& path) {
+  if (path.empty() || access(path.c_str(), R_OK) == 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("--", name, "=", path, ": cannot read it"));
+}
 
 absl::StatusOr<size_t> PositiveSize(const char* name, int64_t value, bool zero_ok = false) {
   if (value < 0 || (value == 0 && !zero_ok)) {
@@ -72,12 +119,114 @@ std::string HostName() {
   return name;
 }
 
+absl::Status AuthFromFlags(AuthConfig& auth) {
+  std::string mode = absl::GetFlag(FLAGS_auth);
+  if (mode != "auto" && mode != "required") {
+    return absl::InvalidArgumentError("--auth must be 'auto' or 'required'");
+  }
+  auth.required = mode == "required";
+  auth.jwt_hs256_secret = absl::GetFlag(FLAGS_jwt_hs256_secret);
+  auth.jwt_hs256_secret_file = absl::GetFlag(FLAGS_jwt_hs256_secret_file);
+  auth.jwt_public_key_file = absl::GetFlag(FLAGS_jwt_public_key_file);
+  auth.jwt_audience = absl::GetFlag(FLAGS_jwt_audience);
+  auth.jwt_issuer = absl::GetFlag(FLAGS_jwt_issuer);
+  auth.jwt_leeway = absl::GetFlag(FLAGS_jwt_leeway);
+  if (auth.jwt_leeway < absl::ZeroDuration() || auth.jwt_leeway > absl::Minutes(10)) {
+    return absl::InvalidArgumentError("--jwt_leeway must be 0s..10m");
+  }
+  auth.publisher_keys_file = absl::GetFlag(FLAGS_publisher_keys_file);
+  for (auto [name, path] : {std::pair{"jwt_hs256_secret_file", auth.jwt_hs256_secret_file},
+                            {"jwt_public_key_file", auth.jwt_public_key_file},
+                            {"publisher_keys_file", auth.publisher_keys_file}}) {
+    if (absl::Status status = CheckReadable(name, path); !status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TlsFromFlags(Config& config) {
+  config.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  config.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("--tls_cert_file and --tls_key_file go together");
+  }
+  config.grpc_tls_cert_file = absl::GetFlag(FLAGS_grpc_tls_cert_file);
+  config.grpc_tls_key_file = absl::GetFlag(FLAGS_grpc_tls_key_file);
+  if (config.grpc_tls_cert_file.empty() != config.grpc_tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--grpc_tls_cert_file and --grpc_tls_key_file go together");
+  }
+  if (config.grpc_tls_cert_file.empty()) {
+    config.grpc_tls_cert_file = config.tls_cert_file;
+    config.grpc_tls_key_file = config.tls_key_file;
+  }
+  config.grpc_client_ca_file = absl::GetFlag(FLAGS_grpc_client_ca_file);
+  if (!config.grpc_client_ca_file.empty() && config.grpc_tls_cert_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--grpc_client_ca_file needs TLS on the gRPC port (--grpc_tls_cert_file or "
+        "--tls_cert_file)");
+  }
+  for (auto [name, path] : {std::pair{"tls_cert_file", config.tls_cert_file},
+                            {"tls_key_file", config.tls_key_file},
+                            {"grpc_tls_cert_file", config.grpc_tls_cert_file},
+                            {"grpc_tls_key_file", config.grpc_tls_key_file},
+                            {"grpc_client_ca_file", config.grpc_client_ca_file}}) {
+    if (absl::Status status = CheckReadable(name, path); !status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+std::string Masked(const std::string& secret) { return secret.empty() ? "" : "<hidden>"; }
+
 }  // namespace
+
+std::string Config::Describe() const {
+  std::string origins = allowed_origins.empty() ? "*" : absl::StrJoin(allowed_origins, ",");
+  return absl::StrCat(
+      "config: broker=", broker, " threads=", threads, " node=", node,
+      " history_size=", history_size, " history_ttl=", absl::FormatDuration(history_ttl),
+      " max_queue_bytes=", max_queue_bytes, " max_message_bytes=", max_message_bytes,
+      " max_topics_per_connection=", max_topics_per_connection,
+      " allowed_origins=", origins, " auth=", auth.required ? "required" : "auto",
+      " jwt_hs256_secret=", Masked(auth.jwt_hs256_secret),
+      " jwt_hs256_secret_file=", auth.jwt_hs256_secret_file,
+      " jwt_public_key_file=", auth.jwt_public_key_file, " jwt_audience=", auth.jwt_audience,
+      " publisher_keys_file=", auth.publisher_keys_file, " tls_cert_file=", tls_cert_file,
+      " grpc_tls_cert_file=", grpc_tls_cert_file, " grpc_client_ca_file=", grpc_client_ca_file);
+}
+
+bool OriginMatches(absl::string_view pattern, absl::string_view origin) {
+  if (pattern == "*" || absl::EqualsIgnoreCase(pattern, origin)) return true;
+  // `https://*.example.com` or `*.example.com`: one or more subdomain labels of example.com.
+  size_t star = pattern.find('*');
+  if (star == absl::string_view::npos) return false;
+  absl::string_view prefix = pattern.substr(0, star);
+  absl::string_view suffix = pattern.substr(star + 1);
+  if (!absl::StartsWith(suffix, ".") || suffix.find('*') != absl::string_view::npos) return false;
+  absl::string_view subject = origin;
+  if (prefix.empty()) {
+    size_t scheme_end = subject.find("://");
+    if (scheme_end != absl::string_view::npos) subject.remove_prefix(scheme_end + 3);
+  } else if (!absl::EndsWith(prefix, "://")) {
+    return false;
+  }
+  if (subject.size() <= prefix.size() + suffix.size() ||
+      !absl::StartsWithIgnoreCase(subject, prefix) || !absl::EndsWithIgnoreCase(subject, suffix)) {
+    return false;
+  }
+  absl::string_view labels =
+      subject.substr(prefix.size(), subject.size() - prefix.size() - suffix.size());
+  for (char c : labels) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') {
+      return false;
+    }
+  }
+  return labels.front() != '.' && labels.back() != '.';
+}
 
 bool Config::OriginAllowed(absl::string_view origin) const {
   if (origin.empty() || allowed_origins.empty()) return true;
   for (const std::string& allowed : allowed_origins) {
-    if (allowed == "*" || allowed == origin) return true;
+    if (OriginMatches(allowed, origin)) return true;
   }
   return false;
 }
@@ -169,9 +318,19 @@ absl::StatusOr<Config> ConfigFromFlags() {
                              {"handshake_timeout", config.handshake_timeout}}) {
     if (absl::Status status = PositiveDuration(name, value); !status.ok()) return status;
   }
+  for (auto [name, value, limit] :
+       {std::tuple{"max_message_bytes", config.max_message_bytes, kMaxMessageBytesLimit},
+        {"max_queue_bytes", config.max_queue_bytes, kMaxQueueBytesLimit},
+        {"max_replay_bytes", config.max_replay_bytes, kMaxQueueBytesLimit},
+        {"max_topics_per_connection", config.max_topics_per_connection, kMaxTopicsLimit},
+        {"history_size", config.history_size, kMaxHistorySizeLimit}}) {
+    if (absl::Status status = CheckAtMost(name, value, limit); !status.ok()) return status;
+  }
   for (const std::string& origin : absl::GetFlag(FLAGS_allowed_origins)) {
     if (!origin.empty()) config.allowed_origins.push_back(origin);
   }
+  if (absl::Status status = AuthFromFlags(config.auth); !status.ok()) return status;
+  if (absl::Status status = TlsFromFlags(config); !status.ok()) return status;
   return config;
 }
 

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "auth/auth_config.h"
 
 namespace herald {
 
@@ -35,11 +36,30 @@ struct Config {
   absl::Duration sse_ping_interval = absl::Seconds(15);
   absl::Duration sse_retry = absl::Seconds(2);
   absl::Duration handshake_timeout = absl::Seconds(10);
+  AuthConfig auth;
+  // TLS on the HTTP port when both are set (PEM files; SIGHUP reloads them).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // TLS on the gRPC port (by default the HTTP port's files), and the CA that client
+  // certificates must chain to (mutual TLS) when set.
+  std::string grpc_tls_cert_file;
+  std::string grpc_tls_key_file;
+  std::string grpc_client_ca_file;
 
-  // True when `origin` may open a WebSocket or SSE stream. Requests without Origin (non-browser
+  bool http_tls() const { return !tls_cert_file.empty(); }
+  bool grpc_tls() const { return !grpc_tls_cert_file.empty(); }
+  // The effective configuration on one line, secrets masked.
+  std::string Describe() const;
+
+  // True when `origin` may open a WebSocket or SSE stream or publish over HTTP. Requests without Origin (non-browser
   // clients) are always allowed.
   bool OriginAllowed(absl::string_view origin) const;
 };
+
+// True when browser origin `origin` (scheme://host[:port]) matches `pattern`: `*`, an exact
+// origin, or a wildcard of subdomains (`https://*.example.com`, or `*.example.com` for any
+// scheme).
+bool OriginMatches(absl::string_view pattern, absl::string_view origin);
 
 // Reads and checks the flags after absl::ParseCommandLine.
 absl::StatusOr<Config> ConfigFromFlags();

@@ -3,6 +3,7 @@
 
 #include <atomic>
 
+#include "auth/authenticator.h"
 #include "config/config.h"
 #include "engine/engine.h"
 #include "hub/hub.h"
@@ -17,6 +18,7 @@ struct EdgeContext {
   Metrics& metrics;
   // Set once SIGTERM arrives: /readyz answers 503 and new streams are refused.
   const std::atomic<bool>& draining;
+  const Authenticator& authenticator;
 };
 
 }  // namespace herald

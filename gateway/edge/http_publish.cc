@@ -48,7 +48,7 @@ std::string ErrorJson(const absl::Status& status) {
   return ToJson(error);
 }
 
-void PublishJson(std::string_view body, EdgeContext& context,
+void PublishJson(std::string_view body, const Grant& grant, EdgeContext& context,
                  std::function<void(HttpAnswer)> done) {
   herald::v1::PublishRequest request;
   google::protobuf::util::JsonParseOptions parse_options;
@@ -66,6 +66,12 @@ void PublishJson(std::string_view body, EdgeContext& context,
   }
   if (absl::Status status = ValidatePublishRequest(request, context.config.max_message_bytes);
       !status.ok()) {
+    done({HttpStatusFor(status), ErrorJson(status)});
+    return;
+  }
+  if (!grant.MayPublish(request.topic())) {
+    absl::Status status =
+        absl::PermissionDeniedError("this token may not publish to " + request.topic());
     done({HttpStatusFor(status), ErrorJson(status)});
     return;
   }

@@ -14,9 +14,10 @@ struct HttpAnswer {
   std::string json;
 };
 
-// Parses, checks and publishes `body`; `done` gets the answer, possibly on another thread:
-// 200 with the PublishResponse, or 400 / 413 / 429 / 500 with {"code", "message"}.
-void PublishJson(std::string_view body, EdgeContext& context,
+// Parses, checks and publishes `body` when `grant` may publish to its topic; `done` gets the
+// answer, possibly on another thread: 200 with the PublishResponse, or 400 / 403 / 413 / 429 /
+// 500 with {"code", "message"}.
+void PublishJson(std::string_view body, const Grant& grant, EdgeContext& context,
                  std::function<void(HttpAnswer)> done);
 
 // The HTTP status for a failed publish.

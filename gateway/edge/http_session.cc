@@ -18,6 +18,21 @@ namespace {
 
 constexpr size_t kMaxHeaderBytes = 8 * 1024;
 constexpr std::chrono::seconds kLingerTime{2};
+constexpr std::string_view kTokenCookie = "herald_token";
+
+// The request's credential: `Authorization: Bearer`, else `?token=`, else the herald_token
+// cookie (browsers cannot set headers on WebSocket or EventSource).
+std::string_view RequestCredential(const http::request<http::string_body>& request,
+                                   const RequestTarget& target) {
+  if (auto authorization = request.find(http::field::authorization);
+      authorization != request.end()) {
+    absl::string_view token = BearerToken(
+        absl::string_view(authorization->value().data(), authorization->value().size()));
+    return std::string_view(token.data(), token.size());
+  }
+  if (!target.token.empty()) return target.token;
+  return CookieValue(request[http::field::cookie], kTokenCookie);
+}
 
 }  // namespace
 
@@ -62,7 +77,9 @@ void HttpSession::Route(Request request) {
   std::string_view target = request.target();
   std::string_view path = target.substr(0, target.find('?'));
   bool keep_alive = request.keep_alive();
-  if (path == "/ws") {
+  if (request.method() == http::verb::options && (path == "/sse" || path == "/v1/publish")) {
+    Preflight(request);
+  } else if (path == "/ws") {
     StartWebSocket(std::move(request));
   } else if (path == "/sse") {
     StartSse(std::move(request));
@@ -80,30 +97,79 @@ void HttpSession::Route(Request request) {
   }
 }
 
-std::optional<RequestTarget> HttpSession::AdmitStream(const Request& request,
-                                                      bool topic_required) {
+HttpSession::Headers HttpSession::CorsHeaders(const Request& request) const {
+  auto origin = request.find(http::field::origin);
+  if (origin == request.end()) return {};
+  std::string value(origin->value());
+  if (!context_.config.OriginAllowed(value)) return {};
+  // The exact origin (never `*`) with credentials, so the herald_token cookie is sent.
+  return {{http::field::access_control_allow_origin, std::move(value)},
+          {http::field::access_control_allow_credentials, "true"},
+          {http::field::vary, "Origin"}};
+}
+
+void HttpSession::Preflight(const Request& request) {
+  bool keep_alive = request.keep_alive();
+  if (!context_.config.OriginAllowed(std::string(request[http::field::origin]))) {
+    Respond(403, "origin not allowed\n", "text/plain", keep_alive);
+    return;
+  }
+  Headers headers = CorsHeaders(request);
+  headers.emplace_back(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
+  headers.emplace_back(http::field::access_control_allow_headers,
+                       "Authorization, Content-Type, Last-Event-ID");
+  headers.emplace_back(http::field::access_control_max_age, "600");
+  Respond(204, "", "text/plain", keep_alive, headers);
+}
+
+std::optional<Grant> HttpSession::Authenticate(const Request& request,
+                                               const RequestTarget& target,
+                                               const Headers& cors) {
+  std::string_view credential = RequestCredential(request, target);
+  absl::StatusOr<Grant> grant = context_.authenticator.Authenticate(
+      absl::string_view(credential.data(), credential.size()));
+  if (grant.ok()) return *std::move(grant);
+  Headers headers = cors;
+  headers.emplace_back(http::field::www_authenticate, "Bearer");
+  Respond(401, ErrorJson(grant.status()), "application/json", false, headers);
+  return std::nullopt;
+}
+
+std::optional<HttpSession::AdmittedStream> HttpSession::AdmitStream(const Request& request,
+                                                                    bool topic_required) {
   if (!context_.config.OriginAllowed(std::string(request[http::field::origin]))) {
     Respond(403, "origin not allowed\n", "text/plain", false);
     return std::nullopt;
   }
+  Headers cors = CorsHeaders(request);
   if (context_.draining.load()) {
-    Respond(503, "shutting down\n", "text/plain", false);
+    Respond(503, "shutting down\n", "text/plain", false, cors);
     return std::nullopt;
   }
   absl::StatusOr<RequestTarget> target = ParseRequestTarget(request.target());
   if (!target.ok()) {
-    Respond(400, std::string(target.status().message()) + "\n", "text/plain", false);
+    Respond(400, std::string(target.status().message()) + "\n", "text/plain", false, cors);
     return std::nullopt;
   }
   if (topic_required && target->topics.empty()) {
-    Respond(400, "at least one topic= is needed\n", "text/plain", false);
+    Respond(400, "at least one topic= is needed\n", "text/plain", false, cors);
     return std::nullopt;
   }
   if (target->topics.size() > context_.config.max_topics_per_connection) {
-    Respond(400, "too many topics\n", "text/plain", false);
+    Respond(400, "too many topics\n", "text/plain", false, cors);
     return std::nullopt;
   }
-  return *std::move(target);
+  std::optional<Grant> grant = Authenticate(request, *target, cors);
+  if (!grant) return std::nullopt;
+  for (const std::string& topic : target->topics) {
+    if (!grant->MaySubscribe(topic)) {
+      Respond(403,
+              ErrorJson(absl::PermissionDeniedError("this token may not subscribe to " + topic)),
+              "application/json", false, cors);
+      return std::nullopt;
+    }
+  }
+  return AdmittedStream{*std::move(target), *std::move(grant)};
 }
 
 void HttpSession::StartWebSocket(Request request) {
@@ -111,10 +177,10 @@ void HttpSession::StartWebSocket(Request request) {
     Respond(426, "/ws expects a WebSocket upgrade\n", "text/plain", false);
     return;
   }
-  std::optional<RequestTarget> target = AdmitStream(request, /*topic_required=*/false);
-  if (!target) return;
+  std::optional<AdmittedStream> admitted = AdmitStream(request, /*topic_required=*/false);
+  if (!admitted) return;
   std::make_shared<WebSocketSession>(std::move(stream_), context_, shard_)
-      ->Run(std::move(request), std::move(target->topics));
+      ->Run(std::move(request), std::move(admitted->target.topics), std::move(admitted->grant));
 }
 
 void HttpSession::StartSse(Request request) {
@@ -122,13 +188,14 @@ void HttpSession::StartSse(Request request) {
     Respond(405, "/sse expects GET\n", "text/plain", false);
     return;
   }
-  std::optional<RequestTarget> target = AdmitStream(request, /*topic_required=*/true);
-  if (!target) return;
+  std::optional<AdmittedStream> admitted = AdmitStream(request, /*topic_required=*/true);
+  if (!admitted) return;
   // Browsers resend the last `id:` as Last-Event-ID; polyfills may put it in the query.
   std::string resume_token(request["Last-Event-ID"]);
-  if (resume_token.empty()) resume_token = target->last_event_id;
+  if (resume_token.empty()) resume_token = admitted->target.last_event_id;
   std::make_shared<SseSession>(std::move(stream_), context_, shard_)
-      ->Run(request, std::move(target->topics), resume_token);
+      ->Run(request, std::move(admitted->target.topics), resume_token,
+            std::move(admitted->grant));
 }
 
 void HttpSession::Publish(Request request) {
@@ -137,22 +204,36 @@ void HttpSession::Publish(Request request) {
     Respond(405, "/v1/publish expects POST\n", "text/plain", keep_alive);
     return;
   }
+  if (!context_.config.OriginAllowed(std::string(request[http::field::origin]))) {
+    Respond(403, ErrorJson(absl::PermissionDeniedError("origin not allowed")), "application/json",
+            keep_alive);
+    return;
+  }
+  Headers cors = CorsHeaders(request);
+  absl::StatusOr<RequestTarget> target = ParseRequestTarget(request.target());
+  if (!target.ok()) {
+    Respond(400, ErrorJson(target.status()), "application/json", keep_alive, cors);
+    return;
+  }
+  std::optional<Grant> grant = Authenticate(request, *target, cors);
+  if (!grant) return;
   stream_.expires_never();
-  PublishJson(request.body(), context_,
-              [self = shared_from_this(), keep_alive](HttpAnswer answer) {
+  PublishJson(request.body(), *grant, context_,
+              [self = shared_from_this(), keep_alive, cors](HttpAnswer answer) {
                 boost::asio::post(self->stream_.get_executor(),
-                                  [self, keep_alive, answer = std::move(answer)]() mutable {
+                                  [self, keep_alive, cors, answer = std::move(answer)]() mutable {
                                     self->Respond(answer.status, std::move(answer.json),
-                                                  "application/json", keep_alive);
+                                                  "application/json", keep_alive, cors);
                                   });
               });
 }
 
 void HttpSession::Respond(unsigned status, std::string body, std::string_view content_type,
-                          bool keep_alive) {
+                          bool keep_alive, const Headers& headers) {
   auto response = std::make_shared<http::response<http::string_body>>(
       static_cast<http::status>(status), 11);
   response->set(http::field::server, "herald");
+  for (const auto& [field, value] : headers) response->set(field, value);
   response->set(http::field::content_type, content_type);
   response->keep_alive(keep_alive);
   response->body() = std::move(body);

@@ -24,18 +24,34 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
 
  private:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
+  using Headers = std::vector<std::pair<boost::beast::http::field, std::string>>;
+
+  // A /ws or /sse request that may start: its parsed target and what its credential allows.
+  struct AdmittedStream {
+    RequestTarget target;
+    Grant grant;
+  };
 
   void ReadRequest();
   void OnRead(boost::beast::error_code error, size_t bytes);
   void Route(Request request);
-  // Checks a /ws or /sse request (origin, drain, topics) and answers the refusals itself;
-  // returns the parsed target when the stream may start.
-  std::optional<RequestTarget> AdmitStream(const Request& request, bool topic_required);
+  // Checks a /ws or /sse request (origin, drain, topics, credential and its permissions) and
+  // answers the refusals itself; returns the parsed target when the stream may start.
+  std::optional<AdmittedStream> AdmitStream(const Request& request, bool topic_required);
+  // The grant of the request's credential; answers 401 itself and returns nothing when the
+  // credential is refused.
+  std::optional<Grant> Authenticate(const Request& request, const RequestTarget& target,
+                                    const Headers& cors);
+  // CORS headers for a request from an allowed browser origin (none without an Origin).
+  Headers CorsHeaders(const Request& request) const;
+  // Answers a CORS preflight (OPTIONS) for /sse and /v1/publish.
+  void Preflight(const Request& request);
   void StartWebSocket(Request request);
   void StartSse(Request request);
   void Publish(Request request);
   // Writes an answer; keeps the connection for the next request when the client allows.
-  void Respond(unsigned status, std::string body, std::string_view content_type, bool keep_alive);
+  void Respond(unsigned status, std::string body, std::string_view content_type, bool keep_alive,
+               const Headers& headers = {});
   void OnWrite(bool keep_alive, boost::beast::error_code error, size_t bytes);
   void DrainInput();
 

@@ -23,9 +23,30 @@ absl::StatusOr<RequestTarget> ParseRequestTarget(std::string_view target) {
       }
     } else if (param.key == "last_event_id") {
       parsed.last_event_id = param.value;
+    } else if (param.key == "token") {
+      parsed.token = param.value;
     }
   }
   return parsed;
+}
+
+std::string_view CookieValue(std::string_view cookie_header, std::string_view name) {
+  while (!cookie_header.empty()) {
+    size_t end = cookie_header.find(';');
+    std::string_view pair = cookie_header.substr(0, end);
+    cookie_header = end == std::string_view::npos ? std::string_view() : cookie_header.substr(end + 1);
+    while (!pair.empty() && (pair.front() == ' ' || pair.front() == '\t')) pair.remove_prefix(1);
+    size_t equals = pair.find('=');
+    if (equals == std::string_view::npos || pair.substr(0, equals) != name) continue;
+    std::string_view value = pair.substr(equals + 1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    // RFC 6265 allows the value in double quotes.
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+      value = value.substr(1, value.size() - 2);
+    }
+    return value;
+  }
+  return {};
 }
 
 }  // namespace herald

@@ -32,6 +32,7 @@ SseSession::SseSession(beast::tcp_stream stream, EdgeContext& context, size_t sh
       client_id_(RandomId(8)),
       queue_(context.config.max_queue_bytes, context.config.max_replay_bytes),
       ping_timer_(stream_.get_executor()),
+      expiry_timer_(stream_.get_executor()),
       close_deadline_(stream_.get_executor()) {}
 
 SseSession::~SseSession() {
@@ -41,7 +42,8 @@ SseSession::~SseSession() {
 }
 
 void SseSession::Run(const http::request<http::string_body>& request,
-                     std::vector<std::string> topics, std::string_view resume_token) {
+                     std::vector<std::string> topics, std::string_view resume_token,
+                     const Grant& grant) {
   stream_.expires_never();
   // HTTP/1.0 has no chunked encoding: the body then ends when the connection closes.
   chunked_ = request.version() >= 11;
@@ -53,8 +55,9 @@ void SseSession::Run(const http::request<http::string_body>& request,
       "X-Accel-Buffering: no\r\n";
   head += chunked_ ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n";
   if (auto origin = request.find(http::field::origin); origin != request.end()) {
+    // Admitted requests come from allowed origins; credentials let the cookie through.
     absl::StrAppend(&head, "Access-Control-Allow-Origin: ", std::string(origin->value()),
-                    "\r\nVary: Origin\r\n");
+                    "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
   }
   head += "\r\n";
   // The head is written as the first queued bytes, outside chunk framing (see Flush).
@@ -81,6 +84,21 @@ void SseSession::Run(const http::request<http::string_body>& request,
       });
   WatchPeer();
   SchedulePing();
+  if (grant.expires != absl::InfiniteFuture()) ScheduleExpiry(grant.expires);
+}
+
+void SseSession::ScheduleExpiry(absl::Time expires) {
+  // Long waits are cut into steps of a day, far from the clock's range.
+  absl::Duration left = std::clamp(expires - absl::Now(), absl::ZeroDuration(), absl::Hours(24));
+  expiry_timer_.expires_after(absl::ToChronoMilliseconds(left));
+  expiry_timer_.async_wait([self = shared_from_this(), expires](beast::error_code error) {
+    if (error || self->ended_ || self->closing_) return;
+    if (absl::Now() >= expires) {
+      self->Close(kDisconnectTokenExpired);
+    } else {
+      self->ScheduleExpiry(expires);
+    }
+  });
 }
 
 void SseSession::OnSubscribed(std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results,
@@ -229,6 +247,7 @@ void SseSession::Shutdown() {
   if (ended_) return;
   ended_ = true;
   ping_timer_.cancel();
+  expiry_timer_.cancel();
   close_deadline_.cancel();
   beast::error_code ignored;
   stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "edge/edge_context.h"
+#include "auth/grant.h"
 #include "edge/outgoing_queue.h"
 #include "herald/v1/websocket.pb.h"
 #include "hub/hub.h"
@@ -25,8 +26,10 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
 
   // Answers `request` with the event stream and subscribes `topics` (already validated),
   // resuming every topic from `resume_token` (the Last-Event-ID) when it is valid for them.
+  // The stream ends with `herald.disconnect` 4401 when `grant` expires: the browser reconnects
+  // with its fresh cookie or URL.
   void Run(const boost::beast::http::request<boost::beast::http::string_body>& request,
-           std::vector<std::string> topics, std::string_view resume_token);
+           std::vector<std::string> topics, std::string_view resume_token, const Grant& grant);
 
   // Transport (on the session's loop):
   void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override;
@@ -43,6 +46,7 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   void PushEvent(const std::shared_ptr<const EncodedEvent>& event, bool counted);
   void WatchPeer();
   void SchedulePing();
+  void ScheduleExpiry(absl::Time expires);
   void Push(std::shared_ptr<const std::string> bytes);
   void OnWrite(boost::beast::error_code error, size_t bytes);
   void Shutdown();
@@ -65,6 +69,7 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   bool ended_ = false;
   std::optional<Disconnect> closing_;
   boost::asio::steady_timer ping_timer_;
+  boost::asio::steady_timer expiry_timer_;
   boost::asio::steady_timer close_deadline_;
 };
 

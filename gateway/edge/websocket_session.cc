@@ -34,6 +34,7 @@ WebSocketSession::WebSocketSession(beast::tcp_stream stream, EdgeContext& contex
       queue_(context.config.max_queue_bytes, context.config.max_replay_bytes),
       command_limiter_(context.config.ws_command_rate,
                        std::max(1.0, 2 * context.config.ws_command_rate)),
+      expiry_timer_(ws_.get_executor()),
       close_deadline_(ws_.get_executor()) {}
 
 WebSocketSession::~WebSocketSession() {
@@ -43,8 +44,9 @@ WebSocketSession::~WebSocketSession() {
 }
 
 void WebSocketSession::Run(http::request<http::string_body> request,
-                           std::vector<std::string> topics) {
+                           std::vector<std::string> topics, Grant grant) {
   const Config& config = context_.config;
+  grant_ = std::move(grant);
   beast::get_lowest_layer(ws_).expires_never();
   websocket::stream_base::timeout timeout;
   timeout.handshake_timeout = ToChrono(config.handshake_timeout);
@@ -65,6 +67,7 @@ void WebSocketSession::OnAccept(beast::error_code error, std::vector<std::string
   if (error) return;
   attached_ = true;
   context_.metrics.ConnectionOpened(TransportKind::kWebSocket);
+  ScheduleExpiry();
   std::vector<TopicRequest> requests;
   for (std::string& topic : topics) requests.push_back({std::move(topic), std::nullopt});
   context_.hub.Subscribe(
@@ -146,6 +149,9 @@ void WebSocketSession::HandleCommand(const herald::v1::ClientMessage& message) {
     case herald::v1::ClientMessage::kPublish:
       Publish(message.id(), message.publish());
       break;
+    case herald::v1::ClientMessage::kRefresh:
+      Refresh(message.id(), message.refresh());
+      break;
     case herald::v1::ClientMessage::kPing: {
       herald::v1::Reply reply;
       reply.set_id(message.id());
@@ -161,6 +167,11 @@ void WebSocketSession::HandleCommand(const herald::v1::ClientMessage& message) {
 void WebSocketSession::Subscribe(uint32_t id, const herald::v1::SubscribeCommand& command) {
   if (absl::Status status = ValidateTopic(command.topic()); !status.ok()) {
     SendError(id, status);
+    return;
+  }
+  if (!grant_.MaySubscribe(command.topic())) {
+    SendError(id, absl::PermissionDeniedError("this token may not subscribe to " +
+                                              command.topic()));
     return;
   }
   Shard& shard = context_.hub.shard(shard_);
@@ -209,6 +220,10 @@ void WebSocketSession::Publish(uint32_t id, const herald::v1::PublishRequest& re
     SendError(id, status);
     return;
   }
+  if (!grant_.MayPublish(request.topic())) {
+    SendError(id, absl::PermissionDeniedError("this token may not publish to " + request.topic()));
+    return;
+  }
   context_.engine.Publish(
       request, [self = shared_from_this(), id, topic = request.topic(),
                 request_id = request.request_id()](absl::StatusOr<TopicPosition> position) {
@@ -228,6 +243,49 @@ void WebSocketSession::Publish(uint32_t id, const herald::v1::PublishRequest& re
           self->SendReply(std::move(reply));
         });
       });
+}
+
+void WebSocketSession::Refresh(uint32_t id, const herald::v1::RefreshCommand& command) {
+  absl::StatusOr<Grant> grant = context_.authenticator.Authenticate(command.token());
+  if (!grant.ok()) {
+    SendError(id, grant.status());
+    return;
+  }
+  if (grant->subject != grant_.subject) {
+    SendError(id, absl::PermissionDeniedError("the new token is for another subject"));
+    return;
+  }
+  for (const std::string& topic : context_.hub.shard(shard_).Topics(this)) {
+    if (!grant->MaySubscribe(topic)) {
+      SendError(id, absl::PermissionDeniedError("the new token may not subscribe to " + topic));
+      return;
+    }
+  }
+  grant_ = *std::move(grant);
+  ScheduleExpiry();
+  herald::v1::Reply reply;
+  reply.set_id(id);
+  reply.mutable_refreshed()->set_expires_unix_ms(
+      grant_.expires == absl::InfiniteFuture() ? 0 : absl::ToUnixMillis(grant_.expires));
+  SendReply(std::move(reply));
+}
+
+void WebSocketSession::ScheduleExpiry() {
+  if (grant_.expires == absl::InfiniteFuture()) {
+    expiry_timer_.cancel();
+    return;
+  }
+  // Long waits are cut into steps of a day, far from the clock's range.
+  absl::Duration left = std::clamp(grant_.expires - absl::Now(), absl::ZeroDuration(), absl::Hours(24));
+  expiry_timer_.expires_after(ToChrono(left));
+  expiry_timer_.async_wait([self = shared_from_this()](beast::error_code error) {
+    if (error || self->closing_) return;
+    if (self->grant_.Expired(absl::Now())) {
+      self->Close(kDisconnectTokenExpired);
+    } else {
+      self->ScheduleExpiry();
+    }
+  });
 }
 
 void WebSocketSession::SendError(uint32_t id, const absl::Status& status) {
@@ -296,6 +354,7 @@ void WebSocketSession::OnWrite(beast::error_code error, size_t bytes) {
 void WebSocketSession::Close(const Disconnect& disconnect) {
   if (closing_) return;
   closing_ = disconnect;
+  expiry_timer_.cancel();
   context_.metrics.ServerDisconnect(disconnect.code);
   // A slow consumer's backlog is dropped; otherwise what was queued still goes out first.
   if (disconnect.code == kDisconnectSlowConsumer.code) queue_.DropPending();
@@ -326,6 +385,7 @@ void WebSocketSession::EndConnection() {
   // The connection is gone: nothing is left to wait for, so the session can end now instead of
   // at the close deadline.
   close_deadline_.cancel();
+  expiry_timer_.cancel();
   if (closing_ && !close_started_) {
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);

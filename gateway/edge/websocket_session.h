@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/grant.h"
 #include "edge/edge_context.h"
 #include "edge/outgoing_queue.h"
 #include "edge/rate_limiter.h"
@@ -25,9 +26,10 @@ class WebSocketSession final : public Transport,
   WebSocketSession(boost::beast::tcp_stream stream, EdgeContext& context, size_t shard);
   ~WebSocketSession() override;
 
-  // Completes the upgrade of `request` and subscribes `topics` (already validated).
+  // Completes the upgrade of `request` and subscribes `topics` (already validated and allowed
+  // by `grant`, which then governs the connection's commands until it expires).
   void Run(boost::beast::http::request<boost::beast::http::string_body> request,
-           std::vector<std::string> topics);
+           std::vector<std::string> topics, Grant grant);
 
   // Transport (on the session's loop):
   void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override;
@@ -47,6 +49,9 @@ class WebSocketSession final : public Transport,
   void Subscribe(uint32_t id, const herald::v1::SubscribeCommand& command);
   void Unsubscribe(uint32_t id, const herald::v1::UnsubscribeCommand& command);
   void Publish(uint32_t id, const herald::v1::PublishRequest& request);
+  void Refresh(uint32_t id, const herald::v1::RefreshCommand& command);
+  // Closes with 4401 when the grant expires (unless a refresh replaced it first).
+  void ScheduleExpiry();
   void SendReply(herald::v1::Reply reply);
   void SendError(uint32_t id, const absl::Status& status);
   // Queues a control message under the queue limit (a client that does not read its replies
@@ -64,6 +69,8 @@ class WebSocketSession final : public Transport,
   boost::beast::flat_buffer read_buffer_;
   OutgoingQueue queue_;
   RateLimiter command_limiter_;
+  Grant grant_;
+  boost::asio::steady_timer expiry_timer_;
   // Commands refused by the limiter since the last one it let through.
   size_t refused_in_a_row_ = 0;
   bool attached_ = false;

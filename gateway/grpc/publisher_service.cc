@@ -2,6 +2,8 @@
 #include "grpc/publisher_service.h"
 
 #include "absl/base/thread_annotations.h"
+#include "absl/time/clock.h"
+#include "grpc/call_auth.h"
 #include "hub/error_proto.h"
 #include "hub/publish_validation.h"
 
@@ -20,8 +22,9 @@ grpc::Status ToGrpcStatus(const herald::v1::Error& error) {
 class PublishStreamReactor final
     : public grpc::ServerBidiReactor<herald::v1::PublishRequest, herald::v1::PublishResponse> {
  public:
-  PublishStreamReactor(PublisherService& service, const Config& config, Engine& engine)
-      : service_(service), config_(config), engine_(engine) {
+  PublishStreamReactor(PublisherService& service, const Config& config, Engine& engine,
+                       Grant grant)
+      : service_(service), config_(config), engine_(engine), grant_(std::move(grant)) {
     absl::MutexLock lock(&mutex_);
     ReadLocked();
   }
@@ -34,7 +37,12 @@ class PublishStreamReactor final
       FinishLocked(grpc::Status::OK);
       return;
     }
-    PublishOne(request_, config_, engine_, [this](herald::v1::PublishResponse response) {
+    // A stream outliving its token ends; the publisher reconnects with a fresh one.
+    if (grant_.Expired(absl::Now())) {
+      FinishLocked(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "token expired"));
+      return;
+    }
+    PublishOne(request_, grant_, config_, engine_, [this](herald::v1::PublishResponse response) {
       response_ = std::move(response);
       StartWrite(&response_);
     });
@@ -82,6 +90,7 @@ class PublishStreamReactor final
   PublisherService& service_;
   const Config& config_;
   Engine& engine_;
+  const Grant grant_;
   herald::v1::PublishRequest request_;
   herald::v1::PublishResponse response_;
   absl::Mutex mutex_;
@@ -90,13 +99,25 @@ class PublishStreamReactor final
   bool finished_ ABSL_GUARDED_BY(mutex_) = false;
 };
 
-void PublishOne(const herald::v1::PublishRequest& request, const Config& config, Engine& engine,
+// Ends a PublishStream whose credentials were refused, before any item is read.
+class RefusedStreamReactor final
+    : public grpc::ServerBidiReactor<herald::v1::PublishRequest, herald::v1::PublishResponse> {
+ public:
+  explicit RefusedStreamReactor(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
+
+void PublishOne(const herald::v1::PublishRequest& request, const Grant& grant,
+                const Config& config, Engine& engine,
                 std::function<void(herald::v1::PublishResponse)> done) {
   herald::v1::PublishResponse response;
   response.set_request_id(request.request_id());
   response.set_topic(request.topic());
-  if (absl::Status status = ValidatePublishRequest(request, config.max_message_bytes);
-      !status.ok()) {
+  absl::Status status = ValidatePublishRequest(request, config.max_message_bytes);
+  if (status.ok() && !grant.MayPublish(request.topic())) {
+    status = absl::PermissionDeniedError("this credential may not publish to " + request.topic());
+  }
+  if (!status.ok()) {
     *response.mutable_error() = ErrorProto(status);
     done(std::move(response));
     return;
@@ -113,14 +134,20 @@ void PublishOne(const herald::v1::PublishRequest& request, const Config& config,
   });
 }
 
-PublisherService::PublisherService(const Config& config, Engine& engine)
-    : config_(config), engine_(engine) {}
+PublisherService::PublisherService(const Config& config, Engine& engine,
+                                   const Authenticator& authenticator)
+    : config_(config), engine_(engine), authenticator_(authenticator) {}
 
 grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext* context,
                                                     const herald::v1::PublishRequest* request,
                                                     herald::v1::PublishResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  PublishOne(*request, config_, engine_, [reactor, response](herald::v1::PublishResponse result) {
+  absl::StatusOr<Grant> grant = AuthenticateCall(*context, authenticator_);
+  if (!grant.ok()) {
+    reactor->Finish(ToGrpcStatus(grant.status()));
+    return reactor;
+  }
+  PublishOne(*request, *grant, config_, engine_, [reactor, response](herald::v1::PublishResponse result) {
     if (result.has_error()) {
       reactor->Finish(ToGrpcStatus(result.error()));
       return;
@@ -133,7 +160,9 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
 
 grpc::ServerBidiReactor<herald::v1::PublishRequest, herald::v1::PublishResponse>*
 PublisherService::PublishStream(grpc::CallbackServerContext* context) {
-  auto* reactor = new PublishStreamReactor(*this, config_, engine_);
+  absl::StatusOr<Grant> grant = AuthenticateCall(*context, authenticator_);
+  if (!grant.ok()) return new RefusedStreamReactor(grant.status());
+  auto* reactor = new PublishStreamReactor(*this, config_, engine_, *std::move(grant));
   absl::MutexLock lock(&streams_mutex_);
   streams_.insert(reactor);
   if (draining_) reactor->Drain();

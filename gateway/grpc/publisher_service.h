@@ -3,6 +3,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
+#include "auth/authenticator.h"
 #include "config/config.h"
 #include "engine/engine.h"
 #include "herald/v1/publisher.grpc.pb.h"
@@ -13,7 +14,7 @@ class PublishStreamReactor;
 
 class PublisherService final : public herald::v1::Publisher::CallbackService {
  public:
-  PublisherService(const Config& config, Engine& engine);
+  PublisherService(const Config& config, Engine& engine, const Authenticator& authenticator);
 
   // herald::v1::Publisher::CallbackService:
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
@@ -30,13 +31,16 @@ class PublisherService final : public herald::v1::Publisher::CallbackService {
  private:
   const Config& config_;
   Engine& engine_;
+  const Authenticator& authenticator_;
   absl::Mutex streams_mutex_;
   absl::flat_hash_set<PublishStreamReactor*> streams_ ABSL_GUARDED_BY(streams_mutex_);
   bool draining_ ABSL_GUARDED_BY(streams_mutex_) = false;
 };
 
-// Publishes one checked request; `done` gets the response (error set on failure), on any thread.
-void PublishOne(const herald::v1::PublishRequest& request, const Config& config, Engine& engine,
+// Checks `request` and whether `grant` may publish it, then publishes it; `done` gets the
+// response (error set on failure), on any thread.
+void PublishOne(const herald::v1::PublishRequest& request, const Grant& grant,
+                const Config& config, Engine& engine,
                 std::function<void(herald::v1::PublishResponse)> done);
 
 }  // namespace herald

@@ -7,6 +7,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "codec/encoded_event.h"
+#include "grpc/call_auth.h"
 #include "hub/topic.h"
 
 namespace herald {
@@ -185,16 +186,26 @@ class FailedReactor final : public grpc::ServerWriteReactor<herald::v1::Event> {
 }  // namespace
 
 SubscriberService::SubscriberService(const Config& config, Hub& hub, Engine& engine,
-                                     Metrics& metrics, const std::atomic<bool>& draining)
-    : config_(config), hub_(hub), engine_(engine), metrics_(metrics), draining_(draining) {}
+                                     Metrics& metrics, const std::atomic<bool>& draining,
+                                     const Authenticator& authenticator)
+    : config_(config),
+      hub_(hub),
+      engine_(engine),
+      metrics_(metrics),
+      draining_(draining),
+      authenticator_(authenticator) {}
 
 grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext* context,
                                                      const herald::v1::HistoryRequest* request,
                                                      herald::v1::HistoryResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status status = ValidateTopic(request->topic()); !status.ok()) {
-    reactor->Finish(
-        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(status.message())));
+  absl::StatusOr<Grant> grant = AuthenticateCall(*context, authenticator_);
+  absl::Status status = grant.ok() ? ValidateTopic(request->topic()) : grant.status();
+  if (status.ok() && !grant->MaySubscribe(request->topic())) {
+    status = absl::PermissionDeniedError("this credential may not read " + request->topic());
+  }
+  if (!status.ok()) {
+    reactor->Finish(ToGrpcStatus(status));
     return reactor;
   }
   size_t limit = request->limit() == 0 ? kDefaultHistoryLimit : request->limit();
@@ -224,6 +235,8 @@ grpc::ServerWriteReactor<herald::v1::Event>* SubscriberService::Subscribe(
     return new FailedReactor(
         grpc::Status(grpc::StatusCode::UNAVAILABLE, "the gateway is shutting down"));
   }
+  absl::StatusOr<Grant> grant = AuthenticateCall(*context, authenticator_);
+  if (!grant.ok()) return new FailedReactor(ToGrpcStatus(grant.status()));
   if (request->topics().empty()) {
     return new FailedReactor(
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "subscribe to at least one topic"));
@@ -236,6 +249,10 @@ grpc::ServerWriteReactor<herald::v1::Event>* SubscriberService::Subscribe(
     if (absl::Status status = ValidateTopic(topic); !status.ok()) {
       return new FailedReactor(
           grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(status.message())));
+    }
+    if (!grant->MaySubscribe(topic)) {
+      return new FailedReactor(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                            "this credential may not subscribe to " + topic));
     }
     topics.push_back({topic, std::nullopt});
   }

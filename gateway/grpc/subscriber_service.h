@@ -3,6 +3,7 @@
 
 #include <atomic>
 
+#include "auth/authenticator.h"
 #include "config/config.h"
 #include "engine/engine.h"
 #include "herald/v1/subscriber.grpc.pb.h"
@@ -15,7 +16,7 @@ class SubscriberService final : public herald::v1::Subscriber::CallbackService {
  public:
   // New subscriptions are refused with UNAVAILABLE once `draining` is set.
   SubscriberService(const Config& config, Hub& hub, Engine& engine, Metrics& metrics,
-                    const std::atomic<bool>& draining);
+                    const std::atomic<bool>& draining, const Authenticator& authenticator);
 
   // herald::v1::Subscriber::CallbackService:
   grpc::ServerWriteReactor<herald::v1::Event>* Subscribe(
@@ -30,6 +31,7 @@ class SubscriberService final : public herald::v1::Subscriber::CallbackService {
   Engine& engine_;
   Metrics& metrics_;
   const std::atomic<bool>& draining_;
+  const Authenticator& authenticator_;
   std::atomic<size_t> next_shard_{0};
 };
 

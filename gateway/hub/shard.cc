@@ -161,6 +161,12 @@ size_t Shard::TopicCount(Transport* transport) const {
   return it == attachments_.end() ? 0 : it->second.topics.size();
 }
 
+std::vector<std::string> Shard::Topics(Transport* transport) const {
+  auto it = attachments_.find(transport);
+  if (it == attachments_.end()) return {};
+  return std::vector<std::string>(it->second.topics.begin(), it->second.topics.end());
+}
+
 void Shard::CloseAll(const Disconnect& disconnect) {
   std::vector<Transport*> transports;
   transports.reserve(attachments_.size());

@@ -59,6 +59,8 @@ class Shard {
   bool RemoveSubscription(absl::string_view topic, Transport* transport);
   bool IsSubscribed(absl::string_view topic, Transport* transport) const;
   size_t TopicCount(Transport* transport) const;
+  // The topics the transport follows, in no particular order.
+  std::vector<std::string> Topics(Transport* transport) const;
 
   // Ends the hold of subscription `generation`, if it still exists: `start` is the position
   // the client already has; `replay` then the held live events go to the transport, each at

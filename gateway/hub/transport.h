@@ -18,6 +18,7 @@ struct Disconnect {
 
 inline const Disconnect kDisconnectShutdown{1001, "shutdown"};
 inline const Disconnect kDisconnectBadRequest{4400, "bad request"};
+inline const Disconnect kDisconnectTokenExpired{4401, "token expired"};
 inline const Disconnect kDisconnectSlowConsumer{4408, "slow consumer"};
 inline const Disconnect kDisconnectRateLimited{4429, "rate limited"};
 

@@ -23,5 +23,20 @@ TEST(ParseRequestTarget, RefusesInvalidTopicsAndMalformedTargets) {
   EXPECT_FALSE(ParseRequestTarget("http://host/ws").ok());
 }
 
+TEST(ParseRequestTarget, ReadsTheToken) {
+  absl::StatusOr<RequestTarget> target = ParseRequestTarget("/ws?token=a.b%2Ec&topic=x");
+  ASSERT_TRUE(target.ok());
+  EXPECT_EQ(target->token, "a.b.c");
+}
+
+TEST(CookieValue, FindsTheNamedCookie) {
+  EXPECT_EQ(CookieValue("herald_token=abc", "herald_token"), "abc");
+  EXPECT_EQ(CookieValue("a=1; herald_token=x.y.z; b=2", "herald_token"), "x.y.z");
+  EXPECT_EQ(CookieValue("a=1;herald_token=\"q\"", "herald_token"), "q");
+  EXPECT_EQ(CookieValue("xherald_token=abc; herald_tokens=d", "herald_token"), "");
+  EXPECT_EQ(CookieValue("", "herald_token"), "");
+  EXPECT_EQ(CookieValue(";;=;herald_token", "herald_token"), "");
+}
+
 }  // namespace
 }  // namespace herald

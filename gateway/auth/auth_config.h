@@ -1,0 +1,30 @@
+// The auth flags: where credentials are checked against which keys.
+#pragma once
+
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace herald {
+
+// Where the keys come from (the auth flags).
+struct AuthConfig {
+  // `required`: refuse to start without keys. `auto`: check credentials when keys are
+  // configured, run open (everything allowed) otherwise.
+  bool required = false;
+  std::string jwt_hs256_secret;       // Inline secret (cannot be reloaded).
+  std::string jwt_hs256_secret_file;  // The whole file is the secret (a final newline is cut).
+  std::string jwt_public_key_file;    // PEM public keys or certificates, or a JWKS document.
+  std::string jwt_audience;
+  std::string jwt_issuer;
+  // Clock skew allowed between the token issuer and the gateway, for exp and nbf.
+  absl::Duration jwt_leeway = absl::Seconds(10);
+  std::string publisher_keys_file;
+
+  bool HasKeys() const {
+    return !jwt_hs256_secret.empty() || !jwt_hs256_secret_file.empty() ||
+           !jwt_public_key_file.empty() || !publisher_keys_file.empty();
+  }
+};
+
+}  // namespace herald

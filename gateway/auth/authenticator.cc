@@ -1,0 +1,132 @@
+// Key loading and credential checks.
+#include "auth/authenticator.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace herald {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+absl::Status FileError(const std::string& path, const absl::Status& status) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", status.message()));
+}
+
+}  // namespace
+
+absl::string_view BearerToken(absl::string_view authorization) {
+  constexpr absl::string_view kBearer = "bearer ";
+  if (authorization.size() <= kBearer.size() ||
+      !absl::EqualsIgnoreCase(authorization.substr(0, kBearer.size()), kBearer)) {
+    return {};
+  }
+  return absl::StripAsciiWhitespace(authorization.substr(kBearer.size()));
+}
+
+absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(AuthConfig config) {
+  if (config.required && !config.HasKeys()) {
+    return absl::InvalidArgumentError(
+        "--auth=required needs keys: --jwt_hs256_secret(_file), --jwt_public_key_file or "
+        "--publisher_keys_file");
+  }
+  std::unique_ptr<Authenticator> authenticator(new Authenticator(std::move(config)));
+  authenticator->open_ = !authenticator->config_.HasKeys();
+  absl::StatusOr<std::shared_ptr<const Keys>> keys = authenticator->LoadKeys();
+  if (!keys.ok()) return keys.status();
+  authenticator->keys_ = *std::move(keys);
+  return authenticator;
+}
+
+absl::StatusOr<std::shared_ptr<const Authenticator::Keys>> Authenticator::LoadKeys() const {
+  auto keys = std::make_shared<Keys>();
+  if (!config_.jwt_hs256_secret.empty()) {
+    if (absl::Status status = keys->jwt.AddHs256Secret(config_.jwt_hs256_secret); !status.ok()) {
+      return status;
+    }
+  }
+  if (!config_.jwt_hs256_secret_file.empty()) {
+    absl::StatusOr<std::string> secret = ReadFile(config_.jwt_hs256_secret_file);
+    if (!secret.ok()) return secret.status();
+    // Editors end files with a newline; it is not part of the secret.
+    while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r')) {
+      secret->pop_back();
+    }
+    if (absl::Status status = keys->jwt.AddHs256Secret(*std::move(secret)); !status.ok()) {
+      return FileError(config_.jwt_hs256_secret_file, status);
+    }
+  }
+  if (!config_.jwt_public_key_file.empty()) {
+    absl::StatusOr<std::string> text = ReadFile(config_.jwt_public_key_file);
+    if (!text.ok()) return text.status();
+    absl::string_view content = absl::StripLeadingAsciiWhitespace(*text);
+    absl::Status status = absl::StartsWith(content, "{") ? keys->jwt.AddJwks(content)
+                                                         : keys->jwt.AddPublicKeysPem(content);
+    if (!status.ok()) return FileError(config_.jwt_public_key_file, status);
+  }
+  if (!config_.publisher_keys_file.empty()) {
+    absl::StatusOr<std::string> text = ReadFile(config_.publisher_keys_file);
+    if (!text.ok()) return text.status();
+    absl::StatusOr<PublisherKeys> publisher = PublisherKeys::Parse(*text);
+    if (!publisher.ok()) return FileError(config_.publisher_keys_file, publisher.status());
+    keys->publisher = *std::move(publisher);
+  }
+  return keys;
+}
+
+absl::Status Authenticator::Reload() {
+  absl::StatusOr<std::shared_ptr<const Keys>> keys = LoadKeys();
+  if (!keys.ok()) return keys.status();
+  absl::MutexLock lock(&mutex_);
+  keys_ = *std::move(keys);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const Authenticator::Keys> Authenticator::keys() const {
+  absl::MutexLock lock(&mutex_);
+  return keys_;
+}
+
+absl::StatusOr<Grant> Authenticator::Authenticate(absl::string_view credential,
+                                                  absl::Time now) const {
+  if (open_) return Grant::Open();
+  if (credential.empty()) return absl::UnauthenticatedError("a token is required");
+  std::shared_ptr<const Keys> keys = this->keys();
+  if (std::optional<Grant> grant = keys->publisher.Find(credential)) return *std::move(grant);
+  if (keys->jwt.empty()) return absl::UnauthenticatedError("unknown key");
+  JwtVerifyOptions options;
+  options.now = now;
+  options.audience = config_.jwt_audience;
+  options.issuer = config_.jwt_issuer;
+  options.leeway = config_.jwt_leeway;
+  absl::StatusOr<JwtClaims> claims = keys->jwt.Verify(credential, options);
+  if (!claims.ok()) return claims.status();
+  Grant grant;
+  grant.subject = std::move(claims->subject);
+  // Valid as long as the check above would pass.
+  grant.expires = claims->expires == absl::InfiniteFuture() ? claims->expires
+                                                            : claims->expires + config_.jwt_leeway;
+  grant.subscribe = std::move(claims->subscribe);
+  grant.publish = std::move(claims->publish);
+  return grant;
+}
+
+std::string Authenticator::Describe() const {
+  if (open_) return "auth=open (no keys)";
+  std::shared_ptr<const Keys> keys = this->keys();
+  return absl::StrCat("auth=on jwt_keys=", keys->jwt.size(),
+                      " publisher_keys=", keys->publisher.size(),
+                      config_.jwt_audience.empty() ? "" : " audience=", config_.jwt_audience);
+}
+
+}  // namespace herald

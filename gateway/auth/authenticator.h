@@ -1,0 +1,59 @@
+// Turns a presented credential (a JWT or a publisher key) into a Grant, with keys that SIGHUP
+// reloads.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "auth/auth_config.h"
+#include "auth/grant.h"
+#include "auth/jwt.h"
+#include "auth/publisher_keys.h"
+
+namespace herald {
+
+class Authenticator {
+ public:
+  // Reads the key files; an unreadable or invalid file is an error.
+  static absl::StatusOr<std::unique_ptr<Authenticator>> Create(AuthConfig config);
+
+  // Re-reads the key files. On an error the keys in use stay as they were.
+  absl::Status Reload();
+
+  // True when no key is configured: every request is allowed.
+  bool open() const { return open_; }
+
+  // The grant of `credential` (a bearer token: a publisher key or a JWT) at `now`.
+  // UNAUTHENTICATED when it is missing, unknown, invalid or expired; in open mode, a grant that
+  // allows everything whatever is presented.
+  absl::StatusOr<Grant> Authenticate(absl::string_view credential,
+                                     absl::Time now = absl::Now()) const;
+
+  // A one-line summary of the keys in use (counts, never secrets).
+  std::string Describe() const;
+
+ private:
+  struct Keys {
+    JwtKeySet jwt;
+    PublisherKeys publisher;
+  };
+
+  explicit Authenticator(AuthConfig config) : config_(std::move(config)) {}
+  absl::StatusOr<std::shared_ptr<const Keys>> LoadKeys() const;
+  std::shared_ptr<const Keys> keys() const;
+
+  const AuthConfig config_;
+  bool open_ = true;
+  mutable absl::Mutex mutex_;
+  std::shared_ptr<const Keys> keys_ ABSL_GUARDED_BY(mutex_);
+};
+
+// The token of an `Authorization: Bearer <token>` value; empty when it is not a bearer value.
+absl::string_view BearerToken(absl::string_view authorization);
+
+}  // namespace herald

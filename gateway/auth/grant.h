@@ -1,0 +1,31 @@
+// What a verified credential allows: the topics it may subscribe to and publish to, until when.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace herald {
+
+struct Grant {
+  // Everything is allowed: the gateway runs without keys.
+  bool open = false;
+  std::string subject;  // The token's `sub`, or the publisher key's name.
+  absl::Time expires = absl::InfiniteFuture();
+  std::vector<std::string> subscribe;  // Topic patterns.
+  std::vector<std::string> publish;    // Topic patterns.
+
+  static Grant Open() {
+    Grant grant;
+    grant.open = true;
+    return grant;
+  }
+
+  bool MaySubscribe(absl::string_view topic) const;
+  bool MayPublish(absl::string_view topic) const;
+  bool Expired(absl::Time now) const { return now >= expires; }
+};
+
+}  // namespace herald

@@ -1,0 +1,100 @@
+// Publisher keys file parsing and constant-time lookup.
+#include "auth/publisher_keys.h"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "auth/topic_pattern.h"
+
+namespace herald {
+namespace {
+
+constexpr absl::string_view kHashPrefix = "sha256:";
+constexpr absl::string_view kSubscribePrefix = "subscribe:";
+// Keys shorter than this are too easy to guess.
+constexpr size_t kMinKeyBytes = 16;
+
+std::string Hex(const PublisherKeys::Digest& digest) {
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+}
+
+absl::StatusOr<PublisherKeys::Digest> ParseDigest(absl::string_view hex) {
+  if (hex.size() != 64) return absl::InvalidArgumentError("sha256: needs 64 hex digits");
+  for (char c : hex) {
+    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) {
+      return absl::InvalidArgumentError("sha256: needs 64 hex digits");
+    }
+  }
+  std::string bytes = absl::HexStringToBytes(hex);
+  PublisherKeys::Digest digest;
+  std::copy(bytes.begin(), bytes.end(), digest.begin());
+  return digest;
+}
+
+}  // namespace
+
+PublisherKeys::Digest PublisherKeys::Sha256(absl::string_view bytes) {
+  Digest digest;
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest.data());
+  return digest;
+}
+
+absl::StatusOr<PublisherKeys> PublisherKeys::Parse(absl::string_view text) {
+  PublisherKeys keys;
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_number;
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line.front() == '#') continue;
+    std::vector<absl::string_view> fields =
+        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    auto error = [line_number](absl::string_view why) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("publisher keys line ", line_number, ": ", why));
+    };
+    if (fields.size() < 2) return error("a key needs at least one topic pattern");
+    Key key;
+    if (absl::StartsWith(fields[0], kHashPrefix)) {
+      absl::StatusOr<Digest> digest = ParseDigest(fields[0].substr(kHashPrefix.size()));
+      if (!digest.ok()) return error(digest.status().message());
+      key.digest = *digest;
+    } else {
+      if (fields[0].size() < kMinKeyBytes) {
+        return error(absl::StrCat("a key must be at least ", kMinKeyBytes, " characters"));
+      }
+      key.digest = Sha256(fields[0]);
+    }
+    key.grant.subject = absl::StrCat("key:", Hex(key.digest).substr(0, 8));
+    for (size_t i = 1; i < fields.size(); ++i) {
+      absl::string_view pattern = fields[i];
+      bool subscribe = absl::ConsumePrefix(&pattern, kSubscribePrefix);
+      if (absl::Status status = ValidateTopicPattern(pattern); !status.ok()) {
+        return error(status.message());
+      }
+      (subscribe ? key.grant.subscribe : key.grant.publish).emplace_back(pattern);
+    }
+    keys.keys_.push_back(std::move(key));
+  }
+  return keys;
+}
+
+std::optional<Grant> PublisherKeys::Find(absl::string_view key) const {
+  Digest digest = Sha256(key);
+  const Key* found = nullptr;
+  // Every key is compared, whatever matches, so the time taken tells nothing.
+  for (const Key& candidate : keys_) {
+    if (CRYPTO_memcmp(candidate.digest.data(), digest.data(), digest.size()) == 0) {
+      found = &candidate;
+    }
+  }
+  if (!found) return std::nullopt;
+  return found->grant;
+}
+
+}  // namespace herald

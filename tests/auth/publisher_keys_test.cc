@@ -1,0 +1,61 @@
+// Publisher keys file: parsing, hashes, constant-time lookup.
+#include "auth/publisher_keys.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/escaping.h"
+
+namespace herald {
+namespace {
+
+constexpr absl::string_view kOrdersKey = "orders-0123456789abcdef";
+
+std::string HexSha256(absl::string_view key) {
+  PublisherKeys::Digest digest = PublisherKeys::Sha256(key);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+}
+
+TEST(PublisherKeys, FindsKeysWrittenPlainOrAsHashes) {
+  std::string file = absl::StrCat("# backends\n\n", kOrdersKey, "  orders.>  subscribe:orders.*\n",
+                                  "sha256:", HexSha256("prices-fedcba9876543210"), "\tprices.*\n");
+  absl::StatusOr<PublisherKeys> keys = PublisherKeys::Parse(file);
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_EQ(keys->size(), 2u);
+
+  std::optional<Grant> orders = keys->Find(kOrdersKey);
+  ASSERT_TRUE(orders.has_value());
+  EXPECT_TRUE(orders->MayPublish("orders.eu.new"));
+  EXPECT_FALSE(orders->MayPublish("prices.eur"));
+  EXPECT_TRUE(orders->MaySubscribe("orders.eu"));
+  EXPECT_FALSE(orders->MaySubscribe("orders.eu.new"));
+  EXPECT_EQ(orders->expires, absl::InfiniteFuture());
+
+  std::optional<Grant> prices = keys->Find("prices-fedcba9876543210");
+  ASSERT_TRUE(prices.has_value());
+  EXPECT_TRUE(prices->MayPublish("prices.eur"));
+  EXPECT_FALSE(prices->MaySubscribe("prices.eur"));
+}
+
+TEST(PublisherKeys, UnknownKeysAndNearMissesAreNotFound) {
+  absl::StatusOr<PublisherKeys> keys = PublisherKeys::Parse(absl::StrCat(kOrdersKey, " orders.>"));
+  ASSERT_TRUE(keys.ok());
+  EXPECT_FALSE(keys->Find("").has_value());
+  EXPECT_FALSE(keys->Find("orders-0123456789abcdeF").has_value());
+  EXPECT_FALSE(keys->Find(absl::StrCat(kOrdersKey, " ")).has_value());
+  // The file holds the hash, not the key: presenting the hash itself is not the key.
+  EXPECT_FALSE(keys->Find(HexSha256(kOrdersKey)).has_value());
+}
+
+TEST(PublisherKeys, BadLinesAreErrorsWithTheirLineNumber) {
+  absl::StatusOr<PublisherKeys> no_pattern = PublisherKeys::Parse("\n0123456789abcdefgh\n");
+  ASSERT_FALSE(no_pattern.ok());
+  EXPECT_NE(no_pattern.status().message().find("line 2"), absl::string_view::npos);
+  EXPECT_FALSE(PublisherKeys::Parse("short orders.>").ok());
+  EXPECT_FALSE(PublisherKeys::Parse("sha256:abc orders.>").ok());
+  EXPECT_FALSE(PublisherKeys::Parse(absl::StrCat(kOrdersKey, " orders..x")).ok());
+  EXPECT_FALSE(PublisherKeys::Parse(absl::StrCat(kOrdersKey, " subscribe:")).ok());
+}
+
+}  // namespace
+}  // namespace herald

@@ -1,0 +1,417 @@
+// Auth end to end: JWTs on /ws, /sse and /v1/publish, publisher keys and JWTs on gRPC, topic
+// permissions, expiry and refresh, key reload on SIGHUP, and open mode said loudly.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "auth/jwt.h"
+#include "integration/gateway_test.h"
+#include "support/http_request.h"
+
+namespace herald::testing {
+namespace {
+
+constexpr const char* kSecret = "integration-secret-0123456789abcdef";
+constexpr const char* kOrdersKey = "orders-backend-key-0123456789";
+
+struct Claims {
+  std::string sub = "ada";
+  std::vector<std::string> subscribe = {"chat.>"};
+  std::vector<std::string> publish = {"chat.lobby"};
+  absl::Duration ttl = absl::Hours(1);
+};
+
+std::string JsonList(const std::vector<std::string>& items) {
+  std::vector<std::string> quoted;
+  for (const std::string& item : items) quoted.push_back(absl::StrCat("\"", item, "\""));
+  return absl::StrCat("[", absl::StrJoin(quoted, ","), "]");
+}
+
+std::string Token(const Claims& claims, const std::string& secret = kSecret) {
+  std::string json = absl::StrCat(
+      R"({"sub":")", claims.sub, R"(","exp":)", absl::ToUnixSeconds(absl::Now() + claims.ttl),
+      R"(,"subscribe":)", JsonList(claims.subscribe), R"(,"publish":)", JsonList(claims.publish),
+      "}");
+  absl::StatusOr<std::string> token = SignJwt("HS256", json, secret);
+  EXPECT_TRUE(token.ok()) << token.status();
+  return token.ok() ? *token : "";
+}
+
+// A test directory for key files, removed at the end.
+class TempDir {
+ public:
+  TempDir() {
+    char pattern[] = "/tmp/herald-auth-test-XXXXXX";
+    path_ = mkdtemp(pattern) ? pattern : "";
+  }
+  ~TempDir() { std::system(absl::StrCat("rm -rf ", path_).c_str()); }
+  std::string Write(const std::string& name, std::string_view text) const {
+    std::string file = absl::StrCat(path_, "/", name);
+    std::ofstream(file) << text;
+    return file;
+  }
+
+ private:
+  std::string path_;
+};
+
+class AuthTest : public GatewayTest {
+ protected:
+  void SetUp() override {
+    secret_file_ = dir_.Write("secret", absl::StrCat(kSecret, "\n"));
+    keys_file_ = dir_.Write("keys", absl::StrCat(kOrdersKey, " orders.> subscribe:orders.>\n"));
+    StartGateway({"--jwt_hs256_secret_file=" + secret_file_, "--publisher_keys_file=" + keys_file_,
+                  "--jwt_leeway=0s", "--allowed_origins=https://*.example.com"});
+  }
+
+  WsHandshakeResult TryWs(const std::string& target,
+                          std::vector<std::pair<std::string, std::string>> headers = {}) {
+    WsOptions options;
+    options.headers = std::move(headers);
+    return WsClient::TryConnect(loop_, http_port(), target, options);
+  }
+
+  std::shared_ptr<WsClient> Ws(const std::string& target) {
+    WsHandshakeResult result = TryWs(target);
+    EXPECT_EQ(result.http_status, 101) << result.response_body;
+    if (result.client) {
+      EXPECT_TRUE(result.client->WaitForConnected(kWait).has_value());
+    }
+    return result.client;
+  }
+
+  grpc::Status PublishWith(const std::string& credential, const std::string& topic,
+                           herald::v1::PublishResponse* response = nullptr) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + kWait);
+    if (!credential.empty()) context.AddMetadata("authorization", "Bearer " + credential);
+    herald::v1::PublishResponse ignored;
+    return publisher_->Publish(&context, Request(topic, "payload"), response ? response : &ignored);
+  }
+
+  static herald::v1::ClientMessage Command(uint32_t id) {
+    herald::v1::ClientMessage message;
+    message.set_id(id);
+    return message;
+  }
+
+  TempDir dir_;
+  std::string secret_file_;
+  std::string keys_file_;
+};
+
+TEST_F(AuthTest, WebSocketHandshakeNeedsAValidTokenThatCoversItsTopics) {
+  EXPECT_EQ(TryWs("/ws?topic=chat.lobby").http_status, 401);
+  EXPECT_EQ(TryWs("/ws?topic=chat.lobby&token=not.a.token").http_status, 401);
+  EXPECT_EQ(TryWs("/ws?topic=chat.lobby&token=" + Token({}, "another-secret-0123456789abcdef"))
+                .http_status,
+            401);
+  Claims expired;
+  expired.ttl = -absl::Minutes(1);
+  EXPECT_EQ(TryWs("/ws?topic=chat.lobby&token=" + Token(expired)).http_status, 401);
+  WsHandshakeResult forbidden = TryWs("/ws?topic=chat.lobby&topic=admin.logs&token=" + Token({}));
+  EXPECT_EQ(forbidden.http_status, 403);
+  EXPECT_NE(forbidden.response_body.find("admin.logs"), std::string::npos);
+
+  // The three ways a browser can present it.
+  EXPECT_EQ(TryWs("/ws?topic=chat.lobby&token=" + Token({})).http_status, 101);
+  EXPECT_EQ(TryWs("/ws?topic=chat.lobby", {{"Authorization", "Bearer " + Token({})}}).http_status,
+            101);
+  EXPECT_EQ(
+      TryWs("/ws?topic=chat.lobby", {{"Cookie", "theme=dark; herald_token=" + Token({})}})
+          .http_status,
+      101);
+}
+
+TEST_F(AuthTest, ForgedTokensAreRefused) {
+  // alg none, with and without a signature part.
+  std::string header_none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";  // {"alg":"none","typ":"JWT"}
+  std::string payload = "eyJzdWIiOiJldmUiLCJzdWJzY3JpYmUiOlsiPiJdfQ";  // {"sub":"eve","subscribe":[">"]}
+  EXPECT_EQ(TryWs("/ws?topic=chat.lobby&token=" + header_none + "." + payload + ".").http_status,
+            401);
+  EXPECT_EQ(TryWs("/ws?topic=chat.lobby&token=" + header_none + "." + payload).http_status, 401);
+  // A valid token with its payload swapped for one granting everything.
+  std::string good = Token({});
+  size_t first_dot = good.find('.');
+  size_t second_dot = good.find('.', first_dot + 1);
+  std::string swapped = good.substr(0, first_dot + 1) + payload + good.substr(second_dot);
+  EXPECT_EQ(TryWs("/ws?topic=chat.lobby&token=" + swapped).http_status, 401);
+  EXPECT_EQ(TryWs("/ws?topic=chat.lobby&token=" + std::string(7000, 'a')).http_status, 401);
+  EXPECT_EQ(TryWs("/ws?topic=chat.lobby&token=" + std::string(9000, 'a')).http_status, 431);
+  EXPECT_TRUE(gateway_->Running());
+}
+
+TEST_F(AuthTest, CommandsOnALiveWebSocketAreCheckedAndRefusalsKeepTheConnection) {
+  std::shared_ptr<WsClient> ws = Ws("/ws?token=" + Token({}));
+  ASSERT_TRUE(ws);
+
+  herald::v1::ClientMessage subscribe = Command(1);
+  subscribe.mutable_subscribe()->set_topic("admin.logs");
+  ws->Send(subscribe);
+  std::optional<herald::v1::Reply> refused = ws->WaitForReply(1, kWait);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->error().code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  herald::v1::ClientMessage publish = Command(2);
+  publish.mutable_publish()->set_topic("chat.other");
+  publish.mutable_publish()->set_data("hi");
+  ws->Send(publish);
+  std::optional<herald::v1::Reply> refused_publish = ws->WaitForReply(2, kWait);
+  ASSERT_TRUE(refused_publish.has_value());
+  EXPECT_EQ(refused_publish->error().code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  subscribe = Command(3);
+  subscribe.mutable_subscribe()->set_topic("chat.lobby");
+  ws->Send(subscribe);
+  ASSERT_TRUE(ws->WaitForReply(3, kWait).has_value());
+  publish = Command(4);
+  publish.mutable_publish()->set_topic("chat.lobby");
+  publish.mutable_publish()->set_data("allowed");
+  ws->Send(publish);
+  std::optional<herald::v1::Reply> published = ws->WaitForReply(4, kWait);
+  ASSERT_TRUE(published.has_value());
+  EXPECT_FALSE(published->has_error()) << published->error().message();
+  ASSERT_TRUE(ws->WaitForEvents(1, kWait));
+  EXPECT_EQ(ws->Events()[0].data(), "allowed");
+  EXPECT_FALSE(ws->Ended());
+}
+
+TEST_F(AuthTest, AnExpiredWebSocketIsToldAndClosedWith4401UnlessRefreshed) {
+  Claims short_lived;
+  short_lived.ttl = absl::Seconds(2);
+  std::shared_ptr<WsClient> expiring = Ws("/ws?topic=chat.lobby&token=" + Token(short_lived));
+  std::shared_ptr<WsClient> refreshed = Ws("/ws?topic=chat.lobby&token=" + Token(short_lived));
+  ASSERT_TRUE(expiring && refreshed);
+
+  // A token for someone else is refused; the connection goes on.
+  herald::v1::ClientMessage other = Command(1);
+  Claims eve;
+  eve.sub = "eve";
+  other.mutable_refresh()->set_token(Token(eve));
+  refreshed->Send(other);
+  std::optional<herald::v1::Reply> refused = refreshed->WaitForReply(1, kWait);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->error().code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  herald::v1::ClientMessage refresh = Command(2);
+  refresh.mutable_refresh()->set_token(Token({}));
+  refreshed->Send(refresh);
+  std::optional<herald::v1::Reply> reply = refreshed->WaitForReply(2, kWait);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_FALSE(reply->has_error()) << reply->error().message();
+  EXPECT_GT(reply->refreshed().expires_unix_ms(),
+            static_cast<uint64_t>(absl::ToUnixMillis(absl::Now() + absl::Minutes(50))));
+
+  EXPECT_EQ(expiring->WaitForClose(kWait), std::optional<uint16_t>(4401));
+  ASSERT_TRUE(expiring->Disconnect().has_value());
+  EXPECT_EQ(expiring->Disconnect()->code(), 4401u);
+
+  ASSERT_TRUE(PublishWith(Token({}), "chat.lobby").ok());
+  ASSERT_TRUE(refreshed->WaitForEvents(1, kWait));
+  EXPECT_FALSE(refreshed->Ended());
+}
+
+TEST_F(AuthTest, SseNeedsATokenAndEndsWhenItExpires) {
+  std::shared_ptr<SseClient> refused = SseClient::Connect(loop_, http_port(), "/sse?topic=chat.a");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->StatusCode(), 401);
+  std::shared_ptr<SseClient> forbidden =
+      SseClient::Connect(loop_, http_port(), "/sse?topic=admin.logs&token=" + Token({}));
+  ASSERT_TRUE(forbidden);
+  EXPECT_EQ(forbidden->StatusCode(), 403);
+
+  Claims short_lived;
+  short_lived.ttl = absl::Seconds(2);
+  std::shared_ptr<SseClient> sse =
+      ConnectSse("/sse?topic=chat.a", {"Cookie: herald_token=" + Token(short_lived)});
+  ASSERT_TRUE(sse);
+  EXPECT_EQ(PublishWith(std::string(kOrdersKey), "chat.a").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(sse->WaitForEnd(kWait));
+  std::vector<SseEvent> events = sse->Events();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().type, "herald.disconnect");
+  EXPECT_NE(events.back().data.find("4401"), std::string::npos);
+}
+
+TEST_F(AuthTest, HttpPublishChecksTheTokenAndAnswersCors) {
+  std::string body = R"({"topic":"chat.lobby","data":"aGk=","content_type":"text/plain"})";
+  EXPECT_EQ(Fetch(http_port(), "POST", "/v1/publish", body).status, 401);
+  Claims reader;
+  reader.publish = {};
+  EXPECT_EQ(Fetch(http_port(), "POST", "/v1/publish", body,
+                  {{"Authorization", "Bearer " + Token(reader)}})
+                .status,
+            403);
+  HttpResponse ok = Fetch(http_port(), "POST", "/v1/publish", body,
+                          {{"Authorization", "Bearer " + Token({})},
+                           {"Origin", "https://app.example.com"}});
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(ok.Header("Access-Control-Allow-Origin"), "https://app.example.com");
+  EXPECT_EQ(ok.Header("Access-Control-Allow-Credentials"), "true");
+  // A backend's publisher key works on HTTP too.
+  std::string orders = R"({"topic":"orders.new","data":"aGk="})";
+  EXPECT_EQ(Fetch(http_port(), "POST", "/v1/publish", orders,
+                  {{"Authorization", absl::StrCat("Bearer ", kOrdersKey)}})
+                .status,
+            200);
+
+  HttpResponse preflight = Fetch(http_port(), "OPTIONS", "/v1/publish", "",
+                                 {{"Origin", "https://app.example.com"},
+                                  {"Access-Control-Request-Method", "POST"},
+                                  {"Access-Control-Request-Headers", "authorization"}});
+  EXPECT_EQ(preflight.status, 204);
+  EXPECT_EQ(preflight.Header("Access-Control-Allow-Origin"), "https://app.example.com");
+  EXPECT_NE(preflight.Header("Access-Control-Allow-Headers").value_or("").find("Authorization"),
+            std::string::npos);
+  EXPECT_EQ(Fetch(http_port(), "OPTIONS", "/v1/publish", "", {{"Origin", "https://evil.io"}})
+                .status,
+            403);
+  EXPECT_EQ(Fetch(http_port(), "POST", "/v1/publish", body,
+                  {{"Authorization", "Bearer " + Token({})}, {"Origin", "https://evil.io"}})
+                .status,
+            403);
+}
+
+TEST_F(AuthTest, GrpcPublishersPresentAKeyOrAToken) {
+  EXPECT_EQ(PublishWith("", "orders.new").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(PublishWith("wrong-key-0123456789", "orders.new").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(PublishWith(std::string(kOrdersKey), "chat.lobby").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  herald::v1::PublishResponse response;
+  grpc::Status ok = PublishWith(std::string(kOrdersKey), "orders.eu.new", &response);
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(response.offset(), 1u);
+  EXPECT_TRUE(PublishWith(Token({}), "chat.lobby").ok());
+}
+
+TEST_F(AuthTest, PublishStreamRefusesForbiddenItemsAndGoesOn) {
+  grpc::ClientContext refused_context;
+  refused_context.set_deadline(std::chrono::system_clock::now() + kWait);
+  auto refused = publisher_->PublishStream(&refused_context);
+  refused->WritesDone();
+  EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  context.AddMetadata("authorization", absl::StrCat("Bearer ", kOrdersKey));
+  auto stream = publisher_->PublishStream(&context);
+  std::vector<std::string> topics = {"orders.a", "chat.lobby", "orders.b"};
+  for (const std::string& topic : topics) {
+    ASSERT_TRUE(stream->Write(Request(topic, "x")));
+    herald::v1::PublishResponse response;
+    ASSERT_TRUE(stream->Read(&response));
+    if (topic == "chat.lobby") {
+      EXPECT_EQ(response.error().code(), grpc::StatusCode::PERMISSION_DENIED);
+    } else {
+      EXPECT_FALSE(response.has_error()) << response.error().message();
+      EXPECT_EQ(response.offset(), 1u);
+    }
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(AuthTest, GrpcSubscribeAndHistoryAreChecked) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  context.AddMetadata("authorization", absl::StrCat("Bearer ", kOrdersKey));
+  herald::v1::HistoryRequest request;
+  request.set_topic("chat.lobby");
+  herald::v1::HistoryResponse response;
+  EXPECT_EQ(subscriber_->History(&context, request, &response).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+
+  grpc::ClientContext anonymous;
+  anonymous.set_deadline(std::chrono::system_clock::now() + kWait);
+  request.set_topic("orders.new");
+  EXPECT_EQ(subscriber_->History(&anonymous, request, &response).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+
+  grpc::ClientContext allowed;
+  allowed.set_deadline(std::chrono::system_clock::now() + kWait);
+  allowed.AddMetadata("authorization", absl::StrCat("Bearer ", kOrdersKey));
+  EXPECT_TRUE(subscriber_->History(&allowed, request, &response).ok());
+
+  grpc::ClientContext subscribe_context;
+  subscribe_context.set_deadline(std::chrono::system_clock::now() + kWait);
+  subscribe_context.AddMetadata("authorization", absl::StrCat("Bearer ", kOrdersKey));
+  herald::v1::SubscribeRequest subscribe;
+  subscribe.add_topics("orders.new");
+  subscribe.add_topics("chat.lobby");
+  auto reader = subscriber_->Subscribe(&subscribe_context, subscribe);
+  herald::v1::Event event;
+  EXPECT_FALSE(reader->Read(&event));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(AuthTest, SighupReloadsKeysAndLiveConnectionsStay) {
+  std::shared_ptr<WsClient> ws = Ws("/ws?topic=orders.eu&token=" +
+                                    Token({.subscribe = {"orders.>"}}));
+  ASSERT_TRUE(ws);
+  dir_.Write("keys", "rotated-backend-key-0123456789 orders.>\n");
+  ASSERT_TRUE(gateway_->SendSignal(SIGHUP));
+  ASSERT_TRUE(gateway_->WaitForLogLine("reloaded", kWait));
+  EXPECT_EQ(PublishWith(std::string(kOrdersKey), "orders.eu").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(PublishWith("rotated-backend-key-0123456789", "orders.eu").ok());
+  ASSERT_TRUE(ws->WaitForEvents(1, kWait));
+  EXPECT_FALSE(ws->Ended());
+
+  // A broken file is refused and the keys in use stay.
+  dir_.Write("keys", "broken\n");
+  ASSERT_TRUE(gateway_->SendSignal(SIGHUP));
+  ASSERT_TRUE(gateway_->WaitForLogLine("keys kept as they were", kWait));
+  EXPECT_TRUE(PublishWith("rotated-backend-key-0123456789", "orders.eu").ok());
+  EXPECT_TRUE(gateway_->Running());
+}
+
+TEST_F(AuthTest, AGoodClientKeepsEveryEventWhileHostileOnesAreRefused) {
+  std::shared_ptr<WsClient> good = Ws("/ws?topic=chat.lobby&token=" + Token({}));
+  ASSERT_TRUE(good);
+  constexpr int kEvents = 50;
+  for (int i = 1; i <= kEvents; ++i) {
+    ASSERT_TRUE(PublishWith(Token({}), "chat.lobby").ok());
+    if (i % 10 == 0) {
+      EXPECT_EQ(TryWs("/ws?topic=chat.lobby&token=garbage").http_status, 401);
+      EXPECT_EQ(TryWs("/ws?topic=admin&token=" + Token({})).http_status, 403);
+      EXPECT_EQ(PublishWith("", "chat.lobby").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    }
+  }
+  ASSERT_TRUE(good->WaitForEvents(kEvents, kWait));
+  std::vector<herald::v1::Event> events = good->Events();
+  for (int i = 0; i < kEvents; ++i) EXPECT_EQ(events[i].offset(), static_cast<uint64_t>(i + 1));
+}
+
+TEST(AuthModeTest, OpenModeSaysSoAndRequiredModeRefusesToStartWithoutKeys) {
+  std::unique_ptr<GatewayProcess> open = GatewayProcess::Start({"--jwt_hs256_secret="});
+  ASSERT_NE(open, nullptr);
+  EXPECT_TRUE(open->SawLogLine("AUTH IS OFF"));
+
+  GatewayOptions options;
+  options.args = {"--auth=required"};
+  options.wait_for_listening = false;
+  std::unique_ptr<GatewayProcess> required = GatewayProcess::StartWithOptions(options);
+  ASSERT_NE(required, nullptr);
+  EXPECT_EQ(required->WaitForExit(kWait), std::optional<int>(2));
+  EXPECT_TRUE(required->SawLogLine("--auth=required needs keys"));
+}
+
+TEST(AuthModeTest, TheLoggedConfigurationHidesSecrets) {
+  std::unique_ptr<GatewayProcess> gateway =
+      GatewayProcess::Start({"--jwt_hs256_secret=do-not-print-this-secret-0123456789"});
+  ASSERT_NE(gateway, nullptr);
+  EXPECT_TRUE(gateway->SawLogLine("jwt_hs256_secret=<hidden>"));
+  EXPECT_FALSE(gateway->SawLogLine("do-not-print-this-secret"));
+  EXPECT_FALSE(gateway->SawLogLine("AUTH IS OFF"));
+}
+
+}  // namespace
+}  // namespace herald::testing
