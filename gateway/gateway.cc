@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "engine/memory_engine.h"
+#include "grpc/server_credentials.h"
 #include "log.h"
 
 namespace herald {
@@ -34,7 +35,7 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
   engine_ = std::make_unique<MemoryEngine>(*hub_, std::move(engine_options));
   hub_->set_engine(engine_.get());
   edge_context_ = std::make_unique<EdgeContext>(EdgeContext{
-      config_, *hub_, *engine_, metrics_, draining_, *authenticator_});
+      config_, *hub_, *engine_, metrics_, draining_, *authenticator_, nullptr});
 }
 
 Gateway::~Gateway() {
@@ -43,6 +44,16 @@ Gateway::~Gateway() {
 }
 
 absl::Status Gateway::Start() {
+  if (config_.http_tls()) {
+    absl::StatusOr<std::unique_ptr<TlsContext>> tls =
+        TlsContext::Load(config_.tls_cert_file, config_.tls_key_file);
+    if (!tls.ok()) return tls.status();
+    tls_context_ = *std::move(tls);
+    edge_context_->tls = tls_context_.get();
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> grpc_credentials =
+      GrpcServerCredentials(config_);
+  if (!grpc_credentials.ok()) return grpc_credentials.status();
   absl::StatusOr<std::shared_ptr<Listener>> listener =
       Listener::Bind(loops_, *edge_context_, config_.http_host, config_.http_port);
   if (!listener.ok()) return listener.status();
@@ -54,7 +65,7 @@ absl::Status Gateway::Start() {
   subscriber_service_ = std::make_unique<SubscriberService>(config_, *hub_, *engine_, metrics_,
                                                             draining_, *authenticator_);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
+  builder.AddListeningPort(config_.grpc_listen, *grpc_credentials, &grpc_port_);
   // Room for an event at the message limit plus the request's other fields.
   builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_message_bytes + 64 * 1024));
   builder.RegisterService(publisher_service_.get());
@@ -111,6 +122,13 @@ void Gateway::RunUntilSignal() {
 }
 
 void Gateway::Reload() {
+  if (tls_context_) {
+    if (absl::Status status = tls_context_->Reload(); !status.ok()) {
+      LogError(absl::StrCat("reload: TLS certificate kept as it was: ", status.ToString()));
+    } else {
+      LogInfo("reloaded: TLS certificate");
+    }
+  }
   if (absl::Status status = authenticator_->Reload(); !status.ok()) {
     LogError(absl::StrCat("reload: keys kept as they were: ", status.ToString()));
   } else {

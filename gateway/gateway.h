@@ -16,6 +16,7 @@
 #include "edge/edge_context.h"
 #include "edge/event_loops.h"
 #include "edge/listener.h"
+#include "edge/tls_context.h"
 #include "engine/memory_engine.h"
 #include "grpc/publisher_service.h"
 #include "grpc/subscriber_service.h"
@@ -55,6 +56,7 @@ class Gateway {
   // handlers detach from the hub while the loops are destroyed.
   std::unique_ptr<Hub> hub_;
   std::unique_ptr<MemoryEngine> engine_;
+  std::unique_ptr<TlsContext> tls_context_;  // Null when the HTTP port is plain.
   std::unique_ptr<EdgeContext> edge_context_;
   EventLoops loops_;
   boost::asio::steady_timer sweep_timer_{loops_.context(0)};

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -41,6 +43,13 @@ std::string AbslUnparseFlag(const PayloadFlag& flag) { return flag.value; }
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "gRPC address of the Herald gateway.");
 ABSL_FLAG(std::string, token, "",
           "Bearer token sent as 'authorization: Bearer <token>' (JWT or publisher key).");
+ABSL_FLAG(bool, tls, false, "Connect with TLS (implied by the --tls_* file flags).");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "PEM CA certificates the gateway's certificate must chain to (default: system roots).");
+ABSL_FLAG(std::string, tls_cert_file, "", "PEM client certificate, for mutual TLS.");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "Name the gateway's certificate must carry, when it is not the --target host.");
 ABSL_FLAG(std::string, topic, "", "Topic to publish to (required).");
 ABSL_FLAG(std::string, type, "", "Application event type (must not start with 'herald.').");
 ABSL_FLAG(std::string, content_type, "",
@@ -185,6 +194,28 @@ int PublishLines(herald::Publisher& publisher, const herald::v1::PublishRequest&
 
 }  // namespace
 
+// Reads the --tls_* files into `options`.
+absl::Status ReadTlsFlags(herald::PublisherOptions& options) {
+  auto read = [](const std::string& path, std::string& into) -> absl::Status {
+    if (path.empty()) return absl::OkStatus();
+    std::ifstream file(path, std::ios::binary);
+    if (!file) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
+    std::ostringstream text;
+    text << file.rdbuf();
+    into = text.str();
+    return absl::OkStatus();
+  };
+  for (auto [path, into] : {std::pair{absl::GetFlag(FLAGS_tls_ca_file), &options.tls_root_certs},
+                            {absl::GetFlag(FLAGS_tls_cert_file), &options.tls_client_cert},
+                            {absl::GetFlag(FLAGS_tls_key_file), &options.tls_client_key}}) {
+    if (absl::Status status = read(path, *into); !status.ok()) return status;
+  }
+  options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  options.tls = absl::GetFlag(FLAGS_tls) || !options.tls_root_certs.empty() ||
+                !options.tls_client_cert.empty() || !options.tls_server_name.empty();
+  return absl::OkStatus();
+}
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   // --help lists the flags of this file (abseil's default looks for a file named like the binary,
@@ -208,6 +239,10 @@ int main(int argc, char** argv) {
   }
 
   herald::PublisherOptions options;
+  if (absl::Status status = ReadTlsFlags(options); !status.ok()) {
+    std::fprintf(stderr, "herald-publish: %s\n", std::string(status.message()).c_str());
+    return kExitUsage;
+  }
   options.target = absl::GetFlag(FLAGS_target);
   options.token = absl::GetFlag(FLAGS_token);
   options.timeout = absl::GetFlag(FLAGS_timeout);

@@ -21,6 +21,15 @@ struct PublisherOptions {
   std::string target = "127.0.0.1:50051";
   // Sent as "authorization: Bearer <token>" metadata when non-empty.
   std::string token;
+  // TLS to the gateway's gRPC port when set. PEM contents (not paths): the CA certificates the
+  // gateway's certificate must chain to (empty: the system's roots), and for mutual TLS this
+  // client's certificate chain and private key.
+  bool tls = false;
+  std::string tls_root_certs;
+  std::string tls_client_cert;
+  std::string tls_client_key;
+  // The name the gateway's certificate must carry, when it is not the target's host.
+  std::string tls_server_name;
   // Deadline of each unary attempt.
   absl::Duration timeout = absl::Seconds(5);
   // Attempts per unary Publish, and consecutive failed stream openings in PublishAll, when the

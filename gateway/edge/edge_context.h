@@ -5,6 +5,7 @@
 
 #include "auth/authenticator.h"
 #include "config/config.h"
+#include "edge/tls_context.h"
 #include "engine/engine.h"
 #include "hub/hub.h"
 #include "metrics/metrics.h"
@@ -19,6 +20,8 @@ struct EdgeContext {
   // Set once SIGTERM arrives: /readyz answers 503 and new streams are refused.
   const std::atomic<bool>& draining;
   const Authenticator& authenticator;
+  // The HTTP port's TLS context; null when the port speaks plain HTTP.
+  const TlsContext* tls;
 };
 
 }  // namespace herald

@@ -1,6 +1,7 @@
 // HTTP request routing.
 #include "edge/http_session.h"
 
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "absl/time/time.h"
@@ -37,16 +38,47 @@ std::string_view RequestCredential(const http::request<http::string_body>& reque
 }  // namespace
 
 HttpSession::HttpSession(boost::asio::ip::tcp::socket socket, EdgeContext& context, size_t shard)
-    : stream_(std::move(socket)), context_(context), shard_(shard) {}
+    : stream_(beast::tcp_stream(std::move(socket))), context_(context), shard_(shard) {}
 
-void HttpSession::Run() { ReadRequest(); }
+void HttpSession::Run() {
+  if (!context_.tls) {
+    ReadRequest();
+    return;
+  }
+  // A TLS port still reads the first bytes itself, to answer a plain HTTP request clearly.
+  stream_.tcp().expires_after(absl::ToChronoMilliseconds(context_.config.handshake_timeout));
+  beast::async_detect_ssl(stream_.tcp(), buffer_,
+                          [self = shared_from_this()](beast::error_code error, bool is_tls) {
+                            if (error) return;
+                            if (!is_tls) {
+                              self->Respond(400, "this port speaks TLS: use https:// or wss://\n",
+                                            "text/plain", false);
+                              return;
+                            }
+                            self->StartTls();
+                          });
+}
+
+void HttpSession::StartTls() {
+  stream_.StartTls(context_.tls->Current());
+  stream_.tls().async_handshake(
+      boost::asio::ssl::stream_base::server, buffer_.data(),
+      // Beast 1.81 checks this handler against void(error_code) although it is called with the
+      // bytes used too: the default argument satisfies both.
+      [self = shared_from_this()](beast::error_code error, size_t used = 0) {
+        // A failed handshake (bad client certificate, wrong protocol) got its TLS alert.
+        if (error) return;
+        self->buffer_.consume(used);
+        self->ReadRequest();
+      });
+}
 
 void HttpSession::ReadRequest() {
   parser_.emplace();
   parser_->header_limit(kMaxHeaderBytes);
   // A JSON body carries the event's bytes in base64 (4/3 larger) plus the other fields.
   parser_->body_limit(context_.config.max_message_bytes * 2 + 4096);
-  stream_.expires_after(absl::ToChronoMilliseconds(context_.config.handshake_timeout));
+  stream_.tcp().expires_after(absl::ToChronoMilliseconds(context_.config.handshake_timeout));
   http::async_read(stream_, buffer_, *parser_,
                    [self = shared_from_this()](beast::error_code error, size_t bytes) {
                      self->OnRead(error, bytes);
@@ -217,7 +249,7 @@ void HttpSession::Publish(Request request) {
   }
   std::optional<Grant> grant = Authenticate(request, *target, cors);
   if (!grant) return;
-  stream_.expires_never();
+  stream_.tcp().expires_never();
   PublishJson(request.body(), *grant, context_,
               [self = shared_from_this(), keep_alive, cors](HttpAnswer answer) {
                 boost::asio::post(self->stream_.get_executor(),
@@ -239,7 +271,7 @@ void HttpSession::Respond(unsigned status, std::string body, std::string_view co
   response->body() = std::move(body);
   response->prepare_payload();
   response_ = response;
-  stream_.expires_after(absl::ToChronoMilliseconds(context_.config.handshake_timeout));
+  stream_.tcp().expires_after(absl::ToChronoMilliseconds(context_.config.handshake_timeout));
   http::async_write(stream_, *response,
                     [self = shared_from_this(), keep_alive](beast::error_code error, size_t bytes) {
                       self->OnWrite(keep_alive, error, bytes);
@@ -254,16 +286,16 @@ void HttpSession::OnWrite(bool keep_alive, beast::error_code error, size_t bytes
     return;
   }
   beast::error_code ignored;
-  stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+  stream_.tcp().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
   // Closing with unread input would reset the connection and could destroy the answer
   // before the client reads it (a refused 431 or 413 leaves input unread): read and drop what
   // the client still sends until it closes, for a short while.
-  stream_.expires_after(kLingerTime);
+  stream_.tcp().expires_after(kLingerTime);
   DrainInput();
 }
 
 void HttpSession::DrainInput() {
-  stream_.async_read_some(boost::asio::buffer(linger_buffer_),
+  stream_.tcp().async_read_some(boost::asio::buffer(linger_buffer_),
                           [self = shared_from_this()](beast::error_code error, size_t) {
                             if (!error) self->DrainInput();
                           });

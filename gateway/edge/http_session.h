@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "edge/edge_context.h"
+#include "edge/edge_stream.h"
 #include "edge/request_target.h"
 
 namespace herald {
@@ -32,6 +33,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     Grant grant;
   };
 
+  // TLS handshake on a TLS port, after detecting that the client speaks TLS.
+  void StartTls();
   void ReadRequest();
   void OnRead(boost::beast::error_code error, size_t bytes);
   void Route(Request request);
@@ -55,7 +58,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   void OnWrite(bool keep_alive, boost::beast::error_code error, size_t bytes);
   void DrainInput();
 
-  boost::beast::tcp_stream stream_;
+  EdgeStream stream_;
   EdgeContext& context_;
   const size_t shard_;
   boost::beast::flat_buffer buffer_;

@@ -25,7 +25,7 @@ const std::string kLastChunk = "0\r\n\r\n";
 
 }  // namespace
 
-SseSession::SseSession(beast::tcp_stream stream, EdgeContext& context, size_t shard)
+SseSession::SseSession(EdgeStream stream, EdgeContext& context, size_t shard)
     : stream_(std::move(stream)),
       context_(context),
       shard_(shard),
@@ -44,7 +44,7 @@ SseSession::~SseSession() {
 void SseSession::Run(const http::request<http::string_body>& request,
                      std::vector<std::string> topics, std::string_view resume_token,
                      const Grant& grant) {
-  stream_.expires_never();
+  stream_.tcp().expires_never();
   // HTTP/1.0 has no chunked encoding: the body then ends when the connection closes.
   chunked_ = request.version() >= 11;
   std::string head =
@@ -120,7 +120,7 @@ void SseSession::OnSubscribed(std::vector<absl::StatusOr<herald::v1::SubscribeRe
 }
 
 void SseSession::WatchPeer() {
-  stream_.socket().async_read_some(
+  stream_.async_read_some(
       boost::asio::buffer(peer_bytes_),
       [self = shared_from_this()](beast::error_code error, size_t) {
         if (error) {
@@ -201,7 +201,7 @@ void SseSession::Flush() {
   chunk_.insert(chunk_.end(), payload.begin(), payload.end());
   if (chunked_) chunk_.emplace_back(kChunkEnd.data(), kChunkEnd.size());
   wrote_since_ping_ = true;
-  boost::asio::async_write(stream_.socket(), chunk_,
+  boost::asio::async_write(stream_, chunk_,
                            [self = shared_from_this()](beast::error_code error, size_t bytes) {
                              self->OnWrite(error, bytes);
                            });
@@ -222,7 +222,7 @@ void SseSession::OnWrite(beast::error_code error, size_t bytes) {
     Shutdown();
   } else if (closing_) {
     // The disconnect event went out: end the chunked body, then the connection.
-    boost::asio::async_write(stream_.socket(), boost::asio::buffer(kLastChunk),
+    boost::asio::async_write(stream_, boost::asio::buffer(kLastChunk),
                              [self = shared_from_this()](beast::error_code, size_t) {
                                self->Shutdown();
                              });
@@ -250,8 +250,8 @@ void SseSession::Shutdown() {
   expiry_timer_.cancel();
   close_deadline_.cancel();
   beast::error_code ignored;
-  stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-  stream_.socket().close(ignored);
+  stream_.tcp().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+  stream_.tcp().socket().close(ignored);
 }
 
 }  // namespace herald

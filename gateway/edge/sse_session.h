@@ -11,6 +11,7 @@
 
 #include "edge/edge_context.h"
 #include "auth/grant.h"
+#include "edge/edge_stream.h"
 #include "edge/outgoing_queue.h"
 #include "herald/v1/websocket.pb.h"
 #include "hub/hub.h"
@@ -21,7 +22,7 @@ namespace herald {
 class SseSession final : public Transport, public std::enable_shared_from_this<SseSession> {
  public:
   // The stream must belong to the loop of `shard`.
-  SseSession(boost::beast::tcp_stream stream, EdgeContext& context, size_t shard);
+  SseSession(EdgeStream stream, EdgeContext& context, size_t shard);
   ~SseSession() override;
 
   // Answers `request` with the event stream and subscribes `topics` (already validated),
@@ -51,7 +52,7 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   void OnWrite(boost::beast::error_code error, size_t bytes);
   void Shutdown();
 
-  boost::beast::tcp_stream stream_;
+  EdgeStream stream_;
   EdgeContext& context_;
   const size_t shard_;
   const std::string client_id_;

@@ -26,7 +26,7 @@ std::chrono::steady_clock::duration ToChrono(absl::Duration duration) {
 
 }  // namespace
 
-WebSocketSession::WebSocketSession(beast::tcp_stream stream, EdgeContext& context, size_t shard)
+WebSocketSession::WebSocketSession(EdgeStream stream, EdgeContext& context, size_t shard)
     : ws_(std::move(stream)),
       context_(context),
       shard_(shard),
@@ -47,7 +47,7 @@ void WebSocketSession::Run(http::request<http::string_body> request,
                            std::vector<std::string> topics, Grant grant) {
   const Config& config = context_.config;
   grant_ = std::move(grant);
-  beast::get_lowest_layer(ws_).expires_never();
+  ws_.next_layer().tcp().expires_never();
   websocket::stream_base::timeout timeout;
   timeout.handshake_timeout = ToChrono(config.handshake_timeout);
   timeout.idle_timeout = ToChrono(config.ws_ping_interval * 2);
@@ -364,7 +364,7 @@ void WebSocketSession::Close(const Disconnect& disconnect) {
   queue_.PushLastWords(std::make_shared<std::string>(message.SerializeAsString()));
   close_deadline_.expires_after(kCloseDeadline);
   close_deadline_.async_wait([self = shared_from_this()](beast::error_code error) {
-    if (!error) beast::get_lowest_layer(self->ws_).close();
+    if (!error) self->ws_.next_layer().tcp().close();
   });
   Flush();
 }
@@ -388,7 +388,7 @@ void WebSocketSession::EndConnection() {
   expiry_timer_.cancel();
   if (closing_ && !close_started_) {
     beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    ws_.next_layer().tcp().socket().close(ignored);
   }
 }
 

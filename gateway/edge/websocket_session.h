@@ -12,6 +12,7 @@
 
 #include "auth/grant.h"
 #include "edge/edge_context.h"
+#include "edge/edge_stream.h"
 #include "edge/outgoing_queue.h"
 #include "edge/rate_limiter.h"
 #include "herald/v1/websocket.pb.h"
@@ -23,7 +24,7 @@ class WebSocketSession final : public Transport,
                                public std::enable_shared_from_this<WebSocketSession> {
  public:
   // The socket must belong to the loop of `shard`.
-  WebSocketSession(boost::beast::tcp_stream stream, EdgeContext& context, size_t shard);
+  WebSocketSession(EdgeStream stream, EdgeContext& context, size_t shard);
   ~WebSocketSession() override;
 
   // Completes the upgrade of `request` and subscribes `topics` (already validated and allowed
@@ -62,7 +63,7 @@ class WebSocketSession final : public Transport,
   void OnClose(boost::beast::error_code error);
   void EndConnection();
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::websocket::stream<EdgeStream> ws_;
   EdgeContext& context_;
   const size_t shard_;
   const std::string client_id_;

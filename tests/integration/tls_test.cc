@@ -1,0 +1,300 @@
+// TLS on the HTTP port (https://, wss://, SSE) and on the gRPC port (TLS and mutual TLS), with
+// certificates made by `openssl` at test time, and certificate reload on SIGHUP.
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "integration/gateway_test.h"
+#include "support/http_request.h"
+
+namespace herald::testing {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path);
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+// A throwaway CA with server and client certificates, made with the openssl command.
+class TestPki {
+ public:
+  TestPki() {
+    char pattern[] = "/tmp/herald-tls-test-XXXXXX";
+    dir_ = mkdtemp(pattern) ? pattern : "";
+    ok_ = MakeCa("ca") && MakeCa("other-ca") &&
+          MakeLeaf("server", "ca", "herald-one",
+                   "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth") &&
+          MakeLeaf("server2", "ca", "herald-two",
+                   "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth") &&
+          MakeLeaf("client", "ca", "orders-service", "extendedKeyUsage=clientAuth") &&
+          MakeLeaf("stranger", "other-ca", "stranger", "extendedKeyUsage=clientAuth");
+  }
+  ~TestPki() { std::system(absl::StrCat("rm -rf ", dir_).c_str()); }
+
+  bool ok() const { return ok_; }
+  std::string Path(const std::string& name) const { return absl::StrCat(dir_, "/", name); }
+
+ private:
+  bool Run(const std::string& command) {
+    return std::system(absl::StrCat("cd ", dir_, " && ", command, " >/dev/null 2>&1").c_str()) == 0;
+  }
+  bool MakeCa(const std::string& name) {
+    return Run(absl::StrCat("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes",
+                            " -keyout ", name, ".key -out ", name, ".crt -days 2 -subj /CN=", name));
+  }
+  bool MakeLeaf(const std::string& name, const std::string& ca, const std::string& cn,
+                const std::string& extensions) {
+    std::ofstream(Path(name + ".ext")) << extensions << "\n";
+    return Run(absl::StrCat("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes",
+                            " -keyout ", name, ".key -out ", name, ".csr -subj /CN=", cn)) &&
+           Run(absl::StrCat("openssl x509 -req -in ", name, ".csr -CA ", ca, ".crt -CAkey ", ca,
+                            ".key -CAcreateserial -days 2 -out ", name, ".crt -extfile ", name,
+                            ".ext"));
+  }
+
+  std::string dir_;
+  bool ok_ = false;
+};
+
+// A blocking TLS connection to the gateway's HTTP port that trusts only the test CA.
+class TlsConnection {
+ public:
+  TlsConnection(uint16_t port, const std::string& ca_file)
+      : context_(ssl::context::tls_client), stream_(io_, context_) {
+    context_.load_verify_file(ca_file);
+    context_.set_verify_mode(ssl::verify_peer);
+    SSL_set_tlsext_host_name(stream_.native_handle(), "localhost");
+    beast::get_lowest_layer(stream_).connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    // Blocking reads give up after 10 s rather than hang the test.
+    timeval timeout{10, 0};
+    setsockopt(beast::get_lowest_layer(stream_).socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO,
+               &timeout, sizeof(timeout));
+    stream_.handshake(ssl::stream_base::client, error_);
+  }
+
+  bool ok() const { return !error_; }
+  std::string error() const { return error_.message(); }
+
+  // The common name of the certificate the gateway presented.
+  std::string PeerCommonName() {
+    X509* cert = SSL_get1_peer_certificate(stream_.native_handle());
+    if (!cert) return "";
+    char name[256] = {};
+    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, name, sizeof(name));
+    X509_free(cert);
+    return name;
+  }
+
+  http::response<http::string_body> Get(const std::string& target) {
+    http::request<http::empty_body> request(http::verb::get, target, 11);
+    request.set(http::field::host, "localhost");
+    http::write(stream_, request);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    http::read(stream_, buffer, response, error_);
+    return response;
+  }
+
+  // Sends a request and reads the raw stream until `text` shows up (or the read times out).
+  std::string ReadUntil(const std::string& request, const std::string& text) {
+    asio::write(stream_, asio::buffer(request), error_);
+    std::string received;
+    char chunk[4096];
+    while (!error_ && received.find(text) == std::string::npos) {
+      size_t n = stream_.read_some(asio::buffer(chunk), error_);
+      received.append(chunk, n);
+    }
+    return received;
+  }
+
+  ssl::stream<beast::tcp_stream>& stream() { return stream_; }
+
+ private:
+  asio::io_context io_;
+  ssl::context context_;
+  ssl::stream<beast::tcp_stream> stream_;
+  beast::error_code error_;
+};
+
+// wss:// with a blocking Beast client.
+class WssClient {
+ public:
+  WssClient(uint16_t port, const std::string& ca_file, const std::string& target)
+      : connection_(port, ca_file), ws_(connection_.stream()) {
+    if (!connection_.ok()) return;
+    ws_.binary(true);
+    ws_.handshake("localhost", target, error_);
+  }
+  bool ok() const { return connection_.ok() && !error_; }
+
+  herald::v1::ServerMessage Read() {
+    beast::flat_buffer buffer;
+    herald::v1::ServerMessage message;
+    ws_.read(buffer, error_);
+    if (!error_) message.ParseFromString(beast::buffers_to_string(buffer.data()));
+    return message;
+  }
+
+ private:
+  TlsConnection connection_;
+  beast::websocket::stream<ssl::stream<beast::tcp_stream>&> ws_;
+  beast::error_code error_;
+};
+
+std::shared_ptr<grpc::Channel> TlsChannel(uint16_t port, const TestPki& pki,
+                                          const std::string& client = "") {
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = ReadFile(pki.Path("ca.crt"));
+  if (!client.empty()) {
+    options.pem_private_key = ReadFile(pki.Path(client + ".key"));
+    options.pem_cert_chain = ReadFile(pki.Path(client + ".crt"));
+  }
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("localhost");
+  return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port), grpc::SslCredentials(options),
+                                   args);
+}
+
+grpc::Status PublishOn(const std::shared_ptr<grpc::Channel>& channel, const std::string& topic) {
+  auto stub = herald::v1::Publisher::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  herald::v1::PublishRequest request = GatewayTest::Request(topic, "over tls");
+  herald::v1::PublishResponse response;
+  return stub->Publish(&context, request, &response);
+}
+
+class TlsTest : public GatewayTest {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(pki_.ok()) << "openssl could not make the test certificates";
+    std::system(absl::StrCat("cp ", pki_.Path("server.crt"), " ", pki_.Path("live.crt"), " && cp ",
+                             pki_.Path("server.key"), " ", pki_.Path("live.key"))
+                    .c_str());
+  }
+
+  TestPki pki_;
+};
+
+TEST_F(TlsTest, HttpsWssAndSseShareThePortAndPlainHttpIsToldToUseTls) {
+  // Both ports take the same certificate.
+  StartGateway({"--tls_cert_file=" + pki_.Path("live.crt"),
+                "--tls_key_file=" + pki_.Path("live.key")});
+  std::shared_ptr<grpc::Channel> grpc_tls = TlsChannel(gateway_->grpc_port(), pki_);
+
+  TlsConnection https(http_port(), pki_.Path("ca.crt"));
+  ASSERT_TRUE(https.ok()) << https.error();
+  EXPECT_EQ(https.PeerCommonName(), "herald-one");
+  EXPECT_EQ(https.Get("/healthz").result_int(), 200);
+
+  std::string plain = RawExchange(http_port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(plain.find("400"), std::string::npos) << plain;
+  EXPECT_NE(plain.find("speaks TLS"), std::string::npos) << plain;
+
+  WssClient wss(http_port(), pki_.Path("ca.crt"), "/ws?topic=secure.news");
+  ASSERT_TRUE(wss.ok());
+  EXPECT_TRUE(wss.Read().has_connected());
+
+  TlsConnection sse(http_port(), pki_.Path("ca.crt"));
+  ASSERT_TRUE(sse.ok());
+  std::string head = sse.ReadUntil(
+      "GET /sse?topic=secure.news HTTP/1.1\r\nHost: localhost\r\n\r\n", "herald.connected");
+  EXPECT_NE(head.find("text/event-stream"), std::string::npos) << head;
+
+  ASSERT_TRUE(PublishOn(grpc_tls, "secure.news").ok());
+  herald::v1::ServerMessage event = wss.Read();
+  ASSERT_EQ(event.events_size(), 1);
+  EXPECT_EQ(event.events(0).data(), "over tls");
+  EXPECT_NE(sse.ReadUntil("", "over tls").find("over tls"), std::string::npos);
+
+  // A plain gRPC client cannot talk to the TLS gRPC port.
+  EXPECT_FALSE(Publish(Request("secure.news", "plain")).ok());
+}
+
+TEST_F(TlsTest, SighupSwapsTheCertificateWithoutDroppingLiveConnections) {
+  StartGateway({"--tls_cert_file=" + pki_.Path("live.crt"),
+                "--tls_key_file=" + pki_.Path("live.key"),
+                "--grpc_tls_cert_file=" + pki_.Path("server.crt"),
+                "--grpc_tls_key_file=" + pki_.Path("server.key")});
+  WssClient live(http_port(), pki_.Path("ca.crt"), "/ws?topic=rotation");
+  ASSERT_TRUE(live.ok());
+  ASSERT_TRUE(live.Read().has_connected());
+
+  std::system(absl::StrCat("cp ", pki_.Path("server2.crt"), " ", pki_.Path("live.crt"), " && cp ",
+                           pki_.Path("server2.key"), " ", pki_.Path("live.key"))
+                  .c_str());
+  ASSERT_TRUE(gateway_->SendSignal(SIGHUP));
+  ASSERT_TRUE(gateway_->WaitForLogLine("reloaded: TLS certificate", kWait));
+
+  TlsConnection fresh(http_port(), pki_.Path("ca.crt"));
+  ASSERT_TRUE(fresh.ok()) << fresh.error();
+  EXPECT_EQ(fresh.PeerCommonName(), "herald-two");
+
+  ASSERT_TRUE(PublishOn(TlsChannel(gateway_->grpc_port(), pki_), "rotation").ok());
+  herald::v1::ServerMessage event = live.Read();
+  ASSERT_EQ(event.events_size(), 1);
+  EXPECT_EQ(event.events(0).topic(), "rotation");
+}
+
+TEST_F(TlsTest, MutualTlsOnGrpcNeedsAClientCertificateFromTheConfiguredCa) {
+  StartGateway({"--grpc_tls_cert_file=" + pki_.Path("server.crt"),
+                "--grpc_tls_key_file=" + pki_.Path("server.key"),
+                "--grpc_client_ca_file=" + pki_.Path("ca.crt")});
+  EXPECT_TRUE(PublishOn(TlsChannel(gateway_->grpc_port(), pki_, "client"), "orders.new").ok());
+  EXPECT_EQ(PublishOn(TlsChannel(gateway_->grpc_port(), pki_), "orders.new").error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(PublishOn(TlsChannel(gateway_->grpc_port(), pki_, "stranger"), "orders.new").error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Publish(Request("orders.new", "plain")).error_code(), grpc::StatusCode::UNAVAILABLE);
+  // The HTTP port stays plain.
+  EXPECT_EQ(Fetch(http_port(), "GET", "/healthz").status, 200);
+
+  // herald-publish with its client certificate, and without.
+  std::string cli = absl::StrCat(BinaryPath("herald-publish"), " --target=", gateway_->grpc_target(),
+                                 " --tls_ca_file=", pki_.Path("ca.crt"),
+                                 " --tls_server_name=localhost --timeout=3s --topic=orders.cli",
+                                 " --data=x >/dev/null 2>&1");
+  EXPECT_EQ(std::system(absl::StrCat(cli, " --tls_cert_file=", pki_.Path("client.crt"),
+                                     " --tls_key_file=", pki_.Path("client.key"))
+                            .c_str()),
+            0);
+  EXPECT_NE(std::system(cli.c_str()), 0);
+}
+
+TEST_F(TlsTest, AKeyThatDoesNotMatchItsCertificateStopsTheStart) {
+  GatewayOptions options;
+  options.args = {"--tls_cert_file=" + pki_.Path("server.crt"),
+                  "--tls_key_file=" + pki_.Path("client.key")};
+  options.wait_for_listening = false;
+  std::unique_ptr<GatewayProcess> gateway = GatewayProcess::StartWithOptions(options);
+  ASSERT_NE(gateway, nullptr);
+  EXPECT_EQ(gateway->WaitForExit(kWait), std::optional<int>(1));
+  EXPECT_TRUE(gateway->SawLogLine("TLS key"));
+}
+
+}  // namespace
+}  // namespace herald::testing
