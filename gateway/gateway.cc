@@ -15,8 +15,8 @@
 namespace herald {
 namespace {
 
-// How often expired history is dropped and idle topics are forgotten.
-constexpr std::chrono::seconds kSweepInterval{5};
+// How often each topic's expired history is dropped and idle topics are forgotten.
+constexpr absl::Duration kSweepInterval = absl::Seconds(5);
 // How long publishes still in flight at the end of a drain may take.
 constexpr absl::Duration kGrpcGrace = absl::Milliseconds(500);
 
@@ -39,6 +39,7 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
 }
 
 Gateway::~Gateway() {
+  StopSweeper();
   if (grpc_server_) grpc_server_->Shutdown();
   loops_.Stop();
 }
@@ -66,8 +67,9 @@ absl::Status Gateway::Start() {
                                                             draining_, *authenticator_);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.grpc_listen, *grpc_credentials, &grpc_port_);
-  // Room for an event at the message limit plus the request's other fields.
-  builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_message_bytes + 64 * 1024));
+  // Well above the event limit, so an oversized item gets its own INVALID_ARGUMENT and its
+  // PublishStream goes on; only a message past this ends a stream (gRPC cannot read it).
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_message_bytes * 4 + (1 << 20)));
   builder.RegisterService(publisher_service_.get());
   builder.RegisterService(subscriber_service_.get());
   grpc_server_ = builder.BuildAndStart();
@@ -77,7 +79,7 @@ absl::Status Gateway::Start() {
 
   loops_.Start();
   listener_->Start();
-  ScheduleSweep();
+  sweeper_ = std::thread([this] { RunSweeper(); });
   LogInfo(config_.Describe());
   LogInfo(authenticator_->Describe());
   if (authenticator_->open()) {
@@ -93,13 +95,21 @@ absl::Status Gateway::Start() {
   return absl::OkStatus();
 }
 
-void Gateway::ScheduleSweep() {
-  sweep_timer_.expires_after(kSweepInterval);
-  sweep_timer_.async_wait([this](const boost::system::error_code& error) {
-    if (error) return;
-    engine_->Sweep([this](absl::string_view topic) { return hub_->HasSubscribers(topic); });
-    ScheduleSweep();
-  });
+void Gateway::RunSweeper() {
+  constexpr size_t kStripes = MemoryEngine::kStripes;
+  size_t stripe = 0;
+  while (!stop_sweeper_.WaitForNotificationWithTimeout(kSweepInterval / kStripes)) {
+    engine_->SweepStripe(stripe, [this](absl::string_view topic) {
+      return hub_->HasSubscribers(topic);
+    });
+    stripe = (stripe + 1) % kStripes;
+  }
+}
+
+void Gateway::StopSweeper() {
+  if (!sweeper_.joinable()) return;
+  stop_sweeper_.Notify();
+  sweeper_.join();
 }
 
 void Gateway::RunUntilSignal() {
@@ -147,6 +157,7 @@ void Gateway::Drain() {
     absl::SleepFor(absl::Milliseconds(10));
   }
   listener_->Stop();
+  StopSweeper();
   // Streams are ended by now; a unary publish still running gets a short grace, then gRPC
   // cancels what is left (idle client connections would otherwise hold the shutdown).
   grpc_server_->Shutdown(absl::ToChronoTime(std::min(deadline, absl::Now() + kGrpcGrace)));

@@ -9,6 +9,9 @@
 
 #include <atomic>
 #include <memory>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
 
 #include "absl/status/status.h"
 #include "auth/authenticator.h"
@@ -43,7 +46,9 @@ class Gateway {
   void Drain();
   // SIGHUP: re-reads the JWT keys, publisher keys and TLS certificates; live connections stay.
   void Reload();
-  void ScheduleSweep();
+  // The sweeper thread: one stripe of the engine's topics at a time, off the event loops.
+  void RunSweeper();
+  void StopSweeper();
 
   Config config_;
   // Installed before the ports open, so a signal that arrives early still drains.
@@ -59,7 +64,8 @@ class Gateway {
   std::unique_ptr<TlsContext> tls_context_;  // Null when the HTTP port is plain.
   std::unique_ptr<EdgeContext> edge_context_;
   EventLoops loops_;
-  boost::asio::steady_timer sweep_timer_{loops_.context(0)};
+  absl::Notification stop_sweeper_;
+  std::thread sweeper_;
   std::shared_ptr<Listener> listener_;
   std::unique_ptr<PublisherService> publisher_service_;
   std::unique_ptr<SubscriberService> subscriber_service_;

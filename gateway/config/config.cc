@@ -51,6 +51,9 @@ ABSL_FLAG(absl::Duration, ws_ping_interval, absl::Seconds(25),
 ABSL_FLAG(absl::Duration, sse_ping_interval, absl::Seconds(15),
           "An idle SSE stream gets a ': ping' comment this often.");
 ABSL_FLAG(absl::Duration, sse_retry, absl::Seconds(2), "Reconnect delay sent to SSE clients.");
+ABSL_FLAG(absl::Duration, write_timeout, absl::Seconds(30),
+          "An SSE stream whose write has been pending this long (the peer stopped reading) is "
+          "closed; checked every --sse_ping_interval.");
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
           "Time a client has to send its HTTP request or finish the WebSocket handshake.");
 
@@ -309,13 +312,15 @@ absl::StatusOr<Config> ConfigFromFlags() {
   config.sse_ping_interval = absl::GetFlag(FLAGS_sse_ping_interval);
   config.sse_retry = absl::GetFlag(FLAGS_sse_retry);
   config.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
+  config.write_timeout = absl::GetFlag(FLAGS_write_timeout);
   for (auto [name, value] : {std::pair{"history_ttl", config.history_ttl},
                              {"idempotency_window", config.idempotency_window},
                              {"shutdown_timeout", config.shutdown_timeout},
                              {"ws_ping_interval", config.ws_ping_interval},
                              {"sse_ping_interval", config.sse_ping_interval},
                              {"sse_retry", config.sse_retry},
-                             {"handshake_timeout", config.handshake_timeout}}) {
+                             {"handshake_timeout", config.handshake_timeout},
+                             {"write_timeout", config.write_timeout}}) {
     if (absl::Status status = PositiveDuration(name, value); !status.ok()) return status;
   }
   for (auto [name, value, limit] :

@@ -36,6 +36,9 @@ struct Config {
   absl::Duration sse_ping_interval = absl::Seconds(15);
   absl::Duration sse_retry = absl::Seconds(2);
   absl::Duration handshake_timeout = absl::Seconds(10);
+  // An SSE write pending this long means the peer stopped reading: it is cut (checked at each
+  // ping interval).
+  absl::Duration write_timeout = absl::Seconds(30);
   AuthConfig auth;
   // TLS on the HTTP port when both are set (PEM files; SIGHUP reloads them).
   std::string tls_cert_file;

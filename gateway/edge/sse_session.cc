@@ -135,6 +135,15 @@ void SseSession::SchedulePing() {
   ping_timer_.expires_after(absl::ToChronoMilliseconds(context_.config.sse_ping_interval));
   ping_timer_.async_wait([self = shared_from_this()](beast::error_code error) {
     if (error || self->ended_) return;
+    // A peer that stopped reading leaves a write pending: past the deadline it is cut, even on a
+    // topic too quiet to ever fill its queue.
+    if (self->queue_.writing() &&
+        std::chrono::steady_clock::now() - self->write_started_ >
+            absl::ToChronoMilliseconds(self->context_.config.write_timeout)) {
+      self->context_.metrics.ServerDisconnect(kDisconnectSlowConsumer.code);
+      self->Shutdown();
+      return;
+    }
     if (!self->wrote_since_ping_ && !self->closing_) {
       static const auto kPing = std::make_shared<const std::string>(": ping\n\n");
       self->Push(kPing);
@@ -193,6 +202,7 @@ void SseSession::Push(std::shared_ptr<const std::string> bytes) {
 void SseSession::Flush() {
   if (queue_.writing() || !queue_.has_pending() || ended_) return;
   const std::vector<boost::asio::const_buffer>& payload = queue_.StartWrite();
+  write_started_ = std::chrono::steady_clock::now();
   size_t payload_bytes = boost::asio::buffer_size(payload);
   // Each write is one HTTP chunk; the very first write also carries the response head.
   if (chunked_) absl::StrAppend(&chunk_header_, absl::StrFormat("%x\r\n", payload_bytes));

@@ -67,6 +67,7 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   bool attached_ = false;
   bool chunked_ = true;
   bool wrote_since_ping_ = false;
+  std::chrono::steady_clock::time_point write_started_;
   bool ended_ = false;
   std::optional<Disconnect> closing_;
   boost::asio::steady_timer ping_timer_;

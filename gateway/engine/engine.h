@@ -51,7 +51,9 @@ class Engine {
   virtual void Recover(absl::string_view topic, const std::optional<TopicPosition>& since,
                        HistoryCallback done) = 0;
 
-  // The topic's position and its last `limit` events in history.
+  // The topic's position and its last `limit` events in history. An unknown topic reads as
+  // epoch "" and offset 0 and is not created (a scan of names must not grow the engine); a
+  // later `Recover` from that position replays from offset 1 while history still holds it.
   virtual void ReadHistory(absl::string_view topic, size_t limit, HistoryCallback done) = 0;
 };
 

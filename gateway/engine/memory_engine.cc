@@ -21,15 +21,34 @@ MemoryEngine::TopicState& MemoryEngine::TopicLocked(Stripe& stripe, absl::string
   return it->second;
 }
 
-void MemoryEngine::ExpireLocked(TopicState& topic, absl::Time now) const {
+void MemoryEngine::ExpireLocked(TopicState& topic, absl::Time now) {
   int64_t oldest_kept_ms = absl::ToUnixMillis(now - options_.history_ttl);
   while (!topic.history.empty() && topic.history.front()->time_unix_ms() < oldest_kept_ms) {
     topic.history.pop_front();
   }
-  while (!topic.keys.empty() && topic.keys.front().expires <= now) {
-    topic.positions_by_key.erase(topic.keys.front().key);
-    topic.keys.pop_front();
+  while (!topic.keys.empty() && topic.keys.front().expires <= now) ForgetOldestKeyLocked(topic);
+}
+
+void MemoryEngine::ForgetOldestKeyLocked(TopicState& topic) {
+  topic.positions_by_key.erase(topic.keys.front().key);
+  topic.keys.pop_front();
+  key_count_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void MemoryEngine::RememberKeyLocked(TopicState& topic, const std::string& key,
+                                     const TopicPosition& position, absl::Time now) {
+  if (topic.keys.size() >= options_.max_keys_per_topic ||
+      (key_count_.load(std::memory_order_relaxed) >= options_.max_keys_total &&
+       !topic.keys.empty())) {
+    ForgetOldestKeyLocked(topic);
   }
+  if (options_.max_keys_per_topic == 0 ||
+      key_count_.load(std::memory_order_relaxed) >= options_.max_keys_total) {
+    return;
+  }
+  topic.positions_by_key.emplace(key, position);
+  topic.keys.push_back({key, position, now + options_.idempotency_window});
+  key_count_.fetch_add(1, std::memory_order_relaxed);
 }
 
 uint64_t MemoryEngine::FirstOffsetLocked(const TopicState& topic) {
@@ -60,10 +79,7 @@ void MemoryEngine::Publish(const herald::v1::PublishRequest& request, PublishCal
       position.epoch = topic.epoch;
       position.offset = request.ephemeral() ? 0 : ++topic.last_offset;
       topic.last_publish = now;
-      if (!key.empty()) {
-        topic.positions_by_key.emplace(key, position);
-        topic.keys.push_back({key, position, now + options_.idempotency_window});
-      }
+      if (!key.empty()) RememberKeyLocked(topic, key, position, now);
       event.set_epoch(position.epoch);
       event.set_offset(position.offset);
       std::shared_ptr<const EncodedEvent> encoded = EncodeEvent(event);
@@ -78,11 +94,12 @@ void MemoryEngine::Publish(const herald::v1::PublishRequest& request, PublishCal
 }
 
 TopicHistory MemoryEngine::ReadTopic(
-    absl::string_view topic_name,
+    absl::string_view topic_name, bool create,
     const std::function<void(const TopicState&, TopicHistory&)>& read) {
   TopicHistory history;
   Stripe& stripe = StripeFor(topic_name);
   absl::MutexLock lock(&stripe.mutex);
+  if (!create && !stripe.topics.contains(topic_name)) return history;
   TopicState& topic = TopicLocked(stripe, topic_name);
   ExpireLocked(topic, options_.clock());
   history.position = {topic.epoch, topic.last_offset};
@@ -92,10 +109,14 @@ TopicHistory MemoryEngine::ReadTopic(
 
 void MemoryEngine::Recover(absl::string_view topic_name, const std::optional<TopicPosition>& since,
                            HistoryCallback done) {
-  done(ReadTopic(topic_name, [&](const TopicState& topic, TopicHistory& history) {
+  done(ReadTopic(topic_name, /*create=*/true, [&](const TopicState& topic, TopicHistory& history) {
     // Recovered only when nothing after `since` was lost: same epoch, not ahead of the topic,
-    // and history reaching back to the event right after it.
-    if (since && since->epoch == topic.epoch && since->offset <= topic.last_offset &&
+    // and history reaching back to the event right after it. The position of a topic that did
+    // not exist yet (epoch "", offset 0: "nothing seen") recovers while history still starts
+    // at offset 1.
+    bool same_epoch = since && (since->epoch == topic.epoch ||
+                                (since->epoch.empty() && since->offset == 0));
+    if (same_epoch && since->offset <= topic.last_offset &&
         since->offset + 1 >= FirstOffsetLocked(topic)) {
       history.recovered = true;
       for (const std::shared_ptr<const EncodedEvent>& event : topic.history) {
@@ -106,29 +127,44 @@ void MemoryEngine::Recover(absl::string_view topic_name, const std::optional<Top
 }
 
 void MemoryEngine::ReadHistory(absl::string_view topic_name, size_t limit, HistoryCallback done) {
-  done(ReadTopic(topic_name, [&](const TopicState& topic, TopicHistory& history) {
+  done(ReadTopic(topic_name, /*create=*/false, [&](const TopicState& topic, TopicHistory& history) {
     size_t count = std::min(limit, topic.history.size());
     history.events.assign(topic.history.end() - static_cast<ptrdiff_t>(count), topic.history.end());
   }));
 }
 
-size_t MemoryEngine::Sweep(const std::function<bool(absl::string_view topic)>& has_subscribers) {
-  absl::Time now = options_.clock();
-  size_t kept = 0;
+size_t MemoryEngine::TopicCount() {
+  size_t count = 0;
   for (Stripe& stripe : stripes_) {
     absl::MutexLock lock(&stripe.mutex);
-    for (auto it = stripe.topics.begin(); it != stripe.topics.end();) {
-      TopicState& topic = it->second;
-      ExpireLocked(topic, now);
-      // A topic nobody follows or published to within the TTL, with nothing left to recover or
-      // dedupe.
-      if (topic.history.empty() && topic.keys.empty() &&
-          now - topic.last_publish >= options_.history_ttl && !has_subscribers(it->first)) {
-        stripe.topics.erase(it++);
-      } else {
-        ++kept;
-        ++it;
-      }
+    count += stripe.topics.size();
+  }
+  return count;
+}
+
+size_t MemoryEngine::Sweep(const std::function<bool(absl::string_view topic)>& has_subscribers) {
+  size_t kept = 0;
+  for (size_t stripe = 0; stripe < kStripes; ++stripe) kept += SweepStripe(stripe, has_subscribers);
+  return kept;
+}
+
+size_t MemoryEngine::SweepStripe(
+    size_t stripe_index, const std::function<bool(absl::string_view topic)>& has_subscribers) {
+  absl::Time now = options_.clock();
+  size_t kept = 0;
+  Stripe& stripe = stripes_[stripe_index];
+  absl::MutexLock lock(&stripe.mutex);
+  for (auto it = stripe.topics.begin(); it != stripe.topics.end();) {
+    TopicState& topic = it->second;
+    ExpireLocked(topic, now);
+    // A topic nobody follows or published to within the TTL, with nothing left to recover or
+    // dedupe.
+    if (topic.history.empty() && topic.keys.empty() &&
+        now - topic.last_publish >= options_.history_ttl && !has_subscribers(it->first)) {
+      stripe.topics.erase(it++);
+    } else {
+      ++kept;
+      ++it;
     }
   }
   return kept;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <string>
@@ -19,11 +20,18 @@ struct MemoryEngineOptions {
   size_t history_size = 1000;  // Events kept per topic; 0 keeps none.
   absl::Duration history_ttl = absl::Minutes(10);
   absl::Duration idempotency_window = absl::Minutes(2);
+  // Idempotency keys remembered per topic and in all, the oldest forgotten first: a publisher
+  // setting a key on every event cannot grow memory without bound. Past the total, a topic
+  // with no key of its own to give up publishes without remembering the new key.
+  size_t max_keys_per_topic = 10000;
+  size_t max_keys_total = 200000;
   std::function<absl::Time()> clock = [] { return absl::Now(); };
 };
 
 class MemoryEngine final : public Engine {
  public:
+  static constexpr size_t kStripes = 64;
+
   // `sink` must outlive the engine.
   MemoryEngine(EventSink& sink, MemoryEngineOptions options);
 
@@ -37,6 +45,13 @@ class MemoryEngine final : public Engine {
   // have no subscriber and no publish within the TTL (their epoch is lost with them: a later
   // publish starts a new epoch at offset 1). Call it periodically; returns the topics kept.
   size_t Sweep(const std::function<bool(absl::string_view topic)>& has_subscribers);
+  // The same for one stripe of the topics (0 <= stripe < kStripes), holding only that stripe's
+  // lock: sweeping a stripe at a time never stalls every publisher at once.
+  size_t SweepStripe(size_t stripe,
+                     const std::function<bool(absl::string_view topic)>& has_subscribers);
+
+  // Topics the engine holds now.
+  size_t TopicCount();
 
  private:
   struct IdempotencyKey {
@@ -58,16 +73,20 @@ class MemoryEngine final : public Engine {
     absl::Mutex mutex;
     absl::flat_hash_map<std::string, TopicState> topics ABSL_GUARDED_BY(mutex);
   };
-  static constexpr size_t kStripes = 64;
 
   Stripe& StripeFor(absl::string_view topic);
   TopicState& TopicLocked(Stripe& stripe, absl::string_view topic)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mutex);
   // Drops what is older than the TTL or the idempotency window.
-  void ExpireLocked(TopicState& topic, absl::Time now) const;
+  void ExpireLocked(TopicState& topic, absl::Time now);
+  void ForgetOldestKeyLocked(TopicState& topic);
+  // Remembers `key` for the topic within the per-topic and total caps.
+  void RememberKeyLocked(TopicState& topic, const std::string& key, const TopicPosition& position,
+                         absl::Time now);
   // Expires the topic's history, then lets `read` fill a TopicHistory (its position already set)
-  // under the topic's lock.
-  TopicHistory ReadTopic(absl::string_view topic_name,
+  // under the topic's lock. An unknown topic is created only with `create` (a subscriber holds
+  // it); otherwise it reads as empty, at epoch "" and offset 0, and leaves nothing behind.
+  TopicHistory ReadTopic(absl::string_view topic_name, bool create,
                          const std::function<void(const TopicState&, TopicHistory&)>& read);
   // Offset of the oldest event still in history (last_offset + 1 when there is none).
   static uint64_t FirstOffsetLocked(const TopicState& topic);
@@ -75,6 +94,7 @@ class MemoryEngine final : public Engine {
   EventSink& sink_;
   const MemoryEngineOptions options_;
   std::array<Stripe, kStripes> stripes_;
+  std::atomic<size_t> key_count_{0};
 };
 
 }  // namespace herald

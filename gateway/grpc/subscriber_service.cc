@@ -14,6 +14,9 @@ namespace herald {
 namespace {
 
 constexpr uint32_t kDefaultHistoryLimit = 100;
+// gRPC clients refuse messages over 4 MiB by default: a History answer stays under it, keeping
+// the newest events that fit.
+constexpr size_t kMaxHistoryResponseBytes = (4 << 20) - (64 << 10);
 
 // Streams the events its shard delivers. The shard calls the Transport methods on its loop;
 // gRPC calls the reactor methods on its own threads; the mutex orders the two. The hub's
@@ -221,8 +224,16 @@ grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext
                         response->set_topic(topic);
                         response->set_epoch(history->position.epoch);
                         response->set_offset(history->position.offset);
-                        for (const std::shared_ptr<const EncodedEvent>& event : history->events) {
-                          *response->add_events() = event->event();
+                        size_t bytes = 0;
+                        size_t first = history->events.size();
+                        while (first > 0) {
+                          size_t size = history->events[first - 1]->ws_frame().size();
+                          if (bytes + size > kMaxHistoryResponseBytes) break;
+                          bytes += size;
+                          --first;
+                        }
+                        for (size_t i = first; i < history->events.size(); ++i) {
+                          *response->add_events() = history->events[i]->event();
                         }
                         reactor->Finish(grpc::Status::OK);
                       });

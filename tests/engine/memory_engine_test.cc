@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 
 namespace herald {
@@ -220,6 +221,57 @@ TEST(MemoryEngine, ReadHistoryReturnsTheLastEvents) {
   engine.ReadHistory("a", 2, [&](absl::StatusOr<TopicHistory> h) { history = *std::move(h); });
   EXPECT_EQ(history.position.offset, 5u);
   EXPECT_EQ(Offsets(history), (std::vector<uint64_t>{4, 5}));
+}
+
+TEST(MemoryEngine, IdempotencyKeysAreCappedPerTopicOldestFirst) {
+  RecordingSink sink;
+  ManualClock clock;
+  MemoryEngineOptions options = Options(clock);
+  options.max_keys_per_topic = 3;
+  MemoryEngine engine(sink, options);
+  for (int i = 1; i <= 4; ++i) PublishSync(engine, "a", false, absl::StrCat("k", i));
+  // k1 was forgotten to make room for k4; k2..k4 are still deduplicated.
+  EXPECT_EQ(PublishSync(engine, "a", false, "k1").offset, 5u);
+  EXPECT_EQ(PublishSync(engine, "a", false, "k4").offset, 4u);
+  EXPECT_EQ(PublishSync(engine, "a", false, "k3").offset, 3u);
+}
+
+TEST(MemoryEngine, IdempotencyKeysAreCappedInTotal) {
+  RecordingSink sink;
+  ManualClock clock;
+  MemoryEngineOptions options = Options(clock);
+  options.max_keys_total = 2;
+  MemoryEngine engine(sink, options);
+  PublishSync(engine, "a", false, "a1");
+  PublishSync(engine, "b", false, "b1");
+  // Full: topic c has no key to give up, so its key is not remembered (the event is published).
+  EXPECT_EQ(PublishSync(engine, "c", false, "c1").offset, 1u);
+  EXPECT_EQ(PublishSync(engine, "c", false, "c1").offset, 2u);
+  // Topic a gives up its own oldest key for its new one.
+  PublishSync(engine, "a", false, "a2");
+  EXPECT_EQ(PublishSync(engine, "a", false, "a2").offset, 2u);
+  EXPECT_EQ(PublishSync(engine, "a", false, "a1").offset, 3u);
+  EXPECT_EQ(PublishSync(engine, "b", false, "b1").offset, 1u);
+}
+
+TEST(MemoryEngine, ReadingAnUnknownTopicsHistoryCreatesNothing) {
+  RecordingSink sink;
+  ManualClock clock;
+  MemoryEngine engine(sink, Options(clock));
+  for (int i = 0; i < 100; ++i) {
+    engine.ReadHistory(absl::StrCat("scan.", i), 10, [](absl::StatusOr<TopicHistory> history) {
+      ASSERT_TRUE(history.ok());
+      EXPECT_EQ(history->position.epoch, "");
+      EXPECT_EQ(history->position.offset, 0u);
+    });
+  }
+  EXPECT_EQ(engine.TopicCount(), 0u);
+  // "Nothing seen" from before the topic existed recovers its first events.
+  PublishSync(engine, "late");
+  PublishSync(engine, "late");
+  TopicHistory recovered = RecoverSync(engine, "late", TopicPosition{"", 0});
+  EXPECT_TRUE(recovered.recovered);
+  EXPECT_EQ(Offsets(recovered), (std::vector<uint64_t>{1, 2}));
 }
 
 }  // namespace

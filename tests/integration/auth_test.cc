@@ -401,7 +401,7 @@ TEST(AuthModeTest, OpenModeSaysSoAndRequiredModeRefusesToStartWithoutKeys) {
   std::unique_ptr<GatewayProcess> required = GatewayProcess::StartWithOptions(options);
   ASSERT_NE(required, nullptr);
   EXPECT_EQ(required->WaitForExit(kWait), std::optional<int>(2));
-  EXPECT_TRUE(required->SawLogLine("--auth=required needs keys"));
+  EXPECT_TRUE(required->WaitForLogLine("--auth=required needs keys", kWait));
 }
 
 TEST(AuthModeTest, TheLoggedConfigurationHidesSecrets) {

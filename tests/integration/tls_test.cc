@@ -293,7 +293,7 @@ TEST_F(TlsTest, AKeyThatDoesNotMatchItsCertificateStopsTheStart) {
   std::unique_ptr<GatewayProcess> gateway = GatewayProcess::StartWithOptions(options);
   ASSERT_NE(gateway, nullptr);
   EXPECT_EQ(gateway->WaitForExit(kWait), std::optional<int>(1));
-  EXPECT_TRUE(gateway->SawLogLine("TLS key"));
+  EXPECT_TRUE(gateway->WaitForLogLine("TLS key", kWait));
 }
 
 }  // namespace

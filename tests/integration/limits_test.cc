@@ -1,0 +1,111 @@
+// Limits with clear answers: stalled writers, oversized stream items, large History answers.
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "integration/gateway_test.h"
+#include "support/http_request.h"
+
+namespace herald::testing {
+namespace {
+
+class LimitsTest : public GatewayTest {
+ protected:
+  // Waits until `read()` returns `expected`.
+  bool WaitForValue(const std::function<double()>& read, double expected) {
+    auto deadline = std::chrono::steady_clock::now() + kWait;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (read() == expected) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+  // The value of a Prometheus sample line starting with `name` (e.g. a name with labels).
+  double Metric(const std::string& name) {
+    std::string text = Fetch(http_port(), "GET", "/metrics").body;
+    size_t at = text.find("\n" + name + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(text.substr(at + name.size() + 2));
+  }
+};
+
+TEST_F(LimitsTest, AnSseReaderThatStopsReadingOnAQuietTopicIsCut) {
+  StartGateway({"--sse_ping_interval=200ms", "--write_timeout=600ms",
+                "--max_queue_bytes=33554432", "--max_message_bytes=200000"});
+  std::shared_ptr<SseClient> healthy = ConnectSse("/sse?topic=quiet");
+  std::shared_ptr<SseClient> stalled = ConnectStalledSse("/sse?topic=quiet");
+  ASSERT_TRUE(healthy && stalled);
+  ASSERT_TRUE(WaitForValue([&] { return Metric("herald_connections{transport=\"sse\"}"); }, 2));
+  // Far less than the 32 MiB queue, far more than loopback socket buffers hold (they grow to
+  // a few MiB): a write stays pending.
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(PublishForTest("quiet", std::string(150000, 'q')).ok());
+  EXPECT_TRUE(WaitForValue([&] { return Metric("herald_connections{transport=\"sse\"}"); }, 1));
+  EXPECT_GE(Metric("herald_server_disconnects_total{code=\"4408\"}"), 1);
+  EXPECT_TRUE(healthy->WaitFor([&] { return DataEvents(*healthy).size() == 40; }, kWait));
+  EXPECT_FALSE(healthy->Ended());
+}
+
+TEST_F(LimitsTest, AnOversizedPublishStreamItemGetsItsErrorAndTheStreamGoesOn) {
+  StartGateway({"--max_message_bytes=1024"});
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  auto stream = publisher_->PublishStream(&context);
+  for (size_t size : {10, 100000, 10}) {
+    ASSERT_TRUE(stream->Write(Request("big.items", std::string(size, 'b'))));
+    herald::v1::PublishResponse response;
+    ASSERT_TRUE(stream->Read(&response));
+    if (size > 1024) {
+      EXPECT_EQ(response.error().code(), grpc::StatusCode::INVALID_ARGUMENT);
+    } else {
+      EXPECT_FALSE(response.has_error()) << response.error().message();
+    }
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(LimitsTest, HistoryAnswersFitAGrpcClientsDefaultLimit) {
+  StartGateway({"--max_message_bytes=600000", "--history_size=20"});
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(PublishForTest("big.history", std::string(500000, 'h')).ok());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  herald::v1::HistoryRequest request;
+  request.set_topic("big.history");
+  request.set_limit(20);
+  herald::v1::HistoryResponse response;
+  grpc::Status status = subscriber_->History(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.offset(), 12u);
+  // The newest events that fit in 4 MiB, oldest first.
+  ASSERT_EQ(response.events_size(), 8);
+  EXPECT_EQ(response.events(0).offset(), 5u);
+  EXPECT_EQ(response.events(7).offset(), 12u);
+}
+
+TEST_F(LimitsTest, ReadingHistoryOfUnknownTopicsLeavesNoTrace) {
+  StartGateway();
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  herald::v1::HistoryRequest request;
+  request.set_topic("never.published");
+  herald::v1::HistoryResponse response;
+  ASSERT_TRUE(subscriber_->History(&context, request, &response).ok());
+  EXPECT_EQ(response.epoch(), "");
+  EXPECT_EQ(response.offset(), 0u);
+  // A client handed that position recovers the topic's first events.
+  ASSERT_TRUE(PublishForTest("never.published", "first").ok());
+  std::shared_ptr<WsClient> ws = ConnectWs("/ws");
+  herald::v1::ClientMessage subscribe;
+  subscribe.set_id(1);
+  subscribe.mutable_subscribe()->set_topic("never.published");
+  subscribe.mutable_subscribe()->set_recover(true);
+  ws->Send(subscribe);
+  std::optional<herald::v1::Reply> reply = ws->WaitForReply(1, kWait);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_TRUE(reply->subscribed().recovered());
+  ASSERT_TRUE(ws->WaitForEvents(1, kWait));
+  EXPECT_EQ(ws->Events()[0].data(), "first");
+}
+
+}  // namespace
+}  // namespace herald::testing
