@@ -26,16 +26,20 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
     : config_(std::move(config)),
       metrics_(static_cast<size_t>(config_.threads)),
       authenticator_(std::move(authenticator)),
+      connection_limits_(config_.max_connections, config_.max_connections_per_ip),
+      publish_rates_(config_.publish_rate),
       loops_(static_cast<size_t>(config_.threads)) {
   hub_ = std::make_unique<Hub>(loops_.Posters(), metrics_);
   MemoryEngineOptions engine_options;
   engine_options.history_size = config_.history_size;
   engine_options.history_ttl = config_.history_ttl;
   engine_options.idempotency_window = config_.idempotency_window;
+  engine_options.max_topics = config_.max_topics;
   engine_ = std::make_unique<MemoryEngine>(*hub_, std::move(engine_options));
   hub_->set_engine(engine_.get());
   edge_context_ = std::make_unique<EdgeContext>(EdgeContext{
-      config_, *hub_, *engine_, metrics_, draining_, *authenticator_, nullptr});
+      config_, *hub_, *engine_, metrics_, draining_, *authenticator_,
+      connection_limits_, publish_rates_, nullptr});
 }
 
 Gateway::~Gateway() {
@@ -62,7 +66,8 @@ absl::Status Gateway::Start() {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  publisher_service_ = std::make_unique<PublisherService>(config_, *engine_, *authenticator_);
+  publisher_service_ = std::make_unique<PublisherService>(config_, *engine_, *authenticator_,
+                                                          publish_rates_);
   subscriber_service_ = std::make_unique<SubscriberService>(config_, *hub_, *engine_, metrics_,
                                                             draining_, *authenticator_);
   grpc::ServerBuilder builder;

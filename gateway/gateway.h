@@ -57,6 +57,8 @@ class Gateway {
   std::atomic<bool> draining_{false};
   Metrics metrics_;
   std::unique_ptr<Authenticator> authenticator_;
+  ConnectionLimits connection_limits_;
+  PublishRateLimits publish_rates_;
   // The hub, engine and edge context outlive the loops: sessions still owned by pending
   // handlers detach from the hub while the loops are destroyed.
   std::unique_ptr<Hub> hub_;

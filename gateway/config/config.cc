@@ -36,6 +36,19 @@ ABSL_FLAG(int64_t, max_replay_bytes, 8 << 20,
 ABSL_FLAG(int64_t, max_message_bytes, 64 << 10,
           "Largest WebSocket frame, event payload or publish body accepted.");
 ABSL_FLAG(int64_t, max_topics_per_connection, 128, "Subscriptions one connection may hold.");
+ABSL_FLAG(int64_t, max_connections, 50000,
+          "WebSocket and SSE connections the gateway holds; past it /ws and /sse answer 503. "
+          "0: no cap.");
+ABSL_FLAG(int64_t, max_connections_per_ip, 1000,
+          "WebSocket and SSE connections from one client address; past it 429. Raise it behind "
+          "a load balancer that does not keep client addresses. 0: no cap.");
+ABSL_FLAG(double, publish_rate, 20000,
+          "Events per second one credential (token sub or publisher key) may publish, in bursts "
+          "of twice that, on gRPC, HTTP and WebSocket together; past it RESOURCE_EXHAUSTED / "
+          "HTTP 429. Applies when keys are configured. 0: no limit.");
+ABSL_FLAG(int64_t, max_topics, 200000,
+          "Topics the gateway holds (with history or subscribers); a publish or subscribe that "
+          "would create one more is refused with RESOURCE_EXHAUSTED. 0: no cap.");
 ABSL_FLAG(double, ws_command_rate, 1000,
           "Commands a WebSocket connection may send per second (bursts of twice that); past it "
           "commands get a RESOURCE_EXHAUSTED reply, and a client that keeps flooding is closed "
@@ -189,6 +202,8 @@ std::string Config::Describe() const {
       " history_size=", history_size, " history_ttl=", absl::FormatDuration(history_ttl),
       " max_queue_bytes=", max_queue_bytes, " max_message_bytes=", max_message_bytes,
       " max_topics_per_connection=", max_topics_per_connection,
+      " max_connections=", max_connections, " max_connections_per_ip=", max_connections_per_ip,
+      " publish_rate=", publish_rate, " max_topics=", max_topics,
       " allowed_origins=", origins, " auth=", auth.required ? "required" : "auto",
       " jwt_hs256_secret=", Masked(auth.jwt_hs256_secret),
       " jwt_hs256_secret_file=", auth.jwt_hs256_secret_file,
@@ -301,6 +316,19 @@ absl::StatusOr<Config> ConfigFromFlags() {
   config.max_message_bytes = *max_message_bytes;
   config.max_topics_per_connection = *max_topics;
 
+  for (auto [name, value, into] :
+       {std::tuple{"max_connections", absl::GetFlag(FLAGS_max_connections), &config.max_connections},
+        {"max_connections_per_ip", absl::GetFlag(FLAGS_max_connections_per_ip),
+         &config.max_connections_per_ip},
+        {"max_topics", absl::GetFlag(FLAGS_max_topics), &config.max_topics}}) {
+    absl::StatusOr<size_t> size = PositiveSize(name, value, /*zero_ok=*/true);
+    if (!size.ok()) return size.status();
+    *into = *size;
+  }
+  config.publish_rate = absl::GetFlag(FLAGS_publish_rate);
+  if (config.publish_rate < 0) {
+    return absl::InvalidArgumentError("--publish_rate must not be negative");
+  }
   config.ws_command_rate = absl::GetFlag(FLAGS_ws_command_rate);
   if (config.ws_command_rate < 0) {
     return absl::InvalidArgumentError("--ws_command_rate must not be negative");

@@ -5,6 +5,8 @@
 
 #include "auth/authenticator.h"
 #include "config/config.h"
+#include "edge/connection_limits.h"
+#include "edge/publish_rate_limits.h"
 #include "edge/tls_context.h"
 #include "engine/engine.h"
 #include "hub/hub.h"
@@ -20,6 +22,8 @@ struct EdgeContext {
   // Set once SIGTERM arrives: /readyz answers 503 and new streams are refused.
   const std::atomic<bool>& draining;
   const Authenticator& authenticator;
+  ConnectionLimits& connections;
+  PublishRateLimits& publish_rates;
   // The HTTP port's TLS context; null when the port speaks plain HTTP.
   const TlsContext* tls;
 };

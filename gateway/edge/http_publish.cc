@@ -69,10 +69,12 @@ void PublishJson(std::string_view body, const Grant& grant, EdgeContext& context
     done({HttpStatusFor(status), ErrorJson(status)});
     return;
   }
-  if (!grant.MayPublish(request.topic())) {
-    absl::Status status =
-        absl::PermissionDeniedError("this token may not publish to " + request.topic());
-    done({HttpStatusFor(status), ErrorJson(status)});
+  absl::Status allowed =
+      grant.MayPublish(request.topic())
+          ? context.publish_rates.Allow(grant)
+          : absl::PermissionDeniedError("this token may not publish to " + request.topic());
+  if (!allowed.ok()) {
+    done({HttpStatusFor(allowed), ErrorJson(allowed)});
     return;
   }
   context.engine.Publish(

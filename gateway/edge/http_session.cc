@@ -201,7 +201,17 @@ std::optional<HttpSession::AdmittedStream> HttpSession::AdmitStream(const Reques
       return std::nullopt;
     }
   }
-  return AdmittedStream{*std::move(target), *std::move(grant)};
+  boost::system::error_code ignored;
+  std::string ip = stream_.tcp().socket().remote_endpoint(ignored).address().to_string();
+  absl::StatusOr<ConnectionSlot> slot = context_.connections.Acquire(ip);
+  if (!slot.ok()) {
+    Headers headers = cors;
+    headers.emplace_back(http::field::retry_after, "5");
+    Respond(HttpStatusFor(slot.status()), ErrorJson(slot.status()), "application/json", false,
+            headers);
+    return std::nullopt;
+  }
+  return AdmittedStream{*std::move(target), *std::move(grant), *std::move(slot)};
 }
 
 void HttpSession::StartWebSocket(Request request) {
@@ -212,7 +222,8 @@ void HttpSession::StartWebSocket(Request request) {
   std::optional<AdmittedStream> admitted = AdmitStream(request, /*topic_required=*/false);
   if (!admitted) return;
   std::make_shared<WebSocketSession>(std::move(stream_), context_, shard_)
-      ->Run(std::move(request), std::move(admitted->target.topics), std::move(admitted->grant));
+      ->Run(std::move(request), std::move(admitted->target.topics), std::move(admitted->grant),
+            std::move(admitted->slot));
 }
 
 void HttpSession::StartSse(Request request) {
@@ -226,8 +237,8 @@ void HttpSession::StartSse(Request request) {
   std::string resume_token(request["Last-Event-ID"]);
   if (resume_token.empty()) resume_token = admitted->target.last_event_id;
   std::make_shared<SseSession>(std::move(stream_), context_, shard_)
-      ->Run(request, std::move(admitted->target.topics), resume_token,
-            std::move(admitted->grant));
+      ->Run(request, std::move(admitted->target.topics), resume_token, admitted->grant,
+            std::move(admitted->slot));
 }
 
 void HttpSession::Publish(Request request) {
@@ -254,8 +265,12 @@ void HttpSession::Publish(Request request) {
               [self = shared_from_this(), keep_alive, cors](HttpAnswer answer) {
                 boost::asio::post(self->stream_.get_executor(),
                                   [self, keep_alive, cors, answer = std::move(answer)]() mutable {
+                                    Headers headers = cors;
+                                    if (answer.status == 429) {
+                                      headers.emplace_back(http::field::retry_after, "1");
+                                    }
                                     self->Respond(answer.status, std::move(answer.json),
-                                                  "application/json", keep_alive, cors);
+                                                  "application/json", keep_alive, headers);
                                   });
               });
 }

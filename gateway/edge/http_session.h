@@ -31,6 +31,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   struct AdmittedStream {
     RequestTarget target;
     Grant grant;
+    ConnectionSlot slot;
   };
 
   // TLS handshake on a TLS port, after detecting that the client speaks TLS.

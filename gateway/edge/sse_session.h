@@ -30,7 +30,8 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   // The stream ends with `herald.disconnect` 4401 when `grant` expires: the browser reconnects
   // with its fresh cookie or URL.
   void Run(const boost::beast::http::request<boost::beast::http::string_body>& request,
-           std::vector<std::string> topics, std::string_view resume_token, const Grant& grant);
+           std::vector<std::string> topics, std::string_view resume_token, const Grant& grant,
+           ConnectionSlot slot);
 
   // Transport (on the session's loop):
   void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override;
@@ -64,6 +65,7 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   std::vector<std::string> topics_;
   std::vector<TopicPosition> positions_;
   std::array<char, 512> peer_bytes_;  // Whatever the client sends is read and ignored.
+  ConnectionSlot slot_;
   bool attached_ = false;
   bool chunked_ = true;
   bool wrote_since_ping_ = false;

@@ -44,9 +44,10 @@ WebSocketSession::~WebSocketSession() {
 }
 
 void WebSocketSession::Run(http::request<http::string_body> request,
-                           std::vector<std::string> topics, Grant grant) {
+                           std::vector<std::string> topics, Grant grant, ConnectionSlot slot) {
   const Config& config = context_.config;
   grant_ = std::move(grant);
+  slot_ = std::move(slot);
   ws_.next_layer().tcp().expires_never();
   websocket::stream_base::timeout timeout;
   timeout.handshake_timeout = ToChrono(config.handshake_timeout);
@@ -220,8 +221,12 @@ void WebSocketSession::Publish(uint32_t id, const herald::v1::PublishRequest& re
     SendError(id, status);
     return;
   }
-  if (!grant_.MayPublish(request.topic())) {
-    SendError(id, absl::PermissionDeniedError("this token may not publish to " + request.topic()));
+  absl::Status allowed =
+      grant_.MayPublish(request.topic())
+          ? context_.publish_rates.Allow(grant_)
+          : absl::PermissionDeniedError("this token may not publish to " + request.topic());
+  if (!allowed.ok()) {
+    SendError(id, allowed);
     return;
   }
   context_.engine.Publish(

@@ -30,7 +30,7 @@ class WebSocketSession final : public Transport,
   // Completes the upgrade of `request` and subscribes `topics` (already validated and allowed
   // by `grant`, which then governs the connection's commands until it expires).
   void Run(boost::beast::http::request<boost::beast::http::string_body> request,
-           std::vector<std::string> topics, Grant grant);
+           std::vector<std::string> topics, Grant grant, ConnectionSlot slot);
 
   // Transport (on the session's loop):
   void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override;
@@ -71,6 +71,7 @@ class WebSocketSession final : public Transport,
   OutgoingQueue queue_;
   RateLimiter command_limiter_;
   Grant grant_;
+  ConnectionSlot slot_;
   boost::asio::steady_timer expiry_timer_;
   // Commands refused by the limiter since the last one it let through.
   size_t refused_in_a_row_ = 0;

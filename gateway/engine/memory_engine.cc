@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
 #include "random_id.h"
 
 namespace herald {
@@ -15,10 +16,22 @@ MemoryEngine::Stripe& MemoryEngine::StripeFor(absl::string_view topic) {
   return stripes_[absl::Hash<absl::string_view>{}(topic) % kStripes];
 }
 
-MemoryEngine::TopicState& MemoryEngine::TopicLocked(Stripe& stripe, absl::string_view topic) {
-  auto [it, inserted] = stripe.topics.try_emplace(topic);
-  if (inserted) it->second.epoch = RandomId(6);
-  return it->second;
+MemoryEngine::TopicState* MemoryEngine::TopicLocked(Stripe& stripe, absl::string_view topic) {
+  if (auto it = stripe.topics.find(topic); it != stripe.topics.end()) return &it->second;
+  if (options_.max_topics != 0 &&
+      topic_count_.fetch_add(1, std::memory_order_relaxed) >= options_.max_topics) {
+    topic_count_.fetch_sub(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  if (options_.max_topics == 0) topic_count_.fetch_add(1, std::memory_order_relaxed);
+  TopicState& state = stripe.topics[topic];
+  state.epoch = RandomId(6);
+  return &state;
+}
+
+absl::Status MemoryEngine::TooManyTopics() const {
+  return absl::ResourceExhaustedError(
+      absl::StrCat("the gateway holds its maximum of ", options_.max_topics, " topics"));
 }
 
 void MemoryEngine::ExpireLocked(TopicState& topic, absl::Time now) {
@@ -65,42 +78,55 @@ void MemoryEngine::Publish(const herald::v1::PublishRequest& request, PublishCal
   event.mutable_meta()->insert(request.meta().begin(), request.meta().end());
   event.set_time_unix_ms(absl::ToUnixMillis(now));
 
-  TopicPosition position;
+  absl::StatusOr<TopicPosition> position;
   Stripe& stripe = StripeFor(request.topic());
   {
     absl::MutexLock lock(&stripe.mutex);
-    TopicState& topic = TopicLocked(stripe, request.topic());
-    ExpireLocked(topic, now);
-    const std::string& key = request.idempotency_key();
-    auto seen = key.empty() ? topic.positions_by_key.end() : topic.positions_by_key.find(key);
-    if (seen != topic.positions_by_key.end()) {
-      position = seen->second;  // A repeat: answered with the first position, not delivered.
+    TopicState* topic = TopicLocked(stripe, request.topic());
+    if (topic) {
+      position = AcceptLocked(*topic, request, std::move(event), now);
     } else {
-      position.epoch = topic.epoch;
-      position.offset = request.ephemeral() ? 0 : ++topic.last_offset;
-      topic.last_publish = now;
-      if (!key.empty()) RememberKeyLocked(topic, key, position, now);
-      event.set_epoch(position.epoch);
-      event.set_offset(position.offset);
-      std::shared_ptr<const EncodedEvent> encoded = EncodeEvent(event);
-      if (position.offset != 0 && options_.history_size > 0) {
-        topic.history.push_back(encoded);
-        if (topic.history.size() > options_.history_size) topic.history.pop_front();
-      }
-      sink_.OnEvent(std::move(encoded));
+      position = TooManyTopics();
     }
   }
   done(std::move(position));
 }
 
-TopicHistory MemoryEngine::ReadTopic(
+TopicPosition MemoryEngine::AcceptLocked(TopicState& topic,
+                                         const herald::v1::PublishRequest& request,
+                                         herald::v1::Event event, absl::Time now) {
+  ExpireLocked(topic, now);
+  const std::string& key = request.idempotency_key();
+  auto seen = key.empty() ? topic.positions_by_key.end() : topic.positions_by_key.find(key);
+  if (seen != topic.positions_by_key.end()) {
+    return seen->second;  // A repeat: answered with the first position, not delivered.
+  }
+  TopicPosition position;
+  position.epoch = topic.epoch;
+  position.offset = request.ephemeral() ? 0 : ++topic.last_offset;
+  topic.last_publish = now;
+  if (!key.empty()) RememberKeyLocked(topic, key, position, now);
+  event.set_epoch(position.epoch);
+  event.set_offset(position.offset);
+  std::shared_ptr<const EncodedEvent> encoded = EncodeEvent(event);
+  if (position.offset != 0 && options_.history_size > 0) {
+    topic.history.push_back(encoded);
+    if (topic.history.size() > options_.history_size) topic.history.pop_front();
+  }
+  sink_.OnEvent(std::move(encoded));
+  return position;
+}
+
+absl::StatusOr<TopicHistory> MemoryEngine::ReadTopic(
     absl::string_view topic_name, bool create,
     const std::function<void(const TopicState&, TopicHistory&)>& read) {
   TopicHistory history;
   Stripe& stripe = StripeFor(topic_name);
   absl::MutexLock lock(&stripe.mutex);
   if (!create && !stripe.topics.contains(topic_name)) return history;
-  TopicState& topic = TopicLocked(stripe, topic_name);
+  TopicState* state = TopicLocked(stripe, topic_name);
+  if (!state) return TooManyTopics();
+  TopicState& topic = *state;
   ExpireLocked(topic, options_.clock());
   history.position = {topic.epoch, topic.last_offset};
   read(topic, history);
@@ -162,6 +188,7 @@ size_t MemoryEngine::SweepStripe(
     if (topic.history.empty() && topic.keys.empty() &&
         now - topic.last_publish >= options_.history_ttl && !has_subscribers(it->first)) {
       stripe.topics.erase(it++);
+      topic_count_.fetch_sub(1, std::memory_order_relaxed);
     } else {
       ++kept;
       ++it;

@@ -25,6 +25,8 @@ struct MemoryEngineOptions {
   // with no key of its own to give up publishes without remembering the new key.
   size_t max_keys_per_topic = 10000;
   size_t max_keys_total = 200000;
+  // Topics held at most (0: no cap); one more is refused with RESOURCE_EXHAUSTED.
+  size_t max_topics = 0;
   std::function<absl::Time()> clock = [] { return absl::Now(); };
 };
 
@@ -75,18 +77,24 @@ class MemoryEngine final : public Engine {
   };
 
   Stripe& StripeFor(absl::string_view topic);
-  TopicState& TopicLocked(Stripe& stripe, absl::string_view topic)
+  // The topic's state, created when new unless the engine holds max_topics (then null).
+  TopicState* TopicLocked(Stripe& stripe, absl::string_view topic)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mutex);
   // Drops what is older than the TTL or the idempotency window.
   void ExpireLocked(TopicState& topic, absl::Time now);
+  // Assigns the event its position, keeps it in history and hands it to the sink (a repeated
+  // idempotency key gets the first position instead).
+  TopicPosition AcceptLocked(TopicState& topic, const herald::v1::PublishRequest& request,
+                             herald::v1::Event event, absl::Time now);
   void ForgetOldestKeyLocked(TopicState& topic);
+  absl::Status TooManyTopics() const;
   // Remembers `key` for the topic within the per-topic and total caps.
   void RememberKeyLocked(TopicState& topic, const std::string& key, const TopicPosition& position,
                          absl::Time now);
   // Expires the topic's history, then lets `read` fill a TopicHistory (its position already set)
   // under the topic's lock. An unknown topic is created only with `create` (a subscriber holds
   // it); otherwise it reads as empty, at epoch "" and offset 0, and leaves nothing behind.
-  TopicHistory ReadTopic(absl::string_view topic_name, bool create,
+  absl::StatusOr<TopicHistory> ReadTopic(absl::string_view topic_name, bool create,
                          const std::function<void(const TopicState&, TopicHistory&)>& read);
   // Offset of the oldest event still in history (last_offset + 1 when there is none).
   static uint64_t FirstOffsetLocked(const TopicState& topic);
@@ -95,6 +103,7 @@ class MemoryEngine final : public Engine {
   const MemoryEngineOptions options_;
   std::array<Stripe, kStripes> stripes_;
   std::atomic<size_t> key_count_{0};
+  std::atomic<size_t> topic_count_{0};
 };
 
 }  // namespace herald

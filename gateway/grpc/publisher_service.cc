@@ -23,8 +23,12 @@ class PublishStreamReactor final
     : public grpc::ServerBidiReactor<herald::v1::PublishRequest, herald::v1::PublishResponse> {
  public:
   PublishStreamReactor(PublisherService& service, const Config& config, Engine& engine,
-                       Grant grant)
-      : service_(service), config_(config), engine_(engine), grant_(std::move(grant)) {
+                       PublishRateLimits& rates, Grant grant)
+      : service_(service),
+        config_(config),
+        engine_(engine),
+        rates_(rates),
+        grant_(std::move(grant)) {
     absl::MutexLock lock(&mutex_);
     ReadLocked();
   }
@@ -42,7 +46,7 @@ class PublishStreamReactor final
       FinishLocked(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "token expired"));
       return;
     }
-    PublishOne(request_, grant_, config_, engine_, [this](herald::v1::PublishResponse response) {
+    PublishOne(request_, grant_, config_, engine_, rates_, [this](herald::v1::PublishResponse response) {
       response_ = std::move(response);
       StartWrite(&response_);
     });
@@ -90,6 +94,7 @@ class PublishStreamReactor final
   PublisherService& service_;
   const Config& config_;
   Engine& engine_;
+  PublishRateLimits& rates_;
   const Grant grant_;
   herald::v1::PublishRequest request_;
   herald::v1::PublishResponse response_;
@@ -108,7 +113,7 @@ class RefusedStreamReactor final
 };
 
 void PublishOne(const herald::v1::PublishRequest& request, const Grant& grant,
-                const Config& config, Engine& engine,
+                const Config& config, Engine& engine, PublishRateLimits& rates,
                 std::function<void(herald::v1::PublishResponse)> done) {
   herald::v1::PublishResponse response;
   response.set_request_id(request.request_id());
@@ -117,6 +122,7 @@ void PublishOne(const herald::v1::PublishRequest& request, const Grant& grant,
   if (status.ok() && !grant.MayPublish(request.topic())) {
     status = absl::PermissionDeniedError("this credential may not publish to " + request.topic());
   }
+  if (status.ok()) status = rates.Allow(grant);
   if (!status.ok()) {
     *response.mutable_error() = ErrorProto(status);
     done(std::move(response));
@@ -135,8 +141,8 @@ void PublishOne(const herald::v1::PublishRequest& request, const Grant& grant,
 }
 
 PublisherService::PublisherService(const Config& config, Engine& engine,
-                                   const Authenticator& authenticator)
-    : config_(config), engine_(engine), authenticator_(authenticator) {}
+                                   const Authenticator& authenticator, PublishRateLimits& rates)
+    : config_(config), engine_(engine), authenticator_(authenticator), rates_(rates) {}
 
 grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext* context,
                                                     const herald::v1::PublishRequest* request,
@@ -147,7 +153,7 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
     reactor->Finish(ToGrpcStatus(grant.status()));
     return reactor;
   }
-  PublishOne(*request, *grant, config_, engine_, [reactor, response](herald::v1::PublishResponse result) {
+  PublishOne(*request, *grant, config_, engine_, rates_, [reactor, response](herald::v1::PublishResponse result) {
     if (result.has_error()) {
       reactor->Finish(ToGrpcStatus(result.error()));
       return;
@@ -162,7 +168,7 @@ grpc::ServerBidiReactor<herald::v1::PublishRequest, herald::v1::PublishResponse>
 PublisherService::PublishStream(grpc::CallbackServerContext* context) {
   absl::StatusOr<Grant> grant = AuthenticateCall(*context, authenticator_);
   if (!grant.ok()) return new RefusedStreamReactor(grant.status());
-  auto* reactor = new PublishStreamReactor(*this, config_, engine_, *std::move(grant));
+  auto* reactor = new PublishStreamReactor(*this, config_, engine_, rates_, *std::move(grant));
   absl::MutexLock lock(&streams_mutex_);
   streams_.insert(reactor);
   if (draining_) reactor->Drain();

@@ -5,6 +5,7 @@
 #include "absl/synchronization/mutex.h"
 #include "auth/authenticator.h"
 #include "config/config.h"
+#include "edge/publish_rate_limits.h"
 #include "engine/engine.h"
 #include "herald/v1/publisher.grpc.pb.h"
 
@@ -14,7 +15,8 @@ class PublishStreamReactor;
 
 class PublisherService final : public herald::v1::Publisher::CallbackService {
  public:
-  PublisherService(const Config& config, Engine& engine, const Authenticator& authenticator);
+  PublisherService(const Config& config, Engine& engine, const Authenticator& authenticator,
+                   PublishRateLimits& rates);
 
   // herald::v1::Publisher::CallbackService:
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
@@ -32,15 +34,16 @@ class PublisherService final : public herald::v1::Publisher::CallbackService {
   const Config& config_;
   Engine& engine_;
   const Authenticator& authenticator_;
+  PublishRateLimits& rates_;
   absl::Mutex streams_mutex_;
   absl::flat_hash_set<PublishStreamReactor*> streams_ ABSL_GUARDED_BY(streams_mutex_);
   bool draining_ ABSL_GUARDED_BY(streams_mutex_) = false;
 };
 
-// Checks `request` and whether `grant` may publish it, then publishes it; `done` gets the
-// response (error set on failure), on any thread.
+// Checks `request`, whether `grant` may publish it and its rate, then publishes it; `done` gets
+// the response (error set on failure), on any thread.
 void PublishOne(const herald::v1::PublishRequest& request, const Grant& grant,
-                const Config& config, Engine& engine,
+                const Config& config, Engine& engine, PublishRateLimits& rates,
                 std::function<void(herald::v1::PublishResponse)> done);
 
 }  // namespace herald

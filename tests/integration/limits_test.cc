@@ -1,5 +1,6 @@
 // Limits with clear answers: stalled writers, oversized stream items, large History answers.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "integration/gateway_test.h"
@@ -105,6 +106,93 @@ TEST_F(LimitsTest, ReadingHistoryOfUnknownTopicsLeavesNoTrace) {
   EXPECT_TRUE(reply->subscribed().recovered());
   ASSERT_TRUE(ws->WaitForEvents(1, kWait));
   EXPECT_EQ(ws->Events()[0].data(), "first");
+}
+
+TEST_F(LimitsTest, ConnectionsAreCappedPerAddressThenInTotalBeforeAnyUpgrade) {
+  StartGateway({"--max_connections_per_ip=2"});
+  std::shared_ptr<WsClient> first = ConnectWs("/ws?topic=a");
+  std::shared_ptr<SseClient> second = ConnectSse("/sse?topic=a");
+  ASSERT_TRUE(first && second);
+  WsHandshakeResult third = WsClient::TryConnect(loop_, http_port(), "/ws?topic=a");
+  EXPECT_EQ(third.http_status, 429);
+  HttpResponse sse = Fetch(http_port(), "GET", "/sse?topic=a");
+  EXPECT_EQ(sse.status, 429);
+  EXPECT_EQ(sse.Header("Retry-After"), "5");
+  // A connection that ends gives its place back.
+  first->Close();
+  ASSERT_TRUE(first->WaitForClose(kWait).has_value());
+  ASSERT_TRUE(WaitForValue([&] { return Metric("herald_connections{transport=\"ws\"}"); }, 0));
+  EXPECT_TRUE(ConnectWs("/ws?topic=a"));
+}
+
+TEST_F(LimitsTest, TheTotalConnectionCapAnswers503) {
+  StartGateway({"--max_connections=1", "--max_connections_per_ip=0"});
+  std::shared_ptr<WsClient> only = ConnectWs("/ws?topic=a");
+  ASSERT_TRUE(only);
+  EXPECT_EQ(WsClient::TryConnect(loop_, http_port(), "/ws?topic=a").http_status, 503);
+  EXPECT_EQ(Fetch(http_port(), "GET", "/sse?topic=a").status, 503);
+  // Publishing and health checks are not connections of that kind.
+  EXPECT_EQ(Fetch(http_port(), "GET", "/healthz").status, 200);
+  ASSERT_TRUE(PublishForTest("a", "still delivered").ok());
+  EXPECT_TRUE(only->WaitForEvents(1, kWait));
+}
+
+TEST_F(LimitsTest, NewTopicsPastTheCapAreRefused) {
+  StartGateway({"--max_topics=3"});
+  for (const char* topic : {"t.1", "t.2", "t.3"}) ASSERT_TRUE(PublishForTest(topic, "x").ok());
+  EXPECT_EQ(PublishForTest("t.4", "x").error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(PublishForTest("t.1", "existing topics go on").ok());
+  HttpResponse http = Fetch(http_port(), "POST", "/v1/publish", R"({"topic":"t.5","data":"eA=="})");
+  EXPECT_EQ(http.status, 429);
+  EXPECT_EQ(http.Header("Retry-After"), "1");
+  std::shared_ptr<WsClient> ws = ConnectWs("/ws");
+  herald::v1::ClientMessage subscribe;
+  subscribe.set_id(1);
+  subscribe.mutable_subscribe()->set_topic("t.6");
+  ws->Send(subscribe);
+  std::optional<herald::v1::Reply> reply = ws->WaitForReply(1, kWait);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->error().code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_FALSE(ws->Ended());
+}
+
+TEST_F(LimitsTest, EachCredentialHasAPublishRateOnEveryWayIn) {
+  char path[] = "/tmp/herald-keys-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  std::string keys = "fast-backend-key-0123456789 rated.>\nother-backend-key-0123456789 rated.>\n";
+  ASSERT_EQ(write(fd, keys.data(), keys.size()), static_cast<ssize_t>(keys.size()));
+  close(fd);
+  StartGateway({std::string("--publisher_keys_file=") + path, "--publish_rate=5"});
+  unlink(path);
+  auto publish = [&](const std::string& key) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + kWait);
+    context.AddMetadata("authorization", "Bearer " + key);
+    herald::v1::PublishResponse response;
+    return publisher_->Publish(&context, Request("rated.a", "x"), &response);
+  };
+  // A burst of twice the rate, then refusals.
+  int accepted = 0;
+  grpc::Status refused;
+  for (int i = 0; i < 20 && refused.ok(); ++i) {
+    grpc::Status status = publish("fast-backend-key-0123456789");
+    if (status.ok()) {
+      ++accepted;
+    } else {
+      refused = status;
+    }
+  }
+  EXPECT_GE(accepted, 10);
+  EXPECT_LE(accepted, 12);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  HttpResponse http =
+      Fetch(http_port(), "POST", "/v1/publish", R"({"topic":"rated.a","data":"eA=="})",
+            {{"Authorization", "Bearer fast-backend-key-0123456789"}});
+  EXPECT_EQ(http.status, 429);
+  EXPECT_EQ(http.Header("Retry-After"), "1");
+  // Another credential has its own budget.
+  EXPECT_TRUE(publish("other-backend-key-0123456789").ok());
 }
 
 }  // namespace

@@ -1,0 +1,56 @@
+// Caps on open WebSocket and SSE connections, in total and per client IP.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+
+namespace herald {
+
+class ConnectionLimits;
+
+// One admitted connection's place under the caps, given back when destroyed. Move-only.
+class ConnectionSlot {
+ public:
+  ConnectionSlot() = default;
+  ConnectionSlot(ConnectionSlot&& other) noexcept { *this = std::move(other); }
+  ConnectionSlot& operator=(ConnectionSlot&& other) noexcept;
+  ~ConnectionSlot() { Release(); }
+
+ private:
+  friend class ConnectionLimits;
+  ConnectionSlot(ConnectionLimits* limits, std::string ip) : limits_(limits), ip_(std::move(ip)) {}
+  void Release();
+
+  ConnectionLimits* limits_ = nullptr;
+  std::string ip_;
+};
+
+// Thread-safe. Zero means no cap.
+class ConnectionLimits {
+ public:
+  ConnectionLimits(size_t max_total, size_t max_per_ip)
+      : max_total_(max_total), max_per_ip_(max_per_ip) {}
+
+  // UNAVAILABLE when the gateway holds its maximum (HTTP 503), RESOURCE_EXHAUSTED when `ip`
+  // does (HTTP 429).
+  absl::StatusOr<ConnectionSlot> Acquire(const std::string& ip);
+
+  size_t total() const;
+
+ private:
+  friend class ConnectionSlot;
+  void Release(const std::string& ip);
+
+  const size_t max_total_;
+  const size_t max_per_ip_;
+  mutable absl::Mutex mutex_;
+  size_t total_ ABSL_GUARDED_BY(mutex_) = 0;
+  absl::flat_hash_map<std::string, size_t> per_ip_ ABSL_GUARDED_BY(mutex_);
+};
+
+}  // namespace herald
