@@ -1,6 +1,8 @@
 // Subscriptions, recovery and fan-out across shards.
 #include "hub/hub.h"
 
+#include <algorithm>
+
 #include <cstdlib>
 
 #include "log.h"
@@ -79,7 +81,11 @@ void Hub::CompleteSubscribe(size_t shard_index, Transport* transport, PendingSub
   Shard& shard = *shards_[shard_index];
   if (shard.AttachmentId(transport) != pending.attachment_id) return;  // Gone meanwhile.
   std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results;
+  // The replies `done` queues come before the replays and take room too: keep theirs aside,
+  // so a replay announced as recovered always fits.
+  size_t reply_room = kReplyAllowance * pending.topics.size();
   size_t replay_room = transport->ReplayRoom();
+  replay_room -= std::min(replay_room, reply_room);
   for (size_t i = 0; i < pending.topics.size(); ++i) {
     const std::string& topic = pending.topics[i].topic;
     absl::StatusOr<TopicHistory>& history = pending.histories[i];

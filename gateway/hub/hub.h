@@ -31,6 +31,10 @@ struct TopicRequest {
 // run on that shard's loop.
 class Hub final : public EventSink {
  public:
+  // Room kept for the reply of each subscribed topic when sizing replays (a reply holds the
+  // topic, its epoch and offset: well under this).
+  static constexpr size_t kReplyAllowance = 1024;
+
   using SubscribeCallback =
       std::function<void(std::vector<absl::StatusOr<herald::v1::SubscribeResult>>)>;
 

@@ -195,5 +195,50 @@ TEST_F(LimitsTest, EachCredentialHasAPublishRateOnEveryWayIn) {
   EXPECT_TRUE(publish("other-backend-key-0123456789").ok());
 }
 
+// The bytes an event takes in a WebSocket frame of its own.
+size_t FrameSize(const herald::v1::Event& event) {
+  herald::v1::ServerMessage message;
+  *message.add_events() = event;
+  return message.ByteSizeLong();
+}
+
+TEST_F(LimitsTest, AReplayAnnouncedAsRecoveredIsNeverCutAfterwards) {
+  constexpr size_t kRoom = 4096;  // --max_queue_bytes, with no extra replay room.
+  StartGateway({"--max_queue_bytes=4096", "--max_replay_bytes=0"});
+  // Learn the frame size of an event, then size four events to fill the room exactly.
+  std::shared_ptr<WsClient> probe = ConnectWs("/ws?topic=probe");
+  ASSERT_TRUE(PublishForTest("probe", std::string(500, 'p')).ok());
+  ASSERT_TRUE(probe->WaitForEvents(1, kWait));
+  size_t overhead = FrameSize(probe->Events()[0]) - 500;
+  std::string payload(kRoom / 4 - overhead, 'r');
+  std::string epoch;
+  for (int i = 0; i < 4; ++i) {
+    herald::v1::PublishResponse response;
+    ASSERT_TRUE(Publish(Request("exact", payload), &response).ok());
+    epoch = response.epoch();
+  }
+
+  std::shared_ptr<WsClient> ws = ConnectWs("/ws");
+  herald::v1::ClientMessage subscribe;
+  subscribe.set_id(1);
+  subscribe.mutable_subscribe()->set_topic("exact");
+  subscribe.mutable_subscribe()->set_recover(true);
+  subscribe.mutable_subscribe()->set_epoch(epoch);
+  subscribe.mutable_subscribe()->set_offset(0);
+  ws->Send(subscribe);
+  std::optional<herald::v1::Reply> reply = ws->WaitForReply(1, kWait);
+  ASSERT_TRUE(reply.has_value());
+  if (reply->subscribed().recovered()) {
+    EXPECT_TRUE(ws->WaitForEvents(4, kWait));
+  }
+  // Whatever was announced, the connection lives on.
+  ASSERT_TRUE(PublishForTest("exact", "live").ok());
+  EXPECT_TRUE(ws->WaitFor([&] {
+    std::vector<herald::v1::Event> events = ws->Events();
+    return !events.empty() && events.back().data() == "live";
+  }, kWait));
+  EXPECT_FALSE(ws->Ended()) << "closed with " << ws->CloseCode().value_or(0);
+}
+
 }  // namespace
 }  // namespace herald::testing
