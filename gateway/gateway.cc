@@ -69,7 +69,7 @@ absl::Status Gateway::Start() {
   publisher_service_ = std::make_unique<PublisherService>(config_, *engine_, *authenticator_,
                                                           publish_rates_);
   subscriber_service_ = std::make_unique<SubscriberService>(config_, *hub_, *engine_, metrics_,
-                                                            draining_, *authenticator_);
+                                                            draining_, *authenticator_, loops_);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.grpc_listen, *grpc_credentials, &grpc_port_);
   // Well above the event limit, so an oversized item gets its own INVALID_ARGUMENT and its

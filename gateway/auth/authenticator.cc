@@ -11,6 +11,12 @@
 namespace herald {
 namespace {
 
+// RFC 7518: an HS256 key at least as long as the hash; shorter secrets are guessable offline
+// from any token.
+constexpr size_t kMinHs256SecretBytes = 32;
+constexpr absl::string_view kShortSecret =
+    "an HS256 secret must be at least 32 bytes (openssl rand -hex 32)";
+
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   if (!file) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
@@ -51,6 +57,9 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(AuthConfig 
 absl::StatusOr<std::shared_ptr<const Authenticator::Keys>> Authenticator::LoadKeys() const {
   auto keys = std::make_shared<Keys>();
   if (!config_.jwt_hs256_secret.empty()) {
+    if (config_.jwt_hs256_secret.size() < kMinHs256SecretBytes) {
+      return absl::InvalidArgumentError(kShortSecret);
+    }
     if (absl::Status status = keys->jwt.AddHs256Secret(config_.jwt_hs256_secret); !status.ok()) {
       return status;
     }
@@ -61,6 +70,9 @@ absl::StatusOr<std::shared_ptr<const Authenticator::Keys>> Authenticator::LoadKe
     // Editors end files with a newline; it is not part of the secret.
     while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r')) {
       secret->pop_back();
+    }
+    if (secret->size() < kMinHs256SecretBytes) {
+      return FileError(config_.jwt_hs256_secret_file, absl::InvalidArgumentError(kShortSecret));
     }
     if (absl::Status status = keys->jwt.AddHs256Secret(*std::move(secret)); !status.ok()) {
       return FileError(config_.jwt_hs256_secret_file, status);

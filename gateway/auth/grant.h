@@ -13,6 +13,7 @@ struct Grant {
   // Everything is allowed: the gateway runs without keys.
   bool open = false;
   std::string subject;  // The token's `sub`, or the publisher key's name.
+  bool publisher_key = false;  // From --publisher_keys_file rather than a JWT.
   absl::Time expires = absl::InfiniteFuture();
   std::vector<std::string> subscribe;  // Topic patterns.
   std::vector<std::string> publish;    // Topic patterns.
@@ -26,6 +27,8 @@ struct Grant {
   bool MaySubscribe(absl::string_view topic) const;
   bool MayPublish(absl::string_view topic) const;
   bool Expired(absl::Time now) const { return now >= expires; }
+  // Tells credentials apart for rate limits: a JWT `sub` can never pass for a publisher key.
+  std::string RateKey() const { return (publisher_key ? "key\n" : "jwt\n") + subject; }
 };
 
 }  // namespace herald

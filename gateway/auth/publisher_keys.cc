@@ -71,6 +71,7 @@ absl::StatusOr<PublisherKeys> PublisherKeys::Parse(absl::string_view text) {
       key.digest = Sha256(fields[0]);
     }
     key.grant.subject = absl::StrCat("key:", Hex(key.digest).substr(0, 8));
+    key.grant.publisher_key = true;
     for (size_t i = 1; i < fields.size(); ++i) {
       absl::string_view pattern = fields[i];
       bool subscribe = absl::ConsumePrefix(&pattern, kSubscribePrefix);

@@ -241,6 +241,13 @@ bool OriginMatches(absl::string_view pattern, absl::string_view origin) {
   return labels.front() != '.' && labels.back() != '.';
 }
 
+bool Config::OriginTrusted(absl::string_view origin) const {
+  for (const std::string& allowed : allowed_origins) {
+    if (allowed != "*" && OriginMatches(allowed, origin)) return true;
+  }
+  return false;
+}
+
 bool Config::OriginAllowed(absl::string_view origin) const {
   if (origin.empty() || allowed_origins.empty()) return true;
   for (const std::string& allowed : allowed_origins) {

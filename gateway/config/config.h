@@ -61,6 +61,9 @@ struct Config {
   // True when `origin` may open a WebSocket or SSE stream or publish over HTTP. Requests without Origin (non-browser
   // clients) are always allowed.
   bool OriginAllowed(absl::string_view origin) const;
+  // True when `origin` is allowed by name or pattern in --allowed_origins (not merely because
+  // any origin is): only such pages get CORS with credentials, and their cookie is honoured.
+  bool OriginTrusted(absl::string_view origin) const;
 };
 
 // True when browser origin `origin` (scheme://host[:port]) matches `pattern`: `*`, an exact

@@ -21,10 +21,21 @@ constexpr size_t kMaxHeaderBytes = 8 * 1024;
 constexpr std::chrono::seconds kLingerTime{2};
 constexpr std::string_view kTokenCookie = "herald_token";
 
+// True when the browser request comes from the gateway's own origin (the Origin's authority is
+// the Host it asked for).
+bool SameOrigin(std::string_view origin, std::string_view host) {
+  size_t scheme_end = origin.find("://");
+  return scheme_end != std::string_view::npos && !host.empty() &&
+         origin.substr(scheme_end + 3) == host;
+}
+
 // The request's credential: `Authorization: Bearer`, else `?token=`, else the herald_token
-// cookie (browsers cannot set headers on WebSocket or EventSource).
+// cookie (browsers cannot set headers on WebSocket or EventSource). The cookie counts only
+// without an Origin, from the gateway's own origin or from a trusted one: a browser attaches it
+// to requests from any page, and honouring it for every origin would let any site act as the
+// user (cross-site WebSocket hijacking, credentialed CORS).
 std::string_view RequestCredential(const http::request<http::string_body>& request,
-                                   const RequestTarget& target) {
+                                   const RequestTarget& target, const Config& config) {
   if (auto authorization = request.find(http::field::authorization);
       authorization != request.end()) {
     absl::string_view token = BearerToken(
@@ -32,6 +43,11 @@ std::string_view RequestCredential(const http::request<http::string_body>& reque
     return std::string_view(token.data(), token.size());
   }
   if (!target.token.empty()) return target.token;
+  std::string_view origin = request[http::field::origin];
+  if (!origin.empty() && !SameOrigin(origin, request[http::field::host]) &&
+      !config.OriginTrusted(absl::string_view(origin.data(), origin.size()))) {
+    return {};
+  }
   return CookieValue(request[http::field::cookie], kTokenCookie);
 }
 
@@ -134,7 +150,11 @@ HttpSession::Headers HttpSession::CorsHeaders(const Request& request) const {
   if (origin == request.end()) return {};
   std::string value(origin->value());
   if (!context_.config.OriginAllowed(value)) return {};
-  // The exact origin (never `*`) with credentials, so the herald_token cookie is sent.
+  // Trusted origins get their exact origin with credentials, so the herald_token cookie is
+  // sent; with any origin allowed, pages may read answers but never with the user's cookie.
+  if (!context_.config.OriginTrusted(value)) {
+    return {{http::field::access_control_allow_origin, "*"}};
+  }
   return {{http::field::access_control_allow_origin, std::move(value)},
           {http::field::access_control_allow_credentials, "true"},
           {http::field::vary, "Origin"}};
@@ -157,7 +177,7 @@ void HttpSession::Preflight(const Request& request) {
 std::optional<Grant> HttpSession::Authenticate(const Request& request,
                                                const RequestTarget& target,
                                                const Headers& cors) {
-  std::string_view credential = RequestCredential(request, target);
+  std::string_view credential = RequestCredential(request, target, context_.config);
   absl::StatusOr<Grant> grant = context_.authenticator.Authenticate(
       absl::string_view(credential.data(), credential.size()));
   if (grant.ok()) return *std::move(grant);

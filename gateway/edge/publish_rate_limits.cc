@@ -6,8 +6,9 @@ namespace herald {
 absl::Status PublishRateLimits::Allow(const Grant& grant) {
   if (per_second_ <= 0 || grant.open) return absl::OkStatus();
   absl::MutexLock lock(&mutex_);
-  if (buckets_.size() >= kMaxBuckets && !buckets_.contains(grant.subject)) buckets_.clear();
-  auto [bucket, inserted] = buckets_.try_emplace(grant.subject, per_second_, 2 * per_second_);
+  std::string key = grant.RateKey();
+  if (buckets_.size() >= kMaxBuckets && !buckets_.contains(key)) buckets_.clear();
+  auto [bucket, inserted] = buckets_.try_emplace(key, per_second_, 2 * per_second_);
   if (bucket->second.Allow()) return absl::OkStatus();
   return absl::ResourceExhaustedError(
       "publish rate exceeded for this credential: retry after 1s");

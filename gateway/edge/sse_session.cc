@@ -10,6 +10,7 @@
 #include "codec/encoded_event.h"
 #include "codec/resume_token.h"
 #include "codec/sse_encoding.h"
+#include "hub/error_proto.h"
 #include "random_id.h"
 
 namespace herald {
@@ -56,9 +57,15 @@ void SseSession::Run(const http::request<http::string_body>& request,
       "X-Accel-Buffering: no\r\n";
   head += chunked_ ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n";
   if (auto origin = request.find(http::field::origin); origin != request.end()) {
-    // Admitted requests come from allowed origins; credentials let the cookie through.
-    absl::StrAppend(&head, "Access-Control-Allow-Origin: ", std::string(origin->value()),
-                    "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
+    // Admitted requests come from allowed origins; trusted ones get credentials (the cookie),
+    // the rest a plain CORS answer.
+    std::string value(origin->value());
+    if (context_.config.OriginTrusted(value)) {
+      absl::StrAppend(&head, "Access-Control-Allow-Origin: ", value,
+                      "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
+    } else {
+      head += "Access-Control-Allow-Origin: *\r\n";
+    }
   }
   head += "\r\n";
   // The head is written as the first queued bytes, outside chunk framing (see Flush).
@@ -117,6 +124,7 @@ void SseSession::OnSubscribed(std::vector<absl::StatusOr<herald::v1::SubscribeRe
   }
   Push(std::make_shared<std::string>(
       SseControlFrame("herald.connected", ConnectedJson(connected))));
+  if (std::optional<Disconnect> refused = RefusedTopicDisconnect(results)) Close(*refused);
   if (context_.draining.load()) Close(kDisconnectShutdown);
 }
 

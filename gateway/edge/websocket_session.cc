@@ -90,6 +90,7 @@ void WebSocketSession::OnConnected(
   }
   Send(message);
   if (context_.draining.load()) Close(kDisconnectShutdown);
+  if (std::optional<Disconnect> refused = RefusedTopicDisconnect(results)) Close(*refused);
   ReadNext();
 }
 
@@ -256,8 +257,10 @@ void WebSocketSession::Refresh(uint32_t id, const herald::v1::RefreshCommand& co
     SendError(id, grant.status());
     return;
   }
-  if (grant->subject != grant_.subject) {
-    SendError(id, absl::PermissionDeniedError("the new token is for another subject"));
+  if (grant->subject != grant_.subject || grant->publisher_key != grant_.publisher_key ||
+      (grant_.subject.empty() && !grant_.open)) {
+    SendError(id, absl::PermissionDeniedError(
+                      "a refresh needs a token for the same sub as the connection's"));
     return;
   }
   for (const std::string& topic : context_.hub.shard(shard_).Topics(this)) {

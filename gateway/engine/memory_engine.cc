@@ -50,9 +50,9 @@ void MemoryEngine::ForgetOldestKeyLocked(TopicState& topic) {
 
 void MemoryEngine::RememberKeyLocked(TopicState& topic, const std::string& key,
                                      const TopicPosition& position, absl::Time now) {
-  if (topic.keys.size() >= options_.max_keys_per_topic ||
-      (key_count_.load(std::memory_order_relaxed) >= options_.max_keys_total &&
-       !topic.keys.empty())) {
+  if (!topic.keys.empty() &&
+      (topic.keys.size() >= options_.max_keys_per_topic ||
+       key_count_.load(std::memory_order_relaxed) >= options_.max_keys_total)) {
     ForgetOldestKeyLocked(topic);
   }
   if (options_.max_keys_per_topic == 0 ||

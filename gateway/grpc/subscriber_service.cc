@@ -2,6 +2,7 @@
 #include "grpc/subscriber_service.h"
 
 #include <algorithm>
+#include <boost/asio/steady_timer.hpp>
 #include <deque>
 
 #include "absl/base/thread_annotations.h"
@@ -24,18 +25,27 @@ constexpr size_t kMaxHistoryResponseBytes = (4 << 20) - (64 << 10);
 class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event>,
                                public Transport {
  public:
-  SubscribeReactor(Hub& hub, Metrics& metrics, size_t shard, const Config& config,
-                   const std::atomic<bool>& draining, std::vector<TopicRequest> topics)
+  // `loop` runs shard `shard`; the call ends with UNAUTHENTICATED at `expires` (its token's).
+  SubscribeReactor(Hub& hub, Metrics& metrics, size_t shard, boost::asio::io_context& loop,
+                   const Config& config, const std::atomic<bool>& draining,
+                   std::vector<TopicRequest> topics, absl::Time expires)
       : hub_(hub),
         metrics_(metrics),
         shard_(shard),
         max_queue_bytes_(config.max_queue_bytes),
-        max_total_bytes_(config.max_queue_bytes + config.max_replay_bytes) {
+        max_total_bytes_(config.max_queue_bytes + config.max_replay_bytes),
+        expires_(expires),
+        expiry_timer_(loop) {
     metrics_.ConnectionOpened(TransportKind::kGrpc);
     hub_.shard(shard_).Post([this, &draining, topics = std::move(topics)]() mutable {
+      if (expires_ != absl::InfiniteFuture()) ScheduleExpiry();
       hub_.Subscribe(shard_, this, std::move(topics),
-                     [this, &draining](std::vector<absl::StatusOr<herald::v1::SubscribeResult>>) {
+                     [this, &draining](
+                         std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results) {
                        absl::MutexLock lock(&mutex_);
+                       for (const auto& result : results) {
+                         if (!result.ok()) FinishLocked(ToGrpcStatus(result.status()));
+                       }
                        // A drain that began meanwhile may have closed the shard's transports
                        // before this one attached.
                        if (draining.load()) {
@@ -101,6 +111,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
   void OnDone() override {
     metrics_.ConnectionClosed(TransportKind::kGrpc);
     hub_.shard(shard_).Post([this] {
+      // A wait cancelled here completes later with an error and never touches `this`.
+      expiry_timer_.cancel();
       hub_.Detach(shard_, this);
       delete this;
     });
@@ -128,6 +140,23 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
     if (!replayed) live_bytes_ += bytes;
     queue_.push_back({event, replayed});
     metrics_.EventsDelivered(shard_, TransportKind::kGrpc);
+  }
+
+  // On the shard's loop. Long waits are cut into steps of a day, far from the clock's range.
+  void ScheduleExpiry() {
+    absl::Duration left =
+        std::clamp(expires_ - absl::Now(), absl::ZeroDuration(), absl::Hours(24));
+    expiry_timer_.expires_after(absl::ToChronoMilliseconds(left));
+    expiry_timer_.async_wait([this](const boost::system::error_code& error) {
+      if (error) return;
+      if (absl::Now() < expires_) {
+        ScheduleExpiry();
+        return;
+      }
+      absl::MutexLock lock(&mutex_);
+      DropQueueLocked();
+      FinishLocked(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "token expired"));
+    });
   }
 
   void DropQueueLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
@@ -169,6 +198,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
   const size_t shard_;
   const size_t max_queue_bytes_;
   const size_t max_total_bytes_;
+  const absl::Time expires_;
+  boost::asio::steady_timer expiry_timer_;  // Used on the shard's loop only.
   mutable absl::Mutex mutex_;
   std::deque<Queued> queue_ ABSL_GUARDED_BY(mutex_);
   // The event being written, apart from the queue: dropping the queue never touches it.
@@ -190,13 +221,14 @@ class FailedReactor final : public grpc::ServerWriteReactor<herald::v1::Event> {
 
 SubscriberService::SubscriberService(const Config& config, Hub& hub, Engine& engine,
                                      Metrics& metrics, const std::atomic<bool>& draining,
-                                     const Authenticator& authenticator)
+                                     const Authenticator& authenticator, EventLoops& loops)
     : config_(config),
       hub_(hub),
       engine_(engine),
       metrics_(metrics),
       draining_(draining),
-      authenticator_(authenticator) {}
+      authenticator_(authenticator),
+      loops_(loops) {}
 
 grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext* context,
                                                      const herald::v1::HistoryRequest* request,
@@ -277,7 +309,8 @@ grpc::ServerWriteReactor<herald::v1::Event>* SubscriberService::Subscribe(
     topic->since = TopicPosition{since.epoch(), since.offset()};
   }
   size_t shard = next_shard_.fetch_add(1) % hub_.shard_count();
-  return new SubscribeReactor(hub_, metrics_, shard, config_, draining_, std::move(topics));
+  return new SubscribeReactor(hub_, metrics_, shard, loops_.context(shard), config_, draining_,
+                              std::move(topics), grant->expires);
 }
 
 }  // namespace herald

@@ -5,6 +5,7 @@
 
 #include "auth/authenticator.h"
 #include "config/config.h"
+#include "edge/event_loops.h"
 #include "engine/engine.h"
 #include "herald/v1/subscriber.grpc.pb.h"
 #include "hub/hub.h"
@@ -16,7 +17,8 @@ class SubscriberService final : public herald::v1::Subscriber::CallbackService {
  public:
   // New subscriptions are refused with UNAVAILABLE once `draining` is set.
   SubscriberService(const Config& config, Hub& hub, Engine& engine, Metrics& metrics,
-                    const std::atomic<bool>& draining, const Authenticator& authenticator);
+                    const std::atomic<bool>& draining, const Authenticator& authenticator,
+                    EventLoops& loops);
 
   // herald::v1::Subscriber::CallbackService:
   grpc::ServerWriteReactor<herald::v1::Event>* Subscribe(
@@ -32,6 +34,7 @@ class SubscriberService final : public herald::v1::Subscriber::CallbackService {
   Metrics& metrics_;
   const std::atomic<bool>& draining_;
   const Authenticator& authenticator_;
+  EventLoops& loops_;  // Loop i runs shard i: each call's expiry timer runs on its shard's.
   std::atomic<size_t> next_shard_{0};
 };
 

@@ -414,6 +414,9 @@ class WsClient : public Client {
       conn->ws.binary(true);
       // A resumed client subscribes by command (with its position), not in the URL.
       std::string target = resume() ? "/ws" : "/ws?topic=" + topic_name_;
+      if (!options_.token.empty()) {
+        target += (resume() ? "?token=" : "&token=") + options_.token;
+      }
       conn->ws.async_handshake(
           options_.http_host + ":" + std::to_string(options_.http_port), target,
           [this, conn, gen](beast::error_code error) {
@@ -601,7 +604,9 @@ class SseClient : public Client {
     conn->socket.async_connect(endpoint, [this, conn, gen](boost::system::error_code error) {
       if (gen != generation()) return;
       if (error) return OnFailed("connect: " + error.message());
-      conn->request = "GET /sse?topic=" + topic_name_ + " HTTP/1.1\r\nHost: " +
+      conn->request = "GET /sse?topic=" + topic_name_ +
+                      (options_.token.empty() ? "" : "&token=" + options_.token) +
+                      " HTTP/1.1\r\nHost: " +
                       options_.http_host + ":" + std::to_string(options_.http_port) +
                       "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n";
       // A resumed client sends what a browser's EventSource sends: the last id it saw.

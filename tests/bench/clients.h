@@ -23,6 +23,8 @@ struct FleetOptions {
   size_t connect_concurrency = 256;
   // Drop() resets connections (SO_LINGER 0: RST) instead of closing them with a FIN.
   bool drop_with_reset = false;
+  // Sent as ?token= on every /ws and /sse request when set (a gateway with auth on).
+  std::string token;
 };
 
 // The name of topic `index` as used by every part of the bench.

@@ -40,6 +40,10 @@ ABSL_FLAG(
     "Comma-separated extra flags for the started gateway, e.g. --threads=2,--history_size=0.");
 ABSL_FLAG(int64_t, gateway_pid, 0, "Pid of an already running gateway, to report its RSS/CPU.");
 ABSL_FLAG(int64_t, ws_clients, 1000, "WebSocket clients.");
+ABSL_FLAG(std::string, token, "",
+          "Token the WS/SSE clients send (?token=), for a gateway with auth on.");
+ABSL_FLAG(std::string, publish_token, "",
+          "Token or publisher key the gRPC publishers send, for a gateway with auth on.");
 ABSL_FLAG(int64_t, sse_clients, 0, "SSE clients.");
 ABSL_FLAG(int64_t, topics, 0,
           "Topics bench.0..bench.N-1; clients and events go round-robin. 0: the scenario's "
@@ -238,6 +242,7 @@ int RunFanout(GatewayUnderTest& gw, uint64_t file_limit) {
 
   // Connect every client and wait for each first message.
   FleetOptions fleet_options;
+  fleet_options.token = absl::GetFlag(FLAGS_token);
   fleet_options.http_host = http->host;
   fleet_options.http_port = http->port;
   fleet_options.ws_clients = ws_clients;
@@ -265,6 +270,7 @@ int RunFanout(GatewayUnderTest& gw, uint64_t file_limit) {
   std::optional<uint64_t> rss_connected = rss();
 
   PublishPlan plan;
+  plan.token = absl::GetFlag(FLAGS_publish_token);
   plan.topics = topics;
   plan.rate = absl::GetFlag(FLAGS_rate);
   plan.payload_bytes = payload_bytes;
@@ -486,6 +492,7 @@ int RunStorm(GatewayUnderTest& gw, uint64_t file_limit) {
   std::optional<uint64_t> rss_start = gw.Rss();
 
   FleetOptions fleet_options;
+  fleet_options.token = absl::GetFlag(FLAGS_token);
   fleet_options.http_host = gw.http.host;
   fleet_options.http_port = gw.http.port;
   fleet_options.ws_clients = ws_clients;
@@ -505,6 +512,7 @@ int RunStorm(GatewayUnderTest& gw, uint64_t file_limit) {
   }
 
   PublishPlan plan;
+  plan.token = absl::GetFlag(FLAGS_publish_token);
   plan.topics = topics;
   plan.rate = absl::GetFlag(FLAGS_rate);
   plan.payload_bytes = payload_bytes;

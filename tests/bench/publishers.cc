@@ -42,6 +42,7 @@ StreamResult RunStream(herald::v1::Publisher::Stub& stub, const PublishPlan& pla
 
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + plan.timeout);
+  if (!plan.token.empty()) context.AddMetadata("authorization", "Bearer " + plan.token);
   std::unique_ptr<Stream> stream = stub.PublishStream(&context);
   std::counting_semaphore<> inflight(
       static_cast<ptrdiff_t>(std::max<size_t>(1, plan.max_inflight)));

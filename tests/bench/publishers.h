@@ -21,6 +21,8 @@ struct PublishPlan {
   size_t payload_bytes = 64;
   size_t max_inflight = 1000;  // unanswered requests per stream
   std::chrono::seconds timeout{120};
+  // Sent as "authorization: Bearer <token>" when set.
+  std::string token;
 };
 
 struct PublishResult {

@@ -390,6 +390,71 @@ TEST_F(AuthTest, AGoodClientKeepsEveryEventWhileHostileOnesAreRefused) {
   for (int i = 0; i < kEvents; ++i) EXPECT_EQ(events[i].offset(), static_cast<uint64_t>(i + 1));
 }
 
+TEST_F(AuthTest, AGrpcSubscriptionEndsWhenItsTokenExpires) {
+  Claims short_lived;
+  short_lived.ttl = absl::Seconds(2);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  context.AddMetadata("authorization", "Bearer " + Token(short_lived));
+  herald::v1::SubscribeRequest request;
+  request.add_topics("chat.lobby");
+  auto reader = subscriber_->Subscribe(&context, request);
+  herald::v1::Event event;
+  while (reader->Read(&event)) {
+  }
+  grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << status.error_message();
+}
+
+TEST_F(AuthTest, ARefreshNeedsASub) {
+  Claims anonymous;
+  anonymous.sub = "";
+  std::shared_ptr<WsClient> ws = Ws("/ws?token=" + Token(anonymous));
+  ASSERT_TRUE(ws);
+  herald::v1::ClientMessage refresh = Command(1);
+  refresh.mutable_refresh()->set_token(Token(anonymous));
+  ws->Send(refresh);
+  std::optional<herald::v1::Reply> reply = ws->WaitForReply(1, kWait);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->error().code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(AuthTest, TheCookieCountsOnlyForTrustedOrigins) {
+  std::string cookie = "herald_token=" + Token({});
+  EXPECT_EQ(TryWs("/ws?topic=chat.lobby", {{"Cookie", cookie}, {"Origin", "https://app.example.com"}})
+                .http_status,
+            101);
+  // Any origin allowed, and the cookie of a page from elsewhere does not count.
+  std::unique_ptr<GatewayProcess> open_origins = GatewayProcess::Start(
+      {"--jwt_hs256_secret_file=" + secret_file_, "--jwt_leeway=0s"});
+  ASSERT_NE(open_origins, nullptr);
+  WsOptions options;
+  options.headers = {{"Cookie", cookie}, {"Origin", "https://evil.io"}};
+  EXPECT_EQ(WsClient::TryConnect(loop_, open_origins->http_port(), "/ws?topic=chat.lobby", options)
+                .http_status,
+            401);
+  options.headers = {{"Cookie", cookie}};
+  EXPECT_EQ(WsClient::TryConnect(loop_, open_origins->http_port(), "/ws?topic=chat.lobby", options)
+                .http_status,
+            101);
+  // Pages from any origin may read answers, never with credentials.
+  HttpResponse cors = Fetch(open_origins->http_port(), "OPTIONS", "/v1/publish", "",
+                            {{"Origin", "https://evil.io"}});
+  EXPECT_EQ(cors.status, 204);
+  EXPECT_EQ(cors.Header("Access-Control-Allow-Origin"), "*");
+  EXPECT_FALSE(cors.Header("Access-Control-Allow-Credentials").has_value());
+}
+
+TEST(AuthModeTest, AShortHs256SecretStopsTheStart) {
+  GatewayOptions options;
+  options.args = {"--jwt_hs256_secret=too-short"};
+  options.wait_for_listening = false;
+  std::unique_ptr<GatewayProcess> gateway = GatewayProcess::StartWithOptions(options);
+  ASSERT_NE(gateway, nullptr);
+  EXPECT_EQ(gateway->WaitForExit(kWait), std::optional<int>(2));
+  EXPECT_TRUE(gateway->WaitForLogLine("at least 32 bytes", kWait));
+}
+
 TEST(AuthModeTest, OpenModeSaysSoAndRequiredModeRefusesToStartWithoutKeys) {
   std::unique_ptr<GatewayProcess> open = GatewayProcess::Start({"--jwt_hs256_secret="});
   ASSERT_NE(open, nullptr);

@@ -145,6 +145,16 @@ TEST_F(LimitsTest, NewTopicsPastTheCapAreRefused) {
   HttpResponse http = Fetch(http_port(), "POST", "/v1/publish", R"({"topic":"t.5","data":"eA=="})");
   EXPECT_EQ(http.status, 429);
   EXPECT_EQ(http.Header("Retry-After"), "1");
+  // A refused connect-time topic closes the connection with its reason.
+  std::shared_ptr<WsClient> refused = ConnectWs("/ws?topic=t.1&topic=t.7");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->WaitForClose(kWait), std::optional<uint16_t>(4429));
+  std::shared_ptr<SseClient> refused_sse = ConnectSse("/sse?topic=t.8");
+  ASSERT_TRUE(refused_sse);
+  EXPECT_TRUE(refused_sse->WaitForEnd(kWait));
+  EXPECT_EQ(refused_sse->Events().back().type, "herald.disconnect");
+  EXPECT_NE(refused_sse->Events().back().data.find("4429"), std::string::npos);
+
   std::shared_ptr<WsClient> ws = ConnectWs("/ws");
   herald::v1::ClientMessage subscribe;
   subscribe.set_id(1);
