@@ -7,7 +7,7 @@
 
 namespace herald {
 
-struct EncodedEvent;
+class EncodedEvent;
 
 // Why the server ends a connection. `code` is a WebSocket close code (4000 + HTTP status for
 // Herald's own reasons); SSE and gRPC clients see the same code and reason in their own form.
