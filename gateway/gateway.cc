@@ -35,6 +35,7 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
   engine_options.history_ttl = config_.history_ttl;
   engine_options.idempotency_window = config_.idempotency_window;
   engine_options.max_topics = config_.max_topics;
+  engine_options.max_history_bytes = config_.max_history_bytes;
   engine_ = std::make_unique<MemoryEngine>(*hub_, std::move(engine_options));
   hub_->set_engine(engine_.get());
   edge_context_ = std::make_unique<EdgeContext>(EdgeContext{

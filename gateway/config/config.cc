@@ -49,6 +49,9 @@ ABSL_FLAG(double, publish_rate, 20000,
 ABSL_FLAG(int64_t, max_topics, 200000,
           "Topics the gateway holds (with history or subscribers); a publish or subscribe that "
           "would create one more is refused with RESOURCE_EXHAUSTED. 0: no cap.");
+ABSL_FLAG(int64_t, max_history_bytes, 512 << 20,
+          "Bytes of history kept in all topics together; past it the oldest events of the "
+          "whole gateway are dropped first (their clients then recover with recovered=false).");
 ABSL_FLAG(double, ws_command_rate, 1000,
           "Commands a WebSocket connection may send per second (bursts of twice that); past it "
           "commands get a RESOURCE_EXHAUSTED reply, and a client that keeps flooding is closed "
@@ -204,6 +207,7 @@ std::string Config::Describe() const {
       " max_topics_per_connection=", max_topics_per_connection,
       " max_connections=", max_connections, " max_connections_per_ip=", max_connections_per_ip,
       " publish_rate=", publish_rate, " max_topics=", max_topics,
+      " max_history_bytes=", max_history_bytes,
       " allowed_origins=", origins, " auth=", auth.required ? "required" : "auto",
       " jwt_hs256_secret=", Masked(auth.jwt_hs256_secret),
       " jwt_hs256_secret_file=", auth.jwt_hs256_secret_file,
@@ -332,6 +336,10 @@ absl::StatusOr<Config> ConfigFromFlags() {
     if (!size.ok()) return size.status();
     *into = *size;
   }
+  absl::StatusOr<size_t> history_bytes =
+      PositiveSize("max_history_bytes", absl::GetFlag(FLAGS_max_history_bytes));
+  if (!history_bytes.ok()) return history_bytes.status();
+  config.max_history_bytes = *history_bytes;
   config.publish_rate = absl::GetFlag(FLAGS_publish_rate);
   if (config.publish_rate < 0) {
     return absl::InvalidArgumentError("--publish_rate must not be negative");

@@ -33,6 +33,7 @@ struct Config {
   size_t max_connections_per_ip = 1000;  // From one client address; 0: no cap.
   double publish_rate = 20000;           // Events per second per credential; 0: no limit.
   size_t max_topics = 200000;            // Topics the engine holds; 0: no cap.
+  size_t max_history_bytes = 512 << 20;  // History of all topics; the oldest goes first.
   double ws_command_rate = 1000;  // Commands per second per WebSocket connection; 0: no limit.
   std::vector<std::string> allowed_origins;  // Empty: any origin.
   absl::Duration shutdown_timeout = absl::Seconds(10);

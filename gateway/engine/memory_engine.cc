@@ -34,10 +34,64 @@ absl::Status MemoryEngine::TooManyTopics() const {
       absl::StrCat("the gateway holds its maximum of ", options_.max_topics, " topics"));
 }
 
-void MemoryEngine::ExpireLocked(TopicState& topic, absl::Time now) {
+namespace {
+
+// What a kept event costs beyond its encoded bytes: the event object, its shared ownership and
+// its place in the history.
+constexpr size_t kEventOverheadBytes = 256;
+
+size_t HistoryBytes(const EncodedEvent& event) {
+  return event.ws_frame().size() + kEventOverheadBytes;
+}
+
+}  // namespace
+
+void MemoryEngine::AppendHistoryLocked(absl::string_view name, TopicState& topic,
+                                       std::shared_ptr<const EncodedEvent> event) {
+  history_bytes_.fetch_add(HistoryBytes(*event), std::memory_order_relaxed);
+  topic.history.push_back(std::move(event));
+  if (topic.history.size() == 1) OldestChangedLocked(name, topic);
+  if (topic.history.size() > options_.history_size) PopOldestLocked(name, topic);
+}
+
+void MemoryEngine::PopOldestLocked(absl::string_view name, TopicState& topic) {
+  history_bytes_.fetch_sub(HistoryBytes(*topic.history.front()), std::memory_order_relaxed);
+  topic.history.pop_front();
+  OldestChangedLocked(name, topic);
+}
+
+void MemoryEngine::OldestChangedLocked(absl::string_view name, TopicState& topic) {
+  absl::MutexLock lock(&oldest_mutex_);
+  if (topic.oldest_entry) oldest_.erase(*topic.oldest_entry);
+  topic.oldest_entry.reset();
+  if (!topic.history.empty()) {
+    topic.oldest_entry = oldest_.emplace(topic.history.front()->time_unix_ms(), std::string(name));
+  }
+}
+
+void MemoryEngine::TrimToBudget() {
+  if (options_.max_history_bytes == 0) return;
+  while (history_bytes_.load(std::memory_order_relaxed) > options_.max_history_bytes) {
+    std::string name;
+    {
+      absl::MutexLock lock(&oldest_mutex_);
+      if (oldest_.empty()) return;
+      name = oldest_.begin()->second;
+    }
+    Stripe& stripe = StripeFor(name);
+    absl::MutexLock lock(&stripe.mutex);
+    auto topic = stripe.topics.find(name);
+    // Another thread may have emptied it meanwhile; the next oldest is then looked up.
+    if (topic != stripe.topics.end() && !topic->second.history.empty()) {
+      PopOldestLocked(name, topic->second);
+    }
+  }
+}
+
+void MemoryEngine::ExpireLocked(absl::string_view name, TopicState& topic, absl::Time now) {
   int64_t oldest_kept_ms = absl::ToUnixMillis(now - options_.history_ttl);
   while (!topic.history.empty() && topic.history.front()->time_unix_ms() < oldest_kept_ms) {
-    topic.history.pop_front();
+    PopOldestLocked(name, topic);
   }
   while (!topic.keys.empty() && topic.keys.front().expires <= now) ForgetOldestKeyLocked(topic);
 }
@@ -89,13 +143,14 @@ void MemoryEngine::Publish(const herald::v1::PublishRequest& request, PublishCal
       position = TooManyTopics();
     }
   }
+  TrimToBudget();
   done(std::move(position));
 }
 
 TopicPosition MemoryEngine::AcceptLocked(TopicState& topic,
                                          const herald::v1::PublishRequest& request,
                                          herald::v1::Event event, absl::Time now) {
-  ExpireLocked(topic, now);
+  ExpireLocked(request.topic(), topic, now);
   const std::string& key = request.idempotency_key();
   auto seen = key.empty() ? topic.positions_by_key.end() : topic.positions_by_key.find(key);
   if (seen != topic.positions_by_key.end()) {
@@ -110,8 +165,7 @@ TopicPosition MemoryEngine::AcceptLocked(TopicState& topic,
   event.set_offset(position.offset);
   std::shared_ptr<const EncodedEvent> encoded = EncodeEvent(event);
   if (position.offset != 0 && options_.history_size > 0) {
-    topic.history.push_back(encoded);
-    if (topic.history.size() > options_.history_size) topic.history.pop_front();
+    AppendHistoryLocked(request.topic(), topic, encoded);
   }
   sink_.OnEvent(std::move(encoded));
   return position;
@@ -127,7 +181,7 @@ absl::StatusOr<TopicHistory> MemoryEngine::ReadTopic(
   TopicState* state = TopicLocked(stripe, topic_name);
   if (!state) return TooManyTopics();
   TopicState& topic = *state;
-  ExpireLocked(topic, options_.clock());
+  ExpireLocked(topic_name, topic, options_.clock());
   history.position = {topic.epoch, topic.last_offset};
   read(topic, history);
   return history;
@@ -182,7 +236,7 @@ size_t MemoryEngine::SweepStripe(
   absl::MutexLock lock(&stripe.mutex);
   for (auto it = stripe.topics.begin(); it != stripe.topics.end();) {
     TopicState& topic = it->second;
-    ExpireLocked(topic, now);
+    ExpireLocked(it->first, topic, now);
     // A topic nobody follows or published to within the TTL, with nothing left to recover or
     // dedupe.
     if (topic.history.empty() && topic.keys.empty() &&

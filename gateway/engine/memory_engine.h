@@ -5,6 +5,8 @@
 #include <atomic>
 #include <deque>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -27,6 +29,9 @@ struct MemoryEngineOptions {
   size_t max_keys_total = 200000;
   // Topics held at most (0: no cap); one more is refused with RESOURCE_EXHAUSTED.
   size_t max_topics = 0;
+  // Bytes of history in all topics at most (0: no cap): past it the oldest events of the whole
+  // engine are dropped first, whatever their topic.
+  size_t max_history_bytes = 0;
   std::function<absl::Time()> clock = [] { return absl::Now(); };
 };
 
@@ -54,6 +59,8 @@ class MemoryEngine final : public Engine {
 
   // Topics the engine holds now.
   size_t TopicCount();
+  // Bytes the history of all topics holds now (payloads and their bookkeeping).
+  size_t history_bytes() const { return history_bytes_.load(std::memory_order_relaxed); }
 
  private:
   struct IdempotencyKey {
@@ -68,6 +75,8 @@ class MemoryEngine final : public Engine {
     std::deque<IdempotencyKey> keys;                         // Oldest first.
     absl::flat_hash_map<std::string, TopicPosition> positions_by_key;
     absl::Time last_publish;
+    // This topic's entry in oldest_, while its history is not empty.
+    std::optional<std::multimap<int64_t, std::string>::iterator> oldest_entry;
   };
   // Topics are spread over stripes so publishes to different topics rarely share a lock. A
   // stripe's lock is held while its events go to the sink, which keeps each topic in order.
@@ -81,7 +90,15 @@ class MemoryEngine final : public Engine {
   TopicState* TopicLocked(Stripe& stripe, absl::string_view topic)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mutex);
   // Drops what is older than the TTL or the idempotency window.
-  void ExpireLocked(TopicState& topic, absl::Time now);
+  void ExpireLocked(absl::string_view name, TopicState& topic, absl::Time now);
+  // Adds to / drops from the front of a topic's history, keeping the byte count and oldest_.
+  void AppendHistoryLocked(absl::string_view name, TopicState& topic,
+                           std::shared_ptr<const EncodedEvent> event);
+  void PopOldestLocked(absl::string_view name, TopicState& topic);
+  void OldestChangedLocked(absl::string_view name, TopicState& topic);
+  // Drops the engine's oldest events until the history fits max_history_bytes. Called without
+  // any stripe lock.
+  void TrimToBudget();
   // Assigns the event its position, keeps it in history and hands it to the sink (a repeated
   // idempotency key gets the first position instead).
   TopicPosition AcceptLocked(TopicState& topic, const herald::v1::PublishRequest& request,
@@ -104,6 +121,10 @@ class MemoryEngine final : public Engine {
   std::array<Stripe, kStripes> stripes_;
   std::atomic<size_t> key_count_{0};
   std::atomic<size_t> topic_count_{0};
+  std::atomic<size_t> history_bytes_{0};
+  // Every topic with history, by the time of its oldest event. Lock order: a stripe, then this.
+  absl::Mutex oldest_mutex_;
+  std::multimap<int64_t, std::string> oldest_ ABSL_GUARDED_BY(oldest_mutex_);
 };
 
 }  // namespace herald

@@ -274,5 +274,38 @@ TEST(MemoryEngine, ReadingAnUnknownTopicsHistoryCreatesNothing) {
   EXPECT_EQ(Offsets(recovered), (std::vector<uint64_t>{1, 2}));
 }
 
+TEST(MemoryEngine, TheHistoryBudgetDropsTheOldestEventsOfAnyTopicFirst) {
+  RecordingSink sink;
+  ManualClock clock;
+  MemoryEngine unlimited(sink, Options(clock));
+  PublishSync(unlimited, "prob");  // The same name length as the topics below.
+  const size_t event_bytes = unlimited.history_bytes();
+  ASSERT_GT(event_bytes, 0u);
+
+  MemoryEngineOptions options = Options(clock);
+  options.max_history_bytes = 4 * event_bytes;
+  MemoryEngine engine(sink, options);
+  std::string old_epoch = PublishSync(engine, "olds").epoch;  // t=0
+  clock.now += absl::Seconds(1);
+  PublishSync(engine, "olds");  // t=1
+  clock.now += absl::Seconds(1);
+  std::string busy_epoch = PublishSync(engine, "busy").epoch;  // t=2
+  clock.now += absl::Seconds(1);
+  PublishSync(engine, "busy");  // t=3: four events, at the budget
+  EXPECT_EQ(engine.history_bytes(), 4 * event_bytes);
+  clock.now += absl::Seconds(1);
+  PublishSync(engine, "busy");  // t=4: the oldest of all (old #1) goes
+  clock.now += absl::Seconds(1);
+  PublishSync(engine, "busy");  // t=5: then old #2
+
+  EXPECT_EQ(engine.history_bytes(), 4 * event_bytes);
+  EXPECT_FALSE(RecoverSync(engine, "olds", TopicPosition{old_epoch, 0}).recovered);
+  TopicHistory old_history = RecoverSync(engine, "olds", TopicPosition{old_epoch, 2});
+  EXPECT_TRUE(old_history.recovered);
+  EXPECT_TRUE(old_history.events.empty());
+  EXPECT_EQ(Offsets(RecoverSync(engine, "busy", TopicPosition{busy_epoch, 0})),
+            (std::vector<uint64_t>{1, 2, 3, 4}));
+}
+
 }  // namespace
 }  // namespace herald
