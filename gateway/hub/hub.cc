@@ -97,6 +97,12 @@ void Hub::CompleteSubscribe(size_t shard_index, Transport* transport, PendingSub
       results.push_back(history.status());
       continue;
     }
+    if (pending.generations[i] &&
+        shard.HoldOverflowed(topic, transport, *pending.generations[i])) {
+      // Live events were dropped while the history was read: nothing can be exact any more.
+      history->recovered = false;
+      history->events.clear();
+    }
     if (history->recovered) {
       size_t cost = 0;
       for (const auto& event : history->events) cost += transport->ReplayCost(*event);

@@ -48,7 +48,11 @@ void Shard::DeliverInbox() {
     if (it == subscribers_.end()) continue;
     for (Subscription& subscription : it->second) {
       if (subscription.held) {
-        subscription.held_events.push_back(event);
+        if (subscription.held_events.size() >= kMaxHeldEvents) {
+          subscription.hold_overflowed = true;
+          std::vector<std::shared_ptr<const EncodedEvent>>().swap(subscription.held_events);
+        }
+        if (!subscription.hold_overflowed) subscription.held_events.push_back(event);
       } else if (Offer(subscription, event, /*replayed=*/false)) {
         to_flush_.insert(subscription.transport);
       }
@@ -130,6 +134,12 @@ Shard::Subscription* Shard::FindSubscription(absl::string_view topic, Transport*
     if (subscription.transport == transport) return &subscription;
   }
   return nullptr;
+}
+
+bool Shard::HoldOverflowed(absl::string_view topic, Transport* transport, uint64_t generation) {
+  Subscription* subscription = FindSubscription(topic, transport);
+  return subscription != nullptr && subscription->generation == generation &&
+         subscription->hold_overflowed;
 }
 
 void Shard::FinishRecovery(absl::string_view topic, Transport* transport, uint64_t generation,

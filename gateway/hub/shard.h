@@ -28,6 +28,11 @@ using LoopPoster = std::function<void(std::function<void()>)>;
 // new subscription holds its live events until its replay is queued (FinishRecovery).
 class Shard {
  public:
+  // Live events a subscription holds at most while its history is read (a slow engine must not
+  // grow a shard without bound). Past it the held events are dropped and the subscribe is
+  // answered recovered=false: the client re-fetches its state and continues live.
+  static constexpr size_t kMaxHeldEvents = 10000;
+
   explicit Shard(LoopPoster post);
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
@@ -62,6 +67,9 @@ class Shard {
   // The topics the transport follows, in no particular order.
   std::vector<std::string> Topics(Transport* transport) const;
 
+  // Whether subscription `generation` dropped its held events (past kMaxHeldEvents).
+  bool HoldOverflowed(absl::string_view topic, Transport* transport, uint64_t generation);
+
   // Ends the hold of subscription `generation`, if it still exists: `start` is the position
   // the client already has; `replay` then the held live events go to the transport, each at
   // most once, in order.
@@ -80,6 +88,7 @@ class Shard {
     uint64_t generation;
     TopicPosition delivered;  // The last event this subscription passed on.
     bool held = true;
+    bool hold_overflowed = false;
     std::vector<std::shared_ptr<const EncodedEvent>> held_events;
   };
   struct Attachment {

@@ -237,6 +237,27 @@ TEST_F(HubTest, EventsPublishedWhileTheReplayIsReadAreNeitherLostNorRepeated) {
   EXPECT_EQ(client.offsets(), (std::vector<uint64_t>{2, 3, 4, 5, 6}));
 }
 
+TEST_F(HubTest, TooManyEventsHeldDuringARecoveryAreDroppedAndTheClientIsToldNotRecovered) {
+  DeferredRecoverEngine engine(engine_);
+  hub_.set_engine(&engine);
+  TopicPosition position = Publish("chat", 3);
+  FakeTransport client(/*capacity=*/Shard::kMaxHeldEvents * 2);
+  std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results;
+  hub_.Subscribe(0, &client, {{"chat", TopicPosition{position.epoch, 1}}},
+                 [&](auto r) { results = std::move(r); });
+  Publish("chat", static_cast<int>(Shard::kMaxHeldEvents) + 1);
+  loops_.RunAll();
+  engine.RunReads();
+  loops_.RunAll();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_FALSE(results[0]->recovered());
+  EXPECT_TRUE(client.offsets().empty());
+  // Live from the position it was given, without a repeat.
+  TopicPosition next = Publish("chat");
+  loops_.RunAll();
+  EXPECT_EQ(client.offsets(), (std::vector<uint64_t>{next.offset}));
+}
+
 TEST_F(HubTest, AResubscribeWhileTheFirstIsPendingKeepsItsOwnReplay) {
   DeferredRecoverEngine engine(engine_);
   hub_.set_engine(&engine);
