@@ -51,7 +51,9 @@ ABSL_FLAG(int64_t, max_topics, 200000,
           "would create one more is refused with RESOURCE_EXHAUSTED. 0: no cap.");
 ABSL_FLAG(int64_t, max_history_bytes, 512 << 20,
           "Bytes of history kept in all topics together; past it the oldest events of the "
-          "whole gateway are dropped first (their clients then recover with recovered=false).");
+          "whole gateway are dropped first (their clients then recover with recovered=false). "
+          "Each event counts three times its WebSocket bytes (its SSE and gRPC forms are built "
+          "on first use). 0: no cap.");
 ABSL_FLAG(double, ws_command_rate, 1000,
           "Commands a WebSocket connection may send per second (bursts of twice that); past it "
           "commands get a RESOURCE_EXHAUSTED reply, and a client that keeps flooding is closed "
@@ -337,7 +339,7 @@ absl::StatusOr<Config> ConfigFromFlags() {
     *into = *size;
   }
   absl::StatusOr<size_t> history_bytes =
-      PositiveSize("max_history_bytes", absl::GetFlag(FLAGS_max_history_bytes));
+      PositiveSize("max_history_bytes", absl::GetFlag(FLAGS_max_history_bytes), /*zero_ok=*/true);
   if (!history_bytes.ok()) return history_bytes.status();
   config.max_history_bytes = *history_bytes;
   config.publish_rate = absl::GetFlag(FLAGS_publish_rate);

@@ -40,8 +40,10 @@ namespace {
 // its place in the history.
 constexpr size_t kEventOverheadBytes = 256;
 
+// Counted as if all three forms were built (WebSocket bytes now; the SSE body and the Event
+// message on first use, each about as large), so the budget holds whatever the subscribers.
 size_t HistoryBytes(const EncodedEvent& event) {
-  return event.ws_frame().size() + kEventOverheadBytes;
+  return 3 * event.ws_frame().size() + kEventOverheadBytes;
 }
 
 }  // namespace
@@ -80,6 +82,8 @@ void MemoryEngine::TrimToBudget() {
     }
     Stripe& stripe = StripeFor(name);
     absl::MutexLock lock(&stripe.mutex);
+    // Another trimmer may have made room meanwhile.
+    if (history_bytes_.load(std::memory_order_relaxed) <= options_.max_history_bytes) return;
     auto topic = stripe.topics.find(name);
     // Another thread may have emptied it meanwhile; the next oldest is then looked up.
     if (topic != stripe.topics.end() && !topic->second.history.empty()) {

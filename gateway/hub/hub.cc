@@ -97,11 +97,19 @@ void Hub::CompleteSubscribe(size_t shard_index, Transport* transport, PendingSub
       results.push_back(history.status());
       continue;
     }
-    if (pending.generations[i] &&
-        shard.HoldOverflowed(topic, transport, *pending.generations[i])) {
-      // Live events were dropped while the history was read: nothing can be exact any more.
+    std::optional<TopicPosition> dropped =
+        pending.generations[i]
+            ? shard.LastDroppedWhileHeld(topic, transport, *pending.generations[i])
+            : std::nullopt;
+    if (dropped) {
+      // Live events were dropped while the history was read: nothing can be exact any more,
+      // and the client continues after the last event dropped.
       history->recovered = false;
       history->events.clear();
+      if (dropped->epoch != history->position.epoch ||
+          dropped->offset > history->position.offset) {
+        history->position = *dropped;
+      }
     }
     if (history->recovered) {
       size_t cost = 0;
@@ -128,8 +136,12 @@ void Hub::CompleteSubscribe(size_t shard_index, Transport* transport, PendingSub
     if (!pending.generations[i] || !history.ok()) continue;
     // A recovered client continues from its own position; any other from the current one.
     const TopicPosition& start = history->recovered ? *pending.topics[i].since : history->position;
-    shard.FinishRecovery(pending.topics[i].topic, transport, *pending.generations[i], start,
-                         history->events);
+    shard.QueueReplay(pending.topics[i].topic, transport, *pending.generations[i], start,
+                      history->events);
+  }
+  for (size_t i = 0; i < pending.topics.size(); ++i) {
+    if (!pending.generations[i] || !pending.histories[i].ok()) continue;
+    shard.ReleaseHold(pending.topics[i].topic, transport, *pending.generations[i]);
   }
   transport->Flush();
 }

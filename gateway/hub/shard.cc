@@ -48,11 +48,7 @@ void Shard::DeliverInbox() {
     if (it == subscribers_.end()) continue;
     for (Subscription& subscription : it->second) {
       if (subscription.held) {
-        if (subscription.held_events.size() >= kMaxHeldEvents) {
-          subscription.hold_overflowed = true;
-          std::vector<std::shared_ptr<const EncodedEvent>>().swap(subscription.held_events);
-        }
-        if (!subscription.hold_overflowed) subscription.held_events.push_back(event);
+        Hold(subscription, event);
       } else if (Offer(subscription, event, /*replayed=*/false)) {
         to_flush_.insert(subscription.transport);
       }
@@ -95,7 +91,7 @@ Shard::AddedSubscription Shard::AddSubscription(absl::string_view topic, Transpo
   attachments_[transport].topics.emplace(topic);
   std::vector<Subscription>& subscribers = subscribers_[topic];
   uint64_t generation = next_generation_++;
-  subscribers.push_back(Subscription{transport, generation, {}, true, {}});
+  subscribers.push_back(Subscription{.transport = transport, .generation = generation});
   return {generation, subscribers.size() == 1};
 }
 
@@ -136,15 +132,34 @@ Shard::Subscription* Shard::FindSubscription(absl::string_view topic, Transport*
   return nullptr;
 }
 
-bool Shard::HoldOverflowed(absl::string_view topic, Transport* transport, uint64_t generation) {
-  Subscription* subscription = FindSubscription(topic, transport);
-  return subscription != nullptr && subscription->generation == generation &&
-         subscription->hold_overflowed;
+void Shard::Hold(Subscription& subscription, const std::shared_ptr<const EncodedEvent>& event) {
+  if (!subscription.last_dropped && subscription.held_events.size() < kMaxHeldEvents) {
+    subscription.held_events.push_back(event);
+    return;
+  }
+  // Past the bound, what is held and every later event is dropped (the memory goes at once);
+  // the last kept-in-history one tells where the client continues.
+  if (!subscription.last_dropped) {
+    subscription.last_dropped = TopicPosition{event->epoch(), 0};
+    for (const std::shared_ptr<const EncodedEvent>& held : subscription.held_events) {
+      if (held->offset() != 0) subscription.last_dropped = {held->epoch(), held->offset()};
+    }
+    std::vector<std::shared_ptr<const EncodedEvent>>().swap(subscription.held_events);
+  }
+  if (event->offset() != 0) subscription.last_dropped = {event->epoch(), event->offset()};
 }
 
-void Shard::FinishRecovery(absl::string_view topic, Transport* transport, uint64_t generation,
-                           const TopicPosition& start,
-                           const std::vector<std::shared_ptr<const EncodedEvent>>& replay) {
+std::optional<TopicPosition> Shard::LastDroppedWhileHeld(absl::string_view topic,
+                                                        Transport* transport,
+                                                        uint64_t generation) {
+  Subscription* subscription = FindSubscription(topic, transport);
+  if (subscription == nullptr || subscription->generation != generation) return std::nullopt;
+  return subscription->last_dropped;
+}
+
+void Shard::QueueReplay(absl::string_view topic, Transport* transport, uint64_t generation,
+                        const TopicPosition& start,
+                        const std::vector<std::shared_ptr<const EncodedEvent>>& replay) {
   Subscription* subscription = FindSubscription(topic, transport);
   if (subscription == nullptr || subscription->generation != generation || !subscription->held) {
     return;
@@ -152,6 +167,13 @@ void Shard::FinishRecovery(absl::string_view topic, Transport* transport, uint64
   subscription->delivered = start;
   for (const std::shared_ptr<const EncodedEvent>& event : replay) {
     Offer(*subscription, event, /*replayed=*/true);
+  }
+}
+
+void Shard::ReleaseHold(absl::string_view topic, Transport* transport, uint64_t generation) {
+  Subscription* subscription = FindSubscription(topic, transport);
+  if (subscription == nullptr || subscription->generation != generation || !subscription->held) {
+    return;
   }
   std::vector<std::shared_ptr<const EncodedEvent>> held = std::move(subscription->held_events);
   subscription->held_events.clear();

@@ -25,7 +25,7 @@ using LoopPoster = std::function<void(std::function<void()>)>;
 //
 // Each subscription remembers the last position it delivered, so a topic's events reach a
 // transport once each and in offset order, whether they come live or replayed from history. A
-// new subscription holds its live events until its replay is queued (FinishRecovery).
+// new subscription holds its live events until its replay is queued (QueueReplay, ReleaseHold).
 class Shard {
  public:
   // Live events a subscription holds at most while its history is read (a slow engine must not
@@ -67,15 +67,19 @@ class Shard {
   // The topics the transport follows, in no particular order.
   std::vector<std::string> Topics(Transport* transport) const;
 
-  // Whether subscription `generation` dropped its held events (past kMaxHeldEvents).
-  bool HoldOverflowed(absl::string_view topic, Transport* transport, uint64_t generation);
+  // The position of the last live event subscription `generation` dropped while held (past
+  // kMaxHeldEvents), if it dropped any.
+  std::optional<TopicPosition> LastDroppedWhileHeld(absl::string_view topic, Transport* transport,
+                                                    uint64_t generation);
 
-  // Ends the hold of subscription `generation`, if it still exists: `start` is the position
-  // the client already has; `replay` then the held live events go to the transport, each at
-  // most once, in order.
-  void FinishRecovery(absl::string_view topic, Transport* transport, uint64_t generation,
-                      const TopicPosition& start,
-                      const std::vector<std::shared_ptr<const EncodedEvent>>& replay);
+  // Ending the hold of subscription `generation`, if it still exists, in two steps: first
+  // `start` (the position the client has) and `replay`, then the held live events; each event
+  // goes to the transport at most once, in order. All topics of one subscribe queue their
+  // replays before any releases its held events, so live events never take a replay's room.
+  void QueueReplay(absl::string_view topic, Transport* transport, uint64_t generation,
+                   const TopicPosition& start,
+                   const std::vector<std::shared_ptr<const EncodedEvent>>& replay);
+  void ReleaseHold(absl::string_view topic, Transport* transport, uint64_t generation);
 
   void CloseAll(const Disconnect& disconnect);
 
@@ -88,8 +92,9 @@ class Shard {
     uint64_t generation;
     TopicPosition delivered;  // The last event this subscription passed on.
     bool held = true;
-    bool hold_overflowed = false;
     std::vector<std::shared_ptr<const EncodedEvent>> held_events;
+    // Set once held events were dropped: the last of them.
+    std::optional<TopicPosition> last_dropped;
   };
   struct Attachment {
     uint64_t id;
@@ -97,6 +102,8 @@ class Shard {
   };
 
   void DeliverInbox();
+  // Keeps a held subscription's live event, up to kMaxHeldEvents.
+  static void Hold(Subscription& subscription, const std::shared_ptr<const EncodedEvent>& event);
   Subscription* FindSubscription(absl::string_view topic, Transport* transport);
   // Passes `event` on unless the subscription already delivered it; returns true if it did.
   static bool Offer(Subscription& subscription, const std::shared_ptr<const EncodedEvent>& event,
