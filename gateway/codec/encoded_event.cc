@@ -38,4 +38,16 @@ std::shared_ptr<const EncodedEvent> EncodeEvent(const herald::v1::Event& event) 
   return std::make_shared<const EncodedEvent>(event);
 }
 
+herald::v1::Event EventFromPublish(const herald::v1::PublishRequest& request,
+                                   int64_t time_unix_ms) {
+  herald::v1::Event event;
+  event.set_topic(request.topic());
+  event.set_type(request.type());
+  event.set_data(request.data());
+  event.set_content_type(request.content_type());
+  event.mutable_meta()->insert(request.meta().begin(), request.meta().end());
+  event.set_time_unix_ms(time_unix_ms);
+  return event;
+}
+
 }  // namespace herald

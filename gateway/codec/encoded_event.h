@@ -48,4 +48,9 @@ class EncodedEvent {
 // Encodes `event` for every transport.
 std::shared_ptr<const EncodedEvent> EncodeEvent(const herald::v1::Event& event);
 
+// The event a publish makes, accepted at `time_unix_ms`, before an engine gives it its topic
+// position (epoch and offset).
+herald::v1::Event EventFromPublish(const herald::v1::PublishRequest& request,
+                                   int64_t time_unix_ms);
+
 }  // namespace herald

@@ -128,13 +128,7 @@ uint64_t MemoryEngine::FirstOffsetLocked(const TopicState& topic) {
 
 void MemoryEngine::Publish(const herald::v1::PublishRequest& request, PublishCallback done) {
   absl::Time now = options_.clock();
-  herald::v1::Event event;
-  event.set_topic(request.topic());
-  event.set_type(request.type());
-  event.set_data(request.data());
-  event.set_content_type(request.content_type());
-  event.mutable_meta()->insert(request.meta().begin(), request.meta().end());
-  event.set_time_unix_ms(absl::ToUnixMillis(now));
+  herald::v1::Event event = EventFromPublish(request, absl::ToUnixMillis(now));
 
   absl::StatusOr<TopicPosition> position;
   Stripe& stripe = StripeFor(request.topic());

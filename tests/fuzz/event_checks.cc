@@ -75,13 +75,7 @@ void CheckSseBody(const herald::v1::Event& event, absl::string_view body) {
 }  // namespace
 
 herald::v1::Event EventFromRequest(const herald::v1::PublishRequest& request) {
-  herald::v1::Event event;
-  event.set_topic(request.topic());
-  event.set_type(request.type());
-  event.set_data(request.data());
-  event.set_content_type(request.content_type());
-  event.mutable_meta()->insert(request.meta().begin(), request.meta().end());
-  event.set_time_unix_ms(1'700'000'000'000);
+  herald::v1::Event event = EventFromPublish(request, 1'700'000'000'000);
   if (!request.ephemeral()) {
     event.set_offset(42);
     event.set_epoch("a1b2c3d4e5f6a7b8");
