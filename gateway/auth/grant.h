@@ -1,13 +1,23 @@
 // What a verified credential allows: the topics it may subscribe to and publish to, until when.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <string>
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace herald {
+
+// How long a timer waits before checking expiry `expires` again: until it, in steps of at most a
+// day (a far-future `exp` must not overflow a steady timer). Zero once it has passed.
+inline std::chrono::milliseconds NextExpiryCheck(absl::Time expires, absl::Time now = absl::Now()) {
+  absl::Duration left = std::clamp(expires - now, absl::ZeroDuration(), absl::Hours(24));
+  return absl::ToChronoMilliseconds(left);
+}
 
 struct Grant {
   // Everything is allowed: the gateway runs without keys.

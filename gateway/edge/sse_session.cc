@@ -96,9 +96,7 @@ void SseSession::Run(const http::request<http::string_body>& request,
 }
 
 void SseSession::ScheduleExpiry(absl::Time expires) {
-  // Long waits are cut into steps of a day, far from the clock's range.
-  absl::Duration left = std::clamp(expires - absl::Now(), absl::ZeroDuration(), absl::Hours(24));
-  expiry_timer_.expires_after(absl::ToChronoMilliseconds(left));
+  expiry_timer_.expires_after(NextExpiryCheck(expires));
   expiry_timer_.async_wait([self = shared_from_this(), expires](beast::error_code error) {
     if (error || self->ended_ || self->closing_) return;
     if (absl::Now() >= expires) {

@@ -283,9 +283,7 @@ void WebSocketSession::ScheduleExpiry() {
     expiry_timer_.cancel();
     return;
   }
-  // Long waits are cut into steps of a day, far from the clock's range.
-  absl::Duration left = std::clamp(grant_.expires - absl::Now(), absl::ZeroDuration(), absl::Hours(24));
-  expiry_timer_.expires_after(ToChrono(left));
+  expiry_timer_.expires_after(NextExpiryCheck(grant_.expires));
   expiry_timer_.async_wait([self = shared_from_this()](beast::error_code error) {
     if (error || self->closing_) return;
     if (self->grant_.Expired(absl::Now())) {

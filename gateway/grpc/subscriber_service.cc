@@ -142,11 +142,9 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
     metrics_.EventsDelivered(shard_, TransportKind::kGrpc);
   }
 
-  // On the shard's loop. Long waits are cut into steps of a day, far from the clock's range.
+  // On the shard's loop.
   void ScheduleExpiry() {
-    absl::Duration left =
-        std::clamp(expires_ - absl::Now(), absl::ZeroDuration(), absl::Hours(24));
-    expiry_timer_.expires_after(absl::ToChronoMilliseconds(left));
+    expiry_timer_.expires_after(NextExpiryCheck(expires_));
     expiry_timer_.async_wait([this](const boost::system::error_code& error) {
       if (error) return;
       if (absl::Now() < expires_) {
