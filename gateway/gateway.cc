@@ -38,9 +38,9 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
   engine_options.max_history_bytes = config_.max_history_bytes;
   engine_ = std::make_unique<MemoryEngine>(*hub_, std::move(engine_options));
   hub_->set_engine(engine_.get());
-  edge_context_ = std::make_unique<EdgeContext>(EdgeContext{
-      config_, *hub_, *engine_, metrics_, draining_, *authenticator_,
-      connection_limits_, publish_rates_, nullptr});
+  edge_context_ = std::make_unique<EdgeContext>(
+      EdgeContext{config_, *hub_, *engine_, metrics_, draining_, *authenticator_,
+                  connection_limits_, publish_rates_, nullptr, nullptr});
 }
 
 Gateway::~Gateway() {
@@ -57,6 +57,7 @@ absl::Status Gateway::Start() {
     tls_context_ = *std::move(tls);
     edge_context_->tls = tls_context_.get();
   }
+  std::string static_files_line = OpenStaticFiles();
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> grpc_credentials =
       GrpcServerCredentials(config_);
   if (!grpc_credentials.ok()) return grpc_credentials.status();
@@ -72,6 +73,9 @@ absl::Status Gateway::Start() {
   subscriber_service_ = std::make_unique<SubscriberService>(config_, *hub_, *engine_, metrics_,
                                                             draining_, *authenticator_, loops_);
   grpc::ServerBuilder builder;
+  // gRPC shares a port with any other process by default (SO_REUSEPORT): a second gateway on the
+  // same port would start and silently take part of the publishers. It must fail instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(config_.grpc_listen, *grpc_credentials, &grpc_port_);
   // Well above the event limit, so an oversized item gets its own INVALID_ARGUMENT and its
   // PublishStream goes on; only a message past this ends a stream (gRPC cannot read it).
@@ -87,6 +91,7 @@ absl::Status Gateway::Start() {
   listener_->Start();
   sweeper_ = std::thread([this] { RunSweeper(); });
   LogInfo(config_.Describe());
+  LogInfo(static_files_line);
   LogInfo(authenticator_->Describe());
   if (authenticator_->open()) {
     LogWarning(
@@ -99,6 +104,16 @@ absl::Status Gateway::Start() {
   LogInfo(absl::StrCat("herald listening http=", config_.http_host, ":", listener_->port(),
                        " grpc=", grpc_host, ":", grpc_port_));
   return absl::OkStatus();
+}
+
+std::string Gateway::OpenStaticFiles() {
+  if (config_.web_root.empty()) return "static files are off: --web_root=none";
+  // A missing web root is not an error: a gateway may serve no browser app at all.
+  absl::StatusOr<std::unique_ptr<StaticFiles>> files = StaticFiles::Open(config_.web_root);
+  if (!files.ok()) return absl::StrCat("static files are off: ", files.status().message());
+  static_files_ = *std::move(files);
+  edge_context_->static_files = static_files_.get();
+  return absl::StrCat("static files from ", static_files_->root().string());
 }
 
 void Gateway::RunSweeper() {

@@ -19,6 +19,7 @@
 #include "edge/edge_context.h"
 #include "edge/event_loops.h"
 #include "edge/listener.h"
+#include "edge/static_files.h"
 #include "edge/tls_context.h"
 #include "engine/memory_engine.h"
 #include "grpc/publisher_service.h"
@@ -46,6 +47,9 @@ class Gateway {
   void Drain();
   // SIGHUP: re-reads the JWT keys, publisher keys and TLS certificates; live connections stay.
   void Reload();
+  // Opens --web_root for the edge; returns the log line saying where static files come from,
+  // or why there are none.
+  std::string OpenStaticFiles();
   // The sweeper thread: one stripe of the engine's topics at a time, off the event loops.
   void RunSweeper();
   void StopSweeper();
@@ -64,6 +68,7 @@ class Gateway {
   std::unique_ptr<Hub> hub_;
   std::unique_ptr<MemoryEngine> engine_;
   std::unique_ptr<TlsContext> tls_context_;  // Null when the HTTP port is plain.
+  std::unique_ptr<StaticFiles> static_files_;  // Null when static files are off.
   std::unique_ptr<EdgeContext> edge_context_;
   EventLoops loops_;
   absl::Notification stop_sweeper_;

@@ -50,4 +50,17 @@ herald::v1::Event EventFromPublish(const herald::v1::PublishRequest& request,
   return event;
 }
 
+size_t FirstOfLatestWithin(const std::vector<std::shared_ptr<const EncodedEvent>>& events,
+                           size_t max_bytes) {
+  size_t bytes = 0;
+  size_t first = events.size();
+  while (first > 0) {
+    size_t size = events[first - 1]->ws_frame().size();
+    if (bytes + size > max_bytes) break;
+    bytes += size;
+    --first;
+  }
+  return first;
+}
+
 }  // namespace herald

@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "herald/v1/event.pb.h"
 
@@ -44,6 +45,11 @@ class EncodedEvent {
   mutable std::once_flag event_once_;
   mutable std::unique_ptr<const herald::v1::Event> event_;
 };
+
+// The index of the first of the most recent `events` whose WebSocket encodings together fit in
+// `max_bytes` (events.size() when not even the last fits): a history answer keeps these.
+size_t FirstOfLatestWithin(const std::vector<std::shared_ptr<const EncodedEvent>>& events,
+                           size_t max_bytes);
 
 // Encodes `event` for every transport.
 std::shared_ptr<const EncodedEvent> EncodeEvent(const herald::v1::Event& event);

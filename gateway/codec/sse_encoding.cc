@@ -1,6 +1,8 @@
 // Server-Sent Events encoding.
 #include "codec/sse_encoding.h"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 #include "absl/strings/ascii.h"
@@ -77,30 +79,38 @@ bool IsValidUtf8(absl::string_view bytes) {
 }
 
 std::string EventJson(const herald::v1::Event& event) {
-  boost::json::object json;
-  json["topic"] = event.topic();
-  json["offset"] = event.offset();
-  json["epoch"] = event.epoch();
-  if (!event.type().empty()) json["type"] = event.type();
+  // Written as three parts so JSON data goes out as the publisher wrote it (numbers keep their
+  // text: 194.16, not 1.9416E2), on one line: in valid JSON a line break can only be whitespace.
+  boost::json::object head;
+  head["topic"] = event.topic();
+  head["offset"] = event.offset();
+  head["epoch"] = event.epoch();
+  if (!event.type().empty()) head["type"] = event.type();
   const std::string& data = event.data();
-  std::optional<boost::json::value> json_data;
-  if (IsJsonContentType(event.content_type())) json_data = ParseJson(data);
-  bool text = IsTextContentType(event.content_type()) || event.content_type().empty();
-  if (json_data) {
-    json["data"] = std::move(*json_data);
-  } else if (text && IsValidUtf8(data)) {
-    json["data"] = boost::json::string_view(data.data(), data.size());
+  std::string data_member;
+  if (IsJsonContentType(event.content_type()) && IsJson(data)) {
+    std::string text = data;
+    std::replace_if(text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+    data_member = absl::StrCat("\"data\":", text);
+  } else if ((IsTextContentType(event.content_type()) || event.content_type().empty()) &&
+             IsValidUtf8(data)) {
+    data_member = absl::StrCat(
+        "\"data\":", boost::json::serialize(boost::json::string_view(data.data(), data.size())));
   } else {
-    json["data_base64"] = absl::Base64Escape(data);
+    data_member = absl::StrCat("\"data_base64\":\"", absl::Base64Escape(data), "\"");
   }
-  json["content_type"] = event.content_type();
+  boost::json::object tail;
+  tail["content_type"] = event.content_type();
   if (!event.meta().empty()) {
     boost::json::object meta;
     for (const auto& [key, value] : event.meta()) meta[key] = value;
-    json["meta"] = std::move(meta);
+    tail["meta"] = std::move(meta);
   }
-  json["time_unix_ms"] = event.time_unix_ms();
-  return boost::json::serialize(json);
+  tail["time_unix_ms"] = event.time_unix_ms();
+  std::string head_json = boost::json::serialize(head);
+  std::string tail_json = boost::json::serialize(tail);
+  head_json.pop_back();  // '}'
+  return absl::StrCat(head_json, ",", data_member, ",", absl::string_view(tail_json).substr(1));
 }
 
 std::string ConnectedJson(const herald::v1::Connected& connected) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <thread>
 #include <tuple>
 
@@ -74,6 +75,9 @@ ABSL_FLAG(absl::Duration, write_timeout, absl::Seconds(30),
           "closed; checked every --sse_ping_interval.");
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
           "Time a client has to send its HTTP request or finish the WebSocket handshake.");
+ABSL_FLAG(std::string, web_root, "",
+          "Directory of static files served over HTTP (the demo app and /herald.js); empty: "
+          "<directory of the herald executable>/../share/herald/web; 'none': no static files.");
 
 ABSL_FLAG(std::string, auth, "auto",
           "'auto': check tokens when keys are configured, run open otherwise (with a warning); "
@@ -198,6 +202,22 @@ absl::Status TlsFromFlags(Config& config) {
 
 std::string Masked(const std::string& secret) { return secret.empty() ? "" : "<hidden>"; }
 
+// --web_root, with the default next to the executable: build/bin/herald serves
+// build/share/herald/web, /usr/local/bin/herald serves /usr/local/share/herald/web.
+absl::StatusOr<std::string> WebRootFromFlag() {
+  std::string web_root = absl::GetFlag(FLAGS_web_root);
+  if (web_root == "none") return std::string();
+  if (!web_root.empty()) return web_root;
+  std::error_code error;
+  std::filesystem::path executable = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (error) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the herald executable's directory is unknown (", error.message(),
+                     "): set --web_root to a directory, or to 'none'"));
+  }
+  return (executable.parent_path() / "../share/herald/web").lexically_normal().string();
+}
+
 }  // namespace
 
 std::string Config::Describe() const {
@@ -215,7 +235,8 @@ std::string Config::Describe() const {
       " jwt_hs256_secret_file=", auth.jwt_hs256_secret_file,
       " jwt_public_key_file=", auth.jwt_public_key_file, " jwt_audience=", auth.jwt_audience,
       " publisher_keys_file=", auth.publisher_keys_file, " tls_cert_file=", tls_cert_file,
-      " grpc_tls_cert_file=", grpc_tls_cert_file, " grpc_client_ca_file=", grpc_client_ca_file);
+      " grpc_tls_cert_file=", grpc_tls_cert_file, " grpc_client_ca_file=", grpc_client_ca_file,
+      " web_root=", web_root.empty() ? "none" : web_root);
 }
 
 bool OriginMatches(absl::string_view pattern, absl::string_view origin) {
@@ -381,6 +402,9 @@ absl::StatusOr<Config> ConfigFromFlags() {
   }
   if (absl::Status status = AuthFromFlags(config.auth); !status.ok()) return status;
   if (absl::Status status = TlsFromFlags(config); !status.ok()) return status;
+  absl::StatusOr<std::string> web_root = WebRootFromFlag();
+  if (!web_root.ok()) return web_root.status();
+  config.web_root = *std::move(web_root);
   return config;
 }
 

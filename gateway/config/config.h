@@ -53,6 +53,8 @@ struct Config {
   std::string grpc_tls_cert_file;
   std::string grpc_tls_key_file;
   std::string grpc_client_ca_file;
+  // Directory of the static files served over HTTP (the demo app, /herald.js); empty: none.
+  std::string web_root;
 
   bool http_tls() const { return !tls_cert_file.empty(); }
   bool grpc_tls() const { return !grpc_tls_cert_file.empty(); }

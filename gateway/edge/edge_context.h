@@ -7,6 +7,7 @@
 #include "config/config.h"
 #include "edge/connection_limits.h"
 #include "edge/publish_rate_limits.h"
+#include "edge/static_files.h"
 #include "edge/tls_context.h"
 #include "engine/engine.h"
 #include "hub/hub.h"
@@ -26,6 +27,8 @@ struct EdgeContext {
   PublishRateLimits& publish_rates;
   // The HTTP port's TLS context; null when the port speaks plain HTTP.
   const TlsContext* tls;
+  // The files under --web_root; null when static files are off.
+  const StaticFiles* static_files;
 };
 
 }  // namespace herald

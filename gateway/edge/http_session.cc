@@ -5,10 +5,12 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "absl/time/time.h"
+#include "edge/http_history.h"
 #include "edge/http_publish.h"
 #include "edge/request_target.h"
 #include "edge/sse_session.h"
 #include "edge/websocket_session.h"
+#include "log.h"
 
 namespace herald {
 
@@ -125,7 +127,8 @@ void HttpSession::Route(Request request) {
   std::string_view target = request.target();
   std::string_view path = target.substr(0, target.find('?'));
   bool keep_alive = request.keep_alive();
-  if (request.method() == http::verb::options && (path == "/sse" || path == "/v1/publish")) {
+  if (request.method() == http::verb::options &&
+      (path == "/sse" || path == "/v1/publish" || path == "/v1/history")) {
     Preflight(request);
   } else if (path == "/ws") {
     StartWebSocket(std::move(request));
@@ -133,6 +136,8 @@ void HttpSession::Route(Request request) {
     StartSse(std::move(request));
   } else if (path == "/v1/publish") {
     Publish(std::move(request));
+  } else if (path == "/v1/history") {
+    History(request);
   } else if (path == "/metrics") {
     Respond(200, context_.metrics.RenderPrometheus(), "text/plain; version=0.0.4", keep_alive);
   } else if (path == "/healthz") {
@@ -141,7 +146,7 @@ void HttpSession::Route(Request request) {
     bool draining = context_.draining.load();
     Respond(draining ? 503 : 200, draining ? "draining\n" : "ready\n", "text/plain", keep_alive);
   } else {
-    Respond(404, "not found\n", "text/plain", keep_alive);
+    ServeStatic(request);
   }
 }
 
@@ -261,50 +266,128 @@ void HttpSession::StartSse(Request request) {
             std::move(admitted->slot));
 }
 
-void HttpSession::Publish(Request request) {
+std::optional<HttpSession::AdmittedCall> HttpSession::AdmitCall(const Request& request,
+                                                                http::verb method) {
   bool keep_alive = request.keep_alive();
-  if (request.method() != http::verb::post) {
-    Respond(405, "/v1/publish expects POST\n", "text/plain", keep_alive);
-    return;
+  std::string_view path = request.target().substr(0, request.target().find('?'));
+  if (request.method() != method) {
+    std::string answer(path);
+    answer.append(" expects ").append(http::to_string(method)).append("\n");
+    Respond(405, std::move(answer), "text/plain", keep_alive);
+    return std::nullopt;
   }
   if (!context_.config.OriginAllowed(std::string(request[http::field::origin]))) {
     Respond(403, ErrorJson(absl::PermissionDeniedError("origin not allowed")), "application/json",
             keep_alive);
-    return;
+    return std::nullopt;
   }
   Headers cors = CorsHeaders(request);
   absl::StatusOr<RequestTarget> target = ParseRequestTarget(request.target());
   if (!target.ok()) {
     Respond(400, ErrorJson(target.status()), "application/json", keep_alive, cors);
-    return;
+    return std::nullopt;
   }
   std::optional<Grant> grant = Authenticate(request, *target, cors);
-  if (!grant) return;
+  if (!grant) return std::nullopt;
+  return AdmittedCall{*std::move(target), *std::move(grant), std::move(cors)};
+}
+
+void HttpSession::RespondJsonLater(HttpAnswer answer, bool keep_alive, Headers cors) {
+  boost::asio::post(stream_.get_executor(), [self = shared_from_this(), keep_alive,
+                                             cors = std::move(cors),
+                                             answer = std::move(answer)]() mutable {
+    if (answer.status == 429) cors.emplace_back(http::field::retry_after, "1");
+    self->Respond(answer.status, std::move(answer.json), "application/json", keep_alive, cors);
+  });
+}
+
+void HttpSession::Publish(Request request) {
+  std::optional<AdmittedCall> call = AdmitCall(request, http::verb::post);
+  if (!call) return;
   stream_.tcp().expires_never();
-  PublishJson(request.body(), *grant, context_,
-              [self = shared_from_this(), keep_alive, cors](HttpAnswer answer) {
-                boost::asio::post(self->stream_.get_executor(),
-                                  [self, keep_alive, cors, answer = std::move(answer)]() mutable {
-                                    Headers headers = cors;
-                                    if (answer.status == 429) {
-                                      headers.emplace_back(http::field::retry_after, "1");
-                                    }
-                                    self->Respond(answer.status, std::move(answer.json),
-                                                  "application/json", keep_alive, headers);
-                                  });
+  PublishJson(request.body(), call->grant, context_,
+              [self = shared_from_this(), keep_alive = request.keep_alive(),
+               cors = std::move(call->cors)](HttpAnswer answer) {
+                self->RespondJsonLater(std::move(answer), keep_alive, cors);
               });
 }
 
+void HttpSession::History(const Request& request) {
+  std::optional<AdmittedCall> call = AdmitCall(request, http::verb::get);
+  if (!call) return;
+  bool keep_alive = request.keep_alive();
+  absl::Status status;
+  if (call->target.topics.size() != 1) {
+    status = absl::InvalidArgumentError("/v1/history takes one topic");
+  } else if (!call->grant.MaySubscribe(call->target.topics[0])) {
+    status = absl::PermissionDeniedError("this credential may not read " + call->target.topics[0]);
+  }
+  if (!status.ok()) {
+    Respond(HttpStatusFor(status), ErrorJson(status), "application/json", keep_alive, call->cors);
+    return;
+  }
+  stream_.tcp().expires_never();
+  HistoryJson(call->target.topics[0], call->target.limit, context_,
+              [self = shared_from_this(), keep_alive,
+               cors = std::move(call->cors)](HttpAnswer answer) {
+                self->RespondJsonLater(std::move(answer), keep_alive, cors);
+              });
+}
+
+void HttpSession::ServeStatic(const Request& request) {
+  bool keep_alive = request.keep_alive();
+  if (!context_.static_files) {
+    Respond(404, "not found\n", "text/plain", keep_alive);
+    return;
+  }
+  Headers headers = {{"X-Content-Type-Options", "nosniff"}};
+  absl::StatusOr<StaticFile> file = context_.static_files->Resolve(request.target());
+  if (!file.ok()) {
+    bool not_found = absl::IsNotFound(file.status());
+    if (!not_found) LogWarning(file.status().message());
+    Respond(not_found ? 404 : 500, not_found ? "not found\n" : "file not served\n", "text/plain",
+            keep_alive, headers);
+    return;
+  }
+  bool head = request.method() == http::verb::head;
+  if (request.method() != http::verb::get && !head) {
+    headers.emplace_back(http::field::allow, "GET, HEAD");
+    Respond(405, "static files answer GET and HEAD\n", "text/plain", keep_alive, headers);
+    return;
+  }
+  // Names are not fingerprinted and files change with each build: clients revalidate each time.
+  headers.emplace_back(http::field::etag, file->etag);
+  headers.emplace_back(http::field::cache_control, "no-cache");
+  if (EtagMatches(request[http::field::if_none_match], file->etag)) {
+    Respond(304, "", file->content_type, keep_alive, headers, file->size);
+    return;
+  }
+  if (head) {
+    Respond(200, "", file->content_type, keep_alive, headers, file->size);
+    return;
+  }
+  absl::StatusOr<std::string> body = ReadStaticFile(*file);
+  if (!body.ok()) {
+    Respond(404, "not found\n", "text/plain", keep_alive, {{"X-Content-Type-Options", "nosniff"}});
+    return;
+  }
+  Respond(200, *std::move(body), file->content_type, keep_alive, headers);
+}
+
 void HttpSession::Respond(unsigned status, std::string body, std::string_view content_type,
-                          bool keep_alive, const Headers& headers) {
+                          bool keep_alive, const Headers& headers,
+                          std::optional<uint64_t> length_without_body) {
   auto response = std::make_shared<http::response<http::string_body>>(
       static_cast<http::status>(status), 11);
   response->set(http::field::server, "herald");
-  for (const auto& [field, value] : headers) response->set(field, value);
+  for (const auto& [name, value] : headers) {
+    std::visit([&](auto known) { response->set(known, value); }, name);
+  }
   response->set(http::field::content_type, content_type);
   response->keep_alive(keep_alive);
   response->body() = std::move(body);
   response->prepare_payload();
+  if (length_without_body) response->content_length(*length_without_body);
   response_ = response;
   stream_.tcp().expires_after(absl::ToChronoMilliseconds(context_.config.handshake_timeout));
   http::async_write(stream_, *response,

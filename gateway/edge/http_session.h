@@ -1,5 +1,5 @@
 // A plain HTTP connection: reads requests and routes them (upgrade to /ws, stream /sse, or
-// answer publish, health and 404 itself).
+// answer publish, health and static files itself).
 #pragma once
 
 #include <boost/beast/core.hpp>
@@ -8,10 +8,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
 
 #include "edge/edge_context.h"
 #include "edge/edge_stream.h"
+#include "edge/http_publish.h"
 #include "edge/request_target.h"
 
 namespace herald {
@@ -25,13 +28,22 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
 
  private:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
-  using Headers = std::vector<std::pair<boost::beast::http::field, std::string>>;
+  // A header by its known field, or by name for one Beast has no field for.
+  using HeaderName = std::variant<boost::beast::http::field, std::string_view>;
+  using Headers = std::vector<std::pair<HeaderName, std::string>>;
 
   // A /ws or /sse request that may start: its parsed target and what its credential allows.
   struct AdmittedStream {
     RequestTarget target;
     Grant grant;
     ConnectionSlot slot;
+  };
+
+  // A JSON API call (/v1/publish, /v1/history) that may go on.
+  struct AdmittedCall {
+    RequestTarget target;
+    Grant grant;
+    Headers cors;
   };
 
   // TLS handshake on a TLS port, after detecting that the client speaks TLS.
@@ -48,14 +60,23 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
                                     const Headers& cors);
   // CORS headers for a request from an allowed browser origin (none without an Origin).
   Headers CorsHeaders(const Request& request) const;
-  // Answers a CORS preflight (OPTIONS) for /sse and /v1/publish.
+  // Answers a CORS preflight (OPTIONS) for /sse, /v1/publish and /v1/history.
   void Preflight(const Request& request);
   void StartWebSocket(Request request);
   void StartSse(Request request);
+  // Checks a JSON API call (method, origin, target, credential) and answers the refusals itself.
+  std::optional<AdmittedCall> AdmitCall(const Request& request, boost::beast::http::verb method);
+  // Writes a JSON API answer from any thread, on this session's executor.
+  void RespondJsonLater(HttpAnswer answer, bool keep_alive, Headers cors);
   void Publish(Request request);
-  // Writes an answer; keeps the connection for the next request when the client allows.
+  void History(const Request& request);
+  // Answers from --web_root whatever no other route takes.
+  void ServeStatic(const Request& request);
+  // Writes an answer; keeps the connection for the next request when the client allows. With
+  // `length_without_body` (HEAD, 304) the body is left out and Content-Length gives that length.
   void Respond(unsigned status, std::string body, std::string_view content_type, bool keep_alive,
-               const Headers& headers = {});
+               const Headers& headers = {},
+               std::optional<uint64_t> length_without_body = std::nullopt);
   void OnWrite(bool keep_alive, boost::beast::error_code error, size_t bytes);
   void DrainInput();
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <boost/url/parse.hpp>
 
+#include "absl/strings/numbers.h"
 #include "hub/topic.h"
 
 namespace herald {
@@ -25,6 +26,10 @@ absl::StatusOr<RequestTarget> ParseRequestTarget(std::string_view target) {
       parsed.last_event_id = param.value;
     } else if (param.key == "token") {
       parsed.token = param.value;
+    } else if (param.key == "limit") {
+      if (!absl::SimpleAtoi(param.value, &parsed.limit)) {
+        return absl::InvalidArgumentError("limit must be a whole number");
+      }
     }
   }
   return parsed;

@@ -1,6 +1,7 @@
 // The parts of a request target Herald reads: path, topics and the resume token.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,6 +15,7 @@ struct RequestTarget {
   std::vector<std::string> topics;  // Every `topic=` parameter, in order, without repeats.
   std::string last_event_id;        // `last_event_id=` (for EventSource polyfills).
   std::string token;                // `token=` (browsers cannot set headers on WS or SSE).
+  uint32_t limit = 0;               // `limit=` (GET /v1/history); 0 when absent.
 };
 
 // INVALID_ARGUMENT when the target is not an origin-form URL or a topic is invalid.

@@ -25,6 +25,12 @@ class EventSink {
   virtual void OnEvent(std::shared_ptr<const EncodedEvent> event) = 0;
 };
 
+// History answers (gRPC History, GET /v1/history): the events given when no limit is asked, and
+// the size they keep under (gRPC clients refuse messages over 4 MiB by default), keeping the
+// newest events that fit.
+inline constexpr uint32_t kDefaultHistoryLimit = 100;
+inline constexpr size_t kMaxHistoryAnswerBytes = (4 << 20) - (64 << 10);
+
 // A topic's current position and, when asked, events from its history.
 struct TopicHistory {
   TopicPosition position;

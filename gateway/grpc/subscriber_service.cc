@@ -14,11 +14,6 @@
 namespace herald {
 namespace {
 
-constexpr uint32_t kDefaultHistoryLimit = 100;
-// gRPC clients refuse messages over 4 MiB by default: a History answer stays under it, keeping
-// the newest events that fit.
-constexpr size_t kMaxHistoryResponseBytes = (4 << 20) - (64 << 10);
-
 // Streams the events its shard delivers. The shard calls the Transport methods on its loop;
 // gRPC calls the reactor methods on its own threads; the mutex orders the two. The hub's
 // pointer to this object stays valid until OnDone posts the detach and the delete to the shard.
@@ -254,14 +249,8 @@ grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext
                         response->set_topic(topic);
                         response->set_epoch(history->position.epoch);
                         response->set_offset(history->position.offset);
-                        size_t bytes = 0;
-                        size_t first = history->events.size();
-                        while (first > 0) {
-                          size_t size = history->events[first - 1]->ws_frame().size();
-                          if (bytes + size > kMaxHistoryResponseBytes) break;
-                          bytes += size;
-                          --first;
-                        }
+                        size_t first =
+                            FirstOfLatestWithin(history->events, kMaxHistoryAnswerBytes);
                         for (size_t i = first; i < history->events.size(); ++i) {
                           *response->add_events() = history->events[i]->event();
                         }

@@ -39,6 +39,18 @@ TEST(EventJson, JsonPayloadIsEmbeddedAsAValue) {
   EXPECT_FALSE(json.contains("meta"));
 }
 
+TEST(EventJson, JsonDataKeepsThePublishersTextOnOneLine) {
+  std::string json = EventJson(MakeEvent("{\n  \"price\": 194.16,\r\n  \"big\": 12345678901234567890\n}",
+                                         "application/json"));
+  EXPECT_EQ(json.find('\n'), std::string::npos);
+  EXPECT_EQ(json.find('\r'), std::string::npos);
+  EXPECT_NE(json.find("\"price\": 194.16,"), std::string::npos) << json;
+  EXPECT_NE(json.find("12345678901234567890"), std::string::npos) << json;
+  boost::json::object parsed = ParseObject(json);
+  EXPECT_DOUBLE_EQ(parsed.at("data").at("price").as_double(), 194.16);
+  EXPECT_EQ(parsed.at("time_unix_ms").as_int64(), 1700000000123);
+}
+
 TEST(EventJson, PlusJsonTypesWithParametersAreJson) {
   boost::json::object json =
       ParseObject(EventJson(MakeEvent("[true]", "application/cloudevents+JSON; charset=utf-8")));

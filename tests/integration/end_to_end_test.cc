@@ -292,5 +292,17 @@ TEST_F(EndToEndTest, GrpcSubscribeRefusesBadTopics) {
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+TEST_F(EndToEndTest, ASecondGatewayOnTheSameGrpcPortRefusesToStart) {
+  GatewayOptions options;
+  options.default_listen_args = false;
+  options.args = {"--http_listen=127.0.0.1:0",
+                  "--grpc_listen=" + gateway_->grpc_target()};
+  options.wait_for_listening = false;
+  std::unique_ptr<GatewayProcess> second = GatewayProcess::StartWithOptions(options);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(second->WaitForExit(kWait), std::optional<int>(1));
+  EXPECT_TRUE(second->WaitForLogLine("cannot listen on", kWait));
+}
+
 }  // namespace
 }  // namespace herald::testing

@@ -191,7 +191,10 @@ def is_app_event(event):
     return not event["event"].startswith("herald.")
 
 
-class PublishTest(unittest.TestCase):
+class GatewayTestCase(unittest.TestCase):
+    """Base of the tests against one real gateway: generates the stubs into cls.stubs_dir and
+    starts the gateway (cls.http_port, cls.grpc_port, cls.stub) once for the whole class."""
+
     gateway = None
 
     @classmethod
@@ -200,6 +203,7 @@ class PublishTest(unittest.TestCase):
         source_dir = os.environ.get("HERALD_SOURCE_DIR")
         if not binary or not source_dir:
             raise RuntimeError("set HERALD_BIN (build/bin/herald) and HERALD_SOURCE_DIR")
+        cls.source_dir = source_dir
         cls.stubs_dir = tempfile.mkdtemp(prefix="herald-py-stubs-")
         try:
             generate_stubs(source_dir, cls.stubs_dir)
@@ -224,6 +228,8 @@ class PublishTest(unittest.TestCase):
             raise AssertionError(f"gateway exit code after SIGTERM: {code} (None = did not exit "
                                  f"within {SHUTDOWN_TIMEOUT_S}s)\n" + cls.gateway.log())
 
+
+class PublishTest(GatewayTestCase):
     def test_unary_publish_reaches_sse(self):
         sse = SseStream(self.http_port, "/sse?topic=py.test")
         self.addCleanup(sse.close)

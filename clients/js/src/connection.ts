@@ -1,0 +1,37 @@
+// What the client core needs from one connection attempt, whatever the transport.
+import type { HeraldError } from './errors.js';
+import type { HeraldEvent } from './event.js';
+
+/** The gateway's answer to a subscription: the topic's epoch and last offset, and whether
+ *  every missed event was replayed. */
+export interface SubscribeAnswer {
+  topic: string;
+  epoch: string;
+  offset: number;
+  recovered: boolean;
+}
+
+/** Where a subscription resumes from: the last event it has seen. */
+export interface Position {
+  epoch: string;
+  offset: number;
+}
+
+export interface ConnectionListener {
+  /** The connection is up; `subscriptions` answers the topics it was opened with. */
+  onOpen(subscriptions: SubscribeAnswer[]): void;
+  onEvent(event: HeraldEvent): void;
+  /** A subscribe command was answered (WebSocket). */
+  onSubscribed(answer: SubscribeAnswer): void;
+  onSubscribeFailed(topic: string, error: HeraldError): void;
+  /** The connection ended. `opened` tells whether it had come up. Called once. */
+  onClose(code: number, reason: string, opened: boolean): void;
+  /** Something went wrong that the application should hear of (a malformed frame, ...). */
+  onError(error: HeraldError): void;
+}
+
+export interface Connection {
+  readonly transport: 'websocket' | 'sse';
+  /** Closes without calling onClose. */
+  dispose(): void;
+}

@@ -1,0 +1,21 @@
+// GET /v1/history: a topic's current position and recent events as JSON, for a page that renders
+// them and then subscribes from that position.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "edge/edge_context.h"
+#include "edge/http_publish.h"
+
+namespace herald {
+
+// Reads the last `limit` events of `topic` (0: the default) that fit the answer size, and gives
+// `done` 200 with {"topic", "epoch", "offset", "events": [<the SSE JSON of each event>]}, or an
+// error status with {"code", "message"}; possibly on another thread. The topic is valid and the
+// caller may read it.
+void HistoryJson(const std::string& topic, uint32_t limit, EdgeContext& context,
+                 std::function<void(HttpAnswer)> done);
+
+}  // namespace herald

@@ -1,0 +1,153 @@
+#!/usr/bin/python3
+"""Runs the Python publisher examples (clients/python/*.py) as users do, against the real gateway,
+and checks over SSE that their events arrive in order with the offsets they printed.
+
+Run by CTest (python_examples) with Debian's /usr/bin/python3, with the environment of
+test_publish.py (HERALD_BIN, HERALD_SOURCE_DIR), whose gateway and SSE helpers it uses.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+import test_publish as common
+
+EXAMPLE_TIMEOUT_S = 60.0
+PRINTED_RE = re.compile(r"^(\S+) (\d+) (\S+)$")
+
+
+class ExamplesTest(common.GatewayTestCase):
+
+    def run_example(self, script, *args, stdin=None, stubs_from_env=False):
+        """Runs clients/python/<script> against the gateway; returns the CompletedProcess."""
+        path = os.path.join(self.source_dir, "clients", "python", script)
+        env = dict(os.environ)
+        env.pop("HERALD_PY_STUBS", None)
+        command = [sys.executable, path, f"--target=127.0.0.1:{self.grpc_port}", *args]
+        if stubs_from_env:
+            env["HERALD_PY_STUBS"] = self.stubs_dir
+        else:
+            command.append(f"--stubs={self.stubs_dir}")
+        return subprocess.run(command, input=stdin, capture_output=True, text=True, env=env,
+                              timeout=EXAMPLE_TIMEOUT_S, check=False)
+
+    def printed(self, result, topic):
+        """The `<topic> <offset> <epoch>` lines of an example's stdout, as (offset, epoch)."""
+        positions = []
+        for line in result.stdout.splitlines():
+            match = PRINTED_RE.match(line)
+            self.assertIsNotNone(match, f"unexpected output line {line!r}\n{result.stderr}")
+            self.assertEqual(match.group(1), topic)
+            positions.append((int(match.group(2)), match.group(3)))
+        return positions
+
+    def subscribe(self, topic):
+        """An SSE stream on topic, live (its herald.connected event seen)."""
+        sse = common.SseStream(self.http_port, f"/sse?topic={topic}")
+        self.addCleanup(sse.close)
+        self.assertEqual(sse.response.status, 200, self.gateway.log())
+        sse.next_event(common.EVENT_TIMEOUT_S, lambda event: event["event"] == "herald.connected")
+        return sse
+
+    def received(self, sse, count):
+        """The JSON of the next count application events of sse, checked to be in offset order."""
+        events = []
+        for _ in range(count):
+            event = sse.next_event(common.EVENT_TIMEOUT_S, common.is_app_event)
+            self.assertTrue(event["id"], "events kept in history carry an id")
+            events.append(json.loads(event["data"]))
+        offsets = [event["offset"] for event in events]
+        self.assertEqual(offsets, sorted(offsets), "SSE events out of offset order")
+        return events
+
+    def test_publish_prints_the_offset_subscribers_see(self):
+        sse = self.subscribe("pyex.unary")
+        result = self.run_example("publish.py", "--topic=pyex.unary", '--data={"n":1}',
+                                  "--content_type=application/json", "--type=tick")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        [(offset, epoch)] = self.printed(result, "pyex.unary")
+        self.assertEqual(offset, 1)
+        [event] = self.received(sse, 1)
+        self.assertEqual((event["offset"], event["epoch"]), (offset, epoch))
+        self.assertEqual(event["type"], "tick")
+        self.assertEqual(event["data"], {"n": 1})
+
+    def test_publish_stream_sends_stdin_lines_in_order(self):
+        sse = self.subscribe("pyex.lines")
+        lines = [json.dumps({"n": n}) for n in range(1, 21)]
+        result = self.run_example("publish_stream.py", "--topic=pyex.lines",
+                                  "--content_type=application/json",
+                                  stdin="".join(line + "\n" for line in lines))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        printed = self.printed(result, "pyex.lines")
+        self.assertEqual([offset for offset, _ in printed], list(range(1, 21)))
+        self.assertEqual(len({epoch for _, epoch in printed}), 1, printed)
+        events = self.received(sse, 20)
+        self.assertEqual([(event["offset"], event["epoch"]) for event in events], printed)
+        self.assertEqual([event["data"] for event in events], [{"n": n} for n in range(1, 21)])
+
+    def test_publish_stream_count_generates_events(self):
+        sse = self.subscribe("pyex.count")
+        result = self.run_example("publish_stream.py", "--topic=pyex.count", "--count=200",
+                                  stubs_from_env=True)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        printed = self.printed(result, "pyex.count")
+        self.assertEqual([offset for offset, _ in printed], list(range(1, 201)))
+        events = self.received(sse, 200)
+        self.assertEqual([(event["offset"], event["epoch"]) for event in events], printed)
+        self.assertEqual([event["data"] for event in events],
+                         [f"event {n}" for n in range(1, 201)])
+
+    def test_publish_stream_reports_a_bad_item_and_goes_on(self):
+        sse = self.subscribe("pyex.bad_item")
+        result = self.run_example("publish_stream.py", "--topic=pyex.bad_item",
+                                  "--content_type=application/json",
+                                  stdin='{"n":1}\nnot json\n{"n":3}\n')
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertRegex(result.stderr, r"(?m)^error 3 .*JSON")
+        printed = self.printed(result, "pyex.bad_item")
+        self.assertEqual([offset for offset, _ in printed], [1, 2])
+        events = self.received(sse, 2)
+        self.assertEqual([(event["offset"], event["epoch"]) for event in events], printed)
+        self.assertEqual([event["data"] for event in events], [{"n": 1}, {"n": 3}])
+
+    def test_publish_async_publishes_concurrently(self):
+        sse = self.subscribe("pyex.async")
+        payloads = [f"message {n}" for n in range(1, 11)]
+        result = self.run_example("publish_async.py", "--topic=pyex.async",
+                                  "--content_type=text/plain",
+                                  *[f"--data={payload}" for payload in payloads])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        printed = self.printed(result, "pyex.async")
+        self.assertEqual(len(printed), len(payloads))
+        # Concurrent calls may be accepted in any order, but each gets its own offset.
+        self.assertEqual(sorted(offset for offset, _ in printed), list(range(1, 11)))
+        self.assertEqual(len({epoch for _, epoch in printed}), 1, printed)
+        offset_of = {payload: offset for payload, (offset, _) in zip(payloads, printed)}
+        events = self.received(sse, len(payloads))
+        self.assertEqual([event["offset"] for event in events], list(range(1, 11)))
+        for event in events:
+            self.assertEqual(event["offset"], offset_of[event["data"]], event)
+
+    def test_publish_async_invalid_topic_fails(self):
+        result = self.run_example("publish_async.py", "--topic=bad topic!", "--data=x")
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertIn("INVALID_ARGUMENT", result.stderr)
+        self.assertEqual(result.stdout, "")
+
+    def test_examples_without_stubs_explain_what_to_do(self):
+        env = {key: value for key, value in os.environ.items() if key != "HERALD_PY_STUBS"}
+        for script, args in (("publish_stream.py", ["--count=1"]),
+                             ("publish_async.py", ["--data=x"])):
+            path = os.path.join(self.source_dir, "clients", "python", script)
+            result = subprocess.run([sys.executable, path, "--topic=t", *args],
+                                    capture_output=True, text=True, env=env,
+                                    timeout=EXAMPLE_TIMEOUT_S, check=False)
+            self.assertEqual(result.returncode, 2, script + result.stderr)
+            self.assertIn("cannot import the stubs", result.stderr)
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
