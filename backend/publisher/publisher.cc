@@ -122,8 +122,10 @@ std::shared_ptr<grpc::Channel> MakeChannel(const PublisherOptions& options) {
   const int max_ms = static_cast<int>(std::max<int64_t>(
       initial_ms, std::min<int64_t>(absl::ToInt64Milliseconds(options.max_backoff), 60'000)));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, initial_ms);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, initial_ms);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_ms);
+  // Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: gRPC 1.51 also takes it as the time a connection
+  // attempt may last (default 20 s). At 100 ms, a handshake on a loaded host or across a WAN
+  // (TLS) times out before the server's SETTINGS arrive, every attempt.
   if (!options.tls) {
     return grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
   }

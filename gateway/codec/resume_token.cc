@@ -43,10 +43,13 @@ std::optional<std::vector<TopicPosition>> DecodeResumeToken(absl::string_view to
     TopicPosition position;
     absl::string_view epoch = part.substr(0, dash);
     absl::string_view offset = part.substr(dash + 1);
-    if (!IsEpoch(epoch) || offset.empty() || !absl::ascii_isdigit(offset[0]) ||
+    if (offset.empty() || !absl::ascii_isdigit(offset[0]) ||
         !absl::SimpleAtoi(offset, &position.offset)) {
       return std::nullopt;
     }
+    // "-0": the topic had no history when the position was taken (from GET /v1/history), so
+    // everything it holds now is new.
+    if (!IsEpoch(epoch) && !(epoch.empty() && position.offset == 0)) return std::nullopt;
     position.epoch = std::string(epoch);
     positions.push_back(std::move(position));
   }

@@ -10,7 +10,8 @@
 
 namespace herald {
 
-// "<epoch>-<offset>" per topic, in the connection's topic order, joined by '.'. Opaque to clients.
+// "<epoch>-<offset>" per topic, in the connection's topic order, joined by '.'; "-0" is the
+// position of a topic that had no history yet. Built by the SDK, opaque to other clients.
 std::string EncodeResumeToken(const std::vector<TopicPosition>& positions);
 
 // The positions of a token made for `topic_count` topics; nullopt when the token is malformed,

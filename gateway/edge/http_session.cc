@@ -92,6 +92,7 @@ void HttpSession::StartTls() {
 }
 
 void HttpSession::ReadRequest() {
+  head_request_ = false;
   parser_.emplace();
   parser_->header_limit(kMaxHeaderBytes);
   // A JSON body carries the event's bytes in base64 (4/3 larger) plus the other fields.
@@ -124,6 +125,7 @@ void HttpSession::OnRead(beast::error_code error, size_t bytes) {
 }
 
 void HttpSession::Route(Request request) {
+  head_request_ = request.method() == http::verb::head;
   std::string_view target = request.target();
   std::string_view path = target.substr(0, target.find('?'));
   bool keep_alive = request.keep_alive();
@@ -240,12 +242,15 @@ std::optional<HttpSession::AdmittedStream> HttpSession::AdmitStream(const Reques
 }
 
 void HttpSession::StartWebSocket(Request request) {
-  if (!beast::websocket::is_upgrade(request)) {
-    Respond(426, "/ws expects a WebSocket upgrade\n", "text/plain", false);
-    return;
-  }
+  // Admission comes first, so a plain GET /ws learns what the upgrade would be refused with
+  // (401, 403, 429, 503): browsers hide the status of a refused upgrade, and the SDK asks this
+  // way. 426 then means the request was fine but arrived without its upgrade.
   std::optional<AdmittedStream> admitted = AdmitStream(request, /*topic_required=*/false);
   if (!admitted) return;
+  if (!beast::websocket::is_upgrade(request)) {
+    Respond(426, "/ws expects a WebSocket upgrade\n", "text/plain", false, CorsHeaders(request));
+    return;
+  }
   std::make_shared<WebSocketSession>(std::move(stream_), context_, shard_)
       ->Run(std::move(request), std::move(admitted->target.topics), std::move(admitted->grant),
             std::move(admitted->slot));
@@ -377,6 +382,12 @@ void HttpSession::ServeStatic(const Request& request) {
 void HttpSession::Respond(unsigned status, std::string body, std::string_view content_type,
                           bool keep_alive, const Headers& headers,
                           std::optional<uint64_t> length_without_body) {
+  // Whatever the route, an answer to HEAD has headers only (a body would be read as the start
+  // of the next answer on a kept connection).
+  if (head_request_ && !length_without_body) {
+    length_without_body = body.size();
+    body.clear();
+  }
   auto response = std::make_shared<http::response<http::string_body>>(
       static_cast<http::status>(status), 11);
   response->set(http::field::server, "herald");

@@ -70,8 +70,9 @@ describe('SDK in the browser', () => {
       for (const n of range(1, 5)) await publish(topic, n);
       await page.waitForFunction(() => window.heraldTest.record.offsets.length === 5);
 
-      proxy.cut();
+      proxy.hold();
       for (const n of range(6, 10)) await publish(topic, n);
+      proxy.release();
       await page.waitForFunction(() => window.heraldTest.record.offsets.length >= 10, null, { timeout: 15_000 });
       for (const n of range(11, 12)) await publish(topic, n);
       await page.waitForFunction(() => window.heraldTest.record.offsets.length >= 12);
@@ -146,8 +147,9 @@ describe('demo app', () => {
     await page.waitForFunction(() => document.querySelectorAll('#prices tr[data-symbol]').length >= 2);
 
     // A cut: a message published while the page is away shows up once.
-    proxy.cut();
+    proxy.hold();
     await publishWithCli(gateway, 'chat.lobby', JSON.stringify({ from: 'grace', text: 'sent during the cut' }), ['--type=message']);
+    proxy.release();
     await page.waitForFunction(() => document.querySelector('#chat-messages')?.textContent.includes('sent during the cut'),
       null, { timeout: 15_000 });
     for (const panel of ['chat', 'notifications', 'prices']) {
@@ -177,4 +179,34 @@ describe('demo app', () => {
     console.log(`# demo screenshot: ${screenshot}`);
     assert.deepEqual(pageErrors, []);
   });
+});
+
+test('demo app: a restarted gateway (history lost) is reconnected to, and chat goes on', async (t) => {
+  const first = await Gateway.start([`--web_root=${webRoot}`]);
+  t.after(() => first.stop());
+  const proxy = await CutProxy.start(first.httpPort);
+  t.after(() => proxy.close());
+  const { page, pageErrors } = await openPage(t, `${proxy.url}/`);
+  const connected = (panel) =>
+    page.waitForFunction((id) => /\bconnected\b/.test(document.getElementById(id)?.textContent ?? ''),
+      `status-${panel}`, { timeout: 15_000 });
+  await connected('chat');
+  await connected('notifications');
+  await publishWithCli(first, 'chat.lobby', JSON.stringify({ from: 'grace', text: 'before the restart' }), ['--type=message']);
+  await page.waitForFunction(() => document.querySelector('#chat-messages').textContent.includes('before the restart'));
+
+  assert.equal(await first.stop(), 0, first.log());
+  await page.waitForFunction(() => /disconnected/.test(document.getElementById('status-chat').textContent));
+  const second = await Gateway.start([`--web_root=${webRoot}`]);
+  t.after(() => second.stop());
+  proxy.retarget(second.httpPort);
+  await connected('chat');
+  await connected('notifications');
+  await publishWithCli(second, 'chat.lobby', JSON.stringify({ from: 'grace', text: 'after the restart' }), ['--type=message']);
+  await page.waitForFunction(() => document.querySelector('#chat-messages').textContent.includes('after the restart'));
+  await publishWithCli(second, 'notifications', JSON.stringify({ title: 'Back', body: 'up' }), ['--type=info']);
+  await page.waitForFunction(() => document.querySelector('#notifications').textContent.includes('Back'));
+  const texts = await page.$$eval('#chat-messages li', (items) => items.map((li) => li.textContent));
+  assert.equal(texts.filter((text) => text.includes('after the restart')).length, 1, texts.join('|'));
+  assert.deepEqual(pageErrors, []);
 });

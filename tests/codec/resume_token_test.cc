@@ -14,6 +14,14 @@ TEST(ResumeToken, RoundTripsEveryTopicsPosition) {
   EXPECT_EQ(*decoded, positions);
 }
 
+TEST(ResumeToken, AnEmptyEpochIsTheStartOfATopicWithoutHistory) {
+  std::optional<std::vector<TopicPosition>> decoded = DecodeResumeToken("a1-4.-0", 2);
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ((*decoded)[1], (TopicPosition{"", 0}));
+  EXPECT_EQ(EncodeResumeToken(*decoded), "a1-4.-0");
+  EXPECT_FALSE(DecodeResumeToken("-1", 1).has_value());
+}
+
 TEST(ResumeToken, TamperedOrForeignTokensAreRefused) {
   std::string token = EncodeResumeToken({{"a1b2c3", 7}, {"ffee00", 3}});
   EXPECT_FALSE(DecodeResumeToken(token, 3).has_value());  // Made for other topics.

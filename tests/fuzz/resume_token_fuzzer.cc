@@ -23,6 +23,11 @@ bool IsValidEpoch(absl::string_view epoch) {
                      [](char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)); });
 }
 
+// A valid epoch, or the empty one of a topic without history at offset 0.
+bool IsValidPosition(const TopicPosition& position) {
+  return IsValidEpoch(position.epoch) || (position.epoch.empty() && position.offset == 0);
+}
+
 // The input as a token, decoded for the one topic count it could be made for.
 void DecodeToken(absl::string_view token) {
   size_t topic_count = static_cast<size_t>(std::count(token.begin(), token.end(), '.')) + 1;
@@ -32,7 +37,7 @@ void DecodeToken(absl::string_view token) {
   std::optional<std::vector<TopicPosition>> positions = DecodeResumeToken(token, topic_count);
   if (!positions.has_value()) return;
   HERALD_FUZZ_CHECK(positions->size() == topic_count);
-  for (const TopicPosition& position : *positions) HERALD_FUZZ_CHECK(IsValidEpoch(position.epoch));
+  for (const TopicPosition& position : *positions) HERALD_FUZZ_CHECK(IsValidPosition(position));
   std::string encoded = EncodeResumeToken(*positions);
   HERALD_FUZZ_CHECK(encoded.size() <= token.size());  // The encoding is the shortest form.
   std::optional<std::vector<TopicPosition>> again = DecodeResumeToken(encoded, topic_count);
@@ -49,7 +54,7 @@ void EncodePositions(const uint8_t* data, size_t size) {
   for (TopicPosition& position : positions) {
     position.epoch = provider.ConsumeRandomLengthString(80);
     position.offset = provider.ConsumeIntegral<uint64_t>();
-    all_valid = all_valid && IsValidEpoch(position.epoch);
+    all_valid = all_valid && IsValidPosition(position);
   }
   std::string token = EncodeResumeToken(positions);
   std::optional<std::vector<TopicPosition>> decoded = DecodeResumeToken(token, positions.size());

@@ -106,6 +106,22 @@ TEST_F(StaticFilesTest, OtherMethodsAre405) {
   EXPECT_EQ(Fetch(http_port(), "DELETE", "/app.js").status, 405);
 }
 
+TEST_F(StaticFilesTest, HeadOfAMissingFileOrAnotherRouteHasNoBodyEither) {
+  StartGateway({"--web_root=" + root_.string()});
+  // Pipelined on one kept connection: a body after a HEAD answer would be read as the start of
+  // the next answer.
+  std::string answer = RawExchange(http_port(),
+                                   "HEAD /missing.js HTTP/1.1\r\nHost: x\r\n\r\n"
+                                   "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                                   "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  size_t second = answer.find("\r\n\r\nHTTP/1.1 200");
+  ASSERT_TRUE(answer.starts_with("HTTP/1.1 404")) << answer;
+  ASSERT_NE(second, std::string::npos) << answer;
+  size_t third = answer.find("\r\n\r\nHTTP/1.1 200", second + 4);
+  ASSERT_NE(third, std::string::npos) << answer;
+  EXPECT_TRUE(answer.ends_with("\r\n\r\nok\n")) << answer;
+}
+
 TEST_F(StaticFilesTest, TraversalAttemptsSentRawAre404) {
   StartGateway({"--web_root=" + root_.string()});
   for (std::string_view target :

@@ -72,9 +72,10 @@ describe('open gateway', () => {
       for (const n of range(1, 5)) await publishWithCli(gateway, topic, JSON.stringify({ n }));
       await until(() => seen.offsets.length === 5, 10_000, 'first five events');
 
-      proxy.cut();
-      // Published while the client is away: the resume must replay them.
+      proxy.hold();
+      // Published while the client cannot be connected: the resume must replay them.
       for (const n of range(6, 10)) await publishWithCli(gateway, topic, JSON.stringify({ n }));
+      proxy.release();
       await until(() => seen.offsets.length >= 10, 15_000, 'ten events after the cut');
       for (const n of range(11, 12)) await publishWithCli(gateway, topic, JSON.stringify({ n }));
       await until(() => seen.offsets.length >= 12, 10_000, 'live events after the resume');
@@ -208,13 +209,13 @@ describe('gateway with JWT auth', () => {
     const { herald, states } = client(gateway.httpUrl, 'websocket', {
       getToken: async () => {
         tokens++;
-        return sign(claims(2));
+        return sign(claims(3));
       },
     });
     const seen = follow(herald, 'auth.refresh');
     await until(() => seen.live);
     // Past the first token's expiry, the same connection still publishes and receives.
-    await new Promise((resolve) => setTimeout(resolve, 3500));
+    await new Promise((resolve) => setTimeout(resolve, 4500));
     const result = await herald.publish('auth.refresh', { n: 1 });
     assert.equal(result.offset, 1);
     await until(() => seen.offsets.length === 1);
@@ -223,6 +224,8 @@ describe('gateway with JWT auth', () => {
     herald.close();
   });
 
+  // Whether the token expires on the open connection (the gateway closes with 4401) or before
+  // the upgrade (refused with 401, which the SDK learns through GET /ws), the end is the same.
   test('an expired token without getToken ends with 4401 and no reconnect', async (t) => {
     const { herald, states } = client(gateway.httpUrl, 'websocket', { token: sign(claims(1)) });
     follow(herald, 'auth.expiry');
@@ -255,6 +258,29 @@ describe('gateway with JWT auth', () => {
     const page = await herald.history('auth.h');
     assert.deepEqual(page.events.map((e) => e.data), [{ n: 1 }]);
     herald.close();
+  });
+
+  test('websocket: a token refused at the upgrade stops with 4401 (learned through GET /ws)', async (t) => {
+    const refused = await fetch(`${gateway.httpUrl}/ws?token=not-a-token`);
+    assert.equal(refused.status, 401);
+    const admitted = await fetch(`${gateway.httpUrl}/ws?token=${sign(claims(60))}`);
+    assert.equal(admitted.status, 426);
+    const { herald, states } = client(gateway.httpUrl, 'websocket', { token: 'not-a-token' });
+    follow(herald, 'auth.ws');
+    await until(() => herald.state === 'closed');
+    assert.equal(states.at(-1).error.code, 4401);
+    assert.equal(states.filter((s) => s.state === 'connecting').length, 1, JSON.stringify(states));
+  });
+
+  test('sse: a forbidden topic is dropped with its error and the allowed one streams', async (t) => {
+    const { herald } = client(gateway.httpUrl, 'sse', { token: sign(claims(60)) });
+    const forbidden = follow(herald, 'other.sse');
+    const allowed = follow(herald, 'auth.sse2');
+    await until(() => allowed.live && forbidden.errors.length === 1);
+    assert.equal(forbidden.errors[0].code, 7);
+    await publishWithCli(gateway, 'auth.sse2', JSON.stringify({ n: 1 }), [`--token=${sign(claims(60))}`]);
+    await until(() => allowed.offsets.length === 1);
+    assert.equal(herald.state, 'connected');
   });
 
   test('sse: a refused token (401) stops with 4401', async (t) => {

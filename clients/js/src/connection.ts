@@ -21,9 +21,9 @@ export interface ConnectionListener {
   /** The connection is up; `subscriptions` answers the topics it was opened with. */
   onOpen(subscriptions: SubscribeAnswer[]): void;
   onEvent(event: HeraldEvent): void;
-  /** A subscribe command was answered (WebSocket). */
-  onSubscribed(answer: SubscribeAnswer): void;
-  onSubscribeFailed(topic: string, error: HeraldError): void;
+  /** The subscribe command `requestId` was answered (WebSocket). */
+  onSubscribed(answer: SubscribeAnswer, requestId: number): void;
+  onSubscribeFailed(topic: string, error: HeraldError, requestId: number): void;
   /** The connection ended. `opened` tells whether it had come up. Called once. */
   onClose(code: number, reason: string, opened: boolean): void;
   /** Something went wrong that the application should hear of (a malformed frame, ...). */

@@ -4,7 +4,7 @@ import { create } from '@bufbuild/protobuf';
 import { Backoff } from './backoff.js';
 import type { BackoffOptions } from './backoff.js';
 import type { Connection, ConnectionListener, Position, SubscribeAnswer } from './connection.js';
-import { CloseCode, HeraldError, StatusCode, isAuthClose } from './errors.js';
+import { CloseCode, HeraldError, StatusCode, closeCodeOfHttpStatus, isAuthClose } from './errors.js';
 import type { HeraldEvent } from './event.js';
 import { base64FromBytes, encodeData } from './event.js';
 import { PublishRequestSchema, PublishResponseSchema } from './gen/herald/v1/event_pb.js';
@@ -40,6 +40,8 @@ export interface HeraldOptions {
   /** WebSocket: silence before the client pings (default 20000), and the wait for an answer. */
   pingIntervalMs?: number;
   pongTimeoutMs?: number;
+  /** WebSocket: how long the upgrade and the first message may take (default 10000). */
+  connectTimeoutMs?: number;
   /** SSE: silence (the gateway pings every 15 s) after which the stream counts as dead. */
   sseIdleTimeoutMs?: number;
   /** Implementations to use outside browsers (e.g. the `ws` package in Node.js). */
@@ -105,8 +107,14 @@ export interface PublishResult {
 interface SubscriptionRecord extends Subscription {
   handlers: SubscriptionHandlers;
   position: Position | undefined;
+  /** Started with `since`: its first answer also says whether anything was missed. */
+  startedSince: boolean;
   /** Answered once: later answers are resumptions. */
   resumed: boolean;
+  /** The subscribe command in flight on the current WebSocket, whose answer is awaited. */
+  requestId?: number;
+  /** Answered on the current connection (events before the answer belong to an older one). */
+  live: boolean;
 }
 
 type Listeners = {
@@ -116,6 +124,17 @@ type Listeners = {
 
 const kRateLimitedFloorMs = 5000;
 const kRefreshAheadMs = 30000;
+/** A token this close to its expiry is not used for a new connection. */
+const kExpiryMarginMs = 5000;
+/** The longest wait setTimeout keeps (longer ones fire at once). */
+const kMaxTimerMs = 2 ** 31 - 1;
+/** Topic names, as the gateway checks them. */
+const kTopicPattern = /^[A-Za-z0-9_\-:@=]+(\.[A-Za-z0-9_\-:@=]+)*$/;
+
+function tokenExpired(token: string): boolean {
+  const expires = tokenExpiryMs(token);
+  return expires !== undefined && expires - kExpiryMarginMs <= Date.now();
+}
 
 /** The `exp` claim of a JWT in ms, when the token is one. */
 export function tokenExpiryMs(token: string | undefined): number | undefined {
@@ -154,7 +173,10 @@ export class Herald {
   private readonly subscriptions = new Map<string, SubscriptionRecord>();
   private readonly listeners: Listeners = { state: [], error: [] };
   private connection?: WebSocketConnection | SseConnection;
+  private readonly mode: TransportName | 'auto';
   private transport: TransportName;
+  private attempt = 0;
+  private quietSseRestart = false;
   private stateValue: ConnectionState = 'disconnected';
   private wanted = false;
   private token?: string;
@@ -169,7 +191,8 @@ export class Herald {
   constructor(private readonly options: HeraldOptions = {}) {
     this.baseUrl = (options.url ?? defaultBaseUrl()).replace(/\/+$/, '');
     this.backoff = new Backoff(options.backoff);
-    this.transport = options.transport === 'sse' ? 'sse' : 'websocket';
+    this.mode = options.transport ?? 'auto';
+    this.transport = this.mode === 'sse' ? 'sse' : 'websocket';
     this.token = options.token;
     // Deferred, so that listeners and subscriptions added right after construction see it all.
     if (options.autoConnect ?? true) {
@@ -206,6 +229,9 @@ export class Herald {
     if (this.wanted) return;
     this.wanted = true;
     this.backoff.reset();
+    // After a refusal, a new connect() starts with a fresh token.
+    this.authRetried = false;
+    if (this.options.getToken) this.token = undefined;
     void this.open();
   }
 
@@ -226,17 +252,27 @@ export class Herald {
     if (this.subscriptions.has(topic)) {
       throw new HeraldError(StatusCode.invalidArgument, `already subscribed to ${topic}`);
     }
+    // Checked here, so that on SSE (one stream for every topic) a bad name cannot take the
+    // other subscriptions down with it.
+    if (topic.length > 255 || !kTopicPattern.test(topic)) {
+      throw new HeraldError(StatusCode.invalidArgument, `invalid topic: ${JSON.stringify(topic)}`);
+    }
     const { since, ...handlers } = options;
     const record: SubscriptionRecord = {
       topic,
       handlers,
-      position: since && { ...since },
+      position: since && { epoch: since.epoch, offset: since.offset },
+      startedSince: since !== undefined,
       resumed: false,
+      live: false,
       unsubscribe: () => this.unsubscribe(record),
     };
     this.subscriptions.set(topic, record);
-    if (this.connection instanceof WebSocketConnection) this.connection.subscribe(topic, record.position);
-    else this.restartSse();
+    if (this.connection instanceof WebSocketConnection) {
+      record.requestId = this.connection.subscribe(topic, record.position);
+    } else {
+      this.restartSse();
+    }
     return record;
   }
 
@@ -337,22 +373,32 @@ export class Herald {
       if (!this.wanted || this.transport !== 'sse' || this.reconnectTimer !== undefined) return;
       this.connection?.dispose();
       this.connection = undefined;
+      // The stream changes, not the connection's health: resumed subscriptions need no news.
+      this.quietSseRestart = true;
       void this.open();
     });
   }
 
   private async open(): Promise<void> {
     this.stopTimers();
+    const attempt = ++this.attempt;
+    const stillWanted = (): boolean => this.wanted && attempt === this.attempt && !this.connection;
     const transport = this.transport;
     this.setState({ state: 'connecting', transport });
-    if (this.token === undefined && this.options.getToken) {
+    if (this.options.getToken && (this.token === undefined || tokenExpired(this.token))) {
+      let token: string;
       try {
-        this.token = await this.options.getToken();
+        token = await this.options.getToken();
       } catch (error) {
-        this.scheduleReconnect(new HeraldError(CloseCode.unauthorized, `getToken failed: ${(error as Error).message}`));
+        if (stillWanted()) {
+          this.scheduleReconnect(
+            new HeraldError(CloseCode.unauthorized, `getToken failed: ${(error as Error).message}`),
+          );
+        }
         return;
       }
-      if (!this.wanted || this.connection || this.transport !== transport) return;
+      if (!stillWanted()) return;
+      this.token = token;
     }
     const created: { connection?: Connection } = {};
     const listener = this.connectionListener(() => created.connection);
@@ -367,12 +413,18 @@ export class Herald {
           WebSocket: WebSocketImpl,
           pingIntervalMs: this.options.pingIntervalMs ?? 20000,
           pongTimeoutMs: this.options.pongTimeoutMs ?? 10000,
+          connectTimeoutMs: this.options.connectTimeoutMs ?? 10000,
         },
         listener,
       );
     } else {
-      // /sse needs at least one topic: without subscriptions there is nothing to stream yet.
-      if (this.subscriptions.size === 0) return;
+      // /sse needs a topic: without subscriptions there is nothing to stream yet, and a
+      // publish goes over HTTP anyway.
+      if (this.subscriptions.size === 0) {
+        this.setState({ state: 'connected', transport });
+        this.resolveWaiting();
+        return;
+      }
       this.connection = created.connection = new SseConnection(
         {
           url: `${this.baseUrl}/sse`,
@@ -396,21 +448,18 @@ export class Herald {
       onEvent: (event) => {
         if (isCurrent()) this.deliver(event);
       },
-      onSubscribed: (answer) => {
-        if (isCurrent()) this.applyAnswer(answer);
+      onSubscribed: (answer, requestId) => {
+        const record = this.subscriptions.get(answer.topic);
+        if (isCurrent() && record?.requestId === requestId) this.applyAnswer(answer);
       },
-      onSubscribeFailed: (topic, error) => {
-        if (!isCurrent()) return;
+      onSubscribeFailed: (topic, error, requestId) => {
         const record = this.subscriptions.get(topic);
-        if (!record) return;
-        this.subscriptions.delete(topic);
-        this.callHandler(() => record.handlers.onError?.(error));
-        this.emitError(error);
+        if (isCurrent() && record?.requestId === requestId) this.dropSubscription(record, error);
       },
       onClose: (code, reason, opened) => {
         if (!isCurrent()) return;
         this.connection = undefined;
-        this.onClose(new HeraldError(code, reason), opened);
+        void this.onClose(new HeraldError(code, reason), opened);
       },
       onError: (error) => {
         if (isCurrent()) this.emitError(error);
@@ -421,17 +470,36 @@ export class Herald {
   private onOpen(answers: SubscribeAnswer[]): void {
     const connection = this.connection!;
     this.authRetried = false;
-    this.setState({ state: 'connected', transport: connection.transport });
     this.stableTimer = setTimeout(() => this.backoff.reset(), this.backoff.stableAfterMs);
-    if (connection instanceof WebSocketConnection) {
-      for (const record of this.subscriptions.values()) connection.subscribe(record.topic, record.position);
-      this.scheduleTokenRefresh(connection, tokenExpiryMs(this.token));
-    } else {
-      for (const answer of answers) this.applyAnswer(answer);
+    for (const record of this.subscriptions.values()) {
+      record.live = false;
+      record.requestId = undefined;
     }
+    if (connection instanceof WebSocketConnection) {
+      for (const record of this.subscriptions.values()) {
+        record.requestId = connection.subscribe(record.topic, record.position);
+      }
+      this.scheduleTokenRefresh(connection, tokenExpiryMs(this.token));
+    }
+    this.setState({ state: 'connected', transport: connection.transport });
+    if (connection !== this.connection) return;  // A state listener closed it.
+    if (connection instanceof SseConnection) {
+      for (const answer of answers) this.applyAnswer(answer);
+      this.quietSseRestart = false;
+    }
+    this.resolveWaiting();
+  }
+
+  private resolveWaiting(): void {
     const waiting = this.waitingForOpen;
     this.waitingForOpen = [];
     for (const waiter of waiting) waiter.resolve();
+  }
+
+  private dropSubscription(record: SubscriptionRecord, error: HeraldError): void {
+    this.subscriptions.delete(record.topic);
+    this.callHandler(() => record.handlers.onError?.(error));
+    this.emitError(error);
   }
 
   /** A subscription is live on the current connection at the answered position. */
@@ -440,6 +508,8 @@ export class Herald {
     if (!record) return;
     const resumed = record.resumed;
     record.resumed = true;
+    record.live = true;
+    record.requestId = undefined;
     // Replayed events follow a recovered answer and move the position themselves; otherwise
     // the subscription continues live from the topic's current position.
     if (record.position === undefined || !answer.recovered) {
@@ -448,7 +518,9 @@ export class Herald {
     if (!resumed) {
       const position = { epoch: answer.epoch, offset: answer.offset };
       this.callHandler(() => record.handlers.onSubscribed?.(position));
-    } else {
+    }
+    const quiet = !resumed ? !record.startedSince : this.quietSseRestart && answer.recovered;
+    if (!quiet) {
       const result = { recovered: answer.recovered, epoch: answer.epoch, offset: answer.offset };
       this.callHandler(() => record.handlers.onRecovered?.(result));
     }
@@ -457,7 +529,7 @@ export class Herald {
   /** Hands an event to its subscription once: a replayed event already seen is dropped. */
   private deliver(event: HeraldEvent): void {
     const record = this.subscriptions.get(event.topic);
-    if (!record) return;
+    if (!record || !record.live) return;
     if (event.offset > 0) {
       const seen = record.position;
       if (seen && seen.epoch === event.epoch && event.offset <= seen.offset) return;
@@ -466,14 +538,31 @@ export class Herald {
     this.callHandler(() => record.handlers.onEvent?.(event));
   }
 
-  private onClose(error: HeraldError, opened: boolean): void {
+  private async onClose(error: HeraldError, opened: boolean): Promise<void> {
     this.stopTimers();
+    this.quietSseRestart = false;
     if (!this.wanted) return;
+    const attempt = this.attempt;
     let fallback = false;
-    if (!opened && this.options.transport === 'auto' && !isAuthClose(error.code)) {
-      // An upgrade that never came up (a proxy refusing WebSockets): try the other transport.
-      fallback = this.transport === 'websocket';
-      this.transport = fallback ? 'sse' : 'websocket';
+    if (!opened && error.code === CloseCode.abnormal) {
+      const refusal = await this.probeRefusal();
+      if (!this.wanted || attempt !== this.attempt || this.connection) return;
+      if (refusal === 'upgrade-blocked' && this.mode === 'auto') {
+        // The gateway admits the request but the upgrade never arrives (a proxy that does not
+        // pass WebSockets): SSE goes through.
+        fallback = true;
+        this.transport = 'sse';
+      } else if (typeof refusal === 'number') {
+        error = new HeraldError(refusal, error.message);
+      } else if (refusal === 'unreachable' && this.mode === 'auto') {
+        this.transport = 'websocket';  // When the gateway is back, WebSocket first again.
+      }
+    }
+    // One SSE stream carries every topic: a refusal may be about one of them only.
+    if (!opened && this.transport === 'sse' &&
+        (error.code === CloseCode.forbidden || error.code === CloseCode.badRequest)) {
+      if (await this.dropRefusedTopics(attempt)) return;
+      if (!this.wanted || attempt !== this.attempt || this.connection) return;
     }
     if (isAuthClose(error.code)) {
       if (this.options.getToken && !this.authRetried) {
@@ -491,6 +580,51 @@ export class Herald {
     this.scheduleReconnect(error, fallback ? 0 : undefined, fallback);
   }
 
+  /** Why a connection that never came up failed, asked over plain HTTP (a browser hides the
+   *  status of a refused upgrade): GET /ws answers what the upgrade was refused with, or 426
+   *  when the request itself was fine. */
+  private async probeRefusal(): Promise<number | 'upgrade-blocked' | 'unreachable'> {
+    const url = new URL(`${this.baseUrl}/ws`);
+    if (this.token) url.searchParams.set('token', this.token);
+    const fetchImpl = this.options.fetch ?? globalThis.fetch?.bind(globalThis);
+    if (!fetchImpl) return 'unreachable';
+    try {
+      const response = await fetchImpl(url.toString(), { cache: 'no-store' });
+      void response.body?.cancel();
+      if (response.status === 426) return 'upgrade-blocked';
+      if ([400, 401, 403, 429].includes(response.status)) return closeCodeOfHttpStatus(response.status);
+      return 'unreachable';
+    } catch {
+      return 'unreachable';
+    }
+  }
+
+  /** After an SSE stream was refused 403/400: the topics this credential may not read (each
+   *  asked through GET /v1/history) are dropped with an error, and the rest go on. True when
+   *  some were dropped and a new stream started. */
+  private async dropRefusedTopics(attempt: number): Promise<boolean> {
+    const records = [...this.subscriptions.values()];
+    const refusals = await Promise.all(
+      records.map((record) =>
+        this.history(record.topic, 1).then(
+          () => undefined,
+          (error: HeraldError) => (error.code === StatusCode.permissionDenied ? error : undefined),
+        ),
+      ),
+    );
+    if (!this.wanted || attempt !== this.attempt || this.connection) return false;
+    let dropped = false;
+    records.forEach((record, i) => {
+      const refusal = refusals[i];
+      if (refusal && this.subscriptions.get(record.topic) === record) {
+        this.dropSubscription(record, refusal);
+        dropped = true;
+      }
+    });
+    if (dropped) this.scheduleReconnect(new HeraldError(CloseCode.forbidden, 'a topic was refused'), 0);
+    return dropped;
+  }
+
   private scheduleReconnect(error: HeraldError, delayMs?: number, fallback = false): void {
     const floor = error.code === CloseCode.rateLimited ? kRateLimitedFloorMs : 0;
     const delay = delayMs ?? this.backoff.next(floor);
@@ -504,9 +638,14 @@ export class Herald {
   /** Sends a fresh token before the current one expires (WebSocket). */
   private scheduleTokenRefresh(connection: WebSocketConnection, expiresMs: number | undefined): void {
     if (!this.options.getToken || !expiresMs) return;
-    const wait = Math.max(1000, expiresMs - Date.now() - kRefreshAheadMs);
+    const wait = Math.min(kMaxTimerMs, Math.max(1000, expiresMs - Date.now() - kRefreshAheadMs));
     this.refreshTimer = setTimeout(async () => {
       try {
+        // A long wait may have been cut short by the timer's limit: wait the rest.
+        if (expiresMs - Date.now() - kRefreshAheadMs > 1000) {
+          this.scheduleTokenRefresh(connection, expiresMs);
+          return;
+        }
         const token = await this.options.getToken!();
         if (connection !== this.connection) return;
         const expires = await connection.refresh(token);

@@ -18,6 +18,8 @@ export interface WebSocketOptions {
   /** Silence after which the client pings, and how long it then waits for any frame. */
   pingIntervalMs: number;
   pongTimeoutMs: number;
+  /** How long the upgrade and the `connected` message may take. */
+  connectTimeoutMs: number;
 }
 
 export function toHeraldEvent(event: Event): HeraldEvent {
@@ -62,9 +64,14 @@ export class WebSocketConnection implements Connection {
     this.socket.onclose = (close) => this.finish(close.code, close.reason);
     // An error is always followed by a close event, which carries the code.
     this.socket.onerror = () => {};
+    this.idleTimer = setTimeout(
+      () => this.close(CloseCode.abnormal, 'no connection within the connect timeout'),
+      options.connectTimeoutMs,
+    );
   }
 
-  subscribe(topic: string, position: Position | undefined): void {
+  /** Sends a subscribe command; its id, which the answer carries (undefined when closed). */
+  subscribe(topic: string, position: Position | undefined): number | undefined {
     const id = this.send({
       case: 'subscribe',
       value: {
@@ -75,6 +82,7 @@ export class WebSocketConnection implements Connection {
       },
     });
     if (id !== undefined) this.subscribing.set(id, topic);
+    return id;
   }
 
   unsubscribe(topic: string): void {
@@ -174,9 +182,10 @@ export class WebSocketConnection implements Connection {
     if (topic !== undefined) {
       this.subscribing.delete(reply.id);
       if (reply.error) {
-        this.listener.onSubscribeFailed(topic, new HeraldError(reply.error.code, reply.error.message));
+        const error = new HeraldError(reply.error.code, reply.error.message);
+        this.listener.onSubscribeFailed(topic, error, reply.id);
       } else if (reply.result.case === 'subscribed') {
-        this.listener.onSubscribed(toAnswer(reply.result.value));
+        this.listener.onSubscribed(toAnswer(reply.result.value), reply.id);
       }
       return;
     }

@@ -91,3 +91,38 @@ export async function until(check, ms = 2000) {
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }
+
+/** A scripted fetch: `routes` maps a path (without query) to a function of (url, init) that
+ *  returns a Response; anything else is a network failure. Every request is recorded. */
+export function fakeFetch(routes = {}) {
+  const requests = [];
+  const fetch = async (url, init = {}) => {
+    requests.push({ url: String(url), init });
+    const path = new URL(url).pathname;
+    const route = routes[path];
+    if (!route) throw new TypeError('fetch failed');
+    return route(new URL(url), init);
+  };
+  fetch.requests = requests;
+  return fetch;
+}
+
+/** An SSE response carrying `text` (and staying open). */
+export function sseResponse(text) {
+  const body = new ReadableStream({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode(text));
+    },
+  });
+  return new Response(body, { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
+}
+
+export function jsonResponse(status, value) {
+  return new Response(JSON.stringify(value), { status, headers: { 'Content-Type': 'application/json' } });
+}
+
+/** A JWT-shaped token (unsigned; the SDK only reads `exp`) expiring at `expSeconds`. */
+export function tokenExpiringAt(expSeconds, tag = 'x') {
+  const encode = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${encode({ alg: 'HS256' })}.${encode({ sub: tag, exp: expSeconds })}.sig`;
+}

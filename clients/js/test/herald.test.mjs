@@ -4,15 +4,29 @@
 import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
 import { Backoff, Herald } from '../dist/herald.js';
-import { FakeWebSocket, event, subscribedReply, until } from './fake_gateway.mjs';
+import {
+  FakeWebSocket,
+  event,
+  fakeFetch,
+  jsonResponse,
+  sseResponse,
+  subscribedReply,
+  tokenExpiringAt,
+  until,
+} from './fake_gateway.mjs';
 
 const fast = { minDelayMs: 1, maxDelayMs: 4, stableAfterMs: 50 };
+
+// By default the gateway answers the SDK's plain GET /ws probe with 426: it is up and would
+// admit the request, so a failed connection is a network matter.
+const gatewayUp = () => fakeFetch({ '/ws': () => new Response('', { status: 426 }) });
 
 function client(options = {}) {
   const herald = new Herald({
     url: 'http://gateway.test:8080',
     transport: 'websocket',
     WebSocket: FakeWebSocket,
+    fetch: gatewayUp(),
     backoff: fast,
     ...options,
   });
@@ -36,9 +50,10 @@ test('backoff is full jitter, capped, and resets', () => {
 });
 
 test('derives the /ws URL from the base URL and passes the token', async () => {
-  client({ url: 'https://example.com:8443/', token: 'abc' });
+  const { herald } = client({ url: 'https://example.com:8443/', token: 'abc' });
   await until(() => FakeWebSocket.last);
   assert.equal(FakeWebSocket.last.url, 'wss://example.com:8443/ws?token=abc');
+  herald.close();
 });
 
 test('resumes every subscription from its last event, with no gap and no duplicate', async () => {
@@ -166,7 +181,11 @@ test('an exception in an event handler does not stop delivery', async () => {
     });
     await until(() => FakeWebSocket.last);
     FakeWebSocket.last.accept();
-    FakeWebSocket.last.deliver({ events: [event('chat.a', 1, 'E', 'a'), event('chat.a', 2, 'E', 'b')] });
+    const [subscribe] = FakeWebSocket.last.commands('subscribe');
+    FakeWebSocket.last.deliver({
+      replies: [subscribedReply(subscribe.id, 'chat.a', 'E', 0, false)],
+      events: [event('chat.a', 1, 'E', 'a'), event('chat.a', 2, 'E', 'b')],
+    });
     assert.deepEqual(seen, [1, 2]);
   } finally {
     console.error = originalError;
@@ -210,33 +229,182 @@ test('a refused subscription reports its error and is dropped', async () => {
   herald.close();
 });
 
-test('auto falls back to SSE when the WebSocket upgrade fails', async () => {
-  const requests = [];
-  const fetch = async (url, init) => {
-    requests.push({ url, init });
-    const body = new ReadableStream({
-      start(controller) {
-        const text =
-          'retry: 2000\n\nevent: herald.connected\ndata: {"client_id":"c","subscriptions":' +
-          '[{"topic":"chat.a","epoch":"E","offset":0,"recovered":false}]}\n\n' +
-          'id: E-1\nevent: message\ndata: {"topic":"chat.a","offset":1,"epoch":"E","type":"message",' +
-          '"data":{"text":"hi"},"content_type":"application/json","time_unix_ms":5}\n\n';
-        controller.enqueue(new TextEncoder().encode(text));
-      },
-    });
-    return new Response(body, { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
-  };
-  const { herald, states } = client({ transport: 'auto', fetch, token: 't' });
+test('auto (the default) falls back to SSE when the gateway admits the request but the upgrade fails', async () => {
+  const connected =
+    'retry: 2000\n\nevent: herald.connected\ndata: {"client_id":"c","subscriptions":' +
+    '[{"topic":"chat.a","epoch":"E","offset":0,"recovered":false}]}\n\n' +
+    'id: E-1\nevent: message\ndata: {"topic":"chat.a","offset":1,"epoch":"E","type":"message",' +
+    '"data":{"text":"hi"},"content_type":"application/json","time_unix_ms":5}\n\n';
+  const fetch = fakeFetch({
+    '/ws': () => new Response('', { status: 426 }),
+    '/sse': () => sseResponse(connected),
+  });
+  const { herald, states } = client({ transport: undefined, fetch, token: 't' });
   const seen = [];
   herald.subscribe('chat.a', { onEvent: (e) => seen.push(e) });
   await until(() => FakeWebSocket.last);
   FakeWebSocket.last.drop(1006);  // The upgrade never came up.
   await until(() => seen.length === 1);
-  assert.equal(requests[0].url, 'http://gateway.test:8080/sse?topic=chat.a');
-  assert.equal(requests[0].init.headers.Authorization, 'Bearer t');
+  const sse = fetch.requests.find((r) => r.url.includes('/sse'));
+  assert.equal(sse.url, 'http://gateway.test:8080/sse?topic=chat.a');
+  assert.equal(sse.init.headers.Authorization, 'Bearer t');
   assert.deepEqual(seen[0].data, { text: 'hi' });
   assert.ok(states.some((s) => s.fallback && s.transport === 'sse'));
   assert.equal(states.at(-1).state, 'connected');
   assert.equal(states.at(-1).transport, 'sse');
+  herald.close();
+});
+
+test('auto stays on WebSocket while the gateway is unreachable', async () => {
+  const { herald } = client({ transport: 'auto', fetch: fakeFetch() });
+  await until(() => FakeWebSocket.last);
+  FakeWebSocket.last.drop(1006);
+  await until(() => FakeWebSocket.sockets.length === 2);
+  assert.equal(herald.transportName, 'websocket');
+  herald.close();
+});
+
+test('a refused upgrade (1006 in a browser) is explained by GET /ws: 401 stops, or asks getToken', async () => {
+  const refused = fakeFetch({ '/ws': () => jsonResponse(401, { code: 16, message: 'token expired' }) });
+  const { herald, states } = client({ token: 'old', fetch: refused });
+  await until(() => FakeWebSocket.last);
+  FakeWebSocket.last.drop(1006);
+  await until(() => herald.state === 'closed');
+  assert.equal(states.at(-1).error.code, 4401);
+  assert.match(refused.requests[0].url, /\/ws\?token=old$/);
+
+  FakeWebSocket.reset();
+  let calls = 0;
+  const second = client({ fetch: refused, getToken: () => `token${++calls}` });
+  await until(() => FakeWebSocket.last);
+  FakeWebSocket.last.drop(1006);
+  await until(() => FakeWebSocket.sockets.length === 2);
+  assert.match(FakeWebSocket.last.url, /token=token2/);
+  second.herald.close();
+});
+
+test('a token expired during an outage is replaced through getToken before the reconnect', async () => {
+  const expiring = tokenExpiringAt(Math.floor(Date.now() / 1000) + 2, 'old');
+  const fresh = tokenExpiringAt(Math.floor(Date.now() / 1000) + 3600, 'new');
+  const tokens = [expiring, fresh];
+  const { herald } = client({ getToken: () => tokens.shift() });
+  await until(() => FakeWebSocket.last);
+  assert.ok(FakeWebSocket.last.url.includes(expiring));
+  FakeWebSocket.last.drop(1006);
+  await until(() => FakeWebSocket.sockets.length === 2);
+  assert.ok(FakeWebSocket.last.url.includes(fresh), 'the expired token was used again');
+  herald.close();
+});
+
+test('a token valid for months does not make the refresh timer spin', async () => {
+  let calls = 0;
+  const longLived = tokenExpiringAt(Math.floor(Date.now() / 1000) + 90 * 86400);
+  const { herald } = client({ getToken: () => (calls++, longLived) });
+  await until(() => FakeWebSocket.last);
+  FakeWebSocket.last.accept();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(calls, 1);
+  assert.equal(FakeWebSocket.last.commands('refresh').length, 0);
+  herald.close();
+});
+
+test('connect() after an auth close starts over with a fresh token', async () => {
+  let calls = 0;
+  const { herald } = client({ getToken: () => `token${++calls}` });
+  await until(() => FakeWebSocket.last);
+  FakeWebSocket.last.drop(4401);
+  await until(() => FakeWebSocket.sockets.length === 2);
+  FakeWebSocket.last.drop(4401);
+  await until(() => herald.state === 'closed');
+  herald.connect();
+  await until(() => FakeWebSocket.sockets.length === 3);
+  assert.match(FakeWebSocket.last.url, /token=token3/);
+  herald.close();
+});
+
+test('an answer to an earlier subscribe of the same topic is not taken for the new one', async () => {
+  const { herald } = client();
+  const first = [];
+  const sub = herald.subscribe('chat.a', { onSubscribed: (p) => first.push(p) });
+  await until(() => FakeWebSocket.last);
+  const socket = FakeWebSocket.last;
+  socket.accept();
+  const [old] = socket.commands('subscribe');
+  sub.unsubscribe();
+  const second = { subscribed: [], recovered: [], events: [] };
+  herald.subscribe('chat.a', {
+    onSubscribed: (p) => second.subscribed.push(p),
+    onRecovered: (r) => second.recovered.push(r),
+    onEvent: (e) => second.events.push(e.offset),
+  });
+  const [, fresh] = socket.commands('subscribe');
+  // The old subscription's answer and event arrive late, then the new answer.
+  socket.deliver({ replies: [subscribedReply(old.id, 'chat.a', 'E', 5, false)] });
+  socket.deliver({ events: [event('chat.a', 6, 'E', 'old')] });
+  socket.deliver({ replies: [subscribedReply(fresh.id, 'chat.a', 'E', 6, false)] });
+  socket.deliver({ events: [event('chat.a', 7, 'E', 'new')] });
+  assert.deepEqual(first, []);
+  assert.deepEqual(second.subscribed, [{ epoch: 'E', offset: 6 }]);
+  assert.deepEqual(second.recovered, []);
+  assert.deepEqual(second.events, [7]);
+  herald.close();
+});
+
+test('subscribe refuses an invalid topic at once', () => {
+  const { herald } = client({ autoConnect: false });
+  for (const topic of ['', 'a..b', '.a', 'a b', 'x'.repeat(256)]) {
+    assert.throws(() => herald.subscribe(topic), (error) => error.code === 3, topic);
+  }
+});
+
+test('subscribe since a position reports whether it was recovered', async () => {
+  const { herald } = client();
+  const recoveries = [];
+  herald.subscribe('chat.a', { since: { epoch: 'E', offset: 3, events: ['big'] }, onRecovered: (r) => recoveries.push(r) });
+  await until(() => FakeWebSocket.last);
+  FakeWebSocket.last.accept();
+  const [subscribe] = FakeWebSocket.last.commands('subscribe');
+  assert.deepEqual([subscribe.recover, subscribe.epoch, subscribe.offset], [true, 'E', 3n]);
+  FakeWebSocket.last.deliver({ replies: [subscribedReply(subscribe.id, 'chat.a', 'E2', 9, false)] });
+  assert.deepEqual(recoveries, [{ recovered: false, epoch: 'E2', offset: 9 }]);
+  herald.close();
+});
+
+test('sse: a topic this credential may not read is dropped with its error; the others go on', async () => {
+  const connected =
+    'event: herald.connected\ndata: {"client_id":"c","subscriptions":' +
+    '[{"topic":"chat.ok","epoch":"E","offset":0,"recovered":false}]}\n\n';
+  const fetch = fakeFetch({
+    '/sse': (url) =>
+      url.searchParams.getAll('topic').includes('chat.secret')
+        ? new Response('this token may not subscribe to chat.secret', { status: 403 })
+        : sseResponse(connected),
+    '/v1/history': (url) =>
+      url.searchParams.get('topic') === 'chat.secret'
+        ? jsonResponse(403, { code: 7, message: 'no' })
+        : jsonResponse(200, { topic: 'chat.ok', epoch: 'E', offset: 0, events: [] }),
+  });
+  const { herald } = client({ transport: 'sse', fetch });
+  const failures = [];
+  let okLive = false;
+  herald.subscribe('chat.ok', { onSubscribed: () => (okLive = true) });
+  herald.subscribe('chat.secret', { onError: (e) => failures.push(e.code) });
+  await until(() => okLive);
+  assert.deepEqual(failures, [7]);
+  assert.equal(herald.state, 'connected');
+  herald.close();
+});
+
+test('sse with no subscription is connected and publishes over HTTP', async () => {
+  const fetch = fakeFetch({
+    '/v1/publish': (url, init) => jsonResponse(200, { topic: 'chat.a', offset: '4', epoch: 'E', body: init.body }),
+  });
+  const { herald } = client({ transport: 'sse', fetch });
+  const result = await herald.publish('chat.a', { text: 'hi' });
+  assert.deepEqual(result, { topic: 'chat.a', offset: 4, epoch: 'E' });
+  const body = JSON.parse(fetch.requests[0].init.body);
+  assert.equal(body.contentType, 'application/json');
+  assert.equal(atob(body.data), '{"text":"hi"}');
+  assert.equal(herald.state, 'connected');
   herald.close();
 });

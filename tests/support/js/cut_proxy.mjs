@@ -13,16 +13,22 @@ export class CutProxy {
   }
 
   constructor(targetPort, refuseUpgrades) {
+    this.targetPort = targetPort;
     this.sockets = new Set();
     this.cuts = 0;
+    this.held = false;
     this.server = net.createServer((client) => {
+      if (this.held) {
+        client.resetAndDestroy();
+        return;
+      }
       this.track(client);
       client.once('data', (first) => {
         if (refuseUpgrades && /^upgrade:\s*websocket/im.test(first.toString('latin1'))) {
           client.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
           return;
         }
-        const upstream = net.connect(targetPort, '127.0.0.1');
+        const upstream = net.connect(this.targetPort, '127.0.0.1');
         this.track(upstream);
         upstream.write(first);
         client.pipe(upstream).pipe(client);
@@ -42,14 +48,30 @@ export class CutProxy {
     socket.on('close', () => this.sockets.delete(socket));
   }
 
+  /** New connections go to `port` from now on (a gateway restarted elsewhere). */
+  retarget(port) {
+    this.targetPort = port;
+  }
+
   /** Drops every open connection (clients see them reset). */
   cut() {
     this.cuts++;
-    for (const socket of this.sockets) socket.resetAndDestroy?.() ?? socket.destroy();
+    for (const socket of this.sockets) socket.resetAndDestroy();
+  }
+
+  /** Drops every connection and refuses new ones until release(): what clients see of a
+   *  network outage. */
+  hold() {
+    this.held = true;
+    this.cut();
+  }
+
+  release() {
+    this.held = false;
   }
 
   async close() {
-    this.cut();
+    this.hold();
     await new Promise((resolve) => this.server.close(resolve));
   }
 }

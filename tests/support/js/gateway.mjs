@@ -104,6 +104,8 @@ export function run(program, args, { stdin = '', timeoutMs = 60_000 } = {}) {
       clearTimeout(timer);
       resolve({ code: signal ? `killed by ${signal}` : code, stdout, stderr });
     });
+    // A program that exits without reading its input makes this write fail (EPIPE): harmless.
+    child.stdin.on('error', () => {});
     child.stdin.end(stdin);
   });
 }
