@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -240,6 +242,27 @@ absl::Status Publisher::PublishAll(
     if (failures >= options_.max_attempts) return status;
     absl::SleepFor(Backoff(failures));
   }
+}
+
+absl::Status ApplyTlsFiles(const TlsFiles& files, PublisherOptions& options) {
+  auto read = [](const std::string& path, std::string& into) -> absl::Status {
+    if (path.empty()) return absl::OkStatus();
+    std::ifstream file(path, std::ios::binary);
+    if (!file) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
+    std::ostringstream text;
+    text << file.rdbuf();
+    into = text.str();
+    return absl::OkStatus();
+  };
+  for (auto [path, into] : {std::pair{&files.ca_file, &options.tls_root_certs},
+                            {&files.cert_file, &options.tls_client_cert},
+                            {&files.key_file, &options.tls_client_key}}) {
+    if (absl::Status status = read(*path, *into); !status.ok()) return status;
+  }
+  options.tls_server_name = files.server_name;
+  options.tls = files.tls || !options.tls_root_certs.empty() || !options.tls_client_cert.empty() ||
+                !options.tls_server_name.empty();
+  return absl::OkStatus();
 }
 
 }  // namespace herald

@@ -48,6 +48,20 @@ struct PublisherOptions {
 // grpc::Status -> absl::Status (the code numbers are the same).
 absl::Status ToAbslStatus(const grpc::Status& status);
 
+// Where a publisher's TLS settings come from: PEM files (each may be empty) and the name the
+// server's certificate must carry. TLS is on when `tls` is set or any of them is given.
+struct TlsFiles {
+  bool tls = false;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  std::string server_name;
+};
+
+// Reads `files` into the TLS fields of `options`; INVALID_ARGUMENT naming a file that cannot be
+// read.
+absl::Status ApplyTlsFiles(const TlsFiles& files, PublisherOptions& options);
+
 // The error of a PublishResponse (a failed item of a stream) as an absl::Status; OK when unset.
 absl::Status ResponseStatus(const v1::PublishResponse& response);
 

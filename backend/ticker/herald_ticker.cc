@@ -11,10 +11,8 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -194,24 +192,10 @@ absl::Status RunStream(herald::Publisher& publisher, Market& market, int64_t& ti
 
 // Reads the --tls_* files into `options`.
 absl::Status ReadTlsFlags(herald::PublisherOptions& options) {
-  auto read = [](const std::string& path, std::string& into) -> absl::Status {
-    if (path.empty()) return absl::OkStatus();
-    std::ifstream file(path, std::ios::binary);
-    if (!file) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
-    std::ostringstream text;
-    text << file.rdbuf();
-    into = text.str();
-    return absl::OkStatus();
-  };
-  for (auto [path, into] : {std::pair{absl::GetFlag(FLAGS_tls_ca_file), &options.tls_root_certs},
-                            {absl::GetFlag(FLAGS_tls_cert_file), &options.tls_client_cert},
-                            {absl::GetFlag(FLAGS_tls_key_file), &options.tls_client_key}}) {
-    if (absl::Status status = read(path, *into); !status.ok()) return status;
-  }
-  options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
-  options.tls = absl::GetFlag(FLAGS_tls) || !options.tls_root_certs.empty() ||
-                !options.tls_client_cert.empty() || !options.tls_server_name.empty();
-  return absl::OkStatus();
+  return herald::ApplyTlsFiles({absl::GetFlag(FLAGS_tls), absl::GetFlag(FLAGS_tls_ca_file),
+                                absl::GetFlag(FLAGS_tls_cert_file), absl::GetFlag(FLAGS_tls_key_file),
+                                absl::GetFlag(FLAGS_tls_server_name)},
+                               options);
 }
 
 int Usage(const std::string& message) {
