@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "engine/memory_engine.h"
+#include "engine/redis_engine.h"
 #include "grpc/server_credentials.h"
 #include "log.h"
 
@@ -30,17 +31,32 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
       publish_rates_(config_.publish_rate),
       loops_(static_cast<size_t>(config_.threads)) {
   hub_ = std::make_unique<Hub>(loops_.Posters(), metrics_);
-  MemoryEngineOptions engine_options;
-  engine_options.history_size = config_.history_size;
-  engine_options.history_ttl = config_.history_ttl;
-  engine_options.idempotency_window = config_.idempotency_window;
-  engine_options.max_topics = config_.max_topics;
-  engine_options.max_history_bytes = config_.max_history_bytes;
-  engine_ = std::make_unique<MemoryEngine>(*hub_, std::move(engine_options));
+  engine_ = MakeEngine();
   hub_->set_engine(engine_.get());
   edge_context_ = std::make_unique<EdgeContext>(
       EdgeContext{config_, *hub_, *engine_, metrics_, draining_, *authenticator_,
                   connection_limits_, publish_rates_, nullptr, nullptr});
+}
+
+std::unique_ptr<Engine> Gateway::MakeEngine() {
+  if (config_.redis) {
+    RedisEngineOptions options;
+    options.address = *config_.redis;
+    options.history_size = config_.history_size;
+    options.history_ttl = config_.history_ttl;
+    options.idempotency_window = config_.idempotency_window;
+    options.timeout = config_.redis_timeout;
+    return std::make_unique<RedisEngine>(*hub_, std::move(options));
+  }
+  MemoryEngineOptions options;
+  options.history_size = config_.history_size;
+  options.history_ttl = config_.history_ttl;
+  options.idempotency_window = config_.idempotency_window;
+  options.max_topics = config_.max_topics;
+  options.max_history_bytes = config_.max_history_bytes;
+  auto engine = std::make_unique<MemoryEngine>(*hub_, std::move(options));
+  memory_engine_ = engine.get();
+  return engine;
 }
 
 Gateway::~Gateway() {
@@ -89,7 +105,7 @@ absl::Status Gateway::Start() {
 
   loops_.Start();
   listener_->Start();
-  sweeper_ = std::thread([this] { RunSweeper(); });
+  if (memory_engine_) sweeper_ = std::thread([this] { RunSweeper(); });
   LogInfo(config_.Describe());
   LogInfo(static_files_line);
   LogInfo(authenticator_->Describe());
@@ -120,7 +136,7 @@ void Gateway::RunSweeper() {
   constexpr size_t kStripes = MemoryEngine::kStripes;
   size_t stripe = 0;
   while (!stop_sweeper_.WaitForNotificationWithTimeout(kSweepInterval / kStripes)) {
-    engine_->SweepStripe(stripe, [this](absl::string_view topic) {
+    memory_engine_->SweepStripe(stripe, [this](absl::string_view topic) {
       return hub_->HasSubscribers(topic);
     });
     stripe = (stripe + 1) % kStripes;

@@ -50,6 +50,8 @@ class Gateway {
   // Opens --web_root for the edge; returns the log line saying where static files come from,
   // or why there are none.
   std::string OpenStaticFiles();
+  // The engine --broker names: memory, or Redis shared with other nodes.
+  std::unique_ptr<Engine> MakeEngine();
   // The sweeper thread: one stripe of the engine's topics at a time, off the event loops.
   void RunSweeper();
   void StopSweeper();
@@ -66,7 +68,8 @@ class Gateway {
   // The hub, engine and edge context outlive the loops: sessions still owned by pending
   // handlers detach from the hub while the loops are destroyed.
   std::unique_ptr<Hub> hub_;
-  std::unique_ptr<MemoryEngine> engine_;
+  std::unique_ptr<Engine> engine_;
+  MemoryEngine* memory_engine_ = nullptr;  // The engine, when it is the memory engine.
   std::unique_ptr<TlsContext> tls_context_;  // Null when the HTTP port is plain.
   std::unique_ptr<StaticFiles> static_files_;  // Null when static files are off.
   std::unique_ptr<EdgeContext> edge_context_;

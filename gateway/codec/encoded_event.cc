@@ -16,6 +16,27 @@ EncodedEvent::EncodedEvent(const herald::v1::Event& event)
   message.SerializeToString(&ws_frame_);
 }
 
+EncodedEvent::EncodedEvent(herald::v1::Event event, absl::string_view event_bytes)
+    : topic_(event.topic()),
+      epoch_(event.epoch()),
+      offset_(event.offset()),
+      time_unix_ms_(event.time_unix_ms()) {
+  // ServerMessage field 1 (events), length-delimited: tag, length, the Event's bytes.
+  ws_frame_.reserve(event_bytes.size() + 11);
+  ws_frame_.push_back('\x0a');
+  for (uint64_t length = event_bytes.size(); ; length >>= 7) {
+    if (length < 0x80) {
+      ws_frame_.push_back(static_cast<char>(length));
+      break;
+    }
+    ws_frame_.push_back(static_cast<char>((length & 0x7f) | 0x80));
+  }
+  ws_frame_.append(event_bytes.data(), event_bytes.size());
+  std::call_once(event_once_, [&] {
+    event_ = std::make_unique<const herald::v1::Event>(std::move(event));
+  });
+}
+
 herald::v1::Event EncodedEvent::Decode() const {
   herald::v1::ServerMessage message;
   // Our own encoding: it parses, and holds exactly one event.
@@ -36,6 +57,15 @@ const herald::v1::Event& EncodedEvent::event() const {
 
 std::shared_ptr<const EncodedEvent> EncodeEvent(const herald::v1::Event& event) {
   return std::make_shared<const EncodedEvent>(event);
+}
+
+std::shared_ptr<const EncodedEvent> EncodedEventFromBytes(absl::string_view event_bytes) {
+  herald::v1::Event event;
+  if (event_bytes.size() > static_cast<size_t>(INT32_MAX) ||
+      !event.ParseFromArray(event_bytes.data(), static_cast<int>(event_bytes.size()))) {
+    return nullptr;
+  }
+  return std::make_shared<const EncodedEvent>(std::move(event), event_bytes);
 }
 
 herald::v1::Event EventFromPublish(const herald::v1::PublishRequest& request,

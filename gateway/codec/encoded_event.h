@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "herald/v1/event.pb.h"
 
 namespace herald {
@@ -16,6 +17,9 @@ namespace herald {
 class EncodedEvent {
  public:
   explicit EncodedEvent(const herald::v1::Event& event);
+  // `event` parsed from `event_bytes` (its encoding, as it crossed a shared engine): the frame
+  // is built around those bytes, not encoded again.
+  EncodedEvent(herald::v1::Event event, absl::string_view event_bytes);
   EncodedEvent(const EncodedEvent&) = delete;
   EncodedEvent& operator=(const EncodedEvent&) = delete;
 
@@ -53,6 +57,8 @@ size_t FirstOfLatestWithin(const std::vector<std::shared_ptr<const EncodedEvent>
 
 // Encodes `event` for every transport.
 std::shared_ptr<const EncodedEvent> EncodeEvent(const herald::v1::Event& event);
+// The same from an encoded Event; null when the bytes do not parse as one.
+std::shared_ptr<const EncodedEvent> EncodedEventFromBytes(absl::string_view event_bytes);
 
 // The event a publish makes, accepted at `time_unix_ms`, before an engine gives it its topic
 // position (epoch and offset).

@@ -21,7 +21,13 @@ ABSL_FLAG(std::string, http_listen, "127.0.0.1:8080",
           "Address for HTTP, WebSocket (/ws) and SSE (/sse); port 0 picks a free port.");
 ABSL_FLAG(std::string, grpc_listen, "127.0.0.1:50051",
           "Address for the gRPC Publisher and Subscriber services; port 0 picks a free port.");
-ABSL_FLAG(std::string, broker, "memory", "Engine: 'memory' (one process).");
+ABSL_FLAG(std::string, broker, "memory",
+          "Engine: 'memory' (one process), or Redis shared by every node: "
+          "redis://[:password@]host[:port][/db] or "
+          "redis+cluster://[:password@]host:port[,host:port...].");
+ABSL_FLAG(absl::Duration, redis_timeout, absl::Seconds(5),
+          "Redis engine: how long connecting or any reply may take before the connection is "
+          "dropped and made again (publishes meanwhile fail with UNAVAILABLE).");
 ABSL_FLAG(std::string, node, "", "Node name reported to clients (default: the host name).");
 ABSL_FLAG(int, threads, 0, "Event loop threads (0: one per core).");
 ABSL_FLAG(int64_t, history_size, 1000, "Events kept per topic (0 turns history off).");
@@ -223,7 +229,7 @@ absl::StatusOr<std::string> WebRootFromFlag() {
 std::string Config::Describe() const {
   std::string origins = allowed_origins.empty() ? "*" : absl::StrJoin(allowed_origins, ",");
   return absl::StrCat(
-      "config: broker=", broker, " threads=", threads, " node=", node,
+      "config: broker=", redis ? redis->Describe() : broker, " threads=", threads, " node=", node,
       " history_size=", history_size, " history_ttl=", absl::FormatDuration(history_ttl),
       " max_queue_bytes=", max_queue_bytes, " max_message_bytes=", max_message_bytes,
       " max_topics_per_connection=", max_topics_per_connection,
@@ -318,9 +324,15 @@ absl::StatusOr<Config> ConfigFromFlags() {
   }
   config.broker = absl::GetFlag(FLAGS_broker);
   if (config.broker != "memory") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--broker='", config.broker, "' is not supported; use 'memory'"));
+    absl::StatusOr<RedisAddress> redis = ParseRedisAddress(config.broker);
+    if (!redis.ok()) return redis.status();
+    if (redis->cluster) {
+      return absl::InvalidArgumentError(
+          "--broker: redis+cluster:// is not supported yet; use redis://host:port");
+    }
+    config.redis = *std::move(redis);
   }
+  config.redis_timeout = absl::GetFlag(FLAGS_redis_timeout);
   config.node = absl::GetFlag(FLAGS_node);
   if (config.node.empty()) config.node = HostName();
 
@@ -386,6 +398,7 @@ absl::StatusOr<Config> ConfigFromFlags() {
                              {"sse_ping_interval", config.sse_ping_interval},
                              {"sse_retry", config.sse_retry},
                              {"handshake_timeout", config.handshake_timeout},
+                             {"redis_timeout", config.redis_timeout},
                              {"write_timeout", config.write_timeout}}) {
     if (absl::Status status = PositiveDuration(name, value); !status.ok()) return status;
   }

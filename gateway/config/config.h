@@ -4,12 +4,14 @@
 #include "absl/strings/string_view.h"
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "auth/auth_config.h"
+#include "engine/redis_address.h"
 
 namespace herald {
 
@@ -18,6 +20,9 @@ struct Config {
   uint16_t http_port = 8080;
   std::string grpc_listen = "127.0.0.1:50051";
   std::string broker = "memory";
+  // Set when --broker is a Redis address.
+  std::optional<RedisAddress> redis;
+  absl::Duration redis_timeout = absl::Seconds(5);
   std::string node;  // Name reported to clients; the host name by default.
   int threads = 1;
   size_t history_size = 1000;

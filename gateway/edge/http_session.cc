@@ -145,8 +145,14 @@ void HttpSession::Route(Request request) {
   } else if (path == "/healthz") {
     Respond(200, "ok\n", "text/plain", keep_alive);
   } else if (path == "/readyz") {
-    bool draining = context_.draining.load();
-    Respond(draining ? 503 : 200, draining ? "draining\n" : "ready\n", "text/plain", keep_alive);
+    // Not ready while draining, or while the engine cannot take publishes (Redis down).
+    if (context_.draining.load()) {
+      Respond(503, "draining\n", "text/plain", keep_alive);
+    } else if (!context_.engine.ready()) {
+      Respond(503, "engine unavailable\n", "text/plain", keep_alive);
+    } else {
+      Respond(200, "ready\n", "text/plain", keep_alive);
+    }
   } else {
     ServeStatic(request);
   }

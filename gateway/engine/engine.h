@@ -53,7 +53,8 @@ class Engine {
   virtual void Publish(const herald::v1::PublishRequest& request, PublishCallback done) = 0;
 
   // The topic's position; with `since`, also the events after it when history still holds all
-  // of them (`recovered`), and none otherwise: never a partial replay.
+  // of them (`recovered`), and none otherwise: never a partial replay. Every event after the
+  // position returned reaches the sink when SetInterest(topic, true) was called before.
   virtual void Recover(absl::string_view topic, const std::optional<TopicPosition>& since,
                        HistoryCallback done) = 0;
 
@@ -61,6 +62,14 @@ class Engine {
   // epoch "" and offset 0 and is not created (a scan of names must not grow the engine); a
   // later `Recover` from that position replays from offset 1 while history still holds it.
   virtual void ReadHistory(absl::string_view topic, size_t limit, HistoryCallback done) = 0;
+
+  // Any thread: whether this node has subscribers of `topic` (called when that changes, in
+  // order). A shared engine sends the sink only the events of such topics; the memory engine
+  // sends every event.
+  virtual void SetInterest(absl::string_view /*topic*/, bool /*interested*/) {}
+
+  // Any thread: whether publishes can be accepted now (/readyz answers 503 otherwise).
+  virtual bool ready() const { return true; }
 };
 
 }  // namespace herald

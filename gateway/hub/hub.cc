@@ -151,16 +151,23 @@ void Hub::Unsubscribe(size_t shard, absl::string_view topic, Transport* transpor
 }
 
 void Hub::MarkInterest(size_t shard, absl::string_view topic, bool interested) {
+  // The engine hears of the node's first and last subscriber of a topic under the lock, so it
+  // gets those changes in order.
   absl::MutexLock lock(&interest_mutex_);
   uint64_t bit = uint64_t{1} << shard;
   if (interested) {
-    shards_by_topic_[topic] |= bit;
+    auto [it, inserted] = shards_by_topic_.try_emplace(topic, 0);
+    it->second |= bit;
+    if (inserted && engine_) engine_->SetInterest(topic, true);
     return;
   }
   auto it = shards_by_topic_.find(topic);
   if (it == shards_by_topic_.end()) return;
   it->second &= ~bit;
-  if (it->second == 0) shards_by_topic_.erase(it);
+  if (it->second == 0) {
+    shards_by_topic_.erase(it);
+    if (engine_) engine_->SetInterest(topic, false);
+  }
 }
 
 void Hub::CloseAll(const Disconnect& disconnect) {

@@ -1,4 +1,5 @@
-// The in-memory engine's offsets, epochs and ordering.
+// What only the in-memory engine does: expiry by its clock, sweeps, key and byte caps (the
+// behaviour every engine shares is in engine_test.cc).
 #include "engine/memory_engine.h"
 
 #include <gtest/gtest.h>
@@ -77,76 +78,6 @@ MemoryEngineOptions Options(ManualClock& clock, size_t history_size = 100) {
 
 bool NoSubscribers(absl::string_view) { return false; }
 
-TEST(MemoryEngine, OffsetsCountFromOnePerTopicWithOneEpoch) {
-  RecordingSink sink;
-  MemoryEngine engine(sink, MemoryEngineOptions{});
-  TopicPosition a1 = PublishSync(engine, "a");
-  TopicPosition a2 = PublishSync(engine, "a");
-  TopicPosition b1 = PublishSync(engine, "b");
-  EXPECT_EQ(a1.offset, 1u);
-  EXPECT_EQ(a2.offset, 2u);
-  EXPECT_EQ(b1.offset, 1u);
-  EXPECT_EQ(a1.epoch, a2.epoch);
-  EXPECT_FALSE(a1.epoch.empty());
-  EXPECT_NE(a1.epoch, b1.epoch);
-  EXPECT_EQ(RecoverSync(engine, "a").position, a2);
-  ASSERT_EQ(sink.events().size(), 3u);
-  EXPECT_GT(sink.events()[0].time_unix_ms(), 0);
-}
-
-TEST(MemoryEngine, EphemeralEventsGetOffsetZeroAndDoNotAdvance) {
-  RecordingSink sink;
-  MemoryEngine engine(sink, MemoryEngineOptions{});
-  PublishSync(engine, "a");
-  EXPECT_EQ(PublishSync(engine, "a", /*ephemeral=*/true).offset, 0u);
-  EXPECT_EQ(PublishSync(engine, "a").offset, 2u);
-}
-
-TEST(MemoryEngine, ConcurrentPublishersReachTheSinkInOffsetOrder) {
-  RecordingSink sink;
-  MemoryEngine engine(sink, MemoryEngineOptions{});
-  std::vector<std::thread> publishers;
-  for (int t = 0; t < 4; ++t) {
-    publishers.emplace_back([&] {
-      for (int i = 0; i < 500; ++i) PublishSync(engine, "hot");
-    });
-  }
-  for (std::thread& publisher : publishers) publisher.join();
-  std::vector<herald::v1::Event> events = sink.events();
-  ASSERT_EQ(events.size(), 2000u);
-  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].offset(), i + 1);
-}
-
-TEST(MemoryEngine, RecoversExactlyTheEventsAfterAPosition) {
-  RecordingSink sink;
-  ManualClock clock;
-  MemoryEngine engine(sink, Options(clock));
-  std::string epoch = PublishSync(engine, "a").epoch;
-  for (int i = 0; i < 4; ++i) PublishSync(engine, "a");
-  TopicHistory history = RecoverSync(engine, "a", TopicPosition{epoch, 2});
-  EXPECT_TRUE(history.recovered);
-  EXPECT_EQ(history.position, (TopicPosition{epoch, 5}));
-  EXPECT_EQ(Offsets(history), (std::vector<uint64_t>{3, 4, 5}));
-  TopicHistory up_to_date = RecoverSync(engine, "a", TopicPosition{epoch, 5});
-  EXPECT_TRUE(up_to_date.recovered);
-  EXPECT_TRUE(up_to_date.events.empty());
-  EXPECT_FALSE(RecoverSync(engine, "a").recovered);  // Nothing asked, nothing replayed.
-}
-
-TEST(MemoryEngine, TrimmedHistoryIsNotRecoveredAndNeverPartlyReplayed) {
-  RecordingSink sink;
-  ManualClock clock;
-  MemoryEngine engine(sink, Options(clock, /*history_size=*/3));
-  std::string epoch = PublishSync(engine, "a").epoch;
-  for (int i = 0; i < 5; ++i) PublishSync(engine, "a");  // Keeps 4, 5, 6.
-  TopicHistory lost = RecoverSync(engine, "a", TopicPosition{epoch, 2});
-  EXPECT_FALSE(lost.recovered);
-  EXPECT_TRUE(lost.events.empty());
-  EXPECT_EQ(lost.position.offset, 6u);
-  EXPECT_EQ(Offsets(RecoverSync(engine, "a", TopicPosition{epoch, 3})),
-            (std::vector<uint64_t>{4, 5, 6}));
-}
-
 TEST(MemoryEngine, ExpiredHistoryIsNotRecovered) {
   RecordingSink sink;
   ManualClock clock;
@@ -199,28 +130,6 @@ TEST(MemoryEngine, ARepeatedIdempotencyKeyIsDeliveredOnceWithinTheWindow) {
   clock.now += absl::Minutes(3);
   EXPECT_EQ(PublishSync(engine, "a", false, "order-1").offset, 3u);
   EXPECT_EQ(sink.events().size(), 4u);
-}
-
-TEST(MemoryEngine, EphemeralEventsStayOutOfHistory) {
-  RecordingSink sink;
-  ManualClock clock;
-  MemoryEngine engine(sink, Options(clock));
-  std::string epoch = PublishSync(engine, "a").epoch;
-  PublishSync(engine, "a", /*ephemeral=*/true);
-  PublishSync(engine, "a");
-  EXPECT_EQ(Offsets(RecoverSync(engine, "a", TopicPosition{epoch, 0})),
-            (std::vector<uint64_t>{1, 2}));
-}
-
-TEST(MemoryEngine, ReadHistoryReturnsTheLastEvents) {
-  RecordingSink sink;
-  ManualClock clock;
-  MemoryEngine engine(sink, Options(clock));
-  for (int i = 0; i < 5; ++i) PublishSync(engine, "a");
-  TopicHistory history;
-  engine.ReadHistory("a", 2, [&](absl::StatusOr<TopicHistory> h) { history = *std::move(h); });
-  EXPECT_EQ(history.position.offset, 5u);
-  EXPECT_EQ(Offsets(history), (std::vector<uint64_t>{4, 5}));
 }
 
 TEST(MemoryEngine, IdempotencyKeysAreCappedPerTopicOldestFirst) {

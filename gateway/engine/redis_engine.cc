@@ -1,0 +1,561 @@
+// The Redis engine.
+#include "engine/redis_engine.h"
+
+#include <hiredis/hiredis.h>
+#include <openssl/sha.h>
+
+#include <boost/asio/post.hpp>
+
+#include "absl/random/random.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "log.h"
+#include "random_id.h"
+
+namespace herald {
+namespace {
+
+namespace asio = boost::asio;
+
+constexpr absl::Duration kFirstBackoff = absl::Milliseconds(100);
+constexpr absl::Duration kMaxBackoff = absl::Seconds(2);
+// A topic's epoch and offset outlive its history (a quiet topic keeps its position for a day):
+// subscribers of a topic that is not published to for a while keep recovering.
+constexpr absl::Duration kMinMetaTtl = absl::Hours(24);
+// How long a gap read that failed waits before it is tried again.
+constexpr auto kFillRetry = std::chrono::milliseconds(200);
+
+// KEYS: meta, log, idempotency key.
+// ARGV: channel, event bytes (no epoch, offset or time), epoch for a new topic, ephemeral (1/0),
+//       history size, history TTL ms, meta TTL ms, idempotency window ms, has a key (1/0).
+// Returns {epoch, offset, repeated (1/0)}. The event published and kept is the given bytes with
+// the epoch (field 3), time (field 8, Redis' clock) and offset (field 2) appended: protobuf
+// fields concatenate, so it is the whole Event, encoded once here and read as is by every node.
+constexpr char kPublishScript[] = R"lua(
+local meta, log, idem = KEYS[1], KEYS[2], KEYS[3]
+local function varint(n)
+  local out = {}
+  while n >= 128 do
+    out[#out + 1] = string.char(n % 128 + 128)
+    n = math.floor(n / 128)
+  end
+  out[#out + 1] = string.char(n)
+  return table.concat(out)
+end
+if ARGV[9] == '1' then
+  local seen = redis.call('GET', idem)
+  if seen then
+    local colon = string.find(seen, ':', 1, true)
+    return {string.sub(seen, 1, colon - 1), tonumber(string.sub(seen, colon + 1)), 1}
+  end
+end
+redis.call('HSETNX', meta, 'epoch', ARGV[3])
+local epoch = redis.call('HGET', meta, 'epoch')
+local offset = 0
+if ARGV[4] ~= '1' then offset = redis.call('HINCRBY', meta, 'offset', 1) end
+redis.call('PEXPIRE', meta, ARGV[7])
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local event = ARGV[2] .. '\26' .. varint(#epoch) .. epoch .. '\64' .. varint(ms)
+if offset > 0 then
+  event = event .. '\16' .. varint(offset)
+  if tonumber(ARGV[5]) > 0 then
+    if offset == 1 then redis.call('DEL', log) end
+    redis.call('XADD', log, 'MAXLEN', ARGV[5], string.format('%.0f-0', offset), 'e', event)
+    redis.call('PEXPIRE', log, ARGV[6])
+  end
+end
+if ARGV[9] == '1' then redis.call('SET', idem, epoch .. ':' .. offset, 'PX', ARGV[8]) end
+redis.call('SPUBLISH', ARGV[1], event)
+return {epoch, offset, 0}
+)lua";
+
+// KEYS: meta, log.
+// ARGV: 'since', epoch, offset, epoch for a new topic, meta TTL ms: the events after that
+//       position when the log still holds every one of them (a new topic is created);
+//    or 'position', '', '', epoch for a new topic, meta TTL ms: no events (a new topic is
+//       created);
+//    or 'latest', '', count: the last `count` events (nothing is created).
+// Returns {epoch, offset, recovered (1/0), event...}.
+constexpr char kReadScript[] = R"lua(
+local meta, log = KEYS[1], KEYS[2]
+if ARGV[1] ~= 'latest' and redis.call('HSETNX', meta, 'epoch', ARGV[4]) == 1 then
+  redis.call('PEXPIRE', meta, ARGV[5])
+end
+local position = redis.call('HMGET', meta, 'epoch', 'offset')
+local epoch = position[1] or ''
+local last = tonumber(position[2] or '0')
+local out = {epoch, last, 0}
+if ARGV[1] == 'latest' then
+  local count = tonumber(ARGV[3])
+  if count > 0 and epoch ~= '' then
+    local entries = redis.call('XREVRANGE', log, '+', '-', 'COUNT', count)
+    for i = #entries, 1, -1 do out[#out + 1] = entries[i][2][2] end
+  end
+  return out
+end
+local since_epoch, since = ARGV[2], tonumber(ARGV[3])
+if not (since_epoch == epoch or (since_epoch == '' and since == 0)) or since > last then
+  return out
+end
+if since == last then
+  out[3] = 1
+  return out
+end
+local entries = redis.call('XRANGE', log, string.format('%.0f-1', since), '+', 'COUNT', last - since)
+if #entries > 0 and entries[1][1] == string.format('%.0f-0', since + 1) then
+  out[3] = 1
+  for i = 1, #entries do out[#out + 1] = entries[i][2][2] end
+end
+return out
+)lua";
+
+std::string Sha1Hex(absl::string_view text) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+}
+
+std::string Millis(absl::Duration duration) {
+  return std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(duration)));
+}
+
+absl::Status Unavailable(absl::string_view why) {
+  return absl::UnavailableError(absl::StrCat("the Redis engine is not available: ", why));
+}
+
+absl::Status BadReply(absl::string_view what) {
+  return absl::InternalError(absl::StrCat("unexpected reply from Redis to ", what));
+}
+
+bool ReadInteger(const redisReply& reply, int64_t& value) {
+  if (reply.type == REDIS_REPLY_INTEGER) {
+    value = reply.integer;
+    return true;
+  }
+  return false;
+}
+
+// {epoch, offset, flag, event...} from either script.
+absl::StatusOr<TopicHistory> ParseHistory(const redisReply& reply) {
+  if (absl::Status error = ReplyError(reply); !error.ok()) return error;
+  int64_t offset = 0;
+  int64_t recovered = 0;
+  if (reply.type != REDIS_REPLY_ARRAY || reply.elements < 3 ||
+      reply.element[0]->type != REDIS_REPLY_STRING || !ReadInteger(*reply.element[1], offset) ||
+      !ReadInteger(*reply.element[2], recovered) || offset < 0) {
+    return BadReply("a history read");
+  }
+  TopicHistory history;
+  history.position.epoch = std::string(ReplyText(*reply.element[0]));
+  history.position.offset = static_cast<uint64_t>(offset);
+  history.recovered = recovered == 1;
+  for (size_t i = 3; i < reply.elements; ++i) {
+    if (reply.element[i]->type != REDIS_REPLY_STRING) return BadReply("a history read");
+    std::shared_ptr<const EncodedEvent> event = EncodedEventFromBytes(ReplyText(*reply.element[i]));
+    if (!event) return absl::InternalError("an event in Redis' history does not parse");
+    history.events.push_back(std::move(event));
+  }
+  return history;
+}
+
+absl::Duration Jittered(absl::Duration backoff) {
+  static thread_local absl::BitGen random;
+  return backoff * absl::Uniform(random, 0.8, 1.2);
+}
+
+}  // namespace
+
+RedisEngine::RedisEngine(EventSink& sink, RedisEngineOptions options)
+    : sink_(sink),
+      options_(std::move(options)),
+      publish_script_{kPublishScript, Sha1Hex(kPublishScript)},
+      read_script_{kReadScript, Sha1Hex(kReadScript)},
+      work_(io_.get_executor()),
+      commands_backoff_(kFirstBackoff),
+      subscriber_backoff_(kFirstBackoff),
+      commands_retry_(io_),
+      subscriber_retry_(io_) {
+  asio::post(io_, [this] {
+    Connect(Role::kCommands);
+    Connect(Role::kSubscriber);
+  });
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+RedisEngine::~RedisEngine() {
+  // Pending callbacks are dropped, not run: their callers are gone by now.
+  io_.stop();
+  thread_.join();
+}
+
+RedisEngine::TopicKeys RedisEngine::KeysFor(absl::string_view topic) const {
+  // The hash tag keeps all of a topic's keys and its channel in one cluster slot (topics
+  // cannot contain braces).
+  std::string tag = absl::StrCat(options_.prefix, ":{", topic, "}");
+  return {absl::StrCat(tag, ":meta"), absl::StrCat(tag, ":log"), tag, absl::StrCat(tag, ":key:")};
+}
+
+void RedisEngine::Connect(Role role) {
+  const RedisAddress& address = options_.address;
+  RedisConnectionOptions connection;
+  connection.endpoint = address.endpoints.front();
+  connection.username = address.username;
+  connection.password = address.password;
+  connection.database = address.database;
+  connection.connect_timeout = options_.timeout;
+  connection.reply_timeout = options_.timeout;
+  RedisConnection::Handlers handlers;
+  handlers.ready = [this, role] { OnConnected(role); };
+  handlers.closed = [this, role](const absl::Status& why) { OnClosed(role, why); };
+  if (role == Role::kSubscriber) handlers.push = [this](const redisReply& reply) { OnPush(reply); };
+  ConnectionFor(role) = RedisConnection::Open(io_, std::move(connection), std::move(handlers));
+}
+
+void RedisEngine::OnConnected(Role role) {
+  const RedisEndpoint& endpoint = ConnectionFor(role)->endpoint();
+  LogInfo(absl::StrCat("redis: connected to ", endpoint.host, ":", endpoint.port,
+                       role == Role::kCommands ? " (commands)" : " (subscriptions)"));
+  if (role == Role::kCommands) {
+    commands_backoff_ = kFirstBackoff;
+  } else {
+    subscriber_backoff_ = kFirstBackoff;
+    for (auto& [topic, watch] : watches_) {
+      if (watch.wanted) SendSubscription(topic, watch, /*subscribe=*/true);
+    }
+  }
+  UpdateReady();
+}
+
+void RedisEngine::OnClosed(Role role, const absl::Status& why) {
+  LogWarning(absl::StrCat("redis: ", role == Role::kCommands ? "commands" : "subscriptions",
+                          " connection down: ", why.message()));
+  if (role == Role::kSubscriber) {
+    // Every subscription ended with the connection: they are made again on the next one, and
+    // what was published meanwhile is read from history then.
+    for (auto it = watches_.begin(); it != watches_.end();) {
+      Watch& watch = it->second;
+      std::vector<std::function<void()>> waiting;
+      waiting.swap(watch.after_subscribe);
+      watch.subscribed = false;
+      watch.unconfirmed = 0;
+      watch.resync = watch.delivered.has_value();
+      if (!watch.wanted) {
+        watches_.erase(it++);
+      } else {
+        ++it;
+      }
+      // Each read waiting for its subscription now fails (the watch is not subscribed).
+      for (std::function<void()>& read : waiting) read();
+    }
+  }
+  UpdateReady();
+  absl::Duration& backoff = role == Role::kCommands ? commands_backoff_ : subscriber_backoff_;
+  asio::steady_timer& retry = role == Role::kCommands ? commands_retry_ : subscriber_retry_;
+  retry.expires_after(absl::ToChronoNanoseconds(Jittered(backoff)));
+  backoff = std::min(backoff * 2, kMaxBackoff);
+  retry.async_wait([this, role](const boost::system::error_code& error) {
+    if (!error) Connect(role);
+  });
+}
+
+void RedisEngine::UpdateReady() {
+  ready_.store(commands_ && commands_->ready() && subscriber_ && subscriber_->ready(),
+               std::memory_order_relaxed);
+}
+
+void RedisEngine::RunScript(const Script& script, std::vector<std::string> args,
+                            RedisConnection::ReplyCallback done) {
+  if (!commands_ || !commands_->ready()) {
+    asio::post(io_, [done = std::move(done)] { done(Unavailable("not connected")); });
+    return;
+  }
+  std::vector<absl::string_view> command = {"EVALSHA", script.sha1};
+  command.insert(command.end(), args.begin(), args.end());
+  commands_->Send(command, [this, &script, args = std::move(args), done = std::move(done)](
+                               absl::StatusOr<RedisReply> reply) mutable {
+    bool unknown_script = reply.ok() && (*reply)->type == REDIS_REPLY_ERROR &&
+                          absl::StartsWith(ReplyText(**reply), "NOSCRIPT");
+    if (!unknown_script || !commands_ || !commands_->ready()) {
+      done(std::move(reply));
+      return;
+    }
+    std::vector<absl::string_view> command = {"EVAL", script.source};
+    command.insert(command.end(), args.begin(), args.end());
+    commands_->Send(command, std::move(done));
+  });
+}
+
+void RedisEngine::Publish(const herald::v1::PublishRequest& request, PublishCallback done) {
+  // The epoch, offset and time are added by the script.
+  std::string event = EventFromPublish(request, /*time_unix_ms=*/0).SerializeAsString();
+  TopicKeys keys = KeysFor(request.topic());
+  const std::string& key = request.idempotency_key();
+  std::vector<std::string> args = {"3",
+                                   std::move(keys.meta),
+                                   std::move(keys.log),
+                                   absl::StrCat(keys.key_prefix, key),
+                                   std::move(keys.channel),
+                                   std::move(event),
+                                   RandomId(6),
+                                   request.ephemeral() ? "1" : "0",
+                                   std::to_string(options_.history_size),
+                                   Millis(options_.history_ttl),
+                                   Millis(std::max(options_.history_ttl, kMinMetaTtl)),
+                                   Millis(options_.idempotency_window),
+                                   key.empty() ? "0" : "1"};
+  asio::post(io_, [this, args = std::move(args), done = std::move(done)]() mutable {
+    RunScript(publish_script_, std::move(args),
+              [done = std::move(done)](absl::StatusOr<RedisReply> reply) {
+                if (!reply.ok()) {
+                  done(reply.status());
+                  return;
+                }
+                const redisReply& answer = **reply;
+                if (absl::Status error = ReplyError(answer); !error.ok()) {
+                  done(error);
+                  return;
+                }
+                int64_t offset = 0;
+                if (answer.type != REDIS_REPLY_ARRAY || answer.elements != 3 ||
+                    answer.element[0]->type != REDIS_REPLY_STRING ||
+                    !ReadInteger(*answer.element[1], offset) || offset < 0) {
+                  done(BadReply("a publish"));
+                  return;
+                }
+                done(TopicPosition{std::string(ReplyText(*answer.element[0])),
+                                   static_cast<uint64_t>(offset)});
+              });
+  });
+}
+
+void RedisEngine::ReadSince(const std::string& topic, const std::optional<TopicPosition>& since,
+                            HistoryCallback done) {
+  TopicKeys keys = KeysFor(topic);
+  RunScript(read_script_,
+            {"2", std::move(keys.meta), std::move(keys.log), since ? "since" : "position",
+             since ? since->epoch : "", since ? std::to_string(since->offset) : "", RandomId(6),
+             Millis(std::max(options_.history_ttl, kMinMetaTtl))},
+            [done = std::move(done)](absl::StatusOr<RedisReply> reply) {
+              if (!reply.ok()) {
+                done(reply.status());
+                return;
+              }
+              done(ParseHistory(**reply));
+            });
+}
+
+void RedisEngine::Recover(absl::string_view topic_name, const std::optional<TopicPosition>& since,
+                          HistoryCallback done) {
+  asio::post(io_, [this, topic = std::string(topic_name), since, done = std::move(done)]() mutable {
+    // A position read before the topic's subscription is in place could miss the events
+    // published in between: the read waits for it.
+    auto read = [this, topic, since, done = std::move(done)]() mutable {
+      auto watch = watches_.find(topic);
+      if (watch != watches_.end() && watch->second.wanted && !watch->second.subscribed) {
+        done(Unavailable("not subscribed in Redis"));
+        return;
+      }
+      ReadSince(topic, since, std::move(done));
+    };
+    auto watch = watches_.find(topic);
+    if (watch != watches_.end() && watch->second.wanted &&
+        (!watch->second.subscribed || watch->second.unconfirmed > 0)) {
+      if (!subscriber_ || !subscriber_->ready()) {
+        read();  // Fails: not subscribed.
+        return;
+      }
+      watch->second.after_subscribe.push_back(std::move(read));
+      return;
+    }
+    read();
+  });
+}
+
+void RedisEngine::ReadHistory(absl::string_view topic, size_t limit, HistoryCallback done) {
+  TopicKeys keys = KeysFor(topic);
+  std::vector<std::string> args = {"2", std::move(keys.meta), std::move(keys.log), "latest", "",
+                                   std::to_string(limit)};
+  asio::post(io_, [this, args = std::move(args), done = std::move(done)]() mutable {
+    RunScript(read_script_, std::move(args),
+              [done = std::move(done)](absl::StatusOr<RedisReply> reply) {
+                if (!reply.ok()) {
+                  done(reply.status());
+                  return;
+                }
+                done(ParseHistory(**reply));
+              });
+  });
+}
+
+void RedisEngine::SetInterest(absl::string_view topic_name, bool interested) {
+  asio::post(io_, [this, topic = std::string(topic_name), interested] {
+    if (interested) {
+      Watch& watch = watches_[topic];
+      if (watch.wanted) return;
+      watch.wanted = true;
+      if (subscriber_ && subscriber_->ready()) SendSubscription(topic, watch, /*subscribe=*/true);
+      return;
+    }
+    auto it = watches_.find(topic);
+    if (it == watches_.end() || !it->second.wanted) return;
+    Watch& watch = it->second;
+    watch.wanted = false;
+    watch.delivered.reset();
+    watch.resync = false;
+    watch.filling = false;
+    watch.held.clear();
+    if ((watch.subscribed || watch.unconfirmed > 0) && subscriber_ && subscriber_->ready()) {
+      SendSubscription(topic, watch, /*subscribe=*/false);
+      return;  // Forgotten once Redis confirms.
+    }
+    std::vector<std::function<void()>> waiting;
+    waiting.swap(watch.after_subscribe);
+    watches_.erase(it);
+    for (std::function<void()>& read : waiting) read();
+  });
+}
+
+void RedisEngine::SendSubscription(const std::string& topic, Watch& watch, bool subscribe) {
+  ++watch.unconfirmed;
+  std::string channel = KeysFor(topic).channel;
+  subscriber_->Send({subscribe ? "SSUBSCRIBE" : "SUNSUBSCRIBE", channel}, nullptr);
+}
+
+void RedisEngine::OnPush(const redisReply& reply) {
+  if (reply.type != REDIS_REPLY_ARRAY || reply.elements < 2 ||
+      reply.element[0]->type != REDIS_REPLY_STRING) {
+    if (reply.type == REDIS_REPLY_ERROR) {
+      LogError(absl::StrCat("redis: subscriptions: ", ReplyText(reply)));
+    }
+    return;
+  }
+  absl::string_view kind = ReplyText(*reply.element[0]);
+  absl::string_view channel = ReplyText(*reply.element[1]);
+  if (kind == "smessage" && reply.elements == 3) {
+    OnMessage(ReplyText(*reply.element[2]));
+    return;
+  }
+  if (kind != "ssubscribe" && kind != "sunsubscribe") return;  // A pong.
+  // The channel is "<prefix>:{<topic>}".
+  absl::string_view topic = channel;
+  if (!absl::ConsumePrefix(&topic, options_.prefix) || !absl::ConsumePrefix(&topic, ":{") ||
+      !absl::ConsumeSuffix(&topic, "}")) {
+    return;
+  }
+  OnConfirmation(std::string(topic), kind == "ssubscribe");
+}
+
+void RedisEngine::OnConfirmation(const std::string& topic, bool subscribed) {
+  auto it = watches_.find(topic);
+  if (it == watches_.end()) return;
+  Watch& watch = it->second;
+  watch.subscribed = subscribed;
+  if (watch.unconfirmed > 0) --watch.unconfirmed;
+  if (watch.unconfirmed > 0) return;
+  if (!watch.wanted) {
+    if (!watch.subscribed) watches_.erase(it);
+    return;
+  }
+  if (!watch.subscribed) return;
+  if (watch.resync) {
+    watch.resync = false;
+    StartFill(topic, watch, *watch.delivered);
+  }
+  std::vector<std::function<void()>> waiting;
+  waiting.swap(watch.after_subscribe);
+  for (std::function<void()>& read : waiting) read();
+}
+
+void RedisEngine::OnMessage(absl::string_view payload) {
+  std::shared_ptr<const EncodedEvent> event = EncodedEventFromBytes(payload);
+  if (!event) {
+    LogError("redis: a published event does not parse; dropped");
+    return;
+  }
+  std::string topic = event->topic();
+  HandleEvent(topic, std::move(event));
+}
+
+void RedisEngine::HandleEvent(const std::string& topic,
+                              std::shared_ptr<const EncodedEvent> event) {
+  auto it = watches_.find(topic);
+  if (it == watches_.end() || !it->second.wanted) return;
+  Watch& watch = it->second;
+  if (event->offset() == 0) {  // Ephemeral: no position, never held.
+    sink_.OnEvent(std::move(event));
+    return;
+  }
+  if (watch.filling) {
+    if (watch.held.size() < kMaxHeldEvents) watch.held.push_back(std::move(event));
+    return;
+  }
+  if (!watch.delivered) {
+    Deliver(watch, std::move(event));
+    return;
+  }
+  const TopicPosition& delivered = *watch.delivered;
+  bool same_epoch = event->epoch() == delivered.epoch;
+  uint64_t next = same_epoch ? delivered.offset + 1 : 1;
+  if (same_epoch && event->offset() < next) return;  // Delivered already.
+  if (event->offset() == next) {
+    Deliver(watch, std::move(event));
+    return;
+  }
+  // Events before this one are missing: they are read from history first.
+  TopicPosition from = same_epoch ? delivered : TopicPosition{event->epoch(), 0};
+  watch.held.push_back(std::move(event));
+  StartFill(topic, watch, from);
+}
+
+void RedisEngine::Deliver(Watch& watch, std::shared_ptr<const EncodedEvent> event) {
+  watch.delivered = TopicPosition{event->epoch(), event->offset()};
+  sink_.OnEvent(std::move(event));
+}
+
+void RedisEngine::StartFill(const std::string& topic, Watch& watch, const TopicPosition& from) {
+  watch.filling = true;
+  ReadSince(topic, from, [this, topic, from](absl::StatusOr<TopicHistory> history) {
+    FinishFill(topic, from, std::move(history));
+  });
+}
+
+void RedisEngine::FinishFill(const std::string& topic, const TopicPosition& from,
+                             absl::StatusOr<TopicHistory> history) {
+  auto it = watches_.find(topic);
+  if (it == watches_.end() || !it->second.wanted || !it->second.filling) return;
+  Watch& watch = it->second;
+  if (!history.ok()) {
+    // Redis is away: tried again shortly (the held events wait, within their bound).
+    auto retry = std::make_shared<asio::steady_timer>(io_, kFillRetry);
+    retry->async_wait([this, retry, topic, from](const boost::system::error_code& error) {
+      auto it = watches_.find(topic);
+      if (error || it == watches_.end() || !it->second.filling) return;
+      StartFill(topic, it->second, from);
+    });
+    return;
+  }
+  watch.filling = false;
+  if (history->recovered) {
+    for (std::shared_ptr<const EncodedEvent>& event : history->events) {
+      if (!watch.delivered || event->epoch() != watch.delivered->epoch ||
+          event->offset() > watch.delivered->offset) {
+        Deliver(watch, std::move(event));
+      }
+    }
+  } else {
+    gaps_lost_.fetch_add(1, std::memory_order_relaxed);
+    LogWarning(absl::StrCat("redis: topic ", topic, ": events after ", from.epoch, ":",
+                            from.offset, " are no longer in history; its subscribers missed them"));
+    watch.delivered.reset();  // Continues from the next live event.
+  }
+  std::vector<std::shared_ptr<const EncodedEvent>> held;
+  held.swap(watch.held);
+  for (std::shared_ptr<const EncodedEvent>& event : held) HandleEvent(topic, std::move(event));
+}
+
+}  // namespace herald

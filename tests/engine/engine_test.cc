@@ -1,0 +1,344 @@
+// One suite for every engine: the behaviour the hub and the clients rely on, run against the
+// memory engine and against the Redis engine on a real redis-server.
+#include "engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "engine/memory_engine.h"
+#include "engine/redis_engine.h"
+#include "support/redis_server.h"
+
+namespace herald {
+namespace {
+
+using testing::RedisServer;
+
+constexpr absl::Duration kWait = absl::Seconds(10);
+
+class RecordingSink final : public EventSink {
+ public:
+  void OnEvent(std::shared_ptr<const EncodedEvent> event) override {
+    absl::MutexLock lock(&mutex_);
+    events_.push_back(event->event());
+  }
+  std::vector<herald::v1::Event> events() {
+    absl::MutexLock lock(&mutex_);
+    return events_;
+  }
+  // Waits until `count` events arrived; the events then.
+  std::vector<herald::v1::Event> WaitFor(size_t count) {
+    absl::MutexLock lock(&mutex_);
+    auto enough = [&] { return events_.size() >= count; };
+    mutex_.AwaitWithTimeout(absl::Condition(&enough), kWait);
+    return events_;
+  }
+  // The offsets of the events of `topic` received so far.
+  std::vector<uint64_t> Offsets(absl::string_view topic) {
+    std::vector<uint64_t> offsets;
+    for (const herald::v1::Event& event : events()) {
+      if (event.topic() == topic) offsets.push_back(event.offset());
+    }
+    return offsets;
+  }
+
+ private:
+  absl::Mutex mutex_;
+  std::vector<herald::v1::Event> events_ ABSL_GUARDED_BY(mutex_);
+};
+
+herald::v1::PublishRequest Request(const std::string& topic, const std::string& data = "x") {
+  herald::v1::PublishRequest request;
+  request.set_topic(topic);
+  request.set_data(data);
+  return request;
+}
+
+absl::StatusOr<TopicPosition> TryPublish(Engine& engine, const herald::v1::PublishRequest& request) {
+  absl::StatusOr<TopicPosition> result = absl::DeadlineExceededError("no answer");
+  absl::Notification answered;
+  engine.Publish(request, [&](absl::StatusOr<TopicPosition> position) {
+    result = std::move(position);
+    answered.Notify();
+  });
+  answered.WaitForNotificationWithTimeout(kWait);
+  return result;
+}
+
+TopicPosition PublishSync(Engine& engine, const std::string& topic, bool ephemeral = false,
+                          const std::string& idempotency_key = "") {
+  herald::v1::PublishRequest request = Request(topic);
+  request.set_ephemeral(ephemeral);
+  request.set_idempotency_key(idempotency_key);
+  absl::StatusOr<TopicPosition> position = TryPublish(engine, request);
+  EXPECT_TRUE(position.ok()) << position.status();
+  return position.value_or(TopicPosition{});
+}
+
+absl::StatusOr<TopicHistory> Wait(const std::function<void(Engine::HistoryCallback)>& read) {
+  absl::StatusOr<TopicHistory> result = absl::DeadlineExceededError("no answer");
+  absl::Notification answered;
+  read([&](absl::StatusOr<TopicHistory> history) {
+    result = std::move(history);
+    answered.Notify();
+  });
+  answered.WaitForNotificationWithTimeout(kWait);
+  return result;
+}
+
+TopicHistory RecoverSync(Engine& engine, const std::string& topic,
+                         std::optional<TopicPosition> since = std::nullopt) {
+  absl::StatusOr<TopicHistory> history =
+      Wait([&](Engine::HistoryCallback done) { engine.Recover(topic, since, std::move(done)); });
+  EXPECT_TRUE(history.ok()) << history.status();
+  return history.value_or(TopicHistory{});
+}
+
+TopicHistory ReadHistorySync(Engine& engine, const std::string& topic, size_t limit) {
+  absl::StatusOr<TopicHistory> history =
+      Wait([&](Engine::HistoryCallback done) { engine.ReadHistory(topic, limit, std::move(done)); });
+  EXPECT_TRUE(history.ok()) << history.status();
+  return history.value_or(TopicHistory{});
+}
+
+std::vector<uint64_t> Offsets(const TopicHistory& history) {
+  std::vector<uint64_t> offsets;
+  for (const auto& event : history.events) offsets.push_back(event->offset());
+  return offsets;
+}
+
+bool WaitUntilReady(const Engine& engine) {
+  absl::Time deadline = absl::Now() + kWait;
+  while (!engine.ready()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
+}
+
+enum class EngineKind { kMemory, kRedis };
+
+// One redis-server for the whole suite; each engine gets keys of its own (a fresh prefix).
+class EngineTest : public ::testing::TestWithParam<EngineKind> {
+ public:
+  static void SetUpTestSuite() {
+    std::string error;
+    redis_ = RedisServer::Start(&error).release();
+    ASSERT_NE(redis_, nullptr) << error;
+  }
+  static void TearDownTestSuite() {
+    delete redis_;
+    redis_ = nullptr;
+  }
+
+ protected:
+  // A new engine over the suite's store; with `share_with`, over the same keys as that one (a
+  // second node).
+  std::unique_ptr<Engine> MakeEngine(EventSink& sink, size_t history_size = 100,
+                                     const std::string& prefix = "") {
+    if (GetParam() == EngineKind::kMemory) {
+      MemoryEngineOptions options;
+      options.history_size = history_size;
+      return std::make_unique<MemoryEngine>(sink, options);
+    }
+    RedisEngineOptions options;
+    options.address = *ParseRedisAddress(redis_->url());
+    options.history_size = history_size;
+    options.prefix = prefix.empty() ? absl::StrCat("test", next_prefix_++) : prefix;
+    last_prefix_ = options.prefix;
+    auto engine = std::make_unique<RedisEngine>(sink, options);
+    EXPECT_TRUE(WaitUntilReady(*engine));
+    return engine;
+  }
+
+  // Subscribes the engine to `topic` as the hub does for its first subscriber; once it
+  // returns, every later event of the topic reaches the sink.
+  static TopicHistory Follow(Engine& engine, const std::string& topic) {
+    engine.SetInterest(topic, true);
+    return RecoverSync(engine, topic);
+  }
+
+  static RedisServer* redis_;
+  static inline int next_prefix_ = 0;
+  std::string last_prefix_;
+};
+
+RedisServer* EngineTest::redis_ = nullptr;
+
+TEST_P(EngineTest, OffsetsCountFromOnePerTopicWithOneEpoch) {
+  RecordingSink sink;
+  std::unique_ptr<Engine> engine = MakeEngine(sink);
+  TopicPosition a1 = PublishSync(*engine, "a");
+  TopicPosition a2 = PublishSync(*engine, "a");
+  TopicPosition b1 = PublishSync(*engine, "b");
+  EXPECT_EQ(a1.offset, 1u);
+  EXPECT_EQ(a2.offset, 2u);
+  EXPECT_EQ(b1.offset, 1u);
+  EXPECT_EQ(a1.epoch, a2.epoch);
+  EXPECT_FALSE(a1.epoch.empty());
+  EXPECT_NE(a1.epoch, b1.epoch);
+  EXPECT_EQ(RecoverSync(*engine, "a").position, a2);
+}
+
+TEST_P(EngineTest, ANewTopicIsCreatedBySubscribingAndStartsAtOffsetZero) {
+  RecordingSink sink;
+  std::unique_ptr<Engine> engine = MakeEngine(sink);
+  TopicHistory first = RecoverSync(*engine, "new");
+  EXPECT_FALSE(first.position.epoch.empty());
+  EXPECT_EQ(first.position.offset, 0u);
+  EXPECT_EQ(PublishSync(*engine, "new"), (TopicPosition{first.position.epoch, 1}));
+}
+
+TEST_P(EngineTest, EventsReachTheSinkWithEveryField) {
+  RecordingSink sink;
+  std::unique_ptr<Engine> engine = MakeEngine(sink);
+  Follow(*engine, "shape");
+  herald::v1::PublishRequest request = Request("shape", "{\"x\":1}");
+  request.set_type("moved");
+  request.set_content_type("application/json");
+  (*request.mutable_meta())["from"] = "test";
+  int64_t before = absl::ToUnixMillis(absl::Now());
+  absl::StatusOr<TopicPosition> position = TryPublish(*engine, request);
+  ASSERT_TRUE(position.ok()) << position.status();
+  std::vector<herald::v1::Event> events = sink.WaitFor(1);
+  ASSERT_EQ(events.size(), 1u);
+  const herald::v1::Event& event = events[0];
+  EXPECT_EQ(event.topic(), "shape");
+  EXPECT_EQ(event.epoch(), position->epoch);
+  EXPECT_EQ(event.offset(), 1u);
+  EXPECT_EQ(event.type(), "moved");
+  EXPECT_EQ(event.data(), "{\"x\":1}");
+  EXPECT_EQ(event.content_type(), "application/json");
+  EXPECT_EQ(event.meta().at("from"), "test");
+  // Stamped when accepted (by the engine's clock: the process', or Redis').
+  EXPECT_GE(event.time_unix_ms(), before - 5000);
+  EXPECT_LE(event.time_unix_ms(), absl::ToUnixMillis(absl::Now()) + 5000);
+  // History holds the same event.
+  TopicHistory history = ReadHistorySync(*engine, "shape", 10);
+  ASSERT_EQ(history.events.size(), 1u);
+  EXPECT_EQ(history.events[0]->event().SerializeAsString(), event.SerializeAsString());
+}
+
+TEST_P(EngineTest, EphemeralEventsGetOffsetZeroAndStayOutOfHistory) {
+  RecordingSink sink;
+  std::unique_ptr<Engine> engine = MakeEngine(sink);
+  Follow(*engine, "a");
+  std::string epoch = PublishSync(*engine, "a").epoch;
+  TopicPosition ephemeral = PublishSync(*engine, "a", /*ephemeral=*/true);
+  EXPECT_EQ(ephemeral, (TopicPosition{epoch, 0}));
+  EXPECT_EQ(PublishSync(*engine, "a").offset, 2u);
+  EXPECT_EQ(Offsets(RecoverSync(*engine, "a", TopicPosition{epoch, 0})),
+            (std::vector<uint64_t>{1, 2}));
+  sink.WaitFor(3);
+  EXPECT_EQ(sink.Offsets("a"), (std::vector<uint64_t>{1, 0, 2}));  // Live, it is delivered.
+}
+
+TEST_P(EngineTest, ConcurrentPublishersReachTheSinkInOffsetOrder) {
+  RecordingSink sink;
+  std::unique_ptr<Engine> engine = MakeEngine(sink);
+  Follow(*engine, "hot");
+  std::vector<std::thread> publishers;
+  for (int t = 0; t < 4; ++t) {
+    publishers.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) PublishSync(*engine, "hot");
+    });
+  }
+  for (std::thread& publisher : publishers) publisher.join();
+  std::vector<herald::v1::Event> events = sink.WaitFor(800);
+  ASSERT_EQ(events.size(), 800u);
+  for (size_t i = 0; i < events.size(); ++i) ASSERT_EQ(events[i].offset(), i + 1);
+}
+
+TEST_P(EngineTest, RecoversExactlyTheEventsAfterAPosition) {
+  RecordingSink sink;
+  std::unique_ptr<Engine> engine = MakeEngine(sink);
+  std::string epoch = PublishSync(*engine, "a").epoch;
+  for (int i = 0; i < 4; ++i) PublishSync(*engine, "a");
+  TopicHistory history = RecoverSync(*engine, "a", TopicPosition{epoch, 2});
+  EXPECT_TRUE(history.recovered);
+  EXPECT_EQ(history.position, (TopicPosition{epoch, 5}));
+  EXPECT_EQ(Offsets(history), (std::vector<uint64_t>{3, 4, 5}));
+  TopicHistory up_to_date = RecoverSync(*engine, "a", TopicPosition{epoch, 5});
+  EXPECT_TRUE(up_to_date.recovered);
+  EXPECT_TRUE(up_to_date.events.empty());
+  EXPECT_FALSE(RecoverSync(*engine, "a").recovered);  // Nothing asked, nothing replayed.
+  EXPECT_TRUE(RecoverSync(*engine, "a").events.empty());
+  TopicHistory other_epoch = RecoverSync(*engine, "a", TopicPosition{"elsewhere", 2});
+  EXPECT_FALSE(other_epoch.recovered);
+  EXPECT_TRUE(other_epoch.events.empty());
+  EXPECT_EQ(other_epoch.position, (TopicPosition{epoch, 5}));
+  EXPECT_FALSE(RecoverSync(*engine, "a", TopicPosition{epoch, 9}).recovered);  // Ahead.
+}
+
+TEST_P(EngineTest, TrimmedHistoryIsNotRecoveredAndNeverPartlyReplayed) {
+  RecordingSink sink;
+  std::unique_ptr<Engine> engine = MakeEngine(sink, /*history_size=*/3);
+  std::string epoch = PublishSync(*engine, "a").epoch;
+  for (int i = 0; i < 5; ++i) PublishSync(*engine, "a");  // Keeps 4, 5, 6.
+  TopicHistory lost = RecoverSync(*engine, "a", TopicPosition{epoch, 2});
+  EXPECT_FALSE(lost.recovered);
+  EXPECT_TRUE(lost.events.empty());
+  EXPECT_EQ(lost.position.offset, 6u);
+  EXPECT_EQ(Offsets(RecoverSync(*engine, "a", TopicPosition{epoch, 3})),
+            (std::vector<uint64_t>{4, 5, 6}));
+}
+
+TEST_P(EngineTest, NoHistoryKeepsPositionsButRecoversOnlyTheUpToDate) {
+  RecordingSink sink;
+  std::unique_ptr<Engine> engine = MakeEngine(sink, /*history_size=*/0);
+  std::string epoch = PublishSync(*engine, "a").epoch;
+  EXPECT_EQ(PublishSync(*engine, "a").offset, 2u);
+  EXPECT_FALSE(RecoverSync(*engine, "a", TopicPosition{epoch, 1}).recovered);
+  EXPECT_TRUE(RecoverSync(*engine, "a", TopicPosition{epoch, 2}).recovered);
+  EXPECT_TRUE(ReadHistorySync(*engine, "a", 10).events.empty());
+}
+
+TEST_P(EngineTest, ARepeatedIdempotencyKeyIsDeliveredOnce) {
+  RecordingSink sink;
+  std::unique_ptr<Engine> engine = MakeEngine(sink);
+  Follow(*engine, "a");
+  TopicPosition first = PublishSync(*engine, "a", false, "order-1");
+  PublishSync(*engine, "a");
+  EXPECT_EQ(PublishSync(*engine, "a", false, "order-1"), first);
+  EXPECT_EQ(PublishSync(*engine, "b", false, "order-1").offset, 1u);  // Keys are per topic.
+  EXPECT_EQ(PublishSync(*engine, "a").offset, 3u);
+  sink.WaitFor(3);
+  EXPECT_EQ(sink.Offsets("a"), (std::vector<uint64_t>{1, 2, 3}));
+}
+
+TEST_P(EngineTest, ReadHistoryReturnsTheLastEvents) {
+  RecordingSink sink;
+  std::unique_ptr<Engine> engine = MakeEngine(sink);
+  for (int i = 0; i < 5; ++i) PublishSync(*engine, "a");
+  TopicHistory history = ReadHistorySync(*engine, "a", 2);
+  EXPECT_EQ(history.position.offset, 5u);
+  EXPECT_EQ(Offsets(history), (std::vector<uint64_t>{4, 5}));
+  EXPECT_EQ(Offsets(ReadHistorySync(*engine, "a", 100)), (std::vector<uint64_t>{1, 2, 3, 4, 5}));
+}
+
+TEST_P(EngineTest, ReadingAnUnknownTopicsHistoryCreatesNothing) {
+  RecordingSink sink;
+  std::unique_ptr<Engine> engine = MakeEngine(sink);
+  TopicHistory unknown = ReadHistorySync(*engine, "scan.1", 10);
+  EXPECT_EQ(unknown.position, (TopicPosition{"", 0}));
+  EXPECT_EQ(ReadHistorySync(*engine, "scan.1", 10).position, (TopicPosition{"", 0}));
+  // "Nothing seen" from before the topic existed recovers its first events.
+  PublishSync(*engine, "late");
+  PublishSync(*engine, "late");
+  TopicHistory recovered = RecoverSync(*engine, "late", TopicPosition{"", 0});
+  EXPECT_TRUE(recovered.recovered);
+  EXPECT_EQ(Offsets(recovered), (std::vector<uint64_t>{1, 2}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, EngineTest,
+                         ::testing::Values(EngineKind::kMemory, EngineKind::kRedis),
+                         [](const ::testing::TestParamInfo<EngineKind>& info) {
+                           return info.param == EngineKind::kMemory ? "Memory" : "Redis";
+                         });
+
+}  // namespace
+}  // namespace herald

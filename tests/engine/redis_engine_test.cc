@@ -1,0 +1,263 @@
+// What only the Redis engine does: nodes sharing one sequence, and Redis going away.
+#include "engine/redis_engine.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "support/redis_server.h"
+
+namespace herald {
+namespace {
+
+using testing::RedisServer;
+
+constexpr absl::Duration kWait = absl::Seconds(10);
+
+class RecordingSink final : public EventSink {
+ public:
+  void OnEvent(std::shared_ptr<const EncodedEvent> event) override {
+    absl::MutexLock lock(&mutex_);
+    events_.push_back(event);
+  }
+  // Waits until `count` events arrived; the (epoch, offset) of each.
+  std::vector<TopicPosition> WaitFor(size_t count, absl::Duration wait = kWait) {
+    absl::MutexLock lock(&mutex_);
+    auto enough = [&] { return events_.size() >= count; };
+    mutex_.AwaitWithTimeout(absl::Condition(&enough), wait);
+    std::vector<TopicPosition> positions;
+    for (const auto& event : events_) positions.push_back({event->epoch(), event->offset()});
+    return positions;
+  }
+
+ private:
+  absl::Mutex mutex_;
+  std::vector<std::shared_ptr<const EncodedEvent>> events_ ABSL_GUARDED_BY(mutex_);
+};
+
+absl::StatusOr<TopicPosition> Publish(Engine& engine, const std::string& topic,
+                                      const std::string& idempotency_key = "") {
+  herald::v1::PublishRequest request;
+  request.set_topic(topic);
+  request.set_data("x");
+  request.set_idempotency_key(idempotency_key);
+  absl::StatusOr<TopicPosition> result = absl::DeadlineExceededError("no answer");
+  absl::Notification answered;
+  engine.Publish(request, [&](absl::StatusOr<TopicPosition> position) {
+    result = std::move(position);
+    answered.Notify();
+  });
+  answered.WaitForNotificationWithTimeout(kWait);
+  return result;
+}
+
+absl::StatusOr<TopicHistory> Recover(Engine& engine, const std::string& topic) {
+  absl::StatusOr<TopicHistory> result = absl::DeadlineExceededError("no answer");
+  absl::Notification answered;
+  engine.Recover(topic, std::nullopt, [&](absl::StatusOr<TopicHistory> history) {
+    result = std::move(history);
+    answered.Notify();
+  });
+  answered.WaitForNotificationWithTimeout(kWait);
+  return result;
+}
+
+bool WaitUntil(const std::function<bool()>& condition) {
+  absl::Time deadline = absl::Now() + kWait;
+  while (!condition()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
+}
+
+// Follows `topic` as the hub does for its first subscriber.
+void Follow(Engine& engine, const std::string& topic) {
+  engine.SetInterest(topic, true);
+  ASSERT_TRUE(Recover(engine, topic).ok());
+}
+
+class RedisEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    redis_ = RedisServer::Start(&error);
+    ASSERT_NE(redis_, nullptr) << error;
+  }
+
+  std::unique_ptr<RedisEngine> Node(EventSink& sink, size_t history_size = 1000) {
+    RedisEngineOptions options;
+    options.address = *ParseRedisAddress(redis_->url());
+    options.history_size = history_size;
+    options.timeout = absl::Seconds(1);
+    auto engine = std::make_unique<RedisEngine>(sink, options);
+    EXPECT_TRUE(WaitUntil([&] { return engine->ready(); }));
+    return engine;
+  }
+
+  std::unique_ptr<RedisServer> redis_;
+};
+
+std::vector<TopicPosition> Sequence(const std::string& epoch, uint64_t first, uint64_t last) {
+  std::vector<TopicPosition> positions;
+  for (uint64_t offset = first; offset <= last; ++offset) positions.push_back({epoch, offset});
+  return positions;
+}
+
+TEST_F(RedisEngineTest, NodesShareOneSequencePerTopicAndEveryEvent) {
+  RecordingSink sink_a, sink_b;
+  std::unique_ptr<RedisEngine> a = Node(sink_a);
+  std::unique_ptr<RedisEngine> b = Node(sink_b);
+  Follow(*b, "chat");
+  std::string epoch;
+  for (uint64_t i = 1; i <= 50; ++i) {
+    absl::StatusOr<TopicPosition> position = Publish(i % 2 ? *a : *b, "chat");
+    ASSERT_TRUE(position.ok()) << position.status();
+    EXPECT_EQ(position->offset, i);
+    if (epoch.empty()) epoch = position->epoch;
+    EXPECT_EQ(position->epoch, epoch);
+  }
+  EXPECT_EQ(sink_b.WaitFor(50), Sequence(epoch, 1, 50));
+  EXPECT_TRUE(sink_a.WaitFor(0).empty());  // Node a follows nothing: it receives nothing.
+  // An idempotency key is one key for all nodes.
+  absl::StatusOr<TopicPosition> first = Publish(*a, "chat", "once");
+  absl::StatusOr<TopicPosition> again = Publish(*b, "chat", "once");
+  ASSERT_TRUE(first.ok() && again.ok());
+  EXPECT_EQ(*again, *first);
+  EXPECT_EQ(sink_b.WaitFor(51).size(), 51u);
+}
+
+TEST_F(RedisEngineTest, UnfollowingStopsTheEventsAndFollowingAgainResumesThem) {
+  RecordingSink sink_a, sink_b;
+  std::unique_ptr<RedisEngine> a = Node(sink_a);
+  std::unique_ptr<RedisEngine> b = Node(sink_b);
+  Follow(*b, "t");
+  ASSERT_TRUE(Publish(*a, "t").ok());
+  ASSERT_EQ(sink_b.WaitFor(1).size(), 1u);
+  b->SetInterest("t", false);
+  // Unfollowed and followed again at once: the node ends subscribed, whatever the order the
+  // confirmations come back in.
+  b->SetInterest("t", true);
+  b->SetInterest("t", false);
+  ASSERT_TRUE(WaitUntil([&] { return redis_->Cli({"PUBSUB", "SHARDNUMSUB", "herald:{t}"}) ==
+                                     "herald:{t}\n0"; }));
+  ASSERT_TRUE(Publish(*a, "t").ok());  // Offset 2: not for b.
+  Follow(*b, "t");
+  absl::StatusOr<TopicPosition> third = Publish(*a, "t");
+  ASSERT_TRUE(third.ok());
+  std::vector<TopicPosition> seen = sink_b.WaitFor(2);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1], *third);
+}
+
+TEST_F(RedisEngineTest, PublishesFailFastWhileRedisIsDownAndGoOnWhenItIsBack) {
+  RecordingSink sink_a, sink_b;
+  std::unique_ptr<RedisEngine> a = Node(sink_a);
+  std::unique_ptr<RedisEngine> b = Node(sink_b);
+  Follow(*b, "t");
+  absl::StatusOr<TopicPosition> before = Publish(*a, "t");
+  ASSERT_TRUE(before.ok());
+  redis_->Kill();
+  ASSERT_TRUE(WaitUntil([&] { return !a->ready() && !b->ready(); }));
+  absl::StatusOr<TopicPosition> refused = Publish(*a, "t");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_EQ(Recover(*a, "t").status().code(), absl::StatusCode::kUnavailable);
+
+  ASSERT_TRUE(redis_->Restart());
+  ASSERT_TRUE(WaitUntil([&] { return a->ready() && b->ready(); }));
+  // The restarted Redis kept nothing: the topic starts again, in a new epoch.
+  absl::StatusOr<TopicPosition> after = Publish(*a, "t");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->offset, 1u);
+  EXPECT_NE(after->epoch, before->epoch);
+  // b subscribed again by itself, and receives the new epoch's events.
+  std::vector<TopicPosition> seen = sink_b.WaitFor(2);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1], *after);
+}
+
+TEST_F(RedisEngineTest, AStuckRedisFailsPublishesWithinTheTimeout) {
+  RecordingSink sink;
+  std::unique_ptr<RedisEngine> a = Node(sink);
+  ASSERT_TRUE(Publish(*a, "t").ok());
+  redis_->Freeze();
+  absl::StatusOr<TopicPosition> stuck = Publish(*a, "t");
+  EXPECT_EQ(stuck.status().code(), absl::StatusCode::kUnavailable) << stuck.status();
+  EXPECT_TRUE(WaitUntil([&] { return !a->ready(); }));
+  redis_->Thaw();
+  ASSERT_TRUE(WaitUntil([&] { return a->ready(); }));
+  absl::StatusOr<TopicPosition> after = Publish(*a, "t");
+  ASSERT_TRUE(after.ok()) << after.status();
+  // The stuck publish may or may not have run when Redis woke up; nothing else did.
+  EXPECT_GE(after->offset, 2u);
+  EXPECT_LE(after->offset, 3u);
+}
+
+TEST_F(RedisEngineTest, AFollowerFillsWhatItMissedWhileItsSubscriptionWasCut) {
+  RecordingSink sink_a, sink_b;
+  std::unique_ptr<RedisEngine> a = Node(sink_a);
+  std::unique_ptr<RedisEngine> b = Node(sink_b);
+  Follow(*b, "t");
+  constexpr uint64_t kEvents = 400;
+  std::string epoch;
+  std::thread publisher([&] {
+    for (uint64_t i = 1; i <= kEvents; ++i) {
+      absl::StatusOr<TopicPosition> position = Publish(*a, "t");
+      ASSERT_TRUE(position.ok()) << position.status();
+      if (i == 1) epoch = position->epoch;
+      absl::SleepFor(absl::Microseconds(500));
+    }
+  });
+  // Cut every subscriber connection (b's) a few times while events flow.
+  for (int cut = 0; cut < 4; ++cut) {
+    absl::SleepFor(absl::Milliseconds(40));
+    redis_->Cli({"CLIENT", "KILL", "TYPE", "pubsub"});
+  }
+  publisher.join();
+  std::vector<TopicPosition> seen = sink_b.WaitFor(kEvents);
+  EXPECT_EQ(seen, Sequence(epoch, 1, kEvents));
+  EXPECT_EQ(b->gaps_lost(), 0u);
+}
+
+TEST_F(RedisEngineTest, AnUnreachableRedisIsNotReadyAndRefusesPublishes) {
+  RecordingSink sink;
+  RedisEngineOptions options;
+  options.address = *ParseRedisAddress(
+      "redis://127.0.0.1:" + std::to_string(testing::FreeLoopbackPort()));
+  options.timeout = absl::Seconds(1);
+  RedisEngine engine(sink, options);
+  absl::StatusOr<TopicPosition> refused = Publish(engine, "t");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_FALSE(engine.ready());
+}
+
+TEST(RedisAddress, ParsesTheFormsOperatorsWrite) {
+  absl::StatusOr<RedisAddress> plain = ParseRedisAddress("redis://cache.internal");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->endpoints, (std::vector<RedisEndpoint>{{"cache.internal", 6379}}));
+  absl::StatusOr<RedisAddress> full = ParseRedisAddress("redis://app:p%40ss@10.0.0.5:6380/2");
+  ASSERT_TRUE(full.ok());
+  EXPECT_EQ(full->username, "app");
+  EXPECT_EQ(full->password, "p@ss");
+  EXPECT_EQ(full->database, 2);
+  EXPECT_EQ(full->Describe(), "redis://app:***@10.0.0.5:6380/2");
+  absl::StatusOr<RedisAddress> secret = ParseRedisAddress("redis://:hunter2@[::1]:7000");
+  ASSERT_TRUE(secret.ok());
+  EXPECT_EQ(secret->password, "hunter2");
+  EXPECT_EQ(secret->endpoints, (std::vector<RedisEndpoint>{{"::1", 7000}}));
+  absl::StatusOr<RedisAddress> cluster = ParseRedisAddress("redis+cluster://a:7000,b:7001");
+  ASSERT_TRUE(cluster.ok());
+  EXPECT_TRUE(cluster->cluster);
+  EXPECT_EQ(cluster->endpoints.size(), 2u);
+  for (const char* bad : {"redis:/x", "http://h:1", "redis://", "redis://h:0", "redis://h:99999",
+                          "redis://h:1/x", "redis://a:1,b:2", "redis+cluster://a:1/3",
+                          "redis://h:1?db=2", "redis://%zz@h", "redis://[::1"}) {
+    EXPECT_FALSE(ParseRedisAddress(bad).ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace herald

@@ -1,0 +1,297 @@
+// Several gateway nodes on one Redis: any node takes a publish, every node delivers it in one
+// order, a client of a dead node recovers on another, and a Redis restart is survived.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <thread>
+
+#include "herald/v1/publisher.grpc.pb.h"
+#include "herald/v1/subscriber.grpc.pb.h"
+#include "support/client_loop.h"
+#include "support/gateway_process.h"
+#include "support/http_request.h"
+#include "support/redis_server.h"
+#include "support/sse_client.h"
+#include "support/ws_client.h"
+
+namespace herald::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::chrono::milliseconds kWait = 15s;
+
+// One gateway process and the gRPC stubs to reach it.
+struct Node {
+  std::unique_ptr<GatewayProcess> process;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<herald::v1::Publisher::Stub> publisher;
+  std::unique_ptr<herald::v1::Subscriber::Stub> subscriber;
+
+  uint16_t http_port() const { return process->http_port(); }
+
+  grpc::Status Publish(const std::string& topic, const std::string& data,
+                       herald::v1::PublishResponse* response = nullptr) {
+    herald::v1::PublishRequest request;
+    request.set_topic(topic);
+    request.set_data(data);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + kWait);
+    herald::v1::PublishResponse ignored;
+    return publisher->Publish(&context, request, response ? response : &ignored);
+  }
+};
+
+struct Position {
+  std::string epoch;
+  uint64_t offset = 0;
+  friend bool operator==(const Position&, const Position&) = default;
+};
+
+std::vector<Position> Positions(const std::vector<herald::v1::Event>& events) {
+  std::vector<Position> positions;
+  for (const herald::v1::Event& event : events) positions.push_back({event.epoch(), event.offset()});
+  return positions;
+}
+
+std::vector<Position> SsePositions(const SseClient& sse) {
+  std::vector<Position> positions;
+  for (const SseEvent& event : sse.Events()) {
+    if (event.type.rfind("herald.", 0) == 0) continue;
+    boost::json::object json = boost::json::parse(event.data).as_object();
+    const boost::json::string& epoch = json.at("epoch").as_string();
+    positions.push_back({std::string(epoch.data(), epoch.size()),
+                         static_cast<uint64_t>(json.at("offset").to_number<int64_t>())});
+  }
+  return positions;
+}
+
+std::vector<Position> Sequence(const std::string& epoch, uint64_t first, uint64_t last) {
+  std::vector<Position> positions;
+  for (uint64_t offset = first; offset <= last; ++offset) positions.push_back({epoch, offset});
+  return positions;
+}
+
+bool Ready(uint16_t http_port) { return Fetch(http_port, "GET", "/readyz").status == 200; }
+
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout = kWait) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+class MultiNodeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    redis_ = RedisServer::Start(&error);
+    ASSERT_NE(redis_, nullptr) << error;
+  }
+
+  Node StartNode(const std::string& name) {
+    std::string error;
+    Node node;
+    node.process = GatewayProcess::StartWithOptions(
+        GatewayOptions{.args = {"--broker=" + redis_->url(), "--node=" + name,
+                                "--redis_timeout=2s"},
+                       .log_prefix = "[" + name + "] "},
+        &error);
+    EXPECT_NE(node.process, nullptr) << error;
+    if (!node.process) return node;
+    node.channel = grpc::CreateChannel(node.process->grpc_target(),
+                                       grpc::InsecureChannelCredentials());
+    node.publisher = herald::v1::Publisher::NewStub(node.channel);
+    node.subscriber = herald::v1::Subscriber::NewStub(node.channel);
+    EXPECT_TRUE(WaitUntil([&] { return Ready(node.http_port()); }));
+    return node;
+  }
+
+  std::shared_ptr<WsClient> ConnectWs(const Node& node, const std::string& target) {
+    std::shared_ptr<WsClient> client = WsClient::Connect(loop_, node.http_port(), target);
+    EXPECT_NE(client, nullptr);
+    if (client) EXPECT_TRUE(client->WaitForConnected(kWait).has_value());
+    return client;
+  }
+
+  std::shared_ptr<SseClient> ConnectSse(const Node& node, const std::string& target,
+                                        std::vector<std::string> headers = {}) {
+    std::shared_ptr<SseClient> client =
+        SseClient::Connect(loop_, node.http_port(), target, std::move(headers));
+    EXPECT_NE(client, nullptr);
+    if (client) EXPECT_TRUE(client->WaitForEvents(1, kWait));  // herald.connected
+    return client;
+  }
+
+  ClientLoop loop_;  // Declared first: destroyed after the clients that run on it.
+  std::unique_ptr<RedisServer> redis_;
+};
+
+TEST_F(MultiNodeTest, APublishOnAnyNodeReachesEverySubscriberOnEveryNodeInOneOrder) {
+  Node one = StartNode("one"), two = StartNode("two"), three = StartNode("three");
+  ASSERT_TRUE(one.process && two.process && three.process);
+  std::shared_ptr<WsClient> ws = ConnectWs(two, "/ws?topic=room");
+  std::shared_ptr<SseClient> sse = ConnectSse(three, "/sse?topic=room");
+  ASSERT_TRUE(ws && sse);
+  grpc::ClientContext grpc_context;
+  herald::v1::SubscribeRequest request;
+  request.add_topics("room");
+  auto grpc_reader = three.subscriber->Subscribe(&grpc_context, request);
+  grpc_reader->WaitForInitialMetadata();
+  // Every node reports the topic's one epoch.
+  std::string epoch = ws->Connected()->subscriptions(0).epoch();
+  EXPECT_EQ(ws->Connected()->node(), "two");
+
+  // Node one takes 10 unary publishes, 10 on a PublishStream and 10 over HTTP.
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(one.Publish("room", "unary").ok());
+  {
+    grpc::ClientContext context;
+    auto stream = one.publisher->PublishStream(&context);
+    for (int i = 0; i < 10; ++i) {
+      herald::v1::PublishRequest item;
+      item.set_topic("room");
+      item.set_data("stream");
+      ASSERT_TRUE(stream->Write(item));
+    }
+    stream->WritesDone();
+    herald::v1::PublishResponse response;
+    int answers = 0;
+    while (stream->Read(&response)) {
+      EXPECT_FALSE(response.has_error()) << response.error().message();
+      EXPECT_EQ(response.epoch(), epoch);
+      ++answers;
+    }
+    EXPECT_TRUE(stream->Finish().ok());
+    EXPECT_EQ(answers, 10);
+  }
+  for (int i = 0; i < 10; ++i) {
+    HttpResponse response = Fetch(one.http_port(), "POST", "/v1/publish",
+                                  R"({"topic":"room","data":"aHR0cA=="})",
+                                  {{"Content-Type", "application/json"}});
+    ASSERT_EQ(response.status, 200) << response.body;
+  }
+
+  ASSERT_TRUE(ws->WaitForEvents(30, kWait));
+  EXPECT_EQ(Positions(ws->Events()), Sequence(epoch, 1, 30));
+  ASSERT_TRUE(sse->WaitFor([&] { return SsePositions(*sse).size() >= 30; }, kWait));
+  EXPECT_EQ(SsePositions(*sse), Sequence(epoch, 1, 30));
+  std::vector<herald::v1::Event> grpc_events;
+  herald::v1::Event event;
+  while (grpc_events.size() < 30 && grpc_reader->Read(&event)) grpc_events.push_back(event);
+  EXPECT_EQ(Positions(grpc_events), Sequence(epoch, 1, 30));
+  grpc_context.TryCancel();
+  grpc_reader->Finish();
+  // History is the same wherever it is read.
+  HttpResponse history = Fetch(three.http_port(), "GET", "/v1/history?topic=room&limit=5");
+  ASSERT_EQ(history.status, 200);
+  boost::json::object answer = boost::json::parse(history.body).as_object();
+  EXPECT_EQ(answer.at("offset").to_number<int64_t>(), 30);
+  EXPECT_EQ(answer.at("events").as_array().size(), 5u);
+}
+
+TEST_F(MultiNodeTest, ClientsOfAKilledNodeRecoverOnAnotherWithNothingLost) {
+  Node one = StartNode("one"), two = StartNode("two"), three = StartNode("three");
+  ASSERT_TRUE(one.process && two.process && three.process);
+  std::shared_ptr<WsClient> ws = ConnectWs(two, "/ws?topic=feed");
+  std::shared_ptr<SseClient> sse = ConnectSse(two, "/sse?topic=feed");
+  ASSERT_TRUE(ws && sse);
+  std::string epoch = ws->Connected()->subscriptions(0).epoch();
+
+  constexpr uint64_t kEvents = 300;
+  std::atomic<bool> publish_failed{false};
+  std::thread publisher([&] {
+    for (uint64_t i = 1; i <= kEvents; ++i) {
+      if (!one.Publish("feed", "e" + std::to_string(i)).ok()) publish_failed = true;
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  ASSERT_TRUE(ws->WaitForEvents(50, kWait));
+  two.process->SendSignal(SIGKILL);
+  ASSERT_TRUE(ws->WaitFor([&] { return ws->Ended(); }, kWait));
+  ASSERT_TRUE(sse->WaitForEnd(kWait));
+
+  // Each comes back on node three from the last event it has.
+  std::vector<herald::v1::Event> ws_before = ws->Events();
+  ASSERT_FALSE(ws_before.empty());
+  std::shared_ptr<WsClient> ws_back = ConnectWs(three, "/ws");
+  ASSERT_TRUE(ws_back);
+  herald::v1::ClientMessage subscribe;
+  subscribe.set_id(1);
+  subscribe.mutable_subscribe()->set_topic("feed");
+  subscribe.mutable_subscribe()->set_recover(true);
+  subscribe.mutable_subscribe()->set_epoch(ws_before.back().epoch());
+  subscribe.mutable_subscribe()->set_offset(ws_before.back().offset());
+  ws_back->Send(subscribe);
+  std::optional<herald::v1::Reply> reply = ws_back->WaitForReply(1, kWait);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_TRUE(reply->subscribed().recovered());
+  std::string last_event_id = sse->LastEventId();
+  ASSERT_FALSE(last_event_id.empty());
+  std::shared_ptr<SseClient> sse_back =
+      ConnectSse(three, "/sse?topic=feed", {"Last-Event-ID: " + last_event_id});
+  ASSERT_TRUE(sse_back);
+
+  publisher.join();
+  EXPECT_FALSE(publish_failed);
+  uint64_t missing = kEvents - ws_before.back().offset();
+  ASSERT_TRUE(ws_back->WaitForEvents(missing, kWait));
+  std::vector<Position> ws_all = Positions(ws_before);
+  for (const Position& position : Positions(ws_back->Events())) ws_all.push_back(position);
+  EXPECT_EQ(ws_all, Sequence(epoch, 1, kEvents));
+
+  ASSERT_TRUE(sse_back->WaitFor(
+      [&] { return SsePositions(*sse).size() + SsePositions(*sse_back).size() >= kEvents; },
+      kWait));
+  std::vector<Position> sse_all = SsePositions(*sse);
+  for (const Position& position : SsePositions(*sse_back)) sse_all.push_back(position);
+  EXPECT_EQ(sse_all, Sequence(epoch, 1, kEvents));
+}
+
+TEST_F(MultiNodeTest, WhileRedisIsDownPublishesFailClientsStayAndNodesAreNotReady) {
+  Node one = StartNode("one"), two = StartNode("two");
+  ASSERT_TRUE(one.process && two.process);
+  std::shared_ptr<WsClient> ws = ConnectWs(two, "/ws?topic=live");
+  ASSERT_TRUE(ws);
+  herald::v1::PublishResponse before;
+  ASSERT_TRUE(one.Publish("live", "before", &before).ok());
+  ASSERT_TRUE(ws->WaitForEvents(1, kWait));
+
+  redis_->Kill();
+  EXPECT_TRUE(WaitUntil([&] { return !Ready(one.http_port()) && !Ready(two.http_port()); }));
+  grpc::Status refused = one.Publish("live", "lost?");
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
+  HttpResponse http_refused = Fetch(one.http_port(), "POST", "/v1/publish",
+                                    R"({"topic":"live","data":"eA=="})",
+                                    {{"Content-Type", "application/json"}});
+  EXPECT_EQ(http_refused.status, 503) << http_refused.body;
+  // A subscribe needs Redis too: it gets an error reply, and the connection stays.
+  herald::v1::ClientMessage subscribe;
+  subscribe.set_id(7);
+  subscribe.mutable_subscribe()->set_topic("other");
+  ws->Send(subscribe);
+  std::optional<herald::v1::Reply> reply = ws->WaitForReply(7, kWait);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->error().code(), grpc::StatusCode::UNAVAILABLE);
+
+  ASSERT_TRUE(redis_->Restart());
+  EXPECT_TRUE(WaitUntil([&] { return Ready(one.http_port()) && Ready(two.http_port()); }));
+  EXPECT_FALSE(ws->Ended());
+  herald::v1::PublishResponse after;
+  ASSERT_TRUE(one.Publish("live", "after", &after).ok());
+  // Redis came back empty: the topic starts a new epoch, and the client gets it live.
+  EXPECT_NE(after.epoch(), before.epoch());
+  ASSERT_TRUE(ws->WaitForEvents(2, kWait));
+  std::vector<herald::v1::Event> events = ws->Events();
+  EXPECT_EQ(events[0].data(), "before");
+  EXPECT_EQ(events[1].data(), "after");
+  EXPECT_EQ(events[1].offset(), 1u);
+  EXPECT_FALSE(ws->Ended());
+}
+
+}  // namespace
+}  // namespace herald::testing

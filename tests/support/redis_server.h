@@ -1,0 +1,46 @@
+// RedisServer: a real redis-server for a test, on a free loopback port, with no persistence.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/gateway_process.h"
+
+namespace herald::testing {
+
+class RedisServer {
+ public:
+  // Starts redis-server on a free port (or `port`), and waits until it accepts connections.
+  // Null on failure, with the reason in *error when given.
+  static std::unique_ptr<RedisServer> Start(std::string* error = nullptr, uint16_t port = 0);
+
+  uint16_t port() const { return port_; }
+  // "redis://127.0.0.1:PORT", for --broker.
+  std::string url() const;
+
+  // SIGKILL: every connection drops at once, and the data is gone.
+  void Kill();
+  // Starts it again on the same port, empty; false when it does not come up.
+  bool Restart();
+  // SIGSTOP / SIGCONT: a server that holds its connections and answers nothing meanwhile.
+  void Freeze();
+  void Thaw();
+  bool running() const { return process_ && process_->Running(); }
+
+  // Runs `redis-cli -p PORT args...`; its output (stdout), trailing newline removed.
+  std::string Cli(const std::vector<std::string>& args) const;
+
+ private:
+  RedisServer() = default;
+  bool Spawn(std::string* error);
+
+  uint16_t port_ = 0;
+  std::unique_ptr<GatewayProcess> process_;
+};
+
+// A free TCP port on 127.0.0.1 (free when asked: bound, read and released).
+uint16_t FreeLoopbackPort();
+
+}  // namespace herald::testing
