@@ -326,10 +326,6 @@ absl::StatusOr<Config> ConfigFromFlags() {
   if (config.broker != "memory") {
     absl::StatusOr<RedisAddress> redis = ParseRedisAddress(config.broker);
     if (!redis.ok()) return redis.status();
-    if (redis->cluster) {
-      return absl::InvalidArgumentError(
-          "--broker: redis+cluster:// is not supported yet; use redis://host:port");
-    }
     config.redis = *std::move(redis);
   }
   config.redis_timeout = absl::GetFlag(FLAGS_redis_timeout);

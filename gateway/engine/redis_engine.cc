@@ -6,7 +6,6 @@
 
 #include <boost/asio/post.hpp>
 
-#include "absl/random/random.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
@@ -20,8 +19,6 @@ namespace {
 
 namespace asio = boost::asio;
 
-constexpr absl::Duration kFirstBackoff = absl::Milliseconds(100);
-constexpr absl::Duration kMaxBackoff = absl::Seconds(2);
 // A topic's epoch and offset outlive its history (a quiet topic keeps its position for a day):
 // subscribers of a topic that is not published to for a while keep recovering.
 constexpr absl::Duration kMinMetaTtl = absl::Hours(24);
@@ -163,10 +160,6 @@ absl::StatusOr<TopicHistory> ParseHistory(const redisReply& reply) {
   return history;
 }
 
-absl::Duration Jittered(absl::Duration backoff) {
-  static thread_local absl::BitGen random;
-  return backoff * absl::Uniform(random, 0.8, 1.2);
-}
 
 }  // namespace
 
@@ -176,14 +169,16 @@ RedisEngine::RedisEngine(EventSink& sink, RedisEngineOptions options)
       publish_script_{kPublishScript, Sha1Hex(kPublishScript)},
       read_script_{kReadScript, Sha1Hex(kReadScript)},
       work_(io_.get_executor()),
-      commands_backoff_(kFirstBackoff),
-      subscriber_backoff_(kFirstBackoff),
-      commands_retry_(io_),
-      subscriber_retry_(io_) {
-  asio::post(io_, [this] {
-    Connect(Role::kCommands);
-    Connect(Role::kSubscriber);
-  });
+      router_(io_, options_.address, options_.timeout,
+              RedisRouter::Listener{
+                  .subscriber_ready = [this](RedisRouter::Server& server) { Resubscribe(); },
+                  .subscriber_closed =
+                      [this](RedisRouter::Server& server) { OnSubscriberClosed(server); },
+                  .push = [this](RedisRouter::Server& server,
+                                 const redisReply& reply) { OnPush(server, reply); },
+                  .slots_changed = [this] { Resubscribe(); },
+              }) {
+  asio::post(io_, [this] { router_.Start(); });
   thread_ = std::thread([this] { io_.run(); });
 }
 
@@ -193,101 +188,79 @@ RedisEngine::~RedisEngine() {
   thread_.join();
 }
 
-RedisEngine::TopicKeys RedisEngine::KeysFor(absl::string_view topic) const {
+std::string RedisEngine::TagOf(absl::string_view topic) const {
   // The hash tag keeps all of a topic's keys and its channel in one cluster slot (topics
   // cannot contain braces).
-  std::string tag = absl::StrCat(options_.prefix, ":{", topic, "}");
+  return absl::StrCat(options_.prefix, ":{", topic, "}");
+}
+
+RedisEngine::TopicKeys RedisEngine::KeysFor(absl::string_view topic) const {
+  std::string tag = TagOf(topic);
   return {absl::StrCat(tag, ":meta"), absl::StrCat(tag, ":log"), tag, absl::StrCat(tag, ":key:")};
 }
 
-void RedisEngine::Connect(Role role) {
-  const RedisAddress& address = options_.address;
-  RedisConnectionOptions connection;
-  connection.endpoint = address.endpoints.front();
-  connection.username = address.username;
-  connection.password = address.password;
-  connection.database = address.database;
-  connection.connect_timeout = options_.timeout;
-  connection.reply_timeout = options_.timeout;
-  RedisConnection::Handlers handlers;
-  handlers.ready = [this, role] { OnConnected(role); };
-  handlers.closed = [this, role](const absl::Status& why) { OnClosed(role, why); };
-  if (role == Role::kSubscriber) handlers.push = [this](const redisReply& reply) { OnPush(reply); };
-  ConnectionFor(role) = RedisConnection::Open(io_, std::move(connection), std::move(handlers));
-}
-
-void RedisEngine::OnConnected(Role role) {
-  const RedisEndpoint& endpoint = ConnectionFor(role)->endpoint();
-  LogInfo(absl::StrCat("redis: connected to ", endpoint.host, ":", endpoint.port,
-                       role == Role::kCommands ? " (commands)" : " (subscriptions)"));
-  if (role == Role::kCommands) {
-    commands_backoff_ = kFirstBackoff;
-  } else {
-    subscriber_backoff_ = kFirstBackoff;
-    for (auto& [topic, watch] : watches_) {
-      if (watch.wanted) SendSubscription(topic, watch, /*subscribe=*/true);
+void RedisEngine::OnSubscriberClosed(RedisRouter::Server& server) {
+  // The subscriptions made there ended with the connection: they are made again (on that
+  // server or the topic's new owner), and what was published meanwhile is read from history.
+  for (auto it = watches_.begin(); it != watches_.end();) {
+    Watch& watch = it->second;
+    if (watch.server != &server) {
+      ++it;
+      continue;
     }
+    std::vector<std::function<void()>> waiting;
+    waiting.swap(watch.after_subscribe);
+    watch.server = nullptr;
+    watch.subscribed = false;
+    watch.unconfirmed = 0;
+    watch.resync = watch.delivered.has_value();
+    if (!watch.wanted) {
+      watches_.erase(it++);
+    } else {
+      ++it;
+    }
+    // Each read waiting for its subscription now fails (the watch is not subscribed).
+    for (std::function<void()>& read : waiting) read();
   }
-  UpdateReady();
 }
 
-void RedisEngine::OnClosed(Role role, const absl::Status& why) {
-  LogWarning(absl::StrCat("redis: ", role == Role::kCommands ? "commands" : "subscriptions",
-                          " connection down: ", why.message()));
-  if (role == Role::kSubscriber) {
-    // Every subscription ended with the connection: they are made again on the next one, and
-    // what was published meanwhile is read from history then.
-    for (auto it = watches_.begin(); it != watches_.end();) {
-      Watch& watch = it->second;
-      std::vector<std::function<void()>> waiting;
-      waiting.swap(watch.after_subscribe);
+void RedisEngine::Resubscribe() {
+  for (auto& [topic, watch] : watches_) {
+    if (!watch.wanted) continue;
+    RedisRouter::Server* owner = router_.OwnerOf(TagOf(topic));
+    if (watch.server == owner && (watch.subscribed || watch.unconfirmed > 0)) continue;
+    if (watch.server && watch.server != owner) {
+      // The topic moved to another master: leave the old one, follow it on the new.
+      if (watch.server->subscriber_ready()) {
+        watch.server->subscriber->Send({"SUNSUBSCRIBE", KeysFor(topic).channel}, nullptr);
+      }
+      watch.server = nullptr;
       watch.subscribed = false;
       watch.unconfirmed = 0;
       watch.resync = watch.delivered.has_value();
-      if (!watch.wanted) {
-        watches_.erase(it++);
-      } else {
-        ++it;
-      }
-      // Each read waiting for its subscription now fails (the watch is not subscribed).
-      for (std::function<void()>& read : waiting) read();
     }
+    if (owner && owner->subscriber_ready()) SendSubscription(topic, watch, /*subscribe=*/true);
   }
-  UpdateReady();
-  absl::Duration& backoff = role == Role::kCommands ? commands_backoff_ : subscriber_backoff_;
-  asio::steady_timer& retry = role == Role::kCommands ? commands_retry_ : subscriber_retry_;
-  retry.expires_after(absl::ToChronoNanoseconds(Jittered(backoff)));
-  backoff = std::min(backoff * 2, kMaxBackoff);
-  retry.async_wait([this, role](const boost::system::error_code& error) {
-    if (!error) Connect(role);
-  });
 }
 
-void RedisEngine::UpdateReady() {
-  ready_.store(commands_ && commands_->ready() && subscriber_ && subscriber_->ready(),
-               std::memory_order_relaxed);
-}
-
-void RedisEngine::RunScript(const Script& script, std::vector<std::string> args,
-                            RedisConnection::ReplyCallback done) {
-  if (!commands_ || !commands_->ready()) {
-    asio::post(io_, [done = std::move(done)] { done(Unavailable("not connected")); });
-    return;
-  }
-  std::vector<absl::string_view> command = {"EVALSHA", script.sha1};
+void RedisEngine::RunScript(const Script& script, const std::string& topic,
+                            std::vector<std::string> args, RedisConnection::ReplyCallback done) {
+  std::vector<std::string> command = {"EVALSHA", script.sha1};
   command.insert(command.end(), args.begin(), args.end());
-  commands_->Send(command, [this, &script, args = std::move(args), done = std::move(done)](
-                               absl::StatusOr<RedisReply> reply) mutable {
-    bool unknown_script = reply.ok() && (*reply)->type == REDIS_REPLY_ERROR &&
-                          absl::StartsWith(ReplyText(**reply), "NOSCRIPT");
-    if (!unknown_script || !commands_ || !commands_->ready()) {
-      done(std::move(reply));
-      return;
-    }
-    std::vector<absl::string_view> command = {"EVAL", script.source};
-    command.insert(command.end(), args.begin(), args.end());
-    commands_->Send(command, std::move(done));
-  });
+  std::string tag = TagOf(topic);
+  router_.Command(tag, std::move(command),
+                  [this, &script, tag, args = std::move(args), done = std::move(done)](
+                      absl::StatusOr<RedisReply> reply) mutable {
+                    bool unknown_script = reply.ok() && (*reply)->type == REDIS_REPLY_ERROR &&
+                                          absl::StartsWith(ReplyText(**reply), "NOSCRIPT");
+                    if (!unknown_script) {
+                      done(std::move(reply));
+                      return;
+                    }
+                    std::vector<std::string> command = {"EVAL", script.source};
+                    command.insert(command.end(), args.begin(), args.end());
+                    router_.Command(tag, std::move(command), std::move(done));
+                  });
 }
 
 void RedisEngine::Publish(const herald::v1::PublishRequest& request, PublishCallback done) {
@@ -308,8 +281,9 @@ void RedisEngine::Publish(const herald::v1::PublishRequest& request, PublishCall
                                    Millis(std::max(options_.history_ttl, kMinMetaTtl)),
                                    Millis(options_.idempotency_window),
                                    key.empty() ? "0" : "1"};
-  asio::post(io_, [this, args = std::move(args), done = std::move(done)]() mutable {
-    RunScript(publish_script_, std::move(args),
+  asio::post(io_, [this, topic = request.topic(), args = std::move(args),
+                   done = std::move(done)]() mutable {
+    RunScript(publish_script_, topic, std::move(args),
               [done = std::move(done)](absl::StatusOr<RedisReply> reply) {
                 if (!reply.ok()) {
                   done(reply.status());
@@ -336,7 +310,7 @@ void RedisEngine::Publish(const herald::v1::PublishRequest& request, PublishCall
 void RedisEngine::ReadSince(const std::string& topic, const std::optional<TopicPosition>& since,
                             HistoryCallback done) {
   TopicKeys keys = KeysFor(topic);
-  RunScript(read_script_,
+  RunScript(read_script_, topic,
             {"2", std::move(keys.meta), std::move(keys.log), since ? "since" : "position",
              since ? since->epoch : "", since ? std::to_string(since->offset) : "", RandomId(6),
              Millis(std::max(options_.history_ttl, kMinMetaTtl))},
@@ -365,7 +339,7 @@ void RedisEngine::Recover(absl::string_view topic_name, const std::optional<Topi
     auto watch = watches_.find(topic);
     if (watch != watches_.end() && watch->second.wanted &&
         (!watch->second.subscribed || watch->second.unconfirmed > 0)) {
-      if (!subscriber_ || !subscriber_->ready()) {
+      if (!watch->second.server || !watch->second.server->subscriber_ready()) {
         read();  // Fails: not subscribed.
         return;
       }
@@ -376,12 +350,13 @@ void RedisEngine::Recover(absl::string_view topic_name, const std::optional<Topi
   });
 }
 
-void RedisEngine::ReadHistory(absl::string_view topic, size_t limit, HistoryCallback done) {
-  TopicKeys keys = KeysFor(topic);
+void RedisEngine::ReadHistory(absl::string_view topic_name, size_t limit, HistoryCallback done) {
+  TopicKeys keys = KeysFor(topic_name);
   std::vector<std::string> args = {"2", std::move(keys.meta), std::move(keys.log), "latest", "",
                                    std::to_string(limit)};
-  asio::post(io_, [this, args = std::move(args), done = std::move(done)]() mutable {
-    RunScript(read_script_, std::move(args),
+  asio::post(io_, [this, topic = std::string(topic_name), args = std::move(args),
+                   done = std::move(done)]() mutable {
+    RunScript(read_script_, topic, std::move(args),
               [done = std::move(done)](absl::StatusOr<RedisReply> reply) {
                 if (!reply.ok()) {
                   done(reply.status());
@@ -398,7 +373,14 @@ void RedisEngine::SetInterest(absl::string_view topic_name, bool interested) {
       Watch& watch = watches_[topic];
       if (watch.wanted) return;
       watch.wanted = true;
-      if (subscriber_ && subscriber_->ready()) SendSubscription(topic, watch, /*subscribe=*/true);
+      RedisRouter::Server* owner = router_.OwnerOf(TagOf(topic));
+      if (watch.server && watch.server != owner) {
+        // Left on a master that no longer owns the topic: followed on the owner instead.
+        watch.server = nullptr;
+        watch.subscribed = false;
+        watch.unconfirmed = 0;
+      }
+      if (owner && owner->subscriber_ready()) SendSubscription(topic, watch, /*subscribe=*/true);
       return;
     }
     auto it = watches_.find(topic);
@@ -409,7 +391,8 @@ void RedisEngine::SetInterest(absl::string_view topic_name, bool interested) {
     watch.resync = false;
     watch.filling = false;
     watch.held.clear();
-    if ((watch.subscribed || watch.unconfirmed > 0) && subscriber_ && subscriber_->ready()) {
+    if ((watch.subscribed || watch.unconfirmed > 0) && watch.server &&
+        watch.server->subscriber_ready()) {
       SendSubscription(topic, watch, /*subscribe=*/false);
       return;  // Forgotten once Redis confirms.
     }
@@ -421,16 +404,20 @@ void RedisEngine::SetInterest(absl::string_view topic_name, bool interested) {
 }
 
 void RedisEngine::SendSubscription(const std::string& topic, Watch& watch, bool subscribe) {
+  if (subscribe && !watch.server) watch.server = router_.OwnerOf(TagOf(topic));
   ++watch.unconfirmed;
   std::string channel = KeysFor(topic).channel;
-  subscriber_->Send({subscribe ? "SSUBSCRIBE" : "SUNSUBSCRIBE", channel}, nullptr);
+  watch.server->subscriber->Send({subscribe ? "SSUBSCRIBE" : "SUNSUBSCRIBE", channel}, nullptr);
 }
 
-void RedisEngine::OnPush(const redisReply& reply) {
+void RedisEngine::OnPush(RedisRouter::Server& server, const redisReply& reply) {
   if (reply.type != REDIS_REPLY_ARRAY || reply.elements < 2 ||
       reply.element[0]->type != REDIS_REPLY_STRING) {
     if (reply.type == REDIS_REPLY_ERROR) {
-      LogError(absl::StrCat("redis: subscriptions: ", ReplyText(reply)));
+      // A subscription sent to a master that no longer owns its slot (MOVED): the slot map
+      // is read again, and the topics are followed on their owners.
+      LogWarning(absl::StrCat("redis: subscriptions: ", ReplyText(reply)));
+      router_.RefreshSlots();
     }
     return;
   }
@@ -447,14 +434,20 @@ void RedisEngine::OnPush(const redisReply& reply) {
       !absl::ConsumeSuffix(&topic, "}")) {
     return;
   }
-  OnConfirmation(std::string(topic), kind == "ssubscribe");
+  OnConfirmation(server, std::string(topic), kind == "ssubscribe");
 }
 
-void RedisEngine::OnConfirmation(const std::string& topic, bool subscribed) {
+void RedisEngine::OnConfirmation(RedisRouter::Server& server, const std::string& topic,
+                                 bool subscribed) {
   auto it = watches_.find(topic);
-  if (it == watches_.end()) return;
+  if (it == watches_.end() || it->second.server != &server) return;
   Watch& watch = it->second;
   watch.subscribed = subscribed;
+  if (watch.unconfirmed == 0 && !subscribed) {
+    // Unasked: Redis ended the subscription itself (its slot moved to another master).
+    watch.resync = watch.delivered.has_value();
+    if (watch.wanted) router_.RefreshSlots();
+  }
   if (watch.unconfirmed > 0) --watch.unconfirmed;
   if (watch.unconfirmed > 0) return;
   if (!watch.wanted) {

@@ -20,6 +20,7 @@
 #include "engine/engine.h"
 #include "engine/redis_address.h"
 #include "engine/redis_connection.h"
+#include "engine/redis_router.h"
 
 namespace herald {
 
@@ -52,7 +53,7 @@ class RedisEngine final : public Engine {
                HistoryCallback done) override;
   void ReadHistory(absl::string_view topic, size_t limit, HistoryCallback done) override;
   void SetInterest(absl::string_view topic, bool interested) override;
-  bool ready() const override { return ready_.load(std::memory_order_relaxed); }
+  bool ready() const override { return router_.ready(); }
 
   // Gaps in a topic's live events that history no longer covered (its subscribers missed
   // events), since start.
@@ -62,6 +63,7 @@ class RedisEngine final : public Engine {
   // The node's subscription to one topic's channel, on the engine's thread.
   struct Watch {
     bool wanted = false;      // The hub has subscribers of the topic.
+    RedisRouter::Server* server = nullptr;  // Where the subscription was sent.
     bool subscribed = false;  // As of the last confirmation received.
     int unconfirmed = 0;      // SSUBSCRIBE / SUNSUBSCRIBE sent and not confirmed yet.
     // Reads that must start after the subscription is in place (Recover).
@@ -74,31 +76,27 @@ class RedisEngine final : public Engine {
     bool filling = false;
     std::vector<std::shared_ptr<const EncodedEvent>> held;
   };
-  enum class Role { kCommands, kSubscriber };
   struct Script {
     std::string source;
     std::string sha1;
   };
 
   // All below run on the engine's thread.
-  void Connect(Role role);
-  void OnConnected(Role role);
-  void OnClosed(Role role, const absl::Status& why);
-  void UpdateReady();
-  std::shared_ptr<RedisConnection>& ConnectionFor(Role role) {
-    return role == Role::kCommands ? commands_ : subscriber_;
-  }
+  void OnSubscriberClosed(RedisRouter::Server& server);
+  // Follows every wanted topic on its owner where it is not followed yet (after a reconnect or
+  // a new slot map).
+  void Resubscribe();
 
   // EVALSHA, or EVAL when the server does not know the script (after a restart or a flush).
-  void RunScript(const Script& script, std::vector<std::string> args,
+  void RunScript(const Script& script, const std::string& topic, std::vector<std::string> args,
                  RedisConnection::ReplyCallback done);
   // The topic's position, and with `since` the events after it (TopicHistory::recovered).
   void ReadSince(const std::string& topic, const std::optional<TopicPosition>& since,
                  HistoryCallback done);
 
   void SendSubscription(const std::string& topic, Watch& watch, bool subscribe);
-  void OnPush(const redisReply& reply);
-  void OnConfirmation(const std::string& topic, bool subscribed);
+  void OnPush(RedisRouter::Server& server, const redisReply& reply);
+  void OnConfirmation(RedisRouter::Server& server, const std::string& topic, bool subscribed);
   void OnMessage(absl::string_view payload);
   // Passes a live event on in order, holding it (and reading the gap) when events before it
   // are missing.
@@ -115,22 +113,17 @@ class RedisEngine final : public Engine {
     std::string key_prefix;  // + idempotency key: the position of the first publish with it.
   };
   TopicKeys KeysFor(absl::string_view topic) const;
+  std::string TagOf(absl::string_view topic) const;
 
   EventSink& sink_;
   const RedisEngineOptions options_;
   const Script publish_script_;
   const Script read_script_;
-  std::atomic<bool> ready_{false};
   std::atomic<uint64_t> gaps_lost_{0};
 
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
-  std::shared_ptr<RedisConnection> commands_;
-  std::shared_ptr<RedisConnection> subscriber_;
-  absl::Duration commands_backoff_;
-  absl::Duration subscriber_backoff_;
-  boost::asio::steady_timer commands_retry_;
-  boost::asio::steady_timer subscriber_retry_;
+  RedisRouter router_;
   absl::flat_hash_map<std::string, Watch> watches_;
   std::thread thread_;
 };

@@ -120,36 +120,36 @@ bool WaitUntilReady(const Engine& engine) {
   return true;
 }
 
-enum class EngineKind { kMemory, kRedis };
+enum class EngineKind { kMemory, kRedis, kRedisCluster };
 
-// One redis-server for the whole suite; each engine gets keys of its own (a fresh prefix).
+// The Redis servers are started on first use and shared by the suite; each engine gets keys of
+// its own (a fresh prefix).
 class EngineTest : public ::testing::TestWithParam<EngineKind> {
  public:
-  static void SetUpTestSuite() {
-    std::string error;
-    redis_ = RedisServer::Start(&error).release();
-    ASSERT_NE(redis_, nullptr) << error;
-  }
   static void TearDownTestSuite() {
-    delete redis_;
-    redis_ = nullptr;
+    redis_.reset();
+    cluster_.reset();
   }
 
  protected:
-  // A new engine over the suite's store; with `share_with`, over the same keys as that one (a
-  // second node).
-  std::unique_ptr<Engine> MakeEngine(EventSink& sink, size_t history_size = 100,
-                                     const std::string& prefix = "") {
+  std::unique_ptr<Engine> MakeEngine(EventSink& sink, size_t history_size = 100) {
     if (GetParam() == EngineKind::kMemory) {
       MemoryEngineOptions options;
       options.history_size = history_size;
       return std::make_unique<MemoryEngine>(sink, options);
     }
+    std::string error;
+    if (GetParam() == EngineKind::kRedis && !redis_) redis_ = RedisServer::Start(&error);
+    if (GetParam() == EngineKind::kRedisCluster && !cluster_) {
+      cluster_ = testing::RedisCluster::Start(3, &error);
+    }
+    std::string url = GetParam() == EngineKind::kRedis ? (redis_ ? redis_->url() : "")
+                                                       : (cluster_ ? cluster_->url() : "");
+    EXPECT_FALSE(url.empty()) << error;
     RedisEngineOptions options;
-    options.address = *ParseRedisAddress(redis_->url());
+    options.address = *ParseRedisAddress(url.empty() ? "redis://127.0.0.1:1" : url);
     options.history_size = history_size;
-    options.prefix = prefix.empty() ? absl::StrCat("test", next_prefix_++) : prefix;
-    last_prefix_ = options.prefix;
+    options.prefix = absl::StrCat("test", next_prefix_++);
     auto engine = std::make_unique<RedisEngine>(sink, options);
     EXPECT_TRUE(WaitUntilReady(*engine));
     return engine;
@@ -162,12 +162,10 @@ class EngineTest : public ::testing::TestWithParam<EngineKind> {
     return RecoverSync(engine, topic);
   }
 
-  static RedisServer* redis_;
+  static inline std::unique_ptr<RedisServer> redis_;
+  static inline std::unique_ptr<testing::RedisCluster> cluster_;
   static inline int next_prefix_ = 0;
-  std::string last_prefix_;
 };
-
-RedisServer* EngineTest::redis_ = nullptr;
 
 TEST_P(EngineTest, OffsetsCountFromOnePerTopicWithOneEpoch) {
   RecordingSink sink;
@@ -335,9 +333,18 @@ TEST_P(EngineTest, ReadingAnUnknownTopicsHistoryCreatesNothing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, EngineTest,
-                         ::testing::Values(EngineKind::kMemory, EngineKind::kRedis),
+                         ::testing::Values(EngineKind::kMemory, EngineKind::kRedis,
+                                           EngineKind::kRedisCluster),
                          [](const ::testing::TestParamInfo<EngineKind>& info) {
-                           return info.param == EngineKind::kMemory ? "Memory" : "Redis";
+                           switch (info.param) {
+                             case EngineKind::kMemory:
+                               return "Memory";
+                             case EngineKind::kRedis:
+                               return "Redis";
+                             case EngineKind::kRedisCluster:
+                               return "RedisCluster";
+                           }
+                           return "";
                          });
 
 }  // namespace

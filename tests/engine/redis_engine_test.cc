@@ -6,6 +6,9 @@
 #include <atomic>
 #include <thread>
 
+#include <set>
+
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "support/redis_server.h"
@@ -232,6 +235,116 @@ TEST_F(RedisEngineTest, AnUnreachableRedisIsNotReadyAndRefusesPublishes) {
   absl::StatusOr<TopicPosition> refused = Publish(engine, "t");
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
   EXPECT_FALSE(engine.ready());
+}
+
+class RedisClusterEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    cluster_ = testing::RedisCluster::Start(3, &error);
+    ASSERT_NE(cluster_, nullptr) << error;
+  }
+
+  std::unique_ptr<RedisEngine> Node(EventSink& sink) {
+    RedisEngineOptions options;
+    options.address = *ParseRedisAddress(cluster_->url());
+    options.timeout = absl::Seconds(2);
+    auto engine = std::make_unique<RedisEngine>(sink, options);
+    EXPECT_TRUE(WaitUntil([&] { return engine->ready(); }));
+    return engine;
+  }
+
+  // Moves `slot`, with its keys, to `to`, as `redis-cli --cluster reshard` does.
+  void MoveSlot(uint16_t slot, RedisServer& to) {
+    RedisServer* from = cluster_->OwnerOf(slot);
+    ASSERT_NE(from, nullptr);
+    ASSERT_NE(from, &to);
+    std::string slot_text = std::to_string(slot);
+    ASSERT_EQ(to.Cli({"CLUSTER", "SETSLOT", slot_text, "IMPORTING", cluster_->IdOf(*from)}), "OK");
+    ASSERT_EQ(from->Cli({"CLUSTER", "SETSLOT", slot_text, "MIGRATING", cluster_->IdOf(to)}), "OK");
+    std::string keys = from->Cli({"CLUSTER", "GETKEYSINSLOT", slot_text, "1000"});
+    std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1", std::to_string(to.port()), "",
+                                        "0", "5000", "KEYS"};
+    size_t count = 0;
+    for (absl::string_view key : absl::StrSplit(keys, '\n', absl::SkipEmpty())) {
+      migrate.emplace_back(key);
+      ++count;
+    }
+    if (count > 0) ASSERT_EQ(from->Cli(migrate), "OK");
+    for (size_t i = 0; i < cluster_->size(); ++i) {
+      cluster_->node(i).Cli({"CLUSTER", "SETSLOT", slot_text, "NODE", cluster_->IdOf(to)});
+    }
+    ASSERT_EQ(cluster_->OwnerOf(slot), &to);
+  }
+
+  std::unique_ptr<testing::RedisCluster> cluster_;
+};
+
+TEST_F(RedisClusterEngineTest, TopicsSpreadOverEveryMasterReachEveryNode) {
+  RecordingSink sink_a, sink_b;
+  std::unique_ptr<RedisEngine> a = Node(sink_a);
+  std::unique_ptr<RedisEngine> b = Node(sink_b);
+  constexpr int kTopics = 30;
+  std::set<RedisServer*> owners;
+  for (int i = 0; i < kTopics; ++i) {
+    std::string topic = "room." + std::to_string(i);
+    owners.insert(cluster_->OwnerOf(RedisSlot("herald:{" + topic + "}")));
+    Follow(*b, topic);
+  }
+  EXPECT_EQ(owners.size(), 3u);  // The topics live on every master.
+  for (int round = 1; round <= 2; ++round) {
+    for (int i = 0; i < kTopics; ++i) {
+      absl::StatusOr<TopicPosition> position = Publish(*a, "room." + std::to_string(i));
+      ASSERT_TRUE(position.ok()) << position.status();
+      EXPECT_EQ(position->offset, static_cast<uint64_t>(round));
+    }
+  }
+  EXPECT_EQ(sink_b.WaitFor(2 * kTopics).size(), 2u * kTopics);
+  // Each master carries only its own topics' messages (sharded pub/sub).
+  for (size_t i = 0; i < cluster_->size(); ++i) {
+    std::string channels = cluster_->node(i).Cli({"PUBSUB", "SHARDCHANNELS"});
+    EXPECT_FALSE(channels.empty());
+    for (absl::string_view channel : absl::StrSplit(channels, '\n', absl::SkipEmpty())) {
+      EXPECT_EQ(cluster_->OwnerOf(RedisSlot(channel)), &cluster_->node(i)) << channel;
+    }
+  }
+}
+
+TEST_F(RedisClusterEngineTest, ASlotMovedToAnotherMasterIsFollowedWithNothingLost) {
+  RecordingSink sink_a, sink_b;
+  std::unique_ptr<RedisEngine> a = Node(sink_a);
+  std::unique_ptr<RedisEngine> b = Node(sink_b);
+  const std::string topic = "moving";
+  const uint16_t slot = RedisSlot("herald:{" + topic + "}");
+  Follow(*b, topic);
+  absl::StatusOr<TopicPosition> first = Publish(*a, topic);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(sink_b.WaitFor(1).size(), 1u);
+
+  RedisServer* from = cluster_->OwnerOf(slot);
+  RedisServer* to = from == &cluster_->node(0) ? &cluster_->node(1) : &cluster_->node(0);
+  MoveSlot(slot, *to);
+  // Node a still routes by its old map: MOVED takes it to the new owner, history and all.
+  absl::StatusOr<TopicPosition> second = Publish(*a, topic);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(*second, (TopicPosition{first->epoch, 2}));
+  // Node b was unsubscribed by the old owner: it follows the topic on the new one, and reads
+  // what it missed meanwhile.
+  ASSERT_TRUE(WaitUntil([&] {
+    return to->Cli({"PUBSUB", "SHARDNUMSUB", "herald:{moving}"}) == "herald:{moving}\n1";
+  }));
+  absl::StatusOr<TopicPosition> third = Publish(*a, topic);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(sink_b.WaitFor(3), (std::vector<TopicPosition>{
+                                    {first->epoch, 1}, {first->epoch, 2}, {first->epoch, 3}}));
+}
+
+TEST(RedisSlot, IsRedisClusterKeySlot) {
+  EXPECT_EQ(RedisSlot("123456789"), 0x31C3);  // The CRC16 check value Redis documents.
+  EXPECT_EQ(RedisSlot("herald:{chat.lobby}:meta"), RedisSlot("chat.lobby"));
+  EXPECT_EQ(RedisSlot("herald:{chat.lobby}"), RedisSlot("herald:{chat.lobby}:log"));
+  EXPECT_EQ(RedisSlot("a{}b"), RedisSlot("a{}b"));  // An empty tag: the whole key counts.
+  EXPECT_NE(RedisSlot("a{}b"), RedisSlot(""));
 }
 
 TEST(RedisAddress, ParsesTheFormsOperatorsWrite) {

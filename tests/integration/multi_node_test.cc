@@ -92,13 +92,18 @@ class MultiNodeTest : public ::testing::Test {
     std::string error;
     redis_ = RedisServer::Start(&error);
     ASSERT_NE(redis_, nullptr) << error;
+    broker_ = redis_->url();
   }
+
+  // Node one takes 10 unary publishes, 10 on a PublishStream and 10 over HTTP; a WebSocket
+  // client of node two and SSE and gRPC subscribers of node three get all 30 in one order.
+  void CheckEveryNodeDeliversEveryPublishInOneOrder();
 
   Node StartNode(const std::string& name) {
     std::string error;
     Node node;
     node.process = GatewayProcess::StartWithOptions(
-        GatewayOptions{.args = {"--broker=" + redis_->url(), "--node=" + name,
+        GatewayOptions{.args = {"--broker=" + broker_, "--node=" + name,
                                 "--redis_timeout=2s"},
                        .log_prefix = "[" + name + "] "},
         &error);
@@ -130,9 +135,22 @@ class MultiNodeTest : public ::testing::Test {
 
   ClientLoop loop_;  // Declared first: destroyed after the clients that run on it.
   std::unique_ptr<RedisServer> redis_;
+  std::string broker_;  // --broker of the nodes.
 };
 
 TEST_F(MultiNodeTest, APublishOnAnyNodeReachesEverySubscriberOnEveryNodeInOneOrder) {
+  CheckEveryNodeDeliversEveryPublishInOneOrder();
+}
+
+TEST_F(MultiNodeTest, OnARedisClusterEveryNodeDeliversEveryPublishInOneOrder) {
+  std::string error;
+  std::unique_ptr<RedisCluster> cluster = RedisCluster::Start(3, &error);
+  ASSERT_NE(cluster, nullptr) << error;
+  broker_ = cluster->url();
+  CheckEveryNodeDeliversEveryPublishInOneOrder();
+}
+
+void MultiNodeTest::CheckEveryNodeDeliversEveryPublishInOneOrder() {
   Node one = StartNode("one"), two = StartNode("two"), three = StartNode("three");
   ASSERT_TRUE(one.process && two.process && three.process);
   std::shared_ptr<WsClient> ws = ConnectWs(two, "/ws?topic=room");

@@ -9,6 +9,9 @@
 #include <array>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
 
 namespace herald::testing {
 
@@ -29,10 +32,12 @@ uint16_t FreeLoopbackPort() {
   return port;
 }
 
-std::unique_ptr<RedisServer> RedisServer::Start(std::string* error, uint16_t port) {
+std::unique_ptr<RedisServer> RedisServer::Start(std::string* error, uint16_t port,
+                                                std::vector<std::string> extra_args) {
   std::string ignored;
   if (error == nullptr) error = &ignored;
   std::unique_ptr<RedisServer> server(new RedisServer());
+  server->extra_args_ = std::move(extra_args);
   // A free port may be taken by another process before redis-server binds it: a few tries.
   for (int attempt = 0; attempt < 5; ++attempt) {
     server->port_ = port != 0 ? port : FreeLoopbackPort();
@@ -50,6 +55,7 @@ bool RedisServer::Spawn(std::string* error) {
   options.log_prefix = "[redis " + std::to_string(port_) + "] ";
   options.args = {"--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
                   "--appendonly", "no", "--daemonize", "no", "--logfile", ""};
+  options.args.insert(options.args.end(), extra_args_.begin(), extra_args_.end());
   process_ = GatewayProcess::StartWithOptions(options, error);
   if (!process_) return false;
   if (!process_->WaitForLogLine("Ready to accept connections", std::chrono::seconds(10))) {
@@ -99,6 +105,97 @@ std::string RedisServer::Cli(const std::vector<std::string>& args) const {
   }
   while (!output.empty() && output.back() == '\n') output.pop_back();
   return output;
+}
+
+}  // namespace herald::testing
+
+namespace herald::testing {
+
+std::unique_ptr<RedisCluster> RedisCluster::Start(size_t masters, std::string* error) {
+  std::string ignored;
+  if (error == nullptr) error = &ignored;
+  std::unique_ptr<RedisCluster> cluster(new RedisCluster());
+  char directory[] = "/tmp/herald-redis-cluster-XXXXXX";
+  if (::mkdtemp(directory) == nullptr) {
+    *error = "mkdtemp failed";
+    return nullptr;
+  }
+  cluster->directory_ = directory;
+  std::string create = "redis-cli --cluster create";
+  for (size_t i = 0; i < masters; ++i) {
+    // The cluster bus gets a free port of its own (by default it is the port + 10000).
+    uint16_t port = FreeLoopbackPort();
+    std::unique_ptr<RedisServer> node = RedisServer::Start(
+        error, port,
+        {"--cluster-enabled", "yes", "--cluster-port", std::to_string(FreeLoopbackPort()),
+         "--dir", cluster->directory_, "--cluster-config-file",
+         "nodes-" + std::to_string(port) + ".conf", "--cluster-node-timeout", "5000"});
+    if (!node) return nullptr;
+    create += " 127.0.0.1:" + std::to_string(node->port());
+    cluster->nodes_.push_back(std::move(node));
+  }
+  create += " --cluster-replicas 0 --cluster-yes > " + cluster->directory_ + "/create.log 2>&1";
+  if (std::system(create.c_str()) != 0) {
+    *error = "redis-cli --cluster create failed; see " + cluster->directory_ + "/create.log";
+    return nullptr;
+  }
+  // Every node must agree the cluster is up before it serves.
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);;) {
+    bool ok = true;
+    for (const std::unique_ptr<RedisServer>& node : cluster->nodes_) {
+      ok = ok && node->Cli({"CLUSTER", "INFO"}).find("cluster_state:ok") != std::string::npos;
+    }
+    if (ok) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      *error = "the cluster did not reach cluster_state:ok";
+      return nullptr;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return cluster;
+}
+
+RedisCluster::~RedisCluster() {
+  nodes_.clear();
+  if (!directory_.empty()) std::filesystem::remove_all(directory_);
+}
+
+std::string RedisCluster::url() const {
+  std::string url = "redis+cluster://";
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (i > 0) url += ",";
+    url += "127.0.0.1:" + std::to_string(nodes_[i]->port());
+  }
+  return url;
+}
+
+std::string RedisCluster::IdOf(RedisServer& node) const {
+  return node.Cli({"CLUSTER", "MYID"});
+}
+
+RedisServer* RedisCluster::OwnerOf(uint16_t slot) {
+  // One line per field of CLUSTER SLOTS: start, end, host, port, id, ... per range.
+  std::string slots = nodes_.front()->Cli({"CLUSTER", "SLOTS"});
+  std::vector<std::string> lines;
+  for (size_t start = 0; start <= slots.size();) {
+    size_t end = slots.find('\n', start);
+    if (end == std::string::npos) end = slots.size();
+    lines.push_back(slots.substr(start, end - start));
+    start = end + 1;
+  }
+  for (size_t i = 0; i + 3 < lines.size(); ++i) {
+    char* rest = nullptr;
+    unsigned long first = std::strtoul(lines[i].c_str(), &rest, 10);
+    if (rest == lines[i].c_str() || *rest != '\0') continue;
+    unsigned long last = std::strtoul(lines[i + 1].c_str(), &rest, 10);
+    if (*rest != '\0' || lines[i + 2] != "127.0.0.1") continue;
+    unsigned long port = std::strtoul(lines[i + 3].c_str(), &rest, 10);
+    if (slot < first || slot > last) continue;
+    for (const std::unique_ptr<RedisServer>& node : nodes_) {
+      if (node->port() == port) return node.get();
+    }
+  }
+  return nullptr;
 }
 
 }  // namespace herald::testing

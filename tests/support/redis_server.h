@@ -14,7 +14,8 @@ class RedisServer {
  public:
   // Starts redis-server on a free port (or `port`), and waits until it accepts connections.
   // Null on failure, with the reason in *error when given.
-  static std::unique_ptr<RedisServer> Start(std::string* error = nullptr, uint16_t port = 0);
+  static std::unique_ptr<RedisServer> Start(std::string* error = nullptr, uint16_t port = 0,
+                                            std::vector<std::string> extra_args = {});
 
   uint16_t port() const { return port_; }
   // "redis://127.0.0.1:PORT", for --broker.
@@ -37,7 +38,30 @@ class RedisServer {
   bool Spawn(std::string* error);
 
   uint16_t port_ = 0;
+  std::vector<std::string> extra_args_;
   std::unique_ptr<GatewayProcess> process_;
+};
+
+// A Redis Cluster of `masters` redis-server processes (no replicas), made with
+// `redis-cli --cluster create`, its files in a temporary directory.
+class RedisCluster {
+ public:
+  static std::unique_ptr<RedisCluster> Start(size_t masters, std::string* error = nullptr);
+  ~RedisCluster();
+
+  // "redis+cluster://127.0.0.1:P1,127.0.0.1:P2,...", for --broker.
+  std::string url() const;
+  size_t size() const { return nodes_.size(); }
+  RedisServer& node(size_t index) { return *nodes_[index]; }
+  // The node that owns `slot`, by CLUSTER SLOTS.
+  RedisServer* OwnerOf(uint16_t slot);
+  // The cluster node id of `node`.
+  std::string IdOf(RedisServer& node) const;
+
+ private:
+  RedisCluster() = default;
+  std::string directory_;
+  std::vector<std::unique_ptr<RedisServer>> nodes_;
 };
 
 // A free TCP port on 127.0.0.1 (free when asked: bound, read and released).

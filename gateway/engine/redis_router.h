@@ -1,0 +1,107 @@
+// The Redis servers behind the Redis engine: one standalone server, or the masters of a Redis
+// Cluster with the slot map that says which of them owns a topic. Each server has one
+// connection for commands and one for subscriptions, made again with backoff when they drop.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "engine/redis_address.h"
+#include "engine/redis_connection.h"
+
+namespace herald {
+
+// The cluster slot of `key`: CRC16 of its hash tag (or of the whole key without one), mod 16384.
+uint16_t RedisSlot(absl::string_view key);
+
+// All methods run on the io_context's thread.
+class RedisRouter {
+ public:
+  static constexpr size_t kSlots = 16384;
+
+  struct Server {
+    explicit Server(boost::asio::io_context& io, RedisEndpoint endpoint);
+    bool commands_ready() const { return commands && commands->ready(); }
+    bool subscriber_ready() const { return subscriber && subscriber->ready(); }
+
+    const RedisEndpoint endpoint;
+    std::shared_ptr<RedisConnection> commands;
+    std::shared_ptr<RedisConnection> subscriber;
+    absl::Duration commands_backoff;
+    absl::Duration subscriber_backoff;
+    boost::asio::steady_timer commands_retry;
+    boost::asio::steady_timer subscriber_retry;
+    // No longer a master of the cluster: its connections are closed and not made again.
+    bool retired = false;
+  };
+
+  // What the engine hears of.
+  struct Listener {
+    std::function<void(Server&)> subscriber_ready;
+    std::function<void(Server&)> subscriber_closed;
+    std::function<void(Server&, const redisReply&)> push;
+    // Cluster: the slot map was read again (topics may have other owners now).
+    std::function<void()> slots_changed;
+  };
+
+  RedisRouter(boost::asio::io_context& io, RedisAddress address, absl::Duration timeout,
+              Listener listener);
+  RedisRouter(const RedisRouter&) = delete;
+  RedisRouter& operator=(const RedisRouter&) = delete;
+
+  // Connects (and in a cluster, reads the slot map first).
+  void Start();
+
+  // The server that owns `key` (a topic's keys and channel share one hash tag, so one of them
+  // stands for all); null while a cluster's slot map is not known.
+  Server* OwnerOf(absl::string_view key);
+
+  // Sends a command about `key` (and keys of its slot) to their owner's commands connection. A
+  // cluster's MOVED and ASK answers are followed (and MOVED reads the slot map again).
+  void Command(absl::string_view key, std::vector<std::string> args,
+               RedisConnection::ReplyCallback done);
+
+  // Reads a cluster's slot map again, soon (requests made meanwhile are coalesced).
+  void RefreshSlots();
+
+  // Any thread: every server that owns slots is connected, both ways.
+  bool ready() const { return ready_.load(std::memory_order_relaxed); }
+
+ private:
+  enum class Role { kCommands, kSubscriber };
+
+  Server& ServerAt(const RedisEndpoint& endpoint);
+  void Connect(Server& server, Role role);
+  void OnClosed(Server& server, Role role, const absl::Status& why);
+  void UpdateReady();
+  void SendTo(Server& server, std::vector<std::string> args, RedisConnection::ReplyCallback done,
+              int redirects_left, bool asking);
+  void ReadSlots(size_t seed);
+  absl::Status ApplySlots(const RedisEndpoint& asked, const redisReply& reply);
+
+  boost::asio::io_context& io_;
+  const RedisAddress address_;
+  const absl::Duration timeout_;
+  Listener listener_;
+  // Every server ever known, never removed (handlers hold their address); retired when no
+  // longer a master.
+  std::vector<std::unique_ptr<Server>> servers_;
+  // Cluster: the owner of each slot (null when none is known).
+  std::vector<Server*> slot_owner_;
+  bool slots_known_ = false;
+  bool refreshing_ = false;
+  bool refresh_again_ = false;
+  std::shared_ptr<RedisConnection> slots_connection_;
+  boost::asio::steady_timer refresh_retry_;
+  std::atomic<bool> ready_{false};
+};
+
+}  // namespace herald
