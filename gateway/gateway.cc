@@ -63,6 +63,11 @@ Gateway::~Gateway() {
   StopSweeper();
   if (grpc_server_) grpc_server_->Shutdown();
   loops_.Stop();
+  // The engine goes while the loops' contexts still exist: work it still holds may own
+  // sessions, whose sockets belong to those contexts. Sessions destroyed later detach from a
+  // hub that no longer has an engine.
+  hub_->set_engine(nullptr);
+  engine_.reset();
 }
 
 absl::Status Gateway::Start() {

@@ -303,10 +303,11 @@ std::optional<HttpSession::AdmittedCall> HttpSession::AdmitCall(const Request& r
   return AdmittedCall{*std::move(target), *std::move(grant), std::move(cors)};
 }
 
-void HttpSession::RespondJsonLater(HttpAnswer answer, bool keep_alive, Headers cors) {
-  boost::asio::post(stream_.get_executor(), [self = shared_from_this(), keep_alive,
-                                             cors = std::move(cors),
-                                             answer = std::move(answer)]() mutable {
+void HttpSession::RespondJsonLater(std::shared_ptr<HttpSession> self, HttpAnswer answer,
+                                   bool keep_alive, Headers cors) {
+  auto executor = self->stream_.get_executor();
+  boost::asio::post(executor, [self = std::move(self), keep_alive, cors = std::move(cors),
+                               answer = std::move(answer)]() mutable {
     if (answer.status == 429) cors.emplace_back(http::field::retry_after, "1");
     self->Respond(answer.status, std::move(answer.json), "application/json", keep_alive, cors);
   });
@@ -318,8 +319,8 @@ void HttpSession::Publish(Request request) {
   stream_.tcp().expires_never();
   PublishJson(request.body(), call->grant, context_,
               [self = shared_from_this(), keep_alive = request.keep_alive(),
-               cors = std::move(call->cors)](HttpAnswer answer) {
-                self->RespondJsonLater(std::move(answer), keep_alive, cors);
+               cors = std::move(call->cors)](HttpAnswer answer) mutable {
+                RespondJsonLater(std::move(self), std::move(answer), keep_alive, cors);
               });
 }
 
@@ -340,8 +341,8 @@ void HttpSession::History(const Request& request) {
   stream_.tcp().expires_never();
   HistoryJson(call->target.topics[0], call->target.limit, context_,
               [self = shared_from_this(), keep_alive,
-               cors = std::move(call->cors)](HttpAnswer answer) {
-                self->RespondJsonLater(std::move(answer), keep_alive, cors);
+               cors = std::move(call->cors)](HttpAnswer answer) mutable {
+                RespondJsonLater(std::move(self), std::move(answer), keep_alive, cors);
               });
 }
 

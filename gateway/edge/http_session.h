@@ -66,8 +66,10 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   void StartSse(Request request);
   // Checks a JSON API call (method, origin, target, credential) and answers the refusals itself.
   std::optional<AdmittedCall> AdmitCall(const Request& request, boost::beast::http::verb method);
-  // Writes a JSON API answer from any thread, on this session's executor.
-  void RespondJsonLater(HttpAnswer answer, bool keep_alive, Headers cors);
+  // Writes a JSON API answer from any thread, on the session's executor. The session is moved
+  // in: the last reference must not be dropped on an engine's thread.
+  static void RespondJsonLater(std::shared_ptr<HttpSession> self, HttpAnswer answer,
+                               bool keep_alive, Headers cors);
   void Publish(Request request);
   void History(const Request& request);
   // Answers from --web_root whatever no other route takes.

@@ -232,9 +232,11 @@ void WebSocketSession::Publish(uint32_t id, const herald::v1::PublishRequest& re
   }
   context_.engine.Publish(
       request, [self = shared_from_this(), id, topic = request.topic(),
-                request_id = request.request_id()](absl::StatusOr<TopicPosition> position) {
-        boost::asio::post(self->ws_.get_executor(), [self, id, topic, request_id,
-                                                     position = std::move(position)] {
+                request_id = request.request_id()](absl::StatusOr<TopicPosition> position) mutable {
+        // The session moves to its loop: its last reference must not drop on an engine thread.
+        auto executor = self->ws_.get_executor();
+        boost::asio::post(executor, [self = std::move(self), id, topic, request_id,
+                                     position = std::move(position)] {
           if (!position.ok()) {
             self->SendError(id, position.status());
             return;

@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
@@ -44,7 +45,15 @@ absl::string_view ReplyText(const redisReply& reply) {
 
 absl::Status ReplyError(const redisReply& reply) {
   if (reply.type != REDIS_REPLY_ERROR) return absl::OkStatus();
-  return absl::UnavailableError(absl::StrCat("redis: ", ReplyText(reply)));
+  absl::string_view text = ReplyText(reply);
+  std::string message = absl::StrCat("redis: ", text);
+  // Errors that pass (a server loading, busy, full, failing over, a slot moving) are worth a
+  // retry; any other (a wrong type, a refused permission, a script error) is not.
+  for (absl::string_view transient : {"LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN",
+                                      "READONLY", "OOM", "MOVED", "ASK", "NOSCRIPT"}) {
+    if (absl::StartsWith(text, transient)) return absl::UnavailableError(message);
+  }
+  return absl::InternalError(message);
 }
 
 std::shared_ptr<RedisConnection> RedisConnection::Open(asio::io_context& io,

@@ -103,7 +103,8 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
 
 // The text of a bulk or status reply (empty for other types).
 absl::string_view ReplyText(const redisReply& reply);
-// A Redis error reply as UNAVAILABLE with its message; OK for any other reply.
+// A Redis error reply as a status with its message: UNAVAILABLE for errors that pass (worth a
+// retry), INTERNAL for others; OK for any other reply.
 absl::Status ReplyError(const redisReply& reply);
 
 }  // namespace herald

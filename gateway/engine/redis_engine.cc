@@ -22,10 +22,12 @@ namespace asio = boost::asio;
 // A topic's epoch and offset outlive its history (a quiet topic keeps its position for a day):
 // subscribers of a topic that is not published to for a while keep recovering.
 constexpr absl::Duration kMinMetaTtl = absl::Hours(24);
-// How long a gap read that failed waits before it is tried again.
+// How long a gap read that failed waits before it is tried again, and how many times it is
+// tried before the gap is given up as lost.
 constexpr auto kFillRetry = std::chrono::milliseconds(200);
+constexpr int kFillAttempts = 25;
 
-// KEYS: meta, log, idempotency key.
+// KEYS: meta, log, and the idempotency key when there is one.
 // ARGV: channel, event bytes (no epoch, offset or time), epoch for a new topic, ephemeral (1/0),
 //       history size, history TTL ms, meta TTL ms, idempotency window ms, has a key (1/0).
 // Returns {epoch, offset, repeated (1/0)}. The event published and kept is the given bytes with
@@ -103,7 +105,7 @@ if since == last then
   return out
 end
 local entries = redis.call('XRANGE', log, string.format('%.0f-1', since), '+', 'COUNT', last - since)
-if #entries > 0 and entries[1][1] == string.format('%.0f-0', since + 1) then
+if #entries == last - since and entries[1][1] == string.format('%.0f-0', since + 1) then
   out[3] = 1
   for i = 1, #entries do out[#out + 1] = entries[i][2][2] end
 end
@@ -166,6 +168,11 @@ absl::StatusOr<TopicHistory> ParseHistory(const redisReply& reply) {
 RedisEngine::RedisEngine(EventSink& sink, RedisEngineOptions options)
     : sink_(sink),
       options_(std::move(options)),
+      // Pub/sub ignores the database number: the channels of another database's gateways must
+      // not be this one's.
+      prefix_(options_.address.database == 0
+                  ? options_.prefix
+                  : absl::StrCat(options_.prefix, ":db", options_.address.database)),
       publish_script_{kPublishScript, Sha1Hex(kPublishScript)},
       read_script_{kReadScript, Sha1Hex(kReadScript)},
       work_(io_.get_executor()),
@@ -191,7 +198,15 @@ RedisEngine::~RedisEngine() {
 std::string RedisEngine::TagOf(absl::string_view topic) const {
   // The hash tag keeps all of a topic's keys and its channel in one cluster slot (topics
   // cannot contain braces).
-  return absl::StrCat(options_.prefix, ":{", topic, "}");
+  return absl::StrCat(prefix_, ":{", topic, "}");
+}
+
+void RedisEngine::ForgetSubscription(Watch& watch) {
+  watch.server = nullptr;
+  watch.subscribed = false;
+  watch.unconfirmed = 0;
+  // What was published meanwhile is read from history once subscribed again.
+  watch.resync = watch.ResumePoint().has_value();
 }
 
 RedisEngine::TopicKeys RedisEngine::KeysFor(absl::string_view topic) const {
@@ -210,10 +225,7 @@ void RedisEngine::OnSubscriberClosed(RedisRouter::Server& server) {
     }
     std::vector<std::function<void()>> waiting;
     waiting.swap(watch.after_subscribe);
-    watch.server = nullptr;
-    watch.subscribed = false;
-    watch.unconfirmed = 0;
-    watch.resync = watch.delivered.has_value();
+    ForgetSubscription(watch);
     if (!watch.wanted) {
       watches_.erase(it++);
     } else {
@@ -234,10 +246,7 @@ void RedisEngine::Resubscribe() {
       if (watch.server->subscriber_ready()) {
         watch.server->subscriber->Send({"SUNSUBSCRIBE", KeysFor(topic).channel}, nullptr);
       }
-      watch.server = nullptr;
-      watch.subscribed = false;
-      watch.unconfirmed = 0;
-      watch.resync = watch.delivered.has_value();
+      ForgetSubscription(watch);
     }
     if (owner && owner->subscriber_ready()) SendSubscription(topic, watch, /*subscribe=*/true);
   }
@@ -268,19 +277,21 @@ void RedisEngine::Publish(const herald::v1::PublishRequest& request, PublishCall
   std::string event = EventFromPublish(request, /*time_unix_ms=*/0).SerializeAsString();
   TopicKeys keys = KeysFor(request.topic());
   const std::string& key = request.idempotency_key();
-  std::vector<std::string> args = {"3",
+  // The idempotency key is declared only when there is one: a cluster refuses a command
+  // naming a key missing from a slot being migrated.
+  std::vector<std::string> args = {key.empty() ? "2" : "3",
                                    std::move(keys.meta),
-                                   std::move(keys.log),
-                                   absl::StrCat(keys.key_prefix, key),
-                                   std::move(keys.channel),
-                                   std::move(event),
-                                   RandomId(6),
-                                   request.ephemeral() ? "1" : "0",
-                                   std::to_string(options_.history_size),
-                                   Millis(options_.history_ttl),
-                                   Millis(std::max(options_.history_ttl, kMinMetaTtl)),
-                                   Millis(options_.idempotency_window),
-                                   key.empty() ? "0" : "1"};
+                                   std::move(keys.log)};
+  if (!key.empty()) args.push_back(absl::StrCat(keys.key_prefix, key));
+  args.push_back(std::move(keys.channel));
+  args.push_back(std::move(event));
+  args.push_back(RandomId(6));
+  args.push_back(request.ephemeral() ? "1" : "0");
+  args.push_back(std::to_string(options_.history_size));
+  args.push_back(Millis(options_.history_ttl));
+  args.push_back(Millis(std::max(options_.history_ttl, kMinMetaTtl)));
+  args.push_back(Millis(options_.idempotency_window));
+  args.push_back(key.empty() ? "0" : "1");
   asio::post(io_, [this, topic = request.topic(), args = std::move(args),
                    done = std::move(done)]() mutable {
     RunScript(publish_script_, topic, std::move(args),
@@ -334,7 +345,11 @@ void RedisEngine::Recover(absl::string_view topic_name, const std::optional<Topi
         done(Unavailable("not subscribed in Redis"));
         return;
       }
-      ReadSince(topic, since, std::move(done));
+      ReadSince(topic, since,
+                [this, topic, done = std::move(done)](absl::StatusOr<TopicHistory> history) {
+                  if (history.ok()) NoteSubscriberPosition(topic, history->position);
+                  done(std::move(history));
+                });
     };
     auto watch = watches_.find(topic);
     if (watch != watches_.end() && watch->second.wanted &&
@@ -376,9 +391,7 @@ void RedisEngine::SetInterest(absl::string_view topic_name, bool interested) {
       RedisRouter::Server* owner = router_.OwnerOf(TagOf(topic));
       if (watch.server && watch.server != owner) {
         // Left on a master that no longer owns the topic: followed on the owner instead.
-        watch.server = nullptr;
-        watch.subscribed = false;
-        watch.unconfirmed = 0;
+        ForgetSubscription(watch);
       }
       if (owner && owner->subscriber_ready()) SendSubscription(topic, watch, /*subscribe=*/true);
       return;
@@ -388,9 +401,11 @@ void RedisEngine::SetInterest(absl::string_view topic_name, bool interested) {
     Watch& watch = it->second;
     watch.wanted = false;
     watch.delivered.reset();
+    watch.floor.reset();
     watch.resync = false;
     watch.filling = false;
     watch.held.clear();
+    watch.held_overflow = false;
     if ((watch.subscribed || watch.unconfirmed > 0) && watch.server &&
         watch.server->subscriber_ready()) {
       SendSubscription(topic, watch, /*subscribe=*/false);
@@ -414,10 +429,13 @@ void RedisEngine::OnPush(RedisRouter::Server& server, const redisReply& reply) {
   if (reply.type != REDIS_REPLY_ARRAY || reply.elements < 2 ||
       reply.element[0]->type != REDIS_REPLY_STRING) {
     if (reply.type == REDIS_REPLY_ERROR) {
-      // A subscription sent to a master that no longer owns its slot (MOVED): the slot map
-      // is read again, and the topics are followed on their owners.
+      // A subscription refused (MOVED to another master, NOPERM, an old Redis without sharded
+      // pub/sub...). Its reply does not say which: the connection is made again, every topic
+      // subscribed anew and read from history (and a cluster's slot map read again).
       LogWarning(absl::StrCat("redis: subscriptions: ", ReplyText(reply)));
       router_.RefreshSlots();
+      server.subscriber->Close(absl::UnavailableError(
+          absl::StrCat("a subscription was refused: ", ReplyText(reply))));
     }
     return;
   }
@@ -430,7 +448,7 @@ void RedisEngine::OnPush(RedisRouter::Server& server, const redisReply& reply) {
   if (kind != "ssubscribe" && kind != "sunsubscribe") return;  // A pong.
   // The channel is "<prefix>:{<topic>}".
   absl::string_view topic = channel;
-  if (!absl::ConsumePrefix(&topic, options_.prefix) || !absl::ConsumePrefix(&topic, ":{") ||
+  if (!absl::ConsumePrefix(&topic, prefix_) || !absl::ConsumePrefix(&topic, ":{") ||
       !absl::ConsumeSuffix(&topic, "}")) {
     return;
   }
@@ -445,21 +463,25 @@ void RedisEngine::OnConfirmation(RedisRouter::Server& server, const std::string&
   watch.subscribed = subscribed;
   if (watch.unconfirmed == 0 && !subscribed) {
     // Unasked: Redis ended the subscription itself (its slot moved to another master).
-    watch.resync = watch.delivered.has_value();
+    watch.resync = watch.ResumePoint().has_value();
     if (watch.wanted) router_.RefreshSlots();
   }
   if (watch.unconfirmed > 0) --watch.unconfirmed;
   if (watch.unconfirmed > 0) return;
+  std::vector<std::function<void()>> waiting;
   if (!watch.wanted) {
-    if (!watch.subscribed) watches_.erase(it);
+    if (!watch.subscribed) {
+      waiting.swap(watch.after_subscribe);
+      watches_.erase(it);
+      for (std::function<void()>& read : waiting) read();
+    }
     return;
   }
   if (!watch.subscribed) return;
   if (watch.resync) {
     watch.resync = false;
-    StartFill(topic, watch, *watch.delivered);
+    StartFill(topic, watch, *watch.ResumePoint());
   }
-  std::vector<std::function<void()>> waiting;
   waiting.swap(watch.after_subscribe);
   for (std::function<void()>& read : waiting) read();
 }
@@ -484,7 +506,11 @@ void RedisEngine::HandleEvent(const std::string& topic,
     return;
   }
   if (watch.filling) {
-    if (watch.held.size() < kMaxHeldEvents) watch.held.push_back(std::move(event));
+    if (watch.held.size() < kMaxHeldEvents) {
+      watch.held.push_back(std::move(event));
+    } else {
+      watch.held_overflow = true;  // Read from history after the held ones.
+    }
     return;
   }
   if (!watch.delivered) {
@@ -505,35 +531,65 @@ void RedisEngine::HandleEvent(const std::string& topic,
   StartFill(topic, watch, from);
 }
 
+void RedisEngine::NoteSubscriberPosition(const std::string& topic, const TopicPosition& position) {
+  auto it = watches_.find(topic);
+  if (it == watches_.end() || !it->second.wanted || it->second.delivered) return;
+  // Nothing delivered yet: a subscriber continues from this position, so a resync after a
+  // lost subscription reads from the lowest one handed out.
+  std::optional<TopicPosition>& floor = it->second.floor;
+  if (!floor || floor->epoch != position.epoch || position.offset < floor->offset) {
+    floor = position;
+  }
+}
+
 void RedisEngine::Deliver(Watch& watch, std::shared_ptr<const EncodedEvent> event) {
+  watch.floor.reset();
   watch.delivered = TopicPosition{event->epoch(), event->offset()};
   sink_.OnEvent(std::move(event));
 }
 
-void RedisEngine::StartFill(const std::string& topic, Watch& watch, const TopicPosition& from) {
+void RedisEngine::StartFill(const std::string& topic, Watch& watch, const TopicPosition& from,
+                            int attempt) {
   watch.filling = true;
-  ReadSince(topic, from, [this, topic, from](absl::StatusOr<TopicHistory> history) {
-    FinishFill(topic, from, std::move(history));
-  });
+  uint64_t generation = ++watch.fill_generation;
+  ReadSince(topic, from,
+            [this, topic, from, generation, attempt](absl::StatusOr<TopicHistory> history) {
+              FinishFill(topic, from, generation, attempt, std::move(history));
+            });
 }
 
 void RedisEngine::FinishFill(const std::string& topic, const TopicPosition& from,
+                             uint64_t generation, int attempt,
                              absl::StatusOr<TopicHistory> history) {
   auto it = watches_.find(topic);
-  if (it == watches_.end() || !it->second.wanted || !it->second.filling) return;
+  if (it == watches_.end() || !it->second.wanted || !it->second.filling ||
+      it->second.fill_generation != generation) {
+    return;  // Not wanted any more, or a later fill took over.
+  }
   Watch& watch = it->second;
-  if (!history.ok()) {
+  if (!history.ok() && attempt < kFillAttempts) {
     // Redis is away: tried again shortly (the held events wait, within their bound).
     auto retry = std::make_shared<asio::steady_timer>(io_, kFillRetry);
-    retry->async_wait([this, retry, topic, from](const boost::system::error_code& error) {
+    retry->async_wait([this, retry, topic, from, generation,
+                       attempt](const boost::system::error_code& error) {
       auto it = watches_.find(topic);
-      if (error || it == watches_.end() || !it->second.filling) return;
-      StartFill(topic, it->second, from);
+      if (error || it == watches_.end() || !it->second.filling ||
+          it->second.fill_generation != generation) {
+        return;
+      }
+      StartFill(topic, it->second, from, attempt + 1);
     });
     return;
   }
+  if (history.ok() && !history->recovered && history->position.epoch != from.epoch &&
+      !history->position.epoch.empty()) {
+    // The topic started a new epoch meanwhile (Redis lost it, or it expired): its events are
+    // read from the first.
+    StartFill(topic, watch, TopicPosition{history->position.epoch, 0});
+    return;
+  }
   watch.filling = false;
-  if (history->recovered) {
+  if (history.ok() && history->recovered) {
     for (std::shared_ptr<const EncodedEvent>& event : history->events) {
       if (!watch.delivered || event->epoch() != watch.delivered->epoch ||
           event->offset() > watch.delivered->offset) {
@@ -542,13 +598,22 @@ void RedisEngine::FinishFill(const std::string& topic, const TopicPosition& from
     }
   } else {
     gaps_lost_.fetch_add(1, std::memory_order_relaxed);
-    LogWarning(absl::StrCat("redis: topic ", topic, ": events after ", from.epoch, ":",
-                            from.offset, " are no longer in history; its subscribers missed them"));
+    LogWarning(absl::StrCat("redis: topic ", topic, ": the events after ", from.epoch, ":",
+                            from.offset, " cannot be read from history (",
+                            history.ok() ? "no longer there" : history.status().message(),
+                            "); its subscribers on this node missed them"));
     watch.delivered.reset();  // Continues from the next live event.
+    watch.floor.reset();
   }
   std::vector<std::shared_ptr<const EncodedEvent>> held;
   held.swap(watch.held);
+  bool overflow = std::exchange(watch.held_overflow, false);
   for (std::shared_ptr<const EncodedEvent>& event : held) HandleEvent(topic, std::move(event));
+  // Events dropped past the bound came after the held ones: read them too.
+  auto again = watches_.find(topic);
+  if (overflow && again != watches_.end() && !again->second.filling && again->second.delivered) {
+    StartFill(topic, again->second, *again->second.delivered);
+  }
 }
 
 }  // namespace herald

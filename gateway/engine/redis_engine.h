@@ -70,11 +70,19 @@ class RedisEngine final : public Engine {
     std::vector<std::function<void()>> after_subscribe;
     // The last event handed to the sink, once one was.
     std::optional<TopicPosition> delivered;
+    // Before any was: the lowest position a subscriber was given (it continues from there).
+    std::optional<TopicPosition> floor;
     // After a reconnect: the events missed meanwhile are read once subscribed again.
     bool resync = false;
-    // While a gap is read from history, live events wait here.
+    // While a gap is read from history, live events wait here (past kMaxHeldEvents they
+    // are dropped, and read from history once the held ones are passed on).
     bool filling = false;
+    uint64_t fill_generation = 0;  // Tells the current gap read from an earlier one.
     std::vector<std::shared_ptr<const EncodedEvent>> held;
+    bool held_overflow = false;
+
+    // Where a resync reads from: the last event delivered, or the floor.
+    std::optional<TopicPosition> ResumePoint() const { return delivered ? delivered : floor; }
   };
   struct Script {
     std::string source;
@@ -83,6 +91,10 @@ class RedisEngine final : public Engine {
 
   // All below run on the engine's thread.
   void OnSubscriberClosed(RedisRouter::Server& server);
+  // Marks a watch unsubscribed (its server's connection ended, or the topic moved).
+  void ForgetSubscription(Watch& watch);
+  // A subscriber of `topic` was given `position` (see Watch::floor).
+  void NoteSubscriberPosition(const std::string& topic, const TopicPosition& position);
   // Follows every wanted topic on its owner where it is not followed yet (after a reconnect or
   // a new slot map).
   void Resubscribe();
@@ -101,9 +113,10 @@ class RedisEngine final : public Engine {
   // Passes a live event on in order, holding it (and reading the gap) when events before it
   // are missing.
   void HandleEvent(const std::string& topic, std::shared_ptr<const EncodedEvent> event);
-  void StartFill(const std::string& topic, Watch& watch, const TopicPosition& from);
-  void FinishFill(const std::string& topic, const TopicPosition& from,
-                  absl::StatusOr<TopicHistory> history);
+  void StartFill(const std::string& topic, Watch& watch, const TopicPosition& from,
+                 int attempt = 1);
+  void FinishFill(const std::string& topic, const TopicPosition& from, uint64_t generation,
+                  int attempt, absl::StatusOr<TopicHistory> history);
   void Deliver(Watch& watch, std::shared_ptr<const EncodedEvent> event);
 
   struct TopicKeys {
@@ -117,6 +130,8 @@ class RedisEngine final : public Engine {
 
   EventSink& sink_;
   const RedisEngineOptions options_;
+  // Of every key and channel: the configured prefix, and the database when it is not 0.
+  const std::string prefix_;
   const Script publish_script_;
   const Script read_script_;
   std::atomic<uint64_t> gaps_lost_{0};

@@ -3,6 +3,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 
 #include "absl/random/random.h"
@@ -166,12 +167,12 @@ void RedisRouter::OnClosed(Server& server, Role role, const absl::Status& why) {
 }
 
 void RedisRouter::UpdateReady() {
-  bool ready = !servers_.empty();
-  if (address_.cluster) ready = slots_known_;
+  // Ready when every server that owns slots (the one server, standalone) is connected.
+  bool ready = address_.cluster ? slots_known_ : !servers_.empty();
   for (const std::unique_ptr<Server>& server : servers_) {
-    if (!server->retired && !(server->commands_ready() && server->subscriber_ready())) {
-      ready = false;
-    }
+    bool owns = !address_.cluster || std::find(slot_owner_.begin(), slot_owner_.end(),
+                                               server.get()) != slot_owner_.end();
+    if (owns && !(server->commands_ready() && server->subscriber_ready())) ready = false;
   }
   ready_.store(ready, std::memory_order_relaxed);
 }
@@ -217,7 +218,8 @@ void RedisRouter::SendTo(Server& server, std::vector<std::string> args,
     }
     Server& next = ServerAt(target);
     if (next.retired || (!next.commands && !next.subscriber)) {
-      // A master not connected yet: the slot map read will connect it.
+      // A master not connected yet: the slot map read connects it.
+      RefreshSlots();
       done(Unavailable(absl::StrCat("redirected to ", Describe(target), ", not connected yet")));
       return;
     }

@@ -1,6 +1,9 @@
 // Publisher service reactors.
 #include "grpc/publisher_service.h"
 
+#include <deque>
+#include <optional>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/time/clock.h"
 #include "grpc/call_auth.h"
@@ -16,12 +19,17 @@ grpc::Status ToGrpcStatus(const herald::v1::Error& error) {
 
 }  // namespace
 
-// Reads one request, publishes it, writes its response, then reads the next: responses go out
-// one per request and in order. gRPC runs the reactions on its threads; Drain comes from the
-// gateway's; the mutex orders them.
+// Reads ahead: up to kMaxInFlight items are published before the first is answered, so a
+// publisher is not held to one engine round trip per item (with Redis, they share pipelined
+// writes). Items are handed to the engine in the order read, which keeps a stream's events to a
+// topic in order, and answered in that order too, one response per item. gRPC runs the
+// reactions on its threads, an engine answers on its own, Drain comes from the gateway's: the
+// mutex orders them.
 class PublishStreamReactor final
     : public grpc::ServerBidiReactor<herald::v1::PublishRequest, herald::v1::PublishResponse> {
  public:
+  static constexpr size_t kMaxInFlight = 64;
+
   PublishStreamReactor(PublisherService& service, const Config& config, Engine& engine,
                        PublishRateLimits& rates, Grant grant)
       : service_(service),
@@ -34,51 +42,108 @@ class PublishStreamReactor final
   }
 
   void OnReadDone(bool ok) override {
+    uint64_t sequence;
+    {
+      absl::MutexLock lock(&mutex_);
+      reading_ = false;
+      if (finished_) return;  // Drained while this read completed: not published.
+      if (!ok) {
+        // The publisher is done sending: the stream ends once every item is answered.
+        reads_done_ = true;
+        FinishWhenAnsweredLocked();
+        return;
+      }
+      // A stream outliving its token ends; the publisher reconnects with a fresh one.
+      if (grant_.Expired(absl::Now())) {
+        FinishLocked(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "token expired"));
+        return;
+      }
+      sequence = next_sequence_++;
+      answers_.emplace_back();
+      ++in_engine_;
+      publishing_ = true;
+    }
+    // Outside the lock: the engine may answer inline (the memory engine does). No read is
+    // outstanding, so request_ is this reaction's alone.
+    PublishOne(request_, grant_, config_, engine_, rates_,
+               [this, sequence](herald::v1::PublishResponse response) {
+                 bool last;
+                 {
+                   absl::MutexLock lock(&mutex_);
+                   --in_engine_;
+                   Answer(sequence, std::move(response));
+                   last = done_ && in_engine_ == 0;
+                 }
+                 if (last) delete this;
+               });
     absl::MutexLock lock(&mutex_);
-    reading_ = false;
-    if (finished_) return;  // Drained while this read completed: not published.
-    if (!ok) {
-      FinishLocked(grpc::Status::OK);
-      return;
-    }
-    // A stream outliving its token ends; the publisher reconnects with a fresh one.
-    if (grant_.Expired(absl::Now())) {
-      FinishLocked(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "token expired"));
-      return;
-    }
-    PublishOne(request_, grant_, config_, engine_, rates_, [this](herald::v1::PublishResponse response) {
-      response_ = std::move(response);
-      StartWrite(&response_);
-    });
+    publishing_ = false;
+    if (!finished_ && !draining_ && answers_.size() < kMaxInFlight) ReadLocked();
   }
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mutex_);
+    writing_ = false;
     if (!ok) {
       FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream broken"));
-    } else if (draining_) {
-      FinishLocked(kShuttingDown);
-    } else {
+      return;
+    }
+    answers_.pop_front();
+    ++first_sequence_;
+    WriteNextLocked();
+    if (FinishWhenAnsweredLocked()) return;
+    // Reading paused at kMaxInFlight items goes on (OnReadDone reads next itself).
+    if (!reading_ && !publishing_ && !reads_done_ && !draining_ &&
+        answers_.size() < kMaxInFlight) {
       ReadLocked();
     }
   }
 
-  // Ends the stream once the item in progress is answered (at once when it waits for one), so
-  // a publisher moves to another node instead of waiting for the shutdown deadline.
+  // Ends the stream once the items in progress are answered (at once when none is), so a
+  // publisher moves to another node instead of waiting for the shutdown deadline.
   void Drain() {
     absl::MutexLock lock(&mutex_);
     draining_ = true;
-    if (reading_) FinishLocked(kShuttingDown);
+    FinishWhenAnsweredLocked();
   }
 
+  // The reactor is deleted when gRPC is done with it and the engine answered every item it
+  // was given (a stream may end, broken or drained, while items are still in the engine).
   void OnDone() override {
     service_.Unregister(this);
-    delete this;
+    bool last;
+    {
+      absl::MutexLock lock(&mutex_);
+      done_ = true;
+      last = in_engine_ == 0;
+    }
+    if (last) delete this;
   }
 
  private:
   inline static const grpc::Status kShuttingDown{grpc::StatusCode::UNAVAILABLE,
                                                  "the gateway is shutting down"};
+
+  // Keeps item `sequence`'s answer, and writes it when every earlier one is written.
+  void Answer(uint64_t sequence, herald::v1::PublishResponse response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    if (finished_) return;
+    answers_[sequence - first_sequence_] = std::move(response);
+    WriteNextLocked();
+  }
+
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    if (writing_ || finished_ || answers_.empty() || !answers_.front()) return;
+    writing_ = true;
+    StartWrite(&*answers_.front());
+  }
+
+  // Finishes when nothing is left to answer and no more will come; true if it did.
+  bool FinishWhenAnsweredLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    if (!answers_.empty() || (!reads_done_ && !draining_)) return false;
+    FinishLocked(reads_done_ && !draining_ ? grpc::Status::OK : kShuttingDown);
+    return true;
+  }
 
   void ReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     reading_ = true;
@@ -97,9 +162,17 @@ class PublishStreamReactor final
   PublishRateLimits& rates_;
   const Grant grant_;
   herald::v1::PublishRequest request_;
-  herald::v1::PublishResponse response_;
   absl::Mutex mutex_;
+  // One entry per item read and not yet written, in order; set once the engine answered.
+  std::deque<std::optional<herald::v1::PublishResponse>> answers_ ABSL_GUARDED_BY(mutex_);
+  uint64_t first_sequence_ ABSL_GUARDED_BY(mutex_) = 0;  // The item at answers_.front().
+  uint64_t next_sequence_ ABSL_GUARDED_BY(mutex_) = 0;
+  size_t in_engine_ ABSL_GUARDED_BY(mutex_) = 0;  // Items given to the engine, not answered.
+  bool done_ ABSL_GUARDED_BY(mutex_) = false;      // OnDone ran.
   bool reading_ ABSL_GUARDED_BY(mutex_) = false;
+  bool publishing_ ABSL_GUARDED_BY(mutex_) = false;  // OnReadDone is handing one to the engine.
+  bool writing_ ABSL_GUARDED_BY(mutex_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mutex_) = false;
   bool draining_ ABSL_GUARDED_BY(mutex_) = false;
   bool finished_ ABSL_GUARDED_BY(mutex_) = false;
 };

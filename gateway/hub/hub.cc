@@ -63,10 +63,13 @@ void Hub::Subscribe(size_t shard_index, Transport* transport, std::vector<TopicR
   }
   for (size_t i = 0; i < count; ++i) {
     const TopicRequest& request = pending->topics[i];
+    // `pending` moves on to the shard's loop: its last reference (and the session its `done`
+    // holds) must not drop on an engine thread.
     engine_->Recover(request.topic, request.since,
                      [this, shard_index, transport, pending, i](
-                         absl::StatusOr<TopicHistory> history) {
-                       shards_[shard_index]->Post([this, shard_index, transport, pending, i,
+                         absl::StatusOr<TopicHistory> history) mutable {
+                       shards_[shard_index]->Post([this, shard_index, transport,
+                                                   pending = std::move(pending), i,
                                                    history = std::move(history)]() mutable {
                          pending->histories[i] = std::move(history);
                          if (--pending->remaining == 0) {

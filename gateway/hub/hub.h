@@ -42,8 +42,12 @@ class Hub final : public EventSink {
   // must outlive the hub.
   Hub(std::vector<LoopPoster> loops, Metrics& metrics);
 
-  // The engine positions and replays are read from; set once, before the first Subscribe.
-  void set_engine(Engine* engine) { engine_ = engine; }
+  // The engine positions and replays are read from; set once, before the first Subscribe, and
+  // reset to null before the engine is destroyed.
+  void set_engine(Engine* engine) {
+    absl::MutexLock lock(&interest_mutex_);
+    engine_ = engine;
+  }
 
   size_t shard_count() const { return shards_.size(); }
   Shard& shard(size_t index) { return *shards_[index]; }

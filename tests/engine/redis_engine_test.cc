@@ -163,6 +163,7 @@ TEST_F(RedisEngineTest, PublishesFailFastWhileRedisIsDownAndGoOnWhenItIsBack) {
   Follow(*b, "t");
   absl::StatusOr<TopicPosition> before = Publish(*a, "t");
   ASSERT_TRUE(before.ok());
+  ASSERT_EQ(sink_b.WaitFor(1).size(), 1u);
   redis_->Kill();
   ASSERT_TRUE(WaitUntil([&] { return !a->ready() && !b->ready(); }));
   absl::StatusOr<TopicPosition> refused = Publish(*a, "t");
@@ -222,6 +223,23 @@ TEST_F(RedisEngineTest, AFollowerFillsWhatItMissedWhileItsSubscriptionWasCut) {
   publisher.join();
   std::vector<TopicPosition> seen = sink_b.WaitFor(kEvents);
   EXPECT_EQ(seen, Sequence(epoch, 1, kEvents));
+  EXPECT_EQ(b->gaps_lost(), 0u);
+}
+
+TEST_F(RedisEngineTest, AQuietTopicsFollowerFillsFromWhereItsSubscribersStarted) {
+  RecordingSink sink_a, sink_b;
+  std::unique_ptr<RedisEngine> a = Node(sink_a);
+  std::unique_ptr<RedisEngine> b = Node(sink_b);
+  Follow(*b, "quiet");  // A subscriber starts at offset 0; nothing delivered yet.
+  // b's subscription is cut; the events published before it is made again come from history.
+  redis_->Cli({"CLIENT", "KILL", "TYPE", "pubsub"});
+  std::string epoch;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<TopicPosition> position = Publish(*a, "quiet");
+    ASSERT_TRUE(position.ok()) << position.status();
+    epoch = position->epoch;
+  }
+  EXPECT_EQ(sink_b.WaitFor(3), Sequence(epoch, 1, 3));
   EXPECT_EQ(b->gaps_lost(), 0u);
 }
 

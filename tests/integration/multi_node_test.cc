@@ -95,8 +95,8 @@ class MultiNodeTest : public ::testing::Test {
     broker_ = redis_->url();
   }
 
-  // Node one takes 10 unary publishes, 10 on a PublishStream and 10 over HTTP; a WebSocket
-  // client of node two and SSE and gRPC subscribers of node three get all 30 in one order.
+  // Node one takes 10 unary publishes, 100 on a PublishStream and 10 over HTTP; a WebSocket
+  // client of node two and SSE and gRPC subscribers of node three get all 120 in one order.
   void CheckEveryNodeDeliversEveryPublishInOneOrder();
 
   Node StartNode(const std::string& name) {
@@ -165,12 +165,13 @@ void MultiNodeTest::CheckEveryNodeDeliversEveryPublishInOneOrder() {
   std::string epoch = ws->Connected()->subscriptions(0).epoch();
   EXPECT_EQ(ws->Connected()->node(), "two");
 
-  // Node one takes 10 unary publishes, 10 on a PublishStream and 10 over HTTP.
+  // Node one takes 10 unary publishes, 100 on a PublishStream (read ahead by the gateway, so
+  // many are in Redis at once) and 10 over HTTP.
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(one.Publish("room", "unary").ok());
   {
     grpc::ClientContext context;
     auto stream = one.publisher->PublishStream(&context);
-    for (int i = 0; i < 10; ++i) {
+    for (int i = 0; i < 100; ++i) {
       herald::v1::PublishRequest item;
       item.set_topic("room");
       item.set_data("stream");
@@ -178,14 +179,15 @@ void MultiNodeTest::CheckEveryNodeDeliversEveryPublishInOneOrder() {
     }
     stream->WritesDone();
     herald::v1::PublishResponse response;
-    int answers = 0;
+    uint64_t answers = 0;
     while (stream->Read(&response)) {
       EXPECT_FALSE(response.has_error()) << response.error().message();
       EXPECT_EQ(response.epoch(), epoch);
+      EXPECT_EQ(response.offset(), 11 + answers);  // Answered in order, published in order.
       ++answers;
     }
     EXPECT_TRUE(stream->Finish().ok());
-    EXPECT_EQ(answers, 10);
+    EXPECT_EQ(answers, 100u);
   }
   for (int i = 0; i < 10; ++i) {
     HttpResponse response = Fetch(one.http_port(), "POST", "/v1/publish",
@@ -194,21 +196,21 @@ void MultiNodeTest::CheckEveryNodeDeliversEveryPublishInOneOrder() {
     ASSERT_EQ(response.status, 200) << response.body;
   }
 
-  ASSERT_TRUE(ws->WaitForEvents(30, kWait));
-  EXPECT_EQ(Positions(ws->Events()), Sequence(epoch, 1, 30));
-  ASSERT_TRUE(sse->WaitFor([&] { return SsePositions(*sse).size() >= 30; }, kWait));
-  EXPECT_EQ(SsePositions(*sse), Sequence(epoch, 1, 30));
+  ASSERT_TRUE(ws->WaitForEvents(120, kWait));
+  EXPECT_EQ(Positions(ws->Events()), Sequence(epoch, 1, 120));
+  ASSERT_TRUE(sse->WaitFor([&] { return SsePositions(*sse).size() >= 120; }, kWait));
+  EXPECT_EQ(SsePositions(*sse), Sequence(epoch, 1, 120));
   std::vector<herald::v1::Event> grpc_events;
   herald::v1::Event event;
-  while (grpc_events.size() < 30 && grpc_reader->Read(&event)) grpc_events.push_back(event);
-  EXPECT_EQ(Positions(grpc_events), Sequence(epoch, 1, 30));
+  while (grpc_events.size() < 120 && grpc_reader->Read(&event)) grpc_events.push_back(event);
+  EXPECT_EQ(Positions(grpc_events), Sequence(epoch, 1, 120));
   grpc_context.TryCancel();
   grpc_reader->Finish();
   // History is the same wherever it is read.
   HttpResponse history = Fetch(three.http_port(), "GET", "/v1/history?topic=room&limit=5");
   ASSERT_EQ(history.status, 200);
   boost::json::object answer = boost::json::parse(history.body).as_object();
-  EXPECT_EQ(answer.at("offset").to_number<int64_t>(), 30);
+  EXPECT_EQ(answer.at("offset").to_number<int64_t>(), 120);
   EXPECT_EQ(answer.at("events").as_array().size(), 5u);
 }
 
