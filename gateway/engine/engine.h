@@ -23,6 +23,11 @@ class EventSink {
   // Called once per event, in offset order per topic. May run on any thread; calls for one
   // topic never overlap. Must not block.
   virtual void OnEvent(std::shared_ptr<const EncodedEvent> event) = 0;
+
+  // Events of `topic` before the next one it passes on were lost (a shared engine could not
+  // read them back): the topic's subscribers must learn they were not recovered. In order with
+  // OnEvent for that topic.
+  virtual void OnEventsLost(absl::string_view topic) = 0;
 };
 
 // History answers (gRPC History, GET /v1/history): the events given when no limit is asked, and
@@ -47,7 +52,8 @@ class Engine {
   virtual ~Engine() = default;
 
   // Accepts a validated request: assigns the offset (0 when ephemeral), epoch and time, keeps
-  // the event in history, hands it to the sink, then calls `done` with its position. A request
+  // the event in history, and calls `done` with its position; the event reaches the sink (the
+  // memory engine before `done`, a shared engine when it comes back from the others). A request
   // whose idempotency key the topic saw within the window is not delivered again: `done` gets
   // the first position. `done` may run inline or on another thread, exactly once.
   virtual void Publish(const herald::v1::PublishRequest& request, PublishCallback done) = 0;

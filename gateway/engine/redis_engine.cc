@@ -604,6 +604,9 @@ void RedisEngine::FinishFill(const std::string& topic, const TopicPosition& from
                             "); its subscribers on this node missed them"));
     watch.delivered.reset();  // Continues from the next live event.
     watch.floor.reset();
+    // Its subscribers are told (closed, to resubscribe: not recovered), before anything newer.
+    watch.held.clear();
+    sink_.OnEventsLost(topic);
   }
   std::vector<std::shared_ptr<const EncodedEvent>> held;
   held.swap(watch.held);

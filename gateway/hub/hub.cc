@@ -204,4 +204,17 @@ void Hub::OnEvent(std::shared_ptr<const EncodedEvent> event) {
   }
 }
 
+void Hub::OnEventsLost(absl::string_view topic) {
+  uint64_t shards;
+  {
+    absl::ReaderMutexLock lock(&interest_mutex_);
+    auto it = shards_by_topic_.find(topic);
+    if (it == shards_by_topic_.end()) return;
+    shards = it->second;
+  }
+  for (size_t index = 0; shards != 0; ++index, shards >>= 1) {
+    if (shards & 1) shards_[index]->DeliverLoss(topic);
+  }
+}
+
 }  // namespace herald

@@ -76,6 +76,8 @@ class Hub final : public EventSink {
 
   // EventSink:
   void OnEvent(std::shared_ptr<const EncodedEvent> event) override;
+  // Closes the topic's subscribers with kDisconnectEventsLost, after the events before.
+  void OnEventsLost(absl::string_view topic) override;
 
  private:
   struct PendingSubscribe;

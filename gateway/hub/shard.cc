@@ -10,13 +10,32 @@ Shard::Shard(LoopPoster post) : post_(std::move(post)) {}
 void Shard::Post(std::function<void()> task) { post_(std::move(task)); }
 
 void Shard::Deliver(std::shared_ptr<const EncodedEvent> event) {
+  Push({std::move(event), {}});
+}
+
+void Shard::DeliverLoss(absl::string_view topic) { Push({nullptr, std::string(topic)}); }
+
+void Shard::Push(InboxItem item) {
   bool was_empty;
   {
     absl::MutexLock lock(&inbox_mutex_);
     was_empty = inbox_.empty();
-    inbox_.push_back(std::move(event));
+    inbox_.push_back(std::move(item));
   }
   if (was_empty) post_([this] { DeliverInbox(); });
+}
+
+void Shard::CloseSubscribers(const std::string& topic, const Disconnect& disconnect) {
+  auto it = subscribers_.find(topic);
+  if (it == subscribers_.end()) return;
+  std::vector<Transport*> transports;
+  for (const Subscription& subscription : it->second) transports.push_back(subscription.transport);
+  // What they were sent before goes first; closing may detach them (and change subscribers_).
+  for (Transport* transport : transports) {
+    transport->Flush();
+    to_flush_.erase(transport);
+  }
+  for (Transport* transport : transports) transport->Close(disconnect);
 }
 
 bool Shard::Offer(Subscription& subscription, const std::shared_ptr<const EncodedEvent>& event,
@@ -43,7 +62,12 @@ void Shard::DeliverInbox() {
     absl::MutexLock lock(&inbox_mutex_);
     delivering_.swap(inbox_);
   }
-  for (const std::shared_ptr<const EncodedEvent>& event : delivering_) {
+  for (const InboxItem& item : delivering_) {
+    if (!item.event) {
+      CloseSubscribers(item.lost_topic, kDisconnectEventsLost);
+      continue;
+    }
+    const std::shared_ptr<const EncodedEvent>& event = item.event;
     auto it = subscribers_.find(event->topic());
     if (it == subscribers_.end()) continue;
     for (Subscription& subscription : it->second) {

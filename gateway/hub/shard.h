@@ -43,6 +43,9 @@ class Shard {
   // Any thread: queues `event` for this shard's subscribers of its topic. Events queued
   // together are delivered together, and each transport is flushed once per batch.
   void Deliver(std::shared_ptr<const EncodedEvent> event);
+  // Any thread: after the events delivered before it, closes the transports following `topic`
+  // with kDisconnectEventsLost (their events before the next were lost).
+  void DeliverLoss(absl::string_view topic);
 
   // Returns the transport's attachment id, which tells it apart from a later transport at the
   // same address. Attaching twice keeps the first id.
@@ -118,9 +121,17 @@ class Shard {
   absl::flat_hash_set<Transport*> to_flush_;
   std::atomic<size_t> attached_count_{0};
 
+  // An event, or (with no event) the loss of the topic's events before the next.
+  struct InboxItem {
+    std::shared_ptr<const EncodedEvent> event;
+    std::string lost_topic;
+  };
+  void Push(InboxItem item);
+  void CloseSubscribers(const std::string& topic, const Disconnect& disconnect);
+
   absl::Mutex inbox_mutex_;
-  std::vector<std::shared_ptr<const EncodedEvent>> inbox_ ABSL_GUARDED_BY(inbox_mutex_);
-  std::vector<std::shared_ptr<const EncodedEvent>> delivering_;
+  std::vector<InboxItem> inbox_ ABSL_GUARDED_BY(inbox_mutex_);
+  std::vector<InboxItem> delivering_;
 };
 
 }  // namespace herald

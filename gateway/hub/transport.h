@@ -21,6 +21,9 @@ inline const Disconnect kDisconnectBadRequest{4400, "bad request"};
 inline const Disconnect kDisconnectTokenExpired{4401, "token expired"};
 inline const Disconnect kDisconnectSlowConsumer{4408, "slow consumer"};
 inline const Disconnect kDisconnectRateLimited{4429, "rate limited"};
+// Events of a followed topic were lost before they reached this node (a shared engine could
+// not read them back): the client reconnects, and its resubscribe says recovered=false.
+inline const Disconnect kDisconnectEventsLost{1012, "events lost: reconnect"};
 
 // A connection as the hub sees it. Implemented by the WebSocket, SSE and gRPC sessions.
 // Every call happens on the event loop thread that owns the transport (its shard); the hub

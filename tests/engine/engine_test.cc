@@ -26,6 +26,7 @@ class RecordingSink final : public EventSink {
     absl::MutexLock lock(&mutex_);
     events_.push_back(event->event());
   }
+  void OnEventsLost(absl::string_view) override {}
   std::vector<herald::v1::Event> events() {
     absl::MutexLock lock(&mutex_);
     return events_;

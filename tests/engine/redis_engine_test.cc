@@ -26,6 +26,14 @@ class RecordingSink final : public EventSink {
     absl::MutexLock lock(&mutex_);
     events_.push_back(event);
   }
+  void OnEventsLost(absl::string_view topic) override {
+    absl::MutexLock lock(&mutex_);
+    lost_.emplace_back(topic);
+  }
+  std::vector<std::string> lost() {
+    absl::MutexLock lock(&mutex_);
+    return lost_;
+  }
   // Waits until `count` events arrived; the (epoch, offset) of each.
   std::vector<TopicPosition> WaitFor(size_t count, absl::Duration wait = kWait) {
     absl::MutexLock lock(&mutex_);
@@ -39,6 +47,7 @@ class RecordingSink final : public EventSink {
  private:
   absl::Mutex mutex_;
   std::vector<std::shared_ptr<const EncodedEvent>> events_ ABSL_GUARDED_BY(mutex_);
+  std::vector<std::string> lost_ ABSL_GUARDED_BY(mutex_);
 };
 
 absl::StatusOr<TopicPosition> Publish(Engine& engine, const std::string& topic,
@@ -241,6 +250,27 @@ TEST_F(RedisEngineTest, AQuietTopicsFollowerFillsFromWhereItsSubscribersStarted)
   }
   EXPECT_EQ(sink_b.WaitFor(3), Sequence(epoch, 1, 3));
   EXPECT_EQ(b->gaps_lost(), 0u);
+}
+
+TEST_F(RedisEngineTest, AGapHistoryNoLongerHoldsIsReportedLostBeforeTheNextEvent) {
+  RecordingSink sink_a, sink_b;
+  std::unique_ptr<RedisEngine> a = Node(sink_a, /*history_size=*/2);
+  std::unique_ptr<RedisEngine> b = Node(sink_b, /*history_size=*/2);
+  Follow(*b, "busy");
+  absl::StatusOr<TopicPosition> first = Publish(*a, "busy");
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(sink_b.WaitFor(1).size(), 1u);
+  // While b's subscription is down, more is published than history keeps.
+  redis_->Cli({"CLIENT", "KILL", "TYPE", "pubsub"});
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(Publish(*a, "busy").ok());
+  ASSERT_TRUE(WaitUntil([&] { return b->gaps_lost() == 1; }));
+  EXPECT_EQ(sink_b.lost(), (std::vector<std::string>{"busy"}));
+  // It goes on live from there.
+  absl::StatusOr<TopicPosition> next = Publish(*a, "busy");
+  ASSERT_TRUE(next.ok());
+  std::vector<TopicPosition> seen = sink_b.WaitFor(2);
+  ASSERT_GE(seen.size(), 2u);
+  EXPECT_EQ(seen.back(), *next);
 }
 
 TEST_F(RedisEngineTest, AnUnreachableRedisIsNotReadyAndRefusesPublishes) {

@@ -171,6 +171,21 @@ TEST_F(HubTest, CloseAllClosesEveryAttachedTransport) {
   EXPECT_EQ(b.disconnect()->reason, "shutdown");
 }
 
+TEST_F(HubTest, LostEventsCloseTheTopicsSubscribersAfterWhatCameBefore) {
+  FakeTransport a, b, other;
+  Subscribe(0, "chat", &a);
+  Subscribe(1, "chat", &b);
+  Subscribe(1, "news", &other);
+  Publish("chat", 2);
+  hub_.OnEventsLost("chat");
+  loops_.RunAll();
+  EXPECT_EQ(a.offsets(), (std::vector<uint64_t>{1, 2}));  // Delivered before the close.
+  ASSERT_TRUE(a.disconnect().has_value());
+  ASSERT_TRUE(b.disconnect().has_value());
+  EXPECT_EQ(a.disconnect()->code, kDisconnectEventsLost.code);
+  EXPECT_FALSE(other.disconnect().has_value());
+}
+
 TEST_F(HubTest, ResubscribingWithAPositionReplaysExactlyWhatWasMissed) {
   FakeTransport first;
   herald::v1::SubscribeResult initial = Subscribe(0, "chat", &first);

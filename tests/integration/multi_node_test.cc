@@ -99,14 +99,14 @@ class MultiNodeTest : public ::testing::Test {
   // client of node two and SSE and gRPC subscribers of node three get all 120 in one order.
   void CheckEveryNodeDeliversEveryPublishInOneOrder();
 
-  Node StartNode(const std::string& name) {
+  Node StartNode(const std::string& name, std::vector<std::string> flags = {}) {
     std::string error;
     Node node;
-    node.process = GatewayProcess::StartWithOptions(
-        GatewayOptions{.args = {"--broker=" + broker_, "--node=" + name,
-                                "--redis_timeout=2s"},
-                       .log_prefix = "[" + name + "] "},
-        &error);
+    flags.insert(flags.begin(), {"--broker=" + broker_, "--node=" + name, "--redis_timeout=2s"});
+    GatewayOptions options;
+    options.args = std::move(flags);
+    options.log_prefix = "[" + name + "] ";
+    node.process = GatewayProcess::StartWithOptions(std::move(options), &error);
     EXPECT_NE(node.process, nullptr) << error;
     if (!node.process) return node;
     node.channel = grpc::CreateChannel(node.process->grpc_target(),
@@ -120,7 +120,9 @@ class MultiNodeTest : public ::testing::Test {
   std::shared_ptr<WsClient> ConnectWs(const Node& node, const std::string& target) {
     std::shared_ptr<WsClient> client = WsClient::Connect(loop_, node.http_port(), target);
     EXPECT_NE(client, nullptr);
-    if (client) EXPECT_TRUE(client->WaitForConnected(kWait).has_value());
+    if (client) {
+      EXPECT_TRUE(client->WaitForConnected(kWait).has_value());
+    }
     return client;
   }
 
@@ -129,7 +131,9 @@ class MultiNodeTest : public ::testing::Test {
     std::shared_ptr<SseClient> client =
         SseClient::Connect(loop_, node.http_port(), target, std::move(headers));
     EXPECT_NE(client, nullptr);
-    if (client) EXPECT_TRUE(client->WaitForEvents(1, kWait));  // herald.connected
+    if (client) {
+      EXPECT_TRUE(client->WaitForEvents(1, kWait));  // herald.connected
+    }
     return client;
   }
 
@@ -311,6 +315,40 @@ TEST_F(MultiNodeTest, WhileRedisIsDownPublishesFailClientsStayAndNodesAreNotRead
   EXPECT_EQ(events[1].data(), "after");
   EXPECT_EQ(events[1].offset(), 1u);
   EXPECT_FALSE(ws->Ended());
+}
+
+TEST_F(MultiNodeTest, ClientsOfANodeThatLostEventsAreToldAndNotRecovered) {
+  Node one = StartNode("one", {"--history_size=2"}), two = StartNode("two", {"--history_size=2"});
+  ASSERT_TRUE(one.process && two.process);
+  std::shared_ptr<WsClient> ws = ConnectWs(two, "/ws?topic=busy");
+  ASSERT_TRUE(ws);
+  ASSERT_TRUE(one.Publish("busy", "seen").ok());
+  ASSERT_TRUE(ws->WaitForEvents(1, kWait));
+  // Node two's subscription drops while more is published than history keeps.
+  redis_->Cli({"CLIENT", "KILL", "TYPE", "pubsub"});
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(one.Publish("busy", "missed").ok());
+  ASSERT_EQ(ws->WaitForClose(kWait), std::optional<uint16_t>(1012));
+  ASSERT_TRUE(ws->Disconnect().has_value());
+  EXPECT_EQ(ws->Disconnect()->reason(), "events lost: reconnect");
+  EXPECT_EQ(ws->Events().size(), 1u);  // Nothing after the gap was passed on before the close.
+
+  // Back from its last event: told it was not recovered, and live again.
+  std::shared_ptr<WsClient> back = ConnectWs(two, "/ws");
+  ASSERT_TRUE(back);
+  herald::v1::ClientMessage subscribe;
+  subscribe.set_id(1);
+  subscribe.mutable_subscribe()->set_topic("busy");
+  subscribe.mutable_subscribe()->set_recover(true);
+  subscribe.mutable_subscribe()->set_epoch(ws->Events()[0].epoch());
+  subscribe.mutable_subscribe()->set_offset(ws->Events()[0].offset());
+  back->Send(subscribe);
+  std::optional<herald::v1::Reply> reply = back->WaitForReply(1, kWait);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_FALSE(reply->subscribed().recovered());
+  EXPECT_EQ(reply->subscribed().offset(), 11u);
+  ASSERT_TRUE(one.Publish("busy", "live").ok());
+  ASSERT_TRUE(back->WaitForEvents(1, kWait));
+  EXPECT_EQ(back->Events()[0].data(), "live");
 }
 
 }  // namespace
