@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "engine/memory_engine.h"
 #include "engine/redis_engine.h"
+#include "engine/engine_test_support.h"
 #include "support/redis_server.h"
 
 namespace herald {
@@ -18,56 +19,12 @@ namespace {
 
 using testing::RedisServer;
 
-constexpr absl::Duration kWait = absl::Seconds(10);
-
-class RecordingSink final : public EventSink {
- public:
-  void OnEvent(std::shared_ptr<const EncodedEvent> event) override {
-    absl::MutexLock lock(&mutex_);
-    events_.push_back(event->event());
-  }
-  void OnEventsLost(absl::string_view) override {}
-  std::vector<herald::v1::Event> events() {
-    absl::MutexLock lock(&mutex_);
-    return events_;
-  }
-  // Waits until `count` events arrived; the events then.
-  std::vector<herald::v1::Event> WaitFor(size_t count) {
-    absl::MutexLock lock(&mutex_);
-    auto enough = [&] { return events_.size() >= count; };
-    mutex_.AwaitWithTimeout(absl::Condition(&enough), kWait);
-    return events_;
-  }
-  // The offsets of the events of `topic` received so far.
-  std::vector<uint64_t> Offsets(absl::string_view topic) {
-    std::vector<uint64_t> offsets;
-    for (const herald::v1::Event& event : events()) {
-      if (event.topic() == topic) offsets.push_back(event.offset());
-    }
-    return offsets;
-  }
-
- private:
-  absl::Mutex mutex_;
-  std::vector<herald::v1::Event> events_ ABSL_GUARDED_BY(mutex_);
-};
 
 herald::v1::PublishRequest Request(const std::string& topic, const std::string& data = "x") {
   herald::v1::PublishRequest request;
   request.set_topic(topic);
   request.set_data(data);
   return request;
-}
-
-absl::StatusOr<TopicPosition> TryPublish(Engine& engine, const herald::v1::PublishRequest& request) {
-  absl::StatusOr<TopicPosition> result = absl::DeadlineExceededError("no answer");
-  absl::Notification answered;
-  engine.Publish(request, [&](absl::StatusOr<TopicPosition> position) {
-    result = std::move(position);
-    answered.Notify();
-  });
-  answered.WaitForNotificationWithTimeout(kWait);
-  return result;
 }
 
 TopicPosition PublishSync(Engine& engine, const std::string& topic, bool ephemeral = false,
@@ -80,28 +37,17 @@ TopicPosition PublishSync(Engine& engine, const std::string& topic, bool ephemer
   return position.value_or(TopicPosition{});
 }
 
-absl::StatusOr<TopicHistory> Wait(const std::function<void(Engine::HistoryCallback)>& read) {
-  absl::StatusOr<TopicHistory> result = absl::DeadlineExceededError("no answer");
-  absl::Notification answered;
-  read([&](absl::StatusOr<TopicHistory> history) {
-    result = std::move(history);
-    answered.Notify();
-  });
-  answered.WaitForNotificationWithTimeout(kWait);
-  return result;
-}
-
 TopicHistory RecoverSync(Engine& engine, const std::string& topic,
                          std::optional<TopicPosition> since = std::nullopt) {
   absl::StatusOr<TopicHistory> history =
-      Wait([&](Engine::HistoryCallback done) { engine.Recover(topic, since, std::move(done)); });
+      WaitForHistory([&](Engine::HistoryCallback done) { engine.Recover(topic, since, std::move(done)); });
   EXPECT_TRUE(history.ok()) << history.status();
   return history.value_or(TopicHistory{});
 }
 
 TopicHistory ReadHistorySync(Engine& engine, const std::string& topic, size_t limit) {
   absl::StatusOr<TopicHistory> history =
-      Wait([&](Engine::HistoryCallback done) { engine.ReadHistory(topic, limit, std::move(done)); });
+      WaitForHistory([&](Engine::HistoryCallback done) { engine.ReadHistory(topic, limit, std::move(done)); });
   EXPECT_TRUE(history.ok()) << history.status();
   return history.value_or(TopicHistory{});
 }
@@ -113,12 +59,7 @@ std::vector<uint64_t> Offsets(const TopicHistory& history) {
 }
 
 bool WaitUntilReady(const Engine& engine) {
-  absl::Time deadline = absl::Now() + kWait;
-  while (!engine.ready()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return true;
+  return WaitUntil([&] { return engine.ready(); });
 }
 
 enum class EngineKind { kMemory, kRedis, kRedisCluster };

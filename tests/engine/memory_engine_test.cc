@@ -8,26 +8,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "engine/engine_test_support.h"
 
 namespace herald {
 namespace {
-
-class RecordingSink final : public EventSink {
- public:
-  void OnEvent(std::shared_ptr<const EncodedEvent> event) override {
-    absl::MutexLock lock(&mutex_);
-    events_.push_back(event->event());
-  }
-  void OnEventsLost(absl::string_view) override {}
-  std::vector<herald::v1::Event> events() {
-    absl::MutexLock lock(&mutex_);
-    return events_;
-  }
-
- private:
-  absl::Mutex mutex_;
-  std::vector<herald::v1::Event> events_;
-};
 
 TopicPosition PublishSync(Engine& engine, const std::string& topic, bool ephemeral = false,
                           const std::string& idempotency_key = "") {

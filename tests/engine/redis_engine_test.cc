@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "engine/engine_test_support.h"
 #include "support/redis_server.h"
 
 namespace herald {
@@ -18,37 +19,6 @@ namespace {
 
 using testing::RedisServer;
 
-constexpr absl::Duration kWait = absl::Seconds(10);
-
-class RecordingSink final : public EventSink {
- public:
-  void OnEvent(std::shared_ptr<const EncodedEvent> event) override {
-    absl::MutexLock lock(&mutex_);
-    events_.push_back(event);
-  }
-  void OnEventsLost(absl::string_view topic) override {
-    absl::MutexLock lock(&mutex_);
-    lost_.emplace_back(topic);
-  }
-  std::vector<std::string> lost() {
-    absl::MutexLock lock(&mutex_);
-    return lost_;
-  }
-  // Waits until `count` events arrived; the (epoch, offset) of each.
-  std::vector<TopicPosition> WaitFor(size_t count, absl::Duration wait = kWait) {
-    absl::MutexLock lock(&mutex_);
-    auto enough = [&] { return events_.size() >= count; };
-    mutex_.AwaitWithTimeout(absl::Condition(&enough), wait);
-    std::vector<TopicPosition> positions;
-    for (const auto& event : events_) positions.push_back({event->epoch(), event->offset()});
-    return positions;
-  }
-
- private:
-  absl::Mutex mutex_;
-  std::vector<std::shared_ptr<const EncodedEvent>> events_ ABSL_GUARDED_BY(mutex_);
-  std::vector<std::string> lost_ ABSL_GUARDED_BY(mutex_);
-};
 
 absl::StatusOr<TopicPosition> Publish(Engine& engine, const std::string& topic,
                                       const std::string& idempotency_key = "") {
@@ -56,34 +26,13 @@ absl::StatusOr<TopicPosition> Publish(Engine& engine, const std::string& topic,
   request.set_topic(topic);
   request.set_data("x");
   request.set_idempotency_key(idempotency_key);
-  absl::StatusOr<TopicPosition> result = absl::DeadlineExceededError("no answer");
-  absl::Notification answered;
-  engine.Publish(request, [&](absl::StatusOr<TopicPosition> position) {
-    result = std::move(position);
-    answered.Notify();
-  });
-  answered.WaitForNotificationWithTimeout(kWait);
-  return result;
+  return TryPublish(engine, request);
 }
 
 absl::StatusOr<TopicHistory> Recover(Engine& engine, const std::string& topic) {
-  absl::StatusOr<TopicHistory> result = absl::DeadlineExceededError("no answer");
-  absl::Notification answered;
-  engine.Recover(topic, std::nullopt, [&](absl::StatusOr<TopicHistory> history) {
-    result = std::move(history);
-    answered.Notify();
+  return WaitForHistory([&](Engine::HistoryCallback done) {
+    engine.Recover(topic, std::nullopt, std::move(done));
   });
-  answered.WaitForNotificationWithTimeout(kWait);
-  return result;
-}
-
-bool WaitUntil(const std::function<bool()>& condition) {
-  absl::Time deadline = absl::Now() + kWait;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return true;
 }
 
 // Follows `topic` as the hub does for its first subscriber.
@@ -132,14 +81,14 @@ TEST_F(RedisEngineTest, NodesShareOneSequencePerTopicAndEveryEvent) {
     if (epoch.empty()) epoch = position->epoch;
     EXPECT_EQ(position->epoch, epoch);
   }
-  EXPECT_EQ(sink_b.WaitFor(50), Sequence(epoch, 1, 50));
-  EXPECT_TRUE(sink_a.WaitFor(0).empty());  // Node a follows nothing: it receives nothing.
+  EXPECT_EQ(Positions(sink_b.WaitFor(50)), Sequence(epoch, 1, 50));
+  EXPECT_TRUE(Positions(sink_a.WaitFor(0)).empty());  // Node a follows nothing: it receives nothing.
   // An idempotency key is one key for all nodes.
   absl::StatusOr<TopicPosition> first = Publish(*a, "chat", "once");
   absl::StatusOr<TopicPosition> again = Publish(*b, "chat", "once");
   ASSERT_TRUE(first.ok() && again.ok());
   EXPECT_EQ(*again, *first);
-  EXPECT_EQ(sink_b.WaitFor(51).size(), 51u);
+  EXPECT_EQ(Positions(sink_b.WaitFor(51)).size(), 51u);
 }
 
 TEST_F(RedisEngineTest, UnfollowingStopsTheEventsAndFollowingAgainResumesThem) {
@@ -148,7 +97,7 @@ TEST_F(RedisEngineTest, UnfollowingStopsTheEventsAndFollowingAgainResumesThem) {
   std::unique_ptr<RedisEngine> b = Node(sink_b);
   Follow(*b, "t");
   ASSERT_TRUE(Publish(*a, "t").ok());
-  ASSERT_EQ(sink_b.WaitFor(1).size(), 1u);
+  ASSERT_EQ(Positions(sink_b.WaitFor(1)).size(), 1u);
   b->SetInterest("t", false);
   // Unfollowed and followed again at once: the node ends subscribed, whatever the order the
   // confirmations come back in.
@@ -160,7 +109,7 @@ TEST_F(RedisEngineTest, UnfollowingStopsTheEventsAndFollowingAgainResumesThem) {
   Follow(*b, "t");
   absl::StatusOr<TopicPosition> third = Publish(*a, "t");
   ASSERT_TRUE(third.ok());
-  std::vector<TopicPosition> seen = sink_b.WaitFor(2);
+  std::vector<TopicPosition> seen = Positions(sink_b.WaitFor(2));
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[1], *third);
 }
@@ -172,7 +121,7 @@ TEST_F(RedisEngineTest, PublishesFailFastWhileRedisIsDownAndGoOnWhenItIsBack) {
   Follow(*b, "t");
   absl::StatusOr<TopicPosition> before = Publish(*a, "t");
   ASSERT_TRUE(before.ok());
-  ASSERT_EQ(sink_b.WaitFor(1).size(), 1u);
+  ASSERT_EQ(Positions(sink_b.WaitFor(1)).size(), 1u);
   redis_->Kill();
   ASSERT_TRUE(WaitUntil([&] { return !a->ready() && !b->ready(); }));
   absl::StatusOr<TopicPosition> refused = Publish(*a, "t");
@@ -187,7 +136,7 @@ TEST_F(RedisEngineTest, PublishesFailFastWhileRedisIsDownAndGoOnWhenItIsBack) {
   EXPECT_EQ(after->offset, 1u);
   EXPECT_NE(after->epoch, before->epoch);
   // b subscribed again by itself, and receives the new epoch's events.
-  std::vector<TopicPosition> seen = sink_b.WaitFor(2);
+  std::vector<TopicPosition> seen = Positions(sink_b.WaitFor(2));
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[1], *after);
 }
@@ -230,7 +179,7 @@ TEST_F(RedisEngineTest, AFollowerFillsWhatItMissedWhileItsSubscriptionWasCut) {
     redis_->Cli({"CLIENT", "KILL", "TYPE", "pubsub"});
   }
   publisher.join();
-  std::vector<TopicPosition> seen = sink_b.WaitFor(kEvents);
+  std::vector<TopicPosition> seen = Positions(sink_b.WaitFor(kEvents));
   EXPECT_EQ(seen, Sequence(epoch, 1, kEvents));
   EXPECT_EQ(b->gaps_lost(), 0u);
 }
@@ -248,7 +197,7 @@ TEST_F(RedisEngineTest, AQuietTopicsFollowerFillsFromWhereItsSubscribersStarted)
     ASSERT_TRUE(position.ok()) << position.status();
     epoch = position->epoch;
   }
-  EXPECT_EQ(sink_b.WaitFor(3), Sequence(epoch, 1, 3));
+  EXPECT_EQ(Positions(sink_b.WaitFor(3)), Sequence(epoch, 1, 3));
   EXPECT_EQ(b->gaps_lost(), 0u);
 }
 
@@ -259,7 +208,7 @@ TEST_F(RedisEngineTest, AGapHistoryNoLongerHoldsIsReportedLostBeforeTheNextEvent
   Follow(*b, "busy");
   absl::StatusOr<TopicPosition> first = Publish(*a, "busy");
   ASSERT_TRUE(first.ok());
-  ASSERT_EQ(sink_b.WaitFor(1).size(), 1u);
+  ASSERT_EQ(Positions(sink_b.WaitFor(1)).size(), 1u);
   // While b's subscription is down, more is published than history keeps.
   redis_->Cli({"CLIENT", "KILL", "TYPE", "pubsub"});
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(Publish(*a, "busy").ok());
@@ -268,7 +217,7 @@ TEST_F(RedisEngineTest, AGapHistoryNoLongerHoldsIsReportedLostBeforeTheNextEvent
   // It goes on live from there.
   absl::StatusOr<TopicPosition> next = Publish(*a, "busy");
   ASSERT_TRUE(next.ok());
-  std::vector<TopicPosition> seen = sink_b.WaitFor(2);
+  std::vector<TopicPosition> seen = Positions(sink_b.WaitFor(2));
   ASSERT_GE(seen.size(), 2u);
   EXPECT_EQ(seen.back(), *next);
 }
@@ -318,7 +267,9 @@ class RedisClusterEngineTest : public ::testing::Test {
       migrate.emplace_back(key);
       ++count;
     }
-    if (count > 0) ASSERT_EQ(from->Cli(migrate), "OK");
+    if (count > 0) {
+      ASSERT_EQ(from->Cli(migrate), "OK");
+    }
     for (size_t i = 0; i < cluster_->size(); ++i) {
       cluster_->node(i).Cli({"CLUSTER", "SETSLOT", slot_text, "NODE", cluster_->IdOf(to)});
     }
@@ -347,7 +298,7 @@ TEST_F(RedisClusterEngineTest, TopicsSpreadOverEveryMasterReachEveryNode) {
       EXPECT_EQ(position->offset, static_cast<uint64_t>(round));
     }
   }
-  EXPECT_EQ(sink_b.WaitFor(2 * kTopics).size(), 2u * kTopics);
+  EXPECT_EQ(Positions(sink_b.WaitFor(2 * kTopics)).size(), 2u * kTopics);
   // Each master carries only its own topics' messages (sharded pub/sub).
   for (size_t i = 0; i < cluster_->size(); ++i) {
     std::string channels = cluster_->node(i).Cli({"PUBSUB", "SHARDCHANNELS"});
@@ -367,7 +318,7 @@ TEST_F(RedisClusterEngineTest, ASlotMovedToAnotherMasterIsFollowedWithNothingLos
   Follow(*b, topic);
   absl::StatusOr<TopicPosition> first = Publish(*a, topic);
   ASSERT_TRUE(first.ok()) << first.status();
-  ASSERT_EQ(sink_b.WaitFor(1).size(), 1u);
+  ASSERT_EQ(Positions(sink_b.WaitFor(1)).size(), 1u);
 
   RedisServer* from = cluster_->OwnerOf(slot);
   RedisServer* to = from == &cluster_->node(0) ? &cluster_->node(1) : &cluster_->node(0);
@@ -383,7 +334,7 @@ TEST_F(RedisClusterEngineTest, ASlotMovedToAnotherMasterIsFollowedWithNothingLos
   }));
   absl::StatusOr<TopicPosition> third = Publish(*a, topic);
   ASSERT_TRUE(third.ok()) << third.status();
-  EXPECT_EQ(sink_b.WaitFor(3), (std::vector<TopicPosition>{
+  EXPECT_EQ(Positions(sink_b.WaitFor(3)), (std::vector<TopicPosition>{
                                     {first->epoch, 1}, {first->epoch, 2}, {first->epoch, 3}}));
 }
 
