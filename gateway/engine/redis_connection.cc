@@ -208,6 +208,7 @@ void RedisConnection::OnReply(RedisReply reply) {
     ReplyCallback done = std::move(waiting_.front().done);
     waiting_.pop_front();
     done(std::move(reply));
+    if (close_when_answered_ && waiting_.empty()) Close(*close_when_answered_);
     return;
   }
   if (handlers_.push) {
@@ -246,6 +247,14 @@ void RedisConnection::Tick() {
 
 void RedisConnection::Fail(ReplyCallback done, const absl::Status& status) {
   asio::post(io_, [done = std::move(done), status] { done(status); });
+}
+
+void RedisConnection::CloseWhenAnswered(const absl::Status& why) {
+  if (waiting_.empty()) {
+    Close(why);
+    return;
+  }
+  close_when_answered_ = why;
 }
 
 void RedisConnection::Close(const absl::Status& why) {

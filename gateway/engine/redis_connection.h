@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,8 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   void Send(const std::vector<absl::string_view>& args, ReplyCallback done);
   // Ends the connection: waiting commands get UNAVAILABLE, then `closed` runs. Idempotent.
   void Close(const absl::Status& why);
+  // Ends it once every command sent is answered (at once when none waits).
+  void CloseWhenAnswered(const absl::Status& why);
 
   bool ready() const { return ready_; }
   const RedisEndpoint& endpoint() const { return options_.endpoint; }
@@ -96,6 +99,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   bool writing_now_ = false;
   bool ready_ = false;
   bool closed_ = false;
+  std::optional<absl::Status> close_when_answered_;
   absl::Time opened_;
   absl::Time last_read_;
   std::vector<char> read_buffer_;

@@ -197,13 +197,23 @@ void RedisRouter::SendTo(Server& server, std::vector<std::string> args,
   }
   if (asking) server.commands->Send({"ASKING"}, [](absl::StatusOr<RedisReply>) {});
   std::vector<absl::string_view> command(args.begin(), args.end());
-  server.commands->Send(command, [this, args = std::move(args), done = std::move(done),
+  server.commands->Send(command, [this, &server, args = std::move(args), done = std::move(done),
                                   redirects_left](absl::StatusOr<RedisReply> reply) mutable {
     if (!reply.ok() || (*reply)->type != REDIS_REPLY_ERROR || !address_.cluster) {
       done(std::move(reply));
       return;
     }
     absl::string_view error = ReplyText(**reply);
+    if (absl::StartsWith(error, "TRYAGAIN") && redirects_left > 0) {
+      // A slot being migrated, the command's keys split between the two masters for a moment.
+      auto retry = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(20));
+      Server* at = &server;
+      retry->async_wait([this, retry, at, args = std::move(args), done = std::move(done),
+                         redirects_left](const boost::system::error_code&) mutable {
+        SendTo(*at, std::move(args), std::move(done), redirects_left - 1, /*asking=*/false);
+      });
+      return;
+    }
     RedisEndpoint target;
     bool moved = ParseRedirect(error, "MOVED", target);
     bool ask = !moved && ParseRedirect(error, "ASK", target);
@@ -329,7 +339,10 @@ absl::Status RedisRouter::ApplySlots(const RedisEndpoint& asked, const redisRepl
       server->retired = true;
       server->commands_retry.cancel();
       server->subscriber_retry.cancel();
-      if (server->commands) server->commands->Close(absl::UnavailableError("no longer a master"));
+      // Commands already sent there are answered first (they may have run).
+      if (server->commands) {
+        server->commands->CloseWhenAnswered(absl::UnavailableError("no longer a master"));
+      }
       if (server->subscriber) {
         server->subscriber->Close(absl::UnavailableError("no longer a master"));
       }
