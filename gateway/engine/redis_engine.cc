@@ -243,7 +243,7 @@ void RedisEngine::Resubscribe() {
     if (watch.server == owner && (watch.subscribed || watch.unconfirmed > 0)) continue;
     if (watch.server && watch.server != owner) {
       // The topic moved to another master: leave the old one, follow it on the new.
-      if (watch.server->subscriber_ready()) {
+      if (watch.subscribed && watch.server->subscriber_ready()) {
         watch.server->subscriber->Send({"SUNSUBSCRIBE", KeysFor(topic).channel}, nullptr);
       }
       ForgetSubscription(watch);
@@ -478,10 +478,8 @@ void RedisEngine::OnConfirmation(RedisRouter::Server& server, const std::string&
     return;
   }
   if (!watch.subscribed) return;
-  if (watch.resync) {
-    watch.resync = false;
-    StartFill(topic, watch, *watch.ResumePoint());
-  }
+  if (watch.resync && watch.ResumePoint()) StartFill(topic, watch, *watch.ResumePoint());
+  watch.resync = false;
   waiting.swap(watch.after_subscribe);
   for (std::function<void()>& read : waiting) read();
 }
@@ -590,6 +588,11 @@ void RedisEngine::FinishFill(const std::string& topic, const TopicPosition& from
   }
   watch.filling = false;
   if (history.ok() && history->recovered) {
+    // Live events of an older epoch, held while the topic started over, are stale.
+    const std::string& epoch = history->position.epoch;
+    std::erase_if(watch.held, [&](const std::shared_ptr<const EncodedEvent>& event) {
+      return event->epoch() != epoch;
+    });
     for (std::shared_ptr<const EncodedEvent>& event : history->events) {
       if (!watch.delivered || event->epoch() != watch.delivered->epoch ||
           event->offset() > watch.delivered->offset) {
@@ -604,6 +607,7 @@ void RedisEngine::FinishFill(const std::string& topic, const TopicPosition& from
                             "); its subscribers on this node missed them"));
     watch.delivered.reset();  // Continues from the next live event.
     watch.floor.reset();
+    watch.resync = false;
     // Its subscribers are told (closed, to resubscribe: not recovered), before anything newer.
     watch.held.clear();
     sink_.OnEventsLost(topic);

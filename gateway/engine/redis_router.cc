@@ -20,6 +20,7 @@ namespace asio = boost::asio;
 
 constexpr absl::Duration kFirstBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(2);
+constexpr absl::Duration kStableConnection = absl::Seconds(10);
 // MOVED / ASK answers followed for one command before it fails.
 constexpr int kMaxRedirects = 5;
 
@@ -126,12 +127,8 @@ void RedisRouter::Connect(Server& server, Role role) {
   handlers.ready = [this, at, role] {
     LogInfo(absl::StrCat("redis: connected to ", Describe(at->endpoint),
                          role == Role::kCommands ? " (commands)" : " (subscriptions)"));
-    if (role == Role::kCommands) {
-      at->commands_backoff = kFirstBackoff;
-    } else {
-      at->subscriber_backoff = kFirstBackoff;
-      if (listener_.subscriber_ready) listener_.subscriber_ready(*at);
-    }
+    (role == Role::kCommands ? at->commands_up_since : at->subscriber_up_since) = absl::Now();
+    if (role == Role::kSubscriber && listener_.subscriber_ready) listener_.subscriber_ready(*at);
     UpdateReady();
   };
   handlers.closed = [this, at, role](const absl::Status& why) { OnClosed(*at, role, why); };
@@ -156,6 +153,12 @@ void RedisRouter::OnClosed(Server& server, Role role, const absl::Status& why) {
   if (address_.cluster) RefreshSlots();
   absl::Duration& backoff =
       role == Role::kCommands ? server.commands_backoff : server.subscriber_backoff;
+  // The backoff starts over only after a connection that held: one that keeps being dropped
+  // soon after connecting (a refused subscription, say) is made again ever more slowly.
+  std::optional<absl::Time>& up_since =
+      role == Role::kCommands ? server.commands_up_since : server.subscriber_up_since;
+  if (up_since && absl::Now() - *up_since >= kStableConnection) backoff = kFirstBackoff;
+  up_since.reset();
   asio::steady_timer& retry =
       role == Role::kCommands ? server.commands_retry : server.subscriber_retry;
   retry.expires_after(absl::ToChronoNanoseconds(Jittered(backoff)));

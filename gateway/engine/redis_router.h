@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ class RedisRouter {
     std::shared_ptr<RedisConnection> subscriber;
     absl::Duration commands_backoff;
     absl::Duration subscriber_backoff;
+    // Since when each connection has been up (unset while it is not).
+    std::optional<absl::Time> commands_up_since;
+    std::optional<absl::Time> subscriber_up_since;
     boost::asio::steady_timer commands_retry;
     boost::asio::steady_timer subscriber_retry;
     // No longer a master of the cluster: its connections are closed and not made again.

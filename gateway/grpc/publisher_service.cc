@@ -49,13 +49,13 @@ class PublishStreamReactor final
       if (finished_) return;  // Drained while this read completed: not published.
       if (!ok) {
         // The publisher is done sending: the stream ends once every item is answered.
-        reads_done_ = true;
-        FinishWhenAnsweredLocked();
+        EndWhenAnsweredLocked(grpc::Status::OK);
         return;
       }
-      // A stream outliving its token ends; the publisher reconnects with a fresh one.
+      // A stream outliving its token ends (this item unpublished, those before answered); the
+      // publisher reconnects with a fresh one.
       if (grant_.Expired(absl::Now())) {
-        FinishLocked(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "token expired"));
+        EndWhenAnsweredLocked(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "token expired"));
         return;
       }
       sequence = next_sequence_++;
@@ -78,7 +78,7 @@ class PublishStreamReactor final
                });
     absl::MutexLock lock(&mutex_);
     publishing_ = false;
-    if (!finished_ && !draining_ && answers_.size() < kMaxInFlight) ReadLocked();
+    if (!finished_ && !ending_ && answers_.size() < kMaxInFlight) ReadLocked();
   }
 
   void OnWriteDone(bool ok) override {
@@ -93,8 +93,7 @@ class PublishStreamReactor final
     WriteNextLocked();
     if (FinishWhenAnsweredLocked()) return;
     // Reading paused at kMaxInFlight items goes on (OnReadDone reads next itself).
-    if (!reading_ && !publishing_ && !reads_done_ && !draining_ &&
-        answers_.size() < kMaxInFlight) {
+    if (!reading_ && !publishing_ && !finished_ && !ending_ && answers_.size() < kMaxInFlight) {
       ReadLocked();
     }
   }
@@ -103,8 +102,7 @@ class PublishStreamReactor final
   // publisher moves to another node instead of waiting for the shutdown deadline.
   void Drain() {
     absl::MutexLock lock(&mutex_);
-    draining_ = true;
-    FinishWhenAnsweredLocked();
+    EndWhenAnsweredLocked(kShuttingDown);
   }
 
   // The reactor is deleted when gRPC is done with it and the engine answered every item it
@@ -138,10 +136,17 @@ class PublishStreamReactor final
     StartWrite(&*answers_.front());
   }
 
+  // No more items are read; the stream finishes with `status` once every one read is
+  // answered. A publisher that finished sending gets OK, whatever else ended the stream too.
+  void EndWhenAnsweredLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    if (!ending_ || status.ok()) ending_ = std::move(status);
+    FinishWhenAnsweredLocked();
+  }
+
   // Finishes when nothing is left to answer and no more will come; true if it did.
   bool FinishWhenAnsweredLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-    if (!answers_.empty() || (!reads_done_ && !draining_)) return false;
-    FinishLocked(reads_done_ && !draining_ ? grpc::Status::OK : kShuttingDown);
+    if (!answers_.empty() || !ending_) return false;
+    FinishLocked(*ending_);
     return true;
   }
 
@@ -172,8 +177,8 @@ class PublishStreamReactor final
   bool reading_ ABSL_GUARDED_BY(mutex_) = false;
   bool publishing_ ABSL_GUARDED_BY(mutex_) = false;  // OnReadDone is handing one to the engine.
   bool writing_ ABSL_GUARDED_BY(mutex_) = false;
-  bool reads_done_ ABSL_GUARDED_BY(mutex_) = false;
-  bool draining_ ABSL_GUARDED_BY(mutex_) = false;
+  // Set once no more items are read: how the stream ends when all are answered.
+  std::optional<grpc::Status> ending_ ABSL_GUARDED_BY(mutex_);
   bool finished_ ABSL_GUARDED_BY(mutex_) = false;
 };
 
