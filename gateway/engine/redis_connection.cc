@@ -8,6 +8,9 @@
 #include <boost/asio/write.hpp>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
@@ -41,6 +44,15 @@ absl::string_view ReplyText(const redisReply& reply) {
     return absl::string_view(reply.str, reply.len);
   }
   return {};
+}
+
+std::optional<int> RedisMajorVersion(absl::string_view info) {
+  for (absl::string_view line : absl::StrSplit(info, '\n')) {
+    if (!absl::ConsumePrefix(&line, "redis_version:")) continue;
+    int major = 0;
+    if (absl::SimpleAtoi(line.substr(0, line.find('.')), &major)) return major;
+  }
+  return std::nullopt;
 }
 
 absl::Status ReplyError(const redisReply& reply) {
@@ -122,7 +134,7 @@ void RedisConnection::Handshake() {
     }
   }
   if (options_.database != 0) steps.push_back({"SELECT", std::to_string(options_.database)});
-  steps.push_back({"PING"});
+  steps.push_back({"INFO", "server"});
   for (size_t i = 0; i < steps.size(); ++i) {
     bool last = i + 1 == steps.size();
     std::string name = steps[i][0];
@@ -134,6 +146,14 @@ void RedisConnection::Handshake() {
         return;
       }
       if (!last) return;
+      // Sharded pub/sub (SSUBSCRIBE, SPUBLISH) came with Redis 7.
+      std::optional<int> major = RedisMajorVersion(ReplyText(**reply));
+      if (!major || *major < 7) {
+        self->Close(Unavailable(self->options_.endpoint,
+                                "Redis 7 or later is needed (sharded pub/sub); this server is " +
+                                    (major ? "version " + std::to_string(*major) : "unknown")));
+        return;
+      }
       self->ready_ = true;
       if (self->handlers_.ready) self->handlers_.ready();
     });

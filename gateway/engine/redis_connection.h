@@ -107,6 +107,8 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
 
 // The text of a bulk or status reply (empty for other types).
 absl::string_view ReplyText(const redisReply& reply);
+// The major version in an `INFO server` answer (redis_version:7.0.15 -> 7).
+std::optional<int> RedisMajorVersion(absl::string_view info);
 // A Redis error reply as a status with its message: UNAVAILABLE for errors that pass (worth a
 // retry), INTERNAL for others; OK for any other reply.
 absl::Status ReplyError(const redisReply& reply);

@@ -346,6 +346,12 @@ TEST_F(RedisClusterEngineTest, ASlotMovedToAnotherMasterIsFollowedWithNothingLos
   EXPECT_EQ(Positions(sink_b.WaitFor(4)), Sequence(first->epoch, 1, 4));
 }
 
+TEST(RedisMajorVersion, ReadsInfoServer) {
+  EXPECT_EQ(RedisMajorVersion("# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:0\r\n"), 7);
+  EXPECT_EQ(RedisMajorVersion("redis_version:6.2.14\r\n"), 6);
+  EXPECT_EQ(RedisMajorVersion("# Server\r\nredis_mode:standalone\r\n"), std::nullopt);
+}
+
 TEST(RedisSlot, IsRedisClusterKeySlot) {
   EXPECT_EQ(RedisSlot("123456789"), 0x31C3);  // The CRC16 check value Redis documents.
   EXPECT_EQ(RedisSlot("herald:{chat.lobby}:meta"), RedisSlot("chat.lobby"));
