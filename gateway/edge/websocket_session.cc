@@ -58,6 +58,9 @@ void WebSocketSession::Run(http::request<http::string_body> request,
       [](websocket::response_type& response) { response.set(http::field::server, "herald"); }));
   ws_.read_message_max(config.max_message_bytes);
   ws_.binary(true);
+  // A batch of events leaves as one frame in one write: by default Beast splits every message
+  // into 4 KiB frames, one write each.
+  ws_.auto_fragment(false);
   ws_.async_accept(request, [self = shared_from_this(), topics = std::move(topics)](
                                 beast::error_code error) mutable {
     self->OnAccept(error, std::move(topics));
