@@ -11,17 +11,14 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "publisher/publisher.h"
+#include "tool/tool_flags.h"
 
 // --data: a string that also knows whether it was given (so --data= publishes an empty payload
 // instead of reading stdin).
@@ -201,16 +198,7 @@ absl::Status ReadTlsFlags(herald::PublisherOptions& options) {
 }
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(kUsage);
-  // --help lists the flags of this file (abseil's default looks for a file named like the binary,
-  // and the binary's '-' is this file's '_').
-  absl::FlagsUsageConfig usage_config;
-  usage_config.contains_help_flags = [](absl::string_view path) {
-    return absl::StrContains(path, "herald_publish");
-  };
-  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage_config);
-  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  std::vector<char*> positional = herald::ParseToolFlags(argc, argv, kUsage, "herald_publish");
   if (positional.size() > 1) {
     std::fprintf(stderr, "herald-publish: unexpected argument '%s' (see --help)\n", positional[1]);
     return kExitUsage;

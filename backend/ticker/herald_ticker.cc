@@ -19,12 +19,8 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -32,6 +28,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "publisher/publisher.h"
+#include "tool/tool_flags.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "gRPC address of the Herald gateway.");
 ABSL_FLAG(std::string, token, "",
@@ -206,16 +203,7 @@ int Usage(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(kUsage);
-  // --help lists the flags of this file (abseil looks for a file named like the binary, and the
-  // binary's '-' is this file's '_').
-  absl::FlagsUsageConfig usage_config;
-  usage_config.contains_help_flags = [](absl::string_view path) {
-    return absl::StrContains(path, "herald_ticker");
-  };
-  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage_config);
-  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  std::vector<char*> positional = herald::ParseToolFlags(argc, argv, kUsage, "herald_ticker");
   if (positional.size() > 1)
     return Usage(absl::StrCat("unexpected argument '", positional[1], "'"));
 

@@ -54,18 +54,10 @@ export class Gateway {
 
   // Reads a pipe for the whole life of the process, so the gateway never blocks on it.
   drain(stream, watch) {
-    let pending = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk) => {
-      pending += chunk;
-      let newline;
-      while ((newline = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
-        this.lines.push(line);
-        if (this.lines.length > 200) this.lines.shift();
-        if (watch) this.onLine(line);
-      }
+    readLines(stream, (line) => {
+      this.lines.push(line);
+      if (this.lines.length > 200) this.lines.shift();
+      if (watch) this.onLine(line);
     });
   }
 
@@ -134,4 +126,18 @@ export async function until(check, ms = 10_000, what = String(check)) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** Calls `onLine` with each line a child process writes to `stream`, for its whole life. */
+export function readLines(stream, onLine) {
+  let pending = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    pending += chunk;
+    let newline;
+    while ((newline = pending.indexOf('\n')) >= 0) {
+      onLine(pending.slice(0, newline));
+      pending = pending.slice(newline + 1);
+    }
+  });
 }

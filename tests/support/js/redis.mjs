@@ -8,6 +8,7 @@
 // REDIS_SERVER names the binary (default: redis-server on the PATH).
 import { spawn } from 'node:child_process';
 import net from 'node:net';
+import { readLines } from './gateway.mjs';
 
 const STARTUP_TIMEOUT_MS = 10_000;
 const SHUTDOWN_TIMEOUT_MS = 5_000;
@@ -82,18 +83,10 @@ export class RedisServer {
     });
     this.sawReady = false;
     for (const stream of [this.process.stdout, this.process.stderr]) {
-      let pending = '';
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk) => {
-        pending += chunk;
-        let newline;
-        while ((newline = pending.indexOf('\n')) >= 0) {
-          const line = pending.slice(0, newline);
-          pending = pending.slice(newline + 1);
-          if (READY_RE.test(line)) this.sawReady = true;
-          this.lines.push(line);
-          if (this.lines.length > 100) this.lines.shift();
-        }
+      readLines(stream, (line) => {
+        if (READY_RE.test(line)) this.sawReady = true;
+        this.lines.push(line);
+        if (this.lines.length > 100) this.lines.shift();
       });
     }
   }
