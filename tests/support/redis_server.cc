@@ -123,13 +123,17 @@ std::unique_ptr<RedisCluster> RedisCluster::Start(size_t masters, std::string* e
   cluster->directory_ = directory;
   std::string create = "redis-cli --cluster create";
   for (size_t i = 0; i < masters; ++i) {
-    // The cluster bus gets a free port of its own (by default it is the port + 10000).
-    uint16_t port = FreeLoopbackPort();
-    std::unique_ptr<RedisServer> node = RedisServer::Start(
-        error, port,
-        {"--cluster-enabled", "yes", "--cluster-port", std::to_string(FreeLoopbackPort()),
-         "--dir", cluster->directory_, "--cluster-config-file",
-         "nodes-" + std::to_string(port) + ".conf", "--cluster-node-timeout", "5000"});
+    // The cluster bus gets a free port of its own (by default it is the port + 10000). Either
+    // port may be taken by another process before redis-server binds it: a few tries.
+    std::unique_ptr<RedisServer> node;
+    for (int attempt = 0; attempt < 5 && !node; ++attempt) {
+      uint16_t port = FreeLoopbackPort();
+      node = RedisServer::Start(
+          error, port,
+          {"--cluster-enabled", "yes", "--cluster-port", std::to_string(FreeLoopbackPort()),
+           "--dir", cluster->directory_, "--cluster-config-file",
+           "nodes-" + std::to_string(port) + ".conf", "--cluster-node-timeout", "5000"});
+    }
     if (!node) return nullptr;
     create += " 127.0.0.1:" + std::to_string(node->port());
     cluster->nodes_.push_back(std::move(node));
