@@ -257,9 +257,18 @@ void HttpSession::StartWebSocket(Request request) {
     Respond(426, "/ws expects a WebSocket upgrade\n", "text/plain", false, CorsHeaders(request));
     return;
   }
+  int status = 400;
+  if (std::string problem = WebSocketUpgradeProblem(request, &status); !problem.empty()) {
+    Headers headers = CorsHeaders(request);
+    if (status == 426) headers.emplace_back(http::field::sec_websocket_version, "13");
+    Respond(status, problem + "\n", "text/plain", false, headers);
+    return;
+  }
+  // Frames the client sent right behind its request were read with it.
+  std::string early_bytes = beast::buffers_to_string(buffer_.data());
   std::make_shared<WebSocketSession>(std::move(stream_), context_, shard_)
       ->Run(std::move(request), std::move(admitted->target.topics), std::move(admitted->grant),
-            std::move(admitted->slot));
+            std::move(admitted->slot), early_bytes);
 }
 
 void HttpSession::StartSse(Request request) {

@@ -1,6 +1,8 @@
 // Server-Sent Events session.
 #include "edge/sse_session.h"
 
+#include "edge/queue_writer.h"
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -21,8 +23,20 @@ namespace http = beast::http;
 namespace {
 
 constexpr std::chrono::seconds kCloseDeadline{10};
-const std::string kChunkEnd = "\r\n";
-const std::string kLastChunk = "0\r\n\r\n";
+
+// An HTTP chunk's header: its size in hex and CRLF (MessageFraming's header).
+size_t WriteChunkHeader(size_t payload_bytes, char* out) {
+  char digits[16];
+  size_t count = 0;
+  do {
+    digits[count++] = "0123456789abcdef"[payload_bytes & 0xf];
+    payload_bytes >>= 4;
+  } while (payload_bytes != 0);
+  for (size_t i = 0; i < count; ++i) out[i] = digits[count - 1 - i];
+  out[count] = '\r';
+  out[count + 1] = '\n';
+  return count + 2;
+}
 
 }  // namespace
 
@@ -49,6 +63,9 @@ void SseSession::Run(const http::request<http::string_body>& request,
   stream_.tcp().expires_never();
   // HTTP/1.0 has no chunked encoding: the body then ends when the connection closes.
   chunked_ = request.version() >= 11;
+  if (chunked_) queue_.set_framing({.header = &WriteChunkHeader, .trailer = "\r\n"});
+  beast::error_code ignored;
+  stream_.tcp().socket().non_blocking(true, ignored);
   std::string head =
       "HTTP/1.1 200 OK\r\n"
       "Server: herald\r\n"
@@ -68,8 +85,8 @@ void SseSession::Run(const http::request<http::string_body>& request,
     }
   }
   head += "\r\n";
-  // The head is written as the first queued bytes, outside chunk framing (see Flush).
-  chunk_header_ = std::move(head);
+  // The head goes first, outside chunk framing.
+  queue_.PushUnframed(std::make_shared<const std::string>(std::move(head)));
 
   // The head and retry go out at once; `herald.connected` follows once the subscriptions hold.
   Push(std::make_shared<std::string>(
@@ -208,42 +225,35 @@ void SseSession::Push(std::shared_ptr<const std::string> bytes) {
 
 void SseSession::Flush() {
   if (queue_.writing() || !queue_.has_pending() || ended_) return;
-  const std::vector<boost::asio::const_buffer>& payload = queue_.StartWrite();
   write_started_ = std::chrono::steady_clock::now();
-  size_t payload_bytes = boost::asio::buffer_size(payload);
-  // Each write is one HTTP chunk; the very first write also carries the response head.
-  if (chunked_) absl::StrAppend(&chunk_header_, absl::StrFormat("%x\r\n", payload_bytes));
-  chunk_.clear();
-  chunk_.emplace_back(chunk_header_.data(), chunk_header_.size());
-  chunk_.insert(chunk_.end(), payload.begin(), payload.end());
-  if (chunked_) chunk_.emplace_back(kChunkEnd.data(), kChunkEnd.size());
   wrote_since_ping_ = true;
-  boost::asio::async_write(stream_, chunk_,
-                           [self = shared_from_this()](beast::error_code error, size_t bytes) {
-                             self->OnWrite(error, bytes);
-                           });
+  switch (WriteQueue(shared_from_this(), stream_, queue_)) {
+    case WriteProgress::kDone:
+      AfterWrites();
+      break;
+    case WriteProgress::kWaiting:
+      break;
+    case WriteProgress::kFailed:
+      Shutdown();
+      break;
+  }
 }
 
-void SseSession::OnWrite(beast::error_code error, size_t bytes) {
-  queue_.CompleteWrite();
-  chunk_header_.clear();
+void SseSession::OnWrite(beast::error_code error) {
   if (error) {
     Shutdown();
     return;
   }
   if (queue_.has_pending()) {
     Flush();
-    return;
+  } else {
+    AfterWrites();
   }
-  if (closing_ && !chunked_) {
-    Shutdown();
-  } else if (closing_) {
-    // The disconnect event went out: end the chunked body, then the connection.
-    boost::asio::async_write(stream_, boost::asio::buffer(kLastChunk),
-                             [self = shared_from_this()](beast::error_code, size_t) {
-                               self->Shutdown();
-                             });
-  }
+}
+
+void SseSession::AfterWrites() {
+  // The disconnect event (and the end of the chunked body) went out: the connection ends.
+  if (closing_ && !queue_.has_pending()) Shutdown();
 }
 
 void SseSession::Close(const Disconnect& disconnect) {
@@ -253,6 +263,8 @@ void SseSession::Close(const Disconnect& disconnect) {
   if (disconnect.code == kDisconnectSlowConsumer.code) queue_.DropPending();
   queue_.PushLastWords(std::make_shared<std::string>(SseControlFrame(
       "herald.disconnect", DisconnectJson(disconnect.code, disconnect.reason))));
+  static const auto kLastChunk = std::make_shared<const std::string>("0\r\n\r\n");
+  if (chunked_) queue_.PushUnframed(kLastChunk);
   close_deadline_.expires_after(kCloseDeadline);
   close_deadline_.async_wait([self = shared_from_this()](beast::error_code error) {
     if (!error) self->Shutdown();

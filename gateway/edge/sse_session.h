@@ -41,6 +41,9 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   void Flush() override;
   void Close(const Disconnect& disconnect) override;
 
+  // When an asynchronous write or a wait for the socket ends (see WriteQueue).
+  void OnWrite(boost::system::error_code error);
+
  private:
   void OnSubscribed(std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results,
                     const std::vector<TopicRequest>& requests);
@@ -50,7 +53,8 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   void SchedulePing();
   void ScheduleExpiry(absl::Time expires);
   void Push(std::shared_ptr<const std::string> bytes);
-  void OnWrite(boost::beast::error_code error, size_t bytes);
+  // Ends the connection once the close's last words left.
+  void AfterWrites();
   void Shutdown();
 
   EdgeStream stream_;
@@ -58,8 +62,6 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   const size_t shard_;
   const std::string client_id_;
   OutgoingQueue queue_;
-  std::vector<boost::asio::const_buffer> chunk_;  // The write's buffers inside chunk framing.
-  std::string chunk_header_;
   // The connection's topics, in the order of its URL, and its position in each: the resume
   // token (every event's `id:`) encodes them all.
   std::vector<std::string> topics_;

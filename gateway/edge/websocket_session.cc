@@ -1,6 +1,10 @@
 // WebSocket session.
 #include "edge/websocket_session.h"
 
+#include "edge/queue_writer.h"
+
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "hub/error_proto.h"
@@ -13,7 +17,6 @@ namespace herald {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace websocket = beast::websocket;
 
 namespace {
 
@@ -27,15 +30,18 @@ std::chrono::steady_clock::duration ToChrono(absl::Duration duration) {
 }  // namespace
 
 WebSocketSession::WebSocketSession(EdgeStream stream, EdgeContext& context, size_t shard)
-    : ws_(std::move(stream)),
+    : stream_(std::move(stream)),
       context_(context),
       shard_(shard),
       client_id_(RandomId(8)),
-      queue_(context.config.max_queue_bytes, context.config.max_replay_bytes),
+      reader_(context.config.max_message_bytes),
+      queue_(context.config.max_queue_bytes, context.config.max_replay_bytes,
+             {.header = &WriteWsBinaryHeader, .trailer = {}}),
       command_limiter_(context.config.ws_command_rate,
                        std::max(1.0, 2 * context.config.ws_command_rate)),
-      expiry_timer_(ws_.get_executor()),
-      close_deadline_(ws_.get_executor()) {}
+      expiry_timer_(stream_.get_executor()),
+      liveness_timer_(stream_.get_executor()),
+      close_deadline_(stream_.get_executor()) {}
 
 WebSocketSession::~WebSocketSession() {
   if (!attached_) return;
@@ -43,35 +49,44 @@ WebSocketSession::~WebSocketSession() {
   context_.metrics.ConnectionClosed(TransportKind::kWebSocket);
 }
 
-void WebSocketSession::Run(http::request<http::string_body> request,
-                           std::vector<std::string> topics, Grant grant, ConnectionSlot slot) {
-  const Config& config = context_.config;
-  grant_ = std::move(grant);
-  slot_ = std::move(slot);
-  ws_.next_layer().tcp().expires_never();
-  websocket::stream_base::timeout timeout;
-  timeout.handshake_timeout = ToChrono(config.handshake_timeout);
-  timeout.idle_timeout = ToChrono(config.ws_ping_interval * 2);
-  timeout.keep_alive_pings = true;
-  ws_.set_option(timeout);
-  ws_.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& response) { response.set(http::field::server, "herald"); }));
-  ws_.read_message_max(config.max_message_bytes);
-  ws_.binary(true);
-  // A batch of events leaves as one frame in one write: by default Beast splits every message
-  // into 4 KiB frames, one write each.
-  ws_.auto_fragment(false);
-  ws_.async_accept(request, [self = shared_from_this(), topics = std::move(topics)](
-                                beast::error_code error) mutable {
-    self->OnAccept(error, std::move(topics));
-  });
+std::string WebSocketUpgradeProblem(const http::request<http::string_body>& request,
+                                    int* status) {
+  *status = 400;
+  if (request.method() != http::verb::get) return "a WebSocket upgrade must be a GET";
+  if (request[http::field::sec_websocket_version] != "13") {
+    *status = 426;
+    return "Sec-WebSocket-Version must be 13";
+  }
+  std::string_view key = request[http::field::sec_websocket_key];
+  if (!IsValidWsKey(key)) return "Sec-WebSocket-Key is missing or invalid";
+  return "";
 }
 
-void WebSocketSession::OnAccept(beast::error_code error, std::vector<std::string> topics) {
-  if (error) return;
+void WebSocketSession::Run(http::request<http::string_body> request,
+                           std::vector<std::string> topics, Grant grant, ConnectionSlot slot,
+                           std::string_view early_bytes) {
+  grant_ = std::move(grant);
+  slot_ = std::move(slot);
+  stream_.tcp().expires_never();
+  beast::error_code ignored;
+  stream_.tcp().socket().non_blocking(true, ignored);
+  queue_.PushUnframed(std::make_shared<const std::string>(absl::StrCat(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: ",
+      WsAcceptKey(request[http::field::sec_websocket_key]), "\r\nServer: herald\r\n\r\n")));
+  Flush();
+  if (ended_) return;
+  while (!early_bytes.empty()) {
+    boost::asio::mutable_buffer room = reader_.ReadBuffer();
+    size_t size = std::min(room.size(), early_bytes.size());
+    std::memcpy(room.data(), early_bytes.data(), size);
+    reader_.Commit(size);
+    early_bytes.remove_prefix(size);
+  }
   attached_ = true;
   context_.metrics.ConnectionOpened(TransportKind::kWebSocket);
   ScheduleExpiry();
+  ScheduleLiveness();
   std::vector<TopicRequest> requests;
   for (std::string& topic : topics) requests.push_back({std::move(topic), std::nullopt});
   context_.hub.Subscribe(
@@ -97,30 +112,90 @@ void WebSocketSession::OnConnected(
   ReadNext();
 }
 
+void WebSocketSession::ScheduleLiveness() {
+  liveness_timer_.expires_after(ToChrono(context_.config.ws_ping_interval));
+  liveness_timer_.async_wait([self = shared_from_this()](beast::error_code error) {
+    if (error || self->ended_) return;
+    // A peer that answered nothing for two intervals, not even the last ping, is gone.
+    static const auto kPing =
+        std::make_shared<const std::string>(WsControlFrame(WsOpcode::kPing, {}));
+    bool silent = !self->heard_from_peer_;
+    self->heard_from_peer_ = false;
+    if (silent && self->ping_unanswered_) {
+      self->EndConnection();
+      return;
+    }
+    self->ping_unanswered_ = true;
+    if (!self->close_sent_) {
+      self->queue_.PushUnframed(kPing);
+      self->Flush();
+    }
+    self->ScheduleLiveness();
+  });
+}
+
 void WebSocketSession::ReadNext() {
-  ws_.async_read(read_buffer_,
-                 [self = shared_from_this()](beast::error_code error, size_t bytes) {
-                   self->OnRead(error, bytes);
-                 });
+  if (ended_ || reading_done_) return;
+  // Frames already read (sent along with the request) come first.
+  if (!HandleFrames()) return;
+  stream_.async_read_some(reader_.ReadBuffer(),
+                          [self = shared_from_this()](beast::error_code error, size_t bytes) {
+                            self->OnRead(error, bytes);
+                          });
 }
 
 void WebSocketSession::OnRead(beast::error_code error, size_t bytes) {
-  // Errors end the session: the peer closed, timed out, or broke the protocol (Beast has
-  // already answered a frame over read_message_max with close 1009).
+  // Errors end the session: the peer closed or reset the connection.
   if (error) {
     EndConnection();
     return;
   }
-  if (closing_) return;
-  if (!ws_.got_binary()) {
+  heard_from_peer_ = true;
+  ping_unanswered_ = false;
+  reader_.Commit(bytes);
+  ReadNext();
+}
+
+bool WebSocketSession::HandleFrames() {
+  for (;;) {
+    if (ended_) return false;
+    WsFrameReader::Item item = reader_.Next();
+    switch (item.kind) {
+      case WsFrameReader::Item::kNeedMore:
+        return true;
+      case WsFrameReader::Item::kMessage:
+        HandleMessage(item.payload, item.text);
+        break;
+      case WsFrameReader::Item::kPing:
+        if (!close_sent_) {
+          queue_.PushUnframed(
+              std::make_shared<const std::string>(WsControlFrame(WsOpcode::kPong, item.payload)));
+          Flush();
+        }
+        break;
+      case WsFrameReader::Item::kPong:
+        break;
+      case WsFrameReader::Item::kClose:
+        reading_done_ = true;
+        OnPeerClose(item.code);
+        return false;
+      case WsFrameReader::Item::kError:
+        reading_done_ = true;
+        Close({item.code, std::string(item.reason)});
+        if (!queue_.writing()) AfterWrites();
+        return false;
+    }
+  }
+}
+
+void WebSocketSession::HandleMessage(std::string_view payload, bool text) {
+  if (closing_ || close_sent_) return;
+  if (text) {
     Close({1003, "text frames are not accepted; send binary ClientMessage frames"});
     return;
   }
   herald::v1::ClientMessage message;
-  bool parsed = message.ParseFromArray(read_buffer_.data().data(),
-                                       static_cast<int>(read_buffer_.size()));
-  read_buffer_.consume(read_buffer_.size());
-  if (!parsed) {
+  if (!message.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     Close({4400, "frame is not a ClientMessage"});
     return;
   }
@@ -129,7 +204,19 @@ void WebSocketSession::OnRead(beast::error_code error, size_t bytes) {
     return;
   }
   HandleCommand(message);
-  ReadNext();
+}
+
+void WebSocketSession::OnPeerClose(uint16_t code) {
+  if (!close_sent_) {
+    // The peer ends the connection: what was pending for it is dropped, and its close is
+    // answered with the same code.
+    queue_.DropPending();
+    close_sent_ = true;
+    expiry_timer_.cancel();
+    queue_.PushUnframed(std::make_shared<const std::string>(WsCloseFrame(code, {})));
+  }
+  Flush();
+  if (!queue_.writing()) AfterWrites();
 }
 
 void WebSocketSession::HandleCommand(const herald::v1::ClientMessage& message) {
@@ -237,7 +324,7 @@ void WebSocketSession::Publish(uint32_t id, const herald::v1::PublishRequest& re
       request, [self = shared_from_this(), id, topic = request.topic(),
                 request_id = request.request_id()](absl::StatusOr<TopicPosition> position) mutable {
         // The session moves to its loop: its last reference must not drop on an engine thread.
-        auto executor = self->ws_.get_executor();
+        auto executor = self->stream_.get_executor();
         boost::asio::post(executor, [self = std::move(self), id, topic, request_id,
                                      position = std::move(position)] {
           if (!position.ok()) {
@@ -313,7 +400,7 @@ void WebSocketSession::SendReply(herald::v1::Reply reply) {
 }
 
 void WebSocketSession::Send(const herald::v1::ServerMessage& message) {
-  if (closing_) return;
+  if (closing_ || close_sent_) return;
   auto bytes = std::make_shared<std::string>(message.SerializeAsString());
   if (!queue_.Push(std::move(bytes))) {
     Close(kDisconnectSlowConsumer);
@@ -332,7 +419,7 @@ void WebSocketSession::EnqueueReplayed(const std::shared_ptr<const EncodedEvent>
 
 void WebSocketSession::QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
                                   bool replayed) {
-  if (closing_) return;
+  if (closing_ || close_sent_) return;
   std::shared_ptr<const std::string> bytes = SharedBytes(event, event->ws_frame());
   if (!(replayed ? queue_.PushReplayed(std::move(bytes)) : queue_.Push(std::move(bytes)))) {
     Close(kDisconnectSlowConsumer);
@@ -342,28 +429,33 @@ void WebSocketSession::QueueEvent(const std::shared_ptr<const EncodedEvent>& eve
 }
 
 void WebSocketSession::Flush() {
-  if (queue_.writing() || !queue_.has_pending() || close_started_) return;
-  ws_.async_write(queue_.StartWrite(),
-                  [self = shared_from_this()](beast::error_code error, size_t bytes) {
-                    self->OnWrite(error, bytes);
-                  });
+  if (ended_ || queue_.writing() || !queue_.has_pending()) return;
+  switch (WriteQueue(shared_from_this(), stream_, queue_)) {
+    case WriteProgress::kDone:
+      AfterWrites();
+      break;
+    case WriteProgress::kWaiting:
+      break;
+    case WriteProgress::kFailed:
+      EndConnection();
+      break;
+  }
 }
 
-void WebSocketSession::OnWrite(beast::error_code error, size_t bytes) {
-  queue_.CompleteWrite();
+void WebSocketSession::OnWrite(beast::error_code error) {
   if (error) {
     EndConnection();
     return;
   }
   if (queue_.has_pending()) {
     Flush();
-  } else if (closing_) {
-    StartClose();
+  } else {
+    AfterWrites();
   }
 }
 
 void WebSocketSession::Close(const Disconnect& disconnect) {
-  if (closing_) return;
+  if (closing_ || close_sent_) return;
   closing_ = disconnect;
   expiry_timer_.cancel();
   context_.metrics.ServerDisconnect(disconnect.code);
@@ -373,34 +465,41 @@ void WebSocketSession::Close(const Disconnect& disconnect) {
   message.mutable_disconnect()->set_code(disconnect.code);
   message.mutable_disconnect()->set_reason(disconnect.reason);
   queue_.PushLastWords(std::make_shared<std::string>(message.SerializeAsString()));
+  queue_.PushUnframed(
+      std::make_shared<const std::string>(WsCloseFrame(disconnect.code, disconnect.reason)));
+  close_sent_ = true;
+  // The peer has this long to read what is left and answer the close.
   close_deadline_.expires_after(kCloseDeadline);
   close_deadline_.async_wait([self = shared_from_this()](beast::error_code error) {
-    if (!error) self->ws_.next_layer().tcp().close();
+    if (!error) self->EndConnection();
   });
   Flush();
 }
 
-void WebSocketSession::StartClose() {
-  if (close_started_) return;
-  close_started_ = true;
-  websocket::close_reason reason(static_cast<websocket::close_code>(closing_->code),
-                                 closing_->reason.substr(0, 120));
-  ws_.async_close(reason, [self = shared_from_this()](beast::error_code error) {
-    self->OnClose(error);
-  });
+void WebSocketSession::AfterWrites() {
+  if (!close_sent_ || queue_.has_pending()) return;
+  if (reading_done_) {
+    // The close handshake is over (or the peer broke the protocol): the server closes the TCP
+    // connection first, as RFC 6455 asks.
+    EndConnection();
+    return;
+  }
+  // Our close left: no more bytes follow. The peer answers with its close, then the connection
+  // ends (or at the close deadline). A TLS stream stays open for the peer's close to arrive.
+  if (stream_.is_tls()) return;
+  beast::error_code ignored;
+  stream_.tcp().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
 }
 
-void WebSocketSession::OnClose(beast::error_code error) { close_deadline_.cancel(); }
-
 void WebSocketSession::EndConnection() {
-  // The connection is gone: nothing is left to wait for, so the session can end now instead of
-  // at the close deadline.
+  if (ended_) return;
+  ended_ = true;
   close_deadline_.cancel();
   expiry_timer_.cancel();
-  if (closing_ && !close_started_) {
-    beast::error_code ignored;
-    ws_.next_layer().tcp().socket().close(ignored);
-  }
+  liveness_timer_.cancel();
+  beast::error_code ignored;
+  stream_.tcp().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+  stream_.tcp().socket().close(ignored);
 }
 
 }  // namespace herald

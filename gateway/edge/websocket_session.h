@@ -1,10 +1,11 @@
-// A WebSocket client: binary protobuf commands in, batched ServerMessages out.
+// A WebSocket client: binary protobuf commands in, batched ServerMessages out. The session
+// speaks the WebSocket protocol itself, so every byte it sends (events, replies, pings, pongs,
+// the close) goes through its one queue and leaves in as few writes as possible.
 #pragma once
 
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/system/error_code.hpp>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 #include "edge/edge_context.h"
 #include "edge/edge_stream.h"
 #include "edge/outgoing_queue.h"
+#include "edge/websocket_frames.h"
 #include "edge/rate_limiter.h"
 #include "herald/v1/websocket.pb.h"
 #include "hub/transport.h"
@@ -27,10 +29,13 @@ class WebSocketSession final : public Transport,
   WebSocketSession(EdgeStream stream, EdgeContext& context, size_t shard);
   ~WebSocketSession() override;
 
-  // Completes the upgrade of `request` and subscribes `topics` (already validated and allowed
-  // by `grant`, which then governs the connection's commands until it expires).
+  // Completes the upgrade of `request` (one WebSocketUpgradeProblem accepts)
+  // and subscribes `topics` (already validated and allowed by `grant`, which then governs the
+  // connection's commands until it expires). `early_bytes` are what the client sent after its
+  // request, read along with it.
   void Run(boost::beast::http::request<boost::beast::http::string_body> request,
-           std::vector<std::string> topics, Grant grant, ConnectionSlot slot);
+           std::vector<std::string> topics, Grant grant, ConnectionSlot slot,
+           std::string_view early_bytes);
 
   // Transport (on the session's loop):
   void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override;
@@ -40,12 +45,20 @@ class WebSocketSession final : public Transport,
   void Flush() override;
   void Close(const Disconnect& disconnect) override;
 
+  // When an asynchronous write or a wait for the socket ends (see WriteQueue).
+  void OnWrite(boost::system::error_code error);
+
  private:
-  void OnAccept(boost::beast::error_code error, std::vector<std::string> topics);
   void QueueEvent(const std::shared_ptr<const EncodedEvent>& event, bool replayed);
   void OnConnected(std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results);
   void ReadNext();
-  void OnRead(boost::beast::error_code error, size_t bytes);
+  void OnRead(boost::system::error_code error, size_t bytes);
+  // Handles what the peer sent; returns false when reading ends.
+  bool HandleFrames();
+  void HandleMessage(std::string_view payload, bool text);
+  void OnPeerClose(uint16_t code);
+  // Pings the peer every --ws_ping_interval; drops it after two intervals without a byte.
+  void ScheduleLiveness();
   void HandleCommand(const herald::v1::ClientMessage& message);
   void Subscribe(uint32_t id, const herald::v1::SubscribeCommand& command);
   void Unsubscribe(uint32_t id, const herald::v1::UnsubscribeCommand& command);
@@ -58,27 +71,36 @@ class WebSocketSession final : public Transport,
   // Queues a control message under the queue limit (a client that does not read its replies
   // is a slow consumer too).
   void Send(const herald::v1::ServerMessage& message);
-  void OnWrite(boost::beast::error_code error, size_t bytes);
-  void StartClose();
-  void OnClose(boost::beast::error_code error);
+  // Once the close frame left: ends the connection when the close handshake is over.
+  void AfterWrites();
   void EndConnection();
 
-  boost::beast::websocket::stream<EdgeStream> ws_;
+  EdgeStream stream_;
   EdgeContext& context_;
   const size_t shard_;
   const std::string client_id_;
-  boost::beast::flat_buffer read_buffer_;
+  WsFrameReader reader_;
   OutgoingQueue queue_;
   RateLimiter command_limiter_;
   Grant grant_;
   ConnectionSlot slot_;
   boost::asio::steady_timer expiry_timer_;
+  boost::asio::steady_timer liveness_timer_;
   // Commands refused by the limiter since the last one it let through.
   size_t refused_in_a_row_ = 0;
   bool attached_ = false;
   std::optional<Disconnect> closing_;  // Set once the server decided to close.
-  bool close_started_ = false;
+  bool close_sent_ = false;    // The close frame is queued: nothing may follow it.
+  bool reading_done_ = false;  // The peer sent its close, or broke the protocol.
+  bool ended_ = false;         // The socket is closed.
+  bool heard_from_peer_ = false;  // Since the last liveness check.
+  bool ping_unanswered_ = false;  // A ping went out and the peer sent nothing since.
   boost::asio::steady_timer close_deadline_;
 };
+
+// Why `request` (a WebSocket upgrade) cannot be accepted, with the HTTP status to answer: the
+// empty string when it can.
+std::string WebSocketUpgradeProblem(
+    const boost::beast::http::request<boost::beast::http::string_body>& request, int* status);
 
 }  // namespace herald

@@ -21,7 +21,7 @@ TEST(OutgoingQueue, BatchesEverythingPendingIntoOneWrite) {
   EXPECT_TRUE(queue.writing());
   EXPECT_FALSE(queue.has_pending());
   EXPECT_TRUE(queue.Push(Bytes(5)));
-  queue.CompleteWrite();
+  EXPECT_TRUE(queue.CompleteWrite(30));
   EXPECT_FALSE(queue.writing());
   EXPECT_TRUE(queue.has_pending());
 }
@@ -49,7 +49,7 @@ TEST(OutgoingQueue, AWriteTakesAbout256KiBAndLeavesTheRestPending) {
   for (int i = 0; i < 10; ++i) EXPECT_TRUE(queue.Push(Bytes(100 * 1024)));
   EXPECT_EQ(boost::asio::buffer_size(queue.StartWrite()), 300u * 1024);
   EXPECT_EQ(queue.pending_bytes(), 700u * 1024);
-  queue.CompleteWrite();
+  EXPECT_TRUE(queue.CompleteWrite(300 * 1024));
   // Live bytes written leave room under the live limit.
   OutgoingQueue bounded(250 * 1024, 0);
   for (int i = 0; i < 2; ++i) EXPECT_TRUE(bounded.Push(Bytes(100 * 1024)));
@@ -68,7 +68,54 @@ TEST(OutgoingQueue, ABatchOfManyPiecesIsWrittenFromOneBuffer) {
   const std::vector<boost::asio::const_buffer>& buffers = queue.StartWrite();
   ASSERT_EQ(buffers.size(), 1u);
   EXPECT_EQ(std::string(static_cast<const char*>(buffers[0].data()), buffers[0].size()), expected);
-  queue.CompleteWrite();
+  EXPECT_TRUE(queue.CompleteWrite(expected.size()));
+  EXPECT_FALSE(queue.has_pending());
+}
+
+std::string Concat(const std::vector<boost::asio::const_buffer>& buffers) {
+  std::string out;
+  for (const boost::asio::const_buffer& buffer : buffers) {
+    out.append(static_cast<const char*>(buffer.data()), buffer.size());
+  }
+  return out;
+}
+
+// A framing that shows its runs: "<size>[" ... "]".
+size_t TestHeader(size_t payload_bytes, char* out) {
+  std::string header = std::to_string(payload_bytes) + "[";
+  header.copy(out, header.size());
+  return header.size();
+}
+
+TEST(OutgoingQueue, RunsOfMessageBytesAreFramedAndUnframedBytesLeaveAsTheyAre) {
+  OutgoingQueue queue(1000, 0, {.header = &TestHeader, .trailer = "]"});
+  queue.PushUnframed(std::make_shared<const std::string>("HEAD "));
+  EXPECT_TRUE(queue.Push(std::make_shared<const std::string>("ab")));
+  EXPECT_TRUE(queue.PushReplayed(std::make_shared<const std::string>("cde")));
+  queue.PushUnframed(std::make_shared<const std::string>(" PING "));
+  queue.PushLastWords(std::make_shared<const std::string>("bye"));
+  std::string written = Concat(queue.StartWrite());
+  EXPECT_EQ(written, "HEAD 5[abcde] PING 3[bye]");
+  EXPECT_TRUE(queue.CompleteWrite(written.size()));
+  EXPECT_FALSE(queue.has_pending());
+}
+
+TEST(OutgoingQueue, APartialWriteLeavesTheRestOfItsBatchForTheNextWrite) {
+  OutgoingQueue queue(1000, 0, {.header = &TestHeader, .trailer = "]"});
+  EXPECT_TRUE(queue.Push(std::make_shared<const std::string>("hello")));
+  EXPECT_TRUE(queue.Push(std::make_shared<const std::string>("world")));
+  EXPECT_EQ(Concat(queue.StartWrite()), "10[helloworld]");
+  EXPECT_FALSE(queue.CompleteWrite(6));
+  EXPECT_TRUE(queue.has_pending());
+  EXPECT_FALSE(queue.writing());
+  // Bytes queued meanwhile wait for the batch to finish; they are not mixed into it.
+  EXPECT_TRUE(queue.Push(std::make_shared<const std::string>("!")));
+  EXPECT_EQ(Concat(queue.StartWrite()), "loworld]");
+  EXPECT_FALSE(queue.CompleteWrite(0));
+  EXPECT_EQ(Concat(queue.StartWrite()), "loworld]");
+  EXPECT_TRUE(queue.CompleteWrite(8));
+  EXPECT_EQ(Concat(queue.StartWrite()), "1[!]");
+  EXPECT_TRUE(queue.CompleteWrite(4));
   EXPECT_FALSE(queue.has_pending());
 }
 

@@ -231,6 +231,25 @@ def ws_command_seeds(token, workdir):
     message("no_command", id=10)
 
 
+def ws_frames_seeds():
+    """Client frames as a browser sends them; the first byte is the fuzzer's read size."""
+    def frame(first, payload, mask=b"\x12\x34\x56\x78"):
+        size = len(payload)
+        header = bytes([first])
+        if size < 126:
+            header += bytes([0x80 | size])
+        else:
+            header += bytes([0x80 | 126]) + size.to_bytes(2, "big")
+        return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+    write("ws_frames", "binary", b"\x07" + frame(0x82, b"\x08\x01\x42\x00"))
+    write("ws_frames", "fragmented_with_ping",
+          b"\x03" + frame(0x02, b"hello ") + frame(0x89, b"p") + frame(0x80, b"world"))
+    write("ws_frames", "large", b"\x3f" + frame(0x82, b"x" * 300))
+    write("ws_frames", "close", b"\x01" + frame(0x88, b"\x03\xe8bye"))
+    write("ws_frames", "text_then_pong", b"\x10" + frame(0x81, b"hi") + frame(0x8a, b""))
+
+
 def main():
     with tempfile.TemporaryDirectory() as workdir:
         signer = Signer(workdir)
@@ -239,6 +258,7 @@ def main():
         request_target_seeds(seeds["hs256_token"])
         publish_json_seeds()
         ws_command_seeds(seeds["hs256_token"], workdir)
+        ws_frames_seeds()
         print(f"es256_kid_token (for jwt_fuzzer.cc): {seeds['es256_kid_token']}")
 
 

@@ -2,6 +2,8 @@
 // undisturbed.
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 #include "integration/gateway_test.h"
 #include "support/http_request.h"
 
@@ -201,6 +203,62 @@ TEST_F(BadInputTest, AFloodOfGarbageConnectionsLeavesTheGatewayServing) {
     std::string answer = RawExchange(http_port(), "\x16\x03\x01garbage\r\n\r\n");
     EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer.substr(0, 80);
   }
+}
+
+// A client frame, masked as RFC 6455 requires (or not, to break it).
+std::string ClientFrame(uint8_t first_byte, std::string_view payload, bool masked = true) {
+  std::string frame;
+  frame.push_back(static_cast<char>(first_byte));
+  frame.push_back(static_cast<char>((masked ? 0x80 : 0) | payload.size()));
+  const char mask[4] = {0x0f, 0x1e, 0x2d, 0x3c};
+  if (masked) frame.append(mask, 4);
+  for (size_t i = 0; i < payload.size(); ++i) {
+    frame.push_back(masked ? payload[i] ^ mask[i % 4] : payload[i]);
+  }
+  return frame;
+}
+
+std::string Upgrade(absl::string_view target, absl::string_view version = "13") {
+  return absl::StrCat("GET ", target,
+                      " HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: ",
+                      version, "\r\n\r\n");
+}
+
+TEST_F(BadInputTest, PingsArePongedAndAnUnmaskedFrameClosesWith1002) {
+  std::string answer = RawExchange(
+      http_port(), Upgrade("/ws") + ClientFrame(0x89, "abc") + ClientFrame(0x82, "x", false));
+  EXPECT_EQ(answer.rfind("HTTP/1.1 101 Switching Protocols\r\n", 0), 0u) << answer;
+  EXPECT_NE(answer.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+            std::string::npos);
+  size_t pong = answer.find("\x8a\x03" "abc");
+  size_t close = answer.find("\x88\x1e\x03\xea" "client frames must be masked");
+  EXPECT_NE(pong, std::string::npos);
+  ASSERT_NE(close, std::string::npos);
+  EXPECT_LT(pong, close);
+  // The close frame is the last thing sent: the server then closed the connection.
+  EXPECT_EQ(close + 2 + 0x1e, answer.size());
+}
+
+TEST_F(BadInputTest, AClientsCloseIsAnsweredWithItsCodeAndTheConnectionEnds) {
+  auto started = std::chrono::steady_clock::now();
+  std::string answer = RawExchange(
+      http_port(), Upgrade("/ws?topic=calm") + ClientFrame(0x88, std::string("\x03\xe8", 2)));
+  std::string echo("\x88\x02\x03\xe8", 4);
+  ASSERT_GE(answer.size(), echo.size());
+  EXPECT_EQ(answer.substr(answer.size() - echo.size()), echo);
+  // Ended by the server at once, not by the exchange's own time limit.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+}
+
+TEST_F(BadInputTest, UpgradesWithAWrongVersionOrKeyAreRefused) {
+  std::string answer = RawExchange(http_port(), Upgrade("/ws", "8"));
+  EXPECT_EQ(answer.rfind("HTTP/1.1 426", 0), 0u) << answer;
+  EXPECT_NE(answer.find("Sec-WebSocket-Version: 13\r\n"), std::string::npos) << answer;
+  std::string no_key = Upgrade("/ws");
+  no_key.replace(no_key.find("dGhlIHNhbXBsZSBub25jZQ=="), 24, "short");
+  answer = RawExchange(http_port(), no_key);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
 }
 
 }  // namespace

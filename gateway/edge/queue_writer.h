@@ -1,0 +1,61 @@
+// Writes a connection's OutgoingQueue to its stream: the one write path of WebSocket and SSE.
+#pragma once
+
+#include <boost/asio/write.hpp>
+#include <boost/system/error_code.hpp>
+#include <memory>
+
+#include "edge/edge_stream.h"
+#include "edge/outgoing_queue.h"
+
+namespace herald {
+
+enum class WriteProgress {
+  kDone,     // Everything queued was written.
+  kWaiting,  // A write waits for the socket; the session's OnWrite(error) follows.
+  kFailed,   // The connection is gone.
+};
+
+// Writes what `queue` holds (only when !queue.writing()). On plain TCP the batches go out at
+// once by non-blocking gather writes, no asynchronous operation in between, as long as the
+// socket takes them; once it is full, the rest waits for the socket to drain. Over TLS each
+// batch is one asynchronous write through the TLS stream. `session` (kept alive meanwhile)
+// has OnWrite(boost::system::error_code), called when a wait or an asynchronous write ends.
+// The socket must be in non-blocking mode (socket().non_blocking(true)).
+template <typename Session>
+WriteProgress WriteQueue(const std::shared_ptr<Session>& session, EdgeStream& stream,
+                         OutgoingQueue& queue) {
+  if (stream.is_tls()) {
+    boost::asio::async_write(
+        stream, queue.StartWrite(),
+        [session, &queue](boost::system::error_code error, size_t written) {
+          queue.CompleteWrite(written);
+          session->OnWrite(error);
+        });
+    return WriteProgress::kWaiting;
+  }
+  auto& socket = stream.tcp().socket();
+  while (queue.has_pending()) {
+    boost::system::error_code error;
+    size_t written = socket.write_some(queue.StartWrite(), error);
+    if (error == boost::asio::error::would_block || error == boost::asio::error::try_again) {
+      error = {};
+    }
+    if (error) {
+      queue.CompleteWrite(0);
+      return WriteProgress::kFailed;
+    }
+    if (queue.CompleteWrite(written)) continue;
+    // The socket is full: the rest waits for it (writing() stays true meanwhile).
+    queue.StartWrite();
+    socket.async_wait(boost::asio::socket_base::wait_write,
+                      [session, &queue](boost::system::error_code error) {
+                        queue.CompleteWrite(0);
+                        session->OnWrite(error);
+                      });
+    return WriteProgress::kWaiting;
+  }
+  return WriteProgress::kDone;
+}
+
+}  // namespace herald
