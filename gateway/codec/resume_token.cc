@@ -21,12 +21,16 @@ bool IsEpoch(absl::string_view epoch) {
 
 }  // namespace
 
+void AppendResumeToken(const std::vector<TopicPosition>& positions, std::string* out) {
+  for (size_t i = 0; i < positions.size(); ++i) {
+    if (i > 0) out->push_back('.');
+    absl::StrAppend(out, positions[i].epoch, "-", positions[i].offset);
+  }
+}
+
 std::string EncodeResumeToken(const std::vector<TopicPosition>& positions) {
   std::string token;
-  for (const TopicPosition& position : positions) {
-    if (!token.empty()) token += '.';
-    absl::StrAppend(&token, position.epoch, "-", position.offset);
-  }
+  AppendResumeToken(positions, &token);
   return token;
 }
 

@@ -4,51 +4,69 @@
 namespace herald {
 namespace {
 
-// A write gathers at most this many buffers (the most Asio passes to one writev); a batch that
-// needs more is copied into one.
-constexpr size_t kMaxGatherBuffers = 64;
 // A write takes about this much of what is pending (whole pieces); the rest waits for the next.
 constexpr size_t kMaxWriteBytes = 256 * 1024;
-// A coalescing buffer larger than this is released after its write.
-constexpr size_t kKeptCoalescingBytes = 64 * 1024;
+// A coalescing or copies buffer larger than this is released after its write.
+constexpr size_t kKeptBufferBytes = 64 * 1024;
+
+void ReleaseIfLarge(std::string& buffer) {
+  if (buffer.capacity() > kKeptBufferBytes) std::string().swap(buffer);
+}
 
 }  // namespace
 
 bool OutgoingQueue::Push(std::shared_ptr<const std::string> bytes) {
   if (limited_bytes_ + bytes->size() > max_bytes_) return false;
-  limited_bytes_ += bytes->size();
-  Append(std::move(bytes), /*live=*/true, /*framed=*/true);
+  uint32_t size = static_cast<uint32_t>(bytes->size());
+  Append({std::move(bytes), 0, size, /*live=*/true, /*framed=*/true});
   return true;
 }
 
 bool OutgoingQueue::PushReplayed(std::shared_ptr<const std::string> bytes) {
   if (pending_bytes_ + bytes->size() > max_total_bytes_) return false;
-  Append(std::move(bytes), /*live=*/false, /*framed=*/true);
+  uint32_t size = static_cast<uint32_t>(bytes->size());
+  Append({std::move(bytes), 0, size, /*live=*/false, /*framed=*/true});
+  return true;
+}
+
+bool OutgoingQueue::PushCopy(std::string_view bytes, bool replayed) {
+  if (replayed ? pending_bytes_ + bytes.size() > max_total_bytes_
+               : limited_bytes_ + bytes.size() > max_bytes_) {
+    return false;
+  }
+  uint32_t offset = static_cast<uint32_t>(pending_copies_.size());
+  pending_copies_.append(bytes);
+  Append({nullptr, offset, static_cast<uint32_t>(bytes.size()), /*live=*/!replayed,
+          /*framed=*/true});
   return true;
 }
 
 void OutgoingQueue::PushLastWords(std::shared_ptr<const std::string> bytes) {
-  Append(std::move(bytes), /*live=*/false, /*framed=*/true);
+  uint32_t size = static_cast<uint32_t>(bytes->size());
+  Append({std::move(bytes), 0, size, /*live=*/false, /*framed=*/true});
 }
 
 void OutgoingQueue::PushUnframed(std::shared_ptr<const std::string> bytes) {
-  Append(std::move(bytes), /*live=*/false, /*framed=*/false);
+  uint32_t size = static_cast<uint32_t>(bytes->size());
+  Append({std::move(bytes), 0, size, /*live=*/false, /*framed=*/false});
 }
 
-void OutgoingQueue::Append(std::shared_ptr<const std::string> bytes, bool live, bool framed) {
-  pending_bytes_ += bytes->size();
-  pending_.push_back({std::move(bytes), live, framed});
+void OutgoingQueue::Append(Piece piece) {
+  pending_bytes_ += piece.size;
+  if (piece.live) limited_bytes_ += piece.size;
+  pending_.push_back(std::move(piece));
 }
 
 void OutgoingQueue::DropPending() {
   pending_.clear();
+  pending_copies_.clear();
   pending_bytes_ = 0;
   limited_bytes_ = 0;
 }
 
-const std::vector<boost::asio::const_buffer>& OutgoingQueue::StartWrite() {
+const std::vector<boost::asio::const_buffer>& OutgoingQueue::StartWrite(size_t max_buffers) {
   writing_ = true;
-  if (buffers_.empty()) TakeBatch();
+  if (buffers_.empty()) TakeBatch(max_buffers);
   return buffers_;
 }
 
@@ -56,41 +74,57 @@ void OutgoingQueue::AddBuffer(const char* data, size_t size) {
   if (size > 0) buffers_.emplace_back(data, size);
 }
 
-void OutgoingQueue::TakeBatch() {
+const char* OutgoingQueue::PieceData(const Piece& piece) const {
+  return piece.bytes ? piece.bytes->data() : in_flight_copies_.data() + piece.offset;
+}
+
+void OutgoingQueue::TakeBatch(size_t max_buffers) {
   in_flight_.clear();
-  in_flight_framed_.clear();
   headers_.clear();
   size_t batch_bytes = 0;
   while (!pending_.empty() && (in_flight_.empty() || batch_bytes < kMaxWriteBytes)) {
     Piece& piece = pending_.front();
-    batch_bytes += piece.bytes->size();
-    if (piece.live) limited_bytes_ -= piece.bytes->size();
-    in_flight_.push_back(std::move(piece.bytes));
-    in_flight_framed_.push_back(piece.framed && framing_.header != nullptr);
+    batch_bytes += piece.size;
+    if (piece.live) limited_bytes_ -= piece.size;
+    if (framing_.header == nullptr) piece.framed = false;
+    in_flight_.push_back(std::move(piece));
     pending_.pop_front();
   }
   pending_bytes_ -= batch_bytes;
-  const std::vector<bool>& framed = in_flight_framed_;
+  // The batch takes the copies buffer along; copied bytes of pieces left pending move to a new
+  // one.
+  in_flight_copies_.swap(pending_copies_);
+  pending_copies_.clear();
+  for (Piece& piece : pending_) {
+    if (in_flight_copies_.empty()) break;
+    if (piece.bytes) continue;
+    uint32_t offset = static_cast<uint32_t>(pending_copies_.size());
+    pending_copies_.append(in_flight_copies_, piece.offset, piece.size);
+    piece.offset = offset;
+  }
   // Every header is made before a buffer points into headers_ (it must not grow after).
   for (size_t i = 0; i < in_flight_.size(); ++i) {
-    if (!framed[i] || (i > 0 && framed[i - 1])) continue;
+    if (!in_flight_[i].framed || (i > 0 && in_flight_[i - 1].framed)) continue;
     size_t run_bytes = 0;
-    for (size_t j = i; j < in_flight_.size() && framed[j]; ++j) run_bytes += in_flight_[j]->size();
+    for (size_t j = i; j < in_flight_.size() && in_flight_[j].framed; ++j) {
+      run_bytes += in_flight_[j].size;
+    }
     Header& header = headers_.emplace_back();
     header.size = framing_.header(run_bytes, header.bytes.data());
   }
   auto header = headers_.begin();
   for (size_t i = 0; i < in_flight_.size(); ++i) {
-    if (framed[i] && (i == 0 || !framed[i - 1])) {
+    const Piece& piece = in_flight_[i];
+    bool starts_run = piece.framed && (i == 0 || !in_flight_[i - 1].framed);
+    bool ends_run = piece.framed && (i + 1 == in_flight_.size() || !in_flight_[i + 1].framed);
+    if (starts_run) {
       AddBuffer(header->bytes.data(), header->size);
       ++header;
     }
-    AddBuffer(in_flight_[i]->data(), in_flight_[i]->size());
-    if (framed[i] && (i + 1 == in_flight_.size() || !framed[i + 1])) {
-      AddBuffer(framing_.trailer.data(), framing_.trailer.size());
-    }
+    AddBuffer(PieceData(piece), piece.size);
+    if (ends_run) AddBuffer(framing_.trailer.data(), framing_.trailer.size());
   }
-  if (buffers_.size() <= kMaxGatherBuffers) return;
+  if (buffers_.size() <= max_buffers) return;
   coalesced_.clear();
   coalesced_.reserve(boost::asio::buffer_size(buffers_));
   for (const boost::asio::const_buffer& buffer : buffers_) {
@@ -113,7 +147,9 @@ bool OutgoingQueue::CompleteWrite(size_t written) {
   }
   in_flight_.clear();
   headers_.clear();
-  if (coalesced_.capacity() > kKeptCoalescingBytes) std::string().swap(coalesced_);
+  in_flight_copies_.clear();
+  ReleaseIfLarge(in_flight_copies_);
+  ReleaseIfLarge(coalesced_);
   return true;
 }
 

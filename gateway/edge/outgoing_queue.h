@@ -25,8 +25,10 @@ struct MessageFraming {
 //
 // Queued bytes are either message bytes or unframed bytes. Message bytes queued one after the
 // other leave as one message of the transport (a WebSocket frame, an HTTP chunk) that the
-// queue's MessageFraming wraps around them at write time; unframed bytes (protocol frames, a response
-// head) leave as they are. Nothing is copied per piece: a write gathers the pieces themselves.
+// queue's MessageFraming wraps around them at write time; unframed bytes (protocol frames, a
+// response head) leave as they are. Shared bytes (an event's encoding) are referenced, never
+// copied; small bytes of the connection's own (an SSE `id:` line) are copied into the queue's
+// own buffer, so no delivery allocates.
 class OutgoingQueue {
  public:
   // `max_bytes` bounds what is queued live; `max_replay_bytes` more may be queued by replays.
@@ -42,6 +44,9 @@ class OutgoingQueue {
   // Queues replayed message bytes (held by history anyway) outside the live limit, within the
   // total limit; returns false past it.
   bool PushReplayed(std::shared_ptr<const std::string> bytes);
+  // Queues a copy of message `bytes`, within the live limit or, `replayed`, the total limit;
+  // returns false past it.
+  bool PushCopy(std::string_view bytes, bool replayed);
   // Queues message `bytes` whatever the limits: the last words before a close.
   void PushLastWords(std::shared_ptr<const std::string> bytes);
   // Queues `bytes` to leave as they are, whatever the limits (small protocol frames).
@@ -60,37 +65,43 @@ class OutgoingQueue {
 
   // Returns the buffers of the next write: the rest of a batch partly written, or else a new
   // batch of what is pending, up to about 256 KiB (at least one piece). They stay valid until
-  // CompleteWrite(). Only when !writing() and has_pending(). A batch of many pieces is copied
-  // into one buffer (a gather write takes at most 64 buffers).
-  const std::vector<boost::asio::const_buffer>& StartWrite();
+  // CompleteWrite(). Only when !writing() and has_pending(). A batch that needs more than
+  // `max_buffers` buffers (what the writer gathers in one write) is copied into one.
+  const std::vector<boost::asio::const_buffer>& StartWrite(size_t max_buffers);
   // Records that the first `written` bytes of StartWrite()'s buffers left; returns true when
   // the whole batch did.
   bool CompleteWrite(size_t written);
 
  private:
   struct Piece {
+    // Null for copied bytes: then `size` bytes at `offset` of the copies buffer.
     std::shared_ptr<const std::string> bytes;
-    bool live;    // Queued through Push: counts toward max_bytes_.
+    uint32_t offset;
+    uint32_t size;
+    bool live;    // Counts toward max_bytes_.
     bool framed;  // Message bytes (not PushUnframed).
   };
-  void Append(std::shared_ptr<const std::string> bytes, bool live, bool framed);
-  void TakeBatch();
+  void Append(Piece piece);
+  void TakeBatch(size_t max_buffers);
   void AddBuffer(const char* data, size_t size);
+  const char* PieceData(const Piece& piece) const;
 
   size_t max_bytes_;
   size_t max_total_bytes_;
   MessageFraming framing_;
   size_t pending_bytes_ = 0;
-  size_t limited_bytes_ = 0;  // The part of pending_bytes_ queued through Push.
+  size_t limited_bytes_ = 0;  // The part of pending_bytes_ that counts toward max_bytes_.
   bool writing_ = false;
   std::deque<Piece> pending_;
-  // The batch being written: its pieces, the frame headers made for it, and what is left of it.
+  std::string pending_copies_;  // Copied bytes of pending pieces.
+  // The batch being written: its pieces, their copied bytes, the frame headers made for it, and
+  // the buffers of what is left of it.
   struct Header {
     std::array<char, kMaxFrameHeaderBytes> bytes;
     size_t size;
   };
-  std::vector<std::shared_ptr<const std::string>> in_flight_;
-  std::vector<bool> in_flight_framed_;
+  std::vector<Piece> in_flight_;
+  std::string in_flight_copies_;
   std::vector<Header> headers_;
   std::vector<boost::asio::const_buffer> buffers_;
   std::string coalesced_;

@@ -10,24 +10,32 @@
 
 namespace herald {
 
+// The most buffers one plain write gathers (Linux's IOV_MAX).
+inline constexpr size_t kMaxGatherBuffers = 1024;
+
 enum class WriteProgress {
   kDone,     // Everything queued was written.
   kWaiting,  // A write waits for the socket; the session's OnWrite(error) follows.
   kFailed,   // The connection is gone.
 };
 
+// One non-blocking gather write of as many of `buffers` as one sendmsg takes (IOV_MAX); returns
+// the bytes written, 0 when the socket is full.
+size_t SendSome(int fd, const std::vector<boost::asio::const_buffer>& buffers,
+                boost::system::error_code& error);
+
 // Writes what `queue` holds (only when !queue.writing()). On plain TCP the batches go out at
 // once by non-blocking gather writes, no asynchronous operation in between, as long as the
 // socket takes them; once it is full, the rest waits for the socket to drain. Over TLS each
-// batch is one asynchronous write through the TLS stream. `session` (kept alive meanwhile)
-// has OnWrite(boost::system::error_code), called when a wait or an asynchronous write ends.
-// The socket must be in non-blocking mode (socket().non_blocking(true)).
+// batch, copied into one buffer, is one asynchronous write through the TLS stream. `session`
+// (kept alive meanwhile) has OnWrite(boost::system::error_code), called when a wait or an
+// asynchronous write ends.
 template <typename Session>
 WriteProgress WriteQueue(const std::shared_ptr<Session>& session, EdgeStream& stream,
                          OutgoingQueue& queue) {
   if (stream.is_tls()) {
     boost::asio::async_write(
-        stream, queue.StartWrite(),
+        stream, queue.StartWrite(/*max_buffers=*/1),
         [session, &queue](boost::system::error_code error, size_t written) {
           queue.CompleteWrite(written);
           session->OnWrite(error);
@@ -37,17 +45,14 @@ WriteProgress WriteQueue(const std::shared_ptr<Session>& session, EdgeStream& st
   auto& socket = stream.tcp().socket();
   while (queue.has_pending()) {
     boost::system::error_code error;
-    size_t written = socket.write_some(queue.StartWrite(), error);
-    if (error == boost::asio::error::would_block || error == boost::asio::error::try_again) {
-      error = {};
-    }
+    size_t written = SendSome(socket.native_handle(), queue.StartWrite(kMaxGatherBuffers), error);
     if (error) {
       queue.CompleteWrite(0);
       return WriteProgress::kFailed;
     }
     if (queue.CompleteWrite(written)) continue;
     // The socket is full: the rest waits for it (writing() stays true meanwhile).
-    queue.StartWrite();
+    queue.StartWrite(kMaxGatherBuffers);
     socket.async_wait(boost::asio::socket_base::wait_write,
                       [session, &queue](boost::system::error_code error) {
                         queue.CompleteWrite(0);

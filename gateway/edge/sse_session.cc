@@ -64,8 +64,6 @@ void SseSession::Run(const http::request<http::string_body>& request,
   // HTTP/1.0 has no chunked encoding: the body then ends when the connection closes.
   chunked_ = request.version() >= 11;
   if (chunked_) queue_.set_framing({.header = &WriteChunkHeader, .trailer = "\r\n"});
-  beast::error_code ignored;
-  stream_.tcp().socket().non_blocking(true, ignored);
   std::string head =
       "HTTP/1.1 200 OK\r\n"
       "Server: herald\r\n"
@@ -194,19 +192,19 @@ size_t SseSession::ReplayCost(const EncodedEvent& event) const {
 
 void SseSession::PushEvent(const std::shared_ptr<const EncodedEvent>& event, bool counted) {
   if (closing_ || ended_) return;
-  std::shared_ptr<const std::string> id_line;
+  bool queued = true;
   if (event->offset() != 0) {
     auto topic = std::find(topics_.begin(), topics_.end(), event->topic());
     if (topic != topics_.end()) {
       positions_[topic - topics_.begin()] = {event->epoch(), event->offset()};
     }
-    id_line = std::make_shared<const std::string>(
-        absl::StrCat("id: ", EncodeResumeToken(positions_), "\n"));
+    id_line_.assign("id: ");
+    AppendResumeToken(positions_, &id_line_);
+    id_line_.push_back('\n');
+    queued = queue_.PushCopy(id_line_, /*replayed=*/!counted);
   }
   std::shared_ptr<const std::string> body = SharedBytes(event, event->sse_body());
-  bool queued = counted ? (!id_line || queue_.Push(std::move(id_line))) && queue_.Push(std::move(body))
-                        : (!id_line || queue_.PushReplayed(std::move(id_line))) &&
-                              queue_.PushReplayed(std::move(body));
+  queued = queued && (counted ? queue_.Push(std::move(body)) : queue_.PushReplayed(std::move(body)));
   if (!queued) {
     Close(kDisconnectSlowConsumer);
     return;

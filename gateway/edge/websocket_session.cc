@@ -68,8 +68,6 @@ void WebSocketSession::Run(http::request<http::string_body> request,
   grant_ = std::move(grant);
   slot_ = std::move(slot);
   stream_.tcp().expires_never();
-  beast::error_code ignored;
-  stream_.tcp().socket().non_blocking(true, ignored);
   queue_.PushUnframed(std::make_shared<const std::string>(absl::StrCat(
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Accept: ",

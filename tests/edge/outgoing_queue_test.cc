@@ -15,7 +15,7 @@ TEST(OutgoingQueue, BatchesEverythingPendingIntoOneWrite) {
   EXPECT_TRUE(queue.Push(Bytes(10)));
   EXPECT_TRUE(queue.Push(Bytes(20)));
   EXPECT_EQ(queue.pending_bytes(), 30u);
-  const std::vector<boost::asio::const_buffer>& buffers = queue.StartWrite();
+  const std::vector<boost::asio::const_buffer>& buffers = queue.StartWrite(64);
   EXPECT_EQ(buffers.size(), 2u);
   EXPECT_EQ(boost::asio::buffer_size(buffers), 30u);
   EXPECT_TRUE(queue.writing());
@@ -47,13 +47,13 @@ TEST(OutgoingQueue, RefusesPastTheLimitButTakesLastWords) {
 TEST(OutgoingQueue, AWriteTakesAbout256KiBAndLeavesTheRestPending) {
   OutgoingQueue queue(1 << 30, 0);
   for (int i = 0; i < 10; ++i) EXPECT_TRUE(queue.Push(Bytes(100 * 1024)));
-  EXPECT_EQ(boost::asio::buffer_size(queue.StartWrite()), 300u * 1024);
+  EXPECT_EQ(boost::asio::buffer_size(queue.StartWrite(64)), 300u * 1024);
   EXPECT_EQ(queue.pending_bytes(), 700u * 1024);
   EXPECT_TRUE(queue.CompleteWrite(300 * 1024));
   // Live bytes written leave room under the live limit.
   OutgoingQueue bounded(250 * 1024, 0);
   for (int i = 0; i < 2; ++i) EXPECT_TRUE(bounded.Push(Bytes(100 * 1024)));
-  bounded.StartWrite();
+  bounded.StartWrite(64);
   EXPECT_TRUE(bounded.Push(Bytes(200 * 1024)));
 }
 
@@ -65,7 +65,7 @@ TEST(OutgoingQueue, ABatchOfManyPiecesIsWrittenFromOneBuffer) {
     expected += piece;
     EXPECT_TRUE(queue.Push(std::make_shared<const std::string>(piece)));
   }
-  const std::vector<boost::asio::const_buffer>& buffers = queue.StartWrite();
+  const std::vector<boost::asio::const_buffer>& buffers = queue.StartWrite(64);
   ASSERT_EQ(buffers.size(), 1u);
   EXPECT_EQ(std::string(static_cast<const char*>(buffers[0].data()), buffers[0].size()), expected);
   EXPECT_TRUE(queue.CompleteWrite(expected.size()));
@@ -94,7 +94,7 @@ TEST(OutgoingQueue, RunsOfMessageBytesAreFramedAndUnframedBytesLeaveAsTheyAre) {
   EXPECT_TRUE(queue.PushReplayed(std::make_shared<const std::string>("cde")));
   queue.PushUnframed(std::make_shared<const std::string>(" PING "));
   queue.PushLastWords(std::make_shared<const std::string>("bye"));
-  std::string written = Concat(queue.StartWrite());
+  std::string written = Concat(queue.StartWrite(64));
   EXPECT_EQ(written, "HEAD 5[abcde] PING 3[bye]");
   EXPECT_TRUE(queue.CompleteWrite(written.size()));
   EXPECT_FALSE(queue.has_pending());
@@ -104,19 +104,43 @@ TEST(OutgoingQueue, APartialWriteLeavesTheRestOfItsBatchForTheNextWrite) {
   OutgoingQueue queue(1000, 0, {.header = &TestHeader, .trailer = "]"});
   EXPECT_TRUE(queue.Push(std::make_shared<const std::string>("hello")));
   EXPECT_TRUE(queue.Push(std::make_shared<const std::string>("world")));
-  EXPECT_EQ(Concat(queue.StartWrite()), "10[helloworld]");
+  EXPECT_EQ(Concat(queue.StartWrite(64)), "10[helloworld]");
   EXPECT_FALSE(queue.CompleteWrite(6));
   EXPECT_TRUE(queue.has_pending());
   EXPECT_FALSE(queue.writing());
   // Bytes queued meanwhile wait for the batch to finish; they are not mixed into it.
   EXPECT_TRUE(queue.Push(std::make_shared<const std::string>("!")));
-  EXPECT_EQ(Concat(queue.StartWrite()), "loworld]");
+  EXPECT_EQ(Concat(queue.StartWrite(64)), "loworld]");
   EXPECT_FALSE(queue.CompleteWrite(0));
-  EXPECT_EQ(Concat(queue.StartWrite()), "loworld]");
+  EXPECT_EQ(Concat(queue.StartWrite(64)), "loworld]");
   EXPECT_TRUE(queue.CompleteWrite(8));
-  EXPECT_EQ(Concat(queue.StartWrite()), "1[!]");
+  EXPECT_EQ(Concat(queue.StartWrite(64)), "1[!]");
   EXPECT_TRUE(queue.CompleteWrite(4));
   EXPECT_FALSE(queue.has_pending());
+}
+
+TEST(OutgoingQueue, CopiedBytesKeepTheirPlaceAcrossBatches) {
+  OutgoingQueue queue(1 << 20, 0);
+  std::string big(200 * 1024, 'b');
+  EXPECT_TRUE(queue.PushCopy("id: 1\n", /*replayed=*/false));
+  EXPECT_TRUE(queue.Push(std::make_shared<const std::string>(big)));
+  EXPECT_TRUE(queue.PushCopy("id: 2\n", /*replayed=*/false));
+  EXPECT_TRUE(queue.Push(std::make_shared<const std::string>(big)));
+  EXPECT_TRUE(queue.PushCopy("id: 3\n", /*replayed=*/false));
+  // The first batch stops after about 256 KiB; what is left keeps its copied bytes.
+  std::string first = Concat(queue.StartWrite(64));
+  EXPECT_EQ(first, "id: 1\n" + big + "id: 2\n" + big);
+  EXPECT_TRUE(queue.PushCopy("id: 4\n", /*replayed=*/false));
+  EXPECT_TRUE(queue.CompleteWrite(first.size()));
+  EXPECT_EQ(Concat(queue.StartWrite(64)), "id: 3\nid: 4\n");
+}
+
+TEST(OutgoingQueue, CopiesCountTowardTheirLimit) {
+  OutgoingQueue queue(10, 5);
+  EXPECT_TRUE(queue.PushCopy("12345678", /*replayed=*/false));
+  EXPECT_FALSE(queue.PushCopy("123", /*replayed=*/false));
+  EXPECT_TRUE(queue.PushCopy("1234567", /*replayed=*/true));
+  EXPECT_FALSE(queue.PushCopy("1", /*replayed=*/true));
 }
 
 }  // namespace
