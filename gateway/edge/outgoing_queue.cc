@@ -9,8 +9,18 @@ constexpr size_t kMaxWriteBytes = 256 * 1024;
 // A coalescing or copies buffer larger than this is released after its write.
 constexpr size_t kKeptBufferBytes = 64 * 1024;
 
+// Vectors emptied after a burst give their memory back above this many elements, so an idle
+// connection stays small.
+constexpr size_t kKeptElements = 16;
+
 void ReleaseIfLarge(std::string& buffer) {
   if (buffer.capacity() > kKeptBufferBytes) std::string().swap(buffer);
+}
+
+template <typename T>
+void ClearAndRelease(std::vector<T>& elements) {
+  elements.clear();
+  if (elements.capacity() > kKeptElements) std::vector<T>().swap(elements);
 }
 
 }  // namespace
@@ -58,7 +68,7 @@ void OutgoingQueue::Append(Piece piece) {
 }
 
 void OutgoingQueue::DropPending() {
-  pending_.clear();
+  ClearAndRelease(pending_);
   pending_copies_.clear();
   pending_bytes_ = 0;
   limited_bytes_ = 0;
@@ -82,13 +92,18 @@ void OutgoingQueue::TakeBatch(size_t max_buffers) {
   in_flight_.clear();
   headers_.clear();
   size_t batch_bytes = 0;
-  while (!pending_.empty() && (in_flight_.empty() || batch_bytes < kMaxWriteBytes)) {
-    Piece& piece = pending_.front();
+  size_t taken = 0;
+  while (taken < pending_.size() && (taken == 0 || batch_bytes < kMaxWriteBytes)) {
+    Piece& piece = pending_[taken++];
     batch_bytes += piece.size;
     if (piece.live) limited_bytes_ -= piece.size;
     if (framing_.header == nullptr) piece.framed = false;
     in_flight_.push_back(std::move(piece));
-    pending_.pop_front();
+  }
+  if (taken == pending_.size()) {
+    ClearAndRelease(pending_);
+  } else {
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(taken));
   }
   pending_bytes_ -= batch_bytes;
   // The batch takes the copies buffer along; copied bytes of pieces left pending move to a new
@@ -145,8 +160,9 @@ bool OutgoingQueue::CompleteWrite(size_t written) {
     buffers_.front() += written;
     return false;
   }
-  in_flight_.clear();
-  headers_.clear();
+  ClearAndRelease(in_flight_);
+  ClearAndRelease(headers_);
+  ClearAndRelease(buffers_);
   in_flight_copies_.clear();
   ReleaseIfLarge(in_flight_copies_);
   ReleaseIfLarge(coalesced_);

@@ -4,7 +4,6 @@
 #include <boost/asio/buffer.hpp>
 #include <algorithm>
 #include <array>
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -92,7 +91,7 @@ class OutgoingQueue {
   size_t pending_bytes_ = 0;
   size_t limited_bytes_ = 0;  // The part of pending_bytes_ that counts toward max_bytes_.
   bool writing_ = false;
-  std::deque<Piece> pending_;
+  std::vector<Piece> pending_;
   std::string pending_copies_;  // Copied bytes of pending pieces.
   // The batch being written: its pieces, their copied bytes, the frame headers made for it, and
   // the buffers of what is left of it.
