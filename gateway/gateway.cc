@@ -28,14 +28,15 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
       metrics_(static_cast<size_t>(config_.threads)),
       authenticator_(std::move(authenticator)),
       connection_limits_(config_.max_connections, config_.max_connections_per_ip),
-      publish_rates_(config_.publish_rate),
+      publish_admission_(config_.publish_rate, config_.max_delivery_lag,
+                         [this] { return hub_->DeliveryLag(); }, metrics_),
       loops_(static_cast<size_t>(config_.threads)) {
   hub_ = std::make_unique<Hub>(loops_.Posters(), metrics_);
   engine_ = MakeEngine();
   hub_->set_engine(engine_.get());
   edge_context_ = std::make_unique<EdgeContext>(
       EdgeContext{config_, *hub_, *engine_, metrics_, draining_, *authenticator_,
-                  connection_limits_, publish_rates_, nullptr, nullptr});
+                  connection_limits_, publish_admission_, nullptr, nullptr});
 }
 
 std::unique_ptr<Engine> Gateway::MakeEngine() {
@@ -90,7 +91,7 @@ absl::Status Gateway::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   publisher_service_ = std::make_unique<PublisherService>(config_, *engine_, *authenticator_,
-                                                          publish_rates_);
+                                                          publish_admission_);
   subscriber_service_ = std::make_unique<SubscriberService>(config_, *hub_, *engine_, metrics_,
                                                             draining_, *authenticator_, loops_);
   grpc::ServerBuilder builder;

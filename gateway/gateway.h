@@ -64,7 +64,7 @@ class Gateway {
   Metrics metrics_;
   std::unique_ptr<Authenticator> authenticator_;
   ConnectionLimits connection_limits_;
-  PublishRateLimits publish_rates_;
+  PublishAdmission publish_admission_;
   // The hub, engine and edge context outlive the loops: sessions still owned by pending
   // handlers detach from the hub while the loops are destroyed.
   std::unique_ptr<Hub> hub_;

@@ -53,6 +53,10 @@ ABSL_FLAG(double, publish_rate, 20000,
           "Events per second one credential (token sub or publisher key) may publish, in bursts "
           "of twice that, on gRPC, HTTP and WebSocket together; past it RESOURCE_EXHAUSTED / "
           "HTTP 429. Applies when keys are configured. 0: no limit.");
+ABSL_FLAG(absl::Duration, max_delivery_lag, absl::Seconds(1),
+          "When accepted events wait longer than this before an event loop hands them out (the "
+          "gateway is behind), publishes are refused with RESOURCE_EXHAUSTED / HTTP 429 until it "
+          "catches up, instead of queueing without bound. 0: never refuse.");
 ABSL_FLAG(int64_t, max_topics, 200000,
           "Topics the gateway holds (with history or subscribers); a publish or subscribe that "
           "would create one more is refused with RESOURCE_EXHAUSTED. 0: no cap.");
@@ -234,7 +238,8 @@ std::string Config::Describe() const {
       " max_queue_bytes=", max_queue_bytes, " max_message_bytes=", max_message_bytes,
       " max_topics_per_connection=", max_topics_per_connection,
       " max_connections=", max_connections, " max_connections_per_ip=", max_connections_per_ip,
-      " publish_rate=", publish_rate, " max_topics=", max_topics,
+      " publish_rate=", publish_rate,
+      " max_delivery_lag=", absl::FormatDuration(max_delivery_lag), " max_topics=", max_topics,
       " max_history_bytes=", max_history_bytes,
       " allowed_origins=", origins, " auth=", auth.required ? "required" : "auto",
       " jwt_hs256_secret=", Masked(auth.jwt_hs256_secret),
@@ -374,6 +379,10 @@ absl::StatusOr<Config> ConfigFromFlags() {
   config.publish_rate = absl::GetFlag(FLAGS_publish_rate);
   if (config.publish_rate < 0) {
     return absl::InvalidArgumentError("--publish_rate must not be negative");
+  }
+  config.max_delivery_lag = absl::GetFlag(FLAGS_max_delivery_lag);
+  if (config.max_delivery_lag < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--max_delivery_lag must not be negative");
   }
   config.ws_command_rate = absl::GetFlag(FLAGS_ws_command_rate);
   if (config.ws_command_rate < 0) {

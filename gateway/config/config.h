@@ -37,6 +37,8 @@ struct Config {
   size_t max_connections = 50000;        // WebSocket + SSE connections in all; 0: no cap.
   size_t max_connections_per_ip = 1000;  // From one client address; 0: no cap.
   double publish_rate = 20000;           // Events per second per credential; 0: no limit.
+  // Publishes are refused while accepted events wait longer than this for delivery; 0: never.
+  absl::Duration max_delivery_lag = absl::Seconds(1);
   size_t max_topics = 200000;            // Topics the engine holds; 0: no cap.
   size_t max_history_bytes = 512 << 20;  // History of all topics; the oldest goes first.
   double ws_command_rate = 1000;  // Commands per second per WebSocket connection; 0: no limit.

@@ -6,7 +6,7 @@
 #include "auth/authenticator.h"
 #include "config/config.h"
 #include "edge/connection_limits.h"
-#include "edge/publish_rate_limits.h"
+#include "edge/publish_admission.h"
 #include "edge/static_files.h"
 #include "edge/tls_context.h"
 #include "engine/engine.h"
@@ -24,7 +24,7 @@ struct EdgeContext {
   const std::atomic<bool>& draining;
   const Authenticator& authenticator;
   ConnectionLimits& connections;
-  PublishRateLimits& publish_rates;
+  PublishAdmission& publish_admission;
   // The HTTP port's TLS context; null when the port speaks plain HTTP.
   const TlsContext* tls;
   // The files under --web_root; null when static files are off.

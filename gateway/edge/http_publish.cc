@@ -71,7 +71,7 @@ void PublishJson(std::string_view body, const Grant& grant, EdgeContext& context
   }
   absl::Status allowed =
       grant.MayPublish(request.topic())
-          ? context.publish_rates.Allow(grant)
+          ? context.publish_admission.Allow(grant)
           : absl::PermissionDeniedError("this token may not publish to " + request.topic());
   if (!allowed.ok()) {
     done({HttpStatusFor(allowed), ErrorJson(allowed)});

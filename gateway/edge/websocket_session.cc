@@ -312,7 +312,7 @@ void WebSocketSession::Publish(uint32_t id, const herald::v1::PublishRequest& re
   }
   absl::Status allowed =
       grant_.MayPublish(request.topic())
-          ? context_.publish_rates.Allow(grant_)
+          ? context_.publish_admission.Allow(grant_)
           : absl::PermissionDeniedError("this token may not publish to " + request.topic());
   if (!allowed.ok()) {
     SendError(id, allowed);

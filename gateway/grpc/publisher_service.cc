@@ -31,7 +31,7 @@ class PublishStreamReactor final
   static constexpr size_t kMaxInFlight = 64;
 
   PublishStreamReactor(PublisherService& service, const Config& config, Engine& engine,
-                       PublishRateLimits& rates, Grant grant)
+                       PublishAdmission& rates, Grant grant)
       : service_(service),
         config_(config),
         engine_(engine),
@@ -164,7 +164,7 @@ class PublishStreamReactor final
   PublisherService& service_;
   const Config& config_;
   Engine& engine_;
-  PublishRateLimits& rates_;
+  PublishAdmission& rates_;
   const Grant grant_;
   herald::v1::PublishRequest request_;
   absl::Mutex mutex_;
@@ -191,7 +191,7 @@ class RefusedStreamReactor final
 };
 
 void PublishOne(const herald::v1::PublishRequest& request, const Grant& grant,
-                const Config& config, Engine& engine, PublishRateLimits& rates,
+                const Config& config, Engine& engine, PublishAdmission& rates,
                 std::function<void(herald::v1::PublishResponse)> done) {
   herald::v1::PublishResponse response;
   response.set_request_id(request.request_id());
@@ -219,7 +219,7 @@ void PublishOne(const herald::v1::PublishRequest& request, const Grant& grant,
 }
 
 PublisherService::PublisherService(const Config& config, Engine& engine,
-                                   const Authenticator& authenticator, PublishRateLimits& rates)
+                                   const Authenticator& authenticator, PublishAdmission& rates)
     : config_(config), engine_(engine), authenticator_(authenticator), rates_(rates) {}
 
 grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext* context,

@@ -5,7 +5,7 @@
 #include "absl/synchronization/mutex.h"
 #include "auth/authenticator.h"
 #include "config/config.h"
-#include "edge/publish_rate_limits.h"
+#include "edge/publish_admission.h"
 #include "engine/engine.h"
 #include "herald/v1/publisher.grpc.pb.h"
 
@@ -16,7 +16,7 @@ class PublishStreamReactor;
 class PublisherService final : public herald::v1::Publisher::CallbackService {
  public:
   PublisherService(const Config& config, Engine& engine, const Authenticator& authenticator,
-                   PublishRateLimits& rates);
+                   PublishAdmission& rates);
 
   // herald::v1::Publisher::CallbackService:
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
@@ -34,7 +34,7 @@ class PublisherService final : public herald::v1::Publisher::CallbackService {
   const Config& config_;
   Engine& engine_;
   const Authenticator& authenticator_;
-  PublishRateLimits& rates_;
+  PublishAdmission& rates_;
   absl::Mutex streams_mutex_;
   absl::flat_hash_set<PublishStreamReactor*> streams_ ABSL_GUARDED_BY(streams_mutex_);
   bool draining_ ABSL_GUARDED_BY(streams_mutex_) = false;
@@ -43,7 +43,7 @@ class PublisherService final : public herald::v1::Publisher::CallbackService {
 // Checks `request`, whether `grant` may publish it and its rate, then publishes it; `done` gets
 // the response (error set on failure), on any thread.
 void PublishOne(const herald::v1::PublishRequest& request, const Grant& grant,
-                const Config& config, Engine& engine, PublishRateLimits& rates,
+                const Config& config, Engine& engine, PublishAdmission& rates,
                 std::function<void(herald::v1::PublishResponse)> done);
 
 }  // namespace herald

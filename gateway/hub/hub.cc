@@ -217,4 +217,10 @@ void Hub::OnEventsLost(absl::string_view topic) {
   }
 }
 
+absl::Duration Hub::DeliveryLag() const {
+  absl::Duration lag = absl::ZeroDuration();
+  for (const std::unique_ptr<Shard>& shard : shards_) lag = std::max(lag, shard->InboxWait());
+  return lag;
+}
+
 }  // namespace herald

@@ -50,6 +50,8 @@ class Hub final : public EventSink {
   }
 
   size_t shard_count() const { return shards_.size(); }
+  // Any thread: the longest any loop's accepted events have waited to be handed out.
+  absl::Duration DeliveryLag() const;
   Shard& shard(size_t index) { return *shards_[index]; }
 
   void Attach(size_t shard, Transport* transport);

@@ -4,6 +4,15 @@
 #include <algorithm>
 
 namespace herald {
+namespace {
+
+int64_t SteadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
 
 Shard::Shard(LoopPoster post) : post_(std::move(post)) {}
 
@@ -13,6 +22,12 @@ void Shard::Deliver(std::shared_ptr<const EncodedEvent> event) {
   Push({std::move(event), {}});
 }
 
+absl::Duration Shard::InboxWait() const {
+  int64_t since = inbox_since_ns_.load(std::memory_order_relaxed);
+  if (since == 0) return absl::ZeroDuration();
+  return absl::Nanoseconds(std::max<int64_t>(0, SteadyNowNs() - since));
+}
+
 void Shard::DeliverLoss(absl::string_view topic) { Push({nullptr, std::string(topic)}); }
 
 void Shard::Push(InboxItem item) {
@@ -20,6 +35,7 @@ void Shard::Push(InboxItem item) {
   {
     absl::MutexLock lock(&inbox_mutex_);
     was_empty = inbox_.empty();
+    if (was_empty) inbox_since_ns_.store(SteadyNowNs(), std::memory_order_relaxed);
     inbox_.push_back(std::move(item));
   }
   if (was_empty) post_([this] { DeliverInbox(); });
@@ -61,6 +77,7 @@ void Shard::DeliverInbox() {
   {
     absl::MutexLock lock(&inbox_mutex_);
     delivering_.swap(inbox_);
+    inbox_since_ns_.store(0, std::memory_order_relaxed);
   }
   for (const InboxItem& item : delivering_) {
     if (!item.event) {

@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "codec/encoded_event.h"
 #include "engine/topic_position.h"
 #include "hub/transport.h"
@@ -86,6 +87,10 @@ class Shard {
 
   void CloseAll(const Disconnect& disconnect);
 
+  // Any thread: how long the oldest event waiting in the inbox has waited (zero when none
+  // waits): this loop's delivery lag.
+  absl::Duration InboxWait() const;
+
   // Any thread.
   size_t attached_count() const { return attached_count_.load(std::memory_order_relaxed); }
 
@@ -131,6 +136,8 @@ class Shard {
 
   absl::Mutex inbox_mutex_;
   std::vector<InboxItem> inbox_ ABSL_GUARDED_BY(inbox_mutex_);
+  // When the inbox last became non-empty (steady clock ns); 0 while it is empty.
+  std::atomic<int64_t> inbox_since_ns_{0};
   std::vector<InboxItem> delivering_;
 };
 

@@ -38,6 +38,10 @@ void Metrics::ServerDisconnect(uint16_t code) {
   }
 }
 
+void Metrics::PublishRefused(PublishRefusal reason) {
+  refused_[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+}
+
 std::string Metrics::RenderPrometheus() const {
   std::string text;
   absl::StrAppend(&text,
@@ -64,6 +68,14 @@ std::string Metrics::RenderPrometheus() const {
     absl::StrAppend(&text, "herald_events_delivered_total{transport=\"", kTransportNames[t],
                     "\"} ", delivered, "\n");
   }
+  absl::StrAppend(&text,
+                  "# HELP herald_publishes_refused_total Publishes refused before the engine: "
+                  "a credential over --publish_rate, or the gateway behind (--max_delivery_lag).\n"
+                  "# TYPE herald_publishes_refused_total counter\n"
+                  "herald_publishes_refused_total{reason=\"rate\"} ",
+                  refused_[0].load(std::memory_order_relaxed), "\n",
+                  "herald_publishes_refused_total{reason=\"overloaded\"} ",
+                  refused_[1].load(std::memory_order_relaxed), "\n");
   absl::StrAppend(&text,
                   "# HELP herald_server_disconnects_total Connections the server ended, by "
                   "close code.\n"

@@ -10,6 +10,8 @@
 namespace herald {
 
 enum class TransportKind { kWebSocket = 0, kSse = 1, kGrpc = 2 };
+// Why a publish was refused before it reached the engine.
+enum class PublishRefusal { kRate = 0, kOverloaded = 1 };
 
 // Every method is thread-safe. Deliveries are counted per shard, so the event loops never write
 // to a shared cache line on the hot path.
@@ -24,6 +26,7 @@ class Metrics {
   void EventsDelivered(size_t shard, TransportKind transport, uint64_t count = 1);
   // A connection the server ended, by close code (1001 shutdown, 4408 slow consumer, ...).
   void ServerDisconnect(uint16_t code);
+  void PublishRefused(PublishRefusal reason);
 
   std::string RenderPrometheus() const;
 
@@ -41,6 +44,7 @@ class Metrics {
   size_t shard_count_;
   std::array<std::atomic<int64_t>, kTransports> connections_{};
   std::atomic<uint64_t> published_{0};
+  std::array<std::atomic<uint64_t>, 2> refused_{};
   // The close codes the server sends.
   std::array<DisconnectCounter, 7> disconnects_{{{1001}, {1003}, {1009}, {4400}, {4408}, {4429}, {0}}};
 };

@@ -351,5 +351,20 @@ TEST_F(HubTest, ASubscriberThatDetachesBeforeItsReplayGetsNothing) {
   EXPECT_FALSE(hub_.HasSubscribers("chat"));
 }
 
+TEST_F(HubTest, DeliveryLagIsHowLongTheOldestWaitingEventHasWaited) {
+  FakeTransport a;
+  Subscribe(0, "chat", &a);
+  EXPECT_EQ(hub_.DeliveryLag(), absl::ZeroDuration());
+  Publish("chat");
+  absl::SleepFor(absl::Milliseconds(30));
+  // Shard 0's loop has not run yet: its event has waited at least that long.
+  EXPECT_GE(hub_.DeliveryLag(), absl::Milliseconds(30));
+  Publish("chat");
+  EXPECT_GE(hub_.DeliveryLag(), absl::Milliseconds(30));
+  loops_.RunAll();
+  EXPECT_EQ(hub_.DeliveryLag(), absl::ZeroDuration());
+  EXPECT_EQ(a.offsets(), (std::vector<uint64_t>{1, 2}));
+}
+
 }  // namespace
 }  // namespace herald

@@ -1,7 +1,9 @@
 // Fan-out at volume: completeness and order for many subscribers, and slow consumers cut off.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <functional>
+#include <iostream>
 #include <thread>
 
 #include "integration/gateway_test.h"
@@ -176,6 +178,61 @@ TEST_F(FanoutTest, GrpcSubscribersCancellingMidStreamLeaveTheGatewayServing) {
   }
   EXPECT_NE(metrics.find("herald_connections{transport=\"grpc\"} 0\n"), std::string::npos)
       << metrics;
+}
+
+// Past its knee (its loop behind by more than --max_delivery_lag), the gateway refuses
+// publishes instead of queueing them without bound: clients that read are never cut, and every
+// publish is either refused or delivered to every subscriber, in order.
+TEST_F(FanoutTest, PastItsKneeTheGatewayPushesBackOnPublishersAndCutsNoReadingClient) {
+  StartGateway({"--threads=1", "--max_delivery_lag=1ms"});
+  constexpr int kSubscribers = 200;
+  constexpr int kPublishers = 2;
+  constexpr int kEventsEach = 3000;
+  std::vector<std::shared_ptr<WsClient>> clients;
+  for (int i = 0; i < kSubscribers; ++i) {
+    clients.push_back(ConnectWs("/ws?topic=flood"));
+    ASSERT_TRUE(clients.back());
+  }
+  std::atomic<int> accepted{0};
+  std::atomic<int> refused{0};
+  std::vector<std::thread> publishers;
+  for (int p = 0; p < kPublishers; ++p) {
+    publishers.emplace_back([&] {
+      grpc::ClientContext context;
+      auto stream = publisher_->PublishStream(&context);
+      std::thread writer([&] {
+        for (int i = 0; i < kEventsEach; ++i) {
+          if (!stream->Write(Request("flood", std::string(200, 'f')))) break;
+        }
+        stream->WritesDone();
+      });
+      herald::v1::PublishResponse response;
+      while (stream->Read(&response)) {
+        if (!response.has_error()) {
+          ++accepted;
+          continue;
+        }
+        EXPECT_EQ(response.error().code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+        ++refused;
+      }
+      writer.join();
+      EXPECT_TRUE(stream->Finish().ok());
+    });
+  }
+  for (std::thread& publisher : publishers) publisher.join();
+  EXPECT_EQ(accepted + refused, kPublishers * kEventsEach);
+  EXPECT_GT(refused.load(), 0);
+  EXPECT_GT(accepted.load(), 0);
+  std::cout << "accepted " << accepted << ", refused " << refused << "\n";
+  for (const std::shared_ptr<WsClient>& client : clients) {
+    ASSERT_TRUE(client->WaitForEvents(static_cast<size_t>(accepted.load()), kWait))
+        << client->EventCount() << " of " << accepted;
+    EXPECT_FALSE(client->Ended()) << client->CloseReason();
+  }
+  // Nothing more, nothing twice, nothing out of order: refused publishes took no offset.
+  std::vector<herald::v1::Event> events = clients.front()->Events();
+  ASSERT_EQ(events.size(), static_cast<size_t>(accepted.load()));
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].offset(), i + 1);
 }
 
 }  // namespace

@@ -1,0 +1,52 @@
+// Publish admission: per-credential buckets and overload pushback.
+#include "edge/publish_admission.h"
+
+#include "absl/strings/str_cat.h"
+#include "log.h"
+
+namespace herald {
+namespace {
+
+// An overload is logged at most this often.
+constexpr int64_t kOverloadLogEveryMs = 10000;
+
+}  // namespace
+
+absl::Status PublishAdmission::Allow(const Grant& grant) {
+  absl::Status status = AllowLoad();
+  if (status.ok()) status = AllowRate(grant);
+  return status;
+}
+
+absl::Status PublishAdmission::AllowRate(const Grant& grant) {
+  if (per_second_ <= 0 || grant.open) return absl::OkStatus();
+  absl::MutexLock lock(&mutex_);
+  std::string key = grant.RateKey();
+  if (buckets_.size() >= kMaxBuckets && !buckets_.contains(key)) buckets_.clear();
+  auto [bucket, inserted] = buckets_.try_emplace(key, per_second_, 2 * per_second_);
+  if (bucket->second.Allow()) return absl::OkStatus();
+  metrics_.PublishRefused(PublishRefusal::kRate);
+  return absl::ResourceExhaustedError(
+      "publish rate exceeded for this credential: retry after 1s");
+}
+
+absl::Status PublishAdmission::AllowLoad() {
+  if (max_delivery_lag_ <= absl::ZeroDuration()) return absl::OkStatus();
+  absl::Duration lag = delivery_lag_();
+  if (lag <= max_delivery_lag_) return absl::OkStatus();
+  metrics_.PublishRefused(PublishRefusal::kOverloaded);
+  int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  int64_t logged_ms = logged_overload_ms_.load(std::memory_order_relaxed);
+  if (now_ms - logged_ms >= kOverloadLogEveryMs &&
+      logged_overload_ms_.compare_exchange_strong(logged_ms, now_ms)) {
+    LogWarning(absl::StrCat("overloaded: accepted events wait ", absl::FormatDuration(lag),
+                            " before delivery (--max_delivery_lag=",
+                            absl::FormatDuration(max_delivery_lag_),
+                            "); publishes are refused until the event loops catch up"));
+  }
+  return absl::ResourceExhaustedError(
+      absl::StrCat("gateway overloaded: accepted events wait ", absl::FormatDuration(lag),
+                   " before delivery; retry after 100ms"));
+}
+
+}  // namespace herald

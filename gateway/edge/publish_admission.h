@@ -1,0 +1,59 @@
+// Whether a publish is taken now, shared by every way in (gRPC, HTTP, WebSocket): the
+// credential's rate, and whether the gateway keeps up with what it already accepted.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "auth/grant.h"
+#include "edge/rate_limiter.h"
+#include "metrics/metrics.h"
+
+namespace herald {
+
+// Thread-safe.
+//
+// Rate: each credential (a token's `sub`, a publisher key) has its own token bucket of
+// `per_second` events with bursts of twice that. Open grants (no keys configured) are not
+// limited by rate: there is no credential to hold to account.
+//
+// Overload: when accepted events wait longer than `max_delivery_lag` before an event loop hands
+// them out (`delivery_lag`, the hub's measure), every publish is refused until the loops catch
+// up. The gateway pushes back on publishers instead of queueing without bound and letting its
+// subscribers fall behind; a refused publish was not accepted, so nothing is lost.
+class PublishAdmission {
+ public:
+  PublishAdmission(double per_second, absl::Duration max_delivery_lag,
+                   std::function<absl::Duration()> delivery_lag, Metrics& metrics)
+      : per_second_(per_second),
+        max_delivery_lag_(max_delivery_lag),
+        delivery_lag_(std::move(delivery_lag)),
+        metrics_(metrics) {}
+
+  // OK, or RESOURCE_EXHAUSTED saying when to retry.
+  absl::Status Allow(const Grant& grant);
+
+ private:
+  // Buckets kept at most; past it they all start again full (an idle bucket is full anyway).
+  static constexpr size_t kMaxBuckets = 100000;
+
+  absl::Status AllowRate(const Grant& grant);
+  absl::Status AllowLoad();
+
+  const double per_second_;
+  const absl::Duration max_delivery_lag_;
+  const std::function<absl::Duration()> delivery_lag_;
+  Metrics& metrics_;
+  absl::Mutex mutex_;
+  absl::flat_hash_map<std::string, RateLimiter> buckets_ ABSL_GUARDED_BY(mutex_);
+  // When the overload was last logged (unix ms), so the log says so once per episode.
+  std::atomic<int64_t> logged_overload_ms_{0};
+};
+
+}  // namespace herald
