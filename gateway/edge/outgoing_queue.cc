@@ -6,8 +6,9 @@ namespace {
 
 // A write takes about this much of what is pending (whole pieces); the rest waits for the next.
 constexpr size_t kMaxWriteBytes = 256 * 1024;
-// A coalescing or copies buffer larger than this is released after its write.
-constexpr size_t kKeptBufferBytes = 64 * 1024;
+// A coalescing or copies buffer larger than this is released after its write, so an idle
+// connection (over TLS every batch is coalesced) keeps no more.
+constexpr size_t kKeptBufferBytes = 4 * 1024;
 
 // Vectors emptied after a burst give their memory back above this many elements, so an idle
 // connection stays small.
@@ -70,6 +71,7 @@ void OutgoingQueue::Append(Piece piece) {
 void OutgoingQueue::DropPending() {
   ClearAndRelease(pending_);
   pending_copies_.clear();
+  ReleaseIfLarge(pending_copies_);
   pending_bytes_ = 0;
   limited_bytes_ = 0;
 }

@@ -14,7 +14,7 @@ namespace herald {
 // How a run of message bytes is framed on the wire: `header` writes the header for
 // `payload_bytes` into `out` (at most kMaxFrameHeaderBytes) and returns its size; `trailer`
 // follows the run. No header means message bytes leave as they are.
-inline constexpr size_t kMaxFrameHeaderBytes = 16;
+inline constexpr size_t kMaxFrameHeaderBytes = 24;
 struct MessageFraming {
   size_t (*header)(size_t payload_bytes, char* out) = nullptr;
   std::string_view trailer;

@@ -89,6 +89,7 @@ void SseSession::Run(const http::request<http::string_body>& request,
   // The head and retry go out at once; `herald.connected` follows once the subscriptions hold.
   Push(std::make_shared<std::string>(
       absl::StrCat("retry: ", absl::ToInt64Milliseconds(context_.config.sse_retry), "\n\n")));
+  if (ended_) return;  // The peer was gone already.
   std::optional<std::vector<TopicPosition>> since = DecodeResumeToken(
       absl::string_view(resume_token.data(), resume_token.size()), topics.size());
   std::vector<TopicRequest> requests;
@@ -171,7 +172,7 @@ void SseSession::SchedulePing() {
       self->Push(kPing);
     }
     self->wrote_since_ping_ = false;
-    self->SchedulePing();
+    if (!self->ended_) self->SchedulePing();
   });
 }
 

@@ -167,7 +167,8 @@ WsFrameReader::Item WsFrameReader::Next() {
       if (opcode != WsOpcode::kContinuation && in_message_) {
         return Fail(1002, "new message before the last one ended");
       }
-      if (length > max_message_bytes_ || message_.size() + length > max_message_bytes_) {
+      size_t joined = in_message_ ? message_.size() : 0;
+      if (length > max_message_bytes_ - joined) {
         return Fail(1009, "message too big");
       }
     }

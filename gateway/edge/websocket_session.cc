@@ -128,14 +128,20 @@ void WebSocketSession::ScheduleLiveness() {
       self->queue_.PushUnframed(kPing);
       self->Flush();
     }
-    self->ScheduleLiveness();
+    if (!self->ended_) self->ScheduleLiveness();
   });
 }
 
 void WebSocketSession::ReadNext() {
-  if (ended_ || reading_done_) return;
+  if (ended_ || peer_closed_) return;
+  // A peer that sends faster than it reads waits until its socket takes our answers again
+  // (pongs and replies must not pile up without bound).
+  if (queue_.writing()) {
+    read_paused_ = true;
+    return;
+  }
   // Frames already read (sent along with the request) come first.
-  if (!HandleFrames()) return;
+  if (!protocol_failed_ && !HandleFrames()) return;
   stream_.async_read_some(reader_.ReadBuffer(),
                           [self = shared_from_this()](beast::error_code error, size_t bytes) {
                             self->OnRead(error, bytes);
@@ -150,7 +156,8 @@ void WebSocketSession::OnRead(beast::error_code error, size_t bytes) {
   }
   heard_from_peer_ = true;
   ping_unanswered_ = false;
-  reader_.Commit(bytes);
+  // After a protocol error what the peer sends is read and dropped until it closes.
+  if (!protocol_failed_) reader_.Commit(bytes);
   ReadNext();
 }
 
@@ -174,14 +181,17 @@ bool WebSocketSession::HandleFrames() {
       case WsFrameReader::Item::kPong:
         break;
       case WsFrameReader::Item::kClose:
-        reading_done_ = true;
+        peer_closed_ = true;
         OnPeerClose(item.code);
         return false;
       case WsFrameReader::Item::kError:
-        reading_done_ = true;
+        // Nothing more can be parsed: the close goes out, then the rest the peer sends is
+        // read and dropped until it closes (closing with unread bytes would reset the
+        // connection and lose the close frame).
+        protocol_failed_ = true;
         Close({item.code, std::string(item.reason)});
         if (!queue_.writing()) AfterWrites();
-        return false;
+        return true;
     }
   }
 }
@@ -212,6 +222,10 @@ void WebSocketSession::OnPeerClose(uint16_t code) {
     close_sent_ = true;
     expiry_timer_.cancel();
     queue_.PushUnframed(std::make_shared<const std::string>(WsCloseFrame(code, {})));
+    close_deadline_.expires_after(kCloseDeadline);
+    close_deadline_.async_wait([self = shared_from_this()](beast::error_code error) {
+      if (!error) self->EndConnection();
+    });
   }
   Flush();
   if (!queue_.writing()) AfterWrites();
@@ -417,7 +431,7 @@ void WebSocketSession::EnqueueReplayed(const std::shared_ptr<const EncodedEvent>
 
 void WebSocketSession::QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
                                   bool replayed) {
-  if (closing_ || close_sent_) return;
+  if (closing_ || close_sent_ || ended_) return;
   std::shared_ptr<const std::string> bytes = SharedBytes(event, event->ws_frame());
   if (!(replayed ? queue_.PushReplayed(std::move(bytes)) : queue_.Push(std::move(bytes)))) {
     Close(kDisconnectSlowConsumer);
@@ -450,10 +464,14 @@ void WebSocketSession::OnWrite(beast::error_code error) {
   } else {
     AfterWrites();
   }
+  if (read_paused_ && !queue_.writing()) {
+    read_paused_ = false;
+    ReadNext();
+  }
 }
 
 void WebSocketSession::Close(const Disconnect& disconnect) {
-  if (closing_ || close_sent_) return;
+  if (closing_ || close_sent_ || ended_) return;
   closing_ = disconnect;
   expiry_timer_.cancel();
   context_.metrics.ServerDisconnect(disconnect.code);
@@ -476,9 +494,9 @@ void WebSocketSession::Close(const Disconnect& disconnect) {
 
 void WebSocketSession::AfterWrites() {
   if (!close_sent_ || queue_.has_pending()) return;
-  if (reading_done_) {
-    // The close handshake is over (or the peer broke the protocol): the server closes the TCP
-    // connection first, as RFC 6455 asks.
+  if (peer_closed_) {
+    // The close handshake is over: the server closes the TCP connection first, as RFC 6455
+    // asks.
     EndConnection();
     return;
   }

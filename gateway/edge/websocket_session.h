@@ -91,7 +91,9 @@ class WebSocketSession final : public Transport,
   bool attached_ = false;
   std::optional<Disconnect> closing_;  // Set once the server decided to close.
   bool close_sent_ = false;    // The close frame is queued: nothing may follow it.
-  bool reading_done_ = false;  // The peer sent its close, or broke the protocol.
+  bool peer_closed_ = false;      // The peer sent its close frame.
+  bool protocol_failed_ = false;  // The peer broke the protocol: its bytes are dropped.
+  bool read_paused_ = false;      // Reading waits for a write to drain (see ReadNext).
   bool ended_ = false;         // The socket is closed.
   bool heard_from_peer_ = false;  // Since the last liveness check.
   bool ping_unanswered_ = false;  // A ping went out and the peer sent nothing since.

@@ -127,6 +127,22 @@ TEST(WebSocketFrames, ReportsProtocolErrorsWithTheirCloseCodes) {
   }
 }
 
+TEST(WebSocketFrames, AFragmentedMessageDoesNotCountTowardTheNextOnesLimit) {
+  WsFrameReader reader(100);
+  Feed(reader, ClientFrame(0x02, std::string(60, 'x')) + ClientFrame(0x80, std::string(30, 'x')) +
+                   ClientFrame(0x82, std::string(20, 'y')) +
+                   ClientFrame(0x02, std::string(50, 'z')) + ClientFrame(0x80, std::string(50, 'z')));
+  WsFrameReader::Item item = reader.Next();
+  ASSERT_EQ(item.kind, WsFrameReader::Item::kMessage);
+  EXPECT_EQ(item.payload.size(), 90u);
+  item = reader.Next();
+  ASSERT_EQ(item.kind, WsFrameReader::Item::kMessage);
+  EXPECT_EQ(item.payload, std::string(20, 'y'));
+  item = reader.Next();
+  ASSERT_EQ(item.kind, WsFrameReader::Item::kMessage);
+  EXPECT_EQ(item.payload.size(), 100u);
+}
+
 TEST(WebSocketFrames, ReadsCloseFramesTextMessagesAndPongs) {
   WsFrameReader reader(100);
   Feed(reader, ClientFrame(0x81, "hi") + ClientFrame(0x8a, "") +

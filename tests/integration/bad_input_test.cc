@@ -1,6 +1,12 @@
 // Bad input gets its documented answer, and a well-behaved client on the same gateway is
 // undisturbed.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 
@@ -259,6 +265,49 @@ TEST_F(BadInputTest, UpgradesWithAWrongVersionOrKeyAreRefused) {
   no_key.replace(no_key.find("dGhlIHNhbXBsZSBub25jZQ=="), 24, "short");
   answer = RawExchange(http_port(), no_key);
   EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+}
+
+TEST_F(BadInputTest, AMessageFarOverTheLimitStillGetsItsCloseFrame) {
+  // The server stops parsing at the frame header, but reads what follows until the peer closes:
+  // closing with 2 MiB unread would reset the connection and lose the close frame.
+  std::shared_ptr<WsClient> ws = ConnectWs("/ws");
+  ws->SendBinary(std::string(2 << 20, 'x'));
+  EXPECT_EQ(ws->WaitForClose(kWait), std::optional<uint16_t>(1009)) << ws->Error();
+}
+
+TEST_F(BadInputTest, APingFloodFromAPeerThatDoesNotReadIsNotAnsweredWithoutBound) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  int small = 4096;  // The peer reads nothing and offers a small window: answers back up fast.
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(http_port());
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  std::string handshake = Upgrade("/ws");
+  ASSERT_EQ(::send(fd, handshake.data(), handshake.size(), 0),
+            static_cast<ssize_t>(handshake.size()));
+  std::string pings;
+  for (int i = 0; i < 4096; ++i) pings += ClientFrame(0x89, "0123456789");
+  // Once the answers back up, the server stops reading: the pings stall in the socket.
+  size_t sent = 0;
+  auto stalled_since = std::chrono::steady_clock::now();
+  auto deadline = stalled_since + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    ssize_t n = ::send(fd, pings.data(), pings.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      stalled_since = std::chrono::steady_clock::now();
+      continue;
+    }
+    if (std::chrono::steady_clock::now() - stalled_since > 1s) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  ::close(fd);
+  EXPECT_LT(std::chrono::steady_clock::now(), deadline) << "never stalled after " << sent;
+  // Kernel buffers on both sides hold a few MiB at most; an unbounded server reads on forever.
+  EXPECT_LT(sent, 64u << 20);
 }
 
 }  // namespace
