@@ -2,6 +2,7 @@
 #include "clients.h"
 
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <future>
@@ -315,6 +316,9 @@ class Client {
     }
   }
 
+  // A bare payload from a plain server: the next event of the client's topic.
+  void OnPlainEvent(std::string_view data) { OnEvent(topic_name_, last_offset() + 1, data); }
+
   void OnEvent(std::string_view topic, uint64_t offset, std::string_view data) {
     if (topic != topic_name_) {
       ++report_.unexpected;
@@ -405,47 +409,80 @@ class WsClient : public Client {
     Connection* conn = conn_.get();
     const uint64_t gen = generation();
     tcp::endpoint endpoint(asio::ip::make_address(options_.http_host), options_.http_port);
-    conn->ws.next_layer().expires_after(std::chrono::seconds(30));
-    conn->ws.next_layer().async_connect(endpoint, [this, conn, gen](beast::error_code error) {
+    conn->socket.async_connect(endpoint, [this, conn, gen](boost::system::error_code error) {
       if (gen != generation()) return;
       if (error) return OnFailed("connect: " + error.message());
-      conn->ws.next_layer().expires_never();
-      conn->ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-      conn->ws.binary(true);
-      // A resumed client subscribes by command (with its position), not in the URL.
-      std::string target = resume() ? "/ws" : "/ws?topic=" + topic_name_;
-      if (!options_.token.empty()) {
-        target += (resume() ? "?token=" : "&token=") + options_.token;
-      }
-      conn->ws.async_handshake(
-          options_.http_host + ":" + std::to_string(options_.http_port), target,
-          [this, conn, gen](beast::error_code error) {
-            if (gen != generation()) return;
-            if (error) return OnFailed("handshake: " + error.message());
-            if (resume()) SendResubscribe(conn, gen);
-            Read(conn, gen);
-          });
+      conn->socket.set_option(tcp::no_delay(true), error);
+      conn->out = "GET " + Target() + " HTTP/1.1\r\nHost: " + options_.http_host + ":" +
+                  std::to_string(options_.http_port) +
+                  "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+      asio::async_write(conn->socket, asio::buffer(conn->out),
+                        [this, gen](boost::system::error_code error, size_t) {
+                          if (gen != generation()) return;
+                          if (error) OnFailed("write handshake: " + error.message());
+                        });
+      Read(conn, gen);
     });
   }
 
   void Drop(bool reset) override {
     if (!MarkDropped() || !conn_) return;
-    beast::error_code ignored;
-    auto& socket = beast::get_lowest_layer(conn_->ws).socket();
-    if (reset) socket.set_option(asio::socket_base::linger(true, 0), ignored);
-    socket.close(ignored);
+    boost::system::error_code ignored;
+    if (reset) conn_->socket.set_option(asio::socket_base::linger(true, 0), ignored);
+    conn_->socket.close(ignored);
     // Handlers still pending on the old connection find another generation and do nothing; the
     // connection object stays alive until the client is destroyed.
     graveyard_.push_back(std::move(conn_));
   }
 
  private:
+  // The WebSocket client side, read straight off the socket: one read takes every frame that
+  // arrived, so the client's cost per frame stays far below a server's (a server that sends one
+  // frame per event is measured, not the client).
   struct Connection {
-    explicit Connection(asio::io_context& io) : ws(io) {}
-    websocket::stream<beast::tcp_stream> ws;
-    beast::flat_buffer buffer;
-    std::string out;
+    explicit Connection(asio::io_context& io) : socket(io) {}
+    tcp::socket socket;
+    bool upgraded = false;
+    std::string in;       // Bytes read and not yet handled.
+    std::string message;  // A fragmented message being joined.
+    std::string out;      // The handshake request, then the frame being written.
+    std::array<char, 16 * 1024> read_buffer;
   };
+
+  // The handshake target. A resumed client subscribes by command (with its position), not in
+  // the URL.
+  std::string Target() const {
+    if (options_.plain) return options_.plain_ws_path + topic_name_;
+    std::string target = resume() ? "/ws" : "/ws?topic=" + topic_name_;
+    if (!options_.token.empty()) target += (resume() ? "?token=" : "&token=") + options_.token;
+    return target;
+  }
+
+  // A client frame (clients mask theirs; the key need not be secret here).
+  static std::string MaskedFrame(uint8_t opcode, std::string_view payload) {
+    std::string frame(1, static_cast<char>(0x80 | opcode));
+    if (payload.size() < 126) {
+      frame.push_back(static_cast<char>(0x80 | payload.size()));
+    } else {
+      frame.push_back(static_cast<char>(0x80 | 126));
+      frame.push_back(static_cast<char>(payload.size() >> 8));
+      frame.push_back(static_cast<char>(payload.size()));
+    }
+    const char mask[4] = {0x5a, 0x3c, 0x11, 0x7e};
+    frame.append(mask, 4);
+    for (size_t i = 0; i < payload.size(); ++i) frame.push_back(payload[i] ^ mask[i % 4]);
+    return frame;
+  }
+
+  void Send(Connection* conn, uint64_t gen, std::string frame) {
+    auto bytes = std::make_shared<std::string>(std::move(frame));
+    asio::async_write(conn->socket, asio::buffer(*bytes),
+                      [this, gen, bytes](boost::system::error_code error, size_t) {
+                        if (gen != generation()) return;
+                        if (error) OnFailed("write: " + error.message());
+                      });
+  }
 
   void SendResubscribe(Connection* conn, uint64_t gen) {
     herald::v1::ClientMessage message;
@@ -455,35 +492,96 @@ class WsClient : public Client {
     subscribe->set_epoch(epoch());
     subscribe->set_offset(report_.resume_offset);
     subscribe->set_recover(true);
-    conn->out = message.SerializeAsString();
-    conn->ws.async_write(asio::buffer(conn->out), [this, gen](beast::error_code error, size_t) {
-      if (gen != generation()) return;
-      if (error) OnFailed("write subscribe: " + error.message());
-    });
+    Send(conn, gen, MaskedFrame(0x2, message.SerializeAsString()));
   }
 
   void Read(Connection* conn, uint64_t gen) {
-    conn->ws.async_read(conn->buffer, [this, conn, gen](beast::error_code error, size_t) {
-      if (gen != generation()) return;
-      if (error) {
-        if (error == websocket::error::closed) {
-          if (report_.disconnect_code == 0) report_.disconnect_code = conn->ws.reason().code;
-          return OnFailed("closed " + std::to_string(conn->ws.reason().code) + " " +
-                          std::string(conn->ws.reason().reason.c_str()));
-        }
-        return OnFailed("read: " + error.message());
+    conn->socket.async_read_some(
+        asio::buffer(conn->read_buffer),
+        [this, conn, gen](boost::system::error_code error, size_t bytes) {
+          if (gen != generation()) return;
+          if (error) return OnFailed("read: " + error.message());
+          conn->in.append(conn->read_buffer.data(), bytes);
+          if (OnBytes(conn, gen, UnixNowNs()) && gen == generation()) Read(conn, gen);
+        });
+  }
+
+  // Handles the handshake answer, then every whole frame in conn->in; returns false when the
+  // client gave up.
+  bool OnBytes(Connection* conn, uint64_t gen, int64_t receive_ns) {
+    size_t used = 0;
+    if (!conn->upgraded) {
+      size_t end = conn->in.find("\r\n\r\n");
+      if (end == std::string::npos) return true;
+      if (conn->in.rfind("HTTP/1.1 101", 0) != 0) {
+        OnFailed("handshake: " + conn->in.substr(0, conn->in.find("\r\n")));
+        return false;
       }
-      bool keep_reading = OnMessage(conn, UnixNowNs());
-      conn->buffer.consume(conn->buffer.size());
-      if (keep_reading && gen == generation()) Read(conn, gen);
-    });
+      conn->upgraded = true;
+      used = end + 4;
+      if (options_.plain) OnConnected(std::nullopt);
+      if (resume()) SendResubscribe(conn, gen);
+    }
+    std::string_view in(conn->in);
+    bool keep_reading = true;
+    while (keep_reading) {
+      std::string_view rest = in.substr(used);
+      if (rest.size() < 2) break;
+      auto byte = [&](size_t i) { return static_cast<uint8_t>(rest[i]); };
+      bool fin = (byte(0) & 0x80) != 0;
+      uint8_t opcode = byte(0) & 0x0f;
+      uint64_t length = byte(1) & 0x7f;
+      size_t header = 2;
+      if (length == 126) {
+        if (rest.size() < 4) break;
+        length = (uint64_t{byte(2)} << 8) | byte(3);
+        header = 4;
+      } else if (length == 127) {
+        if (rest.size() < 10) break;
+        length = 0;
+        for (size_t i = 0; i < 8; ++i) length = (length << 8) | byte(2 + i);
+        header = 10;
+      }
+      if (rest.size() < header + length) break;
+      std::string_view payload = rest.substr(header, length);
+      used += header + length;
+      if (opcode == 0x8) {
+        uint16_t code = payload.size() >= 2
+                            ? static_cast<uint16_t>((static_cast<uint8_t>(payload[0]) << 8) |
+                                                    static_cast<uint8_t>(payload[1]))
+                            : 1005;
+        if (report_.disconnect_code == 0) report_.disconnect_code = code;
+        OnFailed("closed " + std::to_string(code) + " " +
+                 std::string(payload.size() > 2 ? payload.substr(2) : std::string_view()));
+        return false;
+      }
+      if (opcode == 0x9) {
+        Send(conn, gen, MaskedFrame(0xa, payload));
+        continue;
+      }
+      if (opcode == 0xa) continue;
+      if (!fin || !conn->message.empty() || opcode == 0x0) {
+        conn->message.append(payload);
+        if (!fin) continue;
+        std::string whole = std::move(conn->message);
+        conn->message.clear();
+        keep_reading = OnMessage(whole, receive_ns);
+        continue;
+      }
+      keep_reading = OnMessage(payload, receive_ns);
+    }
+    conn->in.erase(0, used);
+    return keep_reading;
   }
 
   // Handles one ServerMessage; returns false when the client gave up.
-  bool OnMessage(Connection* conn, int64_t receive_ns) {
-    auto data = conn->buffer.cdata();
-    std::string_view message(static_cast<const char*>(data.data()), data.size());
+  bool OnMessage(std::string_view message, int64_t receive_ns) {
     BeginFrame(receive_ns);
+    if (options_.plain) {
+      OnPlainEvent(message);
+      EndFrame();
+      return true;
+    }
     if (!live()) {
       // The first message carries `connected` (possibly with events merged in).
       WireReader reader = ReaderOf(message);
@@ -604,9 +702,7 @@ class SseClient : public Client {
     conn->socket.async_connect(endpoint, [this, conn, gen](boost::system::error_code error) {
       if (gen != generation()) return;
       if (error) return OnFailed("connect: " + error.message());
-      conn->request = "GET /sse?topic=" + topic_name_ +
-                      (options_.token.empty() ? "" : "&token=" + options_.token) +
-                      " HTTP/1.1\r\nHost: " +
+      conn->request = "GET " + Target() + " HTTP/1.1\r\nHost: " +
                       options_.http_host + ":" + std::to_string(options_.http_port) +
                       "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n";
       // A resumed client sends what a browser's EventSource sends: the last id it saw.
@@ -631,7 +727,8 @@ class SseClient : public Client {
   }
 
  private:
-  enum class Parse { kHead, kChunkSize, kChunkData, kChunkEnd, kDone };
+  // kRaw: a body that is not chunked (it ends with the connection); every read is one frame.
+  enum class Parse { kHead, kChunkSize, kChunkData, kChunkEnd, kRaw, kDone };
 
   struct Connection {
     explicit Connection(asio::io_context& io) : socket(io) {}
@@ -639,6 +736,11 @@ class SseClient : public Client {
     std::string request;
     std::array<char, 16 * 1024> read_buffer;
   };
+
+  std::string Target() const {
+    if (options_.plain) return options_.plain_sse_path + topic_name_;
+    return "/sse?topic=" + topic_name_ + (options_.token.empty() ? "" : "&token=" + options_.token);
+  }
 
   void Read(Connection* conn, uint64_t gen) {
     conn->socket.async_read_some(
@@ -667,8 +769,10 @@ class SseClient : public Client {
             return false;
           }
           std::string rest = head_.substr(end + 4);
+          parse_ = IsChunked(std::string_view(head_).substr(0, end)) ? Parse::kChunkSize
+                                                                      : Parse::kRaw;
           head_.clear();
-          parse_ = Parse::kChunkSize;
+          if (options_.plain) OnConnected(std::nullopt);
           if (!OnBytes(rest, receive_ns)) return false;
           break;
         }
@@ -715,12 +819,25 @@ class SseClient : public Client {
           if (chunk_end_left_ == 0) parse_ = Parse::kChunkSize;
           break;
         }
+        case Parse::kRaw:
+          BeginFrame(receive_ns);
+          OnSseText(bytes);
+          EndFrame();
+          bytes = {};
+          break;
         case Parse::kDone:
           bytes = {};
           break;
       }
     }
     return true;
+  }
+
+  // True when the response head says Transfer-Encoding: chunked (in any letter case).
+  static bool IsChunked(std::string_view head) {
+    std::string lower(head);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return lower.find("\r\ntransfer-encoding: chunked") != std::string::npos;
   }
 
   // Appends body text and handles every complete SSE event (blank-line terminated).
@@ -757,6 +874,10 @@ class SseClient : public Client {
       }
     }
     if (data.empty()) return;  // retry:, comments
+    if (options_.plain) {
+      OnPlainEvent(data);
+      return;
+    }
     if (type == "herald.connected") {
       size_t cursor = 0;
       std::optional<std::string_view> epoch = JsonString(data, "\"epoch\":\"", &cursor);

@@ -25,6 +25,13 @@ struct FleetOptions {
   bool drop_with_reset = false;
   // Sent as ?token= on every /ws and /sse request when set (a gateway with auth on).
   std::string token;
+  // Plain servers (nchan, a Node.js server): every WS message and every SSE `data:` line is one
+  // bare payload, with no connected message and no offsets. A client is connected once its
+  // handshake (WS) or response head (SSE) arrived, and numbers the events it receives 1, 2, ...
+  // Its requests go to plain_ws_path / plain_sse_path + topic.
+  bool plain = false;
+  std::string plain_ws_path;   // "/ws/"
+  std::string plain_sse_path;  // "/sse/"
 };
 
 // The name of topic `index` as used by every part of the bench.

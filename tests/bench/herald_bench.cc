@@ -1,4 +1,5 @@
-// herald-bench: connects many WS/SSE clients, publishes over gRPC, reports throughput and latency.
+// herald-bench: connects many WS/SSE clients, publishes over gRPC (or HTTP to the servers Herald
+// is compared with), reports throughput and latency.
 #include <signal.h>
 #include <unistd.h>
 
@@ -31,6 +32,10 @@ ABSL_FLAG(std::string, scenario, "fanout",
           "(connect, first batch, drop every client, publish --missed_events per topic, "
           "reconnect all and resume). history_memory: gateway memory per topic and per stored "
           "event (no subscribers).");
+ABSL_FLAG(std::string, server, "herald",
+          "Server under test. herald: gRPC publishers, Herald's WS/SSE protocol. nchan, node "
+          "(bench/node): HTTP POST /pub/<topic> publishers on --http, and bare payloads on WS "
+          "and SSE (nchan /sub/<topic>, node /ws/<topic> and /sse/<topic>); fanout only.");
 ABSL_FLAG(std::string, http, "127.0.0.1:8080", "Gateway HTTP address (host:port) for WS/SSE.");
 ABSL_FLAG(std::string, grpc, "127.0.0.1:50051", "Gateway gRPC address (host:port).");
 ABSL_FLAG(std::string, start_gateway, "",
@@ -52,7 +57,9 @@ ABSL_FLAG(int64_t, events, -1,
           "Events in total, spread over the topics. -1: the scenario's default (fanout 100000 "
           "measured events, history_memory 1000 per topic).");
 ABSL_FLAG(int64_t, payload_bytes, 64, "Event payload size (at least 19: the publish time).");
-ABSL_FLAG(int64_t, publishers, 1, "gRPC PublishStream calls, each on its own connection.");
+ABSL_FLAG(int64_t, publishers, 1,
+          "gRPC PublishStream calls (HTTP keep-alive connections for nchan and node), each on its "
+          "own connection.");
 ABSL_FLAG(double, rate, 0,
           "Publish rate in events/s over all publishers; 0 = as fast as possible.");
 ABSL_FLAG(int64_t, max_inflight, 1000, "Unanswered publishes allowed per stream.");
@@ -128,6 +135,24 @@ bool WaitReached(const ClientFleet& fleet, const std::vector<uint64_t>& targets,
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
+}
+
+// How the bench talks to the server under test (--server).
+struct ServerProtocol {
+  std::string name;
+  // False: Herald (gRPC publishing, its own WS/SSE protocol). True: HTTP POST publishing and bare
+  // payloads on WS and SSE, at these paths + topic.
+  bool plain = false;
+  std::string ws_path;
+  std::string sse_path;
+  std::string publish_path;
+};
+
+std::optional<ServerProtocol> ProtocolOf(const std::string& server) {
+  if (server == "herald") return ServerProtocol{server, false, "", "", ""};
+  if (server == "nchan") return ServerProtocol{server, true, "/sub/", "/sub/", "/pub/"};
+  if (server == "node") return ServerProtocol{server, true, "/ws/", "/sse/", "/pub/"};
+  return std::nullopt;
 }
 
 // The gateway under test: started by the bench (--start_gateway) or already running.
@@ -213,7 +238,15 @@ std::string OptionalBytes(std::optional<uint64_t> value) {
   return value ? absl::StrCat(*value) : std::string("null");
 }
 
-int RunFanout(GatewayUnderTest& gw, uint64_t file_limit) {
+// One publisher per --publishers: gRPC for Herald, HTTP POST for the plain servers.
+std::unique_ptr<Publishers> MakePublishers(const GatewayUnderTest& gw,
+                                           const ServerProtocol& protocol) {
+  const size_t count = std::max<size_t>(1, SizeFlag(FLAGS_publishers));
+  if (!protocol.plain) return MakeGrpcPublishers(gw.grpc_text, count);
+  return MakeHttpPublishers(gw.http.host, gw.http.port, protocol.publish_path, count);
+}
+
+int RunFanout(GatewayUnderTest& gw, const ServerProtocol& protocol, uint64_t file_limit) {
   const size_t ws_clients = SizeFlag(FLAGS_ws_clients);
   const size_t sse_clients = SizeFlag(FLAGS_sse_clients);
   const size_t topics = TopicsOr(1);
@@ -234,9 +267,10 @@ int RunFanout(GatewayUnderTest& gw, uint64_t file_limit) {
   auto gateway_cpu = [&] { return gw.Cpu(); };
   std::optional<uint64_t> rss_before = rss();
 
-  auto publishers = std::make_unique<Publishers>(grpc_text, publisher_count);
+  std::unique_ptr<Publishers> publishers = MakePublishers(gw, protocol);
   if (!publishers->WaitConnected(std::chrono::seconds(10))) {
-    std::cerr << "herald-bench: cannot connect to gRPC " << grpc_text << "\n";
+    std::cerr << "herald-bench: cannot connect the publishers to "
+              << (protocol.plain ? http_text : grpc_text) << "\n";
     return 1;
   }
 
@@ -250,6 +284,9 @@ int RunFanout(GatewayUnderTest& gw, uint64_t file_limit) {
   fleet_options.topics = topics;
   fleet_options.threads = std::max<size_t>(1, SizeFlag(FLAGS_client_threads));
   fleet_options.connect_concurrency = std::max<size_t>(1, SizeFlag(FLAGS_connect_concurrency));
+  fleet_options.plain = protocol.plain;
+  fleet_options.plain_ws_path = protocol.ws_path;
+  fleet_options.plain_sse_path = protocol.sse_path;
   ClientFleet fleet(fleet_options);
   auto connect_start = std::chrono::steady_clock::now();
   fleet.Start();
@@ -295,7 +332,8 @@ int RunFanout(GatewayUnderTest& gw, uint64_t file_limit) {
   plan.events = events;
   std::optional<double> gateway_cpu_start = gateway_cpu();
   double bench_cpu_start = SelfCpuSeconds();
-  auto measure_deadline = std::chrono::steady_clock::now() + timeout;
+  const auto measure_start = std::chrono::steady_clock::now();
+  auto measure_deadline = measure_start + timeout;
   fleet.SetMeasureStart(UnixNowNs());
   PublishResult published = publishers->Run(plan);
   if (!published.first_error.empty()) {
@@ -308,9 +346,12 @@ int RunFanout(GatewayUnderTest& gw, uint64_t file_limit) {
   std::optional<double> gateway_cpu_end = gateway_cpu();
   double bench_cpu = SelfCpuSeconds() - bench_cpu_start;
   double bench_cpu_total = SelfCpuSeconds();
+  // The window the CPU figures cover: publishing plus delivery (or the timeout).
+  const double measure_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - measure_start).count();
 
   FleetReport report = fleet.Stop();
-  publishers.reset();  // closes the gRPC connections before the gateway drains
+  publishers.reset();  // closes the publishing connections before the gateway drains
   std::string gateway_exit = gw.StopIfStarted();
 
   // Aggregate.
@@ -372,7 +413,7 @@ int RunFanout(GatewayUnderTest& gw, uint64_t file_limit) {
   }
 
   // Human-readable report.
-  std::printf("herald-bench\n");
+  std::printf("herald-bench (%s)\n", protocol.name.c_str());
   std::printf("  gateway        http=%s grpc=%s pid=%d%s\n", http_text.c_str(), grpc_text.c_str(),
               static_cast<int>(gateway_pid),
               gateway_exit.empty() ? "" : (" (" + gateway_exit + ")").c_str());
@@ -409,9 +450,9 @@ int RunFanout(GatewayUnderTest& gw, uint64_t file_limit) {
       "%.0f B per connection\n",
       Mib(rss_before), Mib(rss_connected), Mib(rss_after), rss_per_connection.value_or(-1));
   std::printf(
-      "  cpu            gateway %.2f s, bench %.2f s during the measured phase "
-      "(bench total %.2f s)\n",
-      gateway_cpu_used.value_or(-1), bench_cpu, bench_cpu_total);
+      "  cpu            gateway %.2f s, bench %.2f s during the measured phase (%.3f s; "
+      "bench total %.2f s)\n",
+      gateway_cpu_used.value_or(-1), bench_cpu, measure_seconds, bench_cpu_total);
 
   // One machine-readable line.
   auto optional_number = [](std::optional<double> value) {
@@ -421,7 +462,8 @@ int RunFanout(GatewayUnderTest& gw, uint64_t file_limit) {
     return value ? absl::StrCat(*value) : std::string("null");
   };
   std::string json = absl::StrCat(
-      "{\"clients\":", connected, ",\"clients_requested\":", clients_total,
+      "{\"server\":\"", protocol.name, "\",\"clients\":", connected,
+      ",\"clients_requested\":", clients_total,
       ",\"ws_clients\":", ws_clients, ",\"sse_clients\":", sse_clients, ",\"topics\":", topics,
       ",\"connect_failures\":", failed, ",\"ended_early\":", ended_early,
       ",\"connect_s\":", absl::StrFormat("%.3f", connect_seconds),
@@ -441,6 +483,7 @@ int RunFanout(GatewayUnderTest& gw, uint64_t file_limit) {
       ",\"gateway_rss_after_bytes\":", optional_bytes(rss_after),
       ",\"gateway_cpu_s\":", optional_number(gateway_cpu_used),
       ",\"bench_cpu_s\":", absl::StrFormat("%.3f", bench_cpu),
+      ",\"measure_s\":", absl::StrFormat("%.3f", measure_seconds),
       ",\"timed_out\":", timed_out ? "true" : "false",
       ",\"complete\":", complete ? "true" : "false", "}");
   std::printf("RESULT %s\n", json.c_str());
@@ -484,7 +527,7 @@ int RunStorm(GatewayUnderTest& gw, uint64_t file_limit) {
                  "no memory or CPU figures\n";
   }
 
-  auto publishers = std::make_unique<Publishers>(gw.grpc_text, publisher_count);
+  std::unique_ptr<Publishers> publishers = MakeGrpcPublishers(gw.grpc_text, publisher_count);
   if (!publishers->WaitConnected(std::chrono::seconds(10))) {
     std::cerr << "herald-bench: cannot connect to gRPC " << gw.grpc_text << "\n";
     return 1;
@@ -807,7 +850,7 @@ int RunHistoryMemory(GatewayUnderTest& gw) {
     std::cerr << "herald-bench: --events must be at least --topics\n";
     return 1;
   }
-  auto publishers = std::make_unique<Publishers>(gw.grpc_text, publisher_count);
+  std::unique_ptr<Publishers> publishers = MakeGrpcPublishers(gw.grpc_text, publisher_count);
   if (!publishers->WaitConnected(std::chrono::seconds(10))) {
     std::cerr << "herald-bench: cannot connect to gRPC " << gw.grpc_text << "\n";
     return 1;
@@ -922,11 +965,22 @@ int Run() {
               << " (fanout, storm, history_memory)\n";
     return 1;
   }
+  const std::optional<ServerProtocol> protocol = ProtocolOf(absl::GetFlag(FLAGS_server));
+  if (!protocol) {
+    std::cerr << "herald-bench: unknown --server=" << absl::GetFlag(FLAGS_server)
+              << " (herald, nchan, node)\n";
+    return 1;
+  }
+  if (protocol->plain && (scenario != "fanout" || !absl::GetFlag(FLAGS_start_gateway).empty())) {
+    std::cerr << "herald-bench: --server=" << protocol->name
+              << " runs the fanout scenario against a running server (--http, --gateway_pid)\n";
+    return 1;
+  }
   GatewayUnderTest gw;
   if (!SetUpGateway(&gw)) return 1;
   if (scenario == "storm") return RunStorm(gw, file_limit);
   if (scenario == "history_memory") return RunHistoryMemory(gw);
-  return RunFanout(gw, file_limit);
+  return RunFanout(gw, *protocol, file_limit);
 }
 
 }  // namespace
@@ -936,6 +990,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Load client for Herald: WS/SSE subscribers + gRPC publishers.\n"
       "  herald-bench --start_gateway=build/bin/herald --ws_clients=1000 --events=100000\n"
+      "  herald-bench --server=nchan --http=127.0.0.1:8081 --gateway_pid=<nginx worker> \\\n"
+      "      --sse_clients=1000 --ws_clients=0 --rate=1000 --events=5000   (see bench/run)\n"
       "  herald-bench --scenario=storm --start_gateway=build/bin/herald --ws_clients=1000 \\\n"
       "      --topics=10 --missed_events=100\n"
       "  herald-bench --scenario=history_memory --start_gateway=build/bin/herald \\\n"

@@ -1,4 +1,5 @@
-// The publishing side of the bench: pipelined gRPC PublishStream calls, one per publisher.
+// The publishing side of the bench: one pipelined connection per publisher, either a gRPC
+// PublishStream (Herald) or HTTP/1.1 POSTs on a keep-alive connection (nchan, a Node.js server).
 #pragma once
 
 #include <chrono>
@@ -6,10 +7,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-namespace grpc {
-class Channel;
-}  // namespace grpc
 
 namespace herald::bench {
 
@@ -19,9 +16,10 @@ struct PublishPlan {
   std::string topic_prefix = "bench.";  // topic i is topic_prefix + i
   double rate = 0;  // events/s over all publishers; 0 = as fast as possible
   size_t payload_bytes = 64;
-  size_t max_inflight = 1000;  // unanswered requests per stream
+  size_t max_inflight = 1000;  // unanswered requests per connection
+  // Longest a Run may take; publishing stops and unanswered requests are given up after it.
   std::chrono::seconds timeout{120};
-  // Sent as "authorization: Bearer <token>" when set.
+  // Sent as "authorization: Bearer <token>" when set (gRPC only).
   std::string token;
 };
 
@@ -33,25 +31,32 @@ struct PublishResult {
   int64_t first_write_unix_ns = 0;
   int64_t last_write_unix_ns = 0;
   int64_t last_ack_unix_ns = 0;
-  std::vector<uint64_t> last_offset_per_topic;  // highest offset answered, per topic
-  std::vector<uint64_t> events_per_topic;       // events planned per topic
+  // Highest offset answered, per topic. Over HTTP (no offsets): how many events the topic has
+  // accepted from these publishers so far, which is the number a subscriber that was there from
+  // the start gives its last event (see FleetOptions::plain).
+  std::vector<uint64_t> last_offset_per_topic;
+  std::vector<uint64_t> events_per_topic;  // events planned per topic
 };
 
 class Publishers {
  public:
-  // One channel (its own TCP connection) per publisher.
-  Publishers(const std::string& grpc_target, size_t count);
-  ~Publishers();
+  virtual ~Publishers() = default;
 
-  // Waits until every channel is connected.
-  bool WaitConnected(std::chrono::seconds timeout);
+  // Waits until every connection is up.
+  virtual bool WaitConnected(std::chrono::seconds timeout) = 0;
 
   // Publishes `plan.events` events: event i goes to topic i % topics, written by publisher
-  // i % count at time start + i / rate. Returns when every response arrived or a stream failed.
-  PublishResult Run(const PublishPlan& plan);
-
- private:
-  std::vector<std::shared_ptr<grpc::Channel>> channels_;
+  // i % count at time start + i / rate. Returns when every response arrived, a connection failed
+  // or plan.timeout passed.
+  virtual PublishResult Run(const PublishPlan& plan) = 0;
 };
+
+// One gRPC channel (its own TCP connection) per publisher; one PublishStream per Run.
+std::unique_ptr<Publishers> MakeGrpcPublishers(const std::string& grpc_target, size_t count);
+
+// One keep-alive HTTP/1.1 connection per publisher to host:port, carrying pipelined
+// `POST <path_prefix><topic>` requests whose body is the raw payload; any 2xx answer accepts.
+std::unique_ptr<Publishers> MakeHttpPublishers(const std::string& host, uint16_t port,
+                                               const std::string& path_prefix, size_t count);
 
 }  // namespace herald::bench
