@@ -6,10 +6,15 @@ namespace {
 
 // A write takes about this much of what is pending (whole pieces); the rest waits for the next.
 constexpr size_t kMaxWriteBytes = 256 * 1024;
-// A coalescing or copies buffer larger than this is released after its write, so an idle
+// A coalescing buffer or copies block larger than this is released once written, so an idle
 // connection (over TLS every batch is coalesced) keeps no more.
 constexpr size_t kKeptBufferBytes = 4 * 1024;
 
+// Copied bytes go into blocks of at least this size.
+constexpr size_t kCopyBlockBytes = 256;
+// Taken pieces at the front of the pending vector are removed once they are this many and at
+// least half of it.
+constexpr size_t kCompactAfter = 1024;
 // Vectors emptied after a burst give their memory back above this many elements, so an idle
 // connection stays small.
 constexpr size_t kKeptElements = 16;
@@ -45,9 +50,20 @@ bool OutgoingQueue::PushCopy(std::string_view bytes, bool replayed) {
                : limited_bytes_ + bytes.size() > max_bytes_) {
     return false;
   }
-  uint32_t offset = static_cast<uint32_t>(pending_copies_.size());
-  pending_copies_.append(bytes);
-  Append({nullptr, offset, static_cast<uint32_t>(bytes.size()), /*live=*/!replayed,
+  if (copies_ && copies_.use_count() == 1) {  // No piece refers to it.
+    if (copies_->capacity() > kKeptBufferBytes) {
+      copies_.reset();
+    } else {
+      copies_->clear();
+    }
+  }
+  if (!copies_ || copies_->capacity() - copies_->size() < bytes.size()) {
+    copies_ = std::make_shared<std::string>();
+    copies_->reserve(std::max(kCopyBlockBytes, bytes.size()));
+  }
+  uint32_t offset = static_cast<uint32_t>(copies_->size());
+  copies_->append(bytes);  // Within its capacity: earlier pieces stay valid.
+  Append({copies_, offset, static_cast<uint32_t>(bytes.size()), /*live=*/!replayed,
           /*framed=*/true});
   return true;
 }
@@ -70,8 +86,7 @@ void OutgoingQueue::Append(Piece piece) {
 
 void OutgoingQueue::DropPending() {
   ClearAndRelease(pending_);
-  pending_copies_.clear();
-  ReleaseIfLarge(pending_copies_);
+  pending_head_ = 0;
   pending_bytes_ = 0;
   limited_bytes_ = 0;
 }
@@ -86,39 +101,25 @@ void OutgoingQueue::AddBuffer(const char* data, size_t size) {
   if (size > 0) buffers_.emplace_back(data, size);
 }
 
-const char* OutgoingQueue::PieceData(const Piece& piece) const {
-  return piece.bytes ? piece.bytes->data() : in_flight_copies_.data() + piece.offset;
-}
-
 void OutgoingQueue::TakeBatch(size_t max_buffers) {
   in_flight_.clear();
   headers_.clear();
   size_t batch_bytes = 0;
-  size_t taken = 0;
-  while (taken < pending_.size() && (taken == 0 || batch_bytes < kMaxWriteBytes)) {
-    Piece& piece = pending_[taken++];
+  while (pending_head_ < pending_.size() && (in_flight_.empty() || batch_bytes < kMaxWriteBytes)) {
+    Piece& piece = pending_[pending_head_++];
     batch_bytes += piece.size;
     if (piece.live) limited_bytes_ -= piece.size;
     if (framing_.header == nullptr) piece.framed = false;
     in_flight_.push_back(std::move(piece));
   }
-  if (taken == pending_.size()) {
+  if (pending_head_ == pending_.size()) {
     ClearAndRelease(pending_);
-  } else {
-    pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(taken));
+    pending_head_ = 0;
+  } else if (pending_head_ >= kCompactAfter && 2 * pending_head_ >= pending_.size()) {
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(pending_head_));
+    pending_head_ = 0;
   }
   pending_bytes_ -= batch_bytes;
-  // The batch takes the copies buffer along; copied bytes of pieces left pending move to a new
-  // one.
-  in_flight_copies_.swap(pending_copies_);
-  pending_copies_.clear();
-  for (Piece& piece : pending_) {
-    if (in_flight_copies_.empty()) break;
-    if (piece.bytes) continue;
-    uint32_t offset = static_cast<uint32_t>(pending_copies_.size());
-    pending_copies_.append(in_flight_copies_, piece.offset, piece.size);
-    piece.offset = offset;
-  }
   // Every header is made before a buffer points into headers_ (it must not grow after).
   for (size_t i = 0; i < in_flight_.size(); ++i) {
     if (!in_flight_[i].framed || (i > 0 && in_flight_[i - 1].framed)) continue;
@@ -138,7 +139,7 @@ void OutgoingQueue::TakeBatch(size_t max_buffers) {
       AddBuffer(header->bytes.data(), header->size);
       ++header;
     }
-    AddBuffer(PieceData(piece), piece.size);
+    AddBuffer(piece.bytes->data() + piece.offset, piece.size);
     if (ends_run) AddBuffer(framing_.trailer.data(), framing_.trailer.size());
   }
   if (buffers_.size() <= max_buffers) return;
@@ -165,8 +166,6 @@ bool OutgoingQueue::CompleteWrite(size_t written) {
   ClearAndRelease(in_flight_);
   ClearAndRelease(headers_);
   ClearAndRelease(buffers_);
-  in_flight_copies_.clear();
-  ReleaseIfLarge(in_flight_copies_);
   ReleaseIfLarge(coalesced_);
   return true;
 }

@@ -54,7 +54,9 @@ class OutgoingQueue {
   void DropPending();
 
   // Bytes wait for a write: queued, or the rest of a batch partly written.
-  bool has_pending() const { return !pending_.empty() || (!writing_ && !buffers_.empty()); }
+  bool has_pending() const {
+    return pending_head_ < pending_.size() || (!writing_ && !buffers_.empty());
+  }
   // Bytes PushReplayed would still take.
   size_t replay_room() const {
     return max_total_bytes_ - std::min(max_total_bytes_, pending_bytes_);
@@ -73,7 +75,7 @@ class OutgoingQueue {
 
  private:
   struct Piece {
-    // Null for copied bytes: then `size` bytes at `offset` of the copies buffer.
+    // The piece is `size` bytes at `offset` of `bytes` (copied pieces share a block).
     std::shared_ptr<const std::string> bytes;
     uint32_t offset;
     uint32_t size;
@@ -83,7 +85,6 @@ class OutgoingQueue {
   void Append(Piece piece);
   void TakeBatch(size_t max_buffers);
   void AddBuffer(const char* data, size_t size);
-  const char* PieceData(const Piece& piece) const;
 
   size_t max_bytes_;
   size_t max_total_bytes_;
@@ -91,8 +92,13 @@ class OutgoingQueue {
   size_t pending_bytes_ = 0;
   size_t limited_bytes_ = 0;  // The part of pending_bytes_ that counts toward max_bytes_.
   bool writing_ = false;
+  // Pieces before pending_head_ were taken by a batch; the vector is compacted now and then, so
+  // a long backlog costs no more per batch than what the batch takes.
   std::vector<Piece> pending_;
-  std::string pending_copies_;  // Copied bytes of pending pieces.
+  size_t pending_head_ = 0;
+  // The block copied bytes are appended to. It never reallocates (a full block is replaced), so
+  // pieces pointing into it stay valid; once no piece refers to it, it is reused.
+  std::shared_ptr<std::string> copies_;
   // The batch being written: its pieces, their copied bytes, the frame headers made for it, and
   // the buffers of what is left of it.
   struct Header {
@@ -100,7 +106,6 @@ class OutgoingQueue {
     size_t size;
   };
   std::vector<Piece> in_flight_;
-  std::string in_flight_copies_;
   std::vector<Header> headers_;
   std::vector<boost::asio::const_buffer> buffers_;
   std::string coalesced_;

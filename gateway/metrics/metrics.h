@@ -46,7 +46,8 @@ class Metrics {
   std::atomic<uint64_t> published_{0};
   std::array<std::atomic<uint64_t>, 2> refused_{};
   // The close codes the server sends.
-  std::array<DisconnectCounter, 7> disconnects_{{{1001}, {1003}, {1009}, {4400}, {4408}, {4429}, {0}}};
+  std::array<DisconnectCounter, 10> disconnects_{
+      {{1001}, {1002}, {1003}, {1009}, {1012}, {4400}, {4401}, {4408}, {4429}, {0}}};
 };
 
 }  // namespace herald

@@ -143,5 +143,30 @@ TEST(OutgoingQueue, CopiesCountTowardTheirLimit) {
   EXPECT_FALSE(queue.PushCopy("1", /*replayed=*/true));
 }
 
+TEST(OutgoingQueue, ALongBacklogLeavesInOrderAcrossBatchesAndPartialWrites) {
+  OutgoingQueue queue(1 << 30, 0);
+  auto body = std::make_shared<const std::string>(200, 'b');
+  std::string expected;
+  for (int i = 0; i < 3000; ++i) {
+    std::string id = "id: " + std::to_string(i) + "\n";
+    EXPECT_TRUE(queue.PushCopy(id, /*replayed=*/false));
+    EXPECT_TRUE(queue.Push(body));
+    expected += id + *body;
+  }
+  std::string written;
+  int writes = 0;
+  while (queue.has_pending()) {
+    std::string batch = Concat(queue.StartWrite(64));
+    // Each write takes only part of what it was offered, as a full socket would.
+    size_t taken = std::min(batch.size(), size_t{100000});
+    written += batch.substr(0, taken);
+    queue.CompleteWrite(taken);
+    ++writes;
+  }
+  EXPECT_EQ(written, expected);
+  EXPECT_GT(writes, 6);
+  EXPECT_EQ(queue.pending_bytes(), 0u);
+}
+
 }  // namespace
 }  // namespace herald
