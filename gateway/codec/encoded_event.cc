@@ -2,18 +2,36 @@
 #include "codec/encoded_event.h"
 
 #include "codec/sse_encoding.h"
-#include "herald/v1/websocket.pb.h"
 
 namespace herald {
+
+namespace {
+
+void AppendVarint(uint64_t value, std::string* out) {
+  for (; value >= 0x80; value >>= 7) out->push_back(static_cast<char>((value & 0x7f) | 0x80));
+  out->push_back(static_cast<char>(value));
+}
+
+// A length-delimited field: its tag, the length, the bytes.
+void AppendBytesField(char tag, absl::string_view bytes, std::string* out) {
+  out->push_back(tag);
+  AppendVarint(bytes.size(), out);
+  out->append(bytes.data(), bytes.size());
+}
+
+constexpr char kServerMessageEventsTag = '\x0a';  // Field 1, length-delimited.
+constexpr char kEventEpochTag = '\x1a';           // Field 3, length-delimited.
+
+}  // namespace
 
 EncodedEvent::EncodedEvent(const herald::v1::Event& event)
     : topic_(event.topic()),
       epoch_(event.epoch()),
       offset_(event.offset()),
       time_unix_ms_(event.time_unix_ms()) {
-  herald::v1::ServerMessage message;
-  *message.add_events() = event;
-  message.SerializeToString(&ws_frame_);
+  herald::v1::Event without_epoch = event;
+  without_epoch.clear_epoch();
+  SetFrame(without_epoch.SerializeAsString());
 }
 
 EncodedEvent::EncodedEvent(herald::v1::Event event, absl::string_view event_bytes)
@@ -21,37 +39,65 @@ EncodedEvent::EncodedEvent(herald::v1::Event event, absl::string_view event_byte
       epoch_(event.epoch()),
       offset_(event.offset()),
       time_unix_ms_(event.time_unix_ms()) {
-  // ServerMessage field 1 (events), length-delimited: tag, length, the Event's bytes.
-  ws_frame_.reserve(event_bytes.size() + 11);
-  ws_frame_.push_back('\x0a');
-  for (uint64_t length = event_bytes.size(); ; length >>= 7) {
-    if (length < 0x80) {
-      ws_frame_.push_back(static_cast<char>(length));
-      break;
-    }
-    ws_frame_.push_back(static_cast<char>((length & 0x7f) | 0x80));
+  if (epoch_.empty()) {
+    SetFrame(event_bytes);
+  } else {
+    event.clear_epoch();
+    SetFrame(event.SerializeAsString());
+    event.set_epoch(epoch_);
   }
-  ws_frame_.append(event_bytes.data(), event_bytes.size());
   std::call_once(event_once_, [&] {
     event_ = std::make_unique<const herald::v1::Event>(std::move(event));
   });
 }
 
-herald::v1::Event EncodedEvent::Decode() const {
-  herald::v1::ServerMessage message;
-  // Our own encoding: it parses, and holds exactly one event.
-  message.ParseFromString(ws_frame_);
-  return std::move(*message.mutable_events(0));
+void EncodedEvent::SetFrame(absl::string_view event_bytes) {
+  ws_frame_.reserve(event_bytes.size() + 11);
+  AppendBytesField(kServerMessageEventsTag, event_bytes, &ws_frame_);
+  event_bytes_at_ = ws_frame_.size() - event_bytes.size();
 }
 
-const std::string& EncodedEvent::sse_body() const {
-  std::call_once(sse_once_, [this] { sse_body_ = SseEventBody(Decode()); });
-  return sse_body_;
+herald::v1::Event EncodedEvent::Decode() const {
+  herald::v1::Event event;
+  // Our own encoding: it parses.
+  absl::string_view bytes = absl::string_view(ws_frame_).substr(event_bytes_at_);
+  event.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+  return event;
+}
+
+const std::string& EncodedEvent::ws_frame(EpochField epoch) const {
+  if (epoch == EpochField::kLeftOut || epoch_.empty()) return ws_frame_;
+  std::call_once(ws_with_epoch_once_, [this] {
+    // Fields may come in any order: the epoch goes after the others.
+    std::string event_bytes = ws_frame_.substr(event_bytes_at_);
+    AppendBytesField(kEventEpochTag, epoch_, &event_bytes);
+    AppendBytesField(kServerMessageEventsTag, event_bytes, &ws_frame_with_epoch_);
+    event_bytes_with_epoch_at_ = ws_frame_with_epoch_.size() - event_bytes.size();
+  });
+  return ws_frame_with_epoch_;
+}
+
+absl::string_view EncodedEvent::event_bytes() const {
+  const std::string& frame = ws_frame(EpochField::kIncluded);
+  size_t at = &frame == &ws_frame_ ? event_bytes_at_ : event_bytes_with_epoch_at_;
+  return absl::string_view(frame).substr(at);
+}
+
+const std::string& EncodedEvent::sse_body(EpochField epoch) const {
+  if (epoch == EpochField::kLeftOut || epoch_.empty()) {
+    std::call_once(sse_once_, [this] { sse_body_ = SseEventBody(Decode()); });
+    return sse_body_;
+  }
+  std::call_once(sse_with_epoch_once_, [this] { sse_body_with_epoch_ = SseEventBody(event()); });
+  return sse_body_with_epoch_;
 }
 
 const herald::v1::Event& EncodedEvent::event() const {
-  std::call_once(event_once_,
-                 [this] { event_ = std::make_unique<const herald::v1::Event>(Decode()); });
+  std::call_once(event_once_, [this] {
+    herald::v1::Event event = Decode();
+    event.set_epoch(epoch_);
+    event_ = std::make_unique<const herald::v1::Event>(std::move(event));
+  });
   return *event_;
 }
 

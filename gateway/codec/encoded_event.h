@@ -12,6 +12,11 @@
 
 namespace herald {
 
+// Whether an event's encoding names its epoch. A browser client learns a topic's epoch when it
+// subscribes; an event carries it only when it is news to that subscriber (the first of a new
+// epoch), so the usual encoding leaves it out.
+enum class EpochField { kLeftOut, kIncluded };
+
 // Holds the payload once, in the WebSocket encoding; the SSE form and the Event message are
 // made from it on first use (history keeps many events that no SSE or gRPC client reads).
 class EncodedEvent {
@@ -29,14 +34,21 @@ class EncodedEvent {
   int64_t time_unix_ms() const { return time_unix_ms_; }
 
   // A whole `ServerMessage{events: [event]}`; blocks like this concatenate into one message.
-  const std::string& ws_frame() const { return ws_frame_; }
+  // Thread-safe.
+  const std::string& ws_frame(EpochField epoch = EpochField::kLeftOut) const;
   // The SSE event without its `id:` line, which each connection writes itself (the id is the
   // connection's resume token): "event: <type>\ndata: {...}\n\n". Thread-safe.
-  const std::string& sse_body() const;
-  // The event itself. Thread-safe.
+  const std::string& sse_body(EpochField epoch = EpochField::kLeftOut) const;
+  // The Event message's own encoding, epoch included: what a gRPC consumer receives (a view of
+  // ws_frame(kIncluded)). Thread-safe.
+  absl::string_view event_bytes() const;
+  // The event itself, epoch included. Thread-safe.
   const herald::v1::Event& event() const;
 
  private:
+  // Wraps the encoded event (without its epoch) as the one event of a ServerMessage.
+  void SetFrame(absl::string_view event_bytes);
+  // The event as in ws_frame_: without its epoch.
   herald::v1::Event Decode() const;
 
   std::string topic_;
@@ -44,8 +56,14 @@ class EncodedEvent {
   uint64_t offset_;
   int64_t time_unix_ms_;
   std::string ws_frame_;
+  size_t event_bytes_at_ = 0;  // Where the Event's own bytes start in ws_frame_.
+  mutable std::once_flag ws_with_epoch_once_;
+  mutable std::string ws_frame_with_epoch_;
+  mutable size_t event_bytes_with_epoch_at_ = 0;
   mutable std::once_flag sse_once_;
   mutable std::string sse_body_;
+  mutable std::once_flag sse_with_epoch_once_;
+  mutable std::string sse_body_with_epoch_;
   mutable std::once_flag event_once_;
   mutable std::unique_ptr<const herald::v1::Event> event_;
 };

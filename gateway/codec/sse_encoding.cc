@@ -84,7 +84,7 @@ std::string EventJson(const herald::v1::Event& event) {
   boost::json::object head;
   head["topic"] = event.topic();
   head["offset"] = event.offset();
-  head["epoch"] = event.epoch();
+  if (!event.epoch().empty()) head["epoch"] = event.epoch();
   if (!event.type().empty()) head["type"] = event.type();
   const std::string& data = event.data();
   std::string data_member;
@@ -100,7 +100,7 @@ std::string EventJson(const herald::v1::Event& event) {
     data_member = absl::StrCat("\"data_base64\":\"", absl::Base64Escape(data), "\"");
   }
   boost::json::object tail;
-  tail["content_type"] = event.content_type();
+  if (!event.content_type().empty()) tail["content_type"] = event.content_type();
   if (!event.meta().empty()) {
     boost::json::object meta;
     for (const auto& [key, value] : event.meta()) meta[key] = value;

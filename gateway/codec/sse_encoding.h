@@ -19,8 +19,9 @@ bool IsValidUtf8(absl::string_view bytes);
 bool IsJson(absl::string_view data);
 
 // The event as one JSON line: {"topic","offset","epoch","type","data"|"data_base64",
-// "content_type","meta","time_unix_ms"}. `data` is the JSON value for JSON content types, a
-// string for text (or an empty type with UTF-8 data), and `data_base64` replaces it otherwise.
+// "content_type","meta","time_unix_ms"}, where epoch, type, content_type and meta are left out
+// when empty. `data` is the JSON value for JSON content types, a string for text (or an empty
+// type with UTF-8 data), and `data_base64` replaces it otherwise.
 std::string EventJson(const herald::v1::Event& event);
 
 // An SSE event for `event` without its `id:` line: `event:` (when the type is set) and `data:`,

@@ -176,22 +176,15 @@ void SseSession::SchedulePing() {
   });
 }
 
-void SseSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event) {
-  PushEvent(event, /*counted=*/true);
-}
-
-void SseSession::EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) {
-  PushEvent(event, /*counted=*/false);
-}
-
 size_t SseSession::ReplayCost(const EncodedEvent& event) const {
-  // The body plus an `id:` line: at most an epoch, a dash, 20 digits and a dot per topic.
+  // The body (with, at most, an `"epoch":"…",` member) plus an `id:` line: at most an epoch, a
+  // dash, 20 digits and a dot per topic.
   size_t id_line = 5;
   for (const TopicPosition& position : positions_) id_line += position.epoch.size() + 22;
-  return event.sse_body().size() + id_line;
+  return event.sse_body().size() + event.epoch().size() + 11 + id_line;
 }
 
-void SseSession::PushEvent(const std::shared_ptr<const EncodedEvent>& event, bool counted) {
+void SseSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) {
   if (closing_ || ended_) return;
   bool queued = true;
   if (event->offset() != 0) {
@@ -202,10 +195,12 @@ void SseSession::PushEvent(const std::shared_ptr<const EncodedEvent>& event, boo
     id_line_.assign("id: ");
     AppendResumeToken(positions_, &id_line_);
     id_line_.push_back('\n');
-    queued = queue_.PushCopy(id_line_, /*replayed=*/!counted);
+    queued = queue_.PushCopy(id_line_, delivery.replayed);
   }
-  std::shared_ptr<const std::string> body = SharedBytes(event, event->sse_body());
-  queued = queued && (counted ? queue_.Push(std::move(body)) : queue_.PushReplayed(std::move(body)));
+  std::shared_ptr<const std::string> body = SharedBytes(
+      event, event->sse_body(delivery.new_epoch ? EpochField::kIncluded : EpochField::kLeftOut));
+  queued = queued && (delivery.replayed ? queue_.PushReplayed(std::move(body))
+                                        : queue_.Push(std::move(body)));
   if (!queued) {
     Close(kDisconnectSlowConsumer);
     return;

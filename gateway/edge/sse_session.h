@@ -34,8 +34,7 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
            ConnectionSlot slot);
 
   // Transport (on the session's loop):
-  void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override;
-  void EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) override;
+  void Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) override;
   size_t ReplayCost(const EncodedEvent& event) const override;
   size_t ReplayRoom() const override { return queue_.replay_room(); }
   void Flush() override;
@@ -47,8 +46,6 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
  private:
   void OnSubscribed(std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results,
                     const std::vector<TopicRequest>& requests);
-  // Queues `event` behind an `id:` line holding the connection's position after it.
-  void PushEvent(const std::shared_ptr<const EncodedEvent>& event, bool counted);
   void WatchPeer();
   void SchedulePing();
   void ScheduleExpiry(absl::Time expires);

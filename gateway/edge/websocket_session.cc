@@ -421,19 +421,13 @@ void WebSocketSession::Send(const herald::v1::ServerMessage& message) {
   Flush();
 }
 
-void WebSocketSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event) {
-  QueueEvent(event, /*replayed=*/false);
-}
-
-void WebSocketSession::EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) {
-  QueueEvent(event, /*replayed=*/true);
-}
-
-void WebSocketSession::QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
-                                  bool replayed) {
+void WebSocketSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event,
+                               Delivery delivery) {
   if (closing_ || close_sent_ || ended_) return;
-  std::shared_ptr<const std::string> bytes = SharedBytes(event, event->ws_frame());
-  if (!(replayed ? queue_.PushReplayed(std::move(bytes)) : queue_.Push(std::move(bytes)))) {
+  std::shared_ptr<const std::string> bytes = SharedBytes(
+      event, event->ws_frame(delivery.new_epoch ? EpochField::kIncluded : EpochField::kLeftOut));
+  if (!(delivery.replayed ? queue_.PushReplayed(std::move(bytes))
+                          : queue_.Push(std::move(bytes)))) {
     Close(kDisconnectSlowConsumer);
     return;
   }

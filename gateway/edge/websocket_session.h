@@ -38,9 +38,11 @@ class WebSocketSession final : public Transport,
            std::string_view early_bytes);
 
   // Transport (on the session's loop):
-  void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override;
-  void EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) override;
-  size_t ReplayCost(const EncodedEvent& event) const override { return event.ws_frame().size(); }
+  void Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) override;
+  // At most: the epoch field may be added (tag, length, and a byte more of frame length).
+  size_t ReplayCost(const EncodedEvent& event) const override {
+    return event.ws_frame().size() + event.epoch().size() + 4;
+  }
   size_t ReplayRoom() const override { return queue_.replay_room(); }
   void Flush() override;
   void Close(const Disconnect& disconnect) override;
@@ -49,7 +51,6 @@ class WebSocketSession final : public Transport,
   void OnWrite(boost::system::error_code error);
 
  private:
-  void QueueEvent(const std::shared_ptr<const EncodedEvent>& event, bool replayed);
   void OnConnected(std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results);
   void ReadNext();
   void OnRead(boost::system::error_code error, size_t bytes);

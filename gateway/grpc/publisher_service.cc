@@ -1,10 +1,13 @@
 // Publisher service reactors.
 #include "grpc/publisher_service.h"
 
+#include <atomic>
 #include <deque>
+#include <memory>
 #include <optional>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpc/call_auth.h"
 #include "hub/error_proto.h"
@@ -239,6 +242,42 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
     *response = std::move(result);
     reactor->Finish(grpc::Status::OK);
   });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PublisherService::PublishBatch(
+    grpc::CallbackServerContext* context, const herald::v1::PublishBatchRequest* request,
+    herald::v1::PublishBatchResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<Grant> grant = AuthenticateCall(*context, authenticator_);
+  if (!grant.ok()) {
+    reactor->Finish(ToGrpcStatus(grant.status()));
+    return reactor;
+  }
+  const int count = request->requests_size();
+  if (count > kMaxBatchItems) {
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("a batch holds at most ", kMaxBatchItems, " items; this one has ", count)));
+    return reactor;
+  }
+  if (count == 0) {
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  // Each item's answer goes to its own slot, from whichever thread the engine answers on; the
+  // last one finishes the call.
+  for (int i = 0; i < count; ++i) response->add_responses();
+  auto unanswered = std::make_shared<std::atomic<int>>(count);
+  for (int i = 0; i < count; ++i) {
+    PublishOne(request->requests(i), *grant, config_, engine_, rates_,
+               [reactor, response, unanswered, i](herald::v1::PublishResponse answer) {
+                 *response->mutable_responses(i) = std::move(answer);
+                 if (unanswered->fetch_sub(1, std::memory_order_acq_rel) == 1) {
+                   reactor->Finish(grpc::Status::OK);
+                 }
+               });
+  }
   return reactor;
 }
 

@@ -1,4 +1,5 @@
-// The gRPC Publisher service: unary Publish and the ordered bidirectional PublishStream.
+// The gRPC Publisher service: unary Publish, the ordered bidirectional PublishStream, and
+// PublishBatch.
 #pragma once
 
 #include "absl/container/flat_hash_set.h"
@@ -24,6 +25,11 @@ class PublisherService final : public herald::v1::Publisher::CallbackService {
                                     herald::v1::PublishResponse* response) override;
   grpc::ServerBidiReactor<herald::v1::PublishRequest, herald::v1::PublishResponse>*
   PublishStream(grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* PublishBatch(grpc::CallbackServerContext* context,
+                                         const herald::v1::PublishBatchRequest* request,
+                                         herald::v1::PublishBatchResponse* response) override;
+
+  static constexpr int kMaxBatchItems = 1000;
 
   // Ends every open PublishStream once its item in progress is answered, with UNAVAILABLE, and
   // streams opened later at once: publishers retry on another node.

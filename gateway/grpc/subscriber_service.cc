@@ -14,10 +14,22 @@
 namespace herald {
 namespace {
 
+// The event's own encoding, shared: the buffer refers to the event's bytes (and keeps the
+// event alive) instead of serializing it again for every consumer.
+grpc::ByteBuffer SharedEventBytes(const std::shared_ptr<const EncodedEvent>& event) {
+  absl::string_view bytes = event->event_bytes();
+  auto* owner = new std::shared_ptr<const EncodedEvent>(event);
+  grpc::Slice slice(
+      const_cast<char*>(bytes.data()), bytes.size(),
+      [](void* owner) { delete static_cast<std::shared_ptr<const EncodedEvent>*>(owner); },
+      owner);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
 // Streams the events its shard delivers. The shard calls the Transport methods on its loop;
 // gRPC calls the reactor methods on its own threads; the mutex orders the two. The hub's
 // pointer to this object stays valid until OnDone posts the detach and the delete to the shard.
-class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event>,
+class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                                public Transport {
  public:
   // `loop` runs shard `shard`; the call ends with UNAUTHENTICATED at `expires` (its token's).
@@ -56,12 +68,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
   }
 
   // Transport:
-  void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override {
-    Queue(event, /*replayed=*/false);
-  }
-
-  void EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) override {
-    Queue(event, /*replayed=*/true);
+  // Every event goes out whole, epoch included: a Subscribe call has no subscribe answer to
+  // tell its epoch.
+  void Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) override {
+    Queue(event, delivery.replayed);
   }
 
   size_t ReplayCost(const EncodedEvent& event) const override {
@@ -88,7 +98,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mutex_);
-    in_flight_.reset();
+    in_flight_.Clear();
     if (!ok) {
       DropQueueLocked();
       FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
@@ -159,7 +169,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
   }
 
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-    if (in_flight_ || finished_) return;
+    if (in_flight_.Valid() || finished_) return;
     if (queue_.empty()) {
       if (finishing_) {
         finished_ = true;
@@ -172,8 +182,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
     size_t bytes = next.event->ws_frame().size();
     total_bytes_ -= bytes;
     if (!next.replayed) live_bytes_ -= bytes;
-    in_flight_ = std::move(next.event);
-    StartWrite(&in_flight_->event());
+    in_flight_ = SharedEventBytes(next.event);
+    StartWrite(&in_flight_);
   }
 
   // Finishes once the queue is written (at once when nothing is queued or in flight). The
@@ -196,7 +206,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
   mutable absl::Mutex mutex_;
   std::deque<Queued> queue_ ABSL_GUARDED_BY(mutex_);
   // The event being written, apart from the queue: dropping the queue never touches it.
-  std::shared_ptr<const EncodedEvent> in_flight_ ABSL_GUARDED_BY(mutex_);
+  grpc::ByteBuffer in_flight_ ABSL_GUARDED_BY(mutex_);
   size_t total_bytes_ ABSL_GUARDED_BY(mutex_) = 0;
   size_t live_bytes_ ABSL_GUARDED_BY(mutex_) = 0;
   bool finishing_ ABSL_GUARDED_BY(mutex_) = false;
@@ -204,7 +214,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<herald::v1::Event
   grpc::Status final_status_ ABSL_GUARDED_BY(mutex_);
 };
 
-class FailedReactor final : public grpc::ServerWriteReactor<herald::v1::Event> {
+class FailedReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit FailedReactor(grpc::Status status) { Finish(std::move(status)); }
   void OnDone() override { delete this; }
@@ -259,14 +269,24 @@ grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext
   return reactor;
 }
 
-grpc::ServerWriteReactor<herald::v1::Event>* SubscriberService::Subscribe(
-    grpc::CallbackServerContext* context, const herald::v1::SubscribeRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscriberService::Subscribe(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) {
   if (draining_.load()) {
     return new FailedReactor(
         grpc::Status(grpc::StatusCode::UNAVAILABLE, "the gateway is shutting down"));
   }
   absl::StatusOr<Grant> grant = AuthenticateCall(*context, authenticator_);
   if (!grant.ok()) return new FailedReactor(ToGrpcStatus(grant.status()));
+  // The method is registered raw, so events go out as the bytes they are kept in; the request
+  // is parsed here.
+  herald::v1::SubscribeRequest parsed;
+  grpc::ByteBuffer request_copy(*request_bytes);
+  if (!grpc::SerializationTraits<herald::v1::SubscribeRequest>::Deserialize(&request_copy, &parsed)
+           .ok()) {
+    return new FailedReactor(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the request is not a SubscribeRequest"));
+  }
+  const herald::v1::SubscribeRequest* request = &parsed;
   if (request->topics().empty()) {
     return new FailedReactor(
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "subscribe to at least one topic"));

@@ -13,7 +13,10 @@
 
 namespace herald {
 
-class SubscriberService final : public herald::v1::Subscriber::CallbackService {
+// Subscribe is registered raw: each event is written as the bytes it is kept in, shared by every
+// consumer, not serialized again per call.
+class SubscriberService final : public herald::v1::Subscriber::WithRawCallbackMethod_Subscribe<
+                                    herald::v1::Subscriber::CallbackService> {
  public:
   // New subscriptions are refused with UNAVAILABLE once `draining` is set.
   SubscriberService(const Config& config, Hub& hub, Engine& engine, Metrics& metrics,
@@ -21,8 +24,8 @@ class SubscriberService final : public herald::v1::Subscriber::CallbackService {
                     EventLoops& loops);
 
   // herald::v1::Subscriber::CallbackService:
-  grpc::ServerWriteReactor<herald::v1::Event>* Subscribe(
-      grpc::CallbackServerContext* context, const herald::v1::SubscribeRequest* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) override;
   grpc::ServerUnaryReactor* History(grpc::CallbackServerContext* context,
                                     const herald::v1::HistoryRequest* request,
                                     herald::v1::HistoryResponse* response) override;

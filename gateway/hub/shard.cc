@@ -56,20 +56,18 @@ void Shard::CloseSubscribers(const std::string& topic, const Disconnect& disconn
 
 bool Shard::Offer(Subscription& subscription, const std::shared_ptr<const EncodedEvent>& event,
                   bool replayed) {
+  Transport::Delivery delivery{.replayed = replayed};
   if (event->offset() != 0) {  // Ephemeral events have no position: always passed on.
     TopicPosition& delivered = subscription.delivered;
     if (event->epoch() == delivered.epoch) {
       if (event->offset() <= delivered.offset) return false;
     } else {
       delivered.epoch = event->epoch();
+      delivery.new_epoch = true;
     }
     delivered.offset = event->offset();
   }
-  if (replayed) {
-    subscription.transport->EnqueueReplayed(event);
-  } else {
-    subscription.transport->Enqueue(event);
-  }
+  subscription.transport->Enqueue(event, delivery);
   return true;
 }
 

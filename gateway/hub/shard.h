@@ -98,7 +98,9 @@ class Shard {
   struct Subscription {
     Transport* transport;
     uint64_t generation;
-    TopicPosition delivered;  // The last event this subscription passed on.
+    // The last event this subscription passed on; its epoch is the one the client knows (from
+    // its subscribe answer or resume position, then from events).
+    TopicPosition delivered;
     bool held = true;
     std::vector<std::shared_ptr<const EncodedEvent>> held_events;
     // Set once held events were dropped: the last of them.

@@ -32,14 +32,21 @@ class Transport {
  public:
   virtual ~Transport() = default;
 
-  // Queues one event. When the queue would pass its byte limit, the transport drops what is
-  // pending and closes itself with kDisconnectSlowConsumer instead.
-  virtual void Enqueue(const std::shared_ptr<const EncodedEvent>& event) = 0;
+  // How an event reaches a subscription.
+  struct Delivery {
+    // Replayed from history. It does not count toward the queue limit: its bytes are shared
+    // with the history, and a replay goes out whole in the next write (a limit here would cut
+    // off every client whose gap is larger than its queue, again at each reconnect).
+    bool replayed = false;
+    // The first event of an epoch the client has not been told (by its subscribe answer, its
+    // own resume position or an earlier event): this one carries its epoch, the others leave
+    // it out (EpochField).
+    bool new_epoch = false;
+  };
 
-  // Queues an event replayed from history. It does not count toward the queue limit: its bytes
-  // are shared with the history, and a replay goes out whole in the next write (a limit here
-  // would cut off every client whose gap is larger than its queue, again at each reconnect).
-  virtual void EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) = 0;
+  // Queues one event. When a live event would pass the queue's byte limit, the transport drops
+  // what is pending and closes itself with kDisconnectSlowConsumer instead.
+  virtual void Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) = 0;
 
   // Bytes replaying `event` would queue here, in this transport's own encoding.
   virtual size_t ReplayCost(const EncodedEvent& event) const = 0;

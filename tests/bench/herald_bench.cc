@@ -63,6 +63,9 @@ ABSL_FLAG(int64_t, publishers, 1,
 ABSL_FLAG(double, rate, 0,
           "Publish rate in events/s over all publishers; 0 = as fast as possible.");
 ABSL_FLAG(int64_t, max_inflight, 1000, "Unanswered publishes allowed per stream.");
+ABSL_FLAG(int64_t, publish_batch, 0,
+          "fanout on Herald: events per PublishBatch call (at most --max_inflight); 0 = one "
+          "PublishStream per publisher.");
 ABSL_FLAG(int64_t, client_threads, 1, "io_context threads running the WS/SSE clients.");
 ABSL_FLAG(int64_t, connect_concurrency, 256, "Connection attempts in flight per client thread.");
 ABSL_FLAG(int64_t, warmup_events, 1000, "Events published and awaited before measuring.");
@@ -312,6 +315,7 @@ int RunFanout(GatewayUnderTest& gw, const ServerProtocol& protocol, uint64_t fil
   plan.rate = absl::GetFlag(FLAGS_rate);
   plan.payload_bytes = payload_bytes;
   plan.max_inflight = std::max<size_t>(1, SizeFlag(FLAGS_max_inflight));
+  plan.batch = std::min(SizeFlag(FLAGS_publish_batch), plan.max_inflight);
   plan.timeout = timeout;
 
   // Warmup: published and awaited, not measured.

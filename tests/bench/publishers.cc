@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <condition_variable>
+#include <deque>
 #include <future>
 #include <map>
 #include <mutex>
 #include <semaphore>
+#include <set>
 #include <thread>
 
 #include <boost/asio/connect.hpp>
@@ -222,6 +225,107 @@ class GrpcPipe : public Pipe {
   herald::v1::PublishRequest request_;
 };
 
+// gRPC: PublishBatch calls of plan.batch events each, as many in flight as the plan allows
+// events; request_id is the event's index.
+class GrpcBatchPipe : public Pipe {
+ public:
+  GrpcBatchPipe(herald::v1::Publisher::Stub& stub, const PublishPlan& plan)
+      : stub_(stub), plan_(plan) {}
+
+  ~GrpcBatchPipe() override { Finish(); }
+
+  bool Write(uint64_t event, const std::string& topic, const std::string& payload) override {
+    herald::v1::PublishRequest* item = batch_.add_requests();
+    item->set_topic(topic);
+    item->set_request_id(std::to_string(event));
+    item->set_data(payload);
+    item->set_content_type("text/plain");
+    if (static_cast<size_t>(batch_.requests_size()) >= plan_.batch) Send();
+    std::lock_guard<std::mutex> lock(mutex_);
+    return failure_.empty();
+  }
+
+  bool Read(Response* response) override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return !answers_.empty() || !failure_.empty() || cancelled_; });
+    if (answers_.empty()) return false;
+    *response = std::move(answers_.front());
+    answers_.pop_front();
+    return true;
+  }
+
+  void Cancel() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cancelled_ = true;
+    for (const std::shared_ptr<Call>& call : calls_) call->context.TryCancel();
+    changed_.notify_all();
+  }
+
+  void WritesDone() override {
+    if (batch_.requests_size() > 0) Send();
+  }
+
+  std::string Finish() override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return calls_.empty(); });
+    return failure_;
+  }
+
+ private:
+  struct Call {
+    grpc::ClientContext context;
+    herald::v1::PublishBatchRequest request;
+    herald::v1::PublishBatchResponse response;
+  };
+
+  void Send() {
+    auto call = std::make_shared<Call>();
+    call->request.Swap(&batch_);
+    call->context.set_deadline(std::chrono::system_clock::now() + plan_.timeout);
+    if (!plan_.token.empty()) call->context.AddMetadata("authorization", "Bearer " + plan_.token);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      calls_.insert(call);
+    }
+    stub_.async()->PublishBatch(&call->context, &call->request, &call->response,
+                                [this, call](grpc::Status status) { Answered(*call, status); });
+  }
+
+  void Answered(Call& call, const grpc::Status& status) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!status.ok() && failure_.empty()) {
+      failure_ = "batch: " + std::to_string(status.error_code()) + " " + status.error_message();
+    }
+    for (const herald::v1::PublishResponse& answer : call.response.responses()) {
+      Response& response = answers_.emplace_back();
+      const std::string& id = answer.request_id();
+      std::from_chars(id.data(), id.data() + id.size(), response.event);
+      response.offset = answer.offset();
+      if (answer.has_error() && answer.error().code() != 0) {
+        response.error = "item error " + std::to_string(answer.error().code()) + ": " +
+                         answer.error().message();
+      }
+    }
+    for (auto it = calls_.begin(); it != calls_.end(); ++it) {
+      if (it->get() == &call) {
+        calls_.erase(it);
+        break;
+      }
+    }
+    changed_.notify_all();
+  }
+
+  herald::v1::Publisher::Stub& stub_;
+  const PublishPlan& plan_;
+  herald::v1::PublishBatchRequest batch_;  // Filled by the writer thread only.
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::set<std::shared_ptr<Call>> calls_;
+  std::deque<Response> answers_;
+  std::string failure_;
+  bool cancelled_ = false;
+};
+
 class GrpcPublishers : public Publishers {
  public:
   GrpcPublishers(const std::string& grpc_target, size_t count) {
@@ -248,6 +352,10 @@ class GrpcPublishers : public Publishers {
     for (const auto& channel : channels_) stubs.push_back(herald::v1::Publisher::NewStub(channel));
     return RunAll(plan, channels_.size(), [&](size_t i) {
       if (EventsOf(plan, i, channels_.size()) == 0) return StreamResult();
+      if (plan.batch > 1) {
+        GrpcBatchPipe pipe(*stubs[i], plan);
+        return RunPipelined(pipe, plan, i, channels_.size());
+      }
       GrpcPipe pipe(*stubs[i], plan);
       return RunPipelined(pipe, plan, i, channels_.size());
     });

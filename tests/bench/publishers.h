@@ -17,6 +17,8 @@ struct PublishPlan {
   double rate = 0;  // events/s over all publishers; 0 = as fast as possible
   size_t payload_bytes = 64;
   size_t max_inflight = 1000;  // unanswered requests per connection
+  // gRPC: events per PublishBatch call (at most max_inflight); 0 or 1 = one PublishStream.
+  size_t batch = 0;
   // Longest a Run may take; publishing stops and unanswered requests are given up after it.
   std::chrono::seconds timeout{120};
   // Sent as "authorization: Bearer <token>" when set (gRPC only).
@@ -51,7 +53,8 @@ class Publishers {
   virtual PublishResult Run(const PublishPlan& plan) = 0;
 };
 
-// One gRPC channel (its own TCP connection) per publisher; one PublishStream per Run.
+// One gRPC channel (its own TCP connection) per publisher; one PublishStream per Run, or
+// PublishBatch calls with plan.batch > 1.
 std::unique_ptr<Publishers> MakeGrpcPublishers(const std::string& grpc_target, size_t count);
 
 // One keep-alive HTTP/1.1 connection per publisher to host:port, carrying pipelined

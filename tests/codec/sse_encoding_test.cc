@@ -24,6 +24,16 @@ boost::json::object ParseObject(const std::string& json) {
   return boost::json::parse(json).as_object();
 }
 
+TEST(EventJson, EmptyEpochAndContentTypeAreLeftOut) {
+  herald::v1::Event event = MakeEvent("plain words", "");
+  event.clear_epoch();
+  boost::json::object json = ParseObject(EventJson(event));
+  EXPECT_FALSE(json.contains("epoch"));
+  EXPECT_FALSE(json.contains("content_type"));
+  EXPECT_EQ(json.at("data"), "plain words");
+  EXPECT_EQ(json.at("offset").to_number<uint64_t>(), 7u);
+}
+
 TEST(EventJson, JsonPayloadIsEmbeddedAsAValue) {
   boost::json::object json =
       ParseObject(EventJson(MakeEvent(R"({"title": "x", "n": [1, 2]})", "application/json")));

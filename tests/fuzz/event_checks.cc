@@ -32,8 +32,13 @@ void CheckEventJson(const herald::v1::Event& event, absl::string_view json) {
   const boost::json::object* object = value.if_object();
   HERALD_FUZZ_CHECK(object != nullptr);
   HERALD_FUZZ_CHECK(JsonString(object->if_contains("topic")) == event.topic());
-  HERALD_FUZZ_CHECK(JsonString(object->if_contains("epoch")) == event.epoch());
-  HERALD_FUZZ_CHECK(JsonString(object->if_contains("content_type")) == event.content_type());
+  // Epoch and content type are there when not empty.
+  const boost::json::value* epoch = object->if_contains("epoch");
+  HERALD_FUZZ_CHECK((epoch != nullptr) == !event.epoch().empty());
+  if (epoch != nullptr) HERALD_FUZZ_CHECK(JsonString(epoch) == event.epoch());
+  const boost::json::value* content_type = object->if_contains("content_type");
+  HERALD_FUZZ_CHECK((content_type != nullptr) == !event.content_type().empty());
+  if (content_type != nullptr) HERALD_FUZZ_CHECK(JsonString(content_type) == event.content_type());
   if (!event.type().empty())
     HERALD_FUZZ_CHECK(JsonString(object->if_contains("type")) == event.type());
   // Exactly one of data and data_base64; JSON data comes out as the same JSON value.
@@ -86,12 +91,21 @@ herald::v1::Event EventFromRequest(const herald::v1::PublishRequest& request) {
 void CheckEventEncodings(const herald::v1::Event& event) {
   std::shared_ptr<const EncodedEvent> encoded = EncodeEvent(event);
   herald::v1::ServerMessage frame;
-  HERALD_FUZZ_CHECK(frame.ParseFromString(encoded->ws_frame()));
+  HERALD_FUZZ_CHECK(frame.ParseFromString(encoded->ws_frame(EpochField::kIncluded)));
   HERALD_FUZZ_CHECK(frame.events_size() == 1);
   HERALD_FUZZ_CHECK(google::protobuf::util::MessageDifferencer::Equals(frame.events(0), event));
   HERALD_FUZZ_CHECK(google::protobuf::util::MessageDifferencer::Equals(encoded->event(), event));
+  // The usual encoding: the same without the epoch.
+  herald::v1::Event without_epoch = event;
+  without_epoch.clear_epoch();
+  herald::v1::ServerMessage usual;
+  HERALD_FUZZ_CHECK(usual.ParseFromString(encoded->ws_frame()));
+  HERALD_FUZZ_CHECK(usual.events_size() == 1);
+  HERALD_FUZZ_CHECK(
+      google::protobuf::util::MessageDifferencer::Equals(usual.events(0), without_epoch));
   // Made from the decoded frame: the same but for the order of meta (a protobuf map).
-  CheckSseBody(event, encoded->sse_body());
+  CheckSseBody(event, encoded->sse_body(EpochField::kIncluded));
+  CheckSseBody(without_epoch, encoded->sse_body());
 }
 
 void CheckReplyRoundTrip(const herald::v1::Reply& reply) {

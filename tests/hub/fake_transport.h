@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "codec/encoded_event.h"
@@ -13,24 +14,23 @@ namespace herald {
 
 class FakeTransport final : public Transport {
  public:
-  // A transport whose queue holds at most `capacity` events before it closes as slow.
   // A transport whose queue holds at most `capacity` events before it closes as slow, with
   // `replay_room` bytes of room for replays.
   explicit FakeTransport(size_t capacity = 1000, size_t replay_room = 1 << 30)
       : capacity_(capacity), replay_room_(replay_room) {}
 
-  void Enqueue(const std::shared_ptr<const EncodedEvent>& event) override {
+  void Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) override {
     if (closed_) return;
+    if (delivery.new_epoch) new_epochs_.push_back({event->epoch(), event->offset()});
+    if (delivery.replayed) {
+      queued_.push_back(event);
+      return;
+    }
     if (queued_.size() >= capacity_) {
       queued_.clear();
       Close(kDisconnectSlowConsumer);
       return;
     }
-    queued_.push_back(event);
-  }
-
-  void EnqueueReplayed(const std::shared_ptr<const EncodedEvent>& event) override {
-    if (closed_) return;
     queued_.push_back(event);
   }
 
@@ -60,6 +60,8 @@ class FakeTransport final : public Transport {
     return offsets;
   }
   const std::optional<Disconnect>& disconnect() const { return disconnect_; }
+  // The events given as the first of an epoch new to the client, as {epoch, offset}.
+  const std::vector<std::pair<std::string, uint64_t>>& new_epochs() const { return new_epochs_; }
 
  private:
   size_t capacity_;
@@ -68,6 +70,7 @@ class FakeTransport final : public Transport {
   std::vector<std::shared_ptr<const EncodedEvent>> queued_;
   std::vector<std::vector<std::shared_ptr<const EncodedEvent>>> writes_;
   std::optional<Disconnect> disconnect_;
+  std::vector<std::pair<std::string, uint64_t>> new_epochs_;
 };
 
 }  // namespace herald

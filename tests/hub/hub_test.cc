@@ -326,6 +326,32 @@ TEST_F(HubTest, AGapLargerThanHistoryIsNotRecoveredAndNothingOldIsReplayed) {
   EXPECT_EQ(just_inside.offsets(), (std::vector<uint64_t>{6, 7, 8, 9, 10, 11}));
 }
 
+TEST_F(HubTest, AnEventNamesItsEpochOnlyToASubscriberThatWasNotToldIt) {
+  FakeTransport told;  // Its subscribe answer names the epoch.
+  std::string epoch = Subscribe(0, "news", &told).epoch();
+  ASSERT_FALSE(epoch.empty());
+  Publish("news", 2);
+  loops_.RunAll();
+  FakeTransport from_nothing;  // Resumes from "nothing seen": its first event tells the epoch.
+  EXPECT_TRUE(Subscribe(1, "news", &from_nothing, TopicPosition{"", 0}).recovered());
+  FakeTransport resumed;  // Resumes in the epoch it knows.
+  EXPECT_TRUE(Subscribe(0, "news", &resumed, TopicPosition{epoch, 1}).recovered());
+  FakeTransport not_recovered;  // Its answer names the current epoch.
+  EXPECT_FALSE(Subscribe(1, "news", &not_recovered, TopicPosition{"not-it", 1}).recovered());
+
+  Publish("news");
+  loops_.RunAll();
+  using NewEpochs = std::vector<std::pair<std::string, uint64_t>>;
+  EXPECT_EQ(told.offsets(), (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(told.new_epochs(), NewEpochs{});
+  EXPECT_EQ(from_nothing.offsets(), (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(from_nothing.new_epochs(), (NewEpochs{{epoch, 1}}));
+  EXPECT_EQ(resumed.offsets(), (std::vector<uint64_t>{2, 3}));
+  EXPECT_EQ(resumed.new_epochs(), NewEpochs{});
+  EXPECT_EQ(not_recovered.offsets(), (std::vector<uint64_t>{3}));
+  EXPECT_EQ(not_recovered.new_epochs(), NewEpochs{});
+}
+
 TEST_F(HubTest, AReplayLargerThanTheTransportsRoomIsNotRecoveredAndNothingOldIsQueued) {
   herald::v1::PublishRequest request;
   request.set_topic("big");

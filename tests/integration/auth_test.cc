@@ -319,6 +319,29 @@ TEST_F(AuthTest, PublishStreamRefusesForbiddenItemsAndGoesOn) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
+TEST_F(AuthTest, PublishBatchRefusesForbiddenItemsAndPublishesTheOthers) {
+  herald::v1::PublishBatchRequest batch;
+  for (const char* topic : {"orders.a", "chat.lobby", "orders.a"}) {
+    *batch.add_requests() = Request(topic, "x");
+  }
+  herald::v1::PublishBatchResponse response;
+  grpc::ClientContext anonymous;
+  anonymous.set_deadline(std::chrono::system_clock::now() + kWait);
+  EXPECT_EQ(publisher_->PublishBatch(&anonymous, batch, &response).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  context.AddMetadata("authorization", absl::StrCat("Bearer ", kOrdersKey));
+  grpc::Status status = publisher_->PublishBatch(&context, batch, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.responses_size(), 3);
+  EXPECT_EQ(response.responses(0).offset(), 1u);
+  EXPECT_EQ(response.responses(1).error().code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(response.responses(2).offset(), 2u);
+  EXPECT_FALSE(response.responses(2).has_error());
+}
+
 TEST_F(AuthTest, GrpcSubscribeAndHistoryAreChecked) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + kWait);

@@ -31,7 +31,11 @@ TEST_F(EndToEndTest, GrpcPublishReachesWebSocketAndSseSubscribers) {
   EXPECT_EQ(response.topic(), "orders.eu");
   EXPECT_FALSE(response.epoch().empty());
 
+  // The subscriber was told the epoch when it subscribed; the event does not repeat it.
+  EXPECT_EQ(ws->Connected()->subscriptions(0).epoch(), response.epoch());
   ASSERT_TRUE(ws->WaitForEvents(1, kWait));
+  ASSERT_EQ(ws->Messages().back().events_size(), 1);
+  EXPECT_EQ(ws->Messages().back().events(0).epoch(), "");
   herald::v1::Event event = ws->Events()[0];
   EXPECT_EQ(event.topic(), "orders.eu");
   EXPECT_EQ(event.offset(), 1u);
@@ -48,7 +52,8 @@ TEST_F(EndToEndTest, GrpcPublishReachesWebSocketAndSseSubscribers) {
   boost::json::object json = Json(sse_event.data);
   EXPECT_EQ(json.at("topic"), "orders.eu");
   EXPECT_EQ(json.at("offset").to_number<uint64_t>(), 1u);
-  EXPECT_EQ(Str(json.at("epoch")), response.epoch());
+  EXPECT_FALSE(json.contains("epoch"));
+  EXPECT_EQ(sse_event.id, response.epoch() + "-1");
   EXPECT_EQ(json.at("data").at("id").to_number<int>(), 42);
   EXPECT_EQ(json.at("meta").at("trace"), "t1");
   EXPECT_EQ(json.at("time_unix_ms").to_number<int64_t>(), event.time_unix_ms());
@@ -114,6 +119,62 @@ TEST_F(EndToEndTest, PublishStreamAnswersEveryItemInOrderAndSurvivesABadOne) {
   EXPECT_EQ(responses[2].request_id(), "id-2");
   EXPECT_EQ(responses[2].offset(), 2u);
   EXPECT_FALSE(responses[2].has_error());
+}
+
+TEST_F(EndToEndTest, PublishBatchAnswersEveryItemInOrderAndDeliversTheGoodOnes) {
+  std::shared_ptr<WsClient> ws = ConnectWs("/ws?topic=batch.t");
+  ASSERT_TRUE(ws);
+  herald::v1::PublishBatchRequest batch;
+  std::vector<std::string> topics = {"batch.t", "bad topic", "batch.t", "batch.other"};
+  for (size_t i = 0; i < topics.size(); ++i) {
+    herald::v1::PublishRequest& item = *batch.add_requests();
+    item = Request(topics[i], "item " + std::to_string(i));
+    item.set_request_id("id-" + std::to_string(i));
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  herald::v1::PublishBatchResponse response;
+  grpc::Status status = publisher_->PublishBatch(&context, batch, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.responses_size(), 4);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(response.responses(i).request_id(), "id-" + std::to_string(i));
+  }
+  EXPECT_EQ(response.responses(0).offset(), 1u);
+  EXPECT_FALSE(response.responses(0).epoch().empty());
+  EXPECT_EQ(response.responses(1).error().code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(response.responses(1).offset(), 0u);
+  EXPECT_EQ(response.responses(2).offset(), 2u);
+  EXPECT_EQ(response.responses(3).topic(), "batch.other");
+  EXPECT_EQ(response.responses(3).offset(), 1u);
+
+  ASSERT_TRUE(ws->WaitForEvents(2, kWait));
+  std::vector<herald::v1::Event> events = ws->Events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].data(), "item 0");
+  EXPECT_EQ(events[0].offset(), 1u);
+  EXPECT_EQ(events[1].data(), "item 2");
+  EXPECT_EQ(events[1].offset(), 2u);
+}
+
+TEST_F(EndToEndTest, APublishBatchOverTheItemLimitIsRefusedWholeAndPublishesNothing) {
+  herald::v1::PublishBatchRequest batch;
+  for (int i = 0; i < 1001; ++i) *batch.add_requests() = Request("batch.big", "x");
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  herald::v1::PublishBatchResponse response;
+  grpc::Status status = publisher_->PublishBatch(&context, batch, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_EQ(response.responses_size(), 0);
+  // Nothing of it was published: the next event is the topic's first.
+  herald::v1::PublishResponse next;
+  ASSERT_TRUE(Publish(Request("batch.big", "after"), &next).ok());
+  EXPECT_EQ(next.offset(), 1u);
+
+  grpc::ClientContext empty_context;
+  empty_context.set_deadline(std::chrono::system_clock::now() + kWait);
+  EXPECT_TRUE(publisher_->PublishBatch(&empty_context, {}, &response).ok());
+  EXPECT_EQ(response.responses_size(), 0);
 }
 
 TEST_F(EndToEndTest, WebSocketCommandsGetReplies) {

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <map>
 #include <thread>
 
 #include "herald/v1/publisher.grpc.pb.h"
@@ -57,14 +58,21 @@ std::vector<Position> Positions(const std::vector<herald::v1::Event>& events) {
   return positions;
 }
 
+// An SSE event names its epoch only when it is news: the others have the one `herald.connected`
+// or an earlier event gave.
 std::vector<Position> SsePositions(const SseClient& sse) {
   std::vector<Position> positions;
+  std::string epoch;
   for (const SseEvent& event : sse.Events()) {
-    if (event.type.rfind("herald.", 0) == 0) continue;
     boost::json::object json = boost::json::parse(event.data).as_object();
-    const boost::json::string& epoch = json.at("epoch").as_string();
-    positions.push_back({std::string(epoch.data(), epoch.size()),
-                         static_cast<uint64_t>(json.at("offset").to_number<int64_t>())});
+    if (event.type == "herald.connected") {
+      epoch = std::string(json.at("subscriptions").at(0).at("epoch").as_string());
+    }
+    if (event.type.rfind("herald.", 0) == 0) continue;
+    if (const boost::json::value* named = json.if_contains("epoch")) {
+      epoch = std::string(named->as_string());
+    }
+    positions.push_back({epoch, static_cast<uint64_t>(json.at("offset").to_number<int64_t>())});
   }
   return positions;
 }
@@ -314,6 +322,15 @@ TEST_F(MultiNodeTest, WhileRedisIsDownPublishesFailClientsStayAndNodesAreNotRead
   EXPECT_EQ(events[0].data(), "before");
   EXPECT_EQ(events[1].data(), "after");
   EXPECT_EQ(events[1].offset(), 1u);
+  // As sent: the first event of the new epoch names it; the client knew the old one from its
+  // subscribe answer.
+  std::map<std::string, std::string> epoch_sent;  // data -> epoch as sent
+  for (const herald::v1::ServerMessage& message : ws->Messages()) {
+    for (const herald::v1::Event& event : message.events()) epoch_sent[event.data()] = event.epoch();
+  }
+  EXPECT_EQ(epoch_sent["before"], "");
+  EXPECT_EQ(epoch_sent["after"], after.epoch());
+  EXPECT_EQ(events[1].epoch(), after.epoch());
   EXPECT_FALSE(ws->Ended());
 }
 

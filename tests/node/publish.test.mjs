@@ -132,17 +132,23 @@ async function subscribe(t, topic) {
   t.after(() => sse.close());
   assert.equal(sse.response.statusCode, 200, gateway.log());
   assert.match(sse.response.headers['content-type'], /^text\/event-stream/);
-  await sse.next((event) => event.event === 'herald.connected');
+  const connected = await sse.next((event) => event.event === 'herald.connected');
+  // Events name their epoch only when it is news: this one until one does.
+  sse.epoch = JSON.parse(connected.data).subscriptions[0].epoch;
   return sse;
 }
 
-// The JSON of the next count application events, each with an id (kept in history).
+// The JSON of the next count application events, each with an id (kept in history) and its
+// epoch filled in as a client knows it.
 async function received(sse, count) {
   const events = [];
   for (let i = 0; i < count; i++) {
     const event = await sse.next(isAppEvent);
     assert.ok(event.id, 'events kept in history carry an id');
-    events.push(JSON.parse(event.data));
+    const payload = JSON.parse(event.data);
+    payload.epoch ??= sse.epoch;
+    sse.epoch = payload.epoch;
+    events.push(payload);
   }
   return events;
 }

@@ -237,7 +237,9 @@ class PublishTest(GatewayTestCase):
         self.assertTrue(
             sse.response.getheader("Content-Type", "").startswith("text/event-stream"))
         # Subscribed once the gateway says so: publish only after that.
-        sse.next_event(EVENT_TIMEOUT_S, lambda event: event["event"] == "herald.connected")
+        connected = sse.next_event(EVENT_TIMEOUT_S,
+                                   lambda event: event["event"] == "herald.connected")
+        epoch = json.loads(connected["data"])["subscriptions"][0]["epoch"]
 
         request = event_pb2.PublishRequest(
             topic="py.test", data=b'{"n":1}', content_type="application/json")
@@ -250,7 +252,10 @@ class PublishTest(GatewayTestCase):
         payload = json.loads(event["data"])
         self.assertEqual(payload["topic"], "py.test")
         self.assertEqual(payload["offset"], 1)
-        self.assertEqual(payload["epoch"], response.epoch)
+        # The subscriber was told the epoch at connect: the event leaves it out.
+        self.assertEqual(epoch, response.epoch)
+        self.assertNotIn("epoch", payload)
+        self.assertEqual(event["id"], f"{response.epoch}-1")
         self.assertEqual(payload["data"], {"n": 1})
         self.assertEqual(payload["content_type"], "application/json")
         self.assertIsInstance(payload["time_unix_ms"], int)

@@ -256,8 +256,27 @@ void WsClient::OnRead(const beast::error_code& ec, std::size_t bytes) {
     } else if (!parsed) {
       ++parse_error_count_;
     } else {
-      for (const auto& event : message.events()) events_.push_back(event);
-      for (const auto& reply : message.replies()) replies_.push_back(reply);
+      // Replies first: a subscribe answer tells the epoch of the events behind it.
+      if (message.has_connected()) {
+        for (const auto& result : message.connected().subscriptions()) {
+          known_epochs_[result.topic()] = result.epoch();
+        }
+      }
+      for (const auto& reply : message.replies()) {
+        if (reply.has_subscribed()) {
+          known_epochs_[reply.subscribed().topic()] = reply.subscribed().epoch();
+        }
+        replies_.push_back(reply);
+      }
+      for (const auto& event : message.events()) {
+        events_.push_back(event);
+        std::string& known = known_epochs_[event.topic()];
+        if (event.epoch().empty()) {
+          events_.back().set_epoch(known);
+        } else {
+          known = event.epoch();
+        }
+      }
       if (message.has_disconnect()) disconnect_ = message.disconnect();
       messages_.push_back(std::move(message));
     }

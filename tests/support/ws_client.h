@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -80,7 +81,10 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
   void Abort();
 
   // Received data (copies, taken under the lock).
-  std::vector<herald::v1::ServerMessage> Messages() const;
+  std::vector<herald::v1::ServerMessage> Messages() const;  // as received
+  // Every event received, with its epoch filled in as a client knows it: an event names its
+  // epoch only when it is news, otherwise it is the one of the topic's subscribe answer or
+  // last event that named one.
   std::vector<herald::v1::Event> Events() const;
   std::vector<herald::v1::Reply> Replies() const;
   std::size_t EventCount() const;
@@ -156,6 +160,7 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
   std::string handshake_error_;
   std::vector<herald::v1::ServerMessage> messages_;
   std::vector<herald::v1::Event> events_;
+  std::map<std::string, std::string> known_epochs_;  // topic -> epoch
   std::vector<herald::v1::Reply> replies_;
   std::optional<herald::v1::Disconnect> disconnect_;
   std::size_t frame_count_ = 0;

@@ -4,7 +4,11 @@ export interface HeraldEvent {
   topic: string;
   /** Position in the topic's history, from 1; 0 for an ephemeral event. */
   offset: number;
-  /** Identifies the topic's history; changes when the history was lost. */
+  /**
+   * Identifies the topic's history; changes when the history was lost. Always set here: the
+   * gateway sends it once (at subscribe, and with the first event of a new epoch) and the SDK
+   * fills it in.
+   */
   epoch: string;
   type: string;
   /** The parsed JSON value for JSON content types, a string for text, bytes otherwise. */

@@ -530,6 +530,8 @@ export class Herald {
   private deliver(event: HeraldEvent): void {
     const record = this.subscriptions.get(event.topic);
     if (!record || !record.live) return;
+    // The gateway names the epoch only when it is news; otherwise it is the subscription's.
+    if (!event.epoch) event.epoch = record.position?.epoch ?? '';
     if (event.offset > 0) {
       const seen = record.position;
       if (seen && seen.epoch === event.epoch && event.offset <= seen.offset) return;

@@ -96,6 +96,27 @@ test('resumes every subscription from its last event, with no gap and no duplica
   assert.equal(herald.state, 'closed');
 });
 
+test('an event without its epoch gets the subscription\'s, and one naming a new epoch moves it', async () => {
+  const { herald } = client();
+  const seen = [];
+  herald.subscribe('chat.a', { onEvent: (e) => seen.push(`${e.epoch}:${e.offset}`) });
+  await until(() => FakeWebSocket.last);
+  FakeWebSocket.last.accept();
+  const [subscribe] = FakeWebSocket.last.commands('subscribe');
+  FakeWebSocket.last.deliver({
+    replies: [subscribedReply(subscribe.id, 'chat.a', 'E1', 5, false)],
+    events: [event('chat.a', 6, '', 'six')],
+  });
+  FakeWebSocket.last.deliver({ events: [event('chat.a', 1, 'E2', 'one'), event('chat.a', 2, '', 'two')] });
+  assert.deepEqual(seen, ['E1:6', 'E2:1', 'E2:2']);
+  FakeWebSocket.last.drop(1006);
+  await until(() => FakeWebSocket.sockets.length === 2);
+  FakeWebSocket.last.accept();
+  const [resume] = FakeWebSocket.last.commands('subscribe');
+  assert.deepEqual([resume.recover, resume.epoch, resume.offset], [true, 'E2', 2n]);
+  herald.close();
+});
+
 test('recovered=false surfaces and the subscription continues live from the new position', async () => {
   const { herald } = client();
   const seen = [];
