@@ -5,6 +5,8 @@
 #include <cctype>
 #include <charconv>
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <future>
 #include <optional>
 #include <string_view>
@@ -14,6 +16,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
@@ -138,8 +141,69 @@ bool JsonTrue(std::string_view json, std::string_view key, size_t* cursor) {
 std::string TopicName(size_t index) { return "bench." + std::to_string(index); }
 
 // One io_context thread and the clients it runs.
+// A client connection's bytes: plain TCP, or TLS over it (FleetOptions::tls_ca_file). Writes are
+// queued so that one at most is in flight, as a TLS stream requires.
+class ClientStream {
+ public:
+  ClientStream(asio::io_context& io, asio::ssl::context* tls) : socket_(io) {
+    if (tls != nullptr) tls_.emplace(socket_, *tls);
+  }
+
+  tcp::socket& socket() { return socket_; }
+
+  // After the TCP connect: the TLS handshake when there is TLS, else `done` at once.
+  void Handshake(std::function<void(boost::system::error_code)> done) {
+    if (!tls_) return done(boost::system::error_code());
+    tls_->async_handshake(asio::ssl::stream_base::client, std::move(done));
+  }
+
+  void ReadSome(asio::mutable_buffer buffer,
+                std::function<void(boost::system::error_code, size_t)> done) {
+    if (tls_) {
+      tls_->async_read_some(buffer, std::move(done));
+    } else {
+      socket_.async_read_some(buffer, std::move(done));
+    }
+  }
+
+  // Queues `bytes`; `failed` hears of a write that failed (nothing more is written then).
+  void Write(std::string bytes, std::function<void(boost::system::error_code)> failed) {
+    pending_.push_back({std::move(bytes), std::move(failed)});
+    if (pending_.size() == 1) WriteFront();
+  }
+
+ private:
+  struct PendingWrite {
+    std::string bytes;
+    std::function<void(boost::system::error_code)> failed;
+  };
+
+  void WriteFront() {
+    auto written = [this](boost::system::error_code error, size_t) {
+      if (error) {
+        auto failed = std::move(pending_.front().failed);
+        pending_.clear();
+        return failed(error);
+      }
+      pending_.pop_front();
+      if (!pending_.empty()) WriteFront();
+    };
+    asio::const_buffer bytes = asio::buffer(pending_.front().bytes);
+    if (tls_) {
+      asio::async_write(*tls_, bytes, std::move(written));
+    } else {
+      asio::async_write(socket_, bytes, std::move(written));
+    }
+  }
+
+  tcp::socket socket_;
+  std::optional<asio::ssl::stream<tcp::socket&>> tls_;
+  std::deque<PendingWrite> pending_;
+};
+
 struct Worker {
   asio::io_context io{1};
+  asio::ssl::context* tls = nullptr;  // Set when the clients speak TLS.
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
   std::thread thread;
   Histogram latency_ns;
@@ -401,36 +465,37 @@ class WsClient : public Client {
   WsClient(Worker& worker, const FleetOptions& options, const std::atomic<int64_t>& measure_start,
            size_t topic)
       : Client(worker, options, measure_start, topic, /*sse=*/false),
-        conn_(std::make_unique<Connection>(worker.io)) {}
+        conn_(std::make_unique<Connection>(worker.io, worker.tls)) {}
 
   void Start() override {
     BeginConnect();
-    if (!conn_) conn_ = std::make_unique<Connection>(worker_.io);
+    if (!conn_) conn_ = std::make_unique<Connection>(worker_.io, worker_.tls);
     Connection* conn = conn_.get();
     const uint64_t gen = generation();
     tcp::endpoint endpoint(asio::ip::make_address(options_.http_host), options_.http_port);
-    conn->socket.async_connect(endpoint, [this, conn, gen](boost::system::error_code error) {
+    conn->stream.socket().async_connect(endpoint, [this, conn,
+                                                   gen](boost::system::error_code error) {
       if (gen != generation()) return;
       if (error) return OnFailed("connect: " + error.message());
-      conn->socket.set_option(tcp::no_delay(true), error);
-      conn->out = "GET " + Target() + " HTTP/1.1\r\nHost: " + options_.http_host + ":" +
-                  std::to_string(options_.http_port) +
-                  "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-      asio::async_write(conn->socket, asio::buffer(conn->out),
-                        [this, gen](boost::system::error_code error, size_t) {
-                          if (gen != generation()) return;
-                          if (error) OnFailed("write handshake: " + error.message());
-                        });
-      Read(conn, gen);
+      conn->stream.socket().set_option(tcp::no_delay(true), error);
+      conn->stream.Handshake([this, conn, gen](boost::system::error_code error) {
+        if (gen != generation()) return;
+        if (error) return OnFailed("TLS handshake: " + error.message());
+        Send(conn, gen,
+             "GET " + Target() + " HTTP/1.1\r\nHost: " + options_.http_host + ":" +
+                 std::to_string(options_.http_port) +
+                 "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+        Read(conn, gen);
+      });
     });
   }
 
   void Drop(bool reset) override {
     if (!MarkDropped() || !conn_) return;
     boost::system::error_code ignored;
-    if (reset) conn_->socket.set_option(asio::socket_base::linger(true, 0), ignored);
-    conn_->socket.close(ignored);
+    if (reset) conn_->stream.socket().set_option(asio::socket_base::linger(true, 0), ignored);
+    conn_->stream.socket().close(ignored);
     // Handlers still pending on the old connection find another generation and do nothing; the
     // connection object stays alive until the client is destroyed.
     graveyard_.push_back(std::move(conn_));
@@ -441,12 +506,11 @@ class WsClient : public Client {
   // arrived, so the client's cost per frame stays far below a server's (a server that sends one
   // frame per event is measured, not the client).
   struct Connection {
-    explicit Connection(asio::io_context& io) : socket(io) {}
-    tcp::socket socket;
+    Connection(asio::io_context& io, asio::ssl::context* tls) : stream(io, tls) {}
+    ClientStream stream;
     bool upgraded = false;
     std::string in;       // Bytes read and not yet handled.
     std::string message;  // A fragmented message being joined.
-    std::string out;      // The handshake request, then the frame being written.
     std::array<char, 16 * 1024> read_buffer;
   };
 
@@ -475,13 +539,11 @@ class WsClient : public Client {
     return frame;
   }
 
-  void Send(Connection* conn, uint64_t gen, std::string frame) {
-    auto bytes = std::make_shared<std::string>(std::move(frame));
-    asio::async_write(conn->socket, asio::buffer(*bytes),
-                      [this, gen, bytes](boost::system::error_code error, size_t) {
-                        if (gen != generation()) return;
-                        if (error) OnFailed("write: " + error.message());
-                      });
+  void Send(Connection* conn, uint64_t gen, std::string bytes) {
+    conn->stream.Write(std::move(bytes), [this, gen](boost::system::error_code error) {
+      if (gen != generation()) return;
+      OnFailed("write: " + error.message());
+    });
   }
 
   void SendResubscribe(Connection* conn, uint64_t gen) {
@@ -496,7 +558,7 @@ class WsClient : public Client {
   }
 
   void Read(Connection* conn, uint64_t gen) {
-    conn->socket.async_read_some(
+    conn->stream.ReadSome(
         asio::buffer(conn->read_buffer),
         [this, conn, gen](boost::system::error_code error, size_t bytes) {
           if (gen != generation()) return;
@@ -685,11 +747,11 @@ class SseClient : public Client {
   SseClient(Worker& worker, const FleetOptions& options, const std::atomic<int64_t>& measure_start,
             size_t topic)
       : Client(worker, options, measure_start, topic, /*sse=*/true),
-        conn_(std::make_unique<Connection>(worker.io)) {}
+        conn_(std::make_unique<Connection>(worker.io, worker.tls)) {}
 
   void Start() override {
     BeginConnect();
-    if (!conn_) conn_ = std::make_unique<Connection>(worker_.io);
+    if (!conn_) conn_ = std::make_unique<Connection>(worker_.io, worker_.tls);
     Connection* conn = conn_.get();
     const uint64_t gen = generation();
     parse_ = Parse::kHead;
@@ -699,30 +761,35 @@ class SseClient : public Client {
     chunk_left_ = 0;
     chunk_end_left_ = 0;
     tcp::endpoint endpoint(asio::ip::make_address(options_.http_host), options_.http_port);
-    conn->socket.async_connect(endpoint, [this, conn, gen](boost::system::error_code error) {
+    conn->stream.socket().async_connect(endpoint, [this, conn,
+                                                   gen](boost::system::error_code error) {
       if (gen != generation()) return;
       if (error) return OnFailed("connect: " + error.message());
-      conn->request = "GET " + Target() + " HTTP/1.1\r\nHost: " +
-                      options_.http_host + ":" + std::to_string(options_.http_port) +
-                      "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n";
-      // A resumed client sends what a browser's EventSource sends: the last id it saw.
-      if (resume() && !last_event_id_.empty())
-        conn->request += "Last-Event-ID: " + last_event_id_ + "\r\n";
-      conn->request += "\r\n";
-      asio::async_write(conn->socket, asio::buffer(conn->request),
-                        [this, conn, gen](boost::system::error_code error, size_t) {
-                          if (gen != generation()) return;
-                          if (error) return OnFailed("write: " + error.message());
-                          Read(conn, gen);
-                        });
+      conn->stream.Handshake([this, conn, gen](boost::system::error_code error) {
+        if (gen != generation()) return;
+        if (error) return OnFailed("TLS handshake: " + error.message());
+        std::string request = "GET " + Target() + " HTTP/1.1\r\nHost: " + options_.http_host +
+                              ":" + std::to_string(options_.http_port) +
+                              "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n";
+        // A resumed client sends what a browser's EventSource sends: the last id it saw.
+        if (resume() && !last_event_id_.empty()) {
+          request += "Last-Event-ID: " + last_event_id_ + "\r\n";
+        }
+        request += "\r\n";
+        conn->stream.Write(std::move(request), [this, gen](boost::system::error_code error) {
+          if (gen != generation()) return;
+          OnFailed("write: " + error.message());
+        });
+        Read(conn, gen);
+      });
     });
   }
 
   void Drop(bool reset) override {
     if (!MarkDropped() || !conn_) return;
     boost::system::error_code ignored;
-    if (reset) conn_->socket.set_option(asio::socket_base::linger(true, 0), ignored);
-    conn_->socket.close(ignored);
+    if (reset) conn_->stream.socket().set_option(asio::socket_base::linger(true, 0), ignored);
+    conn_->stream.socket().close(ignored);
     graveyard_.push_back(std::move(conn_));
   }
 
@@ -731,9 +798,8 @@ class SseClient : public Client {
   enum class Parse { kHead, kChunkSize, kChunkData, kChunkEnd, kRaw, kDone };
 
   struct Connection {
-    explicit Connection(asio::io_context& io) : socket(io) {}
-    tcp::socket socket;
-    std::string request;
+    Connection(asio::io_context& io, asio::ssl::context* tls) : stream(io, tls) {}
+    ClientStream stream;
     std::array<char, 16 * 1024> read_buffer;
   };
 
@@ -743,7 +809,7 @@ class SseClient : public Client {
   }
 
   void Read(Connection* conn, uint64_t gen) {
-    conn->socket.async_read_some(
+    conn->stream.ReadSome(
         asio::buffer(conn->read_buffer),
         [this, conn, gen](boost::system::error_code error, size_t size) {
           if (gen != generation()) return;
@@ -936,9 +1002,15 @@ ClientFleet::~ClientFleet() {
 }
 
 void ClientFleet::Start() {
+  if (!options_.tls_ca_file.empty()) {
+    tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+    tls_->load_verify_file(options_.tls_ca_file);
+    tls_->set_verify_mode(asio::ssl::verify_peer);
+  }
   size_t threads = std::max<size_t>(1, options_.threads);
   for (size_t i = 0; i < threads; ++i) {
     auto worker = std::make_unique<Worker>();
+    worker->tls = tls_.get();
     worker->concurrency = std::max<size_t>(1, options_.connect_concurrency);
     worker->drop_with_reset = options_.drop_with_reset;
     worker->settled = &settled_;

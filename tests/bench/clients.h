@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/ssl/context.hpp>
+
 #include "histogram.h"
 
 namespace herald::bench {
@@ -32,6 +34,9 @@ struct FleetOptions {
   bool plain = false;
   std::string plain_ws_path;   // "/ws/"
   std::string plain_sse_path;  // "/sse/"
+  // When set, clients speak TLS (wss://, https://) and trust the certificates this PEM file
+  // holds.
+  std::string tls_ca_file;
 };
 
 // The name of topic `index` as used by every part of the bench.
@@ -129,6 +134,7 @@ class ClientFleet {
   size_t reconnecting_ = 0;
   std::vector<uint64_t> recover_targets_;
   std::chrono::steady_clock::time_point reconnect_start_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;  // Outlives the workers and their clients.
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<Client>> clients_;
   bool stopped_ = false;

@@ -63,6 +63,9 @@ ABSL_FLAG(int64_t, publishers, 1,
 ABSL_FLAG(double, rate, 0,
           "Publish rate in events/s over all publishers; 0 = as fast as possible.");
 ABSL_FLAG(int64_t, max_inflight, 1000, "Unanswered publishes allowed per stream.");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "fanout on Herald: speak TLS (wss://, https://, gRPC over TLS) to a gateway started "
+          "with --tls_cert_file, trusting the certificates in this PEM file.");
 ABSL_FLAG(int64_t, publish_batch, 0,
           "fanout on Herald: events per PublishBatch call (at most --max_inflight); 0 = one "
           "PublishStream per publisher.");
@@ -245,7 +248,9 @@ std::string OptionalBytes(std::optional<uint64_t> value) {
 std::unique_ptr<Publishers> MakePublishers(const GatewayUnderTest& gw,
                                            const ServerProtocol& protocol) {
   const size_t count = std::max<size_t>(1, SizeFlag(FLAGS_publishers));
-  if (!protocol.plain) return MakeGrpcPublishers(gw.grpc_text, count);
+  if (!protocol.plain) {
+    return MakeGrpcPublishers(gw.grpc_text, count, absl::GetFlag(FLAGS_tls_ca_file));
+  }
   return MakeHttpPublishers(gw.http.host, gw.http.port, protocol.publish_path, count);
 }
 
@@ -288,6 +293,7 @@ int RunFanout(GatewayUnderTest& gw, const ServerProtocol& protocol, uint64_t fil
   fleet_options.threads = std::max<size_t>(1, SizeFlag(FLAGS_client_threads));
   fleet_options.connect_concurrency = std::max<size_t>(1, SizeFlag(FLAGS_connect_concurrency));
   fleet_options.plain = protocol.plain;
+  fleet_options.tls_ca_file = absl::GetFlag(FLAGS_tls_ca_file);
   fleet_options.plain_ws_path = protocol.ws_path;
   fleet_options.plain_sse_path = protocol.sse_path;
   ClientFleet fleet(fleet_options);

@@ -7,11 +7,13 @@
 #include <charconv>
 #include <condition_variable>
 #include <deque>
+#include <fstream>
 #include <future>
 #include <map>
 #include <mutex>
 #include <semaphore>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <boost/asio/connect.hpp>
@@ -328,14 +330,20 @@ class GrpcBatchPipe : public Pipe {
 
 class GrpcPublishers : public Publishers {
  public:
-  GrpcPublishers(const std::string& grpc_target, size_t count) {
+  GrpcPublishers(const std::string& grpc_target, size_t count, const std::string& tls_ca_file) {
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    if (!tls_ca_file.empty()) {
+      std::ifstream file(tls_ca_file);
+      std::stringstream pem;
+      pem << file.rdbuf();
+      credentials = grpc::SslCredentials(grpc::SslCredentialsOptions{pem.str(), "", ""});
+    }
     for (size_t i = 0; i < std::max<size_t>(1, count); ++i) {
       grpc::ChannelArguments args;
       // Separate subchannels, so each publisher has its own TCP connection.
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
       args.SetInt("herald.bench.publisher", static_cast<int>(i));
-      channels_.push_back(
-          grpc::CreateCustomChannel(grpc_target, grpc::InsecureChannelCredentials(), args));
+      channels_.push_back(grpc::CreateCustomChannel(grpc_target, credentials, args));
     }
   }
 
@@ -524,8 +532,9 @@ class HttpPublishers : public Publishers {
 
 }  // namespace
 
-std::unique_ptr<Publishers> MakeGrpcPublishers(const std::string& grpc_target, size_t count) {
-  return std::make_unique<GrpcPublishers>(grpc_target, count);
+std::unique_ptr<Publishers> MakeGrpcPublishers(const std::string& grpc_target, size_t count,
+                                               const std::string& tls_ca_file) {
+  return std::make_unique<GrpcPublishers>(grpc_target, count, tls_ca_file);
 }
 
 std::unique_ptr<Publishers> MakeHttpPublishers(const std::string& host, uint16_t port,

@@ -55,7 +55,9 @@ class Publishers {
 
 // One gRPC channel (its own TCP connection) per publisher; one PublishStream per Run, or
 // PublishBatch calls with plan.batch > 1.
-std::unique_ptr<Publishers> MakeGrpcPublishers(const std::string& grpc_target, size_t count);
+// With `tls_ca_file` set, the channels speak TLS and trust the certificates that file holds.
+std::unique_ptr<Publishers> MakeGrpcPublishers(const std::string& grpc_target, size_t count,
+                                               const std::string& tls_ca_file = "");
 
 // One keep-alive HTTP/1.1 connection per publisher to host:port, carrying pipelined
 // `POST <path_prefix><topic>` requests whose body is the raw payload; any 2xx answer accepts.
