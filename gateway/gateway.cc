@@ -29,7 +29,8 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
       authenticator_(std::move(authenticator)),
       connection_limits_(config_.max_connections, config_.max_connections_per_ip),
       publish_admission_(config_.publish_rate, config_.max_delivery_lag,
-                         [this] { return hub_->DeliveryLag(); }, metrics_),
+                         [this] { return hub_->DeliveryLag(); },
+                         [this] { return hub_->WriteBacklogged(); }, metrics_),
       loops_(static_cast<size_t>(config_.threads)) {
   hub_ = std::make_unique<Hub>(loops_.Posters(), metrics_);
   engine_ = MakeEngine();

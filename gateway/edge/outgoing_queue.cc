@@ -32,7 +32,7 @@ void ClearAndRelease(std::vector<T>& elements) {
 }  // namespace
 
 bool OutgoingQueue::Push(std::shared_ptr<const std::string> bytes) {
-  if (limited_bytes_ + bytes->size() > max_bytes_) return false;
+  if (limited_bytes_ + bytes->size() > live_limit()) return false;
   uint32_t size = static_cast<uint32_t>(bytes->size());
   Append({std::move(bytes), 0, size, /*live=*/true, /*framed=*/true});
   return true;
@@ -47,7 +47,7 @@ bool OutgoingQueue::PushReplayed(std::shared_ptr<const std::string> bytes) {
 
 bool OutgoingQueue::PushCopy(std::string_view bytes, bool replayed) {
   if (replayed ? pending_bytes_ + bytes.size() > max_total_bytes_
-               : limited_bytes_ + bytes.size() > max_bytes_) {
+               : limited_bytes_ + bytes.size() > live_limit()) {
     return false;
   }
   if (copies_ && copies_.use_count() == 1) {  // No piece refers to it.
@@ -89,11 +89,16 @@ void OutgoingQueue::DropPending() {
   pending_head_ = 0;
   pending_bytes_ = 0;
   limited_bytes_ = 0;
+  overdrawn_ = false;
 }
 
 const std::vector<boost::asio::const_buffer>& OutgoingQueue::StartWrite(size_t max_buffers) {
   writing_ = true;
-  if (buffers_.empty()) TakeBatch(max_buffers);
+  if (buffers_.empty()) {
+    write_started_ = std::chrono::steady_clock::now();
+    peer_during_write_ = PeerDuringWrite::kUnchecked;
+    TakeBatch(max_buffers);
+  }
   return buffers_;
 }
 
@@ -112,6 +117,8 @@ void OutgoingQueue::TakeBatch(size_t max_buffers) {
     if (framing_.header == nullptr) piece.framed = false;
     in_flight_.push_back(std::move(piece));
   }
+  write_bytes_ = batch_bytes;
+  if (limited_bytes_ <= max_bytes_) overdrawn_ = false;
   if (pending_head_ == pending_.size()) {
     ClearAndRelease(pending_);
     pending_head_ = 0;

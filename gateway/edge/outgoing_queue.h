@@ -4,6 +4,7 @@
 #include <boost/asio/buffer.hpp>
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -40,6 +41,12 @@ class OutgoingQueue {
   // Queues message `bytes` unless the bytes pending through Push would pass the limit; returns
   // false then.
   bool Push(std::shared_ptr<const std::string> bytes);
+  // Bytes Push and PushCopy (live) would still take.
+  size_t live_room() const { return live_limit() - std::min(live_limit(), limited_bytes_); }
+  // Doubles the live limit until the live bytes pending are back under it: for a peer that
+  // reads while the gateway writes more slowly than events come (see RoomForLive).
+  void Overdraw() { overdrawn_ = true; }
+  bool overdrawn() const { return overdrawn_; }
   // Queues replayed message bytes (held by history anyway) outside the live limit, within the
   // total limit; returns false past it.
   bool PushReplayed(std::shared_ptr<const std::string> bytes);
@@ -62,6 +69,13 @@ class OutgoingQueue {
     return max_total_bytes_ - std::min(max_total_bytes_, pending_bytes_);
   }
   bool writing() const { return writing_; }
+  // When the batch being written was started, and its size.
+  std::chrono::steady_clock::time_point write_started() const { return write_started_; }
+  size_t write_bytes() const { return write_bytes_; }
+  // What is known of the peer during the batch being written (see RoomForLive).
+  enum class PeerDuringWrite { kUnchecked, kDrains, kFull };
+  PeerDuringWrite peer_during_write() const { return peer_during_write_; }
+  void set_peer_during_write(PeerDuringWrite peer) { peer_during_write_ = peer; }
   size_t pending_bytes() const { return pending_bytes_; }
 
   // Returns the buffers of the next write: the rest of a batch partly written, or else a new
@@ -82,6 +96,7 @@ class OutgoingQueue {
     bool live;    // Counts toward max_bytes_.
     bool framed;  // Message bytes (not PushUnframed).
   };
+  size_t live_limit() const { return overdrawn_ ? 2 * max_bytes_ : max_bytes_; }
   void Append(Piece piece);
   void TakeBatch(size_t max_buffers);
   void AddBuffer(const char* data, size_t size);
@@ -91,7 +106,11 @@ class OutgoingQueue {
   MessageFraming framing_;
   size_t pending_bytes_ = 0;
   size_t limited_bytes_ = 0;  // The part of pending_bytes_ that counts toward max_bytes_.
+  bool overdrawn_ = false;
   bool writing_ = false;
+  std::chrono::steady_clock::time_point write_started_;
+  size_t write_bytes_ = 0;
+  PeerDuringWrite peer_during_write_ = PeerDuringWrite::kUnchecked;
   // Pieces before pending_head_ were taken by a batch; the vector is compacted now and then, so
   // a long backlog costs no more per batch than what the batch takes.
   std::vector<Piece> pending_;

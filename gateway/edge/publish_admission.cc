@@ -33,20 +33,27 @@ absl::Status PublishAdmission::AllowRate(const Grant& grant) {
 absl::Status PublishAdmission::AllowLoad() {
   if (max_delivery_lag_ <= absl::ZeroDuration()) return absl::OkStatus();
   absl::Duration lag = delivery_lag_();
-  if (lag <= max_delivery_lag_) return absl::OkStatus();
+  std::string why;
+  if (lag > max_delivery_lag_) {
+    why = absl::StrCat("accepted events wait ", absl::FormatDuration(lag),
+                       " before delivery (--max_delivery_lag=",
+                       absl::FormatDuration(max_delivery_lag_), ")");
+  } else if (write_backlogged_()) {
+    why = "events come faster than the event loops write them out (queues of connections "
+          "that read pass --max_queue_bytes)";
+  } else {
+    return absl::OkStatus();
+  }
   metrics_.PublishRefused(PublishRefusal::kOverloaded);
   int64_t now_ms = absl::ToUnixMillis(absl::Now());
   int64_t logged_ms = logged_overload_ms_.load(std::memory_order_relaxed);
   if (now_ms - logged_ms >= kOverloadLogEveryMs &&
       logged_overload_ms_.compare_exchange_strong(logged_ms, now_ms)) {
-    LogWarning(absl::StrCat("overloaded: accepted events wait ", absl::FormatDuration(lag),
-                            " before delivery (--max_delivery_lag=",
-                            absl::FormatDuration(max_delivery_lag_),
-                            "); publishes are refused until the event loops catch up"));
+    LogWarning(absl::StrCat("overloaded: ", why,
+                            "; publishes are refused until the event loops catch up"));
   }
   return absl::ResourceExhaustedError(
-      absl::StrCat("gateway overloaded: accepted events wait ", absl::FormatDuration(lag),
-                   " before delivery; retry after 100ms"));
+      absl::StrCat("gateway overloaded: ", why, "; retry after 100ms"));
 }
 
 }  // namespace herald

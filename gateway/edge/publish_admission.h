@@ -24,16 +24,20 @@ namespace herald {
 // limited by rate: there is no credential to hold to account.
 //
 // Overload: when accepted events wait longer than `max_delivery_lag` before an event loop hands
-// them out (`delivery_lag`, the hub's measure), every publish is refused until the loops catch
-// up. The gateway pushes back on publishers instead of queueing without bound and letting its
-// subscribers fall behind; a refused publish was not accepted, so nothing is lost.
+// them out (`delivery_lag`, the hub's measure), or a loop cannot write them out as fast as they
+// come (`write_backlogged`: connections whose peers read queue past their limit), every publish
+// is refused until the loops catch up. The gateway pushes back on publishers instead of
+// queueing without bound and cutting subscribers that read; a refused publish was not
+// accepted, so nothing is lost. A `max_delivery_lag` of zero turns both off.
 class PublishAdmission {
  public:
   PublishAdmission(double per_second, absl::Duration max_delivery_lag,
-                   std::function<absl::Duration()> delivery_lag, Metrics& metrics)
+                   std::function<absl::Duration()> delivery_lag,
+                   std::function<bool()> write_backlogged, Metrics& metrics)
       : per_second_(per_second),
         max_delivery_lag_(max_delivery_lag),
         delivery_lag_(std::move(delivery_lag)),
+        write_backlogged_(std::move(write_backlogged)),
         metrics_(metrics) {}
 
   // OK, or RESOURCE_EXHAUSTED saying when to retry.
@@ -49,6 +53,7 @@ class PublishAdmission {
   const double per_second_;
   const absl::Duration max_delivery_lag_;
   const std::function<absl::Duration()> delivery_lag_;
+  const std::function<bool()> write_backlogged_;
   Metrics& metrics_;
   absl::Mutex mutex_;
   absl::flat_hash_map<std::string, RateLimiter> buckets_ ABSL_GUARDED_BY(mutex_);

@@ -1,6 +1,8 @@
 // Non-blocking gather writes.
 #include "edge/queue_writer.h"
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -8,6 +10,61 @@
 #include <cerrno>
 
 namespace herald {
+
+bool PeerDrains(int fd) {
+  int unsent = 0;
+  int send_buffer = 0;
+  socklen_t length = sizeof(send_buffer);
+  if (ioctl(fd, SIOCOUTQ, &unsent) != 0 ||
+      getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &send_buffer, &length) != 0) {
+    return false;
+  }
+  // SO_SNDBUF counts the kernel's overhead too, about as much again as the data.
+  return unsent < send_buffer / 4;
+}
+
+namespace {
+
+// A TLS write this old, with this much queued behind it, to a peer that reads, tells that the
+// loop is behind (plain writes happen at once: one that waits has a full socket).
+constexpr auto kNoticedWriteWait = std::chrono::milliseconds(100);
+constexpr size_t kNoticedBacklogBytes = 64 * 1024;
+
+void NoteLongTlsWrite(OutgoingQueue& queue, EdgeStream& stream, Shard& shard) {
+  using PeerDuringWrite = OutgoingQueue::PeerDuringWrite;
+  if (!stream.is_tls() || !queue.writing() || queue.pending_bytes() < kNoticedBacklogBytes ||
+      queue.peer_during_write() == PeerDuringWrite::kFull) {
+    return;
+  }
+  auto waited = std::chrono::steady_clock::now() - queue.write_started();
+  if (waited < kNoticedWriteWait) return;
+  if (queue.peer_during_write() == PeerDuringWrite::kUnchecked) {
+    queue.set_peer_during_write(PeerDrains(stream.tcp().socket().native_handle())
+                                    ? PeerDuringWrite::kDrains
+                                    : PeerDuringWrite::kFull);
+  }
+  if (queue.peer_during_write() == PeerDuringWrite::kDrains) {
+    // What is queued leaves in writes like this one: the last of it waits about that many more.
+    double writes_behind = static_cast<double>(queue.pending_bytes()) /
+                           static_cast<double>(std::max<size_t>(1, queue.write_bytes()));
+    shard.NoteWriteWait(absl::FromChrono(waited) * (1 + writes_behind));
+  }
+}
+
+}  // namespace
+
+bool RoomForLive(OutgoingQueue& queue, EdgeStream& stream, size_t bytes, Shard& shard) {
+  NoteLongTlsWrite(queue, stream, shard);
+  if (queue.overdrawn()) {
+    shard.NoteWriteBacklog();  // Until the queue is back under its limit.
+    return queue.live_room() >= bytes;
+  }
+  if (queue.live_room() >= bytes) return true;
+  if (!PeerDrains(stream.tcp().socket().native_handle())) return false;
+  queue.Overdraw();
+  shard.NoteWriteBacklog();
+  return queue.live_room() >= bytes;
+}
 
 size_t SendSome(int fd, const std::vector<boost::asio::const_buffer>& buffers,
                 boost::system::error_code& error) {

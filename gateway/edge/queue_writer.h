@@ -7,6 +7,7 @@
 
 #include "edge/edge_stream.h"
 #include "edge/outgoing_queue.h"
+#include "hub/shard.h"
 
 namespace herald {
 
@@ -23,6 +24,17 @@ enum class WriteProgress {
 // the bytes written, 0 when the socket is full.
 size_t SendSome(int fd, const std::vector<boost::asio::const_buffer>& buffers,
                 boost::system::error_code& error);
+
+// Whether the peer of socket `fd` takes what it is sent: the kernel holds less than about half
+// a send buffer of it unsent or unacknowledged. A peer that stopped reading fills the buffer.
+bool PeerDrains(int fd);
+
+// Whether `bytes` more live bytes (events, replies) may be queued. Within the queue's limit they
+// may. Past it, a peer whose socket still drains is not a slow consumer: the event loop writes
+// more slowly than events come (over TLS, encrypting is the work). The queue may then take up to
+// twice its limit while it catches up, and `shard` notes the backlog, so the gateway pushes back
+// on publishers. False: a slow consumer (its socket is full, or even that is passed).
+bool RoomForLive(OutgoingQueue& queue, EdgeStream& stream, size_t bytes, Shard& shard);
 
 // Writes what `queue` holds (only when !queue.writing()). On plain TCP the batches go out at
 // once by non-blocking gather writes, no asynchronous operation in between, as long as the

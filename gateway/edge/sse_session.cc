@@ -186,6 +186,8 @@ size_t SseSession::ReplayCost(const EncodedEvent& event) const {
 
 void SseSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) {
   if (closing_ || ended_) return;
+  std::shared_ptr<const std::string> body = SharedBytes(
+      event, event->sse_body(delivery.new_epoch ? EpochField::kIncluded : EpochField::kLeftOut));
   bool queued = true;
   if (event->offset() != 0) {
     auto topic = std::find(topics_.begin(), topics_.end(), event->topic());
@@ -195,10 +197,13 @@ void SseSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event, Deliv
     id_line_.assign("id: ");
     AppendResumeToken(positions_, &id_line_);
     id_line_.push_back('\n');
-    queued = queue_.PushCopy(id_line_, delivery.replayed);
+    queued = (delivery.replayed ||
+              RoomForLive(queue_, stream_, id_line_.size() + body->size(),
+                          context_.hub.shard(shard_))) &&
+             queue_.PushCopy(id_line_, delivery.replayed);
+  } else if (!delivery.replayed) {
+    queued = RoomForLive(queue_, stream_, body->size(), context_.hub.shard(shard_));
   }
-  std::shared_ptr<const std::string> body = SharedBytes(
-      event, event->sse_body(delivery.new_epoch ? EpochField::kIncluded : EpochField::kLeftOut));
   queued = queued && (delivery.replayed ? queue_.PushReplayed(std::move(body))
                                         : queue_.Push(std::move(body)));
   if (!queued) {
@@ -210,7 +215,8 @@ void SseSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event, Deliv
 
 void SseSession::Push(std::shared_ptr<const std::string> bytes) {
   if (closing_ || ended_) return;
-  if (!queue_.Push(std::move(bytes))) {
+  if (!RoomForLive(queue_, stream_, bytes->size(), context_.hub.shard(shard_)) ||
+      !queue_.Push(std::move(bytes))) {
     Close(kDisconnectSlowConsumer);
     return;
   }

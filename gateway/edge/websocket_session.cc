@@ -414,7 +414,8 @@ void WebSocketSession::SendReply(herald::v1::Reply reply) {
 void WebSocketSession::Send(const herald::v1::ServerMessage& message) {
   if (closing_ || close_sent_) return;
   auto bytes = std::make_shared<std::string>(message.SerializeAsString());
-  if (!queue_.Push(std::move(bytes))) {
+  if (!RoomForLive(queue_, stream_, bytes->size(), context_.hub.shard(shard_)) ||
+      !queue_.Push(std::move(bytes))) {
     Close(kDisconnectSlowConsumer);
     return;
   }
@@ -426,8 +427,12 @@ void WebSocketSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event,
   if (closing_ || close_sent_ || ended_) return;
   std::shared_ptr<const std::string> bytes = SharedBytes(
       event, event->ws_frame(delivery.new_epoch ? EpochField::kIncluded : EpochField::kLeftOut));
-  if (!(delivery.replayed ? queue_.PushReplayed(std::move(bytes))
-                          : queue_.Push(std::move(bytes)))) {
+  bool queued =
+      delivery.replayed
+          ? queue_.PushReplayed(std::move(bytes))
+          : RoomForLive(queue_, stream_, bytes->size(), context_.hub.shard(shard_)) &&
+                queue_.Push(std::move(bytes));
+  if (!queued) {
     Close(kDisconnectSlowConsumer);
     return;
   }

@@ -217,9 +217,18 @@ void Hub::OnEventsLost(absl::string_view topic) {
   }
 }
 
+bool Hub::WriteBacklogged() const {
+  for (const std::unique_ptr<Shard>& shard : shards_) {
+    if (shard->WriteBacklogged(kWriteBacklogWindow)) return true;
+  }
+  return false;
+}
+
 absl::Duration Hub::DeliveryLag() const {
   absl::Duration lag = absl::ZeroDuration();
-  for (const std::unique_ptr<Shard>& shard : shards_) lag = std::max(lag, shard->InboxWait());
+  for (const std::unique_ptr<Shard>& shard : shards_) {
+    lag = std::max({lag, shard->InboxWait(), shard->WriteWait(kWriteBacklogWindow)});
+  }
   return lag;
 }
 

@@ -28,6 +28,28 @@ absl::Duration Shard::InboxWait() const {
   return absl::Nanoseconds(std::max<int64_t>(0, SteadyNowNs() - since));
 }
 
+void Shard::NoteWriteBacklog() {
+  write_backlog_ns_.store(SteadyNowNs(), std::memory_order_relaxed);
+}
+
+bool Shard::WriteBacklogged(absl::Duration window) const {
+  int64_t noted = write_backlog_ns_.load(std::memory_order_relaxed);
+  return noted != 0 && SteadyNowNs() - noted <= absl::ToInt64Nanoseconds(window);
+}
+
+void Shard::NoteWriteWait(absl::Duration waited) {
+  write_wait_ns_.store(absl::ToInt64Nanoseconds(waited), std::memory_order_relaxed);
+  write_wait_noted_ns_.store(SteadyNowNs(), std::memory_order_relaxed);
+}
+
+absl::Duration Shard::WriteWait(absl::Duration window) const {
+  int64_t noted = write_wait_noted_ns_.load(std::memory_order_relaxed);
+  if (noted == 0 || SteadyNowNs() - noted > absl::ToInt64Nanoseconds(window)) {
+    return absl::ZeroDuration();
+  }
+  return absl::Nanoseconds(write_wait_ns_.load(std::memory_order_relaxed));
+}
+
 void Shard::DeliverLoss(absl::string_view topic) { Push({nullptr, std::string(topic)}); }
 
 void Shard::Push(InboxItem item) {

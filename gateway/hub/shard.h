@@ -90,6 +90,16 @@ class Shard {
   // Any thread: how long the oldest event waiting in the inbox has waited (zero when none
   // waits): this loop's delivery lag.
   absl::Duration InboxWait() const;
+  // Any thread: a connection of this loop had to queue past its limit while its peer was
+  // reading (see RoomForLive): the loop writes more slowly than events come.
+  void NoteWriteBacklog();
+  // Whether NoteWriteBacklog was called within the last `window`.
+  bool WriteBacklogged(absl::Duration window) const;
+  // Any thread: a write to a peer that reads has been pending for `waited` with events queued
+  // behind it (over TLS the loop's writes are its work): they wait that long to be delivered.
+  void NoteWriteWait(absl::Duration waited);
+  // The longest write wait noted within the last `window` (zero when none).
+  absl::Duration WriteWait(absl::Duration window) const;
 
   // Any thread.
   size_t attached_count() const { return attached_count_.load(std::memory_order_relaxed); }
@@ -140,6 +150,9 @@ class Shard {
   std::vector<InboxItem> inbox_ ABSL_GUARDED_BY(inbox_mutex_);
   // When the inbox last became non-empty (steady clock ns); 0 while it is empty.
   std::atomic<int64_t> inbox_since_ns_{0};
+  std::atomic<int64_t> write_backlog_ns_{0};  // When NoteWriteBacklog was last called.
+  std::atomic<int64_t> write_wait_ns_{0};     // The last wait NoteWriteWait was given,
+  std::atomic<int64_t> write_wait_noted_ns_{0};  // and when.
   std::vector<InboxItem> delivering_;
 };
 

@@ -44,6 +44,23 @@ TEST(OutgoingQueue, RefusesPastTheLimitButTakesLastWords) {
   EXPECT_EQ(queue.pending_bytes(), 130u);
 }
 
+TEST(OutgoingQueue, AnOverdrawnQueueTakesTwiceItsLimitUntilItIsBackUnderIt) {
+  OutgoingQueue queue(100, 0);
+  EXPECT_TRUE(queue.Push(Bytes(90)));
+  EXPECT_EQ(queue.live_room(), 10u);
+  EXPECT_FALSE(queue.Push(Bytes(20)));
+  queue.Overdraw();
+  EXPECT_EQ(queue.live_room(), 110u);
+  EXPECT_TRUE(queue.Push(Bytes(20)));
+  EXPECT_TRUE(queue.Push(Bytes(90)));
+  EXPECT_FALSE(queue.Push(Bytes(1)));  // 200: twice the limit.
+  // A write takes the pending bytes: back under the limit, the limit is the limit again.
+  queue.StartWrite(64);
+  EXPECT_FALSE(queue.overdrawn());
+  EXPECT_EQ(queue.live_room(), 100u);
+  EXPECT_TRUE(queue.CompleteWrite(200));
+}
+
 TEST(OutgoingQueue, AWriteTakesAbout256KiBAndLeavesTheRestPending) {
   OutgoingQueue queue(1 << 30, 0);
   for (int i = 0; i < 10; ++i) EXPECT_TRUE(queue.Push(Bytes(100 * 1024)));

@@ -16,7 +16,7 @@ TEST(PublishAdmission, RefusesEveryPublishWhileDeliveryLagsTooFar) {
   Metrics metrics(1);
   absl::Duration lag = absl::ZeroDuration();
   PublishAdmission admission(/*per_second=*/0, absl::Milliseconds(100), [&] { return lag; },
-                             metrics);
+                             [] { return false; }, metrics);
   Grant open;
   open.open = true;
   EXPECT_TRUE(admission.Allow(open).ok());
@@ -36,14 +36,33 @@ TEST(PublishAdmission, RefusesEveryPublishWhileDeliveryLagsTooFar) {
 
 TEST(PublishAdmission, ZeroMaxLagNeverRefuses) {
   Metrics metrics(1);
-  PublishAdmission admission(0, absl::ZeroDuration(), [] { return absl::Hours(1); }, metrics);
+  PublishAdmission admission(0, absl::ZeroDuration(), [] { return absl::Hours(1); },
+                             [] { return true; }, metrics);
   EXPECT_TRUE(admission.Allow(Credential("ada")).ok());
+}
+
+TEST(PublishAdmission, RefusesEveryPublishWhileALoopWritesMoreSlowlyThanEventsCome) {
+  Metrics metrics(1);
+  bool backlogged = false;
+  PublishAdmission admission(/*per_second=*/0, absl::Seconds(1),
+                             [] { return absl::ZeroDuration(); }, [&] { return backlogged; },
+                             metrics);
+  Grant open;
+  open.open = true;
+  EXPECT_TRUE(admission.Allow(open).ok());
+  backlogged = true;
+  absl::Status refused = admission.Allow(open);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.message().find("write them out"), absl::string_view::npos);
+  EXPECT_NE(refused.message().find("retry after"), absl::string_view::npos);
+  backlogged = false;
+  EXPECT_TRUE(admission.Allow(open).ok());
 }
 
 TEST(PublishAdmission, EachCredentialHasItsOwnRate) {
   Metrics metrics(1);
   PublishAdmission admission(/*per_second=*/1, absl::ZeroDuration(),
-                             [] { return absl::ZeroDuration(); }, metrics);
+                             [] { return absl::ZeroDuration(); }, [] { return false; }, metrics);
   // Bursts of twice the rate.
   EXPECT_TRUE(admission.Allow(Credential("ada")).ok());
   EXPECT_TRUE(admission.Allow(Credential("ada")).ok());
