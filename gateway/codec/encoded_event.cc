@@ -1,6 +1,7 @@
 // Encoding of one event for WebSocket and SSE.
 #include "codec/encoded_event.h"
 
+#include "absl/strings/str_cat.h"
 #include "codec/sse_encoding.h"
 
 namespace herald {
@@ -68,19 +69,16 @@ herald::v1::Event EncodedEvent::Decode() const {
 const std::string& EncodedEvent::ws_frame(EpochField epoch) const {
   if (epoch == EpochField::kLeftOut || epoch_.empty()) return ws_frame_;
   std::call_once(ws_with_epoch_once_, [this] {
-    // Fields may come in any order: the epoch goes after the others.
-    std::string event_bytes = ws_frame_.substr(event_bytes_at_);
-    AppendBytesField(kEventEpochTag, epoch_, &event_bytes);
-    AppendBytesField(kServerMessageEventsTag, event_bytes, &ws_frame_with_epoch_);
-    event_bytes_with_epoch_at_ = ws_frame_with_epoch_.size() - event_bytes.size();
+    AppendBytesField(kServerMessageEventsTag, absl::StrCat(event_bytes(), epoch_field()),
+                     &ws_frame_with_epoch_);
   });
   return ws_frame_with_epoch_;
 }
 
-absl::string_view EncodedEvent::event_bytes() const {
-  const std::string& frame = ws_frame(EpochField::kIncluded);
-  size_t at = &frame == &ws_frame_ ? event_bytes_at_ : event_bytes_with_epoch_at_;
-  return absl::string_view(frame).substr(at);
+std::string EncodedEvent::epoch_field() const {
+  std::string field;
+  if (!epoch_.empty()) AppendBytesField(kEventEpochTag, epoch_, &field);
+  return field;
 }
 
 const std::string& EncodedEvent::sse_body(EpochField epoch) const {

@@ -39,9 +39,13 @@ class EncodedEvent {
   // The SSE event without its `id:` line, which each connection writes itself (the id is the
   // connection's resume token): "event: <type>\ndata: {...}\n\n". Thread-safe.
   const std::string& sse_body(EpochField epoch = EpochField::kLeftOut) const;
-  // The Event message's own encoding, epoch included: what a gRPC consumer receives (a view of
-  // ws_frame(kIncluded)). Thread-safe.
-  absl::string_view event_bytes() const;
+  // The Event message's own encoding without its epoch (a view into ws_frame()); followed by
+  // epoch_field(), the whole event (protobuf fields may come in any order).
+  absl::string_view event_bytes() const {
+    return absl::string_view(ws_frame_).substr(event_bytes_at_);
+  }
+  // The epoch as an encoded Event field; empty when the event has no epoch.
+  std::string epoch_field() const;
   // The event itself, epoch included. Thread-safe.
   const herald::v1::Event& event() const;
 
@@ -59,7 +63,6 @@ class EncodedEvent {
   size_t event_bytes_at_ = 0;  // Where the Event's own bytes start in ws_frame_.
   mutable std::once_flag ws_with_epoch_once_;
   mutable std::string ws_frame_with_epoch_;
-  mutable size_t event_bytes_with_epoch_at_ = 0;
   mutable std::once_flag sse_once_;
   mutable std::string sse_body_;
   mutable std::once_flag sse_with_epoch_once_;

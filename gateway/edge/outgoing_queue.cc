@@ -96,7 +96,6 @@ const std::vector<boost::asio::const_buffer>& OutgoingQueue::StartWrite(size_t m
   writing_ = true;
   if (buffers_.empty()) {
     write_started_ = std::chrono::steady_clock::now();
-    peer_during_write_ = PeerDuringWrite::kUnchecked;
     TakeBatch(max_buffers);
   }
   return buffers_;

@@ -72,10 +72,13 @@ class OutgoingQueue {
   // When the batch being written was started, and its size.
   std::chrono::steady_clock::time_point write_started() const { return write_started_; }
   size_t write_bytes() const { return write_bytes_; }
-  // What is known of the peer during the batch being written (see RoomForLive).
-  enum class PeerDuringWrite { kUnchecked, kDrains, kFull };
-  PeerDuringWrite peer_during_write() const { return peer_during_write_; }
-  void set_peer_during_write(PeerDuringWrite peer) { peer_during_write_ = peer; }
+  // The last look at whether the peer reads (see RoomForLive): when, and what it found.
+  struct PeerCheck {
+    std::chrono::steady_clock::time_point at;
+    bool drains = false;
+  };
+  const PeerCheck& peer_check() const { return peer_check_; }
+  void set_peer_check(PeerCheck check) { peer_check_ = check; }
   size_t pending_bytes() const { return pending_bytes_; }
 
   // Returns the buffers of the next write: the rest of a batch partly written, or else a new
@@ -110,7 +113,7 @@ class OutgoingQueue {
   bool writing_ = false;
   std::chrono::steady_clock::time_point write_started_;
   size_t write_bytes_ = 0;
-  PeerDuringWrite peer_during_write_ = PeerDuringWrite::kUnchecked;
+  PeerCheck peer_check_;
   // Pieces before pending_head_ were taken by a batch; the vector is compacted now and then, so
   // a long backlog costs no more per batch than what the batch takes.
   std::vector<Piece> pending_;

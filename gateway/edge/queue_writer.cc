@@ -29,21 +29,26 @@ namespace {
 // loop is behind (plain writes happen at once: one that waits has a full socket).
 constexpr auto kNoticedWriteWait = std::chrono::milliseconds(100);
 constexpr size_t kNoticedBacklogBytes = 64 * 1024;
+// How long what PeerDrains found is taken as still true.
+constexpr auto kPeerCheckValidFor = std::chrono::milliseconds(100);
+
+// PeerDrains, asked at most once per kPeerCheckValidFor per connection.
+bool PeerStillDrains(OutgoingQueue& queue, EdgeStream& stream,
+                     std::chrono::steady_clock::time_point now) {
+  if (now - queue.peer_check().at >= kPeerCheckValidFor) {
+    queue.set_peer_check({now, PeerDrains(stream.tcp().socket().native_handle())});
+  }
+  return queue.peer_check().drains;
+}
 
 void NoteLongTlsWrite(OutgoingQueue& queue, EdgeStream& stream, Shard& shard) {
-  using PeerDuringWrite = OutgoingQueue::PeerDuringWrite;
-  if (!stream.is_tls() || !queue.writing() || queue.pending_bytes() < kNoticedBacklogBytes ||
-      queue.peer_during_write() == PeerDuringWrite::kFull) {
+  if (!stream.is_tls() || !queue.writing() || queue.pending_bytes() < kNoticedBacklogBytes) {
     return;
   }
-  auto waited = std::chrono::steady_clock::now() - queue.write_started();
+  auto now = std::chrono::steady_clock::now();
+  auto waited = now - queue.write_started();
   if (waited < kNoticedWriteWait) return;
-  if (queue.peer_during_write() == PeerDuringWrite::kUnchecked) {
-    queue.set_peer_during_write(PeerDrains(stream.tcp().socket().native_handle())
-                                    ? PeerDuringWrite::kDrains
-                                    : PeerDuringWrite::kFull);
-  }
-  if (queue.peer_during_write() == PeerDuringWrite::kDrains) {
+  if (PeerStillDrains(queue, stream, now)) {
     // What is queued leaves in writes like this one: the last of it waits about that many more.
     double writes_behind = static_cast<double>(queue.pending_bytes()) /
                            static_cast<double>(std::max<size_t>(1, queue.write_bytes()));
@@ -55,12 +60,9 @@ void NoteLongTlsWrite(OutgoingQueue& queue, EdgeStream& stream, Shard& shard) {
 
 bool RoomForLive(OutgoingQueue& queue, EdgeStream& stream, size_t bytes, Shard& shard) {
   NoteLongTlsWrite(queue, stream, shard);
-  if (queue.overdrawn()) {
-    shard.NoteWriteBacklog();  // Until the queue is back under its limit.
-    return queue.live_room() >= bytes;
-  }
-  if (queue.live_room() >= bytes) return true;
-  if (!PeerDrains(stream.tcp().socket().native_handle())) return false;
+  if (!queue.overdrawn() && queue.live_room() >= bytes) return true;
+  // Past the limit (until the queue is back under it): a slow consumer, unless its peer reads.
+  if (!PeerStillDrains(queue, stream, std::chrono::steady_clock::now())) return false;
   queue.Overdraw();
   shard.NoteWriteBacklog();
   return queue.live_room() >= bytes;

@@ -178,9 +178,12 @@ void SseSession::SchedulePing() {
 
 size_t SseSession::ReplayCost(const EncodedEvent& event) const {
   // The body (with, at most, an `"epoch":"…",` member) plus an `id:` line: at most an epoch, a
-  // dash, 20 digits and a dot per topic.
+  // dash, 20 digits and a dot per topic. Epochs not known yet (a subscribe being answered) are
+  // taken to be as long as this event's: one engine makes them all alike.
   size_t id_line = 5;
-  for (const TopicPosition& position : positions_) id_line += position.epoch.size() + 22;
+  for (const TopicPosition& position : positions_) {
+    id_line += std::max(position.epoch.size(), event.epoch().size()) + 22;
+  }
   return event.sse_body().size() + event.epoch().size() + 11 + id_line;
 }
 

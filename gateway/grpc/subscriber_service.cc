@@ -14,16 +14,19 @@
 namespace herald {
 namespace {
 
-// The event's own encoding, shared: the buffer refers to the event's bytes (and keeps the
-// event alive) instead of serializing it again for every consumer.
+// The event's encoding, shared: the buffer refers to the event's bytes (and keeps the event
+// alive) instead of serializing it again for every consumer; its epoch follows as a field of
+// its own (a few bytes).
 grpc::ByteBuffer SharedEventBytes(const std::shared_ptr<const EncodedEvent>& event) {
   absl::string_view bytes = event->event_bytes();
   auto* owner = new std::shared_ptr<const EncodedEvent>(event);
-  grpc::Slice slice(
-      const_cast<char*>(bytes.data()), bytes.size(),
-      [](void* owner) { delete static_cast<std::shared_ptr<const EncodedEvent>*>(owner); },
-      owner);
-  return grpc::ByteBuffer(&slice, 1);
+  grpc::Slice slices[2] = {
+      grpc::Slice(
+          const_cast<char*>(bytes.data()), bytes.size(),
+          [](void* owner) { delete static_cast<std::shared_ptr<const EncodedEvent>*>(owner); },
+          owner),
+      grpc::Slice(event->epoch_field())};
+  return grpc::ByteBuffer(slices, slices[1].size() > 0 ? 2 : 1);
 }
 
 // Streams the events its shard delivers. The shard calls the Transport methods on its loop;

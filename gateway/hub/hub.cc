@@ -219,7 +219,7 @@ void Hub::OnEventsLost(absl::string_view topic) {
 
 bool Hub::WriteBacklogged() const {
   for (const std::unique_ptr<Shard>& shard : shards_) {
-    if (shard->WriteBacklogged(kWriteBacklogWindow)) return true;
+    if (shard->WriteBacklogged()) return true;
   }
   return false;
 }
@@ -227,7 +227,7 @@ bool Hub::WriteBacklogged() const {
 absl::Duration Hub::DeliveryLag() const {
   absl::Duration lag = absl::ZeroDuration();
   for (const std::unique_ptr<Shard>& shard : shards_) {
-    lag = std::max({lag, shard->InboxWait(), shard->WriteWait(kWriteBacklogWindow)});
+    lag = std::max({lag, shard->InboxWait(), shard->WriteWait()});
   }
   return lag;
 }

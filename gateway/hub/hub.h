@@ -51,12 +51,11 @@ class Hub final : public EventSink {
 
   size_t shard_count() const { return shards_.size(); }
   // Any thread: the longest any loop's accepted events have waited to be handed out, or (noted
-  // within the last kWriteBacklogWindow) behind a write to a peer that reads.
+  // lately, Shard::WriteWait) to be written to peers that read.
   absl::Duration DeliveryLag() const;
-  // Any thread: whether a loop noted a write backlog (Shard::NoteWriteBacklog) within the last
-  // kWriteBacklogWindow: it writes more slowly than events come.
+  // Any thread: whether a loop noted a write backlog lately (Shard::NoteWriteBacklog): it writes
+  // more slowly than events come.
   bool WriteBacklogged() const;
-  static constexpr absl::Duration kWriteBacklogWindow = absl::Milliseconds(250);
   Shard& shard(size_t index) { return *shards_[index]; }
 
   void Attach(size_t shard, Transport* transport);

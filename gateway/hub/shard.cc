@@ -32,19 +32,25 @@ void Shard::NoteWriteBacklog() {
   write_backlog_ns_.store(SteadyNowNs(), std::memory_order_relaxed);
 }
 
-bool Shard::WriteBacklogged(absl::Duration window) const {
+bool Shard::WriteBacklogged() const {
   int64_t noted = write_backlog_ns_.load(std::memory_order_relaxed);
-  return noted != 0 && SteadyNowNs() - noted <= absl::ToInt64Nanoseconds(window);
+  return noted != 0 && SteadyNowNs() - noted <= absl::ToInt64Nanoseconds(kWriteNoteWindow);
 }
 
 void Shard::NoteWriteWait(absl::Duration waited) {
-  write_wait_ns_.store(absl::ToInt64Nanoseconds(waited), std::memory_order_relaxed);
-  write_wait_noted_ns_.store(SteadyNowNs(), std::memory_order_relaxed);
+  // The longest within the window (a race between two loops' notes only loses one of them).
+  int64_t now = SteadyNowNs();
+  int64_t wait_ns = absl::ToInt64Nanoseconds(waited);
+  bool recent = now - write_wait_noted_ns_.load(std::memory_order_relaxed) <=
+                absl::ToInt64Nanoseconds(kWriteNoteWindow);
+  if (recent && wait_ns < write_wait_ns_.load(std::memory_order_relaxed)) return;
+  write_wait_ns_.store(wait_ns, std::memory_order_relaxed);
+  write_wait_noted_ns_.store(now, std::memory_order_relaxed);
 }
 
-absl::Duration Shard::WriteWait(absl::Duration window) const {
+absl::Duration Shard::WriteWait() const {
   int64_t noted = write_wait_noted_ns_.load(std::memory_order_relaxed);
-  if (noted == 0 || SteadyNowNs() - noted > absl::ToInt64Nanoseconds(window)) {
+  if (noted == 0 || SteadyNowNs() - noted > absl::ToInt64Nanoseconds(kWriteNoteWindow)) {
     return absl::ZeroDuration();
   }
   return absl::Nanoseconds(write_wait_ns_.load(std::memory_order_relaxed));

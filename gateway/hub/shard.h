@@ -93,13 +93,15 @@ class Shard {
   // Any thread: a connection of this loop had to queue past its limit while its peer was
   // reading (see RoomForLive): the loop writes more slowly than events come.
   void NoteWriteBacklog();
-  // Whether NoteWriteBacklog was called within the last `window`.
-  bool WriteBacklogged(absl::Duration window) const;
-  // Any thread: a write to a peer that reads has been pending for `waited` with events queued
-  // behind it (over TLS the loop's writes are its work): they wait that long to be delivered.
+  // Whether NoteWriteBacklog was called within the last kWriteNoteWindow.
+  bool WriteBacklogged() const;
+  // Any thread: events queued for a peer that reads wait about `waited` to be written (over
+  // TLS the loop's writes are its work).
   void NoteWriteWait(absl::Duration waited);
-  // The longest write wait noted within the last `window` (zero when none).
-  absl::Duration WriteWait(absl::Duration window) const;
+  // The longest write wait noted within the last kWriteNoteWindow (zero when none).
+  absl::Duration WriteWait() const;
+  // How long a note of NoteWriteBacklog or NoteWriteWait counts.
+  static constexpr absl::Duration kWriteNoteWindow = absl::Milliseconds(250);
 
   // Any thread.
   size_t attached_count() const { return attached_count_.load(std::memory_order_relaxed); }

@@ -166,7 +166,7 @@ class ClientStream {
     }
   }
 
-  // Queues `bytes`; `failed` hears of a write that failed (nothing more is written then).
+  // Queues `bytes`; `failed` hears of a write that failed (what was queued then is dropped).
   void Write(std::string bytes, std::function<void(boost::system::error_code)> failed) {
     pending_.push_back({std::move(bytes), std::move(failed)});
     if (pending_.size() == 1) WriteFront();
@@ -971,7 +971,11 @@ class SseClient : public Client {
     size_t cursor = 0;
     std::optional<std::string_view> topic = JsonString(data, "\"topic\":\"", &cursor);
     std::optional<uint64_t> offset = JsonNumber(data, "\"offset\":", &cursor);
-    std::optional<std::string_view> epoch = JsonString(data, "\"epoch\":\"", &cursor);
+    // The epoch, when the event names it, comes right after the offset.
+    std::optional<std::string_view> epoch;
+    if (data.substr(cursor).starts_with(",\"epoch\":\"")) {
+      epoch = JsonString(data, "\"epoch\":\"", &cursor);
+    }
     std::optional<std::string_view> payload = JsonString(data, "\"data\":\"", &cursor);
     if (!topic || !offset || !payload || !JsonNumber(data, "\"time_unix_ms\":", &cursor)) {
       ++report_.unexpected;

@@ -257,10 +257,15 @@ class GrpcBatchPipe : public Pipe {
   }
 
   void Cancel() override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    cancelled_ = true;
-    for (const std::shared_ptr<Call>& call : calls_) call->context.TryCancel();
-    changed_.notify_all();
+    std::set<std::shared_ptr<Call>> calls;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      cancelled_ = true;
+      calls = calls_;
+      changed_.notify_all();
+    }
+    // Outside the lock: a cancel may run the call's callback at once.
+    for (const std::shared_ptr<Call>& call : calls) call->context.TryCancel();
   }
 
   void WritesDone() override {

@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 
+#include "absl/strings/str_cat.h"
+
 #include "herald/v1/websocket.pb.h"
 
 namespace herald {
@@ -46,7 +48,8 @@ void ExpectEncodings(const EncodedEvent& encoded, const herald::v1::Event& event
             encoded.ws_frame().size() + 2 + event.epoch().size());
   EXPECT_EQ(encoded.event().SerializeAsString(), event.SerializeAsString());
   herald::v1::Event from_bytes;
-  ASSERT_TRUE(from_bytes.ParseFromString(std::string(encoded.event_bytes())));
+  ASSERT_TRUE(
+      from_bytes.ParseFromString(absl::StrCat(encoded.event_bytes(), encoded.epoch_field())));
   EXPECT_EQ(from_bytes.epoch(), event.epoch());
   EXPECT_EQ(from_bytes.data(), event.data());
   EXPECT_EQ(from_bytes.offset(), event.offset());
@@ -83,6 +86,7 @@ TEST(EncodedEvent, AnEventWithoutEpochHasOneEncoding) {
   std::shared_ptr<const EncodedEvent> encoded = EncodeEvent(event);
   EXPECT_EQ(&encoded->ws_frame(EpochField::kIncluded), &encoded->ws_frame());
   EXPECT_EQ(&encoded->sse_body(EpochField::kIncluded), &encoded->sse_body());
+  EXPECT_EQ(encoded->epoch_field(), "");
   herald::v1::Event from_bytes;
   ASSERT_TRUE(from_bytes.ParseFromString(std::string(encoded->event_bytes())));
   EXPECT_EQ(from_bytes.SerializeAsString(), event.SerializeAsString());

@@ -211,8 +211,11 @@ class SseFollower {
     const payload = JSON.parse(data.join('\n'));
     if (type === 'herald.connected') {
       this.connected.push(payload);
+      // Events name their epoch only when it is news: this one until one does.
+      this.epoch = payload.subscriptions[0]?.epoch;
     } else if (!type.startsWith('herald.')) {
-      this.events.push({ offset: payload.offset, epoch: payload.epoch, n: payload.data.n, at: Date.now() });
+      if (payload.epoch) this.epoch = payload.epoch;
+      this.events.push({ offset: payload.offset, epoch: this.epoch, n: payload.data.n, at: Date.now() });
     }
   }
 
@@ -278,6 +281,7 @@ function assertComplete(events, count, what) {
   assert.deepEqual(events.map((e) => e.offset), range(1, count), `${what} offsets: ${summary}`);
   assert.deepEqual(events.map((e) => e.n), range(1, count), `${what} payloads: ${summary}`);
   assert.equal(new Set(events.map((e) => e.epoch)).size, 1, `${what}: one epoch`);
+  assert.ok(events.every((e) => typeof e.epoch === 'string' && e.epoch !== ''), `${what}: epochs`);
 }
 
 test('two nodes on one Redis behind the example nginx configuration', { timeout: 90_000 }, async (t) => {

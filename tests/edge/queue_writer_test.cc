@@ -8,8 +8,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
+#include <optional>
 #include <thread>
+
+#include "hub/shard.h"
 
 namespace herald {
 namespace {
@@ -70,6 +75,72 @@ TEST(PeerDrains, APeerThatStopsReadingFillsTheSocketAndOneThatReadsEmptiesIt) {
 }
 
 TEST(PeerDrains, NotASocketIsNotAPeerThatDrains) { EXPECT_FALSE(PeerDrains(-1)); }
+
+// A gateway-side stream of a loopback connection, and the peer's socket.
+struct StreamPair {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket peer{io};
+  std::optional<EdgeStream> stream;
+
+  StreamPair() {
+    using boost::asio::ip::tcp;
+    tcp::acceptor acceptor(io, tcp::endpoint(boost::asio::ip::address_v4::loopback(), 0));
+    peer.connect(acceptor.local_endpoint());
+    stream.emplace(boost::beast::tcp_stream(acceptor.accept()));
+  }
+  // Writes to the peer, who does not read, until the socket takes no more.
+  void FillSocket() {
+    int fd = stream->tcp().socket().native_handle();
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    std::string chunk(64 * 1024, 'x');
+    while (send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL) > 0) {
+    }
+  }
+};
+
+std::shared_ptr<const std::string> Bytes(size_t size) {
+  return std::make_shared<const std::string>(size, 'x');
+}
+
+TEST(RoomForLive, PastTheLimitAPeerThatReadsIsKeptUpToTwiceItAndTheLoopNotesABacklog) {
+  StreamPair pair;
+  Shard shard([](std::function<void()>) {});
+  OutgoingQueue queue(1000, 0);
+  ASSERT_TRUE(RoomForLive(queue, *pair.stream, 900, shard));
+  ASSERT_TRUE(queue.Push(Bytes(900)));
+  EXPECT_FALSE(shard.WriteBacklogged());
+
+  EXPECT_TRUE(RoomForLive(queue, *pair.stream, 500, shard));
+  EXPECT_TRUE(queue.overdrawn());
+  EXPECT_TRUE(shard.WriteBacklogged());
+  ASSERT_TRUE(queue.Push(Bytes(500)));
+  EXPECT_FALSE(RoomForLive(queue, *pair.stream, 700, shard));  // Past twice the limit.
+}
+
+TEST(RoomForLive, PastTheLimitAPeerThatDoesNotReadIsASlowConsumer) {
+  StreamPair pair;
+  pair.FillSocket();
+  Shard shard([](std::function<void()>) {});
+  OutgoingQueue queue(1000, 0);
+  ASSERT_TRUE(RoomForLive(queue, *pair.stream, 900, shard));  // Within the limit: no question.
+  ASSERT_TRUE(queue.Push(Bytes(900)));
+  EXPECT_FALSE(RoomForLive(queue, *pair.stream, 500, shard));
+  EXPECT_FALSE(queue.overdrawn());
+  EXPECT_FALSE(shard.WriteBacklogged());
+}
+
+TEST(RoomForLive, AnOverdrawnQueueWhosePeerStopsReadingIsCutAtTheNextLook) {
+  StreamPair pair;
+  Shard shard([](std::function<void()>) {});
+  OutgoingQueue queue(1000, 0);
+  ASSERT_TRUE(queue.Push(Bytes(900)));
+  ASSERT_TRUE(RoomForLive(queue, *pair.stream, 500, shard));
+  ASSERT_TRUE(queue.overdrawn());
+  pair.FillSocket();
+  // What the last look found holds for a moment; the next look finds the socket full.
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_FALSE(RoomForLive(queue, *pair.stream, 10, shard));
+}
 
 }  // namespace
 }  // namespace herald
