@@ -3,10 +3,15 @@
 #pragma once
 
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/socket_base.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/beast/websocket/teardown.hpp>
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <memory>
 #include <utility>
 #include <variant>
@@ -52,6 +57,31 @@ class EdgeStream {
         handler, buffers);
   }
 
+  // Reads what the peer sends next into the buffer `buffer_for_read()` returns, asked for only
+  // once bytes arrived: on plain TCP the stream waits for the socket to become readable and then
+  // reads at once, so an idle connection holds no read buffer and only a small wait operation.
+  // Over TLS (whose engine may hold bytes already decrypted) it is an ordinary read.
+  // `handler(error, bytes)`; a closed connection is error::eof.
+  template <class BufferForRead, class ReadHandler>
+  void AsyncReadWhenReady(BufferForRead buffer_for_read, ReadHandler handler) {
+    if (is_tls()) {
+      tls().async_read_some(buffer_for_read(), std::move(handler));
+      return;
+    }
+    tcp().socket().async_wait(
+        boost::asio::socket_base::wait_read,
+        [this, buffer_for_read = std::move(buffer_for_read),
+         handler = std::move(handler)](boost::system::error_code error) mutable {
+          size_t bytes = 0;
+          if (!error && !ReceiveSome(buffer_for_read(), bytes, error)) {
+            // Woken without bytes after all: wait again.
+            AsyncReadWhenReady(std::move(buffer_for_read), std::move(handler));
+            return;
+          }
+          handler(error, bytes);
+        });
+  }
+
   template <class ConstBuffers, class WriteHandler>
   auto async_write_some(const ConstBuffers& buffers, WriteHandler&& handler) {
     return boost::asio::async_initiate<WriteHandler, void(boost::system::error_code, std::size_t)>(
@@ -63,6 +93,27 @@ class EdgeStream {
   }
 
  private:
+  // One non-blocking read into `buffer`; false when the socket had nothing after all.
+  bool ReceiveSome(boost::asio::mutable_buffer buffer, size_t& bytes,
+                   boost::system::error_code& error) {
+    for (;;) {
+      ssize_t got = ::recv(tcp().socket().native_handle(), buffer.data(), buffer.size(),
+                           MSG_DONTWAIT);
+      if (got > 0) {
+        bytes = static_cast<size_t>(got);
+        return true;
+      }
+      if (got == 0) {
+        error = boost::asio::error::eof;
+        return true;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+      error = boost::system::error_code(errno, boost::system::system_category());
+      return true;
+    }
+  }
+
   std::variant<boost::beast::tcp_stream, TlsStream> stream_;
   std::shared_ptr<boost::asio::ssl::context> context_;
 };

@@ -4,6 +4,7 @@
 #include "edge/queue_writer.h"
 
 #include <algorithm>
+#include <array>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -143,8 +144,10 @@ void SseSession::OnSubscribed(std::vector<absl::StatusOr<herald::v1::SubscribeRe
 }
 
 void SseSession::WatchPeer() {
-  stream_.async_read_some(
-      boost::asio::buffer(peer_bytes_),
+  // Whatever the client sends is read and ignored: one buffer per loop serves every session.
+  static thread_local std::array<char, 512> ignored_bytes;
+  stream_.AsyncReadWhenReady(
+      [] { return boost::asio::buffer(ignored_bytes); },
       [self = shared_from_this()](beast::error_code error, size_t) {
         if (error) {
           self->Shutdown();

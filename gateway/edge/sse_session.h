@@ -64,7 +64,6 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   std::vector<std::string> topics_;
   std::vector<TopicPosition> positions_;
   std::string id_line_;  // The `id:` line being queued (reused: no allocation per event).
-  std::array<char, 512> peer_bytes_;  // Whatever the client sends is read and ignored.
   ConnectionSlot slot_;
   bool attached_ = false;
   bool chunked_ = true;

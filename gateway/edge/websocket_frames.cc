@@ -12,8 +12,8 @@ namespace {
 
 constexpr std::string_view kHandshakeGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 constexpr size_t kMaxControlPayload = 125;
-// An idle connection keeps a read buffer of this size; a larger one is released once empty.
-constexpr size_t kIdleReadBuffer = 512;
+// A new read buffer has this size.
+constexpr size_t kFirstReadBuffer = 512;
 // A read asks the socket for at least this much room.
 constexpr size_t kMinReadRoom = 256;
 
@@ -95,13 +95,7 @@ std::string WsCloseFrame(uint16_t code, std::string_view reason) {
 }
 
 boost::asio::mutable_buffer WsFrameReader::ReadBuffer() {
-  if (begin_ == end_) {
-    begin_ = end_ = 0;
-    if (buffer_.size() > kIdleReadBuffer && needed_ == 0) {
-      std::string(kIdleReadBuffer, '\0').swap(buffer_);
-    }
-    if (!in_message_ && message_.capacity() > kIdleReadBuffer) std::string().swap(message_);
-  }
+  if (begin_ == end_) begin_ = end_ = 0;
   size_t room = std::max(kMinReadRoom, needed_ > end_ - begin_ ? needed_ - (end_ - begin_) : 0);
   if (buffer_.size() - end_ < room) {
     // Move what is unhandled to the front, then grow if that is not room enough.
@@ -109,10 +103,17 @@ boost::asio::mutable_buffer WsFrameReader::ReadBuffer() {
     end_ -= begin_;
     begin_ = 0;
     if (buffer_.size() - end_ < room) {
-      buffer_.resize(std::max({end_ + room, 2 * buffer_.size(), kIdleReadBuffer}));
+      buffer_.resize(std::max({end_ + room, 2 * buffer_.size(), kFirstReadBuffer}));
     }
   }
   return boost::asio::mutable_buffer(buffer_.data() + end_, buffer_.size() - end_);
+}
+
+void WsFrameReader::ReleaseWhenEmpty() {
+  if (begin_ != end_) return;
+  begin_ = end_ = 0;
+  std::string().swap(buffer_);
+  if (!in_message_) std::string().swap(message_);
 }
 
 WsFrameReader::Item WsFrameReader::Fail(uint16_t code, std::string_view reason) {

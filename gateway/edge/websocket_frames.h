@@ -45,6 +45,11 @@ class WsFrameReader {
   // Where the next read from the socket goes; Commit() tells how much arrived.
   boost::asio::mutable_buffer ReadBuffer();
   void Commit(size_t bytes) { end_ += bytes; }
+  // Frees the buffers when nothing read waits in them (no partial frame or message), so an idle
+  // connection holds none; the next ReadBuffer() makes a new one.
+  void ReleaseWhenEmpty();
+  // The heap bytes the reader holds, for tests.
+  size_t buffer_capacity() const { return HeapBytes(buffer_) + HeapBytes(message_); }
 
   struct Item {
     enum Kind {
@@ -57,7 +62,7 @@ class WsFrameReader {
     };
     Kind kind = kNeedMore;
     bool text = false;
-    // Valid until the next call to Next() or ReadBuffer().
+    // Valid until the next call to Next(), ReadBuffer() or ReleaseWhenEmpty().
     std::string_view payload;
     uint16_t code = 0;
     std::string_view reason;
@@ -67,6 +72,9 @@ class WsFrameReader {
   Item Next();
 
  private:
+  static size_t HeapBytes(const std::string& bytes) {
+    return bytes.capacity() > std::string().capacity() ? bytes.capacity() : 0;
+  }
   Item Fail(uint16_t code, std::string_view reason);
 
   const size_t max_message_bytes_;

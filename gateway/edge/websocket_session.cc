@@ -142,10 +142,11 @@ void WebSocketSession::ReadNext() {
   }
   // Frames already read (sent along with the request) come first.
   if (!protocol_failed_ && !HandleFrames()) return;
-  stream_.async_read_some(reader_.ReadBuffer(),
-                          [self = shared_from_this()](beast::error_code error, size_t bytes) {
-                            self->OnRead(error, bytes);
-                          });
+  reader_.ReleaseWhenEmpty();
+  stream_.AsyncReadWhenReady([this] { return reader_.ReadBuffer(); },
+                             [self = shared_from_this()](beast::error_code error, size_t bytes) {
+                               self->OnRead(error, bytes);
+                             });
 }
 
 void WebSocketSession::OnRead(beast::error_code error, size_t bytes) {

@@ -87,7 +87,7 @@ TEST(WebSocketFrames, ReadsMessagesWholeAcrossReadsAndFragments) {
   EXPECT_EQ(reader.Next().kind, WsFrameReader::Item::kNeedMore);
 }
 
-TEST(WebSocketFrames, ALargeMessageGrowsTheBufferWhichShrinksBackAfter) {
+TEST(WebSocketFrames, ALargeMessageGrowsTheBufferWhichIsReleasedAfter) {
   std::string big(60000, 'x');
   std::string frame = ClientFrame(0x82, big);
   WsFrameReader large(100000);
@@ -96,7 +96,35 @@ TEST(WebSocketFrames, ALargeMessageGrowsTheBufferWhichShrinksBackAfter) {
   ASSERT_EQ(item.kind, WsFrameReader::Item::kMessage);
   EXPECT_EQ(item.payload.size(), 60000u);
   EXPECT_EQ(large.Next().kind, WsFrameReader::Item::kNeedMore);
+  EXPECT_GE(large.buffer_capacity(), 60000u);
+  large.ReleaseWhenEmpty();
+  EXPECT_EQ(large.buffer_capacity(), 0u);
   EXPECT_LE(large.ReadBuffer().size(), 1024u);
+}
+
+TEST(WebSocketFrames, APartialFrameIsKeptWhenBuffersAreReleased) {
+  std::string frame = ClientFrame(0x82, "kept whole");
+  WsFrameReader reader(1000);
+  Feed(reader, frame.substr(0, 5));
+  EXPECT_EQ(reader.Next().kind, WsFrameReader::Item::kNeedMore);
+  reader.ReleaseWhenEmpty();
+  EXPECT_GT(reader.buffer_capacity(), 0u);
+  Feed(reader, frame.substr(5));
+  WsFrameReader::Item item = reader.Next();
+  ASSERT_EQ(item.kind, WsFrameReader::Item::kMessage);
+  EXPECT_EQ(item.payload, "kept whole");
+}
+
+TEST(WebSocketFrames, AFragmentedMessageSurvivesReleasedReadBuffers) {
+  WsFrameReader reader(1000);
+  Feed(reader, ClientFrame(0x02, "first half, "));  // Binary, not final.
+  EXPECT_EQ(reader.Next().kind, WsFrameReader::Item::kNeedMore);
+  reader.ReleaseWhenEmpty();
+  Feed(reader, ClientFrame(0x80, "second half"));  // Continuation, final.
+  WsFrameReader::Item item = reader.Next();
+  ASSERT_EQ(item.kind, WsFrameReader::Item::kMessage);
+  EXPECT_EQ(item.payload, "first half, second half");
+  EXPECT_FALSE(item.text);
 }
 
 TEST(WebSocketFrames, ReportsProtocolErrorsWithTheirCloseCodes) {
