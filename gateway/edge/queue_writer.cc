@@ -32,9 +32,12 @@ constexpr size_t kNoticedBacklogBytes = 64 * 1024;
 // How long what PeerDrains found is taken as still true.
 constexpr auto kPeerCheckValidFor = std::chrono::milliseconds(100);
 
-// PeerDrains, asked at most once per kPeerCheckValidFor per connection.
+// Whether the peer takes what it is sent. A plain write waits only on a full socket: then it
+// does not, whatever an earlier look found. Otherwise PeerDrains, asked at most once per
+// kPeerCheckValidFor per connection.
 bool PeerStillDrains(OutgoingQueue& queue, EdgeStream& stream,
                      std::chrono::steady_clock::time_point now) {
+  if (!stream.is_tls() && queue.writing()) return false;
   if (now - queue.peer_check().at >= kPeerCheckValidFor) {
     queue.set_peer_check({now, PeerDrains(stream.tcp().socket().native_handle())});
   }

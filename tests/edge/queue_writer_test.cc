@@ -142,5 +142,21 @@ TEST(RoomForLive, AnOverdrawnQueueWhosePeerStopsReadingIsCutAtTheNextLook) {
   EXPECT_FALSE(RoomForLive(queue, *pair.stream, 10, shard));
 }
 
+TEST(RoomForLive, APlainWriteWaitingForTheSocketMeansThePeerDoesNotKeepUp) {
+  StreamPair pair;
+  Shard shard([](std::function<void()>) {});
+  OutgoingQueue queue(1000, 0);
+  ASSERT_TRUE(queue.Push(Bytes(100)));
+  // A plain write is pending only while the socket is full.
+  queue.StartWrite(kMaxGatherBuffers);
+  ASSERT_TRUE(queue.writing());
+  ASSERT_TRUE(queue.Push(Bytes(900)));
+  // This socket is in fact empty (PeerDrains would say yes): the pending write is what tells.
+  ASSERT_TRUE(PeerDrains(pair.stream->tcp().socket().native_handle()));
+  EXPECT_FALSE(RoomForLive(queue, *pair.stream, 500, shard));
+  EXPECT_FALSE(queue.overdrawn());
+  EXPECT_FALSE(shard.WriteBacklogged());
+}
+
 }  // namespace
 }  // namespace herald

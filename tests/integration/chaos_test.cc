@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <map>
+#include <numeric>
 #include <random>
 #include <thread>
 
@@ -304,29 +305,46 @@ TEST(ChaosTest, EveryClientEndsWithExactlyOneCopyOfEveryEventInOrder) {
   }
   for (auto& client : clients) ASSERT_TRUE(client->Connect(true));
 
-  // The publisher streams round-robin over the topics while the test shakes the clients.
+  // The publisher streams round-robin over the topics while the test shakes the clients. Like
+  // any publisher it publishes again what the gateway refused: the gateway may push back while
+  // clients catch up (RESOURCE_EXHAUSTED, per item), and a refused event was never accepted.
   std::atomic<bool> published{false};
+  std::atomic<int> refusals{0};
   std::thread publisher([&] {
     auto channel = grpc::CreateChannel(gateway->grpc_target(), grpc::InsecureChannelCredentials());
     auto stub = herald::v1::Publisher::NewStub(channel);
-    grpc::ClientContext context;
-    auto stream = stub->PublishStream(&context);
-    std::thread reader([&] {
-      herald::v1::PublishResponse response;
-      while (stream->Read(&response)) {
+    std::vector<int> to_publish(events);
+    std::iota(to_publish.begin(), to_publish.end(), 0);
+    while (!to_publish.empty()) {
+      grpc::ClientContext context;
+      auto stream = stub->PublishStream(&context);
+      std::vector<int> refused;
+      std::thread reader([&] {
+        // Answers come in the order of the requests.
+        herald::v1::PublishResponse response;
+        for (size_t answered = 0; stream->Read(&response); ++answered) {
+          if (!response.has_error()) continue;
+          EXPECT_EQ(response.error().code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+              << response.error().message();
+          refused.push_back(to_publish[answered]);
+        }
+      });
+      for (size_t n = 0; n < to_publish.size(); ++n) {
+        int i = to_publish[n];
+        herald::v1::PublishRequest request;
+        request.set_topic(TopicName(i % kTopics));
+        request.set_data(std::string(64 + i % 200, 'c'));
+        if (!stream->Write(request)) break;
+        // Paced, so clients drop and come back many times while the stream runs.
+        if (n % 50 == 49) std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
-    });
-    for (int i = 0; i < events; ++i) {
-      herald::v1::PublishRequest request;
-      request.set_topic(TopicName(i % kTopics));
-      request.set_data(std::string(64 + i % 200, 'c'));
-      if (!stream->Write(request)) break;
-      // Paced, so clients drop and come back many times while the stream runs.
-      if (i % 50 == 49) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      stream->WritesDone();
+      reader.join();
+      EXPECT_TRUE(stream->Finish().ok());
+      refusals += static_cast<int>(refused.size());
+      to_publish = std::move(refused);
+      if (!to_publish.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    stream->WritesDone();
-    reader.join();
-    EXPECT_TRUE(stream->Finish().ok());
     published = true;
   });
 
@@ -361,7 +379,8 @@ TEST(ChaosTest, EveryClientEndsWithExactlyOneCopyOfEveryEventInOrder) {
   }
   EXPECT_EQ(incomplete, 0);
   std::cerr << "chaos: " << events << " events, " << clients.size() << " clients, " << drops
-            << " drops, " << stalls << " stalls resumed\n";
+            << " drops, " << stalls << " stalls resumed, " << refusals
+            << " publishes refused and published again\n";
 }
 
 }  // namespace
