@@ -223,7 +223,10 @@ void PublishOne(const herald::v1::PublishRequest& request, const Grant& grant,
 
 PublisherService::PublisherService(const Config& config, Engine& engine,
                                    const Authenticator& authenticator, PublishAdmission& rates)
-    : config_(config), engine_(engine), authenticator_(authenticator), rates_(rates) {}
+    : config_(config), engine_(engine), authenticator_(authenticator), rates_(rates) {
+  SetMessageAllocatorFor_Publish(&publish_messages_);
+  SetMessageAllocatorFor_PublishBatch(&batch_messages_);
+}
 
 grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext* context,
                                                     const herald::v1::PublishRequest* request,

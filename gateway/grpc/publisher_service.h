@@ -2,6 +2,9 @@
 // PublishBatch.
 #pragma once
 
+#include <google/protobuf/arena.h>
+#include <grpcpp/support/message_allocator.h>
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "auth/authenticator.h"
@@ -13,6 +16,34 @@
 namespace herald {
 
 class PublishStreamReactor;
+
+// Gives each unary call's request and response one protobuf arena, freed whole when the call
+// ends: parsing a batch of events then costs a few block allocations rather than several per
+// event, and freeing it no walk over each message.
+template <typename Request, typename Response>
+class ArenaMessageAllocator final : public grpc::MessageAllocator<Request, Response> {
+ public:
+  grpc::MessageHolder<Request, Response>* AllocateMessages() override { return new Holder(); }
+
+ private:
+  class Holder final : public grpc::MessageHolder<Request, Response> {
+   public:
+    Holder() : arena_(Options()) {
+      this->set_request(google::protobuf::Arena::CreateMessage<Request>(&arena_));
+      this->set_response(google::protobuf::Arena::CreateMessage<Response>(&arena_));
+    }
+    void Release() override { delete this; }
+
+   private:
+    static google::protobuf::ArenaOptions Options() {
+      google::protobuf::ArenaOptions options;
+      options.start_block_size = 4096;
+      options.max_block_size = 64 * 1024;
+      return options;
+    }
+    google::protobuf::Arena arena_;
+  };
+};
 
 class PublisherService final : public herald::v1::Publisher::CallbackService {
  public:
@@ -41,6 +72,10 @@ class PublisherService final : public herald::v1::Publisher::CallbackService {
   Engine& engine_;
   const Authenticator& authenticator_;
   PublishAdmission& rates_;
+  ArenaMessageAllocator<herald::v1::PublishRequest, herald::v1::PublishResponse>
+      publish_messages_;
+  ArenaMessageAllocator<herald::v1::PublishBatchRequest, herald::v1::PublishBatchResponse>
+      batch_messages_;
   absl::Mutex streams_mutex_;
   absl::flat_hash_set<PublishStreamReactor*> streams_ ABSL_GUARDED_BY(streams_mutex_);
   bool draining_ ABSL_GUARDED_BY(streams_mutex_) = false;
