@@ -5,54 +5,76 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/socket_base.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
-#include <boost/beast/websocket/ssl.hpp>
-#include <boost/beast/websocket/teardown.hpp>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <memory>
+#include <string_view>
 #include <utility>
 #include <variant>
+
+#include "edge/tls_socket.h"
 
 namespace herald {
 
 class EdgeStream {
  public:
   using executor_type = boost::beast::tcp_stream::executor_type;
-  using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
   explicit EdgeStream(boost::beast::tcp_stream tcp) : stream_(std::move(tcp)) {}
   EdgeStream(EdgeStream&&) = default;
   EdgeStream& operator=(EdgeStream&&) = default;
 
-  // Switches a plain stream to TLS with `context` (kept alive as long as the stream); the
-  // server handshake is the caller's next step, through tls().
-  void StartTls(std::shared_ptr<boost::asio::ssl::context> context) {
+  // Switches a plain stream to TLS with `context` (kept alive as long as the stream);
+  // `already_read` are the client's bytes read before. The server handshake is the caller's
+  // next step, through tls().
+  void StartTls(std::shared_ptr<boost::asio::ssl::context> context,
+                std::string_view already_read) {
     boost::beast::tcp_stream tcp = std::move(std::get<boost::beast::tcp_stream>(stream_));
-    stream_.emplace<TlsStream>(std::move(tcp), *context);
+    stream_.emplace<std::unique_ptr<TlsSocket>>(
+        std::make_unique<TlsSocket>(std::move(tcp), context->native_handle(), already_read));
     context_ = std::move(context);
   }
 
-  bool is_tls() const { return std::holds_alternative<TlsStream>(stream_); }
-  TlsStream& tls() { return std::get<TlsStream>(stream_); }
+  bool is_tls() const { return std::holds_alternative<std::unique_ptr<TlsSocket>>(stream_); }
+  TlsSocket& tls() { return *std::get<std::unique_ptr<TlsSocket>>(stream_); }
 
-  // The TCP layer: timeouts, the socket, and its shutdown.
+  // The TCP layer: the socket, and its shutdown.
   boost::beast::tcp_stream& tcp() {
-    if (TlsStream* tls = std::get_if<TlsStream>(&stream_)) return tls->next_layer();
+    if (is_tls()) return tls().next_layer();
     return std::get<boost::beast::tcp_stream>(stream_);
   }
 
-  executor_type get_executor() noexcept {
-    return std::visit([](auto& stream) { return stream.get_executor(); }, stream_);
+  // Ends the connection when `timeout` passes while reading or writing through this stream
+  // (a handshake, a request, a response), unless changed before.
+  void expires_after(std::chrono::steady_clock::duration timeout) {
+    if (is_tls()) {
+      tls().expires_after(timeout);
+    } else {
+      tcp().expires_after(timeout);
+    }
   }
+  void expires_never() {
+    if (is_tls()) {
+      tls().expires_never();
+    } else {
+      tcp().expires_never();
+    }
+  }
+
+  executor_type get_executor() noexcept { return tcp().get_executor(); }
 
   template <class MutableBuffers, class ReadHandler>
   auto async_read_some(const MutableBuffers& buffers, ReadHandler&& handler) {
     return boost::asio::async_initiate<ReadHandler, void(boost::system::error_code, std::size_t)>(
         [this](auto&& ready, const MutableBuffers& to) {
-          std::visit([&](auto& stream) { stream.async_read_some(to, std::move(ready)); }, stream_);
+          if (is_tls()) {
+            tls().async_read_some(to, std::move(ready));
+          } else {
+            tcp().async_read_some(to, std::move(ready));
+          }
         },
         handler, buffers);
   }
@@ -86,8 +108,11 @@ class EdgeStream {
   auto async_write_some(const ConstBuffers& buffers, WriteHandler&& handler) {
     return boost::asio::async_initiate<WriteHandler, void(boost::system::error_code, std::size_t)>(
         [this](auto&& done, const ConstBuffers& from) {
-          std::visit([&](auto& stream) { stream.async_write_some(from, std::move(done)); },
-                     stream_);
+          if (is_tls()) {
+            tls().async_write_some(from, std::move(done));
+          } else {
+            tcp().async_write_some(from, std::move(done));
+          }
         },
         handler, buffers);
   }
@@ -114,33 +139,8 @@ class EdgeStream {
     }
   }
 
-  std::variant<boost::beast::tcp_stream, TlsStream> stream_;
+  std::variant<boost::beast::tcp_stream, std::unique_ptr<TlsSocket>> stream_;
   std::shared_ptr<boost::asio::ssl::context> context_;
 };
-
-// Closes the TCP socket at once (Beast calls it through ADL when a WebSocket times out or fails).
-inline void beast_close_socket(EdgeStream& stream) { stream.tcp().close(); }
-
-// How a WebSocket over an EdgeStream ends its transport (found by Beast through ADL): a TLS
-// close_notify, or a TCP shutdown.
-inline void teardown(boost::beast::role_type role, EdgeStream& stream,
-                     boost::beast::error_code& error) {
-  using boost::beast::websocket::teardown;
-  if (stream.is_tls()) {
-    teardown(role, stream.tls(), error);
-  } else {
-    teardown(role, stream.tcp().socket(), error);
-  }
-}
-
-template <class TeardownHandler>
-void async_teardown(boost::beast::role_type role, EdgeStream& stream, TeardownHandler&& handler) {
-  using boost::beast::websocket::async_teardown;
-  if (stream.is_tls()) {
-    async_teardown(role, stream.tls(), std::forward<TeardownHandler>(handler));
-  } else {
-    async_teardown(role, stream.tcp().socket(), std::forward<TeardownHandler>(handler));
-  }
-}
 
 }  // namespace herald

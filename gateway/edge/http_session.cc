@@ -78,17 +78,16 @@ void HttpSession::Run() {
 }
 
 void HttpSession::StartTls() {
-  stream_.StartTls(context_.tls->Current());
-  stream_.tls().async_handshake(
-      boost::asio::ssl::stream_base::server, buffer_.data(),
-      // Beast 1.81 checks this handler against void(error_code) although it is called with the
-      // bytes used too: the default argument satisfies both.
-      [self = shared_from_this()](beast::error_code error, size_t used = 0) {
-        // A failed handshake (bad client certificate, wrong protocol) got its TLS alert.
-        if (error) return;
-        self->buffer_.consume(used);
-        self->ReadRequest();
-      });
+  // What detecting TLS read is the start of the handshake: the TLS layer reads it first.
+  std::string already_read = beast::buffers_to_string(buffer_.data());
+  buffer_.consume(buffer_.size());
+  stream_.StartTls(context_.tls->Current(), already_read);
+  stream_.expires_after(absl::ToChronoMilliseconds(context_.config.handshake_timeout));
+  stream_.tls().async_handshake([self = shared_from_this()](beast::error_code error) {
+    // A failed handshake (bad client certificate, wrong protocol) got its TLS alert.
+    if (error) return;
+    self->ReadRequest();
+  });
 }
 
 void HttpSession::ReadRequest() {
@@ -97,7 +96,7 @@ void HttpSession::ReadRequest() {
   parser_->header_limit(kMaxHeaderBytes);
   // A JSON body carries the event's bytes in base64 (4/3 larger) plus the other fields.
   parser_->body_limit(context_.config.max_message_bytes * 2 + 4096);
-  stream_.tcp().expires_after(absl::ToChronoMilliseconds(context_.config.handshake_timeout));
+  stream_.expires_after(absl::ToChronoMilliseconds(context_.config.handshake_timeout));
   http::async_read(stream_, buffer_, *parser_,
                    [self = shared_from_this()](beast::error_code error, size_t bytes) {
                      self->OnRead(error, bytes);
@@ -325,7 +324,7 @@ void HttpSession::RespondJsonLater(std::shared_ptr<HttpSession> self, HttpAnswer
 void HttpSession::Publish(Request request) {
   std::optional<AdmittedCall> call = AdmitCall(request, http::verb::post);
   if (!call) return;
-  stream_.tcp().expires_never();
+  stream_.expires_never();
   PublishJson(request.body(), call->grant, context_,
               [self = shared_from_this(), keep_alive = request.keep_alive(),
                cors = std::move(call->cors)](HttpAnswer answer) mutable {
@@ -347,7 +346,7 @@ void HttpSession::History(const Request& request) {
     Respond(HttpStatusFor(status), ErrorJson(status), "application/json", keep_alive, call->cors);
     return;
   }
-  stream_.tcp().expires_never();
+  stream_.expires_never();
   HistoryJson(call->target.topics[0], call->target.limit, context_,
               [self = shared_from_this(), keep_alive,
                cors = std::move(call->cors)](HttpAnswer answer) mutable {
@@ -416,7 +415,7 @@ void HttpSession::Respond(unsigned status, std::string body, std::string_view co
   response->prepare_payload();
   if (length_without_body) response->content_length(*length_without_body);
   response_ = response;
-  stream_.tcp().expires_after(absl::ToChronoMilliseconds(context_.config.handshake_timeout));
+  stream_.expires_after(absl::ToChronoMilliseconds(context_.config.handshake_timeout));
   http::async_write(stream_, *response,
                     [self = shared_from_this(), keep_alive](beast::error_code error, size_t bytes) {
                       self->OnWrite(keep_alive, error, bytes);

@@ -61,7 +61,7 @@ void SseSession::Run(const http::request<http::string_body>& request,
                      std::vector<std::string> topics, std::string_view resume_token,
                      const Grant& grant, ConnectionSlot slot) {
   slot_ = std::move(slot);
-  stream_.tcp().expires_never();
+  stream_.expires_never();
   // HTTP/1.0 has no chunked encoding: the body then ends when the connection closes.
   chunked_ = request.version() >= 11;
   if (chunked_) queue_.set_framing({.header = &WriteChunkHeader, .trailer = "\r\n"});

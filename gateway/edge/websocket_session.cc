@@ -67,7 +67,7 @@ void WebSocketSession::Run(http::request<http::string_body> request,
                            std::string_view early_bytes) {
   grant_ = std::move(grant);
   slot_ = std::move(slot);
-  stream_.tcp().expires_never();
+  stream_.expires_never();
   queue_.PushUnframed(std::make_shared<const std::string>(absl::StrCat(
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Accept: ",

@@ -17,6 +17,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -151,6 +152,10 @@ class WssClient {
   }
   bool ok() const { return connection_.ok() && !error_; }
 
+  void Write(const herald::v1::ClientMessage& message) {
+    ws_.write(asio::buffer(message.SerializeAsString()), error_);
+  }
+
   herald::v1::ServerMessage Read() {
     beast::flat_buffer buffer;
     herald::v1::ServerMessage message;
@@ -233,6 +238,69 @@ TEST_F(TlsTest, HttpsWssAndSseShareThePortAndPlainHttpIsToldToUseTls) {
 
   // A plain gRPC client cannot talk to the TLS gRPC port.
   EXPECT_FALSE(Publish(Request("secure.news", "plain")).ok());
+}
+
+TEST_F(TlsTest, MessagesLargerThanARecordCrossIntactBothWays) {
+  StartGateway({"--tls_cert_file=" + pki_.Path("live.crt"),
+                "--tls_key_file=" + pki_.Path("live.key")});
+  WssClient wss(http_port(), pki_.Path("ca.crt"), "/ws?topic=big.tls");
+  ASSERT_TRUE(wss.ok());
+  ASSERT_TRUE(wss.Read().has_connected());
+  TlsConnection sse(http_port(), pki_.Path("ca.crt"));
+  ASSERT_TRUE(sse.ok());
+  sse.ReadUntil("GET /sse?topic=big.tls HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                "herald.connected");
+
+  // 50 KB: several TLS records from the client, and several to each subscriber.
+  std::string data(50000, 'x');
+  for (size_t i = 0; i < data.size(); i += 1000) data[i] = static_cast<char>('a' + i / 1000 % 26);
+  data += "end-of-big";
+  herald::v1::ClientMessage publish;
+  publish.set_id(7);
+  publish.mutable_publish()->set_topic("big.tls");
+  publish.mutable_publish()->set_data(data);
+  wss.Write(publish);
+
+  std::optional<herald::v1::Reply> reply;
+  std::optional<herald::v1::Event> event;
+  for (int i = 0; i < 4 && (!reply || !event); ++i) {
+    herald::v1::ServerMessage message = wss.Read();
+    if (message.replies_size() > 0) reply = message.replies(0);
+    if (message.events_size() > 0) event = message.events(0);
+  }
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->id(), 7u);
+  EXPECT_EQ(reply->published().offset(), 1u);
+  ASSERT_TRUE(event.has_value());
+  EXPECT_EQ(event->data(), data);
+  std::string stream = sse.ReadUntil("", "end-of-big");
+  EXPECT_NE(stream.find(data), std::string::npos);
+}
+
+TEST_F(TlsTest, ATlsClientThatGoesSilentIsClosedAfterTheHandshakeTimeout) {
+  StartGateway({"--tls_cert_file=" + pki_.Path("live.crt"),
+                "--tls_key_file=" + pki_.Path("live.key"), "--handshake_timeout=500ms"});
+  // The start of a ClientHello, then nothing: the gateway ends the connection rather than wait
+  // (RawExchange returns when the server closes, or after 10 s).
+  auto start = std::chrono::steady_clock::now();
+  std::string partial_hello("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
+  RawExchange(http_port(), partial_hello, std::chrono::seconds(10));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+
+  // A finished handshake and no request: the same.
+  TlsConnection silent(http_port(), pki_.Path("ca.crt"));
+  ASSERT_TRUE(silent.ok()) << silent.error();
+  char byte;
+  beast::error_code error;
+  silent.stream().read_some(asio::buffer(&byte, 1), error);
+  EXPECT_TRUE(error == asio::error::eof || error == asio::ssl::error::stream_truncated ||
+              error == asio::error::connection_reset)
+      << error.message();
+
+  // A client within the timeout is served.
+  TlsConnection prompt(http_port(), pki_.Path("ca.crt"));
+  ASSERT_TRUE(prompt.ok()) << prompt.error();
+  EXPECT_EQ(prompt.Get("/healthz").result_int(), 200);
 }
 
 TEST_F(TlsTest, SighupSwapsTheCertificateWithoutDroppingLiveConnections) {
