@@ -1,5 +1,4 @@
 // herald: the gateway process.
-#include <malloc.h>
 #include <sys/resource.h>
 
 #include <csignal>
@@ -21,17 +20,9 @@ void RaiseFileLimit() {
   }
 }
 
-// glibc merges its "fast bins" of freed small blocks whenever a block of 1 KiB or more is asked
-// for, and the publish path frees hundreds of small blocks (parsed requests, their strings)
-// between such asks: that merging was a quarter of the gRPC thread's time under PublishBatch.
-// Without fast bins small blocks still come from glibc's per-thread cache, and publishing gets
-// about a third faster; the fan-out path does not change.
-void TuneMalloc() { mallopt(M_MXFAST, 0); }
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  TuneMalloc();
   absl::SetProgramUsageMessage(
       "Herald real-time gateway: gRPC publishers, WebSocket and SSE subscribers.\n"
       "Usage: herald [--http_listen=127.0.0.1:8080] [--grpc_listen=127.0.0.1:50051] ...");

@@ -11,7 +11,7 @@
 
 #include <cerrno>
 #include <memory>
-#include <string_view>
+#include <string>
 #include <utility>
 #include <variant>
 
@@ -30,11 +30,11 @@ class EdgeStream {
   // Switches a plain stream to TLS with `context` (kept alive as long as the stream);
   // `already_read` are the client's bytes read before. The server handshake is the caller's
   // next step, through tls().
-  void StartTls(std::shared_ptr<boost::asio::ssl::context> context,
-                std::string_view already_read) {
+  void StartTls(std::shared_ptr<boost::asio::ssl::context> context, std::string already_read) {
     boost::beast::tcp_stream tcp = std::move(std::get<boost::beast::tcp_stream>(stream_));
     stream_.emplace<std::unique_ptr<TlsSocket>>(
-        std::make_unique<TlsSocket>(std::move(tcp), context->native_handle(), already_read));
+        std::make_unique<TlsSocket>(std::move(tcp), context->native_handle(),
+                                    std::move(already_read)));
     context_ = std::move(context);
   }
 
@@ -47,8 +47,10 @@ class EdgeStream {
     return std::get<boost::beast::tcp_stream>(stream_);
   }
 
-  // Ends the connection when `timeout` passes while reading or writing through this stream
-  // (a handshake, a request, a response), unless changed before.
+  // Ends the connection when `timeout` passes (a handshake, a request, a response), unless
+  // changed before. On plain TCP only operations through this stream's async_read_some and
+  // async_write_some are covered (not AsyncReadWhenReady or a session's WriteQueue): sessions
+  // that use those set no deadline (expires_never) and keep their own timers.
   void expires_after(std::chrono::steady_clock::duration timeout) {
     if (is_tls()) {
       tls().expires_after(timeout);
@@ -121,6 +123,7 @@ class EdgeStream {
   // One non-blocking read into `buffer`; false when the socket had nothing after all.
   bool ReceiveSome(boost::asio::mutable_buffer buffer, size_t& bytes,
                    boost::system::error_code& error) {
+    if (buffer.size() == 0) return true;  // Nothing asked: nothing read, not the end.
     for (;;) {
       ssize_t got = ::recv(tcp().socket().native_handle(), buffer.data(), buffer.size(),
                            MSG_DONTWAIT);

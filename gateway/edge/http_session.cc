@@ -81,7 +81,8 @@ void HttpSession::StartTls() {
   // What detecting TLS read is the start of the handshake: the TLS layer reads it first.
   std::string already_read = beast::buffers_to_string(buffer_.data());
   buffer_.consume(buffer_.size());
-  stream_.StartTls(context_.tls->Current(), already_read);
+  stream_.StartTls(context_.tls->Current(), std::move(already_read));
+  // The TLS handshake gets its own --handshake_timeout (after detection's).
   stream_.expires_after(absl::ToChronoMilliseconds(context_.config.handshake_timeout));
   stream_.tls().async_handshake([self = shared_from_this()](beast::error_code error) {
     // A failed handshake (bad client certificate, wrong protocol) got its TLS alert.

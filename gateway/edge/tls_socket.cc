@@ -31,7 +31,8 @@ struct TlsSocketBio {
     for (;;) {
       ssize_t got = ::recv(socket.tcp_.socket().native_handle(), out, static_cast<size_t>(size),
                            MSG_DONTWAIT);
-      if (got >= 0) return static_cast<int>(got);  // 0: the peer closed.
+      if (got == 0) socket.peer_closed_ = true;
+      if (got >= 0) return static_cast<int>(got);
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         BIO_set_retry_read(bio);
@@ -59,8 +60,13 @@ struct TlsSocketBio {
     }
   }
 
-  // Nothing is buffered here: a flush is done at once, other controls are not supported.
-  static long Control(BIO*, int command, long, void*) { return command == BIO_CTRL_FLUSH ? 1 : 0; }
+  // Nothing is buffered here, so a flush is done at once; the end of the stream is what a read
+  // found. Other controls (kernel TLS, chains) are not supported.
+  static long Control(BIO* bio, int command, long, void*) {
+    if (command == BIO_CTRL_FLUSH) return 1;
+    if (command == BIO_CTRL_EOF) return Of(bio).peer_closed_ ? 1 : 0;
+    return 0;
+  }
 
   static int Create(BIO* bio) {
     BIO_set_init(bio, 1);
@@ -80,11 +86,10 @@ struct TlsSocketBio {
   }
 };
 
-TlsSocket::TlsSocket(boost::beast::tcp_stream tcp, SSL_CTX* context,
-                     std::string_view already_read)
+TlsSocket::TlsSocket(boost::beast::tcp_stream tcp, SSL_CTX* context, std::string already_read)
     : tcp_(std::move(tcp)),
       ssl_(SSL_new(context)),
-      already_read_(already_read),
+      already_read_(std::move(already_read)),
       deadline_(tcp_.get_executor()),
       self_(std::make_shared<TlsSocket*>(this)) {
   BIO* bio = BIO_new(TlsSocketBio::Method());
@@ -103,10 +108,17 @@ void TlsSocket::expires_after(std::chrono::steady_clock::duration timeout) {
   deadline_.async_wait([self = std::weak_ptr<TlsSocket*>(self_)](boost::system::error_code error) {
     std::shared_ptr<TlsSocket*> alive = self.lock();
     if (error || !alive) return;
+    TlsSocket& socket = **alive;
+    // A wait that completed just before the deadline moved (its handler was already queued
+    // and could not be cancelled) must not end the connection.
+    if (socket.deadline_.expiry() > std::chrono::steady_clock::now()) return;
+    socket.timed_out_ = true;
     boost::system::error_code ignored;
-    (*alive)->tcp_.socket().close(ignored);
+    socket.tcp_.socket().close(ignored);
   });
 }
+
+void TlsSocket::expires_never() { deadline_.expires_at(std::chrono::steady_clock::time_point::max()); }
 
 TlsSocket::Step TlsSocket::Outcome(int result, size_t& bytes, boost::system::error_code& error) {
   if (result > 0) {

@@ -15,13 +15,13 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/error.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/system/error_code.hpp>
 #include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <utility>
 
 namespace herald {
@@ -32,7 +32,7 @@ class TlsSocket {
 
   // Takes over `tcp` for a server handshake with `context`. `already_read` are bytes the client
   // sent that were read off the socket before (the start of its first flight).
-  TlsSocket(boost::beast::tcp_stream tcp, SSL_CTX* context, std::string_view already_read);
+  TlsSocket(boost::beast::tcp_stream tcp, SSL_CTX* context, std::string already_read);
   ~TlsSocket();
   TlsSocket(const TlsSocket&) = delete;
   TlsSocket& operator=(const TlsSocket&) = delete;
@@ -41,9 +41,10 @@ class TlsSocket {
   executor_type get_executor() noexcept { return tcp_.get_executor(); }
 
   // Closes the socket once `timeout` passes, unless changed before (for the handshake, a
-  // request, a response); what is pending then fails.
+  // request, a response), whether an operation is pending or not; what is pending then fails
+  // with beast::error::timeout.
   void expires_after(std::chrono::steady_clock::duration timeout);
-  void expires_never() { deadline_.cancel(); }
+  void expires_never();
 
   // handler(error_code).
   template <class Handler>
@@ -93,6 +94,7 @@ class TlsSocket {
       ERR_clear_error();
       step = Outcome(attempt(), bytes, error);
     }
+    if (error && timed_out_) error = boost::beast::error::timeout;
     if (step == Step::kDone) {
       if (first) {
         boost::asio::post(tcp_.get_executor(),
@@ -110,7 +112,7 @@ class TlsSocket {
         [this, attempt = std::move(attempt),
          handler = std::move(handler)](boost::system::error_code wait_error) mutable {
           if (wait_error) {
-            handler(wait_error, 0);
+            handler(timed_out_ ? boost::beast::error::timeout : wait_error, 0);
             return;
           }
           Drive(std::move(attempt), std::move(handler), /*first=*/false);
@@ -132,7 +134,9 @@ class TlsSocket {
   SSL* ssl_;
   std::string already_read_;  // Served to OpenSSL before the socket.
   int last_errno_ = 0;        // Of the socket call that failed last.
+  bool peer_closed_ = false;  // A read found the end of the stream (BIO_eof).
   boost::asio::steady_timer deadline_;
+  bool timed_out_ = false;  // The deadline closed the socket.
   // Lets a deadline that fires after the socket is gone know it.
   std::shared_ptr<TlsSocket*> self_;
 };

@@ -142,7 +142,8 @@ void WebSocketSession::ReadNext() {
   }
   // Frames already read (sent along with the request) come first.
   if (!protocol_failed_ && !HandleFrames()) return;
-  reader_.ReleaseWhenEmpty();
+  // A plain socket is waited on with no buffer (a TLS read needs its buffer at once).
+  if (!stream_.is_tls()) reader_.ReleaseWhenEmpty();
   stream_.AsyncReadWhenReady([this] { return reader_.ReadBuffer(); },
                              [self = shared_from_this()](beast::error_code error, size_t bytes) {
                                self->OnRead(error, bytes);
