@@ -15,18 +15,23 @@ constexpr size_t kCopyBlockBytes = 256;
 // Taken pieces at the front of the pending vector are removed once they are this many and at
 // least half of it.
 constexpr size_t kCompactAfter = 1024;
-// Vectors emptied after a burst give their memory back above this many elements, so an idle
-// connection stays small.
+// A vector emptied after a batch gives its memory back when it holds more than this many
+// elements and the batch used less than a quarter of them: an idle connection stays small (its
+// next ping is a batch of one), while a busy one does not grow its vectors again for every
+// batch.
 constexpr size_t kKeptElements = 16;
 
 void ReleaseIfLarge(std::string& buffer) {
   if (buffer.capacity() > kKeptBufferBytes) std::string().swap(buffer);
 }
 
+// Empties `elements` after a batch of `used` pieces; see kKeptElements.
 template <typename T>
-void ClearAndRelease(std::vector<T>& elements) {
+void Clear(std::vector<T>& elements, size_t used) {
   elements.clear();
-  if (elements.capacity() > kKeptElements) std::vector<T>().swap(elements);
+  if (elements.capacity() > kKeptElements && 4 * used < elements.capacity()) {
+    std::vector<T>().swap(elements);
+  }
 }
 
 }  // namespace
@@ -85,7 +90,7 @@ void OutgoingQueue::Append(Piece piece) {
 }
 
 void OutgoingQueue::DropPending() {
-  ClearAndRelease(pending_);
+  Clear(pending_, /*used=*/0);
   pending_head_ = 0;
   pending_bytes_ = 0;
   limited_bytes_ = 0;
@@ -119,7 +124,7 @@ void OutgoingQueue::TakeBatch(size_t max_buffers) {
   write_bytes_ = batch_bytes;
   if (limited_bytes_ <= max_bytes_) overdrawn_ = false;
   if (pending_head_ == pending_.size()) {
-    ClearAndRelease(pending_);
+    Clear(pending_, /*used=*/in_flight_.size());
     pending_head_ = 0;
   } else if (pending_head_ >= kCompactAfter && 2 * pending_head_ >= pending_.size()) {
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(pending_head_));
@@ -169,9 +174,10 @@ bool OutgoingQueue::CompleteWrite(size_t written) {
     buffers_.front() += written;
     return false;
   }
-  ClearAndRelease(in_flight_);
-  ClearAndRelease(headers_);
-  ClearAndRelease(buffers_);
+  size_t used = in_flight_.size();
+  Clear(in_flight_, used);
+  Clear(headers_, used);
+  Clear(buffers_, used);
   ReleaseIfLarge(coalesced_);
   return true;
 }

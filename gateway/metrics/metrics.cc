@@ -26,7 +26,10 @@ void Metrics::ConnectionClosed(TransportKind transport) {
 void Metrics::EventPublished() { published_.fetch_add(1, std::memory_order_relaxed); }
 
 void Metrics::EventsDelivered(size_t shard, TransportKind transport, uint64_t count) {
-  shards_[shard].delivered[Index(transport)].fetch_add(count, std::memory_order_relaxed);
+  // Only the shard's loop writes its counter: a plain load and store, no locked instruction on
+  // the delivery path (the scrape reads it from another thread, hence the atomic).
+  std::atomic<uint64_t>& delivered = shards_[shard].delivered[Index(transport)];
+  delivered.store(delivered.load(std::memory_order_relaxed) + count, std::memory_order_relaxed);
 }
 
 void Metrics::ServerDisconnect(uint16_t code) {
