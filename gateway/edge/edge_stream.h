@@ -7,14 +7,13 @@
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <sys/socket.h>
-
 #include <cerrno>
 #include <memory>
 #include <string>
 #include <utility>
 #include <variant>
 
+#include "edge/socket_calls.h"
 #include "edge/tls_socket.h"
 
 namespace herald {
@@ -124,22 +123,16 @@ class EdgeStream {
   bool ReceiveSome(boost::asio::mutable_buffer buffer, size_t& bytes,
                    boost::system::error_code& error) {
     if (buffer.size() == 0) return true;  // Nothing asked: nothing read, not the end.
-    for (;;) {
-      ssize_t got = ::recv(tcp().socket().native_handle(), buffer.data(), buffer.size(),
-                           MSG_DONTWAIT);
-      if (got > 0) {
-        bytes = static_cast<size_t>(got);
-        return true;
-      }
-      if (got == 0) {
-        error = boost::asio::error::eof;
-        return true;
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+    ssize_t got = ReceiveNow(tcp().socket().native_handle(), buffer.data(), buffer.size());
+    if (got < 0) {
+      if (WouldBlock(errno)) return false;
       error = boost::system::error_code(errno, boost::system::system_category());
-      return true;
+    } else if (got == 0) {
+      error = boost::asio::error::eof;
+    } else {
+      bytes = static_cast<size_t>(got);
     }
+    return true;
   }
 
   std::variant<boost::beast::tcp_stream, std::unique_ptr<TlsSocket>> stream_;

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "edge/socket_calls.h"
+
 namespace herald {
 
 bool PeerDrains(int fd) {
@@ -86,7 +88,7 @@ size_t SendSome(int fd, const std::vector<boost::asio::const_buffer>& buffers,
     ssize_t sent = ::sendmsg(fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (sent >= 0) return static_cast<size_t>(sent);
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    if (WouldBlock(errno)) return 0;
     error = boost::system::error_code(errno, boost::system::system_category());
     return 0;
   }

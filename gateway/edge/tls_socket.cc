@@ -3,13 +3,14 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <cerrno>
 #include <cstring>
+
+#include "edge/socket_calls.h"
 
 namespace herald {
 
@@ -28,36 +29,28 @@ struct TlsSocketBio {
       if (socket.already_read_.empty()) std::string().swap(socket.already_read_);
       return static_cast<int>(count);
     }
-    for (;;) {
-      ssize_t got = ::recv(socket.tcp_.socket().native_handle(), out, static_cast<size_t>(size),
-                           MSG_DONTWAIT);
-      if (got == 0) socket.peer_closed_ = true;
-      if (got >= 0) return static_cast<int>(got);
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        BIO_set_retry_read(bio);
-      } else {
-        socket.last_errno_ = errno;
-      }
-      return -1;
+    ssize_t got = ReceiveNow(socket.tcp_.socket().native_handle(), out, static_cast<size_t>(size));
+    if (got == 0) socket.peer_closed_ = true;
+    if (got >= 0) return static_cast<int>(got);
+    if (WouldBlock(errno)) {
+      BIO_set_retry_read(bio);
+    } else {
+      socket.last_errno_ = errno;
     }
+    return -1;
   }
 
   static int Write(BIO* bio, const char* in, int size) {
     BIO_clear_retry_flags(bio);
     TlsSocket& socket = Of(bio);
-    for (;;) {
-      ssize_t sent = ::send(socket.tcp_.socket().native_handle(), in, static_cast<size_t>(size),
-                            MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (sent >= 0) return static_cast<int>(sent);
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        BIO_set_retry_write(bio);
-      } else {
-        socket.last_errno_ = errno;
-      }
-      return -1;
+    ssize_t sent = SendNow(socket.tcp_.socket().native_handle(), in, static_cast<size_t>(size));
+    if (sent >= 0) return static_cast<int>(sent);
+    if (WouldBlock(errno)) {
+      BIO_set_retry_write(bio);
+    } else {
+      socket.last_errno_ = errno;
     }
+    return -1;
   }
 
   // Nothing is buffered here, so a flush is done at once; the end of the stream is what a read
