@@ -35,9 +35,13 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
   hub_ = std::make_unique<Hub>(loops_.Posters(), metrics_);
   engine_ = MakeEngine();
   hub_->set_engine(engine_.get());
+  publish_pipeline_ =
+      std::make_unique<PublishPipeline>(config_.max_message_bytes, *engine_, publish_admission_);
+  client_context_ = std::make_unique<ClientContext>(ClientContext{
+      config_, *hub_, *publish_pipeline_, *authenticator_, metrics_, draining_});
   edge_context_ = std::make_unique<EdgeContext>(
       EdgeContext{config_, *hub_, *engine_, metrics_, draining_, *authenticator_,
-                  connection_limits_, publish_admission_, nullptr, nullptr});
+                  connection_limits_, *publish_pipeline_, *client_context_, nullptr, nullptr});
 }
 
 std::unique_ptr<Engine> Gateway::MakeEngine() {
@@ -91,10 +95,9 @@ absl::Status Gateway::Start() {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  publisher_service_ = std::make_unique<PublisherService>(config_, *engine_, *authenticator_,
-                                                          publish_admission_);
-  subscriber_service_ = std::make_unique<SubscriberService>(config_, *hub_, *engine_, metrics_,
-                                                            draining_, *authenticator_, loops_);
+  publisher_service_ = std::make_unique<PublisherService>(*authenticator_, *publish_pipeline_);
+  subscriber_service_ =
+      std::make_unique<SubscriberService>(*client_context_, *engine_, *authenticator_, loops_);
   grpc::ServerBuilder builder;
   // gRPC shares a port with any other process by default (SO_REUSEPORT): a second gateway on the
   // same port would start and silently take part of the publishers. It must fail instead.

@@ -69,6 +69,8 @@ class Gateway {
   // handlers detach from the hub while the loops are destroyed.
   std::unique_ptr<Hub> hub_;
   std::unique_ptr<Engine> engine_;
+  std::unique_ptr<PublishPipeline> publish_pipeline_;
+  std::unique_ptr<ClientContext> client_context_;
   MemoryEngine* memory_engine_ = nullptr;  // The engine, when it is the memory engine.
   std::unique_ptr<TlsContext> tls_context_;  // Null when the HTTP port is plain.
   std::unique_ptr<StaticFiles> static_files_;  // Null when static files are off.

@@ -4,9 +4,10 @@
 #include <atomic>
 
 #include "auth/authenticator.h"
+#include "client/client.h"
 #include "config/config.h"
 #include "edge/connection_limits.h"
-#include "edge/publish_admission.h"
+#include "publish/publish_pipeline.h"
 #include "edge/static_files.h"
 #include "edge/tls_context.h"
 #include "engine/engine.h"
@@ -24,7 +25,9 @@ struct EdgeContext {
   const std::atomic<bool>& draining;
   const Authenticator& authenticator;
   ConnectionLimits& connections;
-  PublishAdmission& publish_admission;
+  PublishPipeline& publish;
+  // What the connections' clients share.
+  ClientContext& clients;
   // The HTTP port's TLS context; null when the port speaks plain HTTP.
   const TlsContext* tls;
   // The files under --web_root; null when static files are off.

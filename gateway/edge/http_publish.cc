@@ -3,7 +3,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
-#include "hub/publish_validation.h"
+#include "publish/publish_validation.h"
 
 namespace herald {
 namespace {
@@ -52,6 +52,9 @@ void PublishJson(std::string_view body, const Grant& grant, EdgeContext& context
                  std::function<void(HttpAnswer)> done) {
   herald::v1::PublishRequest request;
   google::protobuf::util::JsonParseOptions parse_options;
+  // Fields a newer client knows and this gateway does not are ignored, as proto3 JSON parsers
+  // do with ignore_unknown_fields: old gateways keep taking new clients' publishes.
+  parse_options.ignore_unknown_fields = true;
   if (google::protobuf::util::Status parsed =
           google::protobuf::util::JsonStringToMessage(body, &request, parse_options);
       !parsed.ok()) {
@@ -64,33 +67,14 @@ void PublishJson(std::string_view body, const Grant& grant, EdgeContext& context
     done({413, ErrorJson(absl::InvalidArgumentError("event is larger than the message limit"))});
     return;
   }
-  if (absl::Status status = ValidatePublishRequest(request, context.config.max_message_bytes);
-      !status.ok()) {
-    done({HttpStatusFor(status), ErrorJson(status)});
-    return;
-  }
-  absl::Status allowed =
-      grant.MayPublish(request.topic())
-          ? context.publish_admission.Allow(grant)
-          : absl::PermissionDeniedError("this token may not publish to " + request.topic());
-  if (!allowed.ok()) {
-    done({HttpStatusFor(allowed), ErrorJson(allowed)});
-    return;
-  }
-  context.engine.Publish(
-      request, [done = std::move(done), topic = request.topic(),
-                request_id = request.request_id()](absl::StatusOr<TopicPosition> position) {
-        if (!position.ok()) {
-          done({HttpStatusFor(position.status()), ErrorJson(position.status())});
-          return;
-        }
-        herald::v1::PublishResponse response;
-        response.set_request_id(request_id);
-        response.set_topic(topic);
-        response.set_offset(position->offset);
-        response.set_epoch(position->epoch);
-        done({200, ToJson(response)});
-      });
+  context.publish.Publish(request, grant, [done = std::move(done)](PublishOutcome outcome) {
+    const absl::StatusOr<TopicPosition>& position = outcome.position;
+    if (!position.ok()) {
+      done({HttpStatusFor(position.status()), ErrorJson(position.status())});
+      return;
+    }
+    done({200, ToJson(PublishAnswer(outcome))});
+  });
 }
 
 }  // namespace herald

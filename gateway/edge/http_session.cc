@@ -282,7 +282,7 @@ void HttpSession::StartSse(Request request) {
   std::string resume_token(request["Last-Event-ID"]);
   if (resume_token.empty()) resume_token = admitted->target.last_event_id;
   std::make_shared<SseSession>(std::move(stream_), context_, shard_)
-      ->Run(request, std::move(admitted->target.topics), resume_token, admitted->grant,
+      ->Run(request, std::move(admitted->target.topics), resume_token, std::move(admitted->grant),
             std::move(admitted->slot));
 }
 

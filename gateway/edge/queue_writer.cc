@@ -46,7 +46,7 @@ bool PeerStillDrains(OutgoingQueue& queue, EdgeStream& stream,
   return queue.peer_check().drains;
 }
 
-void NoteLongTlsWrite(OutgoingQueue& queue, EdgeStream& stream, Shard& shard) {
+void NoteLongTlsWrite(OutgoingQueue& queue, EdgeStream& stream, LoopLoad& load) {
   if (!stream.is_tls() || !queue.writing() || queue.pending_bytes() < kNoticedBacklogBytes) {
     return;
   }
@@ -57,19 +57,19 @@ void NoteLongTlsWrite(OutgoingQueue& queue, EdgeStream& stream, Shard& shard) {
     // What is queued leaves in writes like this one: the last of it waits about that many more.
     double writes_behind = static_cast<double>(queue.pending_bytes()) /
                            static_cast<double>(std::max<size_t>(1, queue.write_bytes()));
-    shard.NoteWriteWait(absl::FromChrono(waited) * (1 + writes_behind));
+    load.NoteWriteWait(absl::FromChrono(waited) * (1 + writes_behind));
   }
 }
 
 }  // namespace
 
-bool RoomForLive(OutgoingQueue& queue, EdgeStream& stream, size_t bytes, Shard& shard) {
-  NoteLongTlsWrite(queue, stream, shard);
+bool RoomForLive(OutgoingQueue& queue, EdgeStream& stream, size_t bytes, LoopLoad& load) {
+  NoteLongTlsWrite(queue, stream, load);
   if (!queue.overdrawn() && queue.live_room() >= bytes) return true;
   // Past the limit (until the queue is back under it): a slow consumer, unless its peer reads.
   if (!PeerStillDrains(queue, stream, std::chrono::steady_clock::now())) return false;
   queue.Overdraw();
-  shard.NoteWriteBacklog();
+  load.NoteWriteBacklog();
   return queue.live_room() >= bytes;
 }
 

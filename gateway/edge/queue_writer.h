@@ -7,7 +7,7 @@
 
 #include "edge/edge_stream.h"
 #include "edge/outgoing_queue.h"
-#include "hub/shard.h"
+#include "hub/loop_load.h"
 
 namespace herald {
 
@@ -32,9 +32,9 @@ bool PeerDrains(int fd);
 // Whether `bytes` more live bytes (events, replies) may be queued. Within the queue's limit they
 // may. Past it, a peer whose socket still drains is not a slow consumer: the event loop writes
 // more slowly than events come (over TLS, encrypting is the work). The queue may then take up to
-// twice its limit while it catches up, and `shard` notes the backlog, so the gateway pushes back
+// twice its limit while it catches up, and `load` notes the backlog, so the gateway pushes back
 // on publishers. False: a slow consumer (its socket is full, or even that is passed).
-bool RoomForLive(OutgoingQueue& queue, EdgeStream& stream, size_t bytes, Shard& shard);
+bool RoomForLive(OutgoingQueue& queue, EdgeStream& stream, size_t bytes, LoopLoad& load);
 
 // Writes what `queue` holds (only when !queue.writing()). On plain TCP the batches go out at
 // once by non-blocking gather writes, no asynchronous operation in between, as long as the

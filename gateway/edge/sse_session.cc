@@ -13,8 +13,7 @@
 #include "codec/encoded_event.h"
 #include "codec/resume_token.h"
 #include "codec/sse_encoding.h"
-#include "hub/error_proto.h"
-#include "random_id.h"
+#include "loop_check.h"
 
 namespace herald {
 
@@ -45,21 +44,17 @@ SseSession::SseSession(EdgeStream stream, EdgeContext& context, size_t shard)
     : stream_(std::move(stream)),
       context_(context),
       shard_(shard),
-      client_id_(RandomId(8)),
       queue_(context.config.max_queue_bytes, context.config.max_replay_bytes),
       ping_timer_(stream_.get_executor()),
-      expiry_timer_(stream_.get_executor()),
       close_deadline_(stream_.get_executor()) {}
 
 SseSession::~SseSession() {
-  if (!attached_) return;
-  context_.hub.Detach(shard_, this);
-  context_.metrics.ConnectionClosed(TransportKind::kSse);
+  if (client_) client_->End();
 }
 
 void SseSession::Run(const http::request<http::string_body>& request,
                      std::vector<std::string> topics, std::string_view resume_token,
-                     const Grant& grant, ConnectionSlot slot) {
+                     Grant grant, ConnectionSlot slot) {
   slot_ = std::move(slot);
   stream_.expires_never();
   // HTTP/1.0 has no chunked encoding: the body then ends when the connection closes.
@@ -90,57 +85,26 @@ void SseSession::Run(const http::request<http::string_body>& request,
   // The head and retry go out at once; `herald.connected` follows once the subscriptions hold.
   Push(std::make_shared<std::string>(
       absl::StrCat("retry: ", absl::ToInt64Milliseconds(context_.config.sse_retry), "\n\n")));
+  Flush();
   if (ended_) return;  // The peer was gone already.
   std::optional<std::vector<TopicPosition>> since = DecodeResumeToken(
       absl::string_view(resume_token.data(), resume_token.size()), topics.size());
   std::vector<TopicRequest> requests;
   for (size_t i = 0; i < topics.size(); ++i) {
-    requests.push_back({topics[i], since ? std::optional<TopicPosition>((*since)[i]) : std::nullopt});
+    requests.push_back({std::move(topics[i]),
+                        since ? std::optional<TopicPosition>((*since)[i]) : std::nullopt});
   }
-  topics_ = std::move(topics);
-  positions_.resize(topics_.size());
-  attached_ = true;
-  context_.metrics.ConnectionOpened(TransportKind::kSse);
-  context_.hub.Subscribe(
-      shard_, this, requests,
-      [self = shared_from_this(), requests](
-          std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results) {
-        self->OnSubscribed(std::move(results), requests);
-      });
+  client_ = std::make_shared<Client>(context_.clients, shard_, LoopOf(stream_.get_executor()),
+                                     std::move(grant), *this);
+  client_->Connect(std::move(requests));
   WatchPeer();
   SchedulePing();
-  if (grant.expires != absl::InfiniteFuture()) ScheduleExpiry(grant.expires);
 }
 
-void SseSession::ScheduleExpiry(absl::Time expires) {
-  expiry_timer_.expires_after(NextExpiryCheck(expires));
-  expiry_timer_.async_wait([self = shared_from_this(), expires](beast::error_code error) {
-    if (error || self->ended_ || self->closing_) return;
-    if (absl::Now() >= expires) {
-      self->Close(kDisconnectTokenExpired);
-    } else {
-      self->ScheduleExpiry(expires);
-    }
-  });
-}
-
-void SseSession::OnSubscribed(std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results,
-                              const std::vector<TopicRequest>& requests) {
-  herald::v1::Connected connected;
-  connected.set_client_id(client_id_);
-  connected.set_node(context_.config.node);
-  for (size_t i = 0; i < results.size(); ++i) {
-    if (!results[i].ok()) continue;
-    const herald::v1::SubscribeResult& result = *results[i];
-    // Replayed events continue from the client's position; otherwise it starts from now.
-    positions_[i] = result.recovered() ? *requests[i].since
-                                       : TopicPosition{result.epoch(), result.offset()};
-    *connected.add_subscriptions() = result;
-  }
-  Push(std::make_shared<std::string>(
+bool SseSession::QueueConnected(const herald::v1::Connected& connected) {
+  HERALD_ASSERT_ON_LOOP(LoopOf(stream_.get_executor()));
+  return Push(std::make_shared<std::string>(
       SseControlFrame("herald.connected", ConnectedJson(connected))));
-  if (std::optional<Disconnect> refused = RefusedTopicDisconnect(results)) Close(*refused);
-  if (context_.draining.load()) Close(kDisconnectShutdown);
 }
 
 void SseSession::WatchPeer() {
@@ -172,7 +136,11 @@ void SseSession::SchedulePing() {
     }
     if (!self->wrote_since_ping_ && !self->closing_) {
       static const auto kPing = std::make_shared<const std::string>(": ping\n\n");
-      self->Push(kPing);
+      if (!self->Push(kPing)) {
+        self->client_->Disconnect(kDisconnectSlowConsumer);
+      } else {
+        self->Flush();
+      }
     }
     self->wrote_since_ping_ = false;
     if (!self->ended_) self->SchedulePing();
@@ -184,49 +152,37 @@ size_t SseSession::ReplayCost(const EncodedEvent& event) const {
   // dash, 20 digits and a dot per topic. Epochs not known yet (a subscribe being answered) are
   // taken to be as long as this event's: one engine makes them all alike.
   size_t id_line = 5;
-  for (const TopicPosition& position : positions_) {
+  for (const TopicPosition& position : client_->positions()) {
     id_line += std::max(position.epoch.size(), event.epoch().size()) + 22;
   }
   return event.sse_body().size() + event.epoch().size() + 11 + id_line;
 }
 
-void SseSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) {
-  if (closing_ || ended_) return;
+bool SseSession::QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
+                            Subscriber::Delivery delivery) {
+  if (closing_ || ended_) return true;  // Dropped: the connection is closing.
   std::shared_ptr<const std::string> body = SharedBytes(
       event, event->sse_body(delivery.new_epoch ? EpochField::kIncluded : EpochField::kLeftOut));
   bool queued = true;
   if (event->offset() != 0) {
-    auto topic = std::find(topics_.begin(), topics_.end(), event->topic());
-    if (topic != topics_.end()) {
-      positions_[topic - topics_.begin()] = {event->epoch(), event->offset()};
-    }
     id_line_.assign("id: ");
-    AppendResumeToken(positions_, &id_line_);
+    AppendResumeToken(client_->positions(), &id_line_);
     id_line_.push_back('\n');
     queued = (delivery.replayed ||
               RoomForLive(queue_, stream_, id_line_.size() + body->size(),
-                          context_.hub.shard(shard_))) &&
+                          context_.hub.load(shard_))) &&
              queue_.PushCopy(id_line_, delivery.replayed);
   } else if (!delivery.replayed) {
-    queued = RoomForLive(queue_, stream_, body->size(), context_.hub.shard(shard_));
+    queued = RoomForLive(queue_, stream_, body->size(), context_.hub.load(shard_));
   }
-  queued = queued && (delivery.replayed ? queue_.PushReplayed(std::move(body))
-                                        : queue_.Push(std::move(body)));
-  if (!queued) {
-    Close(kDisconnectSlowConsumer);
-    return;
-  }
-  context_.metrics.EventsDelivered(shard_, TransportKind::kSse);
+  return queued && (delivery.replayed ? queue_.PushReplayed(std::move(body))
+                                      : queue_.Push(std::move(body)));
 }
 
-void SseSession::Push(std::shared_ptr<const std::string> bytes) {
-  if (closing_ || ended_) return;
-  if (!RoomForLive(queue_, stream_, bytes->size(), context_.hub.shard(shard_)) ||
-      !queue_.Push(std::move(bytes))) {
-    Close(kDisconnectSlowConsumer);
-    return;
-  }
-  Flush();
+bool SseSession::Push(std::shared_ptr<const std::string> bytes) {
+  if (closing_ || ended_) return true;  // Dropped: the connection is closing.
+  return RoomForLive(queue_, stream_, bytes->size(), context_.hub.load(shard_)) &&
+         queue_.Push(std::move(bytes));
 }
 
 void SseSession::Flush() {
@@ -265,7 +221,6 @@ void SseSession::AfterWrites() {
 void SseSession::Close(const Disconnect& disconnect) {
   if (closing_ || ended_) return;
   closing_ = disconnect;
-  context_.metrics.ServerDisconnect(disconnect.code);
   if (disconnect.code == kDisconnectSlowConsumer.code) queue_.DropPending();
   queue_.PushLastWords(std::make_shared<std::string>(SseControlFrame(
       "herald.disconnect", DisconnectJson(disconnect.code, disconnect.reason))));
@@ -282,7 +237,6 @@ void SseSession::Shutdown() {
   if (ended_) return;
   ended_ = true;
   ping_timer_.cancel();
-  expiry_timer_.cancel();
   close_deadline_.cancel();
   beast::error_code ignored;
   stream_.tcp().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);

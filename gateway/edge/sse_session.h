@@ -1,4 +1,4 @@
-// A Server-Sent Events client: a chunked text/event-stream response that stays open.
+// The Server-Sent Events transport: a chunked text/event-stream response that stays open.
 #pragma once
 
 #include <boost/asio/steady_timer.hpp>
@@ -15,7 +15,8 @@
 #include "edge/outgoing_queue.h"
 #include "herald/v1/websocket.pb.h"
 #include "hub/hub.h"
-#include "hub/transport.h"
+#include "client/client.h"
+#include "client/transport.h"
 
 namespace herald {
 
@@ -25,18 +26,23 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   SseSession(EdgeStream stream, EdgeContext& context, size_t shard);
   ~SseSession() override;
 
-  // Answers `request` with the event stream and subscribes `topics` (already validated),
-  // resuming every topic from `resume_token` (the Last-Event-ID) when it is valid for them.
-  // The stream ends with `herald.disconnect` 4401 when `grant` expires: the browser reconnects
-  // with its fresh cookie or URL.
+  // Answers `request` with the event stream and connects a Client with `grant` to `topics`
+  // (already validated), resuming every topic from `resume_token` (the Last-Event-ID) when it is
+  // valid for them. The stream ends with `herald.disconnect` 4401 when `grant` expires: the
+  // browser reconnects with its fresh cookie or URL.
   void Run(const boost::beast::http::request<boost::beast::http::string_body>& request,
-           std::vector<std::string> topics, std::string_view resume_token, const Grant& grant,
+           std::vector<std::string> topics, std::string_view resume_token, Grant grant,
            ConnectionSlot slot);
 
   // Transport (on the session's loop):
-  void Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) override;
+  TransportKind kind() const override { return TransportKind::kSse; }
+  bool QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
+                  Subscriber::Delivery delivery) override;
   size_t ReplayCost(const EncodedEvent& event) const override;
   size_t ReplayRoom() const override { return queue_.replay_room(); }
+  bool QueueConnected(const herald::v1::Connected& connected) override;
+  // SSE takes no commands: never called.
+  bool QueueReply(const herald::v1::Reply&) override { return true; }
   void Flush() override;
   void Close(const Disconnect& disconnect) override;
 
@@ -44,12 +50,10 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   void OnWrite(boost::system::error_code error);
 
  private:
-  void OnSubscribed(std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results,
-                    const std::vector<TopicRequest>& requests);
   void WatchPeer();
   void SchedulePing();
-  void ScheduleExpiry(absl::Time expires);
-  void Push(std::shared_ptr<const std::string> bytes);
+  // Queues a control frame under the queue limit; false when it does not fit.
+  bool Push(std::shared_ptr<const std::string> bytes);
   // Ends the connection once the close's last words left.
   void AfterWrites();
   void Shutdown();
@@ -57,22 +61,18 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   EdgeStream stream_;
   EdgeContext& context_;
   const size_t shard_;
-  const std::string client_id_;
   OutgoingQueue queue_;
-  // The connection's topics, in the order of its URL, and its position in each: the resume
-  // token (every event's `id:`) encodes them all.
-  std::vector<std::string> topics_;
-  std::vector<TopicPosition> positions_;
+  // Set by Run. Its topics are the URL's, in order; its positions, every event's `id:` (the
+  // resume token encodes them all).
+  std::shared_ptr<Client> client_;
   std::string id_line_;  // The `id:` line being queued (reused: no allocation per event).
   ConnectionSlot slot_;
-  bool attached_ = false;
   bool chunked_ = true;
   bool wrote_since_ping_ = false;
   std::chrono::steady_clock::time_point write_started_;
   bool ended_ = false;
   std::optional<Disconnect> closing_;
   boost::asio::steady_timer ping_timer_;
-  boost::asio::steady_timer expiry_timer_;
   boost::asio::steady_timer close_deadline_;
 };
 

@@ -3,15 +3,14 @@
 
 #include "edge/queue_writer.h"
 
+#include <boost/asio/post.hpp>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "hub/error_proto.h"
-#include "hub/publish_validation.h"
 #include "hub/topic.h"
 #include "log.h"
-#include "random_id.h"
+#include "loop_check.h"
 
 namespace herald {
 
@@ -33,20 +32,14 @@ WebSocketSession::WebSocketSession(EdgeStream stream, EdgeContext& context, size
     : stream_(std::move(stream)),
       context_(context),
       shard_(shard),
-      client_id_(RandomId(8)),
       reader_(context.config.max_message_bytes),
       queue_(context.config.max_queue_bytes, context.config.max_replay_bytes,
              {.header = &WriteWsBinaryHeader, .trailer = {}}),
-      command_limiter_(context.config.ws_command_rate,
-                       std::max(1.0, 2 * context.config.ws_command_rate)),
-      expiry_timer_(stream_.get_executor()),
       liveness_timer_(stream_.get_executor()),
       close_deadline_(stream_.get_executor()) {}
 
 WebSocketSession::~WebSocketSession() {
-  if (!attached_) return;
-  context_.hub.Detach(shard_, this);
-  context_.metrics.ConnectionClosed(TransportKind::kWebSocket);
+  if (client_) client_->End();
 }
 
 std::string WebSocketUpgradeProblem(const http::request<http::string_body>& request,
@@ -65,7 +58,6 @@ std::string WebSocketUpgradeProblem(const http::request<http::string_body>& requ
 void WebSocketSession::Run(http::request<http::string_body> request,
                            std::vector<std::string> topics, Grant grant, ConnectionSlot slot,
                            std::string_view early_bytes) {
-  grant_ = std::move(grant);
   slot_ = std::move(slot);
   stream_.expires_never();
   queue_.PushUnframed(std::make_shared<const std::string>(absl::StrCat(
@@ -81,33 +73,36 @@ void WebSocketSession::Run(http::request<http::string_body> request,
     reader_.Commit(size);
     early_bytes.remove_prefix(size);
   }
-  attached_ = true;
-  context_.metrics.ConnectionOpened(TransportKind::kWebSocket);
-  ScheduleExpiry();
+  client_ = std::make_shared<Client>(context_.clients, shard_, LoopOf(stream_.get_executor()),
+                                     std::move(grant), *this);
   ScheduleLiveness();
   std::vector<TopicRequest> requests;
   for (std::string& topic : topics) requests.push_back({std::move(topic), std::nullopt});
-  context_.hub.Subscribe(
-      shard_, this, std::move(requests),
-      [self = shared_from_this()](
-          std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results) {
-        self->OnConnected(std::move(results));
-      });
+  client_->Connect(std::move(requests));
 }
 
-void WebSocketSession::OnConnected(
-    std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results) {
+bool WebSocketSession::QueueConnected(const herald::v1::Connected& connected) {
+  HERALD_ASSERT_ON_LOOP(LoopOf(stream_.get_executor()));
   herald::v1::ServerMessage message;
-  herald::v1::Connected* connected = message.mutable_connected();
-  connected->set_client_id(client_id_);
-  connected->set_node(context_.config.node);
-  for (absl::StatusOr<herald::v1::SubscribeResult>& result : results) {
-    if (result.ok()) *connected->add_subscriptions() = *std::move(result);
+  *message.mutable_connected() = connected;
+  bool queued = QueueMessage(message);
+  // Commands are read once the client is live (its `connected` goes first).
+  boost::asio::post(stream_.get_executor(), [self = shared_from_this()] { self->ReadNext(); });
+  return queued;
+}
+
+bool WebSocketSession::QueueReply(const herald::v1::Reply& reply) {
+  herald::v1::ServerMessage message;
+  *message.add_replies() = reply;
+  return QueueMessage(message);
+}
+
+void WebSocketSession::Disconnect(const herald::Disconnect& disconnect) {
+  if (client_) {
+    client_->Disconnect(disconnect);
+  } else {
+    Close(disconnect);
   }
-  Send(message);
-  if (context_.draining.load()) Close(kDisconnectShutdown);
-  if (std::optional<Disconnect> refused = RefusedTopicDisconnect(results)) Close(*refused);
-  ReadNext();
 }
 
 void WebSocketSession::ScheduleLiveness() {
@@ -191,7 +186,7 @@ bool WebSocketSession::HandleFrames() {
         // read and dropped until it closes (closing with unread bytes would reset the
         // connection and lose the close frame).
         protocol_failed_ = true;
-        Close({item.code, std::string(item.reason)});
+        Disconnect({item.code, std::string(item.reason)});
         if (!queue_.writing()) AfterWrites();
         return true;
     }
@@ -201,19 +196,15 @@ bool WebSocketSession::HandleFrames() {
 void WebSocketSession::HandleMessage(std::string_view payload, bool text) {
   if (closing_ || close_sent_) return;
   if (text) {
-    Close({1003, "text frames are not accepted; send binary ClientMessage frames"});
+    Disconnect({1003, "text frames are not accepted; send binary ClientMessage frames"});
     return;
   }
   herald::v1::ClientMessage message;
   if (!message.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-    Close({4400, "frame is not a ClientMessage"});
+    Disconnect({4400, "frame is not a ClientMessage"});
     return;
   }
-  if (message.command_case() == herald::v1::ClientMessage::COMMAND_NOT_SET) {
-    Close({4400, "ClientMessage has no command"});
-    return;
-  }
-  HandleCommand(message);
+  client_->HandleCommand(message);
 }
 
 void WebSocketSession::OnPeerClose(uint16_t code) {
@@ -222,7 +213,6 @@ void WebSocketSession::OnPeerClose(uint16_t code) {
     // answered with the same code.
     queue_.DropPending();
     close_sent_ = true;
-    expiry_timer_.cancel();
     queue_.PushUnframed(std::make_shared<const std::string>(WsCloseFrame(code, {})));
     close_deadline_.expires_after(kCloseDeadline);
     close_deadline_.async_wait([self = shared_from_this()](beast::error_code error) {
@@ -233,212 +223,22 @@ void WebSocketSession::OnPeerClose(uint16_t code) {
   if (!queue_.writing()) AfterWrites();
 }
 
-void WebSocketSession::HandleCommand(const herald::v1::ClientMessage& message) {
-  if (!command_limiter_.Allow()) {
-    // A burst past the rate gets replies saying so; a client that keeps going after a full
-    // second's worth of refusals is flooding and is closed.
-    if (++refused_in_a_row_ > std::max<size_t>(1, context_.config.ws_command_rate)) {
-      Close(kDisconnectRateLimited);
-      return;
-    }
-    SendError(message.id(), absl::ResourceExhaustedError("rate limited: too many commands"));
-    return;
-  }
-  refused_in_a_row_ = 0;
-  switch (message.command_case()) {
-    case herald::v1::ClientMessage::kSubscribe:
-      Subscribe(message.id(), message.subscribe());
-      break;
-    case herald::v1::ClientMessage::kUnsubscribe:
-      Unsubscribe(message.id(), message.unsubscribe());
-      break;
-    case herald::v1::ClientMessage::kPublish:
-      Publish(message.id(), message.publish());
-      break;
-    case herald::v1::ClientMessage::kRefresh:
-      Refresh(message.id(), message.refresh());
-      break;
-    case herald::v1::ClientMessage::kPing: {
-      herald::v1::Reply reply;
-      reply.set_id(message.id());
-      reply.mutable_pong();
-      SendReply(std::move(reply));
-      break;
-    }
-    case herald::v1::ClientMessage::COMMAND_NOT_SET:
-      break;
-  }
-}
-
-void WebSocketSession::Subscribe(uint32_t id, const herald::v1::SubscribeCommand& command) {
-  if (absl::Status status = ValidateTopic(command.topic()); !status.ok()) {
-    SendError(id, status);
-    return;
-  }
-  if (!grant_.MaySubscribe(command.topic())) {
-    SendError(id, absl::PermissionDeniedError("this token may not subscribe to " +
-                                              command.topic()));
-    return;
-  }
-  Shard& shard = context_.hub.shard(shard_);
-  if (shard.IsSubscribed(command.topic(), this)) {
-    SendError(id, absl::AlreadyExistsError("already subscribed to " + command.topic()));
-    return;
-  }
-  if (shard.TopicCount(this) >= context_.config.max_topics_per_connection) {
-    SendError(id, absl::ResourceExhaustedError(absl::StrCat(
-                      "a connection may hold ", context_.config.max_topics_per_connection,
-                      " subscriptions")));
-    return;
-  }
-  TopicRequest request{command.topic(), std::nullopt};
-  if (command.recover()) request.since = TopicPosition{command.epoch(), command.offset()};
-  context_.hub.Subscribe(
-      shard_, this, {std::move(request)},
-      [self = shared_from_this(),
-       id](std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results) {
-        if (!results[0].ok()) {
-          self->SendError(id, results[0].status());
-          return;
-        }
-        herald::v1::Reply reply;
-        reply.set_id(id);
-        *reply.mutable_subscribed() = *std::move(results[0]);
-        self->SendReply(std::move(reply));
-      });
-}
-
-void WebSocketSession::Unsubscribe(uint32_t id, const herald::v1::UnsubscribeCommand& command) {
-  if (absl::Status status = ValidateTopic(command.topic()); !status.ok()) {
-    SendError(id, status);
-    return;
-  }
-  context_.hub.Unsubscribe(shard_, command.topic(), this);
-  herald::v1::Reply reply;
-  reply.set_id(id);
-  reply.mutable_unsubscribed()->set_topic(command.topic());
-  SendReply(std::move(reply));
-}
-
-void WebSocketSession::Publish(uint32_t id, const herald::v1::PublishRequest& request) {
-  if (absl::Status status = ValidatePublishRequest(request, context_.config.max_message_bytes);
-      !status.ok()) {
-    SendError(id, status);
-    return;
-  }
-  absl::Status allowed =
-      grant_.MayPublish(request.topic())
-          ? context_.publish_admission.Allow(grant_)
-          : absl::PermissionDeniedError("this token may not publish to " + request.topic());
-  if (!allowed.ok()) {
-    SendError(id, allowed);
-    return;
-  }
-  context_.engine.Publish(
-      request, [self = shared_from_this(), id, topic = request.topic(),
-                request_id = request.request_id()](absl::StatusOr<TopicPosition> position) mutable {
-        // The session moves to its loop: its last reference must not drop on an engine thread.
-        auto executor = self->stream_.get_executor();
-        boost::asio::post(executor, [self = std::move(self), id, topic, request_id,
-                                     position = std::move(position)] {
-          if (!position.ok()) {
-            self->SendError(id, position.status());
-            return;
-          }
-          herald::v1::Reply reply;
-          reply.set_id(id);
-          herald::v1::PublishResponse* published = reply.mutable_published();
-          published->set_request_id(request_id);
-          published->set_topic(topic);
-          published->set_offset(position->offset);
-          published->set_epoch(position->epoch);
-          self->SendReply(std::move(reply));
-        });
-      });
-}
-
-void WebSocketSession::Refresh(uint32_t id, const herald::v1::RefreshCommand& command) {
-  absl::StatusOr<Grant> grant = context_.authenticator.Authenticate(command.token());
-  if (!grant.ok()) {
-    SendError(id, grant.status());
-    return;
-  }
-  if (grant->subject != grant_.subject || grant->publisher_key != grant_.publisher_key ||
-      (grant_.subject.empty() && !grant_.open)) {
-    SendError(id, absl::PermissionDeniedError(
-                      "a refresh needs a token for the same sub as the connection's"));
-    return;
-  }
-  for (const std::string& topic : context_.hub.shard(shard_).Topics(this)) {
-    if (!grant->MaySubscribe(topic)) {
-      SendError(id, absl::PermissionDeniedError("the new token may not subscribe to " + topic));
-      return;
-    }
-  }
-  grant_ = *std::move(grant);
-  ScheduleExpiry();
-  herald::v1::Reply reply;
-  reply.set_id(id);
-  reply.mutable_refreshed()->set_expires_unix_ms(
-      grant_.expires == absl::InfiniteFuture() ? 0 : absl::ToUnixMillis(grant_.expires));
-  SendReply(std::move(reply));
-}
-
-void WebSocketSession::ScheduleExpiry() {
-  if (grant_.expires == absl::InfiniteFuture()) {
-    expiry_timer_.cancel();
-    return;
-  }
-  expiry_timer_.expires_after(NextExpiryCheck(grant_.expires));
-  expiry_timer_.async_wait([self = shared_from_this()](beast::error_code error) {
-    if (error || self->closing_) return;
-    if (self->grant_.Expired(absl::Now())) {
-      self->Close(kDisconnectTokenExpired);
-    } else {
-      self->ScheduleExpiry();
-    }
-  });
-}
-
-void WebSocketSession::SendError(uint32_t id, const absl::Status& status) {
-  herald::v1::Reply reply;
-  reply.set_id(id);
-  *reply.mutable_error() = ErrorProto(status);
-  SendReply(std::move(reply));
-}
-
-void WebSocketSession::SendReply(herald::v1::Reply reply) {
-  herald::v1::ServerMessage message;
-  *message.add_replies() = std::move(reply);
-  Send(message);
-}
-
-void WebSocketSession::Send(const herald::v1::ServerMessage& message) {
-  if (closing_ || close_sent_) return;
+bool WebSocketSession::QueueMessage(const herald::v1::ServerMessage& message) {
+  if (closing_ || close_sent_) return true;  // Dropped: the connection is closing anyway.
   auto bytes = std::make_shared<std::string>(message.SerializeAsString());
-  if (!RoomForLive(queue_, stream_, bytes->size(), context_.hub.shard(shard_)) ||
-      !queue_.Push(std::move(bytes))) {
-    Close(kDisconnectSlowConsumer);
-    return;
-  }
-  Flush();
+  return RoomForLive(queue_, stream_, bytes->size(), context_.hub.load(shard_)) &&
+         queue_.Push(std::move(bytes));
 }
 
-void WebSocketSession::Enqueue(const std::shared_ptr<const EncodedEvent>& event,
-                               Delivery delivery) {
-  if (closing_ || close_sent_ || ended_) return;
+bool WebSocketSession::QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
+                                  Subscriber::Delivery delivery) {
+  if (closing_ || close_sent_ || ended_) return true;  // Dropped: the connection is closing.
   std::shared_ptr<const std::string> bytes = SharedBytes(
       event, event->ws_frame(delivery.new_epoch ? EpochField::kIncluded : EpochField::kLeftOut));
-  bool queued =
-      delivery.replayed
-          ? queue_.PushReplayed(std::move(bytes))
-          : RoomForLive(queue_, stream_, bytes->size(), context_.hub.shard(shard_)) &&
-                queue_.Push(std::move(bytes));
-  if (!queued) {
-    Close(kDisconnectSlowConsumer);
-    return;
-  }
-  context_.metrics.EventsDelivered(shard_, TransportKind::kWebSocket);
+  return delivery.replayed
+             ? queue_.PushReplayed(std::move(bytes))
+             : RoomForLive(queue_, stream_, bytes->size(), context_.hub.load(shard_)) &&
+                   queue_.Push(std::move(bytes));
 }
 
 void WebSocketSession::Flush() {
@@ -471,11 +271,9 @@ void WebSocketSession::OnWrite(beast::error_code error) {
   }
 }
 
-void WebSocketSession::Close(const Disconnect& disconnect) {
+void WebSocketSession::Close(const herald::Disconnect& disconnect) {
   if (closing_ || close_sent_ || ended_) return;
   closing_ = disconnect;
-  expiry_timer_.cancel();
-  context_.metrics.ServerDisconnect(disconnect.code);
   // A slow consumer's backlog is dropped; otherwise what was queued still goes out first.
   if (disconnect.code == kDisconnectSlowConsumer.code) queue_.DropPending();
   herald::v1::ServerMessage message;
@@ -512,7 +310,6 @@ void WebSocketSession::EndConnection() {
   if (ended_) return;
   ended_ = true;
   close_deadline_.cancel();
-  expiry_timer_.cancel();
   liveness_timer_.cancel();
   beast::error_code ignored;
   stream_.tcp().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);

@@ -1,6 +1,7 @@
-// A WebSocket client: binary protobuf commands in, batched ServerMessages out. The session
-// speaks the WebSocket protocol itself, so every byte it sends (events, replies, pings, pongs,
-// the close) goes through its one queue and leaves in as few writes as possible.
+// The WebSocket transport: binary protobuf commands in (handed to its Client), batched
+// ServerMessages out. The session speaks the WebSocket protocol itself, so every byte it sends
+// (events, replies, pings, pongs, the close) goes through its one queue and leaves in as few
+// writes as possible.
 #pragma once
 
 #include <boost/asio/steady_timer.hpp>
@@ -16,9 +17,9 @@
 #include "edge/edge_stream.h"
 #include "edge/outgoing_queue.h"
 #include "edge/websocket_frames.h"
-#include "edge/rate_limiter.h"
 #include "herald/v1/websocket.pb.h"
-#include "hub/transport.h"
+#include "client/client.h"
+#include "client/transport.h"
 
 namespace herald {
 
@@ -29,29 +30,32 @@ class WebSocketSession final : public Transport,
   WebSocketSession(EdgeStream stream, EdgeContext& context, size_t shard);
   ~WebSocketSession() override;
 
-  // Completes the upgrade of `request` (one WebSocketUpgradeProblem accepts)
-  // and subscribes `topics` (already validated and allowed by `grant`, which then governs the
-  // connection's commands until it expires). `early_bytes` are what the client sent after its
-  // request, read along with it.
+  // Completes the upgrade of `request` (one WebSocketUpgradeProblem accepts), creates the
+  // connection's Client with `grant` (which governs its commands until it expires) and connects
+  // it to `topics` (already validated and allowed). `early_bytes` are what the client sent after
+  // its request, read along with it.
   void Run(boost::beast::http::request<boost::beast::http::string_body> request,
            std::vector<std::string> topics, Grant grant, ConnectionSlot slot,
            std::string_view early_bytes);
 
   // Transport (on the session's loop):
-  void Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) override;
+  TransportKind kind() const override { return TransportKind::kWebSocket; }
+  bool QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
+                  Subscriber::Delivery delivery) override;
   // At most: the epoch field may be added (tag, length, and a byte more of frame length).
   size_t ReplayCost(const EncodedEvent& event) const override {
     return event.ws_frame().size() + event.epoch().size() + 4;
   }
   size_t ReplayRoom() const override { return queue_.replay_room(); }
+  bool QueueConnected(const herald::v1::Connected& connected) override;
+  bool QueueReply(const herald::v1::Reply& reply) override;
   void Flush() override;
-  void Close(const Disconnect& disconnect) override;
+  void Close(const herald::Disconnect& disconnect) override;
 
   // When an asynchronous write or a wait for the socket ends (see WriteQueue).
   void OnWrite(boost::system::error_code error);
 
  private:
-  void OnConnected(std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results);
   void ReadNext();
   void OnRead(boost::system::error_code error, size_t bytes);
   // Handles what the peer sent; returns false when reading ends.
@@ -60,18 +64,11 @@ class WebSocketSession final : public Transport,
   void OnPeerClose(uint16_t code);
   // Pings the peer every --ws_ping_interval; drops it after two intervals without a byte.
   void ScheduleLiveness();
-  void HandleCommand(const herald::v1::ClientMessage& message);
-  void Subscribe(uint32_t id, const herald::v1::SubscribeCommand& command);
-  void Unsubscribe(uint32_t id, const herald::v1::UnsubscribeCommand& command);
-  void Publish(uint32_t id, const herald::v1::PublishRequest& request);
-  void Refresh(uint32_t id, const herald::v1::RefreshCommand& command);
-  // Closes with 4401 when the grant expires (unless a refresh replaced it first).
-  void ScheduleExpiry();
-  void SendReply(herald::v1::Reply reply);
-  void SendError(uint32_t id, const absl::Status& status);
+  // Ends the connection through the client (so it is counted and told once).
+  void Disconnect(const herald::Disconnect& disconnect);
   // Queues a control message under the queue limit (a client that does not read its replies
-  // is a slow consumer too).
-  void Send(const herald::v1::ServerMessage& message);
+  // is a slow consumer too); false when it does not fit.
+  bool QueueMessage(const herald::v1::ServerMessage& message);
   // Once the close frame left: ends the connection when the close handshake is over.
   void AfterWrites();
   void EndConnection();
@@ -79,18 +76,12 @@ class WebSocketSession final : public Transport,
   EdgeStream stream_;
   EdgeContext& context_;
   const size_t shard_;
-  const std::string client_id_;
   WsFrameReader reader_;
   OutgoingQueue queue_;
-  RateLimiter command_limiter_;
-  Grant grant_;
+  std::shared_ptr<Client> client_;  // Set by Run.
   ConnectionSlot slot_;
-  boost::asio::steady_timer expiry_timer_;
   boost::asio::steady_timer liveness_timer_;
-  // Commands refused by the limiter since the last one it let through.
-  size_t refused_in_a_row_ = 0;
-  bool attached_ = false;
-  std::optional<Disconnect> closing_;  // Set once the server decided to close.
+  std::optional<herald::Disconnect> closing_;  // Set once the server decided to close.
   bool close_sent_ = false;    // The close frame is queued: nothing may follow it.
   bool peer_closed_ = false;      // The peer sent its close frame.
   bool protocol_failed_ = false;  // The peer broke the protocol: its bytes are dropped.

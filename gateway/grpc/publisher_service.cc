@@ -10,17 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpc/call_auth.h"
-#include "hub/error_proto.h"
-#include "hub/publish_validation.h"
 
 namespace herald {
-namespace {
-
-grpc::Status ToGrpcStatus(const herald::v1::Error& error) {
-  return grpc::Status(static_cast<grpc::StatusCode>(error.code()), error.message());
-}
-
-}  // namespace
 
 // Reads ahead: up to kMaxInFlight items are published before the first is answered, so a
 // publisher is not held to one engine round trip per item (with Redis, they share pipelined
@@ -33,13 +24,8 @@ class PublishStreamReactor final
  public:
   static constexpr size_t kMaxInFlight = 64;
 
-  PublishStreamReactor(PublisherService& service, const Config& config, Engine& engine,
-                       PublishAdmission& rates, Grant grant)
-      : service_(service),
-        config_(config),
-        engine_(engine),
-        rates_(rates),
-        grant_(std::move(grant)) {
+  PublishStreamReactor(PublisherService& service, PublishPipeline& pipeline, Grant grant)
+      : service_(service), pipeline_(pipeline), grant_(std::move(grant)) {
     absl::MutexLock lock(&mutex_);
     ReadLocked();
   }
@@ -68,17 +54,16 @@ class PublishStreamReactor final
     }
     // Outside the lock: the engine may answer inline (the memory engine does). No read is
     // outstanding, so request_ is this reaction's alone.
-    PublishOne(request_, grant_, config_, engine_, rates_,
-               [this, sequence](herald::v1::PublishResponse response) {
-                 bool last;
-                 {
-                   absl::MutexLock lock(&mutex_);
-                   --in_engine_;
-                   Answer(sequence, std::move(response));
-                   last = done_ && in_engine_ == 0;
-                 }
-                 if (last) delete this;
-               });
+    pipeline_.Publish(request_, grant_, [this, sequence](PublishOutcome outcome) {
+                        bool last;
+                        {
+                          absl::MutexLock lock(&mutex_);
+                          --in_engine_;
+                          Answer(sequence, PublishAnswer(outcome));
+                          last = done_ && in_engine_ == 0;
+                        }
+                        if (last) delete this;
+                      });
     absl::MutexLock lock(&mutex_);
     publishing_ = false;
     if (!finished_ && !ending_ && answers_.size() < kMaxInFlight) ReadLocked();
@@ -165,9 +150,7 @@ class PublishStreamReactor final
   }
 
   PublisherService& service_;
-  const Config& config_;
-  Engine& engine_;
-  PublishAdmission& rates_;
+  PublishPipeline& pipeline_;
   const Grant grant_;
   herald::v1::PublishRequest request_;
   absl::Mutex mutex_;
@@ -193,37 +176,8 @@ class RefusedStreamReactor final
   void OnDone() override { delete this; }
 };
 
-void PublishOne(const herald::v1::PublishRequest& request, const Grant& grant,
-                const Config& config, Engine& engine, PublishAdmission& rates,
-                std::function<void(herald::v1::PublishResponse)> done) {
-  herald::v1::PublishResponse response;
-  response.set_request_id(request.request_id());
-  response.set_topic(request.topic());
-  absl::Status status = ValidatePublishRequest(request, config.max_message_bytes);
-  if (status.ok() && !grant.MayPublish(request.topic())) {
-    status = absl::PermissionDeniedError("this credential may not publish to " + request.topic());
-  }
-  if (status.ok()) status = rates.Allow(grant);
-  if (!status.ok()) {
-    *response.mutable_error() = ErrorProto(status);
-    done(std::move(response));
-    return;
-  }
-  engine.Publish(request, [done = std::move(done), response = std::move(response)](
-                              absl::StatusOr<TopicPosition> position) mutable {
-    if (position.ok()) {
-      response.set_offset(position->offset);
-      response.set_epoch(position->epoch);
-    } else {
-      *response.mutable_error() = ErrorProto(position.status());
-    }
-    done(std::move(response));
-  });
-}
-
-PublisherService::PublisherService(const Config& config, Engine& engine,
-                                   const Authenticator& authenticator, PublishAdmission& rates)
-    : config_(config), engine_(engine), authenticator_(authenticator), rates_(rates) {
+PublisherService::PublisherService(const Authenticator& authenticator, PublishPipeline& pipeline)
+    : authenticator_(authenticator), pipeline_(pipeline) {
   SetMessageAllocatorFor_Publish(&publish_messages_);
   SetMessageAllocatorFor_PublishBatch(&batch_messages_);
 }
@@ -237,12 +191,12 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
     reactor->Finish(ToGrpcStatus(grant.status()));
     return reactor;
   }
-  PublishOne(*request, *grant, config_, engine_, rates_, [reactor, response](herald::v1::PublishResponse result) {
-    if (result.has_error()) {
-      reactor->Finish(ToGrpcStatus(result.error()));
+  pipeline_.Publish(*request, *grant, [reactor, response](PublishOutcome outcome) {
+    if (!outcome.position.ok()) {
+      reactor->Finish(ToGrpcStatus(outcome.position.status()));
       return;
     }
-    *response = std::move(result);
+    *response = PublishAnswer(outcome);
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
@@ -273,13 +227,13 @@ grpc::ServerUnaryReactor* PublisherService::PublishBatch(
   for (int i = 0; i < count; ++i) response->add_responses();
   auto unanswered = std::make_shared<std::atomic<int>>(count);
   for (int i = 0; i < count; ++i) {
-    PublishOne(request->requests(i), *grant, config_, engine_, rates_,
-               [reactor, response, unanswered, i](herald::v1::PublishResponse answer) {
-                 *response->mutable_responses(i) = std::move(answer);
-                 if (unanswered->fetch_sub(1, std::memory_order_acq_rel) == 1) {
-                   reactor->Finish(grpc::Status::OK);
-                 }
-               });
+    pipeline_.Publish(request->requests(i), *grant,
+                      [reactor, response, unanswered, i](PublishOutcome outcome) {
+                        *response->mutable_responses(i) = PublishAnswer(outcome);
+                        if (unanswered->fetch_sub(1, std::memory_order_acq_rel) == 1) {
+                          reactor->Finish(grpc::Status::OK);
+                        }
+                      });
   }
   return reactor;
 }
@@ -288,7 +242,7 @@ grpc::ServerBidiReactor<herald::v1::PublishRequest, herald::v1::PublishResponse>
 PublisherService::PublishStream(grpc::CallbackServerContext* context) {
   absl::StatusOr<Grant> grant = AuthenticateCall(*context, authenticator_);
   if (!grant.ok()) return new RefusedStreamReactor(grant.status());
-  auto* reactor = new PublishStreamReactor(*this, config_, engine_, rates_, *std::move(grant));
+  auto* reactor = new PublishStreamReactor(*this, pipeline_, *std::move(grant));
   absl::MutexLock lock(&streams_mutex_);
   streams_.insert(reactor);
   if (draining_) reactor->Drain();

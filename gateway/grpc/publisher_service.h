@@ -8,9 +8,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "auth/authenticator.h"
-#include "config/config.h"
-#include "edge/publish_admission.h"
-#include "engine/engine.h"
+#include "publish/publish_pipeline.h"
 #include "herald/v1/publisher.grpc.pb.h"
 
 namespace herald {
@@ -47,8 +45,7 @@ class ArenaMessageAllocator final : public grpc::MessageAllocator<Request, Respo
 
 class PublisherService final : public herald::v1::Publisher::CallbackService {
  public:
-  PublisherService(const Config& config, Engine& engine, const Authenticator& authenticator,
-                   PublishAdmission& rates);
+  PublisherService(const Authenticator& authenticator, PublishPipeline& pipeline);
 
   // herald::v1::Publisher::CallbackService:
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
@@ -68,10 +65,8 @@ class PublisherService final : public herald::v1::Publisher::CallbackService {
   void Unregister(PublishStreamReactor* reactor);
 
  private:
-  const Config& config_;
-  Engine& engine_;
   const Authenticator& authenticator_;
-  PublishAdmission& rates_;
+  PublishPipeline& pipeline_;
   ArenaMessageAllocator<herald::v1::PublishRequest, herald::v1::PublishResponse>
       publish_messages_;
   ArenaMessageAllocator<herald::v1::PublishBatchRequest, herald::v1::PublishBatchResponse>
@@ -80,11 +75,5 @@ class PublisherService final : public herald::v1::Publisher::CallbackService {
   absl::flat_hash_set<PublishStreamReactor*> streams_ ABSL_GUARDED_BY(streams_mutex_);
   bool draining_ ABSL_GUARDED_BY(streams_mutex_) = false;
 };
-
-// Checks `request`, whether `grant` may publish it and its rate, then publishes it; `done` gets
-// the response (error set on failure), on any thread.
-void PublishOne(const herald::v1::PublishRequest& request, const Grant& grant,
-                const Config& config, Engine& engine, PublishAdmission& rates,
-                std::function<void(herald::v1::PublishResponse)> done);
 
 }  // namespace herald

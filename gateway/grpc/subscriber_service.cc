@@ -2,6 +2,7 @@
 #include "grpc/subscriber_service.h"
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
 
@@ -10,6 +11,7 @@
 #include "codec/encoded_event.h"
 #include "grpc/call_auth.h"
 #include "hub/topic.h"
+#include "loop_check.h"
 
 namespace herald {
 namespace {
@@ -29,52 +31,67 @@ grpc::ByteBuffer SharedEventBytes(const std::shared_ptr<const EncodedEvent>& eve
   return grpc::ByteBuffer(slices, slices[1].size() > 0 ? 2 : 1);
 }
 
-// Streams the events its shard delivers. The shard calls the Transport methods on its loop;
-// gRPC calls the reactor methods on its own threads; the mutex orders the two. The hub's
-// pointer to this object stays valid until OnDone posts the detach and the delete to the shard.
+// The gRPC status a Subscribe call ends with when its client is disconnected.
+grpc::Status StatusFor(const Disconnect& disconnect) {
+  grpc::StatusCode code = grpc::StatusCode::UNAVAILABLE;  // 1001, 1012, 1013: try again.
+  std::string message = disconnect.reason;
+  if (disconnect.code == kDisconnectTokenExpired.code) {
+    code = grpc::StatusCode::UNAUTHENTICATED;
+  } else if (disconnect.code == kDisconnectSlowConsumer.code) {
+    code = grpc::StatusCode::RESOURCE_EXHAUSTED;
+    message = "slow consumer: the outgoing queue is full";
+  } else if (disconnect.code == kDisconnectRateLimited.code) {
+    code = grpc::StatusCode::RESOURCE_EXHAUSTED;
+  } else if (disconnect.code == 4403) {
+    code = grpc::StatusCode::PERMISSION_DENIED;
+  } else if (disconnect.code == kDisconnectBadRequest.code) {
+    code = grpc::StatusCode::INVALID_ARGUMENT;
+  } else if (disconnect.code == kDisconnectShutdown.code) {
+    message = "the gateway is shutting down";
+  }
+  return grpc::Status(code, message);
+}
+
+// The gRPC transport: streams the events its client is given. The client calls the Transport
+// methods on its loop; gRPC calls the reactor methods on its own threads; the mutex orders the
+// two. Lifetime: the reactor scheme (one write in flight, Finish always, deleted once done):
+// OnDone posts to the loop, where the client is ended before the reactor is deleted, so the
+// client never reaches a deleted transport.
 class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                                public Transport {
  public:
-  // `loop` runs shard `shard`; the call ends with UNAUTHENTICATED at `expires` (its token's).
-  SubscribeReactor(Hub& hub, Metrics& metrics, size_t shard, boost::asio::io_context& loop,
-                   const Config& config, const std::atomic<bool>& draining,
-                   std::vector<TopicRequest> topics, absl::Time expires)
-      : hub_(hub),
-        metrics_(metrics),
-        shard_(shard),
-        max_queue_bytes_(config.max_queue_bytes),
-        max_total_bytes_(config.max_queue_bytes + config.max_replay_bytes),
-        expires_(expires),
-        expiry_timer_(loop) {
-    metrics_.ConnectionOpened(TransportKind::kGrpc);
-    hub_.shard(shard_).Post([this, &draining, topics = std::move(topics)]() mutable {
-      if (expires_ != absl::InfiniteFuture()) ScheduleExpiry();
-      hub_.Subscribe(shard_, this, std::move(topics),
-                     [this, &draining](
-                         std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results) {
-                       absl::MutexLock lock(&mutex_);
-                       for (const auto& result : results) {
-                         if (!result.ok()) FinishLocked(ToGrpcStatus(result.status()));
-                       }
-                       // A drain that began meanwhile may have closed the shard's transports
-                       // before this one attached.
-                       if (draining.load()) {
-                         FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                                   "the gateway is shutting down"));
-                       }
-                       // Initial metadata tells the client it is live: what it missed (when
-                       // history held it) is queued, and every later event follows. A call
-                       // already finishing has sent its metadata.
-                       if (!finishing_) StartSendInitialMetadata();
-                     });
+  // `loop` runs shard `shard`; the client is created there with `grant` and connected to
+  // `topics`.
+  SubscribeReactor(ClientContext& context, size_t shard, boost::asio::io_context& loop,
+                   std::vector<TopicRequest> topics, Grant grant)
+      : loop_(loop),
+        max_queue_bytes_(context.config.max_queue_bytes),
+        max_total_bytes_(context.config.max_queue_bytes + context.config.max_replay_bytes) {
+    boost::asio::post(loop_, [this, &context, shard, topics = std::move(topics),
+                              grant = std::move(grant)]() mutable {
+      client_ = std::make_shared<Client>(context, shard, loop_, std::move(grant), *this);
+      client_->Connect(std::move(topics));
     });
   }
 
   // Transport:
+  TransportKind kind() const override { return TransportKind::kGrpc; }
+
   // Every event goes out whole, epoch included: a Subscribe call has no subscribe answer to
   // tell its epoch.
-  void Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) override {
-    Queue(event, delivery.replayed);
+  bool QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
+                  Subscriber::Delivery delivery) override {
+    HERALD_ASSERT_ON_LOOP(loop_);
+    absl::MutexLock lock(&mutex_);
+    if (finishing_) return true;  // Dropped: the call is ending.
+    size_t bytes = event->ws_frame().size();
+    bool over = delivery.replayed ? total_bytes_ + bytes > max_total_bytes_
+                                  : live_bytes_ + bytes > max_queue_bytes_;
+    if (over) return false;
+    total_bytes_ += bytes;
+    if (!delivery.replayed) live_bytes_ += bytes;
+    queue_.push_back({event, delivery.replayed});
+    return true;
   }
 
   size_t ReplayCost(const EncodedEvent& event) const override {
@@ -86,14 +103,28 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     return max_total_bytes_ - std::min(max_total_bytes_, total_bytes_);
   }
 
+  // Initial metadata tells the consumer it is live: what it missed (when history held it) is
+  // queued next, and every later event follows.
+  bool QueueConnected(const herald::v1::Connected&) override {
+    HERALD_ASSERT_ON_LOOP(loop_);
+    absl::MutexLock lock(&mutex_);
+    if (!finishing_) StartSendInitialMetadata();
+    return true;
+  }
+
+  // A Subscribe call takes no commands: never called.
+  bool QueueReply(const herald::v1::Reply&) override { return true; }
+
   void Flush() override {
     absl::MutexLock lock(&mutex_);
     WriteNextLocked();
   }
 
   void Close(const Disconnect& disconnect) override {
+    HERALD_ASSERT_ON_LOOP(loop_);
     absl::MutexLock lock(&mutex_);
-    FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, disconnect.reason));
+    if (disconnect.code == kDisconnectSlowConsumer.code) DropQueueLocked();
+    FinishLocked(StatusFor(disconnect));
   }
 
   // grpc::ServerWriteReactor:
@@ -117,11 +148,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   }
 
   void OnDone() override {
-    metrics_.ConnectionClosed(TransportKind::kGrpc);
-    hub_.shard(shard_).Post([this] {
-      // A wait cancelled here completes later with an error and never touches `this`.
-      expiry_timer_.cancel();
-      hub_.Detach(shard_, this);
+    boost::asio::post(loop_, [this] {
+      if (client_) client_->End();
       delete this;
     });
   }
@@ -131,39 +159,6 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     std::shared_ptr<const EncodedEvent> event;
     bool replayed;
   };
-
-  void Queue(const std::shared_ptr<const EncodedEvent>& event, bool replayed) {
-    absl::MutexLock lock(&mutex_);
-    if (finishing_) return;
-    size_t bytes = event->ws_frame().size();
-    bool over = replayed ? total_bytes_ + bytes > max_total_bytes_
-                         : live_bytes_ + bytes > max_queue_bytes_;
-    if (over) {
-      DropQueueLocked();
-      FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                "slow consumer: the outgoing queue is full"));
-      return;
-    }
-    total_bytes_ += bytes;
-    if (!replayed) live_bytes_ += bytes;
-    queue_.push_back({event, replayed});
-    metrics_.EventsDelivered(shard_, TransportKind::kGrpc);
-  }
-
-  // On the shard's loop.
-  void ScheduleExpiry() {
-    expiry_timer_.expires_after(NextExpiryCheck(expires_));
-    expiry_timer_.async_wait([this](const boost::system::error_code& error) {
-      if (error) return;
-      if (absl::Now() < expires_) {
-        ScheduleExpiry();
-        return;
-      }
-      absl::MutexLock lock(&mutex_);
-      DropQueueLocked();
-      FinishLocked(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "token expired"));
-    });
-  }
 
   void DropQueueLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     queue_.clear();
@@ -199,13 +194,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     WriteNextLocked();
   }
 
-  Hub& hub_;
-  Metrics& metrics_;
-  const size_t shard_;
+  boost::asio::io_context& loop_;
   const size_t max_queue_bytes_;
   const size_t max_total_bytes_;
-  const absl::Time expires_;
-  boost::asio::steady_timer expiry_timer_;  // Used on the shard's loop only.
+  std::shared_ptr<Client> client_;  // Set and used on the loop only.
   mutable absl::Mutex mutex_;
   std::deque<Queued> queue_ ABSL_GUARDED_BY(mutex_);
   // The event being written, apart from the queue: dropping the queue never touches it.
@@ -225,16 +217,9 @@ class FailedReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
 }  // namespace
 
-SubscriberService::SubscriberService(const Config& config, Hub& hub, Engine& engine,
-                                     Metrics& metrics, const std::atomic<bool>& draining,
+SubscriberService::SubscriberService(ClientContext& clients, Engine& engine,
                                      const Authenticator& authenticator, EventLoops& loops)
-    : config_(config),
-      hub_(hub),
-      engine_(engine),
-      metrics_(metrics),
-      draining_(draining),
-      authenticator_(authenticator),
-      loops_(loops) {}
+    : clients_(clients), engine_(engine), authenticator_(authenticator), loops_(loops) {}
 
 grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext* context,
                                                      const herald::v1::HistoryRequest* request,
@@ -274,7 +259,7 @@ grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscriberService::Subscribe(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) {
-  if (draining_.load()) {
+  if (clients_.draining.load()) {
     return new FailedReactor(
         grpc::Status(grpc::StatusCode::UNAVAILABLE, "the gateway is shutting down"));
   }
@@ -294,7 +279,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscriberService::Subscribe(
     return new FailedReactor(
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "subscribe to at least one topic"));
   }
-  if (static_cast<size_t>(request->topics_size()) > config_.max_topics_per_connection) {
+  if (static_cast<size_t>(request->topics_size()) > clients_.config.max_topics_per_connection) {
     return new FailedReactor(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "too many topics"));
   }
   std::vector<TopicRequest> topics;
@@ -318,9 +303,9 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscriberService::Subscribe(
     }
     topic->since = TopicPosition{since.epoch(), since.offset()};
   }
-  size_t shard = next_shard_.fetch_add(1) % hub_.shard_count();
-  return new SubscribeReactor(hub_, metrics_, shard, loops_.context(shard), config_, draining_,
-                              std::move(topics), grant->expires);
+  size_t shard = next_shard_.fetch_add(1) % clients_.hub.shard_count();
+  return new SubscribeReactor(clients_, shard, loops_.context(shard), std::move(topics),
+                              *std::move(grant));
 }
 
 }  // namespace herald

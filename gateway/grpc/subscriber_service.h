@@ -4,6 +4,7 @@
 #include <atomic>
 
 #include "auth/authenticator.h"
+#include "client/client.h"
 #include "config/config.h"
 #include "edge/event_loops.h"
 #include "engine/engine.h"
@@ -18,9 +19,8 @@ namespace herald {
 class SubscriberService final : public herald::v1::Subscriber::WithRawCallbackMethod_Subscribe<
                                     herald::v1::Subscriber::CallbackService> {
  public:
-  // New subscriptions are refused with UNAVAILABLE once `draining` is set.
-  SubscriberService(const Config& config, Hub& hub, Engine& engine, Metrics& metrics,
-                    const std::atomic<bool>& draining, const Authenticator& authenticator,
+  // New subscriptions are refused with UNAVAILABLE once `clients.draining` is set.
+  SubscriberService(ClientContext& clients, Engine& engine, const Authenticator& authenticator,
                     EventLoops& loops);
 
   // herald::v1::Subscriber::CallbackService:
@@ -31,11 +31,8 @@ class SubscriberService final : public herald::v1::Subscriber::WithRawCallbackMe
                                     herald::v1::HistoryResponse* response) override;
 
  private:
-  const Config& config_;
-  Hub& hub_;
+  ClientContext& clients_;
   Engine& engine_;
-  Metrics& metrics_;
-  const std::atomic<bool>& draining_;
   const Authenticator& authenticator_;
   EventLoops& loops_;  // Loop i runs shard i: each call's expiry timer runs on its shard's.
   std::atomic<size_t> next_shard_{0};

@@ -12,7 +12,7 @@ namespace herald {
 struct Hub::PendingSubscribe {
   uint64_t attachment_id = 0;
   std::vector<TopicRequest> topics;
-  // The subscriptions this call added (none for topics the transport already followed).
+  // The subscriptions this call added (none for topics the subscriber already followed).
   std::vector<std::optional<uint64_t>> generations;
   std::vector<absl::StatusOr<TopicHistory>> histories;
   size_t remaining = 0;
@@ -27,19 +27,19 @@ Hub::Hub(std::vector<LoopPoster> loops, Metrics& metrics) : metrics_(metrics) {
   for (LoopPoster& post : loops) shards_.push_back(std::make_unique<Shard>(std::move(post)));
 }
 
-void Hub::Attach(size_t shard, Transport* transport) { shards_[shard]->Attach(transport); }
+void Hub::Attach(size_t shard, Subscriber* subscriber) { shards_[shard]->Attach(subscriber); }
 
-void Hub::Detach(size_t shard, Transport* transport) {
-  for (const std::string& topic : shards_[shard]->Detach(transport)) {
+void Hub::Detach(size_t shard, Subscriber* subscriber) {
+  for (const std::string& topic : shards_[shard]->Detach(subscriber)) {
     MarkInterest(shard, topic, false);
   }
 }
 
-void Hub::Subscribe(size_t shard_index, Transport* transport, std::vector<TopicRequest> topics,
+void Hub::Subscribe(size_t shard_index, Subscriber* subscriber, std::vector<TopicRequest> topics,
                     SubscribeCallback done) {
   Shard& shard = *shards_[shard_index];
   auto pending = std::make_shared<PendingSubscribe>();
-  pending->attachment_id = shard.Attach(transport);
+  pending->attachment_id = shard.Attach(subscriber);
   pending->topics = std::move(topics);
   pending->done = std::move(done);
   size_t count = pending->topics.size();
@@ -47,8 +47,8 @@ void Hub::Subscribe(size_t shard_index, Transport* transport, std::vector<TopicR
   pending->histories.resize(count, absl::UnknownError("not read"));
   pending->remaining = count;
   if (count == 0) {
-    shard.Post([this, shard_index, transport, pending] {
-      CompleteSubscribe(shard_index, transport, *pending);
+    shard.Post([this, shard_index, subscriber, pending] {
+      CompleteSubscribe(shard_index, subscriber, *pending);
     });
     return;
   }
@@ -56,8 +56,8 @@ void Hub::Subscribe(size_t shard_index, Transport* transport, std::vector<TopicR
   // what the engine returns or held here, and FinishRecovery drops the ones in both.
   for (size_t i = 0; i < count; ++i) {
     const std::string& topic = pending->topics[i].topic;
-    if (shard.IsSubscribed(topic, transport)) continue;
-    Shard::AddedSubscription added = shard.AddSubscription(topic, transport);
+    if (shard.IsSubscribed(topic, subscriber)) continue;
+    Shard::AddedSubscription added = shard.AddSubscription(topic, subscriber);
     pending->generations[i] = added.generation;
     if (added.first_on_shard) MarkInterest(shard_index, topic, true);
   }
@@ -66,43 +66,43 @@ void Hub::Subscribe(size_t shard_index, Transport* transport, std::vector<TopicR
     // `pending` moves on to the shard's loop: its last reference (and the session its `done`
     // holds) must not drop on an engine thread.
     engine_->Recover(request.topic, request.since,
-                     [this, shard_index, transport, pending, i](
+                     [this, shard_index, subscriber, pending, i](
                          absl::StatusOr<TopicHistory> history) mutable {
-                       shards_[shard_index]->Post([this, shard_index, transport,
+                       shards_[shard_index]->Post([this, shard_index, subscriber,
                                                    pending = std::move(pending), i,
                                                    history = std::move(history)]() mutable {
                          pending->histories[i] = std::move(history);
                          if (--pending->remaining == 0) {
-                           CompleteSubscribe(shard_index, transport, *pending);
+                           CompleteSubscribe(shard_index, subscriber, *pending);
                          }
                        });
                      });
   }
 }
 
-void Hub::CompleteSubscribe(size_t shard_index, Transport* transport, PendingSubscribe& pending) {
+void Hub::CompleteSubscribe(size_t shard_index, Subscriber* subscriber, PendingSubscribe& pending) {
   Shard& shard = *shards_[shard_index];
-  if (shard.AttachmentId(transport) != pending.attachment_id) return;  // Gone meanwhile.
-  std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results;
+  if (shard.AttachmentId(subscriber) != pending.attachment_id) return;  // Gone meanwhile.
+  std::vector<absl::StatusOr<SubscribedTopic>> results;
   // The replies `done` queues come before the replays and take room too: keep theirs aside,
   // so a replay announced as recovered always fits.
   size_t reply_room = kReplyAllowance * pending.topics.size();
-  size_t replay_room = transport->ReplayRoom();
+  size_t replay_room = subscriber->ReplayRoom();
   replay_room -= std::min(replay_room, reply_room);
   for (size_t i = 0; i < pending.topics.size(); ++i) {
     const std::string& topic = pending.topics[i].topic;
     absl::StatusOr<TopicHistory>& history = pending.histories[i];
     if (!history.ok()) {
       if (pending.generations[i] &&
-          shard.SubscriptionGeneration(topic, transport) == pending.generations[i]) {
-        Unsubscribe(shard_index, topic, transport);
+          shard.SubscriptionGeneration(topic, subscriber) == pending.generations[i]) {
+        Unsubscribe(shard_index, topic, subscriber);
       }
       results.push_back(history.status());
       continue;
     }
     std::optional<TopicPosition> dropped =
         pending.generations[i]
-            ? shard.LastDroppedWhileHeld(topic, transport, *pending.generations[i])
+            ? shard.LastDroppedWhileHeld(topic, subscriber, *pending.generations[i])
             : std::nullopt;
     if (dropped) {
       // Live events were dropped while the history was read: nothing can be exact any more,
@@ -116,7 +116,7 @@ void Hub::CompleteSubscribe(size_t shard_index, Transport* transport, PendingSub
     }
     if (history->recovered) {
       size_t cost = 0;
-      for (const auto& event : history->events) cost += transport->ReplayCost(*event);
+      for (const auto& event : history->events) cost += subscriber->ReplayCost(*event);
       if (cost > replay_room) {
         // Too much to queue for this client: it re-fetches its state instead.
         history->recovered = false;
@@ -125,32 +125,27 @@ void Hub::CompleteSubscribe(size_t shard_index, Transport* transport, PendingSub
         replay_room -= cost;
       }
     }
-    herald::v1::SubscribeResult result;
-    result.set_topic(topic);
-    result.set_epoch(history->position.epoch);
-    result.set_offset(history->position.offset);
-    result.set_recovered(history->recovered);
-    results.push_back(std::move(result));
+    results.push_back(SubscribedTopic{topic, history->position, history->recovered});
   }
   pending.done(std::move(results));
-  if (shard.AttachmentId(transport) != pending.attachment_id) return;
+  if (shard.AttachmentId(subscriber) != pending.attachment_id) return;
   for (size_t i = 0; i < pending.topics.size(); ++i) {
     const absl::StatusOr<TopicHistory>& history = pending.histories[i];
     if (!pending.generations[i] || !history.ok()) continue;
     // A recovered client continues from its own position; any other from the current one.
     const TopicPosition& start = history->recovered ? *pending.topics[i].since : history->position;
-    shard.QueueReplay(pending.topics[i].topic, transport, *pending.generations[i], start,
+    shard.QueueReplay(pending.topics[i].topic, subscriber, *pending.generations[i], start,
                       history->events);
   }
   for (size_t i = 0; i < pending.topics.size(); ++i) {
     if (!pending.generations[i] || !pending.histories[i].ok()) continue;
-    shard.ReleaseHold(pending.topics[i].topic, transport, *pending.generations[i]);
+    shard.ReleaseHold(pending.topics[i].topic, subscriber, *pending.generations[i]);
   }
-  transport->Flush();
+  subscriber->Flush();
 }
 
-void Hub::Unsubscribe(size_t shard, absl::string_view topic, Transport* transport) {
-  if (shards_[shard]->RemoveSubscription(topic, transport)) MarkInterest(shard, topic, false);
+void Hub::Unsubscribe(size_t shard, absl::string_view topic, Subscriber* subscriber) {
+  if (shards_[shard]->RemoveSubscription(topic, subscriber)) MarkInterest(shard, topic, false);
 }
 
 void Hub::MarkInterest(size_t shard, absl::string_view topic, bool interested) {
@@ -219,7 +214,7 @@ void Hub::OnEventsLost(absl::string_view topic) {
 
 bool Hub::WriteBacklogged() const {
   for (const std::unique_ptr<Shard>& shard : shards_) {
-    if (shard->WriteBacklogged()) return true;
+    if (shard->load().WriteBacklogged()) return true;
   }
   return false;
 }
@@ -227,7 +222,7 @@ bool Hub::WriteBacklogged() const {
 absl::Duration Hub::DeliveryLag() const {
   absl::Duration lag = absl::ZeroDuration();
   for (const std::unique_ptr<Shard>& shard : shards_) {
-    lag = std::max({lag, shard->InboxWait(), shard->WriteWait()});
+    lag = std::max({lag, shard->InboxWait(), shard->load().WriteWait()});
   }
   return lag;
 }

@@ -13,9 +13,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/engine.h"
-#include "herald/v1/websocket.pb.h"
 #include "hub/shard.h"
-#include "hub/transport.h"
+#include "hub/subscriber.h"
 #include "metrics/metrics.h"
 
 namespace herald {
@@ -24,6 +23,14 @@ namespace herald {
 struct TopicRequest {
   std::string topic;
   std::optional<TopicPosition> since;
+};
+
+// A topic subscribed: where the subscriber stands in it, and whether the events after the
+// position it asked for follow (replayed from history) or it starts from `position`, now.
+struct SubscribedTopic {
+  std::string topic;
+  TopicPosition position;
+  bool recovered = false;
 };
 
 // Receives every accepted event from the engine and hands it to the shards that have
@@ -35,8 +42,7 @@ class Hub final : public EventSink {
   // topic, its epoch and offset: well under this).
   static constexpr size_t kReplyAllowance = 1024;
 
-  using SubscribeCallback =
-      std::function<void(std::vector<absl::StatusOr<herald::v1::SubscribeResult>>)>;
+  using SubscribeCallback = std::function<void(std::vector<absl::StatusOr<SubscribedTopic>>)>;
 
   // One shard per loop; shard i posts its work with loops[i]. At most 64 shards. `metrics`
   // must outlive the hub.
@@ -51,31 +57,34 @@ class Hub final : public EventSink {
 
   size_t shard_count() const { return shards_.size(); }
   // Any thread: the longest any loop's accepted events have waited to be handed out, or (noted
-  // lately, Shard::WriteWait) to be written to peers that read.
+  // lately, LoopLoad::WriteWait) to be written to peers that read.
   absl::Duration DeliveryLag() const;
-  // Any thread: whether a loop noted a write backlog lately (Shard::NoteWriteBacklog): it writes
+  // Any thread: whether a loop noted a write backlog lately (LoopLoad::NoteWriteBacklog): it writes
   // more slowly than events come.
   bool WriteBacklogged() const;
-  Shard& shard(size_t index) { return *shards_[index]; }
+  // The overload evidence of shard `index`'s loop, which its connections add to.
+  LoopLoad& load(size_t index) { return shards_[index]->load(); }
+  // Any thread: runs `task` on shard `index`'s loop, later.
+  void Post(size_t index, std::function<void()> task) { shards_[index]->Post(std::move(task)); }
 
-  void Attach(size_t shard, Transport* transport);
-  void Detach(size_t shard, Transport* transport);
+  void Attach(size_t shard, Subscriber* subscriber);
+  void Detach(size_t shard, Subscriber* subscriber);
 
-  // Subscribes `transport` to each topic it does not follow yet and reads each topic's position
+  // Subscribes `subscriber` to each topic it does not follow yet and reads each topic's position
   // from the engine, with the events after `since` where it is given and history still holds
-  // them, as far as the transport has room for the replays (Transport::ReplayRoom; a topic
+  // them, as far as the subscriber has room for the replays (Subscriber::ReplayRoom; a topic
   // whose replay does not fit is answered recovered=false). Then, on the shard's loop: `done`
   // gets one result per topic (in order; recovered or not, with the current epoch and offset),
   // and only after it has run are the replays queued
-  // on the transport, each followed by its live events without a gap or a repeat. Neither
-  // happens when the transport detached in the meantime.
-  void Subscribe(size_t shard, Transport* transport, std::vector<TopicRequest> topics,
+  // on the subscriber, each followed by its live events without a gap or a repeat. Neither
+  // happens when the subscriber detached in the meantime.
+  void Subscribe(size_t shard, Subscriber* subscriber, std::vector<TopicRequest> topics,
                  SubscribeCallback done);
-  void Unsubscribe(size_t shard, absl::string_view topic, Transport* transport);
+  void Unsubscribe(size_t shard, absl::string_view topic, Subscriber* subscriber);
 
-  // Any thread: closes every attached transport, each on its own loop.
+  // Any thread: closes every attached subscriber, each on its own loop.
   void CloseAll(const Disconnect& disconnect);
-  // Any thread: transports attached on all shards.
+  // Any thread: subscribers attached on all shards.
   size_t attached_count() const;
   // Any thread: whether any shard has a subscriber of `topic`.
   bool HasSubscribers(absl::string_view topic) const;
@@ -88,7 +97,7 @@ class Hub final : public EventSink {
  private:
   struct PendingSubscribe;
 
-  void CompleteSubscribe(size_t shard, Transport* transport, PendingSubscribe& pending);
+  void CompleteSubscribe(size_t shard, Subscriber* subscriber, PendingSubscribe& pending);
   void MarkInterest(size_t shard, absl::string_view topic, bool interested);
 
   Metrics& metrics_;

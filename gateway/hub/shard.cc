@@ -4,15 +4,6 @@
 #include <algorithm>
 
 namespace herald {
-namespace {
-
-int64_t SteadyNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 Shard::Shard(LoopPoster post) : post_(std::move(post)) {}
 
@@ -26,34 +17,6 @@ absl::Duration Shard::InboxWait() const {
   int64_t since = inbox_since_ns_.load(std::memory_order_relaxed);
   if (since == 0) return absl::ZeroDuration();
   return absl::Nanoseconds(std::max<int64_t>(0, SteadyNowNs() - since));
-}
-
-void Shard::NoteWriteBacklog() {
-  write_backlog_ns_.store(SteadyNowNs(), std::memory_order_relaxed);
-}
-
-bool Shard::WriteBacklogged() const {
-  int64_t noted = write_backlog_ns_.load(std::memory_order_relaxed);
-  return noted != 0 && SteadyNowNs() - noted <= absl::ToInt64Nanoseconds(kWriteNoteWindow);
-}
-
-void Shard::NoteWriteWait(absl::Duration waited) {
-  // The longest within the window (a race between two loops' notes only loses one of them).
-  int64_t now = SteadyNowNs();
-  int64_t wait_ns = absl::ToInt64Nanoseconds(waited);
-  bool recent = now - write_wait_noted_ns_.load(std::memory_order_relaxed) <=
-                absl::ToInt64Nanoseconds(kWriteNoteWindow);
-  if (recent && wait_ns < write_wait_ns_.load(std::memory_order_relaxed)) return;
-  write_wait_ns_.store(wait_ns, std::memory_order_relaxed);
-  write_wait_noted_ns_.store(now, std::memory_order_relaxed);
-}
-
-absl::Duration Shard::WriteWait() const {
-  int64_t noted = write_wait_noted_ns_.load(std::memory_order_relaxed);
-  if (noted == 0 || SteadyNowNs() - noted > absl::ToInt64Nanoseconds(kWriteNoteWindow)) {
-    return absl::ZeroDuration();
-  }
-  return absl::Nanoseconds(write_wait_ns_.load(std::memory_order_relaxed));
 }
 
 void Shard::DeliverLoss(absl::string_view topic) { Push({nullptr, std::string(topic)}); }
@@ -72,19 +35,19 @@ void Shard::Push(InboxItem item) {
 void Shard::CloseSubscribers(const std::string& topic, const Disconnect& disconnect) {
   auto it = subscribers_.find(topic);
   if (it == subscribers_.end()) return;
-  std::vector<Transport*> transports;
-  for (const Subscription& subscription : it->second) transports.push_back(subscription.transport);
+  std::vector<Subscriber*> subscribers;
+  for (const Subscription& subscription : it->second) subscribers.push_back(subscription.subscriber);
   // What they were sent before goes first; closing may detach them (and change subscribers_).
-  for (Transport* transport : transports) {
-    transport->Flush();
-    to_flush_.erase(transport);
+  for (Subscriber* subscriber : subscribers) {
+    subscriber->Flush();
+    to_flush_.erase(subscriber);
   }
-  for (Transport* transport : transports) transport->Close(disconnect);
+  for (Subscriber* subscriber : subscribers) subscriber->Close(disconnect);
 }
 
 bool Shard::Offer(Subscription& subscription, const std::shared_ptr<const EncodedEvent>& event,
                   bool replayed) {
-  Transport::Delivery delivery{.replayed = replayed};
+  Subscriber::Delivery delivery{.replayed = replayed};
   if (event->offset() != 0) {  // Ephemeral events have no position: always passed on.
     TopicPosition& delivered = subscription.delivered;
     if (event->epoch() == delivered.epoch) {
@@ -95,7 +58,7 @@ bool Shard::Offer(Subscription& subscription, const std::shared_ptr<const Encode
     }
     delivered.offset = event->offset();
   }
-  subscription.transport->Enqueue(event, delivery);
+  subscription.subscriber->Enqueue(event, delivery);
   return true;
 }
 
@@ -117,17 +80,17 @@ void Shard::DeliverInbox() {
       if (subscription.held) {
         Hold(subscription, event);
       } else if (Offer(subscription, event, /*replayed=*/false)) {
-        to_flush_.insert(subscription.transport);
+        to_flush_.insert(subscription.subscriber);
       }
     }
   }
   delivering_.clear();
-  for (Transport* transport : to_flush_) transport->Flush();
+  for (Subscriber* subscriber : to_flush_) subscriber->Flush();
   to_flush_.clear();
 }
 
-uint64_t Shard::Attach(Transport* transport) {
-  auto [it, inserted] = attachments_.try_emplace(transport);
+uint64_t Shard::Attach(Subscriber* subscriber) {
+  auto [it, inserted] = attachments_.try_emplace(subscriber);
   if (inserted) {
     it->second.id = next_attachment_id_++;
     attached_count_.fetch_add(1, std::memory_order_relaxed);
@@ -135,52 +98,52 @@ uint64_t Shard::Attach(Transport* transport) {
   return it->second.id;
 }
 
-std::optional<uint64_t> Shard::AttachmentId(Transport* transport) const {
-  auto it = attachments_.find(transport);
+std::optional<uint64_t> Shard::AttachmentId(Subscriber* subscriber) const {
+  auto it = attachments_.find(subscriber);
   if (it == attachments_.end()) return std::nullopt;
   return it->second.id;
 }
 
-std::vector<std::string> Shard::Detach(Transport* transport) {
+std::vector<std::string> Shard::Detach(Subscriber* subscriber) {
   std::vector<std::string> emptied;
-  auto it = attachments_.find(transport);
+  auto it = attachments_.find(subscriber);
   if (it == attachments_.end()) return emptied;
   for (const std::string& topic : it->second.topics) {
-    if (RemoveSubscriber(topic, transport)) emptied.push_back(topic);
+    if (RemoveSubscriber(topic, subscriber)) emptied.push_back(topic);
   }
   attachments_.erase(it);
   attached_count_.fetch_sub(1, std::memory_order_relaxed);
   return emptied;
 }
 
-Shard::AddedSubscription Shard::AddSubscription(absl::string_view topic, Transport* transport) {
-  Attach(transport);
-  attachments_[transport].topics.emplace(topic);
+Shard::AddedSubscription Shard::AddSubscription(absl::string_view topic, Subscriber* subscriber) {
+  Attach(subscriber);
+  attachments_[subscriber].topics.emplace(topic);
   std::vector<Subscription>& subscribers = subscribers_[topic];
   uint64_t generation = next_generation_++;
-  subscribers.push_back(Subscription{.transport = transport, .generation = generation});
+  subscribers.push_back(Subscription{.subscriber = subscriber, .generation = generation});
   return {generation, subscribers.size() == 1};
 }
 
 std::optional<uint64_t> Shard::SubscriptionGeneration(absl::string_view topic,
-                                                      Transport* transport) {
-  Subscription* subscription = FindSubscription(topic, transport);
+                                                      Subscriber* subscriber) {
+  Subscription* subscription = FindSubscription(topic, subscriber);
   if (subscription == nullptr) return std::nullopt;
   return subscription->generation;
 }
 
-bool Shard::RemoveSubscription(absl::string_view topic, Transport* transport) {
-  auto it = attachments_.find(transport);
+bool Shard::RemoveSubscription(absl::string_view topic, Subscriber* subscriber) {
+  auto it = attachments_.find(subscriber);
   if (it == attachments_.end() || it->second.topics.erase(topic) == 0) return false;
-  return RemoveSubscriber(topic, transport);
+  return RemoveSubscriber(topic, subscriber);
 }
 
-bool Shard::RemoveSubscriber(absl::string_view topic, Transport* transport) {
+bool Shard::RemoveSubscriber(absl::string_view topic, Subscriber* subscriber) {
   auto it = subscribers_.find(topic);
   if (it == subscribers_.end()) return false;
   std::vector<Subscription>& subscribers = it->second;
   auto position = std::find_if(subscribers.begin(), subscribers.end(),
-                               [&](const Subscription& s) { return s.transport == transport; });
+                               [&](const Subscription& s) { return s.subscriber == subscriber; });
   if (position != subscribers.end()) {
     if (position != subscribers.end() - 1) *position = std::move(subscribers.back());
     subscribers.pop_back();
@@ -190,11 +153,11 @@ bool Shard::RemoveSubscriber(absl::string_view topic, Transport* transport) {
   return true;
 }
 
-Shard::Subscription* Shard::FindSubscription(absl::string_view topic, Transport* transport) {
+Shard::Subscription* Shard::FindSubscription(absl::string_view topic, Subscriber* subscriber) {
   auto it = subscribers_.find(topic);
   if (it == subscribers_.end()) return nullptr;
   for (Subscription& subscription : it->second) {
-    if (subscription.transport == transport) return &subscription;
+    if (subscription.subscriber == subscriber) return &subscription;
   }
   return nullptr;
 }
@@ -217,17 +180,17 @@ void Shard::Hold(Subscription& subscription, const std::shared_ptr<const Encoded
 }
 
 std::optional<TopicPosition> Shard::LastDroppedWhileHeld(absl::string_view topic,
-                                                        Transport* transport,
+                                                        Subscriber* subscriber,
                                                         uint64_t generation) {
-  Subscription* subscription = FindSubscription(topic, transport);
+  Subscription* subscription = FindSubscription(topic, subscriber);
   if (subscription == nullptr || subscription->generation != generation) return std::nullopt;
   return subscription->last_dropped;
 }
 
-void Shard::QueueReplay(absl::string_view topic, Transport* transport, uint64_t generation,
+void Shard::QueueReplay(absl::string_view topic, Subscriber* subscriber, uint64_t generation,
                         const TopicPosition& start,
                         const std::vector<std::shared_ptr<const EncodedEvent>>& replay) {
-  Subscription* subscription = FindSubscription(topic, transport);
+  Subscription* subscription = FindSubscription(topic, subscriber);
   if (subscription == nullptr || subscription->generation != generation || !subscription->held) {
     return;
   }
@@ -237,8 +200,8 @@ void Shard::QueueReplay(absl::string_view topic, Transport* transport, uint64_t 
   }
 }
 
-void Shard::ReleaseHold(absl::string_view topic, Transport* transport, uint64_t generation) {
-  Subscription* subscription = FindSubscription(topic, transport);
+void Shard::ReleaseHold(absl::string_view topic, Subscriber* subscriber, uint64_t generation) {
+  Subscription* subscription = FindSubscription(topic, subscriber);
   if (subscription == nullptr || subscription->generation != generation || !subscription->held) {
     return;
   }
@@ -250,27 +213,27 @@ void Shard::ReleaseHold(absl::string_view topic, Transport* transport, uint64_t 
   }
 }
 
-bool Shard::IsSubscribed(absl::string_view topic, Transport* transport) const {
-  auto it = attachments_.find(transport);
+bool Shard::IsSubscribed(absl::string_view topic, Subscriber* subscriber) const {
+  auto it = attachments_.find(subscriber);
   return it != attachments_.end() && it->second.topics.contains(topic);
 }
 
-size_t Shard::TopicCount(Transport* transport) const {
-  auto it = attachments_.find(transport);
+size_t Shard::TopicCount(Subscriber* subscriber) const {
+  auto it = attachments_.find(subscriber);
   return it == attachments_.end() ? 0 : it->second.topics.size();
 }
 
-std::vector<std::string> Shard::Topics(Transport* transport) const {
-  auto it = attachments_.find(transport);
+std::vector<std::string> Shard::Topics(Subscriber* subscriber) const {
+  auto it = attachments_.find(subscriber);
   if (it == attachments_.end()) return {};
   return std::vector<std::string>(it->second.topics.begin(), it->second.topics.end());
 }
 
 void Shard::CloseAll(const Disconnect& disconnect) {
-  std::vector<Transport*> transports;
-  transports.reserve(attachments_.size());
-  for (const auto& [transport, attachment] : attachments_) transports.push_back(transport);
-  for (Transport* transport : transports) transport->Close(disconnect);
+  std::vector<Subscriber*> subscribers;
+  subscribers.reserve(attachments_.size());
+  for (const auto& [subscriber, attachment] : attachments_) subscribers.push_back(subscriber);
+  for (Subscriber* subscriber : subscribers) subscriber->Close(disconnect);
 }
 
 }  // namespace herald

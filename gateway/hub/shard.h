@@ -1,4 +1,4 @@
-// One event loop's share of the subscriptions: the transports it owns and their topics.
+// One event loop's share of the subscriptions: the subscribers it owns and their topics.
 #pragma once
 
 #include <functional>
@@ -15,7 +15,8 @@
 #include "absl/time/time.h"
 #include "codec/encoded_event.h"
 #include "engine/topic_position.h"
-#include "hub/transport.h"
+#include "hub/loop_load.h"
+#include "hub/subscriber.h"
 
 namespace herald {
 
@@ -25,7 +26,7 @@ using LoopPoster = std::function<void(std::function<void()>)>;
 // Unless a method says otherwise, it must be called on the shard's own loop thread.
 //
 // Each subscription remembers the last position it delivered, so a topic's events reach a
-// transport once each and in offset order, whether they come live or replayed from history. A
+// subscriber once each and in offset order, whether they come live or replayed from history. A
 // new subscription holds its live events until its replay is queued (QueueReplay, ReleaseHold).
 class Shard {
  public:
@@ -42,73 +43,64 @@ class Shard {
   void Post(std::function<void()> task);
 
   // Any thread: queues `event` for this shard's subscribers of its topic. Events queued
-  // together are delivered together, and each transport is flushed once per batch.
+  // together are delivered together, and each subscriber is flushed once per batch.
   void Deliver(std::shared_ptr<const EncodedEvent> event);
-  // Any thread: after the events delivered before it, closes the transports following `topic`
+  // Any thread: after the events delivered before it, closes the subscribers following `topic`
   // with kDisconnectEventsLost (their events before the next were lost).
   void DeliverLoss(absl::string_view topic);
 
-  // Returns the transport's attachment id, which tells it apart from a later transport at the
+  // Returns the subscriber's attachment id, which tells it apart from a later subscriber at the
   // same address. Attaching twice keeps the first id.
-  uint64_t Attach(Transport* transport);
-  std::optional<uint64_t> AttachmentId(Transport* transport) const;
-  // Drops the transport and its subscriptions; returns the topics left with no subscriber here.
-  std::vector<std::string> Detach(Transport* transport);
+  uint64_t Attach(Subscriber* subscriber);
+  std::optional<uint64_t> AttachmentId(Subscriber* subscriber) const;
+  // Drops the subscriber and its subscriptions; returns the topics left with no subscriber here.
+  std::vector<std::string> Detach(Subscriber* subscriber);
 
   struct AddedSubscription {
     uint64_t generation;  // Tells this subscription from a later one to the same topic.
     bool first_on_shard;  // The topic had no subscriber on this shard before.
   };
-  // Adds a held subscription (the transport must not follow `topic` yet, and is attached if it
+  // Adds a held subscription (the subscriber must not follow `topic` yet, and is attached if it
   // was not).
-  AddedSubscription AddSubscription(absl::string_view topic, Transport* transport);
-  // The generation of the transport's subscription to `topic`, if it has one.
-  std::optional<uint64_t> SubscriptionGeneration(absl::string_view topic, Transport* transport);
+  AddedSubscription AddSubscription(absl::string_view topic, Subscriber* subscriber);
+  // The generation of the subscriber's subscription to `topic`, if it has one.
+  std::optional<uint64_t> SubscriptionGeneration(absl::string_view topic, Subscriber* subscriber);
   // Returns true when the topic has no subscriber left on this shard.
-  bool RemoveSubscription(absl::string_view topic, Transport* transport);
-  bool IsSubscribed(absl::string_view topic, Transport* transport) const;
-  size_t TopicCount(Transport* transport) const;
-  // The topics the transport follows, in no particular order.
-  std::vector<std::string> Topics(Transport* transport) const;
+  bool RemoveSubscription(absl::string_view topic, Subscriber* subscriber);
+  bool IsSubscribed(absl::string_view topic, Subscriber* subscriber) const;
+  size_t TopicCount(Subscriber* subscriber) const;
+  // The topics the subscriber follows, in no particular order.
+  std::vector<std::string> Topics(Subscriber* subscriber) const;
 
   // The position of the last live event subscription `generation` dropped while held (past
   // kMaxHeldEvents), if it dropped any.
-  std::optional<TopicPosition> LastDroppedWhileHeld(absl::string_view topic, Transport* transport,
+  std::optional<TopicPosition> LastDroppedWhileHeld(absl::string_view topic, Subscriber* subscriber,
                                                     uint64_t generation);
 
   // Ending the hold of subscription `generation`, if it still exists, in two steps: first
   // `start` (the position the client has) and `replay`, then the held live events; each event
-  // goes to the transport at most once, in order. All topics of one subscribe queue their
+  // goes to the subscriber at most once, in order. All topics of one subscribe queue their
   // replays before any releases its held events, so live events never take a replay's room.
-  void QueueReplay(absl::string_view topic, Transport* transport, uint64_t generation,
+  void QueueReplay(absl::string_view topic, Subscriber* subscriber, uint64_t generation,
                    const TopicPosition& start,
                    const std::vector<std::shared_ptr<const EncodedEvent>>& replay);
-  void ReleaseHold(absl::string_view topic, Transport* transport, uint64_t generation);
+  void ReleaseHold(absl::string_view topic, Subscriber* subscriber, uint64_t generation);
 
   void CloseAll(const Disconnect& disconnect);
 
   // Any thread: how long the oldest event waiting in the inbox has waited (zero when none
   // waits): this loop's delivery lag.
   absl::Duration InboxWait() const;
-  // Any thread: a connection of this loop had to queue past its limit while its peer was
-  // reading (see RoomForLive): the loop writes more slowly than events come.
-  void NoteWriteBacklog();
-  // Whether NoteWriteBacklog was called within the last kWriteNoteWindow.
-  bool WriteBacklogged() const;
-  // Any thread: events queued for a peer that reads wait about `waited` to be written (over
-  // TLS the loop's writes are its work).
-  void NoteWriteWait(absl::Duration waited);
-  // The longest write wait noted within the last kWriteNoteWindow (zero when none).
-  absl::Duration WriteWait() const;
-  // How long a note of NoteWriteBacklog or NoteWriteWait counts.
-  static constexpr absl::Duration kWriteNoteWindow = absl::Milliseconds(250);
+  // Any thread: what this loop's connections note about its writes.
+  LoopLoad& load() { return load_; }
+  const LoopLoad& load() const { return load_; }
 
   // Any thread.
   size_t attached_count() const { return attached_count_.load(std::memory_order_relaxed); }
 
  private:
   struct Subscription {
-    Transport* transport;
+    Subscriber* subscriber;
     uint64_t generation;
     // The last event this subscription passed on; its epoch is the one the client knows (from
     // its subscribe answer or resume position, then from events).
@@ -126,18 +118,18 @@ class Shard {
   void DeliverInbox();
   // Keeps a held subscription's live event, up to kMaxHeldEvents.
   static void Hold(Subscription& subscription, const std::shared_ptr<const EncodedEvent>& event);
-  Subscription* FindSubscription(absl::string_view topic, Transport* transport);
+  Subscription* FindSubscription(absl::string_view topic, Subscriber* subscriber);
   // Passes `event` on unless the subscription already delivered it; returns true if it did.
   static bool Offer(Subscription& subscription, const std::shared_ptr<const EncodedEvent>& event,
                     bool replayed);
-  bool RemoveSubscriber(absl::string_view topic, Transport* transport);
+  bool RemoveSubscriber(absl::string_view topic, Subscriber* subscriber);
 
   LoopPoster post_;
   absl::flat_hash_map<std::string, std::vector<Subscription>> subscribers_;
-  absl::flat_hash_map<Transport*, Attachment> attachments_;
+  absl::flat_hash_map<Subscriber*, Attachment> attachments_;
   uint64_t next_attachment_id_ = 1;
   uint64_t next_generation_ = 1;
-  absl::flat_hash_set<Transport*> to_flush_;
+  absl::flat_hash_set<Subscriber*> to_flush_;
   std::atomic<size_t> attached_count_{0};
 
   // An event, or (with no event) the loss of the topic's events before the next.
@@ -152,9 +144,7 @@ class Shard {
   std::vector<InboxItem> inbox_ ABSL_GUARDED_BY(inbox_mutex_);
   // When the inbox last became non-empty (steady clock ns); 0 while it is empty.
   std::atomic<int64_t> inbox_since_ns_{0};
-  std::atomic<int64_t> write_backlog_ns_{0};  // When NoteWriteBacklog was last called.
-  std::atomic<int64_t> write_wait_ns_{0};     // The last wait NoteWriteWait was given,
-  std::atomic<int64_t> write_wait_noted_ns_{0};  // and when.
+  LoopLoad load_;
   std::vector<InboxItem> delivering_;
 };
 

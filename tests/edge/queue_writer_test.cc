@@ -14,7 +14,7 @@
 #include <optional>
 #include <thread>
 
-#include "hub/shard.h"
+#include "hub/loop_load.h"
 
 namespace herald {
 namespace {
@@ -104,47 +104,47 @@ std::shared_ptr<const std::string> Bytes(size_t size) {
 
 TEST(RoomForLive, PastTheLimitAPeerThatReadsIsKeptUpToTwiceItAndTheLoopNotesABacklog) {
   StreamPair pair;
-  Shard shard([](std::function<void()>) {});
+  LoopLoad load;
   OutgoingQueue queue(1000, 0);
-  ASSERT_TRUE(RoomForLive(queue, *pair.stream, 900, shard));
+  ASSERT_TRUE(RoomForLive(queue, *pair.stream, 900, load));
   ASSERT_TRUE(queue.Push(Bytes(900)));
-  EXPECT_FALSE(shard.WriteBacklogged());
+  EXPECT_FALSE(load.WriteBacklogged());
 
-  EXPECT_TRUE(RoomForLive(queue, *pair.stream, 500, shard));
+  EXPECT_TRUE(RoomForLive(queue, *pair.stream, 500, load));
   EXPECT_TRUE(queue.overdrawn());
-  EXPECT_TRUE(shard.WriteBacklogged());
+  EXPECT_TRUE(load.WriteBacklogged());
   ASSERT_TRUE(queue.Push(Bytes(500)));
-  EXPECT_FALSE(RoomForLive(queue, *pair.stream, 700, shard));  // Past twice the limit.
+  EXPECT_FALSE(RoomForLive(queue, *pair.stream, 700, load));  // Past twice the limit.
 }
 
 TEST(RoomForLive, PastTheLimitAPeerThatDoesNotReadIsASlowConsumer) {
   StreamPair pair;
   pair.FillSocket();
-  Shard shard([](std::function<void()>) {});
+  LoopLoad load;
   OutgoingQueue queue(1000, 0);
-  ASSERT_TRUE(RoomForLive(queue, *pair.stream, 900, shard));  // Within the limit: no question.
+  ASSERT_TRUE(RoomForLive(queue, *pair.stream, 900, load));  // Within the limit: no question.
   ASSERT_TRUE(queue.Push(Bytes(900)));
-  EXPECT_FALSE(RoomForLive(queue, *pair.stream, 500, shard));
+  EXPECT_FALSE(RoomForLive(queue, *pair.stream, 500, load));
   EXPECT_FALSE(queue.overdrawn());
-  EXPECT_FALSE(shard.WriteBacklogged());
+  EXPECT_FALSE(load.WriteBacklogged());
 }
 
 TEST(RoomForLive, AnOverdrawnQueueWhosePeerStopsReadingIsCutAtTheNextLook) {
   StreamPair pair;
-  Shard shard([](std::function<void()>) {});
+  LoopLoad load;
   OutgoingQueue queue(1000, 0);
   ASSERT_TRUE(queue.Push(Bytes(900)));
-  ASSERT_TRUE(RoomForLive(queue, *pair.stream, 500, shard));
+  ASSERT_TRUE(RoomForLive(queue, *pair.stream, 500, load));
   ASSERT_TRUE(queue.overdrawn());
   pair.FillSocket();
   // What the last look found holds for a moment; the next look finds the socket full.
   std::this_thread::sleep_for(std::chrono::milliseconds(150));
-  EXPECT_FALSE(RoomForLive(queue, *pair.stream, 10, shard));
+  EXPECT_FALSE(RoomForLive(queue, *pair.stream, 10, load));
 }
 
 TEST(RoomForLive, APlainWriteWaitingForTheSocketMeansThePeerDoesNotKeepUp) {
   StreamPair pair;
-  Shard shard([](std::function<void()>) {});
+  LoopLoad load;
   OutgoingQueue queue(1000, 0);
   ASSERT_TRUE(queue.Push(Bytes(100)));
   // A plain write is pending only while the socket is full.
@@ -153,9 +153,9 @@ TEST(RoomForLive, APlainWriteWaitingForTheSocketMeansThePeerDoesNotKeepUp) {
   ASSERT_TRUE(queue.Push(Bytes(900)));
   // This socket is in fact empty (PeerDrains would say yes): the pending write is what tells.
   ASSERT_TRUE(PeerDrains(pair.stream->tcp().socket().native_handle()));
-  EXPECT_FALSE(RoomForLive(queue, *pair.stream, 500, shard));
+  EXPECT_FALSE(RoomForLive(queue, *pair.stream, 500, load));
   EXPECT_FALSE(queue.overdrawn());
-  EXPECT_FALSE(shard.WriteBacklogged());
+  EXPECT_FALSE(load.WriteBacklogged());
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 #include "codec/encoded_event.h"
 #include "codec/sse_encoding.h"
 #include "fuzz_check.h"
-#include "hub/error_proto.h"
+#include "codec/error_proto.h"
 
 namespace herald::fuzz {
 namespace {

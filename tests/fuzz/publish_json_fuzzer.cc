@@ -11,7 +11,7 @@
 #include "event_checks.h"
 #include "fuzz_check.h"
 #include "herald/v1/event.pb.h"
-#include "hub/publish_validation.h"
+#include "publish/publish_validation.h"
 
 namespace {
 

@@ -17,8 +17,8 @@
 #include "event_checks.h"
 #include "fuzz_check.h"
 #include "herald/v1/websocket.pb.h"
-#include "hub/error_proto.h"
-#include "hub/publish_validation.h"
+#include "codec/error_proto.h"
+#include "publish/publish_validation.h"
 #include "hub/topic.h"
 
 namespace herald::fuzz {
@@ -102,7 +102,7 @@ herald::v1::Reply Handle(const herald::v1::ClientMessage& message) {
       HERALD_FUZZ_CHECK(allowed == ReferenceAnyMatches(grant.publish, request.topic()));
       if (!allowed) {
         return ErrorReply(message.id(), absl::PermissionDeniedError(
-                                            "this token may not publish to " + request.topic()));
+                                            "this credential may not publish to " + request.topic()));
       }
       CheckEventEncodings(EventFromRequest(request));
       herald::v1::PublishResponse* published = reply.mutable_published();

@@ -1,4 +1,4 @@
-// Hub fan-out through shards, with fake transports and loops run by hand.
+// Hub fan-out through shards, with fake subscribers and loops run by hand.
 #include "hub/hub.h"
 
 #include <gtest/gtest.h>
@@ -7,7 +7,7 @@
 #include <functional>
 
 #include "engine/memory_engine.h"
-#include "hub/fake_transport.h"
+#include "hub/fake_subscriber.h"
 
 namespace herald {
 namespace {
@@ -64,12 +64,12 @@ class HubTest : public ::testing::Test {
   }
 
   // Subscribes and runs the loops until the subscription is live; returns its result.
-  herald::v1::SubscribeResult Subscribe(size_t shard, const std::string& topic,
-                                        FakeTransport* transport,
+  SubscribedTopic Subscribe(size_t shard, const std::string& topic,
+                                        FakeSubscriber* subscriber,
                                         std::optional<TopicPosition> since = std::nullopt) {
-    herald::v1::SubscribeResult result;
-    hub_.Subscribe(shard, transport, {{topic, since}},
-                   [&](std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results) {
+    SubscribedTopic result;
+    hub_.Subscribe(shard, subscriber, {{topic, since}},
+                   [&](std::vector<absl::StatusOr<SubscribedTopic>> results) {
                      result = *results[0];
                    });
     loops_.RunAll();
@@ -88,7 +88,7 @@ class HubTest : public ::testing::Test {
 };
 
 TEST_F(HubTest, DeliversToSubscribersOfTheTopicOnEveryShard) {
-  FakeTransport a, b, other;
+  FakeSubscriber a, b, other;
   Subscribe(0, "chat", &a);
   Subscribe(1, "chat", &b);
   Subscribe(1, "news", &other);
@@ -100,7 +100,7 @@ TEST_F(HubTest, DeliversToSubscribersOfTheTopicOnEveryShard) {
 }
 
 TEST_F(HubTest, EventsPendingTogetherGoOutInOneWriteAndShareOneEncoding) {
-  FakeTransport a, b;
+  FakeSubscriber a, b;
   Subscribe(0, "chat", &a);
   Subscribe(0, "chat", &b);
   Publish("chat", 5);
@@ -114,7 +114,7 @@ TEST_F(HubTest, EventsPendingTogetherGoOutInOneWriteAndShareOneEncoding) {
 }
 
 TEST_F(HubTest, ShardsWithoutSubscribersGetNothing) {
-  FakeTransport a;
+  FakeSubscriber a;
   Subscribe(1, "chat", &a);
   Publish("chat");
   Publish("nobody.listens");
@@ -125,7 +125,7 @@ TEST_F(HubTest, ShardsWithoutSubscribersGetNothing) {
 }
 
 TEST_F(HubTest, UnsubscribeAndDetachStopDelivery) {
-  FakeTransport a, b;
+  FakeSubscriber a, b;
   Subscribe(0, "chat", &a);
   Subscribe(0, "chat", &b);
   Subscribe(0, "news", &b);
@@ -141,7 +141,7 @@ TEST_F(HubTest, UnsubscribeAndDetachStopDelivery) {
 }
 
 TEST_F(HubTest, ASlowConsumerIsClosedWhileOthersGetEverything) {
-  FakeTransport slow(/*capacity=*/2), healthy;
+  FakeSubscriber slow(/*capacity=*/2), healthy;
   Subscribe(0, "chat", &slow);
   Subscribe(0, "chat", &healthy);
   Publish("chat", 10);
@@ -152,7 +152,7 @@ TEST_F(HubTest, ASlowConsumerIsClosedWhileOthersGetEverything) {
 }
 
 TEST_F(HubTest, EphemeralEventsAreDeliveredWithOffsetZero) {
-  FakeTransport a;
+  FakeSubscriber a;
   Subscribe(0, "typing", &a);
   Publish("typing", 2, /*ephemeral=*/true);
   loops_.RunAll();
@@ -160,7 +160,7 @@ TEST_F(HubTest, EphemeralEventsAreDeliveredWithOffsetZero) {
 }
 
 TEST_F(HubTest, CloseAllClosesEveryAttachedTransport) {
-  FakeTransport a, b;
+  FakeSubscriber a, b;
   hub_.Attach(0, &a);
   Subscribe(1, "chat", &b);
   hub_.CloseAll(kDisconnectShutdown);
@@ -172,7 +172,7 @@ TEST_F(HubTest, CloseAllClosesEveryAttachedTransport) {
 }
 
 TEST_F(HubTest, LostEventsCloseTheTopicsSubscribersAfterWhatCameBefore) {
-  FakeTransport a, b, other;
+  FakeSubscriber a, b, other;
   Subscribe(0, "chat", &a);
   Subscribe(1, "chat", &b);
   Subscribe(1, "news", &other);
@@ -187,18 +187,18 @@ TEST_F(HubTest, LostEventsCloseTheTopicsSubscribersAfterWhatCameBefore) {
 }
 
 TEST_F(HubTest, ResubscribingWithAPositionReplaysExactlyWhatWasMissed) {
-  FakeTransport first;
-  herald::v1::SubscribeResult initial = Subscribe(0, "chat", &first);
-  EXPECT_FALSE(initial.recovered());
+  FakeSubscriber first;
+  SubscribedTopic initial = Subscribe(0, "chat", &first);
+  EXPECT_FALSE(initial.recovered);
   Publish("chat", 2);
   loops_.RunAll();
   hub_.Detach(0, &first);
   Publish("chat", 2);  // Offsets 3 and 4, missed.
 
-  FakeTransport second;
-  herald::v1::SubscribeResult result = Subscribe(0, "chat", &second, TopicPosition{initial.epoch(), 2});
-  EXPECT_TRUE(result.recovered());
-  EXPECT_EQ(result.offset(), 4u);
+  FakeSubscriber second;
+  SubscribedTopic result = Subscribe(0, "chat", &second, TopicPosition{initial.position.epoch, 2});
+  EXPECT_TRUE(result.recovered);
+  EXPECT_EQ(result.position.offset, 4u);
   Publish("chat");
   loops_.RunAll();
   EXPECT_EQ(second.offsets(), (std::vector<uint64_t>{3, 4, 5}));
@@ -240,8 +240,8 @@ TEST_F(HubTest, EventsPublishedWhileTheReplayIsReadAreNeitherLostNorRepeated) {
   DeferredRecoverEngine engine(engine_);
   hub_.set_engine(&engine);
   TopicPosition position = Publish("chat", 3);
-  FakeTransport client;
-  std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results;
+  FakeSubscriber client;
+  std::vector<absl::StatusOr<SubscribedTopic>> results;
   hub_.Subscribe(0, &client, {{"chat", TopicPosition{position.epoch, 1}}},
                  [&](auto r) { results = std::move(r); });
   // Subscribed, history not read yet: these arrive live and are held...
@@ -254,7 +254,7 @@ TEST_F(HubTest, EventsPublishedWhileTheReplayIsReadAreNeitherLostNorRepeated) {
   Publish("chat");
   loops_.RunAll();
   ASSERT_EQ(results.size(), 1u);
-  EXPECT_TRUE(results[0]->recovered());
+  EXPECT_TRUE(results[0]->recovered);
   EXPECT_EQ(client.offsets(), (std::vector<uint64_t>{2, 3, 4, 5, 6}));
 }
 
@@ -262,8 +262,8 @@ TEST_F(HubTest, TooManyEventsHeldDuringARecoveryAreDroppedAndTheClientContinuesA
   DeferredRecoverEngine engine(engine_);
   hub_.set_engine(&engine);
   TopicPosition position = Publish("chat", 3);
-  FakeTransport client(/*capacity=*/Shard::kMaxHeldEvents * 2);
-  std::vector<absl::StatusOr<herald::v1::SubscribeResult>> results;
+  FakeSubscriber client(/*capacity=*/Shard::kMaxHeldEvents * 2);
+  std::vector<absl::StatusOr<SubscribedTopic>> results;
   hub_.Subscribe(0, &client, {{"chat", TopicPosition{position.epoch, 1}}},
                  [&](auto r) { results = std::move(r); });
   Publish("chat", static_cast<int>(Shard::kMaxHeldEvents) + 1);
@@ -275,8 +275,8 @@ TEST_F(HubTest, TooManyEventsHeldDuringARecoveryAreDroppedAndTheClientContinuesA
   engine.RunReads();
   loops_.RunAll();
   ASSERT_EQ(results.size(), 1u);
-  EXPECT_FALSE(results[0]->recovered());
-  EXPECT_EQ(results[0]->offset(), last_dropped.offset);
+  EXPECT_FALSE(results[0]->recovered);
+  EXPECT_EQ(results[0]->position.offset, last_dropped.offset);
   EXPECT_TRUE(client.offsets().empty());
   TopicPosition next = Publish("chat");
   loops_.RunAll();
@@ -287,8 +287,8 @@ TEST_F(HubTest, AResubscribeWhileTheFirstIsPendingKeepsItsOwnReplay) {
   DeferredRecoverEngine engine(engine_);
   hub_.set_engine(&engine);
   TopicPosition position = Publish("chat", 2);
-  FakeTransport client;
-  std::vector<herald::v1::SubscribeResult> results;
+  FakeSubscriber client;
+  std::vector<SubscribedTopic> results;
   auto record = [&](auto r) { results.push_back(*r[0]); };
   hub_.Subscribe(0, &client, {{"chat", TopicPosition{position.epoch, 0}}}, record);
   hub_.Unsubscribe(0, "chat", &client);
@@ -303,21 +303,21 @@ TEST_F(HubTest, AResubscribeWhileTheFirstIsPendingKeepsItsOwnReplay) {
 }
 
 TEST_F(HubTest, AGapLargerThanHistoryIsNotRecoveredAndNothingOldIsReplayed) {
-  FakeTransport client;
-  std::string epoch = Subscribe(0, "chat", &client).epoch();
+  FakeSubscriber client;
+  std::string epoch = Subscribe(0, "chat", &client).position.epoch;
   hub_.Detach(0, &client);
   Publish("chat", 10);  // History keeps 5: offsets 6..10.
 
-  FakeTransport back;
-  herald::v1::SubscribeResult trimmed = Subscribe(0, "chat", &back, TopicPosition{epoch, 2});
-  EXPECT_FALSE(trimmed.recovered());
-  EXPECT_EQ(trimmed.offset(), 10u);
-  FakeTransport other_epoch;
-  EXPECT_FALSE(Subscribe(0, "chat", &other_epoch, TopicPosition{"not-it", 9}).recovered());
-  FakeTransport from_the_future;
-  EXPECT_FALSE(Subscribe(0, "chat", &from_the_future, TopicPosition{epoch, 11}).recovered());
-  FakeTransport just_inside;
-  EXPECT_TRUE(Subscribe(0, "chat", &just_inside, TopicPosition{epoch, 5}).recovered());
+  FakeSubscriber back;
+  SubscribedTopic trimmed = Subscribe(0, "chat", &back, TopicPosition{epoch, 2});
+  EXPECT_FALSE(trimmed.recovered);
+  EXPECT_EQ(trimmed.position.offset, 10u);
+  FakeSubscriber other_epoch;
+  EXPECT_FALSE(Subscribe(0, "chat", &other_epoch, TopicPosition{"not-it", 9}).recovered);
+  FakeSubscriber from_the_future;
+  EXPECT_FALSE(Subscribe(0, "chat", &from_the_future, TopicPosition{epoch, 11}).recovered);
+  FakeSubscriber just_inside;
+  EXPECT_TRUE(Subscribe(0, "chat", &just_inside, TopicPosition{epoch, 5}).recovered);
 
   Publish("chat");
   loops_.RunAll();
@@ -327,17 +327,17 @@ TEST_F(HubTest, AGapLargerThanHistoryIsNotRecoveredAndNothingOldIsReplayed) {
 }
 
 TEST_F(HubTest, AnEventNamesItsEpochOnlyToASubscriberThatWasNotToldIt) {
-  FakeTransport told;  // Its subscribe answer names the epoch.
-  std::string epoch = Subscribe(0, "news", &told).epoch();
+  FakeSubscriber told;  // Its subscribe answer names the epoch.
+  std::string epoch = Subscribe(0, "news", &told).position.epoch;
   ASSERT_FALSE(epoch.empty());
   Publish("news", 2);
   loops_.RunAll();
-  FakeTransport from_nothing;  // Resumes from "nothing seen": its first event tells the epoch.
-  EXPECT_TRUE(Subscribe(1, "news", &from_nothing, TopicPosition{"", 0}).recovered());
-  FakeTransport resumed;  // Resumes in the epoch it knows.
-  EXPECT_TRUE(Subscribe(0, "news", &resumed, TopicPosition{epoch, 1}).recovered());
-  FakeTransport not_recovered;  // Its answer names the current epoch.
-  EXPECT_FALSE(Subscribe(1, "news", &not_recovered, TopicPosition{"not-it", 1}).recovered());
+  FakeSubscriber from_nothing;  // Resumes from "nothing seen": its first event tells the epoch.
+  EXPECT_TRUE(Subscribe(1, "news", &from_nothing, TopicPosition{"", 0}).recovered);
+  FakeSubscriber resumed;  // Resumes in the epoch it knows.
+  EXPECT_TRUE(Subscribe(0, "news", &resumed, TopicPosition{epoch, 1}).recovered);
+  FakeSubscriber not_recovered;  // Its answer names the current epoch.
+  EXPECT_FALSE(Subscribe(1, "news", &not_recovered, TopicPosition{"not-it", 1}).recovered);
 
   Publish("news");
   loops_.RunAll();
@@ -359,16 +359,16 @@ TEST_F(HubTest, AReplayLargerThanTheTransportsRoomIsNotRecoveredAndNothingOldIsQ
   TopicPosition first;
   engine_.Publish(request, [&](absl::StatusOr<TopicPosition> p) { first = *p; });
   for (int i = 0; i < 3; ++i) engine_.Publish(request, [](absl::StatusOr<TopicPosition>) {});
-  FakeTransport client(/*capacity=*/1000, /*replay_room=*/200);  // Three events need ~360.
-  herald::v1::SubscribeResult result = Subscribe(0, "big", &client, TopicPosition{first.epoch, 1});
-  EXPECT_FALSE(result.recovered());
-  EXPECT_EQ(result.offset(), 4u);
+  FakeSubscriber client(/*capacity=*/1000, /*replay_room=*/200);  // Three events need ~360.
+  SubscribedTopic result = Subscribe(0, "big", &client, TopicPosition{first.epoch, 1});
+  EXPECT_FALSE(result.recovered);
+  EXPECT_EQ(result.position.offset, 4u);
   EXPECT_TRUE(client.offsets().empty());
 }
 
 TEST_F(HubTest, ASubscriberThatDetachesBeforeItsReplayGetsNothing) {
   Publish("chat", 3);
-  FakeTransport client;
+  FakeSubscriber client;
   bool called = false;
   hub_.Subscribe(0, &client, {{"chat", std::nullopt}}, [&](auto) { called = true; });
   hub_.Detach(0, &client);
@@ -378,7 +378,7 @@ TEST_F(HubTest, ASubscriberThatDetachesBeforeItsReplayGetsNothing) {
 }
 
 TEST_F(HubTest, DeliveryLagIsHowLongTheOldestWaitingEventHasWaited) {
-  FakeTransport a;
+  FakeSubscriber a;
   Subscribe(0, "chat", &a);
   EXPECT_EQ(hub_.DeliveryLag(), absl::ZeroDuration());
   Publish("chat");

@@ -136,6 +136,8 @@ TEST_F(BadInputTest, MalformedHttpGets400) {
 
 TEST_F(BadInputTest, HttpPublishRefusesBadJsonBadEventsAndOversizedBodies) {
   EXPECT_EQ(Fetch(http_port(), "POST", "/v1/publish", "{\"topic\": ").status, 400);
+  // An unknown field is ignored (proto3 JSON), but what is left is an event with neither type
+  // nor data.
   EXPECT_EQ(Fetch(http_port(), "POST", "/v1/publish", R"({"topic":"calm","nope":1})").status,
             400);
   EXPECT_EQ(Fetch(http_port(), "POST", "/v1/publish", R"({"topic":"bad topic","data":"eA=="})")
@@ -153,6 +155,18 @@ TEST_F(BadInputTest, HttpPublishRefusesBadJsonBadEventsAndOversizedBodies) {
             413);
   std::string huge_body(64 * 1024, ' ');
   EXPECT_EQ(Fetch(http_port(), "POST", "/v1/publish", huge_body).status, 413);
+}
+
+// A newer client may send fields this gateway does not know: they are ignored, as proto3 JSON
+// parsers do, and the event is published.
+TEST_F(BadInputTest, HttpPublishIgnoresUnknownFields) {
+  HttpResponse answer = Fetch(
+      http_port(), "POST", "/v1/publish",
+      R"({"topic":"calm","type":"t","data":"eA==","added_later":{"x":[1,2]},"flag":true})");
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  ++published_;  // The bystanders follow `calm`.
+  EXPECT_NE(answer.body.find(R"("topic":"calm")"), std::string::npos) << answer.body;
+  EXPECT_NE(answer.body.find(R"("offset":")"), std::string::npos) << answer.body;
 }
 
 TEST_F(BadInputTest, GrpcRefusesEmptyOversizedReservedAndBadTopicEvents) {

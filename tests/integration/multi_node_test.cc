@@ -309,6 +309,21 @@ TEST_F(MultiNodeTest, WhileRedisIsDownPublishesFailClientsStayAndNodesAreNotRead
   std::optional<herald::v1::Reply> reply = ws->WaitForReply(7, kWait);
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ(reply->error().code(), grpc::StatusCode::UNAVAILABLE);
+  // Connect-time topics cannot be followed either: the connection closes with 1013 (try again
+  // later), not a 44xx code a client may take as final.
+  std::shared_ptr<WsClient> ws_refused = WsClient::Connect(loop_, two.http_port(), "/ws?topic=t");
+  ASSERT_TRUE(ws_refused);
+  EXPECT_EQ(ws_refused->WaitForClose(kWait), std::optional<uint16_t>(1013));
+  ASSERT_TRUE(ws_refused->Disconnect().has_value());
+  EXPECT_EQ(ws_refused->Disconnect()->code(), 1013u);
+  std::shared_ptr<SseClient> sse_refused =
+      SseClient::Connect(loop_, two.http_port(), "/sse?topic=t", {});
+  ASSERT_TRUE(sse_refused);
+  ASSERT_TRUE(sse_refused->WaitForEnd(kWait));
+  std::vector<SseEvent> sse_events = sse_refused->Events();
+  ASSERT_FALSE(sse_events.empty());
+  EXPECT_EQ(sse_events.back().type, "herald.disconnect");
+  EXPECT_NE(sse_events.back().data.find("1013"), std::string::npos) << sse_events.back().data;
 
   ASSERT_TRUE(redis_->Restart());
   EXPECT_TRUE(WaitUntil([&] { return Ready(one.http_port()) && Ready(two.http_port()); }));
@@ -332,6 +347,53 @@ TEST_F(MultiNodeTest, WhileRedisIsDownPublishesFailClientsStayAndNodesAreNotRead
   EXPECT_EQ(epoch_sent["after"], after.epoch());
   EXPECT_EQ(events[1].epoch(), after.epoch());
   EXPECT_FALSE(ws->Ended());
+}
+
+// A subscribe still waiting for the engine is ended by an unsubscribe: it is answered first
+// (CANCELLED), then the unsubscribe, and no `subscribed` comes once the engine answers.
+TEST_F(MultiNodeTest, AnUnsubscribeBeforeTheSubscribeIsAnsweredEndsIt) {
+  Node one = StartNode("one");
+  ASSERT_TRUE(one.process);
+  std::shared_ptr<WsClient> ws = ConnectWs(one, "/ws");
+  ASSERT_TRUE(ws);
+  redis_->Freeze();  // The subscribe's history read waits.
+  herald::v1::ClientMessage subscribe;
+  subscribe.set_id(1);
+  subscribe.mutable_subscribe()->set_topic("slow");
+  ws->Send(subscribe);
+  herald::v1::ClientMessage unsubscribe;
+  unsubscribe.set_id(2);
+  unsubscribe.mutable_unsubscribe()->set_topic("slow");
+  ws->Send(unsubscribe);
+  std::optional<herald::v1::Reply> unsubscribed = ws->WaitForReply(2, kWait);
+  redis_->Thaw();
+  ASSERT_TRUE(unsubscribed.has_value());
+  EXPECT_EQ(unsubscribed->unsubscribed().topic(), "slow");
+  std::optional<herald::v1::Reply> cancelled = ws->WaitForReply(1, kWait);
+  ASSERT_TRUE(cancelled.has_value());
+  EXPECT_EQ(cancelled->error().code(), grpc::StatusCode::CANCELLED);
+
+  // The engine answers the history read; a later subscribe's answer comes after it.
+  herald::v1::ClientMessage later = subscribe;
+  later.set_id(3);
+  later.mutable_subscribe()->set_topic("later");
+  ws->Send(later);
+  std::optional<herald::v1::Reply> later_reply = ws->WaitForReply(3, kWait);
+  ASSERT_TRUE(later_reply.has_value());
+  EXPECT_TRUE(later_reply->has_subscribed()) << later_reply->DebugString();
+  ASSERT_TRUE(one.Publish("slow", "not followed").ok());
+  ASSERT_TRUE(one.Publish("later", "followed").ok());
+  ASSERT_TRUE(ws->WaitForEvents(1, kWait));
+  std::vector<uint32_t> reply_ids;
+  for (const herald::v1::Reply& reply : ws->Replies()) {
+    reply_ids.push_back(reply.id());
+    EXPECT_FALSE(reply.has_subscribed() && reply.subscribed().topic() == "slow")
+        << reply.DebugString();
+  }
+  EXPECT_EQ(reply_ids, (std::vector<uint32_t>{1, 2, 3}));
+  std::vector<herald::v1::Event> events = ws->Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].topic(), "later");
 }
 
 TEST_F(MultiNodeTest, ClientsOfANodeThatLostEventsAreToldAndNotRecovered) {

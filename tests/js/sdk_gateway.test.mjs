@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import { Herald } from '../../clients/js/dist/herald.js';
 import { CutProxy } from '../support/js/cut_proxy.mjs';
 import { Gateway, publishWithCli, until } from '../support/js/gateway.mjs';
+import { RedisServer } from '../support/js/redis.mjs';
 
 const fastBackoff = { minDelayMs: 50, maxDelayMs: 200, stableAfterMs: 1000 };
 const secret = 'herald-sdk-test-secret-of-at-least-32-bytes';
@@ -186,6 +187,51 @@ describe('open gateway', () => {
     await until(() => seen.offsets.length === 2);
     herald.close();
   });
+});
+
+describe('gateway on Redis while Redis is down', () => {
+  let redis;
+  let gateway;
+  before(async () => {
+    redis = await RedisServer.start();
+    gateway = await Gateway.start([`--broker=${redis.url}`, '--redis_timeout=1s']);
+  });
+  after(async () => {
+    await gateway.stop();
+    await redis.stop();
+  });
+
+  // The gateway answers what needs Redis with UNAVAILABLE (a subscribe command) or closes with
+  // 1013 (an SSE stream's topics): temporary, so the SDK asks again and the subscription comes
+  // back with Redis, where a final refusal would have dropped it.
+  for (const transport of ['websocket', 'sse']) {
+    test(`${transport}: subscriptions refused while Redis is down are retried`, async (t) => {
+      const port = redis.port;
+      await redis.stop();
+      const { herald, states } = client(gateway.httpUrl, transport);
+      const topic = `sdk.outage.${transport}`;
+      const seen = follow(herald, topic);
+      if (transport === 'websocket') {
+        await until(() => states.some((s) => s.state === 'connected'), 10_000, 'connected');
+      } else {
+        await until(
+          () => states.some((s) => s.state === 'disconnected' && s.error?.code === 1013),
+          10_000, 'the SSE stream closed with 1013');
+      }
+      // Long enough for a subscribe (WebSocket) to be refused and retried at least once.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.equal(seen.live, false);
+      assert.deepEqual(seen.errors, [], 'a temporary refusal is not reported as final');
+
+      redis = new RedisServer(process.env.REDIS_SERVER || 'redis-server', port, []);
+      await redis.ready();
+      await until(() => seen.live, 20_000, 'subscribed once Redis is back');
+      await publishWithCli(gateway, topic, JSON.stringify({ n: 1 }));
+      await until(() => seen.offsets.length === 1, 10_000, 'the event after the outage');
+      assert.deepEqual(seen.texts, [1]);
+      herald.close();
+    });
+  }
 });
 
 describe('gateway with JWT auth', () => {

@@ -19,6 +19,8 @@ export const CloseCode = {
   goingAway: 1001,
   abnormal: 1006,
   tooBig: 1009,
+  /** A temporary failure (the gateway's engine is unreachable): reconnect later. */
+  tryAgainLater: 1013,
   badRequest: 4400,
   unauthorized: 4401,
   forbidden: 4403,

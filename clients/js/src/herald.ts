@@ -115,6 +115,9 @@ interface SubscriptionRecord extends Subscription {
   requestId?: number;
   /** Answered on the current connection (events before the answer belong to an older one). */
   live: boolean;
+  /** Subscribes refused in a row as temporarily unavailable, and the timer of the next try. */
+  unavailableRetries?: number;
+  retryTimer?: ReturnType<typeof setTimeout>;
 }
 
 type Listeners = {
@@ -123,6 +126,10 @@ type Listeners = {
 };
 
 const kRateLimitedFloorMs = 5000;
+/** A subscribe refused as temporarily unavailable is asked again after this, doubling up to
+ *  kSubscribeRetryMaxMs. */
+const kSubscribeRetryMs = 500;
+const kSubscribeRetryMaxMs = 15000;
 const kRefreshAheadMs = 30000;
 /** A token this close to its expiry is not used for a new connection. */
 const kExpiryMarginMs = 5000;
@@ -357,6 +364,7 @@ export class Herald {
 
   private unsubscribe(record: SubscriptionRecord): void {
     if (this.subscriptions.get(record.topic) !== record) return;
+    clearTimeout(record.retryTimer);
     this.subscriptions.delete(record.topic);
     if (this.connection instanceof WebSocketConnection) this.connection.unsubscribe(record.topic);
     else this.restartSse();
@@ -454,7 +462,10 @@ export class Herald {
       },
       onSubscribeFailed: (topic, error, requestId) => {
         const record = this.subscriptions.get(topic);
-        if (isCurrent() && record?.requestId === requestId) this.dropSubscription(record, error);
+        if (!isCurrent() || record?.requestId !== requestId) return;
+        // UNAVAILABLE is temporary (the gateway cannot reach its engine): asked again later.
+        if (error.code === StatusCode.unavailable) this.retrySubscribe(record);
+        else this.dropSubscription(record, error);
       },
       onClose: (code, reason, opened) => {
         if (!isCurrent()) return;
@@ -496,7 +507,26 @@ export class Herald {
     for (const waiter of waiting) waiter.resolve();
   }
 
+  /** Sends the subscribe of `record` again after a growing delay, on the connection current
+   *  then (a new connection subscribes every record anyway). */
+  private retrySubscribe(record: SubscriptionRecord): void {
+    record.requestId = undefined;
+    const retries = record.unavailableRetries ?? 0;
+    record.unavailableRetries = retries + 1;
+    const delay = Math.min(kSubscribeRetryMaxMs, kSubscribeRetryMs * 2 ** retries);
+    clearTimeout(record.retryTimer);
+    record.retryTimer = setTimeout(() => {
+      record.retryTimer = undefined;
+      const connection = this.connection;
+      if (this.subscriptions.get(record.topic) !== record || record.requestId !== undefined) return;
+      if (connection instanceof WebSocketConnection) {
+        record.requestId = connection.subscribe(record.topic, record.position);
+      }
+    }, delay);
+  }
+
   private dropSubscription(record: SubscriptionRecord, error: HeraldError): void {
+    clearTimeout(record.retryTimer);
     this.subscriptions.delete(record.topic);
     this.callHandler(() => record.handlers.onError?.(error));
     this.emitError(error);
@@ -508,6 +538,7 @@ export class Herald {
     if (!record) return;
     const resumed = record.resumed;
     record.resumed = true;
+    record.unavailableRetries = 0;
     record.live = true;
     record.requestId = undefined;
     // Replayed events follow a recovered answer and move the position themselves; otherwise

@@ -1,5 +1,5 @@
 // Token bucket.
-#include "edge/rate_limiter.h"
+#include "publish/rate_limiter.h"
 
 #include <algorithm>
 

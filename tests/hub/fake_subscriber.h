@@ -1,4 +1,4 @@
-// A transport without sockets for hub tests: records what it is given, can refuse like a full queue.
+// A subscriber without sockets for hub tests: records what it is given, can refuse like a full queue.
 #pragma once
 
 #include <memory>
@@ -8,15 +8,15 @@
 #include <vector>
 
 #include "codec/encoded_event.h"
-#include "hub/transport.h"
+#include "hub/subscriber.h"
 
 namespace herald {
 
-class FakeTransport final : public Transport {
+class FakeSubscriber final : public Subscriber {
  public:
-  // A transport whose queue holds at most `capacity` events before it closes as slow, with
+  // A subscriber whose queue holds at most `capacity` events before it closes as slow, with
   // `replay_room` bytes of room for replays.
-  explicit FakeTransport(size_t capacity = 1000, size_t replay_room = 1 << 30)
+  explicit FakeSubscriber(size_t capacity = 1000, size_t replay_room = 1 << 30)
       : capacity_(capacity), replay_room_(replay_room) {}
 
   void Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) override {

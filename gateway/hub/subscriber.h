@@ -1,4 +1,4 @@
-// The hub's view of a client connection: where pre-encoded events are queued and flushed.
+// The hub's view of a client: where pre-encoded events are queued and flushed.
 #pragma once
 
 #include <cstdint>
@@ -24,13 +24,16 @@ inline const Disconnect kDisconnectRateLimited{4429, "rate limited"};
 // Events of a followed topic were lost before they reached this node (a shared engine could
 // not read them back): the client reconnects, and its resubscribe says recovered=false.
 inline const Disconnect kDisconnectEventsLost{1012, "events lost: reconnect"};
+// A temporary failure (the engine is unreachable): the client should try again later, unlike
+// the 44xx codes, which a client may take as final.
+inline const Disconnect kDisconnectTryAgainLater{1013, "try again later"};
 
-// A connection as the hub sees it. Implemented by the WebSocket, SSE and gRPC sessions.
-// Every call happens on the event loop thread that owns the transport (its shard); the hub
-// holds raw pointers, so a transport detaches itself from the hub before it is destroyed.
-class Transport {
+// A client as the hub sees it. Implemented by Client (client/client.h), whatever its transport.
+// Every call happens on the event loop thread that owns the subscriber (its shard); the hub
+// holds raw pointers, so a subscriber detaches itself from the hub before it is destroyed.
+class Subscriber {
  public:
-  virtual ~Transport() = default;
+  virtual ~Subscriber() = default;
 
   // How an event reaches a subscription.
   struct Delivery {
@@ -44,13 +47,13 @@ class Transport {
     bool new_epoch = false;
   };
 
-  // Queues one event. When a live event would pass the queue's byte limit, the transport drops
+  // Queues one event. When a live event would pass the queue's byte limit, the subscriber drops
   // what is pending and closes itself with kDisconnectSlowConsumer instead.
   virtual void Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) = 0;
 
-  // Bytes replaying `event` would queue here, in this transport's own encoding.
+  // Bytes replaying `event` would queue here, in this subscriber's own encoding.
   virtual size_t ReplayCost(const EncodedEvent& event) const = 0;
-  // Bytes of replay this transport can still take; a subscribe whose replay would not fit is
+  // Bytes of replay this subscriber can still take; a subscribe whose replay would not fit is
   // answered recovered=false rather than cut off as a slow consumer after saying it recovered.
   virtual size_t ReplayRoom() const = 0;
 

@@ -1,5 +1,5 @@
 // Publish request checks.
-#include "hub/publish_validation.h"
+#include "publish/publish_validation.h"
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"

@@ -1,5 +1,5 @@
 // Publish admission: per-credential buckets and overload pushback.
-#include "edge/publish_admission.h"
+#include "publish/publish_admission.h"
 
 #include "absl/strings/str_cat.h"
 #include "log.h"

@@ -1,5 +1,5 @@
 // Publish request checks.
-#include "hub/publish_validation.h"
+#include "publish/publish_validation.h"
 
 #include <gtest/gtest.h>
 

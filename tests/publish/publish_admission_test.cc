@@ -1,5 +1,5 @@
 // Publish admission: per-credential rate and overload pushback.
-#include "edge/publish_admission.h"
+#include "publish/publish_admission.h"
 
 #include <gtest/gtest.h>
 

@@ -12,7 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "auth/grant.h"
-#include "edge/rate_limiter.h"
+#include "publish/rate_limiter.h"
 #include "metrics/metrics.h"
 
 namespace herald {

@@ -1,5 +1,5 @@
 // The token bucket.
-#include "edge/rate_limiter.h"
+#include "publish/rate_limiter.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,366 @@
+// A transport-neutral client.
+#include "client/client.h"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "codec/encoded_event.h"
+#include "codec/error_proto.h"
+#include "hub/topic.h"
+#include "loop_check.h"
+#include "random_id.h"
+
+namespace herald {
+
+Client::Client(ClientContext& context, size_t shard, boost::asio::io_context& loop, Grant grant,
+               Transport& transport)
+    : context_(context),
+      shard_(shard),
+      loop_(loop),
+      id_(RandomId(8)),
+      grant_(std::move(grant)),
+      transport_(&transport),
+      kind_(transport.kind()),
+      command_limiter_(context.config.ws_command_rate,
+                       std::max(1.0, 2 * context.config.ws_command_rate)),
+      expiry_timer_(loop) {
+  context_.metrics.ConnectionOpened(kind_);
+}
+
+Client::~Client() { context_.metrics.ConnectionClosed(kind_); }
+
+void Client::Connect(std::vector<TopicRequest> topics) {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  ScheduleExpiry();
+  for (const TopicRequest& request : topics) AddTopic(request.topic, TopicPosition{});
+  context_.hub.Subscribe(
+      shard_, this, topics,
+      [self = shared_from_this(), topics](std::vector<absl::StatusOr<SubscribedTopic>> results) {
+        self->OnConnected(std::move(results), topics);
+      });
+}
+
+void Client::OnConnected(std::vector<absl::StatusOr<SubscribedTopic>> results,
+                         const std::vector<TopicRequest>& requests) {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  if (!live()) return;
+  herald::v1::Connected connected;
+  connected.set_client_id(id_);
+  connected.set_node(context_.config.node);
+  std::optional<absl::Status> refused;
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (!results[i].ok()) {
+      if (!refused) refused = results[i].status();
+      continue;
+    }
+    const SubscribedTopic& result = *results[i];
+    // Replayed events continue from the client's position; otherwise it starts from now.
+    size_t index = TopicIndex(result.topic);
+    if (index < positions_.size()) {
+      positions_[index] = result.recovered ? *requests[i].since : result.position;
+    }
+    *connected.add_subscriptions() = SubscribeResultProto(result);
+  }
+  if (!transport_->QueueConnected(connected)) {
+    Disconnect(kDisconnectSlowConsumer);
+    return;
+  }
+  transport_->Flush();
+  if (refused) {
+    Disconnect(DisconnectFor(*refused));
+  } else if (context_.draining.load()) {
+    // A drain that began meanwhile may have closed the shard's clients before this one
+    // attached.
+    Disconnect(kDisconnectShutdown);
+  }
+}
+
+void Client::HandleCommand(const herald::v1::ClientMessage& message) {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  if (!live()) return;
+  if (!command_limiter_.Allow()) {
+    // A burst past the rate gets replies saying so; a client that keeps going after a full
+    // second's worth of refusals is flooding and is closed.
+    if (++refused_in_a_row_ > std::max<size_t>(1, context_.config.ws_command_rate)) {
+      Disconnect(kDisconnectRateLimited);
+      return;
+    }
+    SendError(message.id(), absl::ResourceExhaustedError("rate limited: too many commands"));
+    return;
+  }
+  refused_in_a_row_ = 0;
+  switch (message.command_case()) {
+    case herald::v1::ClientMessage::kSubscribe:
+      Subscribe(message.id(), message.subscribe());
+      break;
+    case herald::v1::ClientMessage::kUnsubscribe:
+      UnsubscribeCommand(message.id(), message.unsubscribe());
+      break;
+    case herald::v1::ClientMessage::kPublish:
+      Publish(message.id(), message.publish());
+      break;
+    case herald::v1::ClientMessage::kRefresh:
+      Refresh(message.id(), message.refresh());
+      break;
+    case herald::v1::ClientMessage::kPing: {
+      herald::v1::Reply reply;
+      reply.set_id(message.id());
+      reply.mutable_pong();
+      SendReply(reply);
+      break;
+    }
+    case herald::v1::ClientMessage::COMMAND_NOT_SET:
+      Disconnect({4400, "ClientMessage has no command"});
+      break;
+  }
+}
+
+void Client::Subscribe(uint32_t id, const herald::v1::SubscribeCommand& command) {
+  const std::string& topic = command.topic();
+  if (absl::Status status = ValidateTopic(topic); !status.ok()) {
+    SendError(id, status);
+    return;
+  }
+  if (!grant_.MaySubscribe(topic)) {
+    SendError(id, absl::PermissionDeniedError("this token may not subscribe to " + topic));
+    return;
+  }
+  bool pending = std::any_of(pending_subscribes_.begin(), pending_subscribes_.end(),
+                             [&](const PendingSubscribe& p) { return p.topic == topic; });
+  if (pending || TopicIndex(topic) < topics_.size()) {
+    SendError(id, absl::AlreadyExistsError("already subscribed to " + topic));
+    return;
+  }
+  if (topics_.size() + pending_subscribes_.size() >=
+      context_.config.max_topics_per_connection) {
+    SendError(id, absl::ResourceExhaustedError(
+                      absl::StrCat("a connection may hold ",
+                                   context_.config.max_topics_per_connection, " subscriptions")));
+    return;
+  }
+  uint64_t serial = next_serial_++;
+  pending_subscribes_.push_back({topic, id, serial});
+  TopicRequest request{topic, std::nullopt};
+  if (command.recover()) request.since = TopicPosition{command.epoch(), command.offset()};
+  context_.hub.Subscribe(
+      shard_, this, {std::move(request)},
+      [self = shared_from_this(), serial](std::vector<absl::StatusOr<SubscribedTopic>> results) {
+        self->OnSubscribed(serial, std::move(results[0]));
+      });
+}
+
+void Client::OnSubscribed(uint64_t serial, absl::StatusOr<SubscribedTopic> result) {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  auto pending = std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(),
+                              [&](const PendingSubscribe& p) { return p.serial == serial; });
+  // Unsubscribed meanwhile: that command answered this one already.
+  if (pending == pending_subscribes_.end()) return;
+  uint32_t id = pending->command_id;
+  pending_subscribes_.erase(pending);
+  if (!result.ok()) {
+    SendError(id, result.status());
+    return;
+  }
+  AddTopic(result->topic, result->position);
+  herald::v1::Reply reply;
+  reply.set_id(id);
+  *reply.mutable_subscribed() = SubscribeResultProto(*result);
+  SendReply(reply);
+}
+
+void Client::UnsubscribeCommand(uint32_t id, const herald::v1::UnsubscribeCommand& command) {
+  if (absl::Status status = ValidateTopic(command.topic()); !status.ok()) {
+    SendError(id, status);
+    return;
+  }
+  // A subscribe still in progress is answered first, so each command gets its one reply in
+  // order and no `subscribed` follows the `unsubscribed`.
+  auto pending = std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(),
+                              [&](const PendingSubscribe& p) { return p.topic == command.topic(); });
+  if (pending != pending_subscribes_.end()) {
+    uint32_t subscribe_id = pending->command_id;
+    pending_subscribes_.erase(pending);
+    SendError(subscribe_id, absl::CancelledError("unsubscribed from " + command.topic() +
+                                                 " before the subscribe completed"));
+    context_.hub.Unsubscribe(shard_, command.topic(), this);
+  } else {
+    Unsubscribe(command.topic());
+  }
+  herald::v1::Reply reply;
+  reply.set_id(id);
+  reply.mutable_unsubscribed()->set_topic(command.topic());
+  SendReply(reply);
+}
+
+bool Client::Unsubscribe(absl::string_view topic) {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  size_t index = TopicIndex(topic);
+  if (index == topics_.size()) return false;
+  topics_.erase(topics_.begin() + index);
+  positions_.erase(positions_.begin() + index);
+  context_.hub.Unsubscribe(shard_, topic, this);
+  return true;
+}
+
+void Client::Publish(uint32_t id, const herald::v1::PublishRequest& request) {
+  context_.publish.Publish(request, grant_, [self = shared_from_this(), id](PublishOutcome outcome) {
+    // The client moves to its loop: its last reference must not drop on an engine thread.
+    boost::asio::io_context& loop = self->loop_;
+    boost::asio::post(loop, [self = std::move(self), id, outcome = std::move(outcome)] {
+      herald::v1::Reply reply;
+      reply.set_id(id);
+      if (outcome.position.ok()) {
+        *reply.mutable_published() = PublishAnswer(outcome);
+      } else {
+        *reply.mutable_error() = ErrorProto(outcome.position.status());
+      }
+      self->SendReply(reply);
+    });
+  });
+}
+
+void Client::Refresh(uint32_t id, const herald::v1::RefreshCommand& command) {
+  absl::StatusOr<Grant> grant = context_.authenticator.Authenticate(command.token());
+  if (!grant.ok()) {
+    SendError(id, grant.status());
+    return;
+  }
+  if (grant->subject != grant_.subject || grant->publisher_key != grant_.publisher_key ||
+      (grant_.subject.empty() && !grant_.open)) {
+    SendError(id, absl::PermissionDeniedError(
+                      "a refresh needs a token for the same sub as the connection's"));
+    return;
+  }
+  for (const std::string& topic : topics_) {
+    if (!grant->MaySubscribe(topic)) {
+      SendError(id, absl::PermissionDeniedError("the new token may not subscribe to " + topic));
+      return;
+    }
+  }
+  grant_ = *std::move(grant);
+  ScheduleExpiry();
+  herald::v1::Reply reply;
+  reply.set_id(id);
+  reply.mutable_refreshed()->set_expires_unix_ms(
+      grant_.expires == absl::InfiniteFuture() ? 0 : absl::ToUnixMillis(grant_.expires));
+  SendReply(reply);
+}
+
+void Client::ScheduleExpiry() {
+  if (grant_.expires == absl::InfiniteFuture()) {
+    expiry_timer_.cancel();
+    return;
+  }
+  expiry_timer_.expires_after(NextExpiryCheck(grant_.expires));
+  expiry_timer_.async_wait([self = shared_from_this()](boost::system::error_code error) {
+    if (error || !self->live()) return;
+    if (self->grant_.Expired(absl::Now())) {
+      self->Disconnect(kDisconnectTokenExpired);
+    } else {
+      self->ScheduleExpiry();
+    }
+  });
+}
+
+void Client::Disconnect(const herald::Disconnect& disconnect) {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  if (!live()) return;
+  disconnected_ = disconnect;
+  expiry_timer_.cancel();
+  context_.metrics.ServerDisconnect(disconnect.code);
+  transport_->Close(disconnect);
+}
+
+void Client::End() {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  if (transport_ == nullptr) return;
+  transport_ = nullptr;
+  expiry_timer_.cancel();
+  pending_subscribes_.clear();
+  context_.hub.Detach(shard_, this);
+}
+
+void Client::Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) {
+  if (!live()) return;
+  if (event->offset() != 0) {
+    size_t index = TopicIndex(event->topic());
+    if (index < positions_.size()) positions_[index] = {event->epoch(), event->offset()};
+  }
+  if (!transport_->QueueEvent(event, delivery)) {
+    Disconnect(kDisconnectSlowConsumer);
+    return;
+  }
+  context_.metrics.EventsDelivered(shard_, kind_);
+}
+
+size_t Client::ReplayCost(const EncodedEvent& event) const {
+  return transport_ == nullptr ? 0 : transport_->ReplayCost(event);
+}
+
+size_t Client::ReplayRoom() const { return transport_ == nullptr ? 0 : transport_->ReplayRoom(); }
+
+void Client::Flush() {
+  if (transport_ != nullptr) transport_->Flush();
+}
+
+void Client::AddTopic(const std::string& topic, const TopicPosition& position) {
+  if (TopicIndex(topic) < topics_.size()) return;
+  topics_.push_back(topic);
+  positions_.push_back(position);
+}
+
+size_t Client::TopicIndex(absl::string_view topic) const {
+  return std::find(topics_.begin(), topics_.end(), topic) - topics_.begin();
+}
+
+void Client::SendReply(const herald::v1::Reply& reply) {
+  if (!live()) return;
+  if (!transport_->QueueReply(reply)) {
+    Disconnect(kDisconnectSlowConsumer);
+    return;
+  }
+  transport_->Flush();
+}
+
+void Client::SendError(uint32_t id, const absl::Status& status) {
+  herald::v1::Reply reply;
+  reply.set_id(id);
+  *reply.mutable_error() = ErrorProto(status);
+  SendReply(reply);
+}
+
+herald::Disconnect DisconnectFor(const absl::Status& status) {
+  uint16_t code = 4400;
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kAborted:
+      code = kDisconnectTryAgainLater.code;
+      break;
+    case absl::StatusCode::kResourceExhausted:
+      code = 4429;
+      break;
+    case absl::StatusCode::kPermissionDenied:
+      code = 4403;
+      break;
+    case absl::StatusCode::kUnauthenticated:
+      code = 4401;
+      break;
+    default:
+      break;
+  }
+  return {code, std::string(status.message())};
+}
+
+herald::v1::SubscribeResult SubscribeResultProto(const SubscribedTopic& topic) {
+  herald::v1::SubscribeResult result;
+  result.set_topic(topic.topic);
+  result.set_epoch(topic.position.epoch);
+  result.set_offset(topic.position.offset);
+  result.set_recovered(topic.recovered);
+  return result;
+}
+
+}  // namespace herald

@@ -1,0 +1,144 @@
+// One connected client, whatever its transport: identity and grant, subscriptions and positions,
+// commands and their replies, recovery, and the one way it is disconnected.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "auth/authenticator.h"
+#include "auth/grant.h"
+#include "client/transport.h"
+#include "config/config.h"
+#include "herald/v1/websocket.pb.h"
+#include "hub/hub.h"
+#include "metrics/metrics.h"
+#include "publish/publish_pipeline.h"
+#include "publish/rate_limiter.h"
+
+namespace herald {
+
+// What every client needs from the rest of the gateway.
+struct ClientContext {
+  const Config& config;
+  Hub& hub;
+  PublishPipeline& publish;
+  const Authenticator& authenticator;
+  Metrics& metrics;
+  // Set once SIGTERM arrives: a client that becomes live then is closed with 1001 at once.
+  const std::atomic<bool>& draining;
+};
+
+// Lives on one event loop (its hub shard's); every method is called there
+// (HERALD_ASSERT_ON_LOOP). Lifetime: shared. The front end that accepts the connection creates
+// it with std::make_shared and holds it; each asynchronous step of the client (a subscribe, a
+// publish, a timer) holds it too. The transport outlives nothing: when the connection ends it
+// calls End(), which detaches the client from the hub, stops its timers and forgets the
+// transport, so late completions find no transport and do nothing.
+//
+// Closing: live → closing (Disconnect called: the transport was told why and closes) → ended
+// (End called). Events, replies and commands after Disconnect are dropped.
+class Client final : public Subscriber, public std::enable_shared_from_this<Client> {
+ public:
+  Client(ClientContext& context, size_t shard, boost::asio::io_context& loop, Grant grant,
+         Transport& transport);
+  ~Client() override;
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  const std::string& id() const { return id_; }
+  const Grant& grant() const { return grant_; }
+  // The topics followed (connect-time ones in the order given, then by subscribe command) and,
+  // in the same order, the position of the last event of each passed to the transport (or
+  // where the client starts when none was yet).
+  const std::vector<std::string>& topics() const { return topics_; }
+  const std::vector<TopicPosition>& positions() const { return positions_; }
+
+  // Subscribes the connect-time `topics` (valid and allowed by the grant), then queues
+  // `connected` on the transport; a topic refused (the topic cap, an engine outage) closes the
+  // client with DisconnectFor(its status). Closes at once when the gateway is draining. Starts
+  // the expiry of the grant.
+  void Connect(std::vector<TopicRequest> topics);
+
+  // One command of a transport that takes commands (WebSocket); answered with one Reply each.
+  void HandleCommand(const herald::v1::ClientMessage& message);
+
+  // Server side: unsubscribes `topic` (no reply is sent: the client asked nothing). Returns
+  // whether it was followed.
+  bool Unsubscribe(absl::string_view topic);
+
+  // Tells the client why and closes its transport (once; later calls do nothing).
+  void Disconnect(const herald::Disconnect& disconnect);
+  bool disconnecting() const { return disconnected_.has_value(); }
+
+  // The transport is going: detaches from the hub; nothing reaches the transport any more.
+  // Called by the transport's destructor, on the loop (never from within a call of the hub's:
+  // detaching changes the subscriptions the hub may be walking).
+  void End();
+
+  // Subscriber (called by the hub on the client's loop):
+  void Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) override;
+  size_t ReplayCost(const EncodedEvent& event) const override;
+  size_t ReplayRoom() const override;
+  void Flush() override;
+  void Close(const herald::Disconnect& disconnect) override { Disconnect(disconnect); }
+
+ private:
+  // A subscribe command not answered yet.
+  struct PendingSubscribe {
+    std::string topic;
+    uint32_t command_id;
+    uint64_t serial;  // Tells it from a later subscribe to the same topic.
+  };
+
+  void OnConnected(std::vector<absl::StatusOr<SubscribedTopic>> results,
+                   const std::vector<TopicRequest>& requests);
+  void Subscribe(uint32_t id, const herald::v1::SubscribeCommand& command);
+  void OnSubscribed(uint64_t serial, absl::StatusOr<SubscribedTopic> result);
+  void UnsubscribeCommand(uint32_t id, const herald::v1::UnsubscribeCommand& command);
+  void Publish(uint32_t id, const herald::v1::PublishRequest& request);
+  void Refresh(uint32_t id, const herald::v1::RefreshCommand& command);
+  // Closes with 4401 when the grant expires (unless a refresh replaced it first).
+  void ScheduleExpiry();
+  void AddTopic(const std::string& topic, const TopicPosition& position);
+  // Index of `topic` in topics_, or topics_.size().
+  size_t TopicIndex(absl::string_view topic) const;
+  void SendReply(const herald::v1::Reply& reply);
+  void SendError(uint32_t id, const absl::Status& status);
+  // Whether the transport may still be given anything.
+  bool live() const { return transport_ != nullptr && !disconnected_; }
+
+  ClientContext& context_;
+  const size_t shard_;
+  boost::asio::io_context& loop_;
+  const std::string id_;
+  Grant grant_;
+  Transport* transport_;  // Null once End ran.
+  const TransportKind kind_;
+  RateLimiter command_limiter_;
+  // Commands refused by the limiter since the last one it let through.
+  size_t refused_in_a_row_ = 0;
+  std::vector<std::string> topics_;
+  std::vector<TopicPosition> positions_;
+  std::vector<PendingSubscribe> pending_subscribes_;
+  uint64_t next_serial_ = 1;
+  boost::asio::steady_timer expiry_timer_;
+  std::optional<herald::Disconnect> disconnected_;
+};
+
+// The close for a request refused with `status`: 1013 (try again later) for temporary failures
+// (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED), 4429 for RESOURCE_EXHAUSTED, 4403 for
+// PERMISSION_DENIED, 4401 for UNAUTHENTICATED, 4400 otherwise; the status's message is the
+// reason.
+herald::Disconnect DisconnectFor(const absl::Status& status);
+
+// The wire form of a subscribed topic.
+herald::v1::SubscribeResult SubscribeResultProto(const SubscribedTopic& topic);
+
+}  // namespace herald

@@ -1,0 +1,49 @@
+// What differs between the ways a client is connected (WebSocket, SSE, a gRPC Subscribe call):
+// how its messages are encoded and written, and how the connection closes.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "herald/v1/websocket.pb.h"
+#include "hub/subscriber.h"
+#include "metrics/metrics.h"
+
+namespace herald {
+
+class EncodedEvent;
+
+// Implemented by WebSocketSession, SseSession and the gRPC Subscribe call. Every method is
+// called on the client's loop (HERALD_ASSERT_ON_LOOP in each implementation says so). A
+// transport has no read side here: what a WebSocket peer sends, the session decodes and hands
+// to its Client.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  // Its name in metrics and logs.
+  virtual TransportKind kind() const = 0;
+
+  // Queues one event in this transport's encoding; false when its queue has no room for it
+  // (the client then closes as a slow consumer). The client's positions already count it
+  // (Client::positions: SSE names them all in its `id:` line).
+  virtual bool QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
+                          Subscriber::Delivery delivery) = 0;
+  // Bytes replaying `event` would queue, and the bytes of replay the queue can still take.
+  virtual size_t ReplayCost(const EncodedEvent& event) const = 0;
+  virtual size_t ReplayRoom() const = 0;
+
+  // The client is live: its connect-time topics are subscribed. False when there was no room.
+  virtual bool QueueConnected(const herald::v1::Connected& connected) = 0;
+  // The answer to a command (only transports that take commands are given any). False when
+  // there was no room.
+  virtual bool QueueReply(const herald::v1::Reply& reply) = 0;
+
+  // Writes what is queued, unless a write is in flight (then it follows when that completes).
+  virtual void Flush() = 0;
+  // Tells the peer why in this transport's form, then closes; nothing queued after is sent. A
+  // slow consumer's backlog is dropped first, anything else queued still goes out. Called once.
+  virtual void Close(const Disconnect& disconnect) = 0;
+};
+
+}  // namespace herald

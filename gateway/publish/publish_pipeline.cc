@@ -1,0 +1,40 @@
+// The publish pipeline.
+#include "publish/publish_pipeline.h"
+
+#include "codec/error_proto.h"
+#include "publish/publish_validation.h"
+
+namespace herald {
+
+void PublishPipeline::Publish(const herald::v1::PublishRequest& request, const Grant& grant,
+                              Done done) {
+  absl::Status status = ValidatePublishRequest(request, max_message_bytes_);
+  if (status.ok() && !grant.MayPublish(request.topic())) {
+    status = absl::PermissionDeniedError("this credential may not publish to " + request.topic());
+  }
+  if (status.ok()) status = admission_.Allow(grant);
+  if (!status.ok()) {
+    done({request.request_id(), request.topic(), status});
+    return;
+  }
+  engine_.Publish(request, [done = std::move(done), request_id = request.request_id(),
+                            topic = request.topic()](
+                               absl::StatusOr<TopicPosition> position) mutable {
+    done({std::move(request_id), std::move(topic), std::move(position)});
+  });
+}
+
+herald::v1::PublishResponse PublishAnswer(const PublishOutcome& outcome) {
+  herald::v1::PublishResponse response;
+  response.set_request_id(outcome.request_id);
+  response.set_topic(outcome.topic);
+  if (outcome.position.ok()) {
+    response.set_offset(outcome.position->offset);
+    response.set_epoch(outcome.position->epoch);
+  } else {
+    *response.mutable_error() = ErrorProto(outcome.position.status());
+  }
+  return response;
+}
+
+}  // namespace herald

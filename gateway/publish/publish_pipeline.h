@@ -1,0 +1,52 @@
+// The one way an event is published, whatever it came in by (gRPC Publish, PublishBatch and
+// PublishStream, the WebSocket publish command, POST /v1/publish).
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "auth/grant.h"
+#include "engine/engine.h"
+#include "herald/v1/event.pb.h"
+#include "publish/publish_admission.h"
+
+namespace herald {
+
+// Thread-safe. validate → authorize → admit (the credential's rate, the gateway's load) →
+// engine → answer. Each way in maps the answer to its own form in one place: gRPC with
+// ToGrpcStatus, HTTP with HttpStatusFor, a WebSocket reply or a PublishResponse item with
+// PublishAnswer.
+// How one publish ended: the request it answers, and the position the event was given or why
+// it was not published (INVALID_ARGUMENT, PERMISSION_DENIED, RESOURCE_EXHAUSTED, or the engine's
+// error).
+struct PublishOutcome {
+  std::string request_id;
+  std::string topic;
+  absl::StatusOr<TopicPosition> position;
+};
+
+class PublishPipeline {
+ public:
+  // Called once: inline on the caller's thread when the event is refused before the engine,
+  // otherwise on the engine's thread (possibly inline too: the memory engine answers at once).
+  using Done = std::function<void(PublishOutcome)>;
+
+  PublishPipeline(size_t max_message_bytes, Engine& engine, PublishAdmission& admission)
+      : max_message_bytes_(max_message_bytes), engine_(engine), admission_(admission) {}
+
+  void Publish(const herald::v1::PublishRequest& request, const Grant& grant, Done done);
+
+  size_t max_message_bytes() const { return max_message_bytes_; }
+
+ private:
+  const size_t max_message_bytes_;
+  Engine& engine_;
+  PublishAdmission& admission_;
+};
+
+// The PublishResponse of a publish: its position, or the error it was refused with.
+herald::v1::PublishResponse PublishAnswer(const PublishOutcome& outcome);
+
+}  // namespace herald
