@@ -32,7 +32,7 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
                          [this] { return hub_->DeliveryLag(); },
                          [this] { return hub_->WriteBacklogged(); }, metrics_),
       loops_(static_cast<size_t>(config_.threads)) {
-  hub_ = std::make_unique<Hub>(loops_.Posters(), metrics_);
+  hub_ = std::make_unique<Hub>(loops_.HubLoops(), metrics_);
   engine_ = MakeEngine();
   hub_->set_engine(engine_.get());
   publish_pipeline_ =

@@ -1,5 +1,6 @@
 // Checks of the thread promises made in comments ("called on the client's loop"): active in
-// debug and sanitizer builds (no NDEBUG), free in release builds.
+// debug and sanitizer builds (no NDEBUG), where a broken promise aborts the process and fails
+// the suite; compiled out of release builds (the condition is not even evaluated).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -8,22 +9,12 @@
 
 namespace herald {
 
-// Aborts with `what` unless the calling thread runs `loop`.
-inline void AssertOnLoop(boost::asio::io_context& loop, const char* what) {
-  if (loop.get_executor().running_in_this_thread()) return;
-  std::fprintf(stderr, "herald: %s called off its event loop\n", what);
+// Aborts, naming `function`, unless `on_thread`.
+inline void AssertThread(bool on_thread, const char* function) {
+  if (on_thread) return;
+  std::fprintf(stderr, "herald: %s called off its event loop\n", function);
   std::abort();
 }
-
-}  // namespace herald
-
-#ifdef NDEBUG
-#define HERALD_ASSERT_ON_LOOP(loop) ((void)0)
-#else
-#define HERALD_ASSERT_ON_LOOP(loop) ::herald::AssertOnLoop((loop), __func__)
-#endif
-
-namespace herald {
 
 // The io_context an executor of one (a socket's, a timer's) runs on.
 template <typename Executor>
@@ -33,3 +24,13 @@ boost::asio::io_context& LoopOf(const Executor& executor) {
 }
 
 }  // namespace herald
+
+#ifdef NDEBUG
+#define HERALD_ASSERT_THREAD(on_thread) ((void)0)
+#else
+#define HERALD_ASSERT_THREAD(on_thread) ::herald::AssertThread((on_thread), __func__)
+#endif
+
+// In a function that must run on the thread of io_context `loop`.
+#define HERALD_ASSERT_ON_LOOP(loop) \
+  HERALD_ASSERT_THREAD((loop).get_executor().running_in_this_thread())

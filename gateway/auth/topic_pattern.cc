@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "hub/topic.h"
+#include "topic/topic.h"
 
 namespace herald {
 

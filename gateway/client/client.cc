@@ -8,7 +8,7 @@
 #include "absl/time/clock.h"
 #include "codec/encoded_event.h"
 #include "codec/error_proto.h"
-#include "hub/topic.h"
+#include "topic/topic.h"
 #include "loop_check.h"
 #include "random_id.h"
 
@@ -283,6 +283,7 @@ void Client::End() {
 }
 
 void Client::Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) {
+  HERALD_ASSERT_ON_LOOP(loop_);
   if (!live()) return;
   if (event->offset() != 0) {
     size_t index = TopicIndex(event->topic());
@@ -302,6 +303,7 @@ size_t Client::ReplayCost(const EncodedEvent& event) const {
 size_t Client::ReplayRoom() const { return transport_ == nullptr ? 0 : transport_->ReplayRoom(); }
 
 void Client::Flush() {
+  HERALD_ASSERT_ON_LOOP(loop_);
   if (transport_ != nullptr) transport_->Flush();
 }
 

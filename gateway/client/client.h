@@ -78,8 +78,9 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   bool disconnecting() const { return disconnected_.has_value(); }
 
   // The transport is going: detaches from the hub; nothing reaches the transport any more.
-  // Called by the transport's destructor, on the loop (never from within a call of the hub's:
-  // detaching changes the subscriptions the hub may be walking).
+  // Called by the transport on the loop just before it is destroyed (the sessions' destructors,
+  // the gRPC call's deletion posted by OnDone), never from within a call of the hub's:
+  // detaching changes the subscriptions the hub may be walking.
   void End();
 
   // Subscriber (called by the hub on the client's loop):

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "engine/topic_position.h"
+#include "topic/topic_position.h"
 
 namespace herald {
 

@@ -14,14 +14,17 @@ EventLoops::EventLoops(size_t count) {
 
 EventLoops::~EventLoops() { Stop(); }
 
-std::vector<LoopPoster> EventLoops::Posters() {
-  std::vector<LoopPoster> posters;
+std::vector<HubLoop> EventLoops::HubLoops() {
+  std::vector<HubLoop> loops;
   for (const std::unique_ptr<boost::asio::io_context>& context : contexts_) {
-    posters.push_back([context = context.get()](std::function<void()> task) {
-      boost::asio::post(*context, std::move(task));
-    });
+    loops.push_back(
+        {.post = [context = context.get()](
+                     std::function<void()> task) { boost::asio::post(*context, std::move(task)); },
+         .runs_here = [context = context.get()] {
+           return context->get_executor().running_in_this_thread();
+         }});
   }
-  return posters;
+  return loops;
 }
 
 void EventLoops::Start() {

@@ -18,8 +18,8 @@ class EventLoops {
 
   size_t size() const { return contexts_.size(); }
   boost::asio::io_context& context(size_t index) { return *contexts_[index]; }
-  // Posters for the hub: poster i runs tasks on loop i.
-  std::vector<LoopPoster> Posters();
+  // The loops as the hub uses them: HubLoop i posts to, and checks for, loop i.
+  std::vector<HubLoop> HubLoops();
 
   void Start();
   // Stops every loop (pending handlers are dropped) and joins the threads.

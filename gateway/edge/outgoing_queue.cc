@@ -4,8 +4,6 @@
 namespace herald {
 namespace {
 
-// A write takes about this much of what is pending (whole pieces); the rest waits for the next.
-constexpr size_t kMaxWriteBytes = 256 * 1024;
 // A coalescing buffer or copies block larger than this is released once written, so an idle
 // connection (over TLS every batch is coalesced) keeps no more.
 constexpr size_t kKeptBufferBytes = 4 * 1024;
@@ -94,7 +92,13 @@ void OutgoingQueue::DropPending() {
   pending_head_ = 0;
   pending_bytes_ = 0;
   limited_bytes_ = 0;
-  overdrawn_ = false;
+  SetOverdrawn(false);
+}
+
+void OutgoingQueue::SetOverdrawn(bool overdrawn) {
+  if (overdrawn == overdrawn_) return;
+  overdrawn_ = overdrawn;
+  if (load_ != nullptr) load_->CountOverdrawnQueue(overdrawn ? 1 : -1);
 }
 
 const std::vector<boost::asio::const_buffer>& OutgoingQueue::StartWrite(size_t max_buffers) {
@@ -122,7 +126,7 @@ void OutgoingQueue::TakeBatch(size_t max_buffers) {
     in_flight_.push_back(std::move(piece));
   }
   write_bytes_ = batch_bytes;
-  if (limited_bytes_ <= max_bytes_) overdrawn_ = false;
+  if (limited_bytes_ <= max_bytes_) SetOverdrawn(false);
   if (pending_head_ == pending_.size()) {
     Clear(pending_, /*used=*/in_flight_.size());
     pending_head_ = 0;

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "hub/loop_load.h"
+
 namespace herald {
 
 // How a run of message bytes is framed on the wire: `header` writes the header for
@@ -31,9 +33,21 @@ struct MessageFraming {
 // own buffer, so no delivery allocates.
 class OutgoingQueue {
  public:
+  // A write takes about this much of what is pending (whole pieces); the rest waits for the next.
+  static constexpr size_t kMaxWriteBytes = 256 * 1024;
+
   // `max_bytes` bounds what is queued live; `max_replay_bytes` more may be queued by replays.
-  OutgoingQueue(size_t max_bytes, size_t max_replay_bytes, MessageFraming framing = {})
-      : max_bytes_(max_bytes), max_total_bytes_(max_bytes + max_replay_bytes), framing_(framing) {}
+  // `load`, when given, counts this queue among its loop's overdrawn ones while it is (see
+  // Overdraw); it must outlive the queue.
+  OutgoingQueue(size_t max_bytes, size_t max_replay_bytes, MessageFraming framing = {},
+                LoopLoad* load = nullptr)
+      : max_bytes_(max_bytes),
+        max_total_bytes_(max_bytes + max_replay_bytes),
+        framing_(framing),
+        load_(load) {}
+  ~OutgoingQueue() { SetOverdrawn(false); }
+  OutgoingQueue(const OutgoingQueue&) = delete;
+  OutgoingQueue& operator=(const OutgoingQueue&) = delete;
 
   // Sets the framing; only before anything is queued.
   void set_framing(MessageFraming framing) { framing_ = framing; }
@@ -44,8 +58,9 @@ class OutgoingQueue {
   // Bytes Push and PushCopy (live) would still take.
   size_t live_room() const { return live_limit() - std::min(live_limit(), limited_bytes_); }
   // Doubles the live limit until the live bytes pending are back under it: for a peer that
-  // reads while the gateway writes more slowly than events come (see RoomForLive).
-  void Overdraw() { overdrawn_ = true; }
+  // reads while the gateway writes more slowly than events come (see RoomForLive). Meanwhile
+  // the queue counts among its loop's overdrawn ones.
+  void Overdraw() { SetOverdrawn(true); }
   bool overdrawn() const { return overdrawn_; }
   // Queues replayed message bytes (held by history anyway) outside the live limit, within the
   // total limit; returns false past it.
@@ -100,6 +115,7 @@ class OutgoingQueue {
     bool framed;  // Message bytes (not PushUnframed).
   };
   size_t live_limit() const { return overdrawn_ ? 2 * max_bytes_ : max_bytes_; }
+  void SetOverdrawn(bool overdrawn);
   void Append(Piece piece);
   void TakeBatch(size_t max_buffers);
   void AddBuffer(const char* data, size_t size);
@@ -107,6 +123,7 @@ class OutgoingQueue {
   size_t max_bytes_;
   size_t max_total_bytes_;
   MessageFraming framing_;
+  LoopLoad* load_;
   size_t pending_bytes_ = 0;
   size_t limited_bytes_ = 0;  // The part of pending_bytes_ that counts toward max_bytes_.
   bool overdrawn_ = false;

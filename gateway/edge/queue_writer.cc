@@ -17,7 +17,9 @@ bool PeerDrains(int fd) {
   int unsent = 0;
   int send_buffer = 0;
   socklen_t length = sizeof(send_buffer);
-  if (ioctl(fd, SIOCOUTQ, &unsent) != 0 ||
+  // Bytes not sent yet (SIOCOUTQNSD), not those sent and waiting for their acknowledgement
+  // (which SIOCOUTQ counts too): a reader on a long round trip is not a stalled one.
+  if (ioctl(fd, SIOCOUTQNSD, &unsent) != 0 ||
       getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &send_buffer, &length) != 0) {
     return false;
   }
@@ -54,22 +56,30 @@ void NoteLongTlsWrite(OutgoingQueue& queue, EdgeStream& stream, LoopLoad& load) 
   auto waited = now - queue.write_started();
   if (waited < kNoticedWriteWait) return;
   if (PeerStillDrains(queue, stream, now)) {
-    // What is queued leaves in writes like this one: the last of it waits about that many more.
-    double writes_behind = static_cast<double>(queue.pending_bytes()) /
-                           static_cast<double>(std::max<size_t>(1, queue.write_bytes()));
-    load.NoteWriteWait(absl::FromChrono(waited) * (1 + writes_behind));
+    load.NoteWriteWait(
+        EstimatedWriteWait(absl::FromChrono(waited), queue.pending_bytes(), queue.write_bytes()));
   }
 }
 
 }  // namespace
+
+absl::Duration EstimatedWriteWait(absl::Duration waited, size_t pending_bytes,
+                                  size_t write_bytes) {
+  // The batches behind this one are full ones (a small write waiting says nothing about how
+  // many of them there are): each waits about as long.
+  size_t batch_bytes = std::max(write_bytes, OutgoingQueue::kMaxWriteBytes);
+  double batches_behind = static_cast<double>(pending_bytes) / static_cast<double>(batch_bytes);
+  return waited * (1 + batches_behind);
+}
 
 bool RoomForLive(OutgoingQueue& queue, EdgeStream& stream, size_t bytes, LoopLoad& load) {
   NoteLongTlsWrite(queue, stream, load);
   if (!queue.overdrawn() && queue.live_room() >= bytes) return true;
   // Past the limit (until the queue is back under it): a slow consumer, unless its peer reads.
   if (!PeerStillDrains(queue, stream, std::chrono::steady_clock::now())) return false;
+  // Counted among the loop's overdrawn queues: the loop, not this connection, is then judged
+  // (LoopLoad::WriteBacklogged).
   queue.Overdraw();
-  load.NoteWriteBacklog();
   return queue.live_room() >= bytes;
 }
 

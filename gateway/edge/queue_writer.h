@@ -5,6 +5,7 @@
 #include <boost/system/error_code.hpp>
 #include <memory>
 
+#include "absl/time/time.h"
 #include "edge/edge_stream.h"
 #include "edge/outgoing_queue.h"
 #include "hub/loop_load.h"
@@ -26,14 +27,20 @@ size_t SendSome(int fd, const std::vector<boost::asio::const_buffer>& buffers,
                 boost::system::error_code& error);
 
 // Whether the peer of socket `fd` takes what it is sent: the kernel holds less than about half
-// a send buffer of it unsent or unacknowledged. A peer that stopped reading fills the buffer.
+// a send buffer of it not sent yet. A peer that stopped reading fills the buffer.
 bool PeerDrains(int fd);
 
+// How long the last of `pending_bytes` waits, when a write of `write_bytes` has waited
+// `waited`: the batches behind it (of up to OutgoingQueue::kMaxWriteBytes) wait as long each.
+absl::Duration EstimatedWriteWait(absl::Duration waited, size_t pending_bytes,
+                                  size_t write_bytes);
+
 // Whether `bytes` more live bytes (events, replies) may be queued. Within the queue's limit they
-// may. Past it, a peer whose socket still drains is not a slow consumer: the event loop writes
-// more slowly than events come (over TLS, encrypting is the work). The queue may then take up to
-// twice its limit while it catches up, and `load` notes the backlog, so the gateway pushes back
-// on publishers. False: a slow consumer (its socket is full, or even that is passed).
+// may. Past it, a peer whose socket still drains is not a slow consumer: the event loop may
+// write more slowly than events come (over TLS, encrypting is the work). The queue may then take
+// up to twice its limit while it catches up, and counts among `load`'s overdrawn queues: when
+// enough of the loop's connections are (LoopLoad::WriteBacklogged), the gateway pushes back on
+// publishers. False: a slow consumer (its socket is full, or even that is passed).
 bool RoomForLive(OutgoingQueue& queue, EdgeStream& stream, size_t bytes, LoopLoad& load);
 
 // Writes what `queue` holds (only when !queue.writing()). On plain TCP the batches go out at

@@ -5,7 +5,7 @@
 #include <boost/url/parse.hpp>
 
 #include "absl/strings/numbers.h"
-#include "hub/topic.h"
+#include "topic/topic.h"
 
 namespace herald {
 

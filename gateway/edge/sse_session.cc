@@ -44,7 +44,8 @@ SseSession::SseSession(EdgeStream stream, EdgeContext& context, size_t shard)
     : stream_(std::move(stream)),
       context_(context),
       shard_(shard),
-      queue_(context.config.max_queue_bytes, context.config.max_replay_bytes),
+      queue_(context.config.max_queue_bytes, context.config.max_replay_bytes, {},
+             &context.hub.load(shard)),
       ping_timer_(stream_.get_executor()),
       close_deadline_(stream_.get_executor()) {}
 
@@ -160,6 +161,7 @@ size_t SseSession::ReplayCost(const EncodedEvent& event) const {
 
 bool SseSession::QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
                             Subscriber::Delivery delivery) {
+  HERALD_ASSERT_ON_LOOP(LoopOf(stream_.get_executor()));
   if (closing_ || ended_) return true;  // Dropped: the connection is closing.
   std::shared_ptr<const std::string> body = SharedBytes(
       event, event->sse_body(delivery.new_epoch ? EpochField::kIncluded : EpochField::kLeftOut));
@@ -186,6 +188,7 @@ bool SseSession::Push(std::shared_ptr<const std::string> bytes) {
 }
 
 void SseSession::Flush() {
+  HERALD_ASSERT_ON_LOOP(LoopOf(stream_.get_executor()));
   if (queue_.writing() || !queue_.has_pending() || ended_) return;
   write_started_ = std::chrono::steady_clock::now();
   wrote_since_ping_ = true;
@@ -219,6 +222,7 @@ void SseSession::AfterWrites() {
 }
 
 void SseSession::Close(const Disconnect& disconnect) {
+  HERALD_ASSERT_ON_LOOP(LoopOf(stream_.get_executor()));
   if (closing_ || ended_) return;
   closing_ = disconnect;
   if (disconnect.code == kDisconnectSlowConsumer.code) queue_.DropPending();

@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "hub/topic.h"
+#include "topic/topic.h"
 #include "log.h"
 #include "loop_check.h"
 
@@ -34,7 +34,7 @@ WebSocketSession::WebSocketSession(EdgeStream stream, EdgeContext& context, size
       shard_(shard),
       reader_(context.config.max_message_bytes),
       queue_(context.config.max_queue_bytes, context.config.max_replay_bytes,
-             {.header = &WriteWsBinaryHeader, .trailer = {}}),
+             {.header = &WriteWsBinaryHeader, .trailer = {}}, &context.hub.load(shard)),
       liveness_timer_(stream_.get_executor()),
       close_deadline_(stream_.get_executor()) {}
 
@@ -232,6 +232,7 @@ bool WebSocketSession::QueueMessage(const herald::v1::ServerMessage& message) {
 
 bool WebSocketSession::QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
                                   Subscriber::Delivery delivery) {
+  HERALD_ASSERT_ON_LOOP(LoopOf(stream_.get_executor()));
   if (closing_ || close_sent_ || ended_) return true;  // Dropped: the connection is closing.
   std::shared_ptr<const std::string> bytes = SharedBytes(
       event, event->ws_frame(delivery.new_epoch ? EpochField::kIncluded : EpochField::kLeftOut));
@@ -242,6 +243,7 @@ bool WebSocketSession::QueueEvent(const std::shared_ptr<const EncodedEvent>& eve
 }
 
 void WebSocketSession::Flush() {
+  HERALD_ASSERT_ON_LOOP(LoopOf(stream_.get_executor()));
   if (ended_ || queue_.writing() || !queue_.has_pending()) return;
   switch (WriteQueue(shared_from_this(), stream_, queue_)) {
     case WriteProgress::kDone:
@@ -272,6 +274,7 @@ void WebSocketSession::OnWrite(beast::error_code error) {
 }
 
 void WebSocketSession::Close(const herald::Disconnect& disconnect) {
+  HERALD_ASSERT_ON_LOOP(LoopOf(stream_.get_executor()));
   if (closing_ || close_sent_ || ended_) return;
   closing_ = disconnect;
   // A slow consumer's backlog is dropped; otherwise what was queued still goes out first.

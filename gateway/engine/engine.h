@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "codec/encoded_event.h"
-#include "engine/topic_position.h"
+#include "topic/topic_position.h"
 #include "herald/v1/event.pb.h"
 
 namespace herald {

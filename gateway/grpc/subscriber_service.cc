@@ -10,7 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "codec/encoded_event.h"
 #include "grpc/call_auth.h"
-#include "hub/topic.h"
+#include "topic/topic.h"
 #include "loop_check.h"
 
 namespace herald {
@@ -116,6 +116,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   bool QueueReply(const herald::v1::Reply&) override { return true; }
 
   void Flush() override {
+    HERALD_ASSERT_ON_LOOP(loop_);
     absl::MutexLock lock(&mutex_);
     WriteNextLocked();
   }

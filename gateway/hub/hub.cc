@@ -19,12 +19,12 @@ struct Hub::PendingSubscribe {
   SubscribeCallback done;
 };
 
-Hub::Hub(std::vector<LoopPoster> loops, Metrics& metrics) : metrics_(metrics) {
+Hub::Hub(std::vector<HubLoop> loops, Metrics& metrics) : metrics_(metrics) {
   if (loops.empty() || loops.size() > 64) {
     LogError("the hub supports 1 to 64 event loops");
     std::abort();
   }
-  for (LoopPoster& post : loops) shards_.push_back(std::make_unique<Shard>(std::move(post)));
+  for (HubLoop& loop : loops) shards_.push_back(std::make_unique<Shard>(std::move(loop)));
 }
 
 void Hub::Attach(size_t shard, Subscriber* subscriber) { shards_[shard]->Attach(subscriber); }
@@ -214,7 +214,7 @@ void Hub::OnEventsLost(absl::string_view topic) {
 
 bool Hub::WriteBacklogged() const {
   for (const std::unique_ptr<Shard>& shard : shards_) {
-    if (shard->load().WriteBacklogged()) return true;
+    if (shard->load().WriteBacklogged(shard->attached_count())) return true;
   }
   return false;
 }
@@ -222,7 +222,11 @@ bool Hub::WriteBacklogged() const {
 absl::Duration Hub::DeliveryLag() const {
   absl::Duration lag = absl::ZeroDuration();
   for (const std::unique_ptr<Shard>& shard : shards_) {
-    lag = std::max({lag, shard->InboxWait(), shard->load().WriteWait()});
+    // A write wait is the loop's only when the loop as a whole is behind on its writes.
+    absl::Duration write_wait = shard->load().WriteBacklogged(shard->attached_count())
+                                    ? shard->load().WriteWait()
+                                    : absl::ZeroDuration();
+    lag = std::max({lag, shard->InboxWait(), write_wait});
   }
   return lag;
 }

@@ -46,7 +46,7 @@ class Hub final : public EventSink {
 
   // One shard per loop; shard i posts its work with loops[i]. At most 64 shards. `metrics`
   // must outlive the hub.
-  Hub(std::vector<LoopPoster> loops, Metrics& metrics);
+  Hub(std::vector<HubLoop> loops, Metrics& metrics);
 
   // The engine positions and replays are read from; set once, before the first Subscribe, and
   // reset to null before the engine is destroyed.
@@ -56,10 +56,11 @@ class Hub final : public EventSink {
   }
 
   size_t shard_count() const { return shards_.size(); }
-  // Any thread: the longest any loop's accepted events have waited to be handed out, or (noted
-  // lately, LoopLoad::WriteWait) to be written to peers that read.
+  // Any thread: the longest any loop's accepted events have waited to be handed out, or, on a
+  // loop behind on its writes (LoopLoad::WriteBacklogged), to be written to peers that read
+  // (LoopLoad::WriteWait).
   absl::Duration DeliveryLag() const;
-  // Any thread: whether a loop noted a write backlog lately (LoopLoad::NoteWriteBacklog): it writes
+  // Any thread: whether a loop is behind on its writes (LoopLoad::WriteBacklogged): it writes
   // more slowly than events come.
   bool WriteBacklogged() const;
   // The overload evidence of shard `index`'s loop, which its connections add to.

@@ -11,13 +11,9 @@ int64_t SteadyNowNs() {
       .count();
 }
 
-void LoopLoad::NoteWriteBacklog() {
-  write_backlog_ns_.store(SteadyNowNs(), std::memory_order_relaxed);
-}
-
-bool LoopLoad::WriteBacklogged() const {
-  int64_t noted = write_backlog_ns_.load(std::memory_order_relaxed);
-  return noted != 0 && SteadyNowNs() - noted <= absl::ToInt64Nanoseconds(kNoteWindow);
+bool LoopLoad::WriteBacklogged(size_t attached) const {
+  size_t overdrawn = overdrawn_queues();
+  return overdrawn >= kMinBackloggedQueues && overdrawn * kBacklogShare >= attached;
 }
 
 void LoopLoad::NoteWriteWait(absl::Duration waited) {

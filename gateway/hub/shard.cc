@@ -3,11 +3,13 @@
 
 #include <algorithm>
 
+#include "loop_check.h"
+
 namespace herald {
 
-Shard::Shard(LoopPoster post) : post_(std::move(post)) {}
+Shard::Shard(HubLoop loop) : loop_(std::move(loop)) {}
 
-void Shard::Post(std::function<void()> task) { post_(std::move(task)); }
+void Shard::Post(std::function<void()> task) { loop_.post(std::move(task)); }
 
 void Shard::Deliver(std::shared_ptr<const EncodedEvent> event) {
   Push({std::move(event), {}});
@@ -29,10 +31,11 @@ void Shard::Push(InboxItem item) {
     if (was_empty) inbox_since_ns_.store(SteadyNowNs(), std::memory_order_relaxed);
     inbox_.push_back(std::move(item));
   }
-  if (was_empty) post_([this] { DeliverInbox(); });
+  if (was_empty) loop_.post([this] { DeliverInbox(); });
 }
 
 void Shard::CloseSubscribers(const std::string& topic, const Disconnect& disconnect) {
+  HERALD_ASSERT_THREAD(loop_.runs_here());
   auto it = subscribers_.find(topic);
   if (it == subscribers_.end()) return;
   std::vector<Subscriber*> subscribers;
@@ -63,6 +66,7 @@ bool Shard::Offer(Subscription& subscription, const std::shared_ptr<const Encode
 }
 
 void Shard::DeliverInbox() {
+  HERALD_ASSERT_THREAD(loop_.runs_here());
   {
     absl::MutexLock lock(&inbox_mutex_);
     delivering_.swap(inbox_);
@@ -90,6 +94,7 @@ void Shard::DeliverInbox() {
 }
 
 uint64_t Shard::Attach(Subscriber* subscriber) {
+  HERALD_ASSERT_THREAD(loop_.runs_here());
   auto [it, inserted] = attachments_.try_emplace(subscriber);
   if (inserted) {
     it->second.id = next_attachment_id_++;
@@ -99,12 +104,14 @@ uint64_t Shard::Attach(Subscriber* subscriber) {
 }
 
 std::optional<uint64_t> Shard::AttachmentId(Subscriber* subscriber) const {
+  HERALD_ASSERT_THREAD(loop_.runs_here());
   auto it = attachments_.find(subscriber);
   if (it == attachments_.end()) return std::nullopt;
   return it->second.id;
 }
 
 std::vector<std::string> Shard::Detach(Subscriber* subscriber) {
+  HERALD_ASSERT_THREAD(loop_.runs_here());
   std::vector<std::string> emptied;
   auto it = attachments_.find(subscriber);
   if (it == attachments_.end()) return emptied;
@@ -117,6 +124,7 @@ std::vector<std::string> Shard::Detach(Subscriber* subscriber) {
 }
 
 Shard::AddedSubscription Shard::AddSubscription(absl::string_view topic, Subscriber* subscriber) {
+  HERALD_ASSERT_THREAD(loop_.runs_here());
   Attach(subscriber);
   attachments_[subscriber].topics.emplace(topic);
   std::vector<Subscription>& subscribers = subscribers_[topic];
@@ -127,12 +135,14 @@ Shard::AddedSubscription Shard::AddSubscription(absl::string_view topic, Subscri
 
 std::optional<uint64_t> Shard::SubscriptionGeneration(absl::string_view topic,
                                                       Subscriber* subscriber) {
+  HERALD_ASSERT_THREAD(loop_.runs_here());
   Subscription* subscription = FindSubscription(topic, subscriber);
   if (subscription == nullptr) return std::nullopt;
   return subscription->generation;
 }
 
 bool Shard::RemoveSubscription(absl::string_view topic, Subscriber* subscriber) {
+  HERALD_ASSERT_THREAD(loop_.runs_here());
   auto it = attachments_.find(subscriber);
   if (it == attachments_.end() || it->second.topics.erase(topic) == 0) return false;
   return RemoveSubscriber(topic, subscriber);
@@ -182,6 +192,7 @@ void Shard::Hold(Subscription& subscription, const std::shared_ptr<const Encoded
 std::optional<TopicPosition> Shard::LastDroppedWhileHeld(absl::string_view topic,
                                                         Subscriber* subscriber,
                                                         uint64_t generation) {
+  HERALD_ASSERT_THREAD(loop_.runs_here());
   Subscription* subscription = FindSubscription(topic, subscriber);
   if (subscription == nullptr || subscription->generation != generation) return std::nullopt;
   return subscription->last_dropped;
@@ -190,6 +201,7 @@ std::optional<TopicPosition> Shard::LastDroppedWhileHeld(absl::string_view topic
 void Shard::QueueReplay(absl::string_view topic, Subscriber* subscriber, uint64_t generation,
                         const TopicPosition& start,
                         const std::vector<std::shared_ptr<const EncodedEvent>>& replay) {
+  HERALD_ASSERT_THREAD(loop_.runs_here());
   Subscription* subscription = FindSubscription(topic, subscriber);
   if (subscription == nullptr || subscription->generation != generation || !subscription->held) {
     return;
@@ -201,6 +213,7 @@ void Shard::QueueReplay(absl::string_view topic, Subscriber* subscriber, uint64_
 }
 
 void Shard::ReleaseHold(absl::string_view topic, Subscriber* subscriber, uint64_t generation) {
+  HERALD_ASSERT_THREAD(loop_.runs_here());
   Subscription* subscription = FindSubscription(topic, subscriber);
   if (subscription == nullptr || subscription->generation != generation || !subscription->held) {
     return;
@@ -214,22 +227,26 @@ void Shard::ReleaseHold(absl::string_view topic, Subscriber* subscriber, uint64_
 }
 
 bool Shard::IsSubscribed(absl::string_view topic, Subscriber* subscriber) const {
+  HERALD_ASSERT_THREAD(loop_.runs_here());
   auto it = attachments_.find(subscriber);
   return it != attachments_.end() && it->second.topics.contains(topic);
 }
 
 size_t Shard::TopicCount(Subscriber* subscriber) const {
+  HERALD_ASSERT_THREAD(loop_.runs_here());
   auto it = attachments_.find(subscriber);
   return it == attachments_.end() ? 0 : it->second.topics.size();
 }
 
 std::vector<std::string> Shard::Topics(Subscriber* subscriber) const {
+  HERALD_ASSERT_THREAD(loop_.runs_here());
   auto it = attachments_.find(subscriber);
   if (it == attachments_.end()) return {};
   return std::vector<std::string>(it->second.topics.begin(), it->second.topics.end());
 }
 
 void Shard::CloseAll(const Disconnect& disconnect) {
+  HERALD_ASSERT_THREAD(loop_.runs_here());
   std::vector<Subscriber*> subscribers;
   subscribers.reserve(attachments_.size());
   for (const auto& [subscriber, attachment] : attachments_) subscribers.push_back(subscriber);

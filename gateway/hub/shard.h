@@ -14,14 +14,18 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "codec/encoded_event.h"
-#include "engine/topic_position.h"
+#include "topic/topic_position.h"
 #include "hub/loop_load.h"
 #include "hub/subscriber.h"
 
 namespace herald {
 
-// Runs a task on an event loop thread, later (never inline).
-using LoopPoster = std::function<void(std::function<void()>)>;
+// An event loop as the hub uses it: `post` runs a task on the loop's thread, later (never
+// inline); `runs_here` tells whether the calling thread is the loop's (checked in debug builds).
+struct HubLoop {
+  std::function<void(std::function<void()>)> post;
+  std::function<bool()> runs_here;
+};
 
 // Unless a method says otherwise, it must be called on the shard's own loop thread.
 //
@@ -35,7 +39,7 @@ class Shard {
   // answered recovered=false: the client re-fetches its state and continues live.
   static constexpr size_t kMaxHeldEvents = 10000;
 
-  explicit Shard(LoopPoster post);
+  explicit Shard(HubLoop loop);
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
 
@@ -124,7 +128,7 @@ class Shard {
                     bool replayed);
   bool RemoveSubscriber(absl::string_view topic, Subscriber* subscriber);
 
-  LoopPoster post_;
+  HubLoop loop_;
   absl::flat_hash_map<std::string, std::vector<Subscription>> subscribers_;
   absl::flat_hash_map<Subscriber*, Attachment> attachments_;
   uint64_t next_attachment_id_ = 1;

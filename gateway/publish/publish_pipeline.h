@@ -14,10 +14,6 @@
 
 namespace herald {
 
-// Thread-safe. validate → authorize → admit (the credential's rate, the gateway's load) →
-// engine → answer. Each way in maps the answer to its own form in one place: gRPC with
-// ToGrpcStatus, HTTP with HttpStatusFor, a WebSocket reply or a PublishResponse item with
-// PublishAnswer.
 // How one publish ended: the request it answers, and the position the event was given or why
 // it was not published (INVALID_ARGUMENT, PERMISSION_DENIED, RESOURCE_EXHAUSTED, or the engine's
 // error).
@@ -27,6 +23,10 @@ struct PublishOutcome {
   absl::StatusOr<TopicPosition> position;
 };
 
+// Thread-safe. validate → authorize → admit (the credential's rate, the gateway's load) →
+// engine → answer. Each way in maps the answer to its own form in one place: gRPC with
+// ToGrpcStatus, HTTP with HttpStatusFor, a WebSocket reply or a PublishResponse item with
+// PublishAnswer.
 class PublishPipeline {
  public:
   // Called once: inline on the caller's thread when the event is refused before the engine,

@@ -4,7 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "codec/sse_encoding.h"
-#include "hub/topic.h"
+#include "topic/topic.h"
 
 namespace herald {
 namespace {

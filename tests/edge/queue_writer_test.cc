@@ -102,31 +102,71 @@ std::shared_ptr<const std::string> Bytes(size_t size) {
   return std::make_shared<const std::string>(size, 'x');
 }
 
-TEST(RoomForLive, PastTheLimitAPeerThatReadsIsKeptUpToTwiceItAndTheLoopNotesABacklog) {
+TEST(RoomForLive, PastTheLimitAPeerThatReadsIsKeptUpToTwiceIt) {
   StreamPair pair;
   LoopLoad load;
-  OutgoingQueue queue(1000, 0);
+  OutgoingQueue queue(1000, 0, {}, &load);
   ASSERT_TRUE(RoomForLive(queue, *pair.stream, 900, load));
   ASSERT_TRUE(queue.Push(Bytes(900)));
-  EXPECT_FALSE(load.WriteBacklogged());
+  EXPECT_EQ(load.overdrawn_queues(), 0u);
 
   EXPECT_TRUE(RoomForLive(queue, *pair.stream, 500, load));
   EXPECT_TRUE(queue.overdrawn());
-  EXPECT_TRUE(load.WriteBacklogged());
+  EXPECT_EQ(load.overdrawn_queues(), 1u);
   ASSERT_TRUE(queue.Push(Bytes(500)));
   EXPECT_FALSE(RoomForLive(queue, *pair.stream, 700, load));  // Past twice the limit.
+}
+
+// One connection alone, whatever its peer does (a TLS peer that stalls and then drains once
+// looks like one that reads while its queue is past the limit), never makes the loop look
+// behind: the loop is judged on how many of its connections are.
+TEST(RoomForLive, OneOverdrawnQueueDoesNotMakeTheLoopBackloggedManyDo) {
+  StreamPair first, second;
+  LoopLoad load;
+  {
+    OutgoingQueue a(1000, 0, {}, &load);
+    ASSERT_TRUE(a.Push(Bytes(900)));
+    ASSERT_TRUE(RoomForLive(a, *first.stream, 500, load));
+    ASSERT_TRUE(a.overdrawn());
+    EXPECT_FALSE(load.WriteBacklogged(/*attached=*/1));
+    EXPECT_FALSE(load.WriteBacklogged(/*attached=*/2));
+
+    OutgoingQueue b(1000, 0, {}, &load);
+    ASSERT_TRUE(b.Push(Bytes(900)));
+    ASSERT_TRUE(RoomForLive(b, *second.stream, 500, load));
+    EXPECT_TRUE(load.WriteBacklogged(/*attached=*/2));
+    EXPECT_TRUE(load.WriteBacklogged(/*attached=*/8));
+    EXPECT_FALSE(load.WriteBacklogged(/*attached=*/9));  // Two of nine: a few connections.
+
+    // Back under its limit once written: no longer counted.
+    a.StartWrite(kMaxGatherBuffers);
+    EXPECT_FALSE(a.overdrawn());
+    EXPECT_EQ(load.overdrawn_queues(), 1u);
+    EXPECT_FALSE(load.WriteBacklogged(/*attached=*/2));
+  }
+  EXPECT_EQ(load.overdrawn_queues(), 0u);  // A queue that goes is no longer counted.
+}
+
+// A small write that waited says nothing about how many writes the backlog takes: the batches
+// behind it are full ones.
+TEST(EstimatedWriteWait, CountsTheBatchesBehindNotWritesOfTheCurrentSize) {
+  absl::Duration waited = absl::Milliseconds(100);
+  EXPECT_EQ(EstimatedWriteWait(waited, 0, 100), waited);
+  EXPECT_EQ(EstimatedWriteWait(waited, 64 * 1024, 100), waited * 1.25);
+  EXPECT_EQ(EstimatedWriteWait(waited, 1024 * 1024, OutgoingQueue::kMaxWriteBytes), waited * 5);
+  EXPECT_EQ(EstimatedWriteWait(waited, 1024 * 1024, 512 * 1024), waited * 3);
 }
 
 TEST(RoomForLive, PastTheLimitAPeerThatDoesNotReadIsASlowConsumer) {
   StreamPair pair;
   pair.FillSocket();
   LoopLoad load;
-  OutgoingQueue queue(1000, 0);
+  OutgoingQueue queue(1000, 0, {}, &load);
   ASSERT_TRUE(RoomForLive(queue, *pair.stream, 900, load));  // Within the limit: no question.
   ASSERT_TRUE(queue.Push(Bytes(900)));
   EXPECT_FALSE(RoomForLive(queue, *pair.stream, 500, load));
   EXPECT_FALSE(queue.overdrawn());
-  EXPECT_FALSE(load.WriteBacklogged());
+  EXPECT_EQ(load.overdrawn_queues(), 0u);
 }
 
 TEST(RoomForLive, AnOverdrawnQueueWhosePeerStopsReadingIsCutAtTheNextLook) {
@@ -155,7 +195,7 @@ TEST(RoomForLive, APlainWriteWaitingForTheSocketMeansThePeerDoesNotKeepUp) {
   ASSERT_TRUE(PeerDrains(pair.stream->tcp().socket().native_handle()));
   EXPECT_FALSE(RoomForLive(queue, *pair.stream, 500, load));
   EXPECT_FALSE(queue.overdrawn());
-  EXPECT_FALSE(load.WriteBacklogged());
+  EXPECT_EQ(load.overdrawn_queues(), 0u);
 }
 
 }  // namespace

@@ -21,7 +21,7 @@
 #include "auth/publisher_keys.h"
 #include "auth/topic_pattern.h"
 #include "fuzz_check.h"
-#include "hub/topic.h"
+#include "topic/topic.h"
 
 namespace herald::fuzz {
 namespace {

@@ -10,7 +10,7 @@
 #include "codec/resume_token.h"
 #include "edge/request_target.h"
 #include "fuzz_check.h"
-#include "hub/topic.h"
+#include "topic/topic.h"
 
 namespace herald::fuzz {
 namespace {

@@ -19,7 +19,7 @@
 #include "herald/v1/websocket.pb.h"
 #include "codec/error_proto.h"
 #include "publish/publish_validation.h"
-#include "hub/topic.h"
+#include "topic/topic.h"
 
 namespace herald::fuzz {
 namespace {

@@ -17,14 +17,16 @@ class ManualLoops {
  public:
   explicit ManualLoops(size_t count) : queues_(count) {}
 
-  std::vector<LoopPoster> Posters() {
-    std::vector<LoopPoster> posters;
+  // One test thread plays every loop: it is always on the loop.
+  std::vector<HubLoop> HubLoops() {
+    std::vector<HubLoop> loops;
     for (size_t i = 0; i < queues_.size(); ++i) {
-      posters.push_back([this, i](std::function<void()> task) {
-        queues_[i].push_back(std::move(task));
-      });
+      loops.push_back({.post = [this, i](std::function<void()> task) {
+                         queues_[i].push_back(std::move(task));
+                       },
+                       .runs_here = [] { return true; }});
     }
-    return posters;
+    return loops;
   }
 
   size_t pending(size_t loop) const { return queues_[loop].size(); }
@@ -78,7 +80,7 @@ class HubTest : public ::testing::Test {
 
   ManualLoops loops_{2};
   Metrics metrics_{2};
-  Hub hub_{loops_.Posters(), metrics_};
+  Hub hub_{loops_.HubLoops(), metrics_};
   MemoryEngineOptions options_ = [] {
     MemoryEngineOptions options;
     options.history_size = 5;

@@ -1,5 +1,5 @@
 // Topic grammar.
-#include "hub/topic.h"
+#include "topic/topic.h"
 
 #include <gtest/gtest.h>
 
