@@ -19,6 +19,9 @@ struct AuthConfig {
   std::string jwt_issuer;
   // Clock skew allowed between the token issuer and the gateway, for exp and nbf.
   absl::Duration jwt_leeway = absl::Seconds(10);
+  // Tokens must carry "exp"; and, when positive, expire within this from now.
+  bool jwt_require_exp = false;
+  absl::Duration jwt_max_lifetime = absl::ZeroDuration();
   std::string publisher_keys_file;
 
   bool HasKeys() const {

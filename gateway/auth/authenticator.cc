@@ -121,6 +121,8 @@ absl::StatusOr<Grant> Authenticator::Authenticate(absl::string_view credential,
   options.audience = config_.jwt_audience;
   options.issuer = config_.jwt_issuer;
   options.leeway = config_.jwt_leeway;
+  options.require_exp = config_.jwt_require_exp;
+  options.max_lifetime = config_.jwt_max_lifetime;
   absl::StatusOr<JwtClaims> claims = keys->jwt.Verify(credential, options);
   if (!claims.ok()) return claims.status();
   Grant grant;

@@ -546,7 +546,15 @@ absl::StatusOr<JwtClaims> JwtKeySet::Verify(absl::string_view token,
     std::optional<absl::Time> expires = NumericDate(*exp);
     if (!expires.has_value()) return Unauthenticated("bad exp claim");
     if (*expires + options.leeway <= options.now) return Unauthenticated("token expired");
+    if (options.max_lifetime > absl::ZeroDuration() &&
+        *expires - options.now > options.max_lifetime + options.leeway) {
+      return Unauthenticated(absl::StrCat("token lives longer than the allowed ",
+                                          absl::FormatDuration(options.max_lifetime),
+                                          " (--jwt_max_lifetime)"));
+    }
     result.expires = *expires;
+  } else if (options.require_exp || options.max_lifetime > absl::ZeroDuration()) {
+    return Unauthenticated("missing exp claim: tokens must expire (--jwt_require_exp)");
   }
   if (const boost::json::value* nbf = Find(*claims, "nbf")) {
     std::optional<absl::Time> not_before = NumericDate(*nbf);

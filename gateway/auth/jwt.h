@@ -31,6 +31,11 @@ struct JwtVerifyOptions {
   std::string audience;
   // When non-empty, "iss" must equal it.
   std::string issuer;
+  // A token without "exp" is refused (it would be valid forever).
+  bool require_exp = false;
+  // When positive, a token whose "exp" is further than this from now is refused, and so is one
+  // without "exp": a leaked token stops working within this time.
+  absl::Duration max_lifetime = absl::ZeroDuration();
 };
 
 // Verification keys: HS256 secrets and RS256 / ES256 (P-256) public keys, each optionally named

@@ -101,6 +101,11 @@ ABSL_FLAG(std::string, jwt_audience, "", "When set, tokens must carry it in 'aud
 ABSL_FLAG(std::string, jwt_issuer, "", "When set, tokens must carry it as 'iss'.");
 ABSL_FLAG(absl::Duration, jwt_leeway, absl::Seconds(10),
           "Clock skew allowed for a token's exp and nbf.");
+ABSL_FLAG(bool, jwt_require_exp, false,
+          "Refuse tokens without 'exp' (they would be valid forever). On in production.");
+ABSL_FLAG(absl::Duration, jwt_max_lifetime, absl::ZeroDuration(),
+          "When set, refuse tokens whose 'exp' is further than this from now (and tokens "
+          "without 'exp'): a leaked token stops working within it.");
 ABSL_FLAG(std::string, publisher_keys_file, "",
           "Keys for backends, one per line with the topic patterns it may publish to.");
 ABSL_FLAG(std::string, tls_cert_file, "",
@@ -168,6 +173,11 @@ absl::Status AuthFromFlags(AuthConfig& auth) {
   auth.jwt_leeway = absl::GetFlag(FLAGS_jwt_leeway);
   if (auth.jwt_leeway < absl::ZeroDuration() || auth.jwt_leeway > absl::Minutes(10)) {
     return absl::InvalidArgumentError("--jwt_leeway must be 0s..10m");
+  }
+  auth.jwt_require_exp = absl::GetFlag(FLAGS_jwt_require_exp);
+  auth.jwt_max_lifetime = absl::GetFlag(FLAGS_jwt_max_lifetime);
+  if (auth.jwt_max_lifetime < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--jwt_max_lifetime must not be negative");
   }
   auth.publisher_keys_file = absl::GetFlag(FLAGS_publisher_keys_file);
   for (auto [name, path] : {std::pair{"jwt_hs256_secret_file", auth.jwt_hs256_secret_file},
@@ -245,6 +255,8 @@ std::string Config::Describe() const {
       " jwt_hs256_secret=", Masked(auth.jwt_hs256_secret),
       " jwt_hs256_secret_file=", auth.jwt_hs256_secret_file,
       " jwt_public_key_file=", auth.jwt_public_key_file, " jwt_audience=", auth.jwt_audience,
+      " jwt_require_exp=", auth.jwt_require_exp ? "true" : "false",
+      " jwt_max_lifetime=", absl::FormatDuration(auth.jwt_max_lifetime),
       " publisher_keys_file=", auth.publisher_keys_file, " tls_cert_file=", tls_cert_file,
       " grpc_tls_cert_file=", grpc_tls_cert_file, " grpc_client_ca_file=", grpc_client_ca_file,
       " web_root=", web_root.empty() ? "none" : web_root);

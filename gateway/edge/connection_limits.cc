@@ -1,6 +1,8 @@
 // Connection caps.
 #include "edge/connection_limits.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace herald {
@@ -41,6 +43,17 @@ void ConnectionLimits::Release(const std::string& ip) {
   --total_;
   auto it = per_ip_.find(ip);
   if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
+}
+
+std::string ClientAddressBucket(const boost::asio::ip::address& address) {
+  if (address.is_v4()) return address.to_string();
+  boost::asio::ip::address_v6 v6 = address.to_v6();
+  if (v6.is_v4_mapped()) {
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, v6).to_string();
+  }
+  boost::asio::ip::address_v6::bytes_type bytes = v6.to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return boost::asio::ip::address_v6(bytes).to_string() + "/64";
 }
 
 size_t ConnectionLimits::total() const {

@@ -1,6 +1,7 @@
 // Caps on open WebSocket and SSE connections, in total and per client IP.
 #pragma once
 
+#include <boost/asio/ip/address.hpp>
 #include <cstddef>
 #include <string>
 
@@ -38,6 +39,7 @@ class ConnectionLimits {
 
   // UNAVAILABLE when the gateway holds its maximum (HTTP 503), RESOURCE_EXHAUSTED when `ip`
   // does (HTTP 429).
+  // `ip`: the client's ClientAddressBucket.
   absl::StatusOr<ConnectionSlot> Acquire(const std::string& ip);
 
   size_t total() const;
@@ -52,5 +54,10 @@ class ConnectionLimits {
   size_t total_ ABSL_GUARDED_BY(mutex_) = 0;
   absl::flat_hash_map<std::string, size_t> per_ip_ ABSL_GUARDED_BY(mutex_);
 };
+
+// What --max_connections_per_ip counts a client address under: an IPv4 address (also when it
+// comes IPv4-mapped), or the /64 an IPv6 address is in (one host is commonly given a whole /64,
+// so a per-/128 cap would not cap it at all).
+std::string ClientAddressBucket(const boost::asio::ip::address& address);
 
 }  // namespace herald

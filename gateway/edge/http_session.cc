@@ -235,8 +235,9 @@ std::optional<HttpSession::AdmittedStream> HttpSession::AdmitStream(const Reques
     }
   }
   boost::system::error_code ignored;
-  std::string ip = stream_.tcp().socket().remote_endpoint(ignored).address().to_string();
-  absl::StatusOr<ConnectionSlot> slot = context_.connections.Acquire(ip);
+  std::string bucket =
+      ClientAddressBucket(stream_.tcp().socket().remote_endpoint(ignored).address());
+  absl::StatusOr<ConnectionSlot> slot = context_.connections.Acquire(bucket);
   if (!slot.ok()) {
     Headers headers = cors;
     headers.emplace_back(http::field::retry_after, "5");

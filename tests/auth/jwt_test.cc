@@ -194,6 +194,28 @@ TEST(JwtVerify, AcceptsTokenSignedOutsideThisModuleAndMissingOptionalClaims) {
   EXPECT_TRUE(result->publish.empty());
 }
 
+// A token without exp lives forever: --jwt_require_exp refuses it, and --jwt_max_lifetime
+// refuses it and any token that expires later than that from now.
+TEST(JwtVerify, RequiredExpAndMaxLifetimeRefuseTokensThatLiveTooLong) {
+  JwtKeySet keys;
+  ASSERT_TRUE(keys.AddHs256Secret(kSecret).ok());
+  JwtVerifyOptions require_exp = Options();
+  require_exp.require_exp = true;
+  ExpectRefused(keys.Verify(Sign("HS256", "{}", kSecret), require_exp), "missing exp claim: tokens must expire (--jwt_require_exp)");
+  EXPECT_TRUE(keys.Verify(Sign("HS256", ClaimsExpiringIn(86400 * 365), kSecret), require_exp).ok());
+
+  JwtVerifyOptions max_lifetime = Options();
+  max_lifetime.max_lifetime = absl::Hours(1);
+  ExpectRefused(keys.Verify(Sign("HS256", "{}", kSecret), max_lifetime), "missing exp claim: tokens must expire (--jwt_require_exp)");
+  EXPECT_TRUE(keys.Verify(Sign("HS256", ClaimsExpiringIn(3600), kSecret), max_lifetime).ok());
+  // Within the leeway (10 s) of the limit, as for exp itself.
+  EXPECT_TRUE(keys.Verify(Sign("HS256", ClaimsExpiringIn(3605), kSecret), max_lifetime).ok());
+  ExpectRefused(keys.Verify(Sign("HS256", ClaimsExpiringIn(3611), kSecret), max_lifetime),
+                "token lives longer than the allowed 1h (--jwt_max_lifetime)");
+  // Without either option a token without exp is still taken (the default, for compatibility).
+  EXPECT_TRUE(keys.Verify(Sign("HS256", "{}", kSecret), Options()).ok());
+}
+
 TEST(JwtVerify, SignJwtHeaderNamesAlgTypAndKid) {
   std::vector<std::string> parts = Parts(Sign("RS256", "{}", Keys().rsa.private_pem, "k1"));
   ASSERT_EQ(parts.size(), 3u);

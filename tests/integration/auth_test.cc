@@ -442,6 +442,35 @@ TEST_F(AuthTest, ARefreshNeedsASub) {
   EXPECT_EQ(reply->error().code(), grpc::StatusCode::PERMISSION_DENIED);
 }
 
+// With --jwt_require_exp a token without exp is refused at the door (it would never expire);
+// --jwt_max_lifetime refuses one that expires too far ahead.
+TEST_F(AuthTest, TokensThatLiveTooLongAreRefusedWhenTheGatewayAsks) {
+  absl::StatusOr<std::string> forever =
+      SignJwt("HS256", R"({"sub":"ada","subscribe":["chat.>"]})", kSecret);
+  ASSERT_TRUE(forever.ok());
+  std::unique_ptr<GatewayProcess> strict = GatewayProcess::Start(
+      {"--jwt_hs256_secret_file=" + secret_file_, "--jwt_require_exp",
+       "--jwt_max_lifetime=2h"});
+  ASSERT_NE(strict, nullptr);
+  WsHandshakeResult refused =
+      WsClient::TryConnect(loop_, strict->http_port(), "/ws?topic=chat.a&token=" + *forever);
+  EXPECT_EQ(refused.http_status, 401);
+  EXPECT_NE(refused.response_body.find("missing exp claim"), std::string::npos)
+      << refused.response_body;
+  Claims long_lived;
+  long_lived.ttl = absl::Hours(24);
+  EXPECT_EQ(WsClient::TryConnect(loop_, strict->http_port(),
+                                 "/ws?topic=chat.a&token=" + Token(long_lived))
+                .http_status,
+            401);
+  EXPECT_EQ(
+      WsClient::TryConnect(loop_, strict->http_port(), "/ws?topic=chat.a&token=" + Token({}))
+          .http_status,
+      101);
+  // The default keeps taking tokens without exp (this fixture's gateway).
+  EXPECT_EQ(TryWs("/ws?topic=chat.a&token=" + *forever).http_status, 101);
+}
+
 TEST_F(AuthTest, TheCookieCountsOnlyForTrustedOrigins) {
   std::string cookie = "herald_token=" + Token({});
   EXPECT_EQ(TryWs("/ws?topic=chat.lobby", {{"Cookie", cookie}, {"Origin", "https://app.example.com"}})

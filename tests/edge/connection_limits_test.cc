@@ -1,0 +1,36 @@
+// Connection caps: what a client address counts under.
+#include "edge/connection_limits.h"
+
+#include <gtest/gtest.h>
+
+namespace herald {
+namespace {
+
+std::string Bucket(const char* address) {
+  return ClientAddressBucket(boost::asio::ip::make_address(address));
+}
+
+TEST(ClientAddressBucket, Ipv4AddressesCountOnTheirOwn) {
+  EXPECT_EQ(Bucket("203.0.113.7"), "203.0.113.7");
+  EXPECT_EQ(Bucket("::ffff:203.0.113.7"), "203.0.113.7");  // IPv4-mapped: the same client.
+}
+
+TEST(ClientAddressBucket, Ipv6AddressesCountByTheirSlash64) {
+  EXPECT_EQ(Bucket("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+  EXPECT_EQ(Bucket("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+  EXPECT_NE(Bucket("2001:db8:1:3::1"), Bucket("2001:db8:1:2::1"));
+}
+
+// One host rotating through its /64 is one client to the per-address cap.
+TEST(ConnectionLimits, AHostRotatingThroughItsSlash64HitsThePerAddressCap) {
+  ConnectionLimits limits(/*max_total=*/0, /*max_per_ip=*/2);
+  absl::StatusOr<ConnectionSlot> first = limits.Acquire(Bucket("2001:db8::1"));
+  absl::StatusOr<ConnectionSlot> second = limits.Acquire(Bucket("2001:db8::2"));
+  ASSERT_TRUE(first.ok() && second.ok());
+  absl::StatusOr<ConnectionSlot> third = limits.Acquire(Bucket("2001:db8::3"));
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(limits.Acquire(Bucket("2001:db8:0:1::1")).ok());  // Another /64.
+}
+
+}  // namespace
+}  // namespace herald
