@@ -122,7 +122,9 @@ std::string ConnectedJson(const herald::v1::Connected& connected) {
                                                 {"recovered", result.recovered()}});
   }
   return boost::json::serialize(boost::json::object{
-      {"client_id", connected.client_id()}, {"subscriptions", std::move(subscriptions)}});
+      {"client_id", connected.client_id()},
+      {"node", connected.node()},
+      {"subscriptions", std::move(subscriptions)}});
 }
 
 std::string DisconnectJson(uint32_t code, absl::string_view reason) {

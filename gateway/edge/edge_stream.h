@@ -38,6 +38,10 @@ class EdgeStream {
   }
 
   bool is_tls() const { return std::holds_alternative<std::unique_ptr<TlsSocket>>(stream_); }
+  // Over TLS, sends close_notify (TlsSocket::SendCloseNotify); nothing on plain TCP.
+  void SendCloseNotify() {
+    if (is_tls()) tls().SendCloseNotify();
+  }
   TlsSocket& tls() { return *std::get<std::unique_ptr<TlsSocket>>(stream_); }
 
   // The TCP layer: the socket, and its shutdown.

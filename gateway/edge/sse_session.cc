@@ -217,8 +217,12 @@ void SseSession::OnWrite(beast::error_code error) {
 }
 
 void SseSession::AfterWrites() {
-  // The disconnect event (and the end of the chunked body) went out: the connection ends.
-  if (closing_ && !queue_.has_pending()) Shutdown();
+  // The disconnect event (and the end of the chunked body) went out: the connection ends, over
+  // TLS with close_notify (a cut stream is then told from an ended one).
+  if (closing_ && !queue_.has_pending()) {
+    stream_.SendCloseNotify();
+    Shutdown();
+  }
 }
 
 void SseSession::Close(const Disconnect& disconnect) {

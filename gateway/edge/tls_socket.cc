@@ -111,6 +111,14 @@ void TlsSocket::expires_after(std::chrono::steady_clock::duration timeout) {
   });
 }
 
+void TlsSocket::SendCloseNotify() {
+  ERR_clear_error();
+  // Non-blocking: writes the alert if the socket takes it, and fails harmlessly after a fatal
+  // error (nothing more may be sent then).
+  (void)SSL_shutdown(ssl_);
+  ERR_clear_error();
+}
+
 void TlsSocket::expires_never() { deadline_.expires_at(std::chrono::steady_clock::time_point::max()); }
 
 TlsSocket::Step TlsSocket::Outcome(int result, size_t& bytes, boost::system::error_code& error) {

@@ -46,6 +46,11 @@ class TlsSocket {
   void expires_after(std::chrono::steady_clock::duration timeout);
   void expires_never();
 
+  // Sends TLS's close_notify, so the peer can tell the end of the stream from a cut (an SSE
+  // stream truncated by an attacker looks like one that ended). Only once everything written
+  // has left (no write pending); the peer's answer is not awaited: the connection closes next.
+  void SendCloseNotify();
+
   // handler(error_code).
   template <class Handler>
   void async_handshake(Handler handler) {

@@ -298,7 +298,8 @@ void WebSocketSession::AfterWrites() {
   if (!close_sent_ || queue_.has_pending()) return;
   if (peer_closed_) {
     // The close handshake is over: the server closes the TCP connection first, as RFC 6455
-    // asks.
+    // asks (over TLS after close_notify).
+    stream_.SendCloseNotify();
     EndConnection();
     return;
   }

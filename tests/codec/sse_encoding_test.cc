@@ -106,12 +106,14 @@ TEST(SseEventBody, TypeAndOneDataLineWithoutId) {
 TEST(SseControlFrame, ConnectedAndDisconnectData) {
   herald::v1::Connected connected;
   connected.set_client_id("c1");
+  connected.set_node("n1");
   herald::v1::SubscribeResult* result = connected.add_subscriptions();
   result->set_topic("a");
   result->set_epoch("e");
   result->set_offset(3);
   boost::json::object json = ParseObject(ConnectedJson(connected));
   EXPECT_EQ(json.at("client_id"), "c1");
+  EXPECT_EQ(json.at("node"), "n1");
   EXPECT_EQ(json.at("subscriptions").at(0).at("offset").to_number<uint64_t>(), 3u);
   EXPECT_EQ(json.at("subscriptions").at(0).at("recovered"), false);
   EXPECT_EQ(SseControlFrame("herald.disconnect", DisconnectJson(1001, "shutdown")),

@@ -99,6 +99,7 @@ class TlsConnection {
 
   bool ok() const { return !error_; }
   std::string error() const { return error_.message(); }
+  boost::system::error_code error_code() const { return error_; }
 
   // The common name of the certificate the gateway presented.
   std::string PeerCommonName() {
@@ -238,6 +239,22 @@ TEST_F(TlsTest, HttpsWssAndSseShareThePortAndPlainHttpIsToldToUseTls) {
 
   // A plain gRPC client cannot talk to the TLS gRPC port.
   EXPECT_FALSE(Publish(Request("secure.news", "plain")).ok());
+}
+
+// An SSE stream the gateway ends (here by its drain) ends with close_notify: a client can tell
+// it from a stream cut short (asio reports the first as eof, the second as stream_truncated).
+TEST_F(TlsTest, AnSseStreamTheGatewayEndsEndsWithCloseNotify) {
+  StartGateway({"--tls_cert_file=" + pki_.Path("live.crt"),
+                "--tls_key_file=" + pki_.Path("live.key")});
+  TlsConnection sse(http_port(), pki_.Path("ca.crt"));
+  ASSERT_TRUE(sse.ok()) << sse.error();
+  sse.ReadUntil("GET /sse?topic=secure.end HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                "herald.connected");
+  ASSERT_TRUE(sse.ok()) << sse.error();
+  ASSERT_TRUE(gateway_->SendSignal(SIGTERM));
+  std::string rest = sse.ReadUntil("", "text that never comes");
+  EXPECT_NE(rest.find("herald.disconnect"), std::string::npos) << rest;
+  EXPECT_EQ(sse.error_code(), asio::error::eof) << sse.error();
 }
 
 TEST_F(TlsTest, MessagesLargerThanARecordCrossIntactBothWays) {
