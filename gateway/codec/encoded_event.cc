@@ -1,6 +1,9 @@
 // Encoding of one event for WebSocket and SSE.
 #include "codec/encoded_event.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include "absl/strings/str_cat.h"
 #include "codec/sse_encoding.h"
 
@@ -35,21 +38,12 @@ EncodedEvent::EncodedEvent(const herald::v1::Event& event)
   SetFrame(without_epoch.SerializeAsString());
 }
 
-EncodedEvent::EncodedEvent(herald::v1::Event event, absl::string_view event_bytes)
-    : topic_(event.topic()),
-      epoch_(event.epoch()),
-      offset_(event.offset()),
-      time_unix_ms_(event.time_unix_ms()) {
-  if (epoch_.empty()) {
-    SetFrame(event_bytes);
-  } else {
-    event.clear_epoch();
-    SetFrame(event.SerializeAsString());
-    event.set_epoch(epoch_);
-  }
-  std::call_once(event_once_, [&] {
-    event_ = std::make_unique<const herald::v1::Event>(std::move(event));
-  });
+EncodedEvent::EncodedEvent(Head head)
+    : topic_(std::move(head.topic)),
+      epoch_(std::move(head.epoch)),
+      offset_(head.offset),
+      time_unix_ms_(head.time_unix_ms) {
+  SetFrame(head.without_epoch);
 }
 
 void EncodedEvent::SetFrame(absl::string_view event_bytes) {
@@ -104,12 +98,49 @@ std::shared_ptr<const EncodedEvent> EncodeEvent(const herald::v1::Event& event) 
 }
 
 std::shared_ptr<const EncodedEvent> EncodedEventFromBytes(absl::string_view event_bytes) {
-  herald::v1::Event event;
-  if (event_bytes.size() > static_cast<size_t>(INT32_MAX) ||
-      !event.ParseFromArray(event_bytes.data(), static_cast<int>(event_bytes.size()))) {
-    return nullptr;
+  using google::protobuf::internal::WireFormatLite;
+  if (event_bytes.size() > static_cast<size_t>(INT32_MAX)) return nullptr;
+  google::protobuf::io::CodedInputStream input(
+      reinterpret_cast<const uint8_t*>(event_bytes.data()), static_cast<int>(event_bytes.size()));
+  EncodedEvent::Head head;
+  head.without_epoch.reserve(event_bytes.size());
+  for (;;) {
+    int start = input.CurrentPosition();
+    uint32_t tag = input.ReadTag();
+    if (tag == 0) {
+      // The end, or a malformed tag (zero is not a valid one).
+      if (static_cast<size_t>(start) != event_bytes.size()) return nullptr;
+      break;
+    }
+    uint32_t field = WireFormatLite::GetTagFieldNumber(tag);
+    WireFormatLite::WireType type = WireFormatLite::GetTagWireType(tag);
+    bool ok = true;
+    bool is_epoch = false;
+    if (field == herald::v1::Event::kTopicFieldNumber &&
+        type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      ok = WireFormatLite::ReadString(&input, &head.topic);
+    } else if (field == herald::v1::Event::kEpochFieldNumber &&
+               type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      ok = WireFormatLite::ReadString(&input, &head.epoch);
+      is_epoch = true;
+    } else if (field == herald::v1::Event::kOffsetFieldNumber &&
+               type == WireFormatLite::WIRETYPE_VARINT) {
+      ok = input.ReadVarint64(&head.offset);
+    } else if (field == herald::v1::Event::kTimeUnixMsFieldNumber &&
+               type == WireFormatLite::WIRETYPE_VARINT) {
+      uint64_t time = 0;
+      ok = input.ReadVarint64(&time);
+      head.time_unix_ms = static_cast<int64_t>(time);
+    } else {
+      ok = WireFormatLite::SkipField(&input, tag);
+    }
+    if (!ok) return nullptr;
+    if (!is_epoch) {
+      head.without_epoch.append(event_bytes.data() + start,
+                                static_cast<size_t>(input.CurrentPosition() - start));
+    }
   }
-  return std::make_shared<const EncodedEvent>(std::move(event), event_bytes);
+  return std::make_shared<const EncodedEvent>(std::move(head));
 }
 
 herald::v1::Event EventFromPublish(const herald::v1::PublishRequest& request,

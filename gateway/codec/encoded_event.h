@@ -22,9 +22,16 @@ enum class EpochField { kLeftOut, kIncluded };
 class EncodedEvent {
  public:
   explicit EncodedEvent(const herald::v1::Event& event);
-  // `event` parsed from `event_bytes` (its encoding, as it crossed a shared engine): the frame
-  // is built around those bytes, not encoded again.
-  EncodedEvent(herald::v1::Event event, absl::string_view event_bytes);
+  // What EncodedEventFromBytes reads off an encoded Event without parsing it whole.
+  struct Head {
+    std::string topic;
+    std::string epoch;
+    uint64_t offset = 0;
+    int64_t time_unix_ms = 0;
+    // The encoding's bytes without its epoch field(s).
+    std::string without_epoch;
+  };
+  explicit EncodedEvent(Head head);
   EncodedEvent(const EncodedEvent&) = delete;
   EncodedEvent& operator=(const EncodedEvent&) = delete;
 
@@ -78,7 +85,10 @@ size_t FirstOfLatestWithin(const std::vector<std::shared_ptr<const EncodedEvent>
 
 // Encodes `event` for every transport.
 std::shared_ptr<const EncodedEvent> EncodeEvent(const herald::v1::Event& event);
-// The same from an encoded Event; null when the bytes do not parse as one.
+// The same from an encoded Event (as it crossed a shared engine), without parsing or encoding
+// it again: its topic, position and time are read off the wire format, and the frame is those
+// bytes with the epoch cut out; the Event message is parsed only if a client needs it (SSE,
+// gRPC). Null when the bytes are not a well-formed protobuf message.
 std::shared_ptr<const EncodedEvent> EncodedEventFromBytes(absl::string_view event_bytes);
 
 // The event a publish makes, accepted at `time_unix_ms`, before an engine gives it its topic

@@ -79,6 +79,35 @@ TEST(EncodedEvent, FromItsBytesLeavesTheEpochOutUnlessAsked) {
   ExpectEncodings(*encoded, event);
 }
 
+// An event that crossed a shared engine is not parsed and encoded again: the frame is its bytes
+// with the epoch cut out, wherever the epoch was, and fields this gateway does not know stay.
+TEST(EncodedEvent, FromItsBytesKeepsThemAsTheyAreWithoutTheEpoch) {
+  herald::v1::Event event = MakeEvent();
+  herald::v1::Event without_epoch = event;
+  without_epoch.clear_epoch();
+  std::string unknown_field = "\xf2\x06\x03new";  // Field 110, length-delimited: "new".
+  std::string epoch_field = std::string("\x1a") + static_cast<char>(event.epoch().size()) +
+                            event.epoch();
+  std::string body = without_epoch.SerializeAsString();
+  std::string bytes = epoch_field + body + unknown_field;
+  std::shared_ptr<const EncodedEvent> encoded = EncodedEventFromBytes(bytes);
+  ASSERT_NE(encoded, nullptr);
+  EXPECT_EQ(encoded->event_bytes(), body + unknown_field);
+  EXPECT_EQ(encoded->topic(), event.topic());
+  EXPECT_EQ(encoded->epoch(), event.epoch());
+  EXPECT_EQ(encoded->offset(), event.offset());
+  EXPECT_EQ(encoded->time_unix_ms(), event.time_unix_ms());
+  EXPECT_EQ(encoded->event().data(), event.data());
+  EXPECT_EQ(encoded->event().epoch(), event.epoch());
+}
+
+TEST(EncodedEvent, FromBytesThatAreNotAMessageIsNothing) {
+  EXPECT_EQ(EncodedEventFromBytes(std::string("\x0a\x05ab", 4)), nullptr);  // Cut short.
+  EXPECT_EQ(EncodedEventFromBytes(std::string("\x00\x01", 2)), nullptr);     // Tag zero.
+  EXPECT_EQ(EncodedEventFromBytes(std::string("\x0f", 1)), nullptr);          // Wire type 7.
+  EXPECT_NE(EncodedEventFromBytes(""), nullptr);  // The empty message is a message.
+}
+
 TEST(EncodedEvent, AnEventWithoutEpochHasOneEncoding) {
   herald::v1::Event event = MakeEvent();
   event.clear_epoch();
