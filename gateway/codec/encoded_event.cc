@@ -4,6 +4,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "codec/sse_encoding.h"
 
@@ -82,6 +83,15 @@ const std::string& EncodedEvent::sse_body(EpochField epoch) const {
   }
   std::call_once(sse_with_epoch_once_, [this] { sse_body_with_epoch_ = SseEventBody(event()); });
   return sse_body_with_epoch_;
+}
+
+absl::string_view EncodedEvent::sse_json(EpochField epoch) const {
+  // "event: <type>\n" (a type holds no line break), then "data: <json>\n\n".
+  absl::string_view body = sse_body(epoch);
+  if (absl::StartsWith(body, "event: ")) body.remove_prefix(body.find('\n') + 1);
+  body.remove_prefix(std::string_view("data: ").size());
+  body.remove_suffix(2);
+  return body;
 }
 
 const herald::v1::Event& EncodedEvent::event() const {

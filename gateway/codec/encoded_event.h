@@ -46,6 +46,9 @@ class EncodedEvent {
   // The SSE event without its `id:` line, which each connection writes itself (the id is the
   // connection's resume token): "event: <type>\ndata: {...}\n\n". Thread-safe.
   const std::string& sse_body(EpochField epoch = EpochField::kLeftOut) const;
+  // The JSON of the event in sse_body() (its `data:` line's value): what a history answer lists.
+  // Thread-safe.
+  absl::string_view sse_json(EpochField epoch = EpochField::kLeftOut) const;
   // The Event message's own encoding without its epoch (a view into ws_frame()); followed by
   // epoch_field(), the whole event (protobuf fields may come in any order).
   absl::string_view event_bytes() const {

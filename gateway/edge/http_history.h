@@ -2,6 +2,7 @@
 // them and then subscribes from that position.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -13,9 +14,10 @@ namespace herald {
 
 // Reads the last `limit` events of `topic` (0: the default) that fit the answer size, and gives
 // `done` 200 with {"topic", "epoch", "offset", "events": [<the SSE JSON of each event>]}, or an
-// error status with {"code", "message"}; possibly on another thread. The topic is valid and the
-// caller may read it.
+// error status with {"code", "message"}. The answer is built and `done` called on `loop` (the
+// requesting connection's), not on the engine's thread, from each event's cached SSE JSON. The
+// topic is valid and the caller may read it.
 void HistoryJson(const std::string& topic, uint32_t limit, EdgeContext& context,
-                 std::function<void(HttpAnswer)> done);
+                 boost::asio::io_context& loop, std::function<void(HttpAnswer)> done);
 
 }  // namespace herald

@@ -9,6 +9,7 @@
 #include "edge/http_publish.h"
 #include "edge/request_target.h"
 #include "edge/sse_session.h"
+#include "loop_check.h"
 #include "edge/websocket_session.h"
 #include "log.h"
 
@@ -350,7 +351,7 @@ void HttpSession::History(const Request& request) {
   }
   stream_.expires_never();
   HistoryJson(call->target.topics[0], call->target.limit, context_,
-              [self = shared_from_this(), keep_alive,
+              LoopOf(stream_.get_executor()), [self = shared_from_this(), keep_alive,
                cors = std::move(call->cors)](HttpAnswer answer) mutable {
                 RespondJsonLater(std::move(self), std::move(answer), keep_alive, cors);
               });

@@ -236,25 +236,29 @@ grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext
     return reactor;
   }
   size_t limit = request->limit() == 0 ? kDefaultHistoryLimit : request->limit();
-  engine_.ReadHistory(request->topic(), limit,
-                      [reactor, response, topic = request->topic()](
-                          absl::StatusOr<TopicHistory> history) {
-                        if (!history.ok()) {
-                          reactor->Finish(grpc::Status(
-                              static_cast<grpc::StatusCode>(history.status().code()),
-                              std::string(history.status().message())));
-                          return;
-                        }
-                        response->set_topic(topic);
-                        response->set_epoch(history->position.epoch);
-                        response->set_offset(history->position.offset);
-                        size_t first =
-                            FirstOfLatestWithin(history->events, kMaxHistoryAnswerBytes);
-                        for (size_t i = first; i < history->events.size(); ++i) {
-                          *response->add_events() = history->events[i]->event();
-                        }
-                        reactor->Finish(grpc::Status::OK);
-                      });
+  // The answer is built on an event loop, not on the engine's thread: a large one must not hold
+  // up every publish and live event of a Redis node.
+  boost::asio::io_context& loop = loops_.context(next_shard_.fetch_add(1) % loops_.size());
+  engine_.ReadHistory(
+      request->topic(), limit,
+      [&loop, reactor, response, topic = request->topic()](
+          absl::StatusOr<TopicHistory> history) mutable {
+        boost::asio::post(loop, [reactor, response, topic = std::move(topic),
+                                 history = std::move(history)] {
+          if (!history.ok()) {
+            reactor->Finish(ToGrpcStatus(history.status()));
+            return;
+          }
+          response->set_topic(topic);
+          response->set_epoch(history->position.epoch);
+          response->set_offset(history->position.offset);
+          size_t first = FirstOfLatestWithin(history->events, kMaxHistoryAnswerBytes);
+          for (size_t i = first; i < history->events.size(); ++i) {
+            *response->add_events() = history->events[i]->event();
+          }
+          reactor->Finish(grpc::Status::OK);
+        });
+      });
   return reactor;
 }
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "codec/sse_encoding.h"
 #include "herald/v1/websocket.pb.h"
 
 namespace herald {
@@ -106,6 +107,17 @@ TEST(EncodedEvent, FromBytesThatAreNotAMessageIsNothing) {
   EXPECT_EQ(EncodedEventFromBytes(std::string("\x00\x01", 2)), nullptr);     // Tag zero.
   EXPECT_EQ(EncodedEventFromBytes(std::string("\x0f", 1)), nullptr);          // Wire type 7.
   EXPECT_NE(EncodedEventFromBytes(""), nullptr);  // The empty message is a message.
+}
+
+// A history answer lists each event's SSE JSON as SSE delivers it (built once, shared).
+TEST(EncodedEvent, SseJsonIsTheDataOfTheSseBody) {
+  herald::v1::Event event = MakeEvent();
+  std::shared_ptr<const EncodedEvent> encoded = EncodeEvent(event);
+  EXPECT_EQ(encoded->sse_json(EpochField::kIncluded), EventJson(event));
+  event.set_type("");
+  std::shared_ptr<const EncodedEvent> untyped = EncodeEvent(event);
+  EXPECT_EQ(absl::StrCat("data: ", untyped->sse_json(), "\n\n"), untyped->sse_body());
+  EXPECT_EQ(SseJson(std::string(untyped->sse_body())).at("topic"), event.topic().c_str());
 }
 
 TEST(EncodedEvent, AnEventWithoutEpochHasOneEncoding) {
