@@ -49,6 +49,10 @@ ABSL_FLAG(int64_t, max_connections, 50000,
 ABSL_FLAG(int64_t, max_connections_per_ip, 1000,
           "WebSocket and SSE connections from one client address; past it 429. Raise it behind "
           "a load balancer that does not keep client addresses. 0: no cap.");
+ABSL_FLAG(int64_t, max_pending_connections, 4096,
+          "Connections accepted and not yet admitted (TLS handshake, request being read, plain "
+          "HTTP requests); past it new connections are closed at once, so a flood of them "
+          "cannot slow the event loops for everyone. 0: no cap.");
 ABSL_FLAG(double, publish_rate, 20000,
           "Events per second one credential (token sub or publisher key) may publish, in bursts "
           "of twice that, on gRPC, HTTP and WebSocket together; past it RESOURCE_EXHAUSTED / "
@@ -248,6 +252,7 @@ std::string Config::Describe() const {
       " max_queue_bytes=", max_queue_bytes, " max_message_bytes=", max_message_bytes,
       " max_topics_per_connection=", max_topics_per_connection,
       " max_connections=", max_connections, " max_connections_per_ip=", max_connections_per_ip,
+      " max_pending_connections=", max_pending_connections,
       " publish_rate=", publish_rate,
       " max_delivery_lag=", absl::FormatDuration(max_delivery_lag), " max_topics=", max_topics,
       " max_history_bytes=", max_history_bytes,
@@ -379,6 +384,8 @@ absl::StatusOr<Config> ConfigFromFlags() {
        {std::tuple{"max_connections", absl::GetFlag(FLAGS_max_connections), &config.max_connections},
         {"max_connections_per_ip", absl::GetFlag(FLAGS_max_connections_per_ip),
          &config.max_connections_per_ip},
+        {"max_pending_connections", absl::GetFlag(FLAGS_max_pending_connections),
+         &config.max_pending_connections},
         {"max_topics", absl::GetFlag(FLAGS_max_topics), &config.max_topics}}) {
     absl::StatusOr<size_t> size = PositiveSize(name, value, /*zero_ok=*/true);
     if (!size.ok()) return size.status();

@@ -36,6 +36,8 @@ struct Config {
   size_t max_topics_per_connection = 128;
   size_t max_connections = 50000;        // WebSocket + SSE connections in all; 0: no cap.
   size_t max_connections_per_ip = 1000;  // From one client address; 0: no cap.
+  // Accepted, not yet admitted connections (handshakes, requests); 0: no cap.
+  size_t max_pending_connections = 4096;
   double publish_rate = 20000;           // Events per second per credential; 0: no limit.
   // Publishes are refused while accepted events wait longer than this for delivery; 0: never.
   absl::Duration max_delivery_lag = absl::Seconds(1);

@@ -45,6 +45,28 @@ void ConnectionLimits::Release(const std::string& ip) {
   if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
 }
 
+PendingSlot& PendingSlot::operator=(PendingSlot&& other) noexcept {
+  if (this != &other) {
+    Release();
+    limits_ = std::exchange(other.limits_, nullptr);
+  }
+  return *this;
+}
+
+void PendingSlot::Release() {
+  if (limits_) limits_->pending_.fetch_sub(1, std::memory_order_relaxed);
+  limits_ = nullptr;
+}
+
+std::optional<PendingSlot> ConnectionLimits::AcquirePending() {
+  size_t pending = pending_.fetch_add(1, std::memory_order_relaxed);
+  if (max_pending_ != 0 && pending >= max_pending_) {
+    pending_.fetch_sub(1, std::memory_order_relaxed);
+    return std::nullopt;
+  }
+  return PendingSlot(this);
+}
+
 std::string ClientAddressBucket(const boost::asio::ip::address& address) {
   if (address.is_v4()) return address.to_string();
   boost::asio::ip::address_v6 v6 = address.to_v6();

@@ -2,7 +2,10 @@
 #pragma once
 
 #include <boost/asio/ip/address.hpp>
+#include <atomic>
 #include <cstddef>
+#include <optional>
+#include <utility>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -31,11 +34,35 @@ class ConnectionSlot {
   std::string ip_;
 };
 
+// A connection accepted and not admitted yet (its TLS handshake, its request being read, a
+// plain HTTP exchange): its place under --max_pending_connections, given back when destroyed.
+// Move-only; an empty one holds nothing.
+class PendingSlot {
+ public:
+  PendingSlot() = default;
+  PendingSlot(PendingSlot&& other) noexcept : limits_(std::exchange(other.limits_, nullptr)) {}
+  PendingSlot& operator=(PendingSlot&& other) noexcept;
+  ~PendingSlot() { Release(); }
+  void Release();
+
+ private:
+  friend class ConnectionLimits;
+  explicit PendingSlot(ConnectionLimits* limits) : limits_(limits) {}
+
+  ConnectionLimits* limits_ = nullptr;
+};
+
 // Thread-safe. Zero means no cap.
 class ConnectionLimits {
  public:
-  ConnectionLimits(size_t max_total, size_t max_per_ip)
-      : max_total_(max_total), max_per_ip_(max_per_ip) {}
+  ConnectionLimits(size_t max_total, size_t max_per_ip, size_t max_pending = 0)
+      : max_total_(max_total), max_per_ip_(max_per_ip), max_pending_(max_pending) {}
+
+  // A place for a connection just accepted; nullopt when --max_pending_connections are already
+  // waiting to be admitted (the connection is then closed at once: a flood of handshakes or
+  // slow requests must not take the event loops' time from admitted clients).
+  std::optional<PendingSlot> AcquirePending();
+  size_t pending() const { return pending_.load(std::memory_order_relaxed); }
 
   // UNAVAILABLE when the gateway holds its maximum (HTTP 503), RESOURCE_EXHAUSTED when `ip`
   // does (HTTP 429).
@@ -46,10 +73,13 @@ class ConnectionLimits {
 
  private:
   friend class ConnectionSlot;
+  friend class PendingSlot;
   void Release(const std::string& ip);
 
   const size_t max_total_;
   const size_t max_per_ip_;
+  const size_t max_pending_;
+  std::atomic<size_t> pending_{0};
   mutable absl::Mutex mutex_;
   size_t total_ ABSL_GUARDED_BY(mutex_) = 0;
   absl::flat_hash_map<std::string, size_t> per_ip_ ABSL_GUARDED_BY(mutex_);

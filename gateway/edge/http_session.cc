@@ -56,8 +56,12 @@ std::string_view RequestCredential(const http::request<http::string_body>& reque
 
 }  // namespace
 
-HttpSession::HttpSession(boost::asio::ip::tcp::socket socket, EdgeContext& context, size_t shard)
-    : stream_(beast::tcp_stream(std::move(socket))), context_(context), shard_(shard) {}
+HttpSession::HttpSession(boost::asio::ip::tcp::socket socket, EdgeContext& context, size_t shard,
+                         PendingSlot pending)
+    : stream_(beast::tcp_stream(std::move(socket))),
+      context_(context),
+      shard_(shard),
+      pending_(std::move(pending)) {}
 
 void HttpSession::Run() {
   if (!context_.tls) {
@@ -268,6 +272,7 @@ void HttpSession::StartWebSocket(Request request) {
   }
   // Frames the client sent right behind its request were read with it.
   std::string early_bytes = beast::buffers_to_string(buffer_.data());
+  pending_.Release();  // Admitted: counted under --max_connections from now on.
   std::make_shared<WebSocketSession>(std::move(stream_), context_, shard_)
       ->Run(std::move(request), std::move(admitted->target.topics), std::move(admitted->grant),
             std::move(admitted->slot), early_bytes);
@@ -283,6 +288,7 @@ void HttpSession::StartSse(Request request) {
   // Browsers resend the last `id:` as Last-Event-ID; polyfills may put it in the query.
   std::string resume_token(request["Last-Event-ID"]);
   if (resume_token.empty()) resume_token = admitted->target.last_event_id;
+  pending_.Release();  // Admitted: counted under --max_connections from now on.
   std::make_shared<SseSession>(std::move(stream_), context_, shard_)
       ->Run(request, std::move(admitted->target.topics), resume_token, std::move(admitted->grant),
             std::move(admitted->slot));

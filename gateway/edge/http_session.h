@@ -22,7 +22,10 @@ namespace herald {
 class HttpSession final : public std::enable_shared_from_this<HttpSession> {
  public:
   // The socket must belong to the loop of `shard`.
-  HttpSession(boost::asio::ip::tcp::socket socket, EdgeContext& context, size_t shard);
+  // `pending` holds the connection's place under --max_pending_connections until it is
+  // admitted as a WebSocket or SSE client, or ends.
+  HttpSession(boost::asio::ip::tcp::socket socket, EdgeContext& context, size_t shard,
+              PendingSlot pending);
 
   void Run();
 
@@ -85,6 +88,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   EdgeStream stream_;
   EdgeContext& context_;
   const size_t shard_;
+  PendingSlot pending_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   std::shared_ptr<void> response_;  // The response being written.

@@ -58,9 +58,18 @@ void Listener::Accept() {
       [self = shared_from_this(), loop](boost::system::error_code error, tcp::socket socket) {
         if (error == net::error::operation_aborted || !self->acceptor_.is_open()) return;
         if (!error) {
+          std::optional<PendingSlot> pending = self->context_.connections.AcquirePending();
+          if (!pending) {
+            // Closed at once (before any TLS work): the cap of connections not yet admitted.
+            self->NotePendingRefused();
+            socket.close(error);
+            self->Accept();
+            return;
+          }
           socket.set_option(tcp::no_delay(true), error);
           // The session starts on its own loop, which owns the socket from now on.
-          auto session = std::make_shared<HttpSession>(std::move(socket), self->context_, loop);
+          auto session = std::make_shared<HttpSession>(std::move(socket), self->context_, loop,
+                                                       *std::move(pending));
           net::post(self->loops_.context(loop), [session] { session->Run(); });
         } else {
           LogWarning(absl::StrCat("accept failed: ", error.message()));
@@ -69,6 +78,18 @@ void Listener::Accept() {
         }
         self->Accept();
       });
+}
+
+void Listener::NotePendingRefused() {
+  // Logged once per burst: the first refusal, then one every 10 s while they go on.
+  auto now = std::chrono::steady_clock::now();
+  ++pending_refused_;
+  if (now - pending_refused_logged_ < std::chrono::seconds(10)) return;
+  pending_refused_logged_ = now;
+  LogWarning(absl::StrCat("--max_pending_connections=", context_.config.max_pending_connections,
+                          " reached: closed ", pending_refused_,
+                          " new connections at once (a flood of handshakes or slow requests?)"));
+  pending_refused_ = 0;
 }
 
 void Listener::AcceptLater() {

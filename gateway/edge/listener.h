@@ -3,6 +3,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -28,6 +29,8 @@ class Listener final : public std::enable_shared_from_this<Listener> {
   // After a failed accept (often: out of file descriptors), waits before trying again rather
   // than spinning on a listening socket that stays readable.
   void AcceptLater();
+  // A connection closed at once for --max_pending_connections: counted and logged now and then.
+  void NotePendingRefused();
 
   EventLoops& loops_;
   EdgeContext& context_;
@@ -35,6 +38,9 @@ class Listener final : public std::enable_shared_from_this<Listener> {
   boost::asio::steady_timer retry_timer_;
   uint16_t port_ = 0;
   size_t next_loop_ = 0;
+  // Accept handlers run on the acceptor's loop only.
+  size_t pending_refused_ = 0;
+  std::chrono::steady_clock::time_point pending_refused_logged_{};
 };
 
 }  // namespace herald

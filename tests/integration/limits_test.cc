@@ -1,6 +1,11 @@
 // Limits with clear answers: stalled writers, oversized stream items, large History answers.
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "integration/gateway_test.h"
@@ -123,6 +128,39 @@ TEST_F(LimitsTest, ConnectionsAreCappedPerAddressThenInTotalBeforeAnyUpgrade) {
   ASSERT_TRUE(first->WaitForClose(kWait).has_value());
   ASSERT_TRUE(WaitForValue([&] { return Metric("herald_connections{transport=\"ws\"}"); }, 0));
   EXPECT_TRUE(ConnectWs("/ws?topic=a"));
+}
+
+// Connections not admitted yet (a TLS handshake, a request being read) are capped: past the cap
+// a new connection is closed at once, and admitted clients do not notice.
+TEST_F(LimitsTest, ConnectionsNotYetAdmittedAreCapped) {
+  StartGateway({"--max_pending_connections=3"});
+  std::shared_ptr<WsClient> admitted = ConnectWs("/ws?topic=a");  // Holds no pending place.
+  ASSERT_TRUE(admitted);
+  std::vector<int> silent;
+  for (int i = 0; i < 3; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(http_port());
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    silent.push_back(fd);
+  }
+  std::string refused = RawExchange(http_port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(refused, "");  // Closed without an answer.
+  ASSERT_TRUE(PublishForTest("a", "still delivered").ok());
+  EXPECT_TRUE(admitted->WaitForEvents(1, kWait));
+
+  for (int fd : silent) close(fd);
+  // Their places come back once the gateway sees them go.
+  auto deadline = std::chrono::steady_clock::now() + kWait;
+  int status = 0;
+  while (status != 200 && std::chrono::steady_clock::now() < deadline) {
+    status = Fetch(http_port(), "GET", "/healthz").status;
+    if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(status, 200);
+  EXPECT_FALSE(admitted->Ended());
 }
 
 TEST_F(LimitsTest, TheTotalConnectionCapAnswers503) {
