@@ -31,6 +31,15 @@ boost::asio::io_context& LoopOf(const Executor& executor) {
 #define HERALD_ASSERT_THREAD(on_thread) ::herald::AssertThread((on_thread), __func__)
 #endif
 
+namespace herald {
+
+// Whether the calling thread may touch what `loop` owns: it runs the loop, or the loop has
+// stopped (at shutdown, what the loops owned is destroyed by the thread that stopped them).
+inline bool OnLoopOrStopped(boost::asio::io_context& loop) {
+  return loop.get_executor().running_in_this_thread() || loop.stopped();
+}
+
+}  // namespace herald
+
 // In a function that must run on the thread of io_context `loop`.
-#define HERALD_ASSERT_ON_LOOP(loop) \
-  HERALD_ASSERT_THREAD((loop).get_executor().running_in_this_thread())
+#define HERALD_ASSERT_ON_LOOP(loop) HERALD_ASSERT_THREAD(::herald::OnLoopOrStopped(loop))

@@ -3,6 +3,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include "loop_check.h"
+
 namespace herald {
 
 EventLoops::EventLoops(size_t count) {
@@ -20,9 +22,7 @@ std::vector<HubLoop> EventLoops::HubLoops() {
     loops.push_back(
         {.post = [context = context.get()](
                      std::function<void()> task) { boost::asio::post(*context, std::move(task)); },
-         .runs_here = [context = context.get()] {
-           return context->get_executor().running_in_this_thread();
-         }});
+         .runs_here = [context = context.get()] { return OnLoopOrStopped(*context); }});
   }
   return loops;
 }
