@@ -82,4 +82,36 @@ WriteProgress WriteQueue(const std::shared_ptr<Session>& session, EdgeStream& st
   return WriteProgress::kDone;
 }
 
+// The write path of a stream transport (WebSocketSession, SseSession): writes what `queue` holds
+// and tells `session` how it went: AfterWrites() once all of it left, EndConnection() when the
+// connection failed, nothing while a write waits (the session's OnWrite follows). Only when
+// !queue.writing() and queue.has_pending().
+template <typename Session>
+void WriteOut(const std::shared_ptr<Session>& session, EdgeStream& stream, OutgoingQueue& queue) {
+  switch (WriteQueue(session, stream, queue)) {
+    case WriteProgress::kDone:
+      session->AfterWrites();
+      break;
+    case WriteProgress::kWaiting:
+      break;
+    case WriteProgress::kFailed:
+      session->EndConnection();
+      break;
+  }
+}
+
+// What a stream transport's OnWrite(error) does: ends the connection after an error, writes
+// what was queued meanwhile, or else tells the session everything left (AfterWrites).
+template <typename Session>
+void ContinueWrites(const std::shared_ptr<Session>& session, OutgoingQueue& queue,
+                    boost::system::error_code error) {
+  if (error) {
+    session->EndConnection();
+  } else if (queue.has_pending()) {
+    session->Flush();
+  } else {
+    session->AfterWrites();
+  }
+}
+
 }  // namespace herald

@@ -115,7 +115,7 @@ void SseSession::WatchPeer() {
       [] { return boost::asio::buffer(ignored_bytes); },
       [self = shared_from_this()](beast::error_code error, size_t) {
         if (error) {
-          self->Shutdown();
+          self->EndConnection();
           return;
         }
         self->WatchPeer();
@@ -132,7 +132,7 @@ void SseSession::SchedulePing() {
         std::chrono::steady_clock::now() - self->write_started_ >
             absl::ToChronoMilliseconds(self->context_.config.write_timeout)) {
       self->context_.metrics.ServerDisconnect(kDisconnectSlowConsumer.code);
-      self->Shutdown();
+      self->EndConnection();
       return;
     }
     if (!self->wrote_since_ping_ && !self->closing_) {
@@ -192,28 +192,11 @@ void SseSession::Flush() {
   if (queue_.writing() || !queue_.has_pending() || ended_) return;
   write_started_ = std::chrono::steady_clock::now();
   wrote_since_ping_ = true;
-  switch (WriteQueue(shared_from_this(), stream_, queue_)) {
-    case WriteProgress::kDone:
-      AfterWrites();
-      break;
-    case WriteProgress::kWaiting:
-      break;
-    case WriteProgress::kFailed:
-      Shutdown();
-      break;
-  }
+  WriteOut(shared_from_this(), stream_, queue_);
 }
 
 void SseSession::OnWrite(beast::error_code error) {
-  if (error) {
-    Shutdown();
-    return;
-  }
-  if (queue_.has_pending()) {
-    Flush();
-  } else {
-    AfterWrites();
-  }
+  ContinueWrites(shared_from_this(), queue_, error);
 }
 
 void SseSession::AfterWrites() {
@@ -221,7 +204,7 @@ void SseSession::AfterWrites() {
   // TLS with close_notify (a cut stream is then told from an ended one).
   if (closing_ && !queue_.has_pending()) {
     stream_.SendCloseNotify();
-    Shutdown();
+    EndConnection();
   }
 }
 
@@ -236,12 +219,12 @@ void SseSession::Close(const Disconnect& disconnect) {
   if (chunked_) queue_.PushUnframed(kLastChunk);
   close_deadline_.expires_after(kCloseDeadline);
   close_deadline_.async_wait([self = shared_from_this()](beast::error_code error) {
-    if (!error) self->Shutdown();
+    if (!error) self->EndConnection();
   });
   Flush();
 }
 
-void SseSession::Shutdown() {
+void SseSession::EndConnection() {
   if (ended_) return;
   ended_ = true;
   ping_timer_.cancel();

@@ -48,15 +48,16 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
 
   // When an asynchronous write or a wait for the socket ends (see WriteQueue).
   void OnWrite(boost::system::error_code error);
+  // Once everything queued left (see WriteOut): after the close's last words, the end.
+  void AfterWrites();
+  // Closes the socket at once.
+  void EndConnection();
 
  private:
   void WatchPeer();
   void SchedulePing();
   // Queues a control frame under the queue limit; false when it does not fit.
   bool Push(std::shared_ptr<const std::string> bytes);
-  // Ends the connection once the close's last words left.
-  void AfterWrites();
-  void Shutdown();
 
   EdgeStream stream_;
   EdgeContext& context_;

@@ -245,28 +245,11 @@ bool WebSocketSession::QueueEvent(const std::shared_ptr<const EncodedEvent>& eve
 void WebSocketSession::Flush() {
   HERALD_ASSERT_ON_LOOP(LoopOf(stream_.get_executor()));
   if (ended_ || queue_.writing() || !queue_.has_pending()) return;
-  switch (WriteQueue(shared_from_this(), stream_, queue_)) {
-    case WriteProgress::kDone:
-      AfterWrites();
-      break;
-    case WriteProgress::kWaiting:
-      break;
-    case WriteProgress::kFailed:
-      EndConnection();
-      break;
-  }
+  WriteOut(shared_from_this(), stream_, queue_);
 }
 
 void WebSocketSession::OnWrite(beast::error_code error) {
-  if (error) {
-    EndConnection();
-    return;
-  }
-  if (queue_.has_pending()) {
-    Flush();
-  } else {
-    AfterWrites();
-  }
+  ContinueWrites(shared_from_this(), queue_, error);
   if (read_paused_ && !queue_.writing()) {
     read_paused_ = false;
     ReadNext();

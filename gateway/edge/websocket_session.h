@@ -54,6 +54,11 @@ class WebSocketSession final : public Transport,
 
   // When an asynchronous write or a wait for the socket ends (see WriteQueue).
   void OnWrite(boost::system::error_code error);
+  // Once everything queued left (see WriteOut): after the close frame, ends the connection when
+  // the close handshake is over.
+  void AfterWrites();
+  // Closes the socket at once.
+  void EndConnection();
 
  private:
   void ReadNext();
@@ -69,9 +74,6 @@ class WebSocketSession final : public Transport,
   // Queues a control message under the queue limit (a client that does not read its replies
   // is a slow consumer too); false when it does not fit.
   bool QueueMessage(const herald::v1::ServerMessage& message);
-  // Once the close frame left: ends the connection when the close handshake is over.
-  void AfterWrites();
-  void EndConnection();
 
   EdgeStream stream_;
   EdgeContext& context_;
