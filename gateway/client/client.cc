@@ -205,7 +205,8 @@ bool Client::Unsubscribe(absl::string_view topic) {
 }
 
 void Client::Publish(uint32_t id, const herald::v1::PublishRequest& request) {
-  context_.publish.Publish(request, grant_, [self = shared_from_this(), id](PublishOutcome outcome) {
+  context_.publish.Publish(request, grant_,
+                           [self = shared_from_this(), id](PublishOutcome outcome) mutable {
     // The client moves to its loop: its last reference must not drop on an engine thread.
     boost::asio::io_context& loop = self->loop_;
     boost::asio::post(loop, [self = std::move(self), id, outcome = std::move(outcome)] {
@@ -269,8 +270,8 @@ void Client::Disconnect(const herald::Disconnect& disconnect) {
   if (!live()) return;
   disconnected_ = disconnect;
   expiry_timer_.cancel();
-  context_.metrics.ServerDisconnect(disconnect.code);
-  transport_->Close(disconnect);
+  // Counted only when the peer is told (not for a connection that had ended meanwhile).
+  if (transport_->Close(disconnect)) context_.metrics.ServerDisconnect(disconnect.code);
 }
 
 void Client::End() {
@@ -289,11 +290,16 @@ void Client::Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery 
     size_t index = TopicIndex(event->topic());
     if (index < positions_.size()) positions_[index] = {event->epoch(), event->offset()};
   }
-  if (!transport_->QueueEvent(event, delivery)) {
-    Disconnect(kDisconnectSlowConsumer);
-    return;
+  switch (transport_->QueueEvent(event, delivery)) {
+    case Transport::Queued::kYes:
+      context_.metrics.EventsDelivered(shard_, kind_);
+      break;
+    case Transport::Queued::kDropped:
+      break;
+    case Transport::Queued::kNoRoom:
+      Disconnect(kDisconnectSlowConsumer);
+      break;
   }
-  context_.metrics.EventsDelivered(shard_, kind_);
 }
 
 size_t Client::ReplayCost(const EncodedEvent& event) const {
@@ -353,7 +359,7 @@ herald::Disconnect DisconnectFor(const absl::Status& status) {
     default:
       break;
   }
-  return {code, std::string(status.message())};
+  return {code, std::string(status.message()), status.code()};
 }
 
 herald::v1::SubscribeResult SubscribeResultProto(const SubscribedTopic& topic) {

@@ -61,9 +61,9 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   const std::vector<TopicPosition>& positions() const { return positions_; }
 
   // Subscribes the connect-time `topics` (valid and allowed by the grant), then queues
-  // `connected` on the transport; a topic refused (the topic cap, an engine outage) closes the
-  // client with DisconnectFor(its status). Closes at once when the gateway is draining. Starts
-  // the expiry of the grant.
+  // `connected` on the transport; a topic refused (the topic cap, an engine outage) then closes
+  // the client with DisconnectFor(its status), and so does a drain that began meanwhile (1001).
+  // Starts the expiry of the grant.
   void Connect(std::vector<TopicRequest> topics);
 
   // One command of a transport that takes commands (WebSocket); answered with one Reply each.
@@ -89,6 +89,10 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   size_t ReplayRoom() const override;
   void Flush() override;
   void Close(const herald::Disconnect& disconnect) override { Disconnect(disconnect); }
+
+  // The transport ended the connection on its own (a peer gone, a write timeout): the client is
+  // no longer live, and nothing more is counted or sent.
+  void TransportClosed() { disconnected_ = kTransportClosed; }
 
  private:
   // A subscribe command not answered yet.
@@ -131,6 +135,7 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   uint64_t next_serial_ = 1;
   boost::asio::steady_timer expiry_timer_;
   std::optional<herald::Disconnect> disconnected_;
+  inline static const herald::Disconnect kTransportClosed{0, "the connection ended"};
 };
 
 // The close for a request refused with `status`: 1013 (try again later) for temporary failures

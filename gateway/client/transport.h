@@ -24,16 +24,22 @@ class Transport {
   // Its name in metrics and logs.
   virtual TransportKind kind() const = 0;
 
-  // Queues one event in this transport's encoding; false when its queue has no room for it
-  // (the client then closes as a slow consumer). The client's positions already count it
+  // What became of an event given to QueueEvent.
+  enum class Queued {
+    kYes,      // Queued: it counts as delivered.
+    kDropped,  // Dropped: the connection is closing anyway.
+    kNoRoom,   // No room for it: the client closes as a slow consumer.
+  };
+  // Queues one event in this transport's encoding. The client's positions already count it
   // (Client::positions: SSE names them all in its `id:` line).
-  virtual bool QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
-                          Subscriber::Delivery delivery) = 0;
+  virtual Queued QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
+                            Subscriber::Delivery delivery) = 0;
   // Bytes replaying `event` would queue, and the bytes of replay the queue can still take.
   virtual size_t ReplayCost(const EncodedEvent& event) const = 0;
   virtual size_t ReplayRoom() const = 0;
 
-  // The client is live: its connect-time topics are subscribed. False when there was no room.
+  // The answer to the connect-time topics (those subscribed; a refused one closes the client
+  // right after). False when there was no room.
   virtual bool QueueConnected(const herald::v1::Connected& connected) = 0;
   // The answer to a command (only transports that take commands are given any). False when
   // there was no room.
@@ -42,8 +48,9 @@ class Transport {
   // Writes what is queued, unless a write is in flight (then it follows when that completes).
   virtual void Flush() = 0;
   // Tells the peer why in this transport's form, then closes; nothing queued after is sent. A
-  // slow consumer's backlog is dropped first, anything else queued still goes out. Called once.
-  virtual void Close(const Disconnect& disconnect) = 0;
+  // slow consumer's backlog is dropped first, anything else queued still goes out. Returns
+  // false, doing nothing, when the connection is already closing or gone.
+  virtual bool Close(const Disconnect& disconnect) = 0;
 };
 
 }  // namespace herald

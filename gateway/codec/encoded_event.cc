@@ -2,6 +2,7 @@
 #include "codec/encoded_event.h"
 
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/stubs/common.h>
 #include <google/protobuf/wire_format_lite.h>
 
 #include "absl/strings/match.h"
@@ -124,6 +125,7 @@ std::shared_ptr<const EncodedEvent> EncodedEventFromBytes(absl::string_view even
     }
     uint32_t field = WireFormatLite::GetTagFieldNumber(tag);
     WireFormatLite::WireType type = WireFormatLite::GetTagWireType(tag);
+    if (field == 0) return nullptr;  // Not a field of any message.
     bool ok = true;
     bool is_epoch = false;
     if (field == herald::v1::Event::kTopicFieldNumber &&
@@ -149,6 +151,11 @@ std::shared_ptr<const EncodedEvent> EncodedEventFromBytes(absl::string_view even
       head.without_epoch.append(event_bytes.data() + start,
                                 static_cast<size_t>(input.CurrentPosition() - start));
     }
+  }
+  // The strings a delivery uses as they are must be what a parse would accept.
+  if (!google::protobuf::internal::IsStructurallyValidUTF8(head.topic) ||
+      !google::protobuf::internal::IsStructurallyValidUTF8(head.epoch)) {
+    return nullptr;
   }
   return std::make_shared<const EncodedEvent>(std::move(head));
 }

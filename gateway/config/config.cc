@@ -51,8 +51,9 @@ ABSL_FLAG(int64_t, max_connections_per_ip, 1000,
           "a load balancer that does not keep client addresses. 0: no cap.");
 ABSL_FLAG(int64_t, max_pending_connections, 4096,
           "Connections accepted and not yet admitted (TLS handshake, request being read, plain "
-          "HTTP requests); past it new connections are closed at once, so a flood of them "
-          "cannot slow the event loops for everyone. 0: no cap.");
+          "HTTP requests, idle keep-alive connections until --handshake_timeout closes them); "
+          "past it new connections are closed at once, so a flood of them cannot slow the event "
+          "loops for everyone. 0: no cap.");
 ABSL_FLAG(double, publish_rate, 20000,
           "Events per second one credential (token sub or publisher key) may publish, in bursts "
           "of twice that, on gRPC, HTTP and WebSocket together; past it RESOURCE_EXHAUSTED / "

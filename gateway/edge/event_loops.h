@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "hub/shard.h"
+#include "hub/hub_loop.h"
 
 namespace herald {
 

@@ -159,10 +159,10 @@ size_t SseSession::ReplayCost(const EncodedEvent& event) const {
   return event.sse_body().size() + event.epoch().size() + 11 + id_line;
 }
 
-bool SseSession::QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
-                            Subscriber::Delivery delivery) {
+Transport::Queued SseSession::QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
+                                         Subscriber::Delivery delivery) {
   HERALD_ASSERT_ON_LOOP(LoopOf(stream_.get_executor()));
-  if (closing_ || ended_) return true;  // Dropped: the connection is closing.
+  if (closing_ || ended_) return Queued::kDropped;
   std::shared_ptr<const std::string> body = SharedBytes(
       event, event->sse_body(delivery.new_epoch ? EpochField::kIncluded : EpochField::kLeftOut));
   bool queued = true;
@@ -177,8 +177,9 @@ bool SseSession::QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
   } else if (!delivery.replayed) {
     queued = RoomForLive(queue_, stream_, body->size(), context_.hub.load(shard_));
   }
-  return queued && (delivery.replayed ? queue_.PushReplayed(std::move(body))
-                                      : queue_.Push(std::move(body)));
+  queued = queued && (delivery.replayed ? queue_.PushReplayed(std::move(body))
+                                        : queue_.Push(std::move(body)));
+  return queued ? Queued::kYes : Queued::kNoRoom;
 }
 
 bool SseSession::Push(std::shared_ptr<const std::string> bytes) {
@@ -208,9 +209,9 @@ void SseSession::AfterWrites() {
   }
 }
 
-void SseSession::Close(const Disconnect& disconnect) {
+bool SseSession::Close(const Disconnect& disconnect) {
   HERALD_ASSERT_ON_LOOP(LoopOf(stream_.get_executor()));
-  if (closing_ || ended_) return;
+  if (closing_ || ended_) return false;
   closing_ = disconnect;
   if (disconnect.code == kDisconnectSlowConsumer.code) queue_.DropPending();
   queue_.PushLastWords(std::make_shared<std::string>(SseControlFrame(
@@ -222,11 +223,13 @@ void SseSession::Close(const Disconnect& disconnect) {
     if (!error) self->EndConnection();
   });
   Flush();
+  return true;
 }
 
 void SseSession::EndConnection() {
   if (ended_) return;
   ended_ = true;
+  if (client_) client_->TransportClosed();
   ping_timer_.cancel();
   close_deadline_.cancel();
   beast::error_code ignored;

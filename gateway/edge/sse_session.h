@@ -36,15 +36,15 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
 
   // Transport (on the session's loop):
   TransportKind kind() const override { return TransportKind::kSse; }
-  bool QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
-                  Subscriber::Delivery delivery) override;
+  Queued QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
+                    Subscriber::Delivery delivery) override;
   size_t ReplayCost(const EncodedEvent& event) const override;
   size_t ReplayRoom() const override { return queue_.replay_room(); }
   bool QueueConnected(const herald::v1::Connected& connected) override;
   // SSE takes no commands: never called.
   bool QueueReply(const herald::v1::Reply&) override { return true; }
   void Flush() override;
-  void Close(const Disconnect& disconnect) override;
+  bool Close(const Disconnect& disconnect) override;
 
   // When an asynchronous write or a wait for the socket ends (see WriteQueue).
   void OnWrite(boost::system::error_code error);

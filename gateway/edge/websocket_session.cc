@@ -86,8 +86,7 @@ bool WebSocketSession::QueueConnected(const herald::v1::Connected& connected) {
   herald::v1::ServerMessage message;
   *message.mutable_connected() = connected;
   bool queued = QueueMessage(message);
-  // Commands are read once the client is live (its `connected` goes first).
-  boost::asio::post(stream_.get_executor(), [self = shared_from_this()] { self->ReadNext(); });
+  StartReading();  // Commands are read once the client is live (its `connected` goes first).
   return queued;
 }
 
@@ -95,6 +94,13 @@ bool WebSocketSession::QueueReply(const herald::v1::Reply& reply) {
   herald::v1::ServerMessage message;
   *message.add_replies() = reply;
   return QueueMessage(message);
+}
+
+void WebSocketSession::StartReading() {
+  if (reading_started_) return;
+  reading_started_ = true;
+  // Posted: never from within a call of the client's (what is read may be a command).
+  boost::asio::post(stream_.get_executor(), [self = shared_from_this()] { self->ReadNext(); });
 }
 
 void WebSocketSession::Disconnect(const herald::Disconnect& disconnect) {
@@ -230,16 +236,17 @@ bool WebSocketSession::QueueMessage(const herald::v1::ServerMessage& message) {
          queue_.Push(std::move(bytes));
 }
 
-bool WebSocketSession::QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
-                                  Subscriber::Delivery delivery) {
+Transport::Queued WebSocketSession::QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
+                                               Subscriber::Delivery delivery) {
   HERALD_ASSERT_ON_LOOP(LoopOf(stream_.get_executor()));
-  if (closing_ || close_sent_ || ended_) return true;  // Dropped: the connection is closing.
+  if (closing_ || close_sent_ || ended_) return Queued::kDropped;
   std::shared_ptr<const std::string> bytes = SharedBytes(
       event, event->ws_frame(delivery.new_epoch ? EpochField::kIncluded : EpochField::kLeftOut));
-  return delivery.replayed
-             ? queue_.PushReplayed(std::move(bytes))
-             : RoomForLive(queue_, stream_, bytes->size(), context_.hub.load(shard_)) &&
-                   queue_.Push(std::move(bytes));
+  bool queued = delivery.replayed
+                    ? queue_.PushReplayed(std::move(bytes))
+                    : RoomForLive(queue_, stream_, bytes->size(), context_.hub.load(shard_)) &&
+                          queue_.Push(std::move(bytes));
+  return queued ? Queued::kYes : Queued::kNoRoom;
 }
 
 void WebSocketSession::Flush() {
@@ -256,9 +263,10 @@ void WebSocketSession::OnWrite(beast::error_code error) {
   }
 }
 
-void WebSocketSession::Close(const herald::Disconnect& disconnect) {
+bool WebSocketSession::Close(const herald::Disconnect& disconnect) {
   HERALD_ASSERT_ON_LOOP(LoopOf(stream_.get_executor()));
-  if (closing_ || close_sent_ || ended_) return;
+  if (closing_ || close_sent_ || ended_) return false;
+  StartReading();  // The peer's answer to the close must be read, even before `connected`.
   closing_ = disconnect;
   // A slow consumer's backlog is dropped; otherwise what was queued still goes out first.
   if (disconnect.code == kDisconnectSlowConsumer.code) queue_.DropPending();
@@ -275,6 +283,7 @@ void WebSocketSession::Close(const herald::Disconnect& disconnect) {
     if (!error) self->EndConnection();
   });
   Flush();
+  return true;
 }
 
 void WebSocketSession::AfterWrites() {
@@ -296,6 +305,7 @@ void WebSocketSession::AfterWrites() {
 void WebSocketSession::EndConnection() {
   if (ended_) return;
   ended_ = true;
+  if (client_) client_->TransportClosed();
   close_deadline_.cancel();
   liveness_timer_.cancel();
   beast::error_code ignored;

@@ -40,8 +40,8 @@ class WebSocketSession final : public Transport,
 
   // Transport (on the session's loop):
   TransportKind kind() const override { return TransportKind::kWebSocket; }
-  bool QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
-                  Subscriber::Delivery delivery) override;
+  Queued QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
+                    Subscriber::Delivery delivery) override;
   // At most: the epoch field may be added (tag, length, and a byte more of frame length).
   size_t ReplayCost(const EncodedEvent& event) const override {
     return event.ws_frame().size() + event.epoch().size() + 4;
@@ -50,7 +50,7 @@ class WebSocketSession final : public Transport,
   bool QueueConnected(const herald::v1::Connected& connected) override;
   bool QueueReply(const herald::v1::Reply& reply) override;
   void Flush() override;
-  void Close(const herald::Disconnect& disconnect) override;
+  bool Close(const herald::Disconnect& disconnect) override;
 
   // When an asynchronous write or a wait for the socket ends (see WriteQueue).
   void OnWrite(boost::system::error_code error);
@@ -69,6 +69,8 @@ class WebSocketSession final : public Transport,
   void OnPeerClose(uint16_t code);
   // Pings the peer every --ws_ping_interval; drops it after two intervals without a byte.
   void ScheduleLiveness();
+  // Reads what the peer sends from now on (once).
+  void StartReading();
   // Ends the connection through the client (so it is counted and told once).
   void Disconnect(const herald::Disconnect& disconnect);
   // Queues a control message under the queue limit (a client that does not read its replies
@@ -88,6 +90,7 @@ class WebSocketSession final : public Transport,
   bool peer_closed_ = false;      // The peer sent its close frame.
   bool protocol_failed_ = false;  // The peer broke the protocol: its bytes are dropped.
   bool read_paused_ = false;      // Reading waits for a write to drain (see ReadNext).
+  bool reading_started_ = false;  // After `connected` or a close (see StartReading).
   bool ended_ = false;         // The socket is closed.
   bool heard_from_peer_ = false;  // Since the last liveness check.
   bool ping_unanswered_ = false;  // A ping went out and the peer sent nothing since.

@@ -33,6 +33,9 @@ grpc::ByteBuffer SharedEventBytes(const std::shared_ptr<const EncodedEvent>& eve
 
 // The gRPC status a Subscribe call ends with when its client is disconnected.
 grpc::Status StatusFor(const Disconnect& disconnect) {
+  if (disconnect.status) {
+    return grpc::Status(static_cast<grpc::StatusCode>(*disconnect.status), disconnect.reason);
+  }
   grpc::StatusCode code = grpc::StatusCode::UNAVAILABLE;  // 1001, 1012, 1013: try again.
   std::string message = disconnect.reason;
   if (disconnect.code == kDisconnectTokenExpired.code) {
@@ -79,19 +82,19 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
 
   // Every event goes out whole, epoch included: a Subscribe call has no subscribe answer to
   // tell its epoch.
-  bool QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
-                  Subscriber::Delivery delivery) override {
+  Queued QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
+                    Subscriber::Delivery delivery) override {
     HERALD_ASSERT_ON_LOOP(loop_);
     absl::MutexLock lock(&mutex_);
-    if (finishing_) return true;  // Dropped: the call is ending.
+    if (finishing_) return Queued::kDropped;
     size_t bytes = event->ws_frame().size();
     bool over = delivery.replayed ? total_bytes_ + bytes > max_total_bytes_
                                   : live_bytes_ + bytes > max_queue_bytes_;
-    if (over) return false;
+    if (over) return Queued::kNoRoom;
     total_bytes_ += bytes;
     if (!delivery.replayed) live_bytes_ += bytes;
     queue_.push_back({event, delivery.replayed});
-    return true;
+    return Queued::kYes;
   }
 
   size_t ReplayCost(const EncodedEvent& event) const override {
@@ -104,11 +107,16 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   }
 
   // Initial metadata tells the consumer it is live: what it missed (when history held it) is
-  // queued next, and every later event follows.
+  // queued next, and every later event follows. Sent from a task of its own: a call the client
+  // closes right after (a refused topic, a drain) finishes without it, as a refusal should.
+  // (The deletion OnDone posts comes after this task.)
   bool QueueConnected(const herald::v1::Connected&) override {
     HERALD_ASSERT_ON_LOOP(loop_);
-    absl::MutexLock lock(&mutex_);
-    if (!finishing_) StartSendInitialMetadata();
+    boost::asio::post(loop_, [this] {
+      absl::MutexLock lock(&mutex_);
+      // A write that started first carried the metadata already.
+      if (!finishing_ && !wrote_) StartSendInitialMetadata();
+    });
     return true;
   }
 
@@ -121,11 +129,13 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     WriteNextLocked();
   }
 
-  void Close(const Disconnect& disconnect) override {
+  bool Close(const Disconnect& disconnect) override {
     HERALD_ASSERT_ON_LOOP(loop_);
     absl::MutexLock lock(&mutex_);
+    if (finishing_) return false;
     if (disconnect.code == kDisconnectSlowConsumer.code) DropQueueLocked();
     FinishLocked(StatusFor(disconnect));
+    return true;
   }
 
   // grpc::ServerWriteReactor:
@@ -156,7 +166,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   }
 
  private:
-  struct Queued {
+  struct QueuedEvent {
     std::shared_ptr<const EncodedEvent> event;
     bool replayed;
   };
@@ -176,12 +186,13 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
       }
       return;
     }
-    Queued next = std::move(queue_.front());
+    QueuedEvent next = std::move(queue_.front());
     queue_.pop_front();
     size_t bytes = next.event->ws_frame().size();
     total_bytes_ -= bytes;
     if (!next.replayed) live_bytes_ -= bytes;
     in_flight_ = SharedEventBytes(next.event);
+    wrote_ = true;
     StartWrite(&in_flight_);
   }
 
@@ -200,13 +211,14 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   const size_t max_total_bytes_;
   std::shared_ptr<Client> client_;  // Set and used on the loop only.
   mutable absl::Mutex mutex_;
-  std::deque<Queued> queue_ ABSL_GUARDED_BY(mutex_);
+  std::deque<QueuedEvent> queue_ ABSL_GUARDED_BY(mutex_);
   // The event being written, apart from the queue: dropping the queue never touches it.
   grpc::ByteBuffer in_flight_ ABSL_GUARDED_BY(mutex_);
   size_t total_bytes_ ABSL_GUARDED_BY(mutex_) = 0;
   size_t live_bytes_ ABSL_GUARDED_BY(mutex_) = 0;
   bool finishing_ ABSL_GUARDED_BY(mutex_) = false;
   bool finished_ ABSL_GUARDED_BY(mutex_) = false;
+  bool wrote_ ABSL_GUARDED_BY(mutex_) = false;  // A write started (with the metadata).
   grpc::Status final_status_ ABSL_GUARDED_BY(mutex_);
 };
 

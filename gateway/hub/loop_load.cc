@@ -13,7 +13,8 @@ int64_t SteadyNowNs() {
 
 bool LoopLoad::WriteBacklogged(size_t attached) const {
   size_t overdrawn = overdrawn_queues();
-  return overdrawn >= kMinBackloggedQueues && overdrawn * kBacklogShare >= attached;
+  return overdrawn >= kMinBackloggedQueues &&
+         (overdrawn * kBacklogShare >= attached || overdrawn >= kEnoughBackloggedQueues);
 }
 
 void LoopLoad::NoteWriteWait(absl::Duration waited) {

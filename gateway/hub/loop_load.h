@@ -16,11 +16,13 @@ class LoopLoad {
  public:
   // How long a write-wait note counts.
   static constexpr absl::Duration kNoteWindow = absl::Milliseconds(250);
-  // The loop writes more slowly than events come when at least this many of its connections,
-  // and at least 1/kBacklogShare of those attached, hold more than their queue limit while
-  // their peers read (see RoomForLive).
+  // The loop writes more slowly than events come when at least kMinBackloggedQueues of its
+  // connections hold more than their queue limit while their peers read (see RoomForLive), and
+  // those are 1/kBacklogShare of the clients attached or kEnoughBackloggedQueues anyway (a hot
+  // topic followed by a minority of many clients).
   static constexpr size_t kMinBackloggedQueues = 2;
   static constexpr size_t kBacklogShare = 4;
+  static constexpr size_t kEnoughBackloggedQueues = 8;
 
   // A connection's queue passed its limit while its peer reads (+1), or is back under it or
   // gone (-1). Called by OutgoingQueue.

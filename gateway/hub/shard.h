@@ -15,17 +15,13 @@
 #include "absl/time/time.h"
 #include "codec/encoded_event.h"
 #include "topic/topic_position.h"
+#include "hub/hub_loop.h"
 #include "hub/loop_load.h"
 #include "hub/subscriber.h"
 
 namespace herald {
 
-// An event loop as the hub uses it: `post` runs a task on the loop's thread, later (never
-// inline); `runs_here` tells whether the calling thread is the loop's (checked in debug builds).
-struct HubLoop {
-  std::function<void(std::function<void()>)> post;
-  std::function<bool()> runs_here;
-};
+
 
 // Unless a method says otherwise, it must be called on the shard's own loop thread.
 //

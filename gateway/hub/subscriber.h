@@ -3,7 +3,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+
+#include "absl/status/status.h"
 
 namespace herald {
 
@@ -14,6 +17,9 @@ class EncodedEvent;
 struct Disconnect {
   uint16_t code = 0;
   std::string reason;
+  // The failure it stands for, when it was one (DisconnectFor): a gRPC client is told that
+  // status itself rather than one mapped back from `code`.
+  std::optional<absl::StatusCode> status;
 };
 
 inline const Disconnect kDisconnectShutdown{1001, "shutdown"};

@@ -106,6 +106,8 @@ TEST(EncodedEvent, FromBytesThatAreNotAMessageIsNothing) {
   EXPECT_EQ(EncodedEventFromBytes(std::string("\x0a\x05ab", 4)), nullptr);  // Cut short.
   EXPECT_EQ(EncodedEventFromBytes(std::string("\x00\x01", 2)), nullptr);     // Tag zero.
   EXPECT_EQ(EncodedEventFromBytes(std::string("\x0f", 1)), nullptr);          // Wire type 7.
+  EXPECT_EQ(EncodedEventFromBytes(std::string("\x02\x01x", 3)), nullptr);     // Field zero.
+  EXPECT_EQ(EncodedEventFromBytes(std::string("\x0a\x01\xff", 3)), nullptr);  // Topic not UTF-8.
   EXPECT_NE(EncodedEventFromBytes(""), nullptr);  // The empty message is a message.
 }
 

@@ -137,6 +137,9 @@ TEST(RoomForLive, OneOverdrawnQueueDoesNotMakeTheLoopBackloggedManyDo) {
     EXPECT_TRUE(load.WriteBacklogged(/*attached=*/2));
     EXPECT_TRUE(load.WriteBacklogged(/*attached=*/8));
     EXPECT_FALSE(load.WriteBacklogged(/*attached=*/9));  // Two of nine: a few connections.
+    for (int i = 0; i < 6; ++i) load.CountOverdrawnQueue(+1);
+    EXPECT_TRUE(load.WriteBacklogged(/*attached=*/1000));  // Eight: many, whatever the share.
+    for (int i = 0; i < 6; ++i) load.CountOverdrawnQueue(-1);
 
     // Back under its limit once written: no longer counted.
     a.StartWrite(kMaxGatherBuffers);
