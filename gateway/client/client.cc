@@ -23,6 +23,7 @@ Client::Client(ClientContext& context, size_t shard, boost::asio::io_context& lo
       grant_(std::move(grant)),
       transport_(&transport),
       kind_(transport.kind()),
+      tracks_positions_(transport.names_positions()),
       command_limiter_(context.config.ws_command_rate,
                        std::max(1.0, 2 * context.config.ws_command_rate)),
       expiry_timer_(loop) {
@@ -268,7 +269,7 @@ void Client::ScheduleExpiry() {
 void Client::Disconnect(const herald::Disconnect& disconnect) {
   HERALD_ASSERT_ON_LOOP(loop_);
   if (!live()) return;
-  disconnected_ = disconnect;
+  disconnected_ = true;
   expiry_timer_.cancel();
   // Counted only when the peer is told (not for a connection that had ended meanwhile).
   if (transport_->Close(disconnect)) context_.metrics.ServerDisconnect(disconnect.code);
@@ -286,9 +287,14 @@ void Client::End() {
 void Client::Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) {
   HERALD_ASSERT_ON_LOOP(loop_);
   if (!live()) return;
-  if (event->offset() != 0) {
+  if (tracks_positions_ && event->offset() != 0) {
     size_t index = TopicIndex(event->topic());
-    if (index < positions_.size()) positions_[index] = {event->epoch(), event->offset()};
+    if (index < positions_.size()) {
+      // In place: no allocation per delivery.
+      TopicPosition& position = positions_[index];
+      if (position.epoch != event->epoch()) position.epoch = event->epoch();
+      position.offset = event->offset();
+    }
   }
   switch (transport_->QueueEvent(event, delivery)) {
     case Transport::Queued::kYes:

@@ -56,7 +56,8 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   const Grant& grant() const { return grant_; }
   // The topics followed (connect-time ones in the order given, then by subscribe command) and,
   // in the same order, the position of the last event of each passed to the transport (or
-  // where the client starts when none was yet).
+  // where the client starts when none was yet): kept for transports that name positions
+  // (Transport::names_positions), empty epochs and zero offsets otherwise.
   const std::vector<std::string>& topics() const { return topics_; }
   const std::vector<TopicPosition>& positions() const { return positions_; }
 
@@ -75,7 +76,7 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
 
   // Tells the client why and closes its transport (once; later calls do nothing).
   void Disconnect(const herald::Disconnect& disconnect);
-  bool disconnecting() const { return disconnected_.has_value(); }
+  bool disconnecting() const { return disconnected_; }
 
   // The transport is going: detaches from the hub; nothing reaches the transport any more.
   // Called by the transport on the loop just before it is destroyed (the sessions' destructors,
@@ -92,7 +93,7 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
 
   // The transport ended the connection on its own (a peer gone, a write timeout): the client is
   // no longer live, and nothing more is counted or sent.
-  void TransportClosed() { disconnected_ = kTransportClosed; }
+  void TransportClosed() { disconnected_ = true; }
 
  private:
   // A subscribe command not answered yet.
@@ -126,6 +127,9 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   Grant grant_;
   Transport* transport_;  // Null once End ran.
   const TransportKind kind_;
+  // Positions only for transports that name them (Transport::names_positions): no work per
+  // delivery for the others.
+  const bool tracks_positions_;
   RateLimiter command_limiter_;
   // Commands refused by the limiter since the last one it let through.
   size_t refused_in_a_row_ = 0;
@@ -134,8 +138,7 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   std::vector<PendingSubscribe> pending_subscribes_;
   uint64_t next_serial_ = 1;
   boost::asio::steady_timer expiry_timer_;
-  std::optional<herald::Disconnect> disconnected_;
-  inline static const herald::Disconnect kTransportClosed{0, "the connection ended"};
+  bool disconnected_ = false;  // Disconnect or TransportClosed happened.
 };
 
 // The close for a request refused with `status`: 1013 (try again later) for temporary failures

@@ -23,6 +23,9 @@ class Transport {
 
   // Its name in metrics and logs.
   virtual TransportKind kind() const = 0;
+  // Whether its encoding names the client's positions (SSE's `id:` line): only then does the
+  // client keep them up to date with every event.
+  virtual bool names_positions() const { return false; }
 
   // What became of an event given to QueueEvent.
   enum class Queued {

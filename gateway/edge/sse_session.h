@@ -36,6 +36,7 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
 
   // Transport (on the session's loop):
   TransportKind kind() const override { return TransportKind::kSse; }
+  bool names_positions() const override { return true; }
   Queued QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
                     Subscriber::Delivery delivery) override;
   size_t ReplayCost(const EncodedEvent& event) const override;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 
@@ -15,6 +16,11 @@ class EncodedEvent;
 // Why the server ends a connection. `code` is a WebSocket close code (4000 + HTTP status for
 // Herald's own reasons); SSE and gRPC clients see the same code and reason in their own form.
 struct Disconnect {
+  Disconnect() = default;
+  Disconnect(uint16_t code, std::string reason,
+             std::optional<absl::StatusCode> status = std::nullopt)
+      : code(code), reason(std::move(reason)), status(status) {}
+
   uint16_t code = 0;
   std::string reason;
   // The failure it stands for, when it was one (DisconnectFor): a gRPC client is told that
