@@ -17,16 +17,15 @@ namespace herald {
 Client::Client(ClientContext& context, size_t shard, boost::asio::io_context& loop, Grant grant,
                Transport& transport)
     : context_(context),
+      transport_(&transport),
       shard_(shard),
+      kind_(transport.kind()),
+      tracks_positions_(transport.names_positions()),
       loop_(loop),
       id_(RandomId(8)),
       grant_(std::move(grant)),
-      transport_(&transport),
-      kind_(transport.kind()),
-      tracks_positions_(transport.names_positions()),
       command_limiter_(context.config.ws_command_rate,
-                       std::max(1.0, 2 * context.config.ws_command_rate)),
-      expiry_timer_(loop) {
+                       std::max(1.0, 2 * context.config.ws_command_rate)) {
   context_.metrics.ConnectionOpened(kind_);
 }
 
@@ -252,11 +251,13 @@ void Client::Refresh(uint32_t id, const herald::v1::RefreshCommand& command) {
 
 void Client::ScheduleExpiry() {
   if (grant_.expires == absl::InfiniteFuture()) {
-    expiry_timer_.cancel();
+    CancelExpiry();
     return;
   }
-  expiry_timer_.expires_after(NextExpiryCheck(grant_.expires));
-  expiry_timer_.async_wait([self = shared_from_this()](boost::system::error_code error) {
+  // Made for grants that expire only: a client that never expires holds no timer.
+  if (!expiry_timer_) expiry_timer_ = std::make_unique<boost::asio::steady_timer>(loop_);
+  expiry_timer_->expires_after(NextExpiryCheck(grant_.expires));
+  expiry_timer_->async_wait([self = shared_from_this()](boost::system::error_code error) {
     if (error || !self->live()) return;
     if (self->grant_.Expired(absl::Now())) {
       self->Disconnect(kDisconnectTokenExpired);
@@ -266,11 +267,15 @@ void Client::ScheduleExpiry() {
   });
 }
 
+void Client::CancelExpiry() {
+  if (expiry_timer_) expiry_timer_->cancel();
+}
+
 void Client::Disconnect(const herald::Disconnect& disconnect) {
   HERALD_ASSERT_ON_LOOP(loop_);
   if (!live()) return;
   disconnected_ = true;
-  expiry_timer_.cancel();
+  CancelExpiry();
   // Counted only when the peer is told (not for a connection that had ended meanwhile).
   if (transport_->Close(disconnect)) context_.metrics.ServerDisconnect(disconnect.code);
 }
@@ -279,7 +284,7 @@ void Client::End() {
   HERALD_ASSERT_ON_LOOP(loop_);
   if (transport_ == nullptr) return;
   transport_ = nullptr;
-  expiry_timer_.cancel();
+  CancelExpiry();
   pending_subscribes_.clear();
   context_.hub.Detach(shard_, this);
 }

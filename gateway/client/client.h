@@ -112,6 +112,7 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   void Refresh(uint32_t id, const herald::v1::RefreshCommand& command);
   // Closes with 4401 when the grant expires (unless a refresh replaced it first).
   void ScheduleExpiry();
+  void CancelExpiry();
   void AddTopic(const std::string& topic, const TopicPosition& position);
   // Index of `topic` in topics_, or topics_.size().
   size_t TopicIndex(absl::string_view topic) const;
@@ -120,25 +121,28 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   // Whether the transport may still be given anything.
   bool live() const { return transport_ != nullptr && !disconnected_; }
 
+  // What every delivery reads comes first, in the object's first cache line (the hub walks
+  // a topic's clients one after the other).
   ClientContext& context_;
-  const size_t shard_;
-  boost::asio::io_context& loop_;
-  const std::string id_;
-  Grant grant_;
   Transport* transport_;  // Null once End ran.
+  const size_t shard_;
   const TransportKind kind_;
   // Positions only for transports that name them (Transport::names_positions): no work per
   // delivery for the others.
   const bool tracks_positions_;
+  bool disconnected_ = false;  // Disconnect or TransportClosed happened.
+  std::vector<std::string> topics_;
+  std::vector<TopicPosition> positions_;
+
+  boost::asio::io_context& loop_;
+  const std::string id_;
+  Grant grant_;
   RateLimiter command_limiter_;
   // Commands refused by the limiter since the last one it let through.
   size_t refused_in_a_row_ = 0;
-  std::vector<std::string> topics_;
-  std::vector<TopicPosition> positions_;
   std::vector<PendingSubscribe> pending_subscribes_;
   uint64_t next_serial_ = 1;
-  boost::asio::steady_timer expiry_timer_;
-  bool disconnected_ = false;  // Disconnect or TransportClosed happened.
+  std::unique_ptr<boost::asio::steady_timer> expiry_timer_;  // Made when the grant expires.
 };
 
 // The close for a request refused with `status`: 1013 (try again later) for temporary failures
