@@ -103,7 +103,7 @@ TEST(EncodedEvent, FromItsBytesKeepsThemAsTheyAreWithoutTheEpoch) {
 }
 
 TEST(EncodedEvent, FromBytesThatAreNotAMessageIsNothing) {
-  EXPECT_EQ(EncodedEventFromBytes(std::string("\x0a\x05ab", 4)), nullptr);  // Cut short.
+  EXPECT_EQ(EncodedEventFromBytes(std::string("\x0a\x05" "ab", 4)), nullptr);  // Cut short.
   EXPECT_EQ(EncodedEventFromBytes(std::string("\x00\x01", 2)), nullptr);     // Tag zero.
   EXPECT_EQ(EncodedEventFromBytes(std::string("\x0f", 1)), nullptr);          // Wire type 7.
   EXPECT_EQ(EncodedEventFromBytes(std::string("\x02\x01x", 3)), nullptr);     // Field zero.
