@@ -199,7 +199,7 @@ bool Client::Unsubscribe(absl::string_view topic) {
   size_t index = TopicIndex(topic);
   if (index == topics_.size()) return false;
   topics_.erase(topics_.begin() + index);
-  positions_.erase(positions_.begin() + index);
+  if (tracks_positions_) positions_.erase(positions_.begin() + index);
   context_.hub.Unsubscribe(shard_, topic, this);
   return true;
 }
@@ -327,7 +327,7 @@ void Client::Flush() {
 void Client::AddTopic(const std::string& topic, const TopicPosition& position) {
   if (TopicIndex(topic) < topics_.size()) return;
   topics_.push_back(topic);
-  positions_.push_back(position);
+  if (tracks_positions_) positions_.push_back(position);
 }
 
 size_t Client::TopicIndex(absl::string_view topic) const {

@@ -56,8 +56,8 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   const Grant& grant() const { return grant_; }
   // The topics followed (connect-time ones in the order given, then by subscribe command) and,
   // in the same order, the position of the last event of each passed to the transport (or
-  // where the client starts when none was yet): kept for transports that name positions
-  // (Transport::names_positions), empty epochs and zero offsets otherwise.
+  // where the client starts when none was yet): kept only for transports that name positions
+  // (Transport::names_positions), empty otherwise.
   const std::vector<std::string>& topics() const { return topics_; }
   const std::vector<TopicPosition>& positions() const { return positions_; }
 
