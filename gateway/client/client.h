@@ -76,7 +76,6 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
 
   // Tells the client why and closes its transport (once; later calls do nothing).
   void Disconnect(const herald::Disconnect& disconnect);
-  bool disconnecting() const { return disconnected_; }
 
   // The transport is going: detaches from the hub; nothing reaches the transport any more.
   // Called by the transport on the loop just before it is destroyed (the sessions' destructors,

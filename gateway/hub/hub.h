@@ -65,8 +65,6 @@ class Hub final : public EventSink {
   bool WriteBacklogged() const;
   // The overload evidence of shard `index`'s loop, which its connections add to.
   LoopLoad& load(size_t index) { return shards_[index]->load(); }
-  // Any thread: runs `task` on shard `index`'s loop, later.
-  void Post(size_t index, std::function<void()> task) { shards_[index]->Post(std::move(task)); }
 
   void Attach(size_t shard, Subscriber* subscriber);
   void Detach(size_t shard, Subscriber* subscriber);

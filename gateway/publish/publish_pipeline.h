@@ -38,7 +38,6 @@ class PublishPipeline {
 
   void Publish(const herald::v1::PublishRequest& request, const Grant& grant, Done done);
 
-  size_t max_message_bytes() const { return max_message_bytes_; }
 
  private:
   const size_t max_message_bytes_;
