@@ -140,7 +140,7 @@ std::string Gateway::OpenStaticFiles() {
   if (!files.ok()) return absl::StrCat("static files are off: ", files.status().message());
   static_files_ = *std::move(files);
   edge_context_->static_files = static_files_.get();
-  return absl::StrCat("static files from ", static_files_->root().string());
+  return static_files_->Describe();
 }
 
 void Gateway::RunSweeper() {
@@ -191,6 +191,13 @@ void Gateway::Reload() {
     LogError(absl::StrCat("reload: keys kept as they were: ", status.ToString()));
   } else {
     LogInfo(absl::StrCat("reloaded: ", authenticator_->Describe()));
+  }
+  if (static_files_) {
+    if (absl::Status status = static_files_->Reload(); !status.ok()) {
+      LogError(absl::StrCat("reload: static files kept as they were: ", status.ToString()));
+    } else {
+      LogInfo(absl::StrCat("reloaded: ", static_files_->Describe()));
+    }
   }
 }
 

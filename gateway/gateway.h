@@ -45,7 +45,8 @@ class Gateway {
 
  private:
   void Drain();
-  // SIGHUP: re-reads the JWT keys, publisher keys and TLS certificates; live connections stay.
+  // SIGHUP: re-reads the JWT keys, publisher keys, TLS certificates and static files; live
+  // connections stay.
   void Reload();
   // Opens --web_root for the edge; returns the log line saying where static files come from,
   // or why there are none.

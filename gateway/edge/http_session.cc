@@ -2,6 +2,7 @@
 #include "edge/http_session.h"
 
 #include <boost/beast/core/detect_ssl.hpp>
+#include <boost/beast/http/span_body.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "absl/time/time.h"
@@ -370,7 +371,8 @@ void HttpSession::ServeStatic(const Request& request) {
     return;
   }
   Headers headers = {{"X-Content-Type-Options", "nosniff"}};
-  absl::StatusOr<StaticFile> file = context_.static_files->Resolve(request.target());
+  absl::StatusOr<std::shared_ptr<const StaticFile>> file =
+      context_.static_files->Resolve(request.target());
   if (!file.ok()) {
     bool not_found = absl::IsNotFound(file.status());
     if (!not_found) LogWarning(file.status().message());
@@ -385,22 +387,18 @@ void HttpSession::ServeStatic(const Request& request) {
     return;
   }
   // Names are not fingerprinted and files change with each build: clients revalidate each time.
-  headers.emplace_back(http::field::etag, file->etag);
+  const StaticFile& loaded = **file;
+  headers.emplace_back(http::field::etag, loaded.etag);
   headers.emplace_back(http::field::cache_control, "no-cache");
-  if (EtagMatches(request[http::field::if_none_match], file->etag)) {
-    Respond(304, "", file->content_type, keep_alive, headers, file->size);
+  if (EtagMatches(request[http::field::if_none_match], loaded.etag)) {
+    Respond(304, "", loaded.content_type, keep_alive, headers, loaded.body->size());
     return;
   }
   if (head) {
-    Respond(200, "", file->content_type, keep_alive, headers, file->size);
+    Respond(200, "", loaded.content_type, keep_alive, headers, loaded.body->size());
     return;
   }
-  absl::StatusOr<std::string> body = ReadStaticFile(*file);
-  if (!body.ok()) {
-    Respond(404, "not found\n", "text/plain", keep_alive, {{"X-Content-Type-Options", "nosniff"}});
-    return;
-  }
-  Respond(200, *std::move(body), file->content_type, keep_alive, headers);
+  RespondFile(*std::move(file), keep_alive, headers);
 }
 
 void HttpSession::Respond(unsigned status, std::string body, std::string_view content_type,
@@ -414,18 +412,47 @@ void HttpSession::Respond(unsigned status, std::string body, std::string_view co
   }
   auto response = std::make_shared<http::response<http::string_body>>(
       static_cast<http::status>(status), 11);
-  response->set(http::field::server, "herald");
-  for (const auto& [name, value] : headers) {
-    std::visit([&](auto known) { response->set(known, value); }, name);
-  }
-  response->set(http::field::content_type, content_type);
+  SetHeaders(*response, content_type, headers);
   response->keep_alive(keep_alive);
   response->body() = std::move(body);
   response->prepare_payload();
   if (length_without_body) response->content_length(*length_without_body);
-  response_ = response;
+  Send(response, *response, keep_alive);
+}
+
+void HttpSession::RespondFile(std::shared_ptr<const StaticFile> file, bool keep_alive,
+                              const Headers& headers) {
+  // The response refers to the file's bytes, shared by every request for it, and holds them.
+  struct FileResponse {
+    std::shared_ptr<const StaticFile> file;
+    http::response<http::span_body<const char>> response;
+  };
+  auto held = std::make_shared<FileResponse>();
+  held->response.result(http::status::ok);
+  held->response.version(11);
+  SetHeaders(held->response, file->content_type, headers);
+  held->response.keep_alive(keep_alive);
+  held->response.body() = {file->body->data(), file->body->size()};
+  held->response.prepare_payload();
+  held->file = std::move(file);
+  Send(held, held->response, keep_alive);
+}
+
+void HttpSession::SetHeaders(http::response_header<>& response, std::string_view content_type,
+                             const Headers& headers) {
+  response.set(http::field::server, "herald");
+  for (const auto& [name, value] : headers) {
+    std::visit([&](auto known) { response.set(known, value); }, name);
+  }
+  response.set(http::field::content_type, content_type);
+}
+
+template <typename Body>
+void HttpSession::Send(std::shared_ptr<void> owner, http::response<Body>& response,
+                       bool keep_alive) {
+  response_ = std::move(owner);
   stream_.expires_after(absl::ToChronoMilliseconds(context_.config.handshake_timeout));
-  http::async_write(stream_, *response,
+  http::async_write(stream_, response,
                     [self = shared_from_this(), keep_alive](beast::error_code error, size_t bytes) {
                       self->OnWrite(keep_alive, error, bytes);
                     });

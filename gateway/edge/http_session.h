@@ -82,6 +82,15 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   void Respond(unsigned status, std::string body, std::string_view content_type, bool keep_alive,
                const Headers& headers = {},
                std::optional<uint64_t> length_without_body = std::nullopt);
+  // Writes a loaded static file (a GET's 200).
+  void RespondFile(std::shared_ptr<const StaticFile> file, bool keep_alive,
+                   const Headers& headers);
+  static void SetHeaders(boost::beast::http::response_header<>& response,
+                         std::string_view content_type, const Headers& headers);
+  // Writes `response`, which `owner` keeps alive until the write ends.
+  template <typename Body>
+  void Send(std::shared_ptr<void> owner, boost::beast::http::response<Body>& response,
+            bool keep_alive);
   void OnWrite(bool keep_alive, boost::beast::error_code error, size_t bytes);
   void DrainInput();
 

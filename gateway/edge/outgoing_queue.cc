@@ -1,6 +1,8 @@
 // Bounded outgoing queue.
 #include "edge/outgoing_queue.h"
 
+#include <limits>
+
 namespace herald {
 namespace {
 
@@ -53,6 +55,31 @@ bool OutgoingQueue::PushCopy(std::string_view bytes, bool replayed) {
                : limited_bytes_ + bytes.size() > live_limit()) {
     return false;
   }
+  uint32_t offset = CopyIn(bytes);
+  Append({copies_, offset, static_cast<uint32_t>(bytes.size()), /*live=*/!replayed,
+          /*framed=*/true});
+  return true;
+}
+
+bool OutgoingQueue::PushMessage(std::shared_ptr<const std::string> owner, std::string_view bytes,
+                                std::string_view suffix, bool replayed) {
+  size_t size = bytes.size() + suffix.size();
+  if (replayed ? pending_bytes_ + size > max_total_bytes_
+               : limited_bytes_ + size > live_limit()) {
+    return false;
+  }
+  auto offset = static_cast<uint32_t>(bytes.data() - owner->data());
+  Append({std::move(owner), offset, static_cast<uint32_t>(bytes.size()), /*live=*/!replayed,
+          /*framed=*/true, /*ends_message=*/suffix.empty()});
+  if (!suffix.empty()) {
+    uint32_t suffix_offset = CopyIn(suffix);
+    Append({copies_, suffix_offset, static_cast<uint32_t>(suffix.size()), /*live=*/!replayed,
+            /*framed=*/true});
+  }
+  return true;
+}
+
+uint32_t OutgoingQueue::CopyIn(std::string_view bytes) {
   if (copies_ && copies_.use_count() == 1) {  // No piece refers to it.
     if (copies_->capacity() > kKeptBufferBytes) {
       copies_.reset();
@@ -64,11 +91,9 @@ bool OutgoingQueue::PushCopy(std::string_view bytes, bool replayed) {
     copies_ = std::make_shared<std::string>();
     copies_->reserve(std::max(kCopyBlockBytes, bytes.size()));
   }
-  uint32_t offset = static_cast<uint32_t>(copies_->size());
+  auto offset = static_cast<uint32_t>(copies_->size());
   copies_->append(bytes);  // Within its capacity: earlier pieces stay valid.
-  Append({copies_, offset, static_cast<uint32_t>(bytes.size()), /*live=*/!replayed,
-          /*framed=*/true});
-  return true;
+  return offset;
 }
 
 void OutgoingQueue::PushLastWords(std::shared_ptr<const std::string> bytes) {
@@ -105,20 +130,32 @@ const std::vector<boost::asio::const_buffer>& OutgoingQueue::StartWrite(size_t m
   writing_ = true;
   if (buffers_.empty()) {
     write_started_ = std::chrono::steady_clock::now();
-    TakeBatch(max_buffers);
+    TakeBatch(max_buffers, /*one_message=*/false);
   }
   return buffers_;
+}
+
+const std::vector<OutgoingQueue::Piece>& OutgoingQueue::StartMessageWrite() {
+  writing_ = true;
+  write_started_ = std::chrono::steady_clock::now();
+  TakeBatch(/*max_buffers=*/std::numeric_limits<size_t>::max(), /*one_message=*/true);
+  return in_flight_;
 }
 
 void OutgoingQueue::AddBuffer(const char* data, size_t size) {
   if (size > 0) buffers_.emplace_back(data, size);
 }
 
-void OutgoingQueue::TakeBatch(size_t max_buffers) {
+void OutgoingQueue::TakeBatch(size_t max_buffers, bool one_message) {
   in_flight_.clear();
   headers_.clear();
   size_t batch_bytes = 0;
-  while (pending_head_ < pending_.size() && (in_flight_.empty() || batch_bytes < kMaxWriteBytes)) {
+  // A batch: whole pieces up to about kMaxWriteBytes. One message: its pieces, whatever size.
+  auto batch_full = [&] {
+    if (in_flight_.empty()) return false;
+    return one_message ? in_flight_.back().ends_message : batch_bytes >= kMaxWriteBytes;
+  };
+  while (pending_head_ < pending_.size() && !batch_full()) {
     Piece& piece = pending_[pending_head_++];
     batch_bytes += piece.size;
     if (piece.live) limited_bytes_ -= piece.size;

@@ -23,7 +23,7 @@ struct MessageFraming {
   std::string_view trailer;
 };
 
-// Not thread-safe: used on the owning loop only.
+// Not thread-safe: used on the owning loop only (a gRPC stream guards it with its mutex).
 //
 // Queued bytes are either message bytes or unframed bytes. Message bytes queued one after the
 // other leave as one message of the transport (a WebSocket frame, an HTTP chunk) that the
@@ -72,6 +72,11 @@ class OutgoingQueue {
   void PushLastWords(std::shared_ptr<const std::string> bytes);
   // Queues `bytes` to leave as they are, whatever the limits (small protocol frames).
   void PushUnframed(std::shared_ptr<const std::string> bytes);
+  // Queues one message of a transport that frames each message itself and writes one at a time
+  // (a gRPC stream): `bytes`, which lie within *owner (shared, not copied), then a copy of the
+  // small `suffix`. Within the live limit or, `replayed`, the total limit; false past it.
+  bool PushMessage(std::shared_ptr<const std::string> owner, std::string_view bytes,
+                   std::string_view suffix, bool replayed);
   // Drops what is pending; a batch already started still completes.
   void DropPending();
 
@@ -101,23 +106,30 @@ class OutgoingQueue {
   // CompleteWrite(). Only when !writing() and has_pending(). A batch that needs more than
   // `max_buffers` buffers (what the writer gathers in one write) is copied into one.
   const std::vector<boost::asio::const_buffer>& StartWrite(size_t max_buffers);
+  // Queued bytes: `size` bytes at `offset` of `bytes` (copied pieces share a block).
+  struct Piece {
+    std::shared_ptr<const std::string> bytes;
+    uint32_t offset;
+    uint32_t size;
+    bool live;                 // Counts toward the live limit.
+    bool framed;               // Message bytes (not PushUnframed).
+    bool ends_message = true;  // The last piece of what PushMessage queued.
+    std::string_view view() const { return std::string_view(*bytes).substr(offset, size); }
+  };
+  // Starts writing the next message PushMessage queued and returns its pieces, which stay valid
+  // until CompleteWrite(write_bytes()). Only when !writing() and has_pending().
+  const std::vector<Piece>& StartMessageWrite();
   // Records that the first `written` bytes of StartWrite()'s buffers left; returns true when
   // the whole batch did.
   bool CompleteWrite(size_t written);
 
  private:
-  struct Piece {
-    // The piece is `size` bytes at `offset` of `bytes` (copied pieces share a block).
-    std::shared_ptr<const std::string> bytes;
-    uint32_t offset;
-    uint32_t size;
-    bool live;    // Counts toward max_bytes_.
-    bool framed;  // Message bytes (not PushUnframed).
-  };
   size_t live_limit() const { return overdrawn_ ? 2 * max_bytes_ : max_bytes_; }
   void SetOverdrawn(bool overdrawn);
   void Append(Piece piece);
-  void TakeBatch(size_t max_buffers);
+  void TakeBatch(size_t max_buffers, bool one_message);
+  // Appends a copy of `bytes` to the copies block; returns where it starts.
+  uint32_t CopyIn(std::string_view bytes);
   void AddBuffer(const char* data, size_t size);
 
   size_t max_bytes_;

@@ -74,9 +74,15 @@ absl::Duration EstimatedWriteWait(absl::Duration waited, size_t pending_bytes,
 
 bool RoomForLive(OutgoingQueue& queue, EdgeStream& stream, size_t bytes, LoopLoad& load) {
   NoteLongTlsWrite(queue, stream, load);
+  return RoomForLive(queue, bytes, [&] {
+    return PeerStillDrains(queue, stream, std::chrono::steady_clock::now());
+  });
+}
+
+bool RoomForLive(OutgoingQueue& queue, size_t bytes, absl::FunctionRef<bool()> peer_reads) {
   if (!queue.overdrawn() && queue.live_room() >= bytes) return true;
   // Past the limit (until the queue is back under it): a slow consumer, unless its peer reads.
-  if (!PeerStillDrains(queue, stream, std::chrono::steady_clock::now())) return false;
+  if (!peer_reads()) return false;
   // Counted among the loop's overdrawn queues: the loop, not this connection, is then judged
   // (LoopLoad::WriteBacklogged).
   queue.Overdraw();

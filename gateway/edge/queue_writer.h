@@ -5,6 +5,7 @@
 #include <boost/system/error_code.hpp>
 #include <memory>
 
+#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 #include "edge/edge_stream.h"
 #include "edge/outgoing_queue.h"
@@ -42,6 +43,10 @@ absl::Duration EstimatedWriteWait(absl::Duration waited, size_t pending_bytes,
 // enough of the loop's connections are (LoopLoad::WriteBacklogged), the gateway pushes back on
 // publishers. False: a slow consumer (its socket is full, or even that is passed).
 bool RoomForLive(OutgoingQueue& queue, EdgeStream& stream, size_t bytes, LoopLoad& load);
+// The same policy for a transport that tells in its own way whether its peer reads
+// (`peer_reads`, asked only past the limit): a gRPC stream. The queue counts in the LoopLoad it
+// was made with.
+bool RoomForLive(OutgoingQueue& queue, size_t bytes, absl::FunctionRef<bool()> peer_reads);
 
 // Writes what `queue` holds (only when !queue.writing()). On plain TCP the batches go out at
 // once by non-blocking gather writes, no asynchronous operation in between, as long as the

@@ -45,7 +45,104 @@ std::string_view ContentType(const fs::path& name) {
 
 absl::Status NotServed() { return absl::NotFoundError("not a static file"); }
 
+// Whether `real` (canonical) lies inside `root` with no hidden name below it.
+bool Inside(const fs::path& root, const fs::path& real) {
+  // Whole components, so /srv/web2 is not inside /srv/web.
+  auto [root_end, below] = std::mismatch(root.begin(), root.end(), real.begin(), real.end());
+  if (root_end != root.end()) return false;
+  for (; below != real.end(); ++below) {
+    if (below->native().starts_with('.')) return false;
+  }
+  return true;
+}
+
+// The bytes of regular file `path`, at most `max_bytes` of them; nullopt when it is not one (or
+// no longer). Never blocks on a FIFO.
+std::optional<std::string> ReadRegularFile(const fs::path& path, uint64_t max_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return std::nullopt;
+  std::string body;
+  struct stat info {};
+  bool ok = ::fstat(fd, &info) == 0 && S_ISREG(info.st_mode) &&
+            static_cast<uint64_t>(info.st_size) <= max_bytes;
+  if (ok) {
+    body.resize(static_cast<size_t>(info.st_size));
+    size_t done = 0;
+    while (done < body.size()) {
+      ssize_t bytes = ::read(fd, body.data() + done, body.size() - done);
+      ok = bytes >= 0;
+      if (bytes <= 0) break;  // A file that shrank meanwhile is loaded as it is now.
+      done += static_cast<size_t>(bytes);
+    }
+    body.resize(done);
+  }
+  ::close(fd);
+  if (!ok) return std::nullopt;
+  return body;
+}
+
 }  // namespace
+
+// One load of the web root: walks it depth first, following symlinks that stay inside it.
+class StaticFiles::Loader {
+ public:
+  Loader(const fs::path& root, Snapshot& snapshot) : root_(root), snapshot_(snapshot) {}
+
+  void Directory(const fs::path& real, const std::string& name, int depth) {
+    if (depth > kMaxDepth) return;
+    directories_.push_back(real);  // On the path from the root: a link back to one is a loop.
+    std::error_code error;
+    for (fs::directory_iterator it(real, error), end; !error && it != end; it.increment(error)) {
+      std::string entry = it->path().filename().string();
+      if (entry.starts_with('.')) continue;
+      Entry(it->path(), name.empty() ? entry : absl::StrCat(name, "/", entry), depth);
+    }
+    directories_.pop_back();
+  }
+
+ private:
+  void Entry(const fs::path& path, const std::string& name, int depth) {
+    std::error_code error;
+    fs::path real = fs::canonical(path, error);
+    struct stat info {};
+    if (error || !Inside(root_, real) || ::stat(real.c_str(), &info) != 0) return;
+    if (S_ISDIR(info.st_mode)) {
+      if (std::find(directories_.begin(), directories_.end(), real) == directories_.end()) {
+        Directory(real, name, depth + 1);
+      }
+      return;
+    }
+    if (!S_ISREG(info.st_mode) || snapshot_.files.size() >= kMaxFiles) return;
+    std::shared_ptr<const std::string> body = Body(real, static_cast<uint64_t>(info.st_size));
+    if (!body) {
+      snapshot_.files[name] = nullptr;  // Too large: refused by name, not unknown.
+      return;
+    }
+    uint64_t mtime_ns = static_cast<uint64_t>(info.st_mtim.tv_sec) * 1000000000 +
+                        static_cast<uint64_t>(info.st_mtim.tv_nsec);
+    snapshot_.files[name] = std::make_shared<const StaticFile>(StaticFile{
+        real, ContentType(name),
+        absl::StrCat("W/\"", absl::Hex(body->size()), "-", absl::Hex(mtime_ns), "\""), body});
+  }
+
+  // The file's bytes, read once whatever the number of names it has; null when it does not fit.
+  std::shared_ptr<const std::string> Body(const fs::path& real, uint64_t size) {
+    auto [known, added] = bodies_.try_emplace(real.string());
+    if (!added) return known->second;
+    if (size > kMaxFileBytes || snapshot_.bytes + size > kMaxTotalBytes) return nullptr;
+    std::optional<std::string> bytes = ReadRegularFile(real, kMaxFileBytes);
+    if (!bytes || snapshot_.bytes + bytes->size() > kMaxTotalBytes) return nullptr;
+    snapshot_.bytes += bytes->size();
+    ++snapshot_.loaded;
+    known->second = std::make_shared<const std::string>(*std::move(bytes));
+    return known->second;
+  }
+
+  const fs::path& root_;
+  Snapshot& snapshot_;
+  std::vector<fs::path> directories_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const std::string>> bodies_;
+};
 
 absl::StatusOr<std::unique_ptr<StaticFiles>> StaticFiles::Open(const fs::path& root) {
   std::error_code error;
@@ -54,15 +151,41 @@ absl::StatusOr<std::unique_ptr<StaticFiles>> StaticFiles::Open(const fs::path& r
   if (!fs::is_directory(canonical, error)) {
     return absl::FailedPreconditionError(absl::StrCat(root.string(), " is not a directory"));
   }
-  return std::unique_ptr<StaticFiles>(new StaticFiles(std::move(canonical)));
+  std::unique_ptr<StaticFiles> files(new StaticFiles(std::move(canonical)));
+  if (absl::Status status = files->Reload(); !status.ok()) return status;
+  return files;
 }
 
-absl::StatusOr<StaticFile> StaticFiles::Resolve(std::string_view target) const {
+absl::Status StaticFiles::Reload() {
+  std::error_code error;
+  if (!fs::is_directory(root_, error)) {
+    return absl::NotFoundError(absl::StrCat(root_.string(), " is no longer a directory"));
+  }
+  auto snapshot = std::make_shared<Snapshot>();
+  Loader(root_, *snapshot).Directory(root_, "", 0);
+  absl::MutexLock lock(&mutex_);
+  snapshot_ = std::move(snapshot);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const StaticFiles::Snapshot> StaticFiles::snapshot() const {
+  absl::MutexLock lock(&mutex_);
+  return snapshot_;
+}
+
+std::string StaticFiles::Describe() const {
+  std::shared_ptr<const Snapshot> files = snapshot();
+  return absl::StrCat("static files from ", root_.string(), ": ", files->loaded, " files, ",
+                      files->bytes, " bytes");
+}
+
+absl::StatusOr<std::shared_ptr<const StaticFile>> StaticFiles::Resolve(
+    std::string_view target) const {
   boost::system::result<boost::urls::url_view> url = boost::urls::parse_origin_form(target);
   if (!url) return NotServed();
   // Each segment is decoded once, on its own: an encoded '/' never becomes a separator, and
   // what a decoded segment could smuggle is refused rather than normalised away.
-  fs::path requested = root_;
+  std::string name;
   std::string_view path = url->encoded_path();
   while (!path.empty()) {
     path.remove_prefix(1);  // The '/' before each segment.
@@ -77,66 +200,19 @@ absl::StatusOr<StaticFile> StaticFiles::Resolve(std::string_view target) const {
         segment.find_first_of(std::string_view("/\\\0", 3)) != std::string::npos) {
       return NotServed();
     }
-    requested /= segment;
+    absl::StrAppend(&name, name.empty() ? "" : "/", segment);
   }
-  std::error_code error;
-  std::optional<fs::path> file = Inside(requested);
-  if (file && fs::is_directory(*file, error)) {
-    requested /= "index.html";
-    file = Inside(requested);
+  std::shared_ptr<const Snapshot> files = snapshot();
+  auto file = files->files.find(name);
+  if (file == files->files.end()) {
+    file = files->files.find(name.empty() ? "index.html" : absl::StrCat(name, "/index.html"));
   }
-  struct stat info {};
-  if (!file || ::stat(file->c_str(), &info) != 0 || !S_ISREG(info.st_mode)) {
-    return NotServed();
+  if (file == files->files.end()) return NotServed();
+  if (file->second == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("static file ", name,
+                                                     " is not served: it was too large to load"));
   }
-  uint64_t size = static_cast<uint64_t>(info.st_size);
-  if (size > kMaxFileBytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "static file ", file->string(), " is not served: over ", kMaxFileBytes, " bytes"));
-  }
-  uint64_t mtime_ns = static_cast<uint64_t>(info.st_mtim.tv_sec) * 1000000000 +
-                      static_cast<uint64_t>(info.st_mtim.tv_nsec);
-  return StaticFile{*std::move(file), ContentType(requested),
-                    absl::StrCat("W/\"", absl::Hex(size), "-", absl::Hex(mtime_ns), "\""), size};
-}
-
-std::optional<fs::path> StaticFiles::Inside(const fs::path& path) const {
-  std::error_code error;
-  fs::path real = fs::canonical(path, error);
-  if (error) return std::nullopt;
-  // Whole components, so /srv/web2 is not inside /srv/web.
-  auto [root_end, below] = std::mismatch(root_.begin(), root_.end(), real.begin(), real.end());
-  if (root_end != root_.end()) return std::nullopt;
-  for (; below != real.end(); ++below) {
-    if (below->native().starts_with('.')) return std::nullopt;
-  }
-  return real;
-}
-
-absl::StatusOr<std::string> ReadStaticFile(const StaticFile& file) {
-  // O_NONBLOCK: opening a FIFO swapped in since Resolve would otherwise wait for a writer.
-  int fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) return absl::NotFoundError(absl::StrCat(file.path.string(), ": cannot open"));
-  std::string body;
-  struct stat info {};
-  bool ok = ::fstat(fd, &info) == 0 && S_ISREG(info.st_mode) &&
-            static_cast<uint64_t>(info.st_size) <= StaticFiles::kMaxFileBytes;
-  if (ok) {
-    body.resize(static_cast<size_t>(info.st_size));
-    size_t done = 0;
-    while (done < body.size()) {
-      ssize_t bytes = ::read(fd, body.data() + done, body.size() - done);
-      ok = bytes >= 0;
-      if (bytes <= 0) break;  // A file that shrank meanwhile is served as it is now.
-      done += static_cast<size_t>(bytes);
-    }
-    body.resize(done);
-  }
-  ::close(fd);
-  if (!ok) {
-    return absl::NotFoundError(absl::StrCat(file.path.string(), ": no longer a readable file"));
-  }
-  return body;
+  return file->second;
 }
 
 bool EtagMatches(std::string_view if_none_match, std::string_view etag) {

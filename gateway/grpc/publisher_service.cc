@@ -18,14 +18,20 @@ namespace herald {
 // writes). Items are handed to the engine in the order read, which keeps a stream's events to a
 // topic in order, and answered in that order too, one response per item. gRPC runs the
 // reactions on its threads, an engine answers on its own, Drain comes from the gateway's: the
-// mutex orders them.
+// mutex orders them. Lifetime: the reactor scheme (deleted in OnDone). An engine may answer
+// after that (a stream may end, broken or drained, while items are still in the engine), so
+// answers reach the reactor through a shared link that OnDone clears: a late one finds none.
 class PublishStreamReactor final
     : public grpc::ServerBidiReactor<herald::v1::PublishRequest, herald::v1::PublishResponse> {
  public:
   static constexpr size_t kMaxInFlight = 64;
 
   PublishStreamReactor(PublisherService& service, PublishPipeline& pipeline, Grant grant)
-      : service_(service), pipeline_(pipeline), grant_(std::move(grant)) {
+      : service_(service),
+        pipeline_(pipeline),
+        grant_(std::move(grant)),
+        link_(std::make_shared<Link>(this)),
+        mutex_(link_->mutex) {
     absl::MutexLock lock(&mutex_);
     ReadLocked();
   }
@@ -49,21 +55,14 @@ class PublishStreamReactor final
       }
       sequence = next_sequence_++;
       answers_.emplace_back();
-      ++in_engine_;
       publishing_ = true;
     }
     // Outside the lock: the engine may answer inline (the memory engine does). No read is
     // outstanding, so request_ is this reaction's alone.
-    pipeline_.Publish(request_, grant_, [this, sequence](PublishOutcome outcome) {
-                        bool last;
-                        {
-                          absl::MutexLock lock(&mutex_);
-                          --in_engine_;
-                          Answer(sequence, PublishAnswer(outcome));
-                          last = done_ && in_engine_ == 0;
-                        }
-                        if (last) delete this;
-                      });
+    pipeline_.Publish(request_, grant_, [link = link_, sequence](PublishOutcome outcome) {
+      absl::MutexLock lock(&link->mutex);
+      if (link->reactor != nullptr) link->reactor->Answer(sequence, PublishAnswer(outcome));
+    });
     absl::MutexLock lock(&mutex_);
     publishing_ = false;
     if (!finished_ && !ending_ && answers_.size() < kMaxInFlight) ReadLocked();
@@ -93,17 +92,13 @@ class PublishStreamReactor final
     EndWhenAnsweredLocked(kShuttingDown);
   }
 
-  // The reactor is deleted when gRPC is done with it and the engine answered every item it
-  // was given (a stream may end, broken or drained, while items are still in the engine).
   void OnDone() override {
     service_.Unregister(this);
-    bool last;
     {
       absl::MutexLock lock(&mutex_);
-      done_ = true;
-      last = in_engine_ == 0;
+      link_->reactor = nullptr;  // Answers still in the engine go nowhere.
     }
-    if (last) delete this;
+    delete this;
   }
 
  private:
@@ -149,17 +144,23 @@ class PublishStreamReactor final
     Finish(status);
   }
 
+  // What engine answers hold: the reactor while it lives, and the mutex.
+  struct Link {
+    explicit Link(PublishStreamReactor* reactor) : reactor(reactor) {}
+    absl::Mutex mutex;
+    PublishStreamReactor* reactor ABSL_GUARDED_BY(mutex);
+  };
+
   PublisherService& service_;
   PublishPipeline& pipeline_;
   const Grant grant_;
   herald::v1::PublishRequest request_;
-  absl::Mutex mutex_;
+  const std::shared_ptr<Link> link_;
+  absl::Mutex& mutex_;  // link_->mutex.
   // One entry per item read and not yet written, in order; set once the engine answered.
   std::deque<std::optional<herald::v1::PublishResponse>> answers_ ABSL_GUARDED_BY(mutex_);
   uint64_t first_sequence_ ABSL_GUARDED_BY(mutex_) = 0;  // The item at answers_.front().
   uint64_t next_sequence_ ABSL_GUARDED_BY(mutex_) = 0;
-  size_t in_engine_ ABSL_GUARDED_BY(mutex_) = 0;  // Items given to the engine, not answered.
-  bool done_ ABSL_GUARDED_BY(mutex_) = false;      // OnDone ran.
   bool reading_ ABSL_GUARDED_BY(mutex_) = false;
   bool publishing_ ABSL_GUARDED_BY(mutex_) = false;  // OnReadDone is handing one to the engine.
   bool writing_ ABSL_GUARDED_BY(mutex_) = false;

@@ -4,11 +4,12 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <deque>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "codec/encoded_event.h"
+#include "edge/outgoing_queue.h"
+#include "edge/queue_writer.h"
 #include "grpc/call_auth.h"
 #include "topic/topic.h"
 #include "loop_check.h"
@@ -16,19 +17,24 @@
 namespace herald {
 namespace {
 
-// The event's encoding, shared: the buffer refers to the event's bytes (and keeps the event
-// alive) instead of serializing it again for every consumer; its epoch follows as a field of
-// its own (a few bytes).
-grpc::ByteBuffer SharedEventBytes(const std::shared_ptr<const EncodedEvent>& event) {
-  absl::string_view bytes = event->event_bytes();
-  auto* owner = new std::shared_ptr<const EncodedEvent>(event);
-  grpc::Slice slices[2] = {
-      grpc::Slice(
-          const_cast<char*>(bytes.data()), bytes.size(),
-          [](void* owner) { delete static_cast<std::shared_ptr<const EncodedEvent>*>(owner); },
-          owner),
-      grpc::Slice(event->epoch_field())};
-  return grpc::ByteBuffer(slices, slices[1].size() > 0 ? 2 : 1);
+// How long a message may wait for gRPC (its flow control: the consumer's window is full) before
+// the consumer counts as not reading: past its queue limit it is then a slow consumer.
+constexpr auto kStalledWrite = std::chrono::milliseconds(250);
+
+// A queued message as gRPC takes it: slices that refer to the queued bytes (and keep them alive)
+// instead of copying them; gRPC may hold them after the write completes.
+grpc::ByteBuffer SharedMessage(const std::vector<OutgoingQueue::Piece>& pieces) {
+  std::vector<grpc::Slice> slices;
+  slices.reserve(pieces.size());
+  for (const OutgoingQueue::Piece& piece : pieces) {
+    auto* owner = new std::shared_ptr<const std::string>(piece.bytes);
+    std::string_view bytes = piece.view();
+    slices.emplace_back(
+        const_cast<char*>(bytes.data()), bytes.size(),
+        [](void* owner) { delete static_cast<std::shared_ptr<const std::string>*>(owner); },
+        owner);
+  }
+  return grpc::ByteBuffer(slices.data(), slices.size());
 }
 
 // The gRPC status a Subscribe call ends with when its client is disconnected.
@@ -68,8 +74,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   SubscribeReactor(ClientContext& context, size_t shard, boost::asio::io_context& loop,
                    std::vector<TopicRequest> topics, Grant grant)
       : loop_(loop),
-        max_queue_bytes_(context.config.max_queue_bytes),
-        max_total_bytes_(context.config.max_queue_bytes + context.config.max_replay_bytes) {
+        queue_(context.config.max_queue_bytes, context.config.max_replay_bytes, {},
+               &context.hub.load(shard)) {
     boost::asio::post(loop_, [this, &context, shard, topics = std::move(topics),
                               grant = std::move(grant)]() mutable {
       client_ = std::make_shared<Client>(context, shard, loop_, std::move(grant), *this);
@@ -81,29 +87,35 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   TransportKind kind() const override { return TransportKind::kGrpc; }
 
   // Every event goes out whole, epoch included: a Subscribe call has no subscribe answer to
-  // tell its epoch.
+  // tell its epoch. The same overload policy as WebSocket and SSE (RoomForLive), with gRPC's
+  // own sign of a consumer that does not read: a message waiting on its flow control.
   Queued QueueEvent(const std::shared_ptr<const EncodedEvent>& event,
                     Subscriber::Delivery delivery) override {
     HERALD_ASSERT_ON_LOOP(loop_);
     absl::MutexLock lock(&mutex_);
     if (finishing_) return Queued::kDropped;
-    size_t bytes = event->ws_frame().size();
-    bool over = delivery.replayed ? total_bytes_ + bytes > max_total_bytes_
-                                  : live_bytes_ + bytes > max_queue_bytes_;
-    if (over) return Queued::kNoRoom;
-    total_bytes_ += bytes;
-    if (!delivery.replayed) live_bytes_ += bytes;
-    queue_.push_back({event, delivery.replayed});
-    return Queued::kYes;
+    std::string epoch = event->epoch_field();
+    absl::string_view bytes = event->event_bytes();
+    auto consumer_reads = [&queue = queue_] {
+      return !queue.writing() ||
+             std::chrono::steady_clock::now() - queue.write_started() < kStalledWrite;
+    };
+    if (!delivery.replayed && !RoomForLive(queue_, bytes.size() + epoch.size(), consumer_reads)) {
+      return Queued::kNoRoom;
+    }
+    bool queued = queue_.PushMessage(SharedBytes(event, event->ws_frame()),
+                                     std::string_view(bytes.data(), bytes.size()), epoch,
+                                     delivery.replayed);
+    return queued ? Queued::kYes : Queued::kNoRoom;
   }
 
   size_t ReplayCost(const EncodedEvent& event) const override {
-    return event.ws_frame().size();
+    return event.event_bytes().size() + event.epoch_field().size();
   }
 
   size_t ReplayRoom() const override {
     absl::MutexLock lock(&mutex_);
-    return max_total_bytes_ - std::min(max_total_bytes_, total_bytes_);
+    return queue_.replay_room();
   }
 
   // Initial metadata tells the consumer it is live: what it missed (when history held it) is
@@ -133,7 +145,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     HERALD_ASSERT_ON_LOOP(loop_);
     absl::MutexLock lock(&mutex_);
     if (finishing_) return false;
-    if (disconnect.code == kDisconnectSlowConsumer.code) DropQueueLocked();
+    if (disconnect.code == kDisconnectSlowConsumer.code) queue_.DropPending();
     FinishLocked(StatusFor(disconnect));
     return true;
   }
@@ -143,9 +155,9 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mutex_);
-    in_flight_.Clear();
+    queue_.CompleteWrite(queue_.write_bytes());
     if (!ok) {
-      DropQueueLocked();
+      queue_.DropPending();
       FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
       return;
     }
@@ -154,7 +166,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
 
   void OnCancel() override {
     absl::MutexLock lock(&mutex_);
-    DropQueueLocked();
+    queue_.DropPending();
     FinishLocked(grpc::Status::CANCELLED);
   }
 
@@ -166,32 +178,16 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   }
 
  private:
-  struct QueuedEvent {
-    std::shared_ptr<const EncodedEvent> event;
-    bool replayed;
-  };
-
-  void DropQueueLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-    queue_.clear();
-    total_bytes_ = 0;
-    live_bytes_ = 0;
-  }
-
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-    if (in_flight_.Valid() || finished_) return;
-    if (queue_.empty()) {
+    if (queue_.writing() || finished_) return;
+    if (!queue_.has_pending()) {
       if (finishing_) {
         finished_ = true;
         Finish(final_status_);
       }
       return;
     }
-    QueuedEvent next = std::move(queue_.front());
-    queue_.pop_front();
-    size_t bytes = next.event->ws_frame().size();
-    total_bytes_ -= bytes;
-    if (!next.replayed) live_bytes_ -= bytes;
-    in_flight_ = SharedEventBytes(next.event);
+    in_flight_ = SharedMessage(queue_.StartMessageWrite());
     wrote_ = true;
     StartWrite(&in_flight_);
   }
@@ -207,15 +203,11 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   }
 
   boost::asio::io_context& loop_;
-  const size_t max_queue_bytes_;
-  const size_t max_total_bytes_;
   std::shared_ptr<Client> client_;  // Set and used on the loop only.
   mutable absl::Mutex mutex_;
-  std::deque<QueuedEvent> queue_ ABSL_GUARDED_BY(mutex_);
-  // The event being written, apart from the queue: dropping the queue never touches it.
+  OutgoingQueue queue_ ABSL_GUARDED_BY(mutex_);
+  // The message being written (its slices keep its bytes alive).
   grpc::ByteBuffer in_flight_ ABSL_GUARDED_BY(mutex_);
-  size_t total_bytes_ ABSL_GUARDED_BY(mutex_) = 0;
-  size_t live_bytes_ ABSL_GUARDED_BY(mutex_) = 0;
   bool finishing_ ABSL_GUARDED_BY(mutex_) = false;
   bool finished_ ABSL_GUARDED_BY(mutex_) = false;
   bool wrote_ ABSL_GUARDED_BY(mutex_) = false;  // A write started (with the metadata).

@@ -185,5 +185,49 @@ TEST(OutgoingQueue, ALongBacklogLeavesInOrderAcrossBatchesAndPartialWrites) {
   EXPECT_EQ(queue.pending_bytes(), 0u);
 }
 
+TEST(OutgoingQueue, MessagesLeaveOneAtATimeWithTheirSuffixAndCountTowardTheLimit) {
+  OutgoingQueue queue(40, 100);
+  auto first = std::make_shared<const std::string>("headEVENT1");
+  auto second = std::make_shared<const std::string>("EVENT2");
+  EXPECT_TRUE(queue.PushMessage(first, std::string_view(*first).substr(4), "+e1", false));
+  EXPECT_TRUE(queue.PushMessage(second, *second, "", false));
+  EXPECT_EQ(queue.pending_bytes(), 15u);
+  // 15 live bytes queued: 26 more would pass the limit of 40, unless replayed.
+  EXPECT_FALSE(queue.PushMessage(first, *first, std::string(20, 'x'), false));
+  EXPECT_TRUE(queue.PushMessage(first, *first, std::string(20, 'x'), true));
+
+  const std::vector<OutgoingQueue::Piece>& message = queue.StartMessageWrite();
+  ASSERT_EQ(message.size(), 2u);
+  EXPECT_EQ(message[0].view(), "EVENT1");
+  EXPECT_EQ(message[1].view(), "+e1");
+  EXPECT_TRUE(queue.writing());
+  EXPECT_EQ(queue.write_bytes(), 9u);
+  EXPECT_TRUE(queue.CompleteWrite(queue.write_bytes()));
+
+  const std::vector<OutgoingQueue::Piece>& next = queue.StartMessageWrite();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].view(), "EVENT2");
+  EXPECT_TRUE(queue.CompleteWrite(queue.write_bytes()));
+
+  const std::vector<OutgoingQueue::Piece>& replayed = queue.StartMessageWrite();
+  ASSERT_EQ(replayed.size(), 2u);
+  EXPECT_EQ(replayed[0].view(), "headEVENT1");
+  EXPECT_EQ(replayed[1].view(), std::string(20, 'x'));
+  EXPECT_TRUE(queue.CompleteWrite(queue.write_bytes()));
+  EXPECT_FALSE(queue.has_pending());
+}
+
+TEST(OutgoingQueue, AMessageLargerThanABatchStillLeavesWhole) {
+  OutgoingQueue queue(4 << 20, 0);
+  auto large = std::make_shared<const std::string>(OutgoingQueue::kMaxWriteBytes + 10, 'x');
+  EXPECT_TRUE(queue.PushMessage(large, *large, "epoch", false));
+  EXPECT_TRUE(queue.PushMessage(large, *large, "epoch", false));
+  const std::vector<OutgoingQueue::Piece>& message = queue.StartMessageWrite();
+  ASSERT_EQ(message.size(), 2u);
+  EXPECT_EQ(message[1].view(), "epoch");
+  EXPECT_TRUE(queue.CompleteWrite(queue.write_bytes()));
+  EXPECT_TRUE(queue.has_pending());
+}
+
 }  // namespace
 }  // namespace herald

@@ -201,5 +201,22 @@ TEST(RoomForLive, APlainWriteWaitingForTheSocketMeansThePeerDoesNotKeepUp) {
   EXPECT_EQ(load.overdrawn_queues(), 0u);
 }
 
+// A gRPC stream tells in its own way whether its consumer reads; the policy is the same.
+TEST(RoomForLive, ATransportThatJudgesItsOwnPeerGetsTheSamePolicy) {
+  LoopLoad load;
+  OutgoingQueue reads(1000, 0, {}, &load);
+  OutgoingQueue stalled(1000, 0, {}, &load);
+  auto bytes = std::make_shared<const std::string>(900, 'x');
+  for (OutgoingQueue* queue : {&reads, &stalled}) {
+    ASSERT_TRUE(RoomForLive(*queue, 900, [] { return false; }));  // Within the limit.
+    ASSERT_TRUE(queue->PushMessage(bytes, *bytes, "", false));
+  }
+  EXPECT_TRUE(RoomForLive(reads, 900, [] { return true; }));
+  EXPECT_TRUE(reads.overdrawn());
+  EXPECT_FALSE(RoomForLive(stalled, 900, [] { return false; }));
+  EXPECT_FALSE(stalled.overdrawn());
+  EXPECT_EQ(load.overdrawn_queues(), 1u);
+}
+
 }  // namespace
 }  // namespace herald

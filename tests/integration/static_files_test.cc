@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -77,11 +78,24 @@ TEST_F(StaticFilesTest, RevalidationAnswers304) {
   EXPECT_EQ(again.status, 304) << again.error;
   EXPECT_EQ(again.body, "");
   EXPECT_EQ(again.Header("ETag"), etag);
-  // A new build changes the tag: the full file comes back.
+}
+
+TEST_F(StaticFilesTest, FilesAreLoadedAtStartAndAgainOnSighup) {
+  StartGateway({"--web_root=" + root_.string()});
+  std::optional<std::string> etag = Fetch(http_port(), "GET", "/app.js").Header("ETag");
+  ASSERT_TRUE(etag.has_value());
+  // A new build on disk: requests are answered from memory until the gateway reloads.
   std::ofstream(root_ / "app.js") << "console.log('a new build');\n";
+  std::ofstream(root_ / "added.js") << "added";
+  EXPECT_EQ(Fetch(http_port(), "GET", "/app.js", "", {{"If-None-Match", *etag}}).status, 304);
+  EXPECT_EQ(Fetch(http_port(), "GET", "/added.js").status, 404);
+  ASSERT_TRUE(gateway_->SendSignal(SIGHUP));
+  ASSERT_TRUE(gateway_->WaitForLogLine("reloaded: static files from", kWait));
+  // The new build changes the tag: the full file comes back.
   HttpResponse changed = Fetch(http_port(), "GET", "/app.js", "", {{"If-None-Match", *etag}});
   EXPECT_EQ(changed.status, 200);
   EXPECT_EQ(changed.body, "console.log('a new build');\n");
+  EXPECT_EQ(Fetch(http_port(), "GET", "/added.js").body, "added");
 }
 
 TEST_F(StaticFilesTest, HeadAnswersTheHeadersOnly) {
