@@ -77,6 +77,13 @@ std::string EncodedEvent::epoch_field() const {
   return field;
 }
 
+std::string EmbeddedEventHead(const EncodedEvent& event, int field_number) {
+  std::string head;
+  AppendVarint(static_cast<uint64_t>(field_number) << 3 | 2, &head);  // Length-delimited.
+  AppendVarint(event.event_bytes().size() + event.epoch_field().size(), &head);
+  return head;
+}
+
 const std::string& EncodedEvent::sse_body(EpochField epoch) const {
   if (epoch == EpochField::kLeftOut || epoch_.empty()) {
     std::call_once(sse_once_, [this] { sse_body_ = SseEventBody(Decode()); });

@@ -86,6 +86,10 @@ class EncodedEvent {
 size_t FirstOfLatestWithin(const std::vector<std::shared_ptr<const EncodedEvent>>& events,
                            size_t max_bytes);
 
+// The head of `event` embedded as length-delimited field `field_number` of an enclosing message
+// (its tag and length): followed by event_bytes() and epoch_field(), the whole event.
+std::string EmbeddedEventHead(const EncodedEvent& event, int field_number);
+
 // Encodes `event` for every transport.
 std::shared_ptr<const EncodedEvent> EncodeEvent(const herald::v1::Event& event);
 // The same from an encoded Event (as it crossed a shared engine), without parsing or encoding

@@ -23,7 +23,8 @@ struct MessageFraming {
   std::string_view trailer;
 };
 
-// Not thread-safe: used on the owning loop only (a gRPC stream guards it with its mutex).
+// Not thread-safe: its owner serializes the calls (a session on its loop, whose methods assert
+// it; a gRPC stream with its mutex).
 //
 // Queued bytes are either message bytes or unframed bytes. Message bytes queued one after the
 // other leave as one message of the transport (a WebSocket frame, an HTTP chunk) that the

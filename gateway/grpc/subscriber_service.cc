@@ -21,19 +21,55 @@ namespace {
 // the consumer counts as not reading: past its queue limit it is then a slow consumer.
 constexpr auto kStalledWrite = std::chrono::milliseconds(250);
 
-// A queued message as gRPC takes it: slices that refer to the queued bytes (and keep them alive)
-// instead of copying them; gRPC may hold them after the write completes.
+// A slice of `bytes`, which `owner` holds: it refers to them (and keeps them alive) instead of
+// copying them; gRPC may hold it after the write completes.
+template <typename Owner>
+grpc::Slice SharedSlice(std::shared_ptr<const Owner> owner, absl::string_view bytes) {
+  auto* held = new std::shared_ptr<const Owner>(std::move(owner));
+  return grpc::Slice(
+      const_cast<char*>(bytes.data()), bytes.size(),
+      [](void* held) { delete static_cast<std::shared_ptr<const Owner>*>(held); }, held);
+}
+
+// A queued message as gRPC takes it, its bytes shared.
 grpc::ByteBuffer SharedMessage(const std::vector<OutgoingQueue::Piece>& pieces) {
   std::vector<grpc::Slice> slices;
   slices.reserve(pieces.size());
   for (const OutgoingQueue::Piece& piece : pieces) {
-    auto* owner = new std::shared_ptr<const std::string>(piece.bytes);
     std::string_view bytes = piece.view();
-    slices.emplace_back(
-        const_cast<char*>(bytes.data()), bytes.size(),
-        [](void* owner) { delete static_cast<std::shared_ptr<const std::string>*>(owner); },
-        owner);
+    slices.push_back(SharedSlice(piece.bytes, absl::string_view(bytes.data(), bytes.size())));
   }
+  return grpc::ByteBuffer(slices.data(), slices.size());
+}
+
+// Parses a raw method's request.
+template <typename Message>
+bool ParseRequest(const grpc::ByteBuffer& bytes, Message& message) {
+  grpc::ByteBuffer copy(bytes);
+  return grpc::SerializationTraits<Message>::Deserialize(&copy, &message).ok();
+}
+
+// A HistoryResponse as bytes: its position fields, then each event as the bytes it is kept in
+// (shared, not copied), within the answer's size limit.
+grpc::ByteBuffer HistoryAnswer(const std::string& topic, const TopicHistory& history) {
+  herald::v1::HistoryResponse position;
+  position.set_topic(topic);
+  position.set_epoch(history.position.epoch);
+  position.set_offset(history.position.offset);
+  // Owned bytes (the position, each event's head and epoch) gather in `glue` between the slices
+  // of event bytes.
+  std::vector<grpc::Slice> slices;
+  std::string glue = position.SerializeAsString();
+  constexpr int kEventsField = herald::v1::HistoryResponse::kEventsFieldNumber;
+  for (size_t i = FirstOfLatestWithin(history.events, kMaxHistoryAnswerBytes);
+       i < history.events.size(); ++i) {
+    const std::shared_ptr<const EncodedEvent>& event = history.events[i];
+    glue += EmbeddedEventHead(*event, kEventsField);
+    slices.emplace_back(glue);
+    slices.push_back(SharedSlice(event, event->event_bytes()));
+    glue = event->epoch_field();
+  }
+  if (!glue.empty()) slices.emplace_back(glue);
   return grpc::ByteBuffer(slices.data(), slices.size());
 }
 
@@ -227,25 +263,31 @@ SubscriberService::SubscriberService(ClientContext& clients, Engine& engine,
     : clients_(clients), engine_(engine), authenticator_(authenticator), loops_(loops) {}
 
 grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext* context,
-                                                     const herald::v1::HistoryRequest* request,
-                                                     herald::v1::HistoryResponse* response) {
+                                                     const grpc::ByteBuffer* request_bytes,
+                                                     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  herald::v1::HistoryRequest request;
+  if (!ParseRequest(*request_bytes, request)) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "the request is not a HistoryRequest"));
+    return reactor;
+  }
   absl::StatusOr<Grant> grant = AuthenticateCall(*context, authenticator_);
-  absl::Status status = grant.ok() ? ValidateTopic(request->topic()) : grant.status();
-  if (status.ok() && !grant->MaySubscribe(request->topic())) {
-    status = absl::PermissionDeniedError("this credential may not read " + request->topic());
+  absl::Status status = grant.ok() ? ValidateTopic(request.topic()) : grant.status();
+  if (status.ok() && !grant->MaySubscribe(request.topic())) {
+    status = absl::PermissionDeniedError("this credential may not read " + request.topic());
   }
   if (!status.ok()) {
     reactor->Finish(ToGrpcStatus(status));
     return reactor;
   }
-  size_t limit = request->limit() == 0 ? kDefaultHistoryLimit : request->limit();
+  size_t limit = request.limit() == 0 ? kDefaultHistoryLimit : request.limit();
   // The answer is built on an event loop, not on the engine's thread: a large one must not hold
   // up every publish and live event of a Redis node.
   boost::asio::io_context& loop = loops_.context(next_shard_.fetch_add(1) % loops_.size());
   engine_.ReadHistory(
-      request->topic(), limit,
-      [&loop, reactor, response, topic = request->topic()](
+      request.topic(), limit,
+      [&loop, reactor, response, topic = request.topic()](
           absl::StatusOr<TopicHistory> history) mutable {
         boost::asio::post(loop, [reactor, response, topic = std::move(topic),
                                  history = std::move(history)] {
@@ -253,13 +295,7 @@ grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext
             reactor->Finish(ToGrpcStatus(history.status()));
             return;
           }
-          response->set_topic(topic);
-          response->set_epoch(history->position.epoch);
-          response->set_offset(history->position.offset);
-          size_t first = FirstOfLatestWithin(history->events, kMaxHistoryAnswerBytes);
-          for (size_t i = first; i < history->events.size(); ++i) {
-            *response->add_events() = history->events[i]->event();
-          }
+          *response = HistoryAnswer(topic, *history);
           reactor->Finish(grpc::Status::OK);
         });
       });
@@ -277,9 +313,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscriberService::Subscribe(
   // The method is registered raw, so events go out as the bytes they are kept in; the request
   // is parsed here.
   herald::v1::SubscribeRequest parsed;
-  grpc::ByteBuffer request_copy(*request_bytes);
-  if (!grpc::SerializationTraits<herald::v1::SubscribeRequest>::Deserialize(&request_copy, &parsed)
-           .ok()) {
+  if (!ParseRequest(*request_bytes, parsed)) {
     return new FailedReactor(
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the request is not a SubscribeRequest"));
   }

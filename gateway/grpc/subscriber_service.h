@@ -14,10 +14,12 @@
 
 namespace herald {
 
-// Subscribe is registered raw: each event is written as the bytes it is kept in, shared by every
-// consumer, not serialized again per call.
-class SubscriberService final : public herald::v1::Subscriber::WithRawCallbackMethod_Subscribe<
-                                    herald::v1::Subscriber::CallbackService> {
+// Both methods are registered raw: each event is written as the bytes it is kept in, shared by
+// every consumer and every history answer, not parsed or serialized again per call.
+class SubscriberService final
+    : public herald::v1::Subscriber::WithRawCallbackMethod_Subscribe<
+          herald::v1::Subscriber::WithRawCallbackMethod_History<
+              herald::v1::Subscriber::CallbackService>> {
  public:
   // New subscriptions are refused with UNAVAILABLE once `clients.draining` is set.
   SubscriberService(ClientContext& clients, Engine& engine, const Authenticator& authenticator,
@@ -27,8 +29,8 @@ class SubscriberService final : public herald::v1::Subscriber::WithRawCallbackMe
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(
       grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) override;
   grpc::ServerUnaryReactor* History(grpc::CallbackServerContext* context,
-                                    const herald::v1::HistoryRequest* request,
-                                    herald::v1::HistoryResponse* response) override;
+                                    const grpc::ByteBuffer* request_bytes,
+                                    grpc::ByteBuffer* response) override;
 
  private:
   ClientContext& clients_;

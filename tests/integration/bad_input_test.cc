@@ -180,38 +180,42 @@ TEST_F(BadInputTest, GrpcRefusesEmptyOversizedReservedAndBadTopicEvents) {
   EXPECT_EQ(Publish(Request("a/b", "x")).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-TEST_F(BadInputTest, AGrpcSubscribeWhoseRequestDoesNotParseIsRefused) {
-  // A client sending bytes that are not a SubscribeRequest, through a generic stub.
+TEST_F(BadInputTest, AGrpcSubscribeOrHistoryWhoseRequestDoesNotParseIsRefused) {
+  // A client sending bytes that are not a request, through a generic stub.
   grpc::GenericStub stub(channel_);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + kWait);
-  grpc::CompletionQueue queue;
-  auto wait = [&queue] {
+  for (const char* method : {"/herald.v1.Subscriber/Subscribe", "/herald.v1.Subscriber/History"}) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + kWait);
+    grpc::CompletionQueue queue;
+    auto wait = [&queue] {
+      void* tag;
+      bool ok = false;
+      EXPECT_TRUE(queue.Next(&tag, &ok));
+      return ok;
+    };
+    std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+        stub.PrepareCall(&context, method, &queue);
+    call->StartCall(nullptr);
+    ASSERT_TRUE(wait());
+    grpc::Slice truncated_varint("\x0a\xff\xff", 3);
+    grpc::ByteBuffer garbage(&truncated_varint, 1);
+    call->WriteLast(garbage, grpc::WriteOptions(), nullptr);
+    wait();
+    grpc::ByteBuffer answer;
+    call->Read(&answer, nullptr);
+    EXPECT_FALSE(wait()) << method;  // No answer.
+    grpc::Status status;
+    call->Finish(&status, nullptr);
+    ASSERT_TRUE(wait());
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << method << ": " << status.error_message();
+    queue.Shutdown();
     void* tag;
-    bool ok = false;
-    EXPECT_TRUE(queue.Next(&tag, &ok));
-    return ok;
-  };
-  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
-      stub.PrepareCall(&context, "/herald.v1.Subscriber/Subscribe", &queue);
-  call->StartCall(nullptr);
-  ASSERT_TRUE(wait());
-  grpc::Slice truncated_varint("\x0a\xff\xff", 3);
-  grpc::ByteBuffer garbage(&truncated_varint, 1);
-  call->WriteLast(garbage, grpc::WriteOptions(), nullptr);
-  wait();
-  grpc::ByteBuffer answer;
-  call->Read(&answer, nullptr);
-  EXPECT_FALSE(wait());  // No event.
-  grpc::Status status;
-  call->Finish(&status, nullptr);
-  ASSERT_TRUE(wait());
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
-  queue.Shutdown();
-  void* tag;
-  bool ok;
-  while (queue.Next(&tag, &ok)) {
+    bool ok;
+    while (queue.Next(&tag, &ok)) {
+    }
   }
+  EXPECT_TRUE(gateway_->Running());
 }
 
 TEST_F(BadInputTest, ACommandFloodGetsRateLimitedRepliesThenClose4429) {

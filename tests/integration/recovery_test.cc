@@ -242,6 +242,14 @@ TEST_F(RecoveryTest, HistoryGivesBackendsThePositionAndRecentEvents) {
   ASSERT_EQ(response.events_size(), 2);
   EXPECT_EQ(response.events(0).data(), "p4");
   EXPECT_EQ(response.events(1).data(), "p5");
+  // Each event whole: its topic and position, epoch included.
+  EXPECT_EQ(response.topic(), "page");
+  EXPECT_FALSE(response.epoch().empty());
+  for (const herald::v1::Event& event : response.events()) {
+    EXPECT_EQ(event.topic(), "page");
+    EXPECT_EQ(event.epoch(), response.epoch());
+  }
+  EXPECT_EQ(response.events(1).offset(), 5u);
 
   // A browser handed that position misses nothing published after the render.
   PublishOk("page", "p6");
