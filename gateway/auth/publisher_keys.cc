@@ -75,8 +75,10 @@ absl::StatusOr<PublisherKeys> PublisherKeys::Parse(absl::string_view text) {
     for (size_t i = 1; i < fields.size(); ++i) {
       absl::string_view pattern = fields[i];
       bool subscribe = absl::ConsumePrefix(&pattern, kSubscribePrefix);
-      if (absl::Status status = ValidateTopicPattern(pattern); !status.ok()) {
-        return error(status.message());
+      // The field is not echoed: with the columns swapped, it would be the key.
+      if (!ValidateTopicPattern(pattern).ok()) {
+        return error(absl::StrCat("field ", i + 1,
+                                  " is not a topic pattern (each line: the key, then patterns)"));
       }
       (subscribe ? key.grant.subscribe : key.grant.publish).emplace_back(pattern);
     }

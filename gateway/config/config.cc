@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 ABSL_FLAG(std::string, http_listen, "127.0.0.1:8080",
           "Address for HTTP, WebSocket (/ws) and SSE (/sse); port 0 picks a free port.");
@@ -268,21 +269,45 @@ std::string Config::Describe() const {
       " web_root=", web_root.empty() ? "none" : web_root);
 }
 
+absl::Status ValidateOriginPattern(absl::string_view pattern) {
+  if (pattern == "*") return absl::OkStatus();
+  auto refused = [pattern](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--allowed_origins: '", pattern, "' ", why,
+        "; write an origin as a browser sends it, https://app.example.com, or a subdomain "
+        "pattern, https://*.example.com (or * for any origin)"));
+  };
+  size_t scheme_end = pattern.find("://");
+  if (scheme_end == absl::string_view::npos || scheme_end == 0) {
+    return refused("names no scheme");
+  }
+  for (char c : pattern.substr(0, scheme_end)) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') {
+      return refused("has a scheme with a character schemes cannot have");
+    }
+  }
+  absl::string_view host = pattern.substr(scheme_end + 3);
+  absl::ConsumePrefix(&host, "*.");
+  if (host.empty()) return refused("names no host");
+  for (char c : host) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != ':' &&
+        c != '[' && c != ']') {
+      return refused("is not an origin (scheme://host[:port], no path, no user, no other *)");
+    }
+  }
+  return absl::OkStatus();
+}
+
 bool OriginMatches(absl::string_view pattern, absl::string_view origin) {
   if (pattern == "*" || absl::EqualsIgnoreCase(pattern, origin)) return true;
-  // `https://*.example.com` or `*.example.com`: one or more subdomain labels of example.com.
+  // `https://*.example.com`: one or more subdomain labels of example.com, scheme https.
   size_t star = pattern.find('*');
   if (star == absl::string_view::npos) return false;
   absl::string_view prefix = pattern.substr(0, star);
   absl::string_view suffix = pattern.substr(star + 1);
   if (!absl::StartsWith(suffix, ".") || suffix.find('*') != absl::string_view::npos) return false;
   absl::string_view subject = origin;
-  if (prefix.empty()) {
-    size_t scheme_end = subject.find("://");
-    if (scheme_end != absl::string_view::npos) subject.remove_prefix(scheme_end + 3);
-  } else if (!absl::EndsWith(prefix, "://")) {
-    return false;
-  }
+  if (!absl::EndsWith(prefix, "://")) return false;
   if (subject.size() <= prefix.size() + suffix.size() ||
       !absl::StartsWithIgnoreCase(subject, prefix) || !absl::EndsWithIgnoreCase(subject, suffix)) {
     return false;
@@ -436,7 +461,9 @@ absl::StatusOr<Config> ConfigFromFlags() {
     if (absl::Status status = CheckAtMost(name, value, limit); !status.ok()) return status;
   }
   for (const std::string& origin : absl::GetFlag(FLAGS_allowed_origins)) {
-    if (!origin.empty()) config.allowed_origins.push_back(origin);
+    if (origin.empty()) continue;
+    if (absl::Status status = ValidateOriginPattern(origin); !status.ok()) return status;
+    config.allowed_origins.push_back(origin);
   }
   if (absl::Status status = AuthFromFlags(config.auth); !status.ok()) return status;
   if (absl::Status status = TlsFromFlags(config); !status.ok()) return status;

@@ -82,6 +82,9 @@ struct Config {
 // origin, or a wildcard of subdomains (`https://*.example.com`, or `*.example.com` for any
 // scheme).
 bool OriginMatches(absl::string_view pattern, absl::string_view origin);
+// OK when `pattern` is `*`, an origin (scheme://host[:port]) or a subdomain pattern
+// (scheme://*.example.com[:port]); a pattern without a scheme would allow every scheme.
+absl::Status ValidateOriginPattern(absl::string_view pattern);
 
 // Reads and checks the flags after absl::ParseCommandLine.
 absl::StatusOr<Config> ConfigFromFlags();

@@ -5,6 +5,10 @@
 #include <boost/beast/http/span_body.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "edge/http_history.h"
 #include "edge/http_publish.h"
@@ -53,6 +57,28 @@ std::string_view RequestCredential(const http::request<http::string_body>& reque
     return {};
   }
   return CookieValue(request[http::field::cookie], kTokenCookie);
+}
+
+// RFC 9112 section 6.1: a request's Transfer-Encoding must end with `chunked` (else its body
+// has no knowable end: 400), and the only coding Herald decodes is `chunked` itself (501).
+absl::Status CheckTransferEncoding(const http::request<http::string_body>& request) {
+  auto field = request.find(http::field::transfer_encoding);
+  if (field == request.end()) return absl::OkStatus();
+  std::vector<std::string> codings;
+  for (const auto& header : request) {
+    if (header.name() != http::field::transfer_encoding) continue;
+    absl::string_view value(header.value().data(), header.value().size());
+    for (absl::string_view coding : absl::StrSplit(value, ',')) {
+      codings.push_back(absl::AsciiStrToLower(absl::StripAsciiWhitespace(coding)));
+    }
+  }
+  if (codings.empty() || codings.back() != "chunked") {
+    return absl::InvalidArgumentError("Transfer-Encoding must end with chunked");
+  }
+  if (codings.size() > 1) {
+    return absl::UnimplementedError("the only Transfer-Encoding taken is chunked");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -127,7 +153,14 @@ void HttpSession::OnRead(beast::error_code error, size_t bytes) {
     }
     return;
   }
-  Route(parser_->release());
+  Request request = parser_->release();
+  if (absl::Status framing = CheckTransferEncoding(request); !framing.ok()) {
+    // What follows the head cannot be told apart from a next request: answer and close.
+    Respond(absl::IsUnimplemented(framing) ? 501 : 400,
+            absl::StrCat(framing.message(), "\n"), "text/plain", false);
+    return;
+  }
+  Route(std::move(request));
 }
 
 void HttpSession::Route(Request request) {

@@ -1,4 +1,5 @@
-// TLS server context: TLS 1.2 and later, buffers released while a connection is idle.
+// TLS server context: TLS 1.2 (forward-secret AEAD suites) and later, buffers released while a
+// connection is idle.
 #include "edge/tls_context.h"
 
 #include <openssl/ssl.h>
@@ -8,6 +9,16 @@
 namespace herald {
 
 namespace ssl = boost::asio::ssl;
+
+namespace {
+
+// Mozilla's "intermediate" TLS 1.2 list without finite-field DHE.
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Load(std::string cert_file,
                                                              std::string key_file) {
@@ -37,6 +48,10 @@ absl::StatusOr<std::shared_ptr<ssl::context>> TlsContext::Build() const {
   if (SSL_CTX_check_private_key(context->native_handle()) != 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("TLS key ", key_file_, " does not match ", cert_file_));
+  }
+  // TLS 1.2 suites: forward secret (ECDHE) and AEAD only. TLS 1.3's are all of that kind.
+  if (SSL_CTX_set_cipher_list(context->native_handle(), kTls12Ciphers) != 1) {
+    return absl::InternalError("the TLS 1.2 cipher list was refused");
   }
   // An idle connection (most of them) then holds no TLS record buffers.
   SSL_CTX_set_mode(context->native_handle(), SSL_MODE_RELEASE_BUFFERS);

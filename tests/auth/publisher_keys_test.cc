@@ -57,5 +57,17 @@ TEST(PublisherKeys, BadLinesAreErrorsWithTheirLineNumber) {
   EXPECT_FALSE(PublisherKeys::Parse(absl::StrCat(kOrdersKey, " subscribe:")).ok());
 }
 
+TEST(PublisherKeys, AnErrorNeverShowsAKey) {
+  // Columns swapped: the key is where a pattern should be.
+  for (std::string line : {"orders.> s3cret/key+with*odd=chars", "orders.> s3cret..key-long-enough",
+                           "s3cret-key-long-enough"}) {
+    absl::StatusOr<PublisherKeys> keys = PublisherKeys::Parse(line);
+    ASSERT_FALSE(keys.ok()) << line;
+    EXPECT_EQ(keys.status().message().find("s3cret"), absl::string_view::npos)
+        << keys.status().message();
+    EXPECT_NE(keys.status().message().find("line 1"), absl::string_view::npos);
+  }
+}
+
 }  // namespace
 }  // namespace herald

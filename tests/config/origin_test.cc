@@ -21,11 +21,28 @@ TEST(OriginMatches, SubdomainWildcards) {
   EXPECT_FALSE(OriginMatches("https://*.example.com", "https://app.example.com.evil.io"));
   EXPECT_FALSE(OriginMatches("https://*.example.com", "https://evil.io/.example.com"));
   EXPECT_FALSE(OriginMatches("https://*.example.com", "https://evilexample.com"));
-  EXPECT_TRUE(OriginMatches("*.example.com", "http://app.example.com"));
-  EXPECT_TRUE(OriginMatches("*.example.com", "https://app.example.com"));
-  EXPECT_FALSE(OriginMatches("*.example.com", "https://user@app.example.com"));
+  EXPECT_FALSE(OriginMatches("https://*.example.com", "https://user@app.example.com"));
+  // A pattern without a scheme matches nothing (and is refused at start).
+  EXPECT_FALSE(OriginMatches("*.example.com", "http://app.example.com"));
+  EXPECT_FALSE(OriginMatches("*.example.com", "foo://app.example.com"));
+  EXPECT_FALSE(OriginMatches("*.example.com", "app.example.com"));
   EXPECT_TRUE(OriginMatches("https://*.example.com:8443", "https://app.example.com:8443"));
   EXPECT_FALSE(OriginMatches("https://*.example.com:8443", "https://app.example.com"));
+}
+
+TEST(ValidateOriginPattern, APatternMustNameItsScheme) {
+  for (const char* good : {"*", "https://app.example.com", "https://*.example.com",
+                           "http://localhost:8080", "https://*.example.com:8443",
+                           "http://[::1]:8080", "chrome-extension://abcdef"}) {
+    EXPECT_TRUE(ValidateOriginPattern(good).ok()) << good;
+  }
+  for (const char* bad : {"*.example.com", "app.example.com", "://app.example.com",
+                          "https://", "https://app.example.com/", "https://*", "https://a.*.com",
+                          "https://user@app.example.com", "ht tp://x"}) {
+    absl::Status status = ValidateOriginPattern(bad);
+    EXPECT_FALSE(status.ok()) << bad;
+    EXPECT_NE(status.message().find("--allowed_origins"), absl::string_view::npos) << bad;
+  }
 }
 
 TEST(OriginAllowed, EmptyListAllowsAnyAndNoOriginIsAlwaysAllowed) {

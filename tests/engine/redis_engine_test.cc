@@ -385,5 +385,20 @@ TEST(RedisAddress, ParsesTheFormsOperatorsWrite) {
   }
 }
 
+TEST(RedisAddress, AnErrorNeverShowsThePassword) {
+  for (const char* bad : {"redis://:hunter2@h:99999", "redis://app:hunter2@h:1/x",
+                          "redis://:hunter2@a:1,b:2", "redis+cluster://:hunter2@a:1/3",
+                          "redis://:hunt@er2@h:0", "rediss://:hunter2@h", "redis://:hunter2@"}) {
+    absl::StatusOr<RedisAddress> address = ParseRedisAddress(bad);
+    ASSERT_FALSE(address.ok()) << bad;
+    EXPECT_EQ(address.status().message().find("hunter2"), absl::string_view::npos)
+        << address.status().message();
+    EXPECT_EQ(address.status().message().find("er2"), absl::string_view::npos)
+        << address.status().message();
+    EXPECT_NE(address.status().message().find("***@"), absl::string_view::npos)
+        << address.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace herald

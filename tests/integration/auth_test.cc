@@ -530,5 +530,15 @@ TEST(AuthModeTest, TheLoggedConfigurationHidesSecrets) {
   EXPECT_FALSE(gateway->SawLogLine("AUTH IS OFF"));
 }
 
+TEST(AllowedOrigins, APatternWithoutASchemeStopsTheStart) {
+  GatewayOptions options;
+  options.args = {"--allowed_origins=*.example.com"};
+  options.wait_for_listening = false;
+  std::unique_ptr<GatewayProcess> gateway = GatewayProcess::StartWithOptions(options);
+  ASSERT_NE(gateway, nullptr);
+  EXPECT_EQ(gateway->WaitForExit(kWait), std::optional<int>(2));  // A flag error.
+  EXPECT_TRUE(gateway->WaitForLogLine("names no scheme", kWait));
+}
+
 }  // namespace
 }  // namespace herald::testing

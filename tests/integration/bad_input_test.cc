@@ -134,6 +134,30 @@ TEST_F(BadInputTest, MalformedHttpGets400) {
   EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer.substr(0, 80);
 }
 
+// RFC 9112 section 6.1: a body whose end cannot be known is refused, and the connection closes
+// (what follows could otherwise run as a second request, smuggled past a proxy).
+TEST_F(BadInputTest, ATransferEncodingNotEndingInChunkedGets400AndTheConnectionCloses) {
+  std::string smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (std::string coding : {"foo", "chunked, foo", "CHUNKED , identity"}) {
+    std::string answer = RawExchange(
+        http_port(), "POST /v1/publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Transfer-Encoding: " + coding + "\r\n\r\n" + smuggled);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << coding << ": " << answer.substr(0, 80);
+    EXPECT_NE(answer.find("Connection: close"), std::string::npos) << coding;
+    EXPECT_EQ(answer.find("ok\n"), std::string::npos) << coding << ": the second request ran";
+  }
+  // A coding before chunked is one Herald does not decode.
+  std::string answer = RawExchange(
+      http_port(), "POST /v1/publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n"
+                   "\r\n0\r\n\r\n" + smuggled);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 501", 0), 0u) << answer.substr(0, 80);
+  EXPECT_EQ(answer.find("ok\n"), std::string::npos);
+  // chunked alone is fine.
+  answer = RawExchange(http_port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+                                    "chunked\r\nConnection: close\r\n\r\n0\r\n\r\n");
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer.substr(0, 80);
+}
+
 TEST_F(BadInputTest, HttpPublishRefusesBadJsonBadEventsAndOversizedBodies) {
   EXPECT_EQ(Fetch(http_port(), "POST", "/v1/publish", "{\"topic\": ").status, 400);
   // An unknown field is ignored (proto3 JSON), but what is left is an event with neither type

@@ -84,11 +84,16 @@ class TestPki {
 // A blocking TLS connection to the gateway's HTTP port that trusts only the test CA.
 class TlsConnection {
  public:
-  TlsConnection(uint16_t port, const std::string& ca_file)
+  // With `tls12_ciphers`, the client speaks TLS 1.2 and offers only those suites.
+  TlsConnection(uint16_t port, const std::string& ca_file, const std::string& tls12_ciphers = "")
       : context_(ssl::context::tls_client), stream_(io_, context_) {
     context_.load_verify_file(ca_file);
     context_.set_verify_mode(ssl::verify_peer);
     SSL_set_tlsext_host_name(stream_.native_handle(), "localhost");
+    if (!tls12_ciphers.empty()) {
+      SSL_set_max_proto_version(stream_.native_handle(), TLS1_2_VERSION);
+      SSL_set_cipher_list(stream_.native_handle(), tls12_ciphers.c_str());
+    }
     beast::get_lowest_layer(stream_).connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
     // Blocking reads give up after 10 s rather than hang the test.
     timeval timeout{10, 0};
@@ -368,6 +373,24 @@ TEST_F(TlsTest, MutualTlsOnGrpcNeedsAClientCertificateFromTheConfiguredCa) {
                             .c_str()),
             0);
   EXPECT_NE(std::system(cli.c_str()), 0);
+}
+
+// TLS 1.2 clients get forward-secret AEAD suites only: no CBC, no static RSA key exchange.
+TEST_F(TlsTest, OnlyForwardSecretAeadSuitesAreOfferedOverTls12) {
+  StartGateway({"--tls_cert_file=" + pki_.Path("live.crt"),
+                "--tls_key_file=" + pki_.Path("live.key")});
+  for (const char* suite : {"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+                            "ECDHE-ECDSA-CHACHA20-POLY1305"}) {
+    TlsConnection good(http_port(), pki_.Path("ca.crt"), suite);
+    EXPECT_TRUE(good.ok()) << suite << ": " << good.error();
+  }
+  for (const char* suite : {"ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384",
+                            "ECDHE-ECDSA-AES128-SHA256"}) {
+    TlsConnection weak(http_port(), pki_.Path("ca.crt"), suite);
+    EXPECT_FALSE(weak.ok()) << suite;
+  }
+  TlsConnection tls13(http_port(), pki_.Path("ca.crt"));
+  EXPECT_TRUE(tls13.ok()) << tls13.error();
 }
 
 TEST_F(TlsTest, AKeyThatDoesNotMatchItsCertificateStopsTheStart) {
