@@ -27,8 +27,10 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
     : config_(std::move(config)),
       metrics_(static_cast<size_t>(config_.threads)),
       authenticator_(std::move(authenticator)),
-      connection_limits_(config_.max_connections, config_.max_connections_per_ip,
-                         config_.max_pending_connections),
+      connection_limits_({.total = config_.max_connections,
+                          .per_ip = config_.max_connections_per_ip,
+                          .per_credential = config_.max_connections_per_credential,
+                          .pending = config_.max_pending_connections}),
       publish_admission_(config_.publish_rate, config_.max_delivery_lag,
                          [this] { return hub_->DeliveryLag(); },
                          [this] { return hub_->WriteBacklogged(); }, metrics_),
@@ -98,7 +100,8 @@ absl::Status Gateway::Start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   publisher_service_ = std::make_unique<PublisherService>(*authenticator_, *publish_pipeline_);
   subscriber_service_ =
-      std::make_unique<SubscriberService>(*client_context_, *engine_, *authenticator_, loops_);
+      std::make_unique<SubscriberService>(*client_context_, *engine_, *authenticator_, loops_,
+                                          connection_limits_);
   grpc::ServerBuilder builder;
   // gRPC shares a port with any other process by default (SO_REUSEPORT): a second gateway on the
   // same port would start and silently take part of the publishers. It must fail instead.

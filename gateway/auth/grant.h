@@ -39,6 +39,9 @@ struct Grant {
   bool Expired(absl::Time now) const { return now >= expires; }
   // Tells credentials apart for rate limits: a JWT `sub` can never pass for a publisher key.
   std::string RateKey() const { return (publisher_key ? "key\n" : "jwt\n") + subject; }
+  // What counts as one credential in per-credential shares (connections): RateKey, or empty for
+  // open access and tokens without `sub`, which name nobody.
+  std::string CredentialKey() const { return open || subject.empty() ? "" : RateKey(); }
 };
 
 }  // namespace herald

@@ -45,11 +45,16 @@ ABSL_FLAG(int64_t, max_message_bytes, 64 << 10,
           "Largest WebSocket frame, event payload or publish body accepted.");
 ABSL_FLAG(int64_t, max_topics_per_connection, 128, "Subscriptions one connection may hold.");
 ABSL_FLAG(int64_t, max_connections, 50000,
-          "WebSocket and SSE connections the gateway holds; past it /ws and /sse answer 503. "
-          "0: no cap.");
+          "WebSocket and SSE connections and gRPC Subscribe streams the gateway holds; past it "
+          "/ws and /sse answer 503 and Subscribe UNAVAILABLE. 0: no cap.");
 ABSL_FLAG(int64_t, max_connections_per_ip, 1000,
-          "WebSocket and SSE connections from one client address; past it 429. Raise it behind "
-          "a load balancer that does not keep client addresses. 0: no cap.");
+          "WebSocket and SSE connections and gRPC Subscribe streams from one client address; "
+          "past it 429 (RESOURCE_EXHAUSTED). Raise it behind a load balancer that does not keep "
+          "client addresses. 0: no cap.");
+ABSL_FLAG(int64_t, max_connections_per_credential, 1000,
+          "WebSocket and SSE connections and gRPC Subscribe streams one credential holds (a "
+          "token's sub, a publisher key), whatever the address; past it 429 "
+          "(RESOURCE_EXHAUSTED). Tokens without sub and open access are not counted. 0: no cap.");
 ABSL_FLAG(int64_t, max_pending_connections, 4096,
           "Connections accepted and not yet admitted (TLS handshake, request being read, plain "
           "HTTP requests, idle keep-alive connections until --handshake_timeout closes them); "
@@ -254,6 +259,7 @@ std::string Config::Describe() const {
       " max_queue_bytes=", max_queue_bytes, " max_message_bytes=", max_message_bytes,
       " max_topics_per_connection=", max_topics_per_connection,
       " max_connections=", max_connections, " max_connections_per_ip=", max_connections_per_ip,
+      " max_connections_per_credential=", max_connections_per_credential,
       " max_pending_connections=", max_pending_connections,
       " publish_rate=", publish_rate,
       " max_delivery_lag=", absl::FormatDuration(max_delivery_lag), " max_topics=", max_topics,
@@ -410,6 +416,8 @@ absl::StatusOr<Config> ConfigFromFlags() {
        {std::tuple{"max_connections", absl::GetFlag(FLAGS_max_connections), &config.max_connections},
         {"max_connections_per_ip", absl::GetFlag(FLAGS_max_connections_per_ip),
          &config.max_connections_per_ip},
+        {"max_connections_per_credential", absl::GetFlag(FLAGS_max_connections_per_credential),
+         &config.max_connections_per_credential},
         {"max_pending_connections", absl::GetFlag(FLAGS_max_pending_connections),
          &config.max_pending_connections},
         {"max_topics", absl::GetFlag(FLAGS_max_topics), &config.max_topics}}) {

@@ -36,6 +36,7 @@ struct Config {
   size_t max_topics_per_connection = 128;
   size_t max_connections = 50000;        // WebSocket + SSE connections in all; 0: no cap.
   size_t max_connections_per_ip = 1000;  // From one client address; 0: no cap.
+  size_t max_connections_per_credential = 1000;  // Held by one credential; 0: no cap.
   // Accepted, not yet admitted connections (handshakes, requests); 0: no cap.
   size_t max_pending_connections = 4096;
   double publish_rate = 20000;           // Events per second per credential; 0: no limit.

@@ -12,37 +12,64 @@ ConnectionSlot& ConnectionSlot::operator=(ConnectionSlot&& other) noexcept {
     Release();
     limits_ = std::exchange(other.limits_, nullptr);
     ip_ = std::move(other.ip_);
+    credential_ = std::move(other.credential_);
   }
   return *this;
 }
 
 void ConnectionSlot::Release() {
-  if (limits_) limits_->Release(ip_);
+  if (limits_) limits_->Release(ip_, credential_);
   limits_ = nullptr;
 }
 
-absl::StatusOr<ConnectionSlot> ConnectionLimits::Acquire(const std::string& ip) {
-  absl::MutexLock lock(&mutex_);
-  if (max_total_ != 0 && total_ >= max_total_) {
-    return absl::UnavailableError(
-        absl::StrCat("the gateway holds its maximum of ", max_total_, " connections"));
+namespace {
+
+// Takes one place of `key` in `counts` unless `cap` (nonzero) are taken already.
+bool TakePlace(absl::flat_hash_map<std::string, size_t>& counts, const std::string& key,
+               size_t cap) {
+  auto it = counts.find(key);
+  size_t held = it == counts.end() ? 0 : it->second;
+  if (cap != 0 && held >= cap) return false;
+  if (it == counts.end()) {
+    counts.emplace(key, 1);
+  } else {
+    ++it->second;
   }
-  size_t& count = per_ip_[ip];
-  if (max_per_ip_ != 0 && count >= max_per_ip_) {
-    if (count == 0) per_ip_.erase(ip);
-    return absl::ResourceExhaustedError(
-        absl::StrCat("too many connections from this address (", max_per_ip_, ")"));
-  }
-  ++count;
-  ++total_;
-  return ConnectionSlot(this, ip);
+  return true;
 }
 
-void ConnectionLimits::Release(const std::string& ip) {
+void GiveBack(absl::flat_hash_map<std::string, size_t>& counts, const std::string& key) {
+  auto it = counts.find(key);
+  if (it != counts.end() && --it->second == 0) counts.erase(it);
+}
+
+}  // namespace
+
+absl::StatusOr<ConnectionSlot> ConnectionLimits::Acquire(const std::string& ip,
+                                                         const std::string& credential) {
+  absl::MutexLock lock(&mutex_);
+  if (caps_.total != 0 && total_ >= caps_.total) {
+    return absl::UnavailableError(
+        absl::StrCat("the gateway holds its maximum of ", caps_.total, " connections"));
+  }
+  if (!TakePlace(per_ip_, ip, caps_.per_ip)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("too many connections from this address (", caps_.per_ip, ")"));
+  }
+  if (!credential.empty() && !TakePlace(per_credential_, credential, caps_.per_credential)) {
+    GiveBack(per_ip_, ip);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "too many connections with this credential (", caps_.per_credential, ")"));
+  }
+  ++total_;
+  return ConnectionSlot(this, ip, credential);
+}
+
+void ConnectionLimits::Release(const std::string& ip, const std::string& credential) {
   absl::MutexLock lock(&mutex_);
   --total_;
-  auto it = per_ip_.find(ip);
-  if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
+  GiveBack(per_ip_, ip);
+  if (!credential.empty()) GiveBack(per_credential_, credential);
 }
 
 PendingSlot& PendingSlot::operator=(PendingSlot&& other) noexcept {
@@ -60,7 +87,7 @@ void PendingSlot::Release() {
 
 std::optional<PendingSlot> ConnectionLimits::AcquirePending() {
   size_t pending = pending_.fetch_add(1, std::memory_order_relaxed);
-  if (max_pending_ != 0 && pending >= max_pending_) {
+  if (caps_.pending != 0 && pending >= caps_.pending) {
     pending_.fetch_sub(1, std::memory_order_relaxed);
     return std::nullopt;
   }

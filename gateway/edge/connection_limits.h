@@ -1,4 +1,5 @@
-// Caps on open WebSocket and SSE connections, in total and per client IP.
+// Caps on open WebSocket and SSE connections and gRPC Subscribe streams: in total, per client
+// address and per credential.
 #pragma once
 
 #include <boost/asio/ip/address.hpp>
@@ -27,11 +28,13 @@ class ConnectionSlot {
 
  private:
   friend class ConnectionLimits;
-  ConnectionSlot(ConnectionLimits* limits, std::string ip) : limits_(limits), ip_(std::move(ip)) {}
+  ConnectionSlot(ConnectionLimits* limits, std::string ip, std::string credential)
+      : limits_(limits), ip_(std::move(ip)), credential_(std::move(credential)) {}
   void Release();
 
   ConnectionLimits* limits_ = nullptr;
   std::string ip_;
+  std::string credential_;  // Empty: not counted per credential.
 };
 
 // A connection accepted and not admitted yet (its TLS handshake, its request being read, a
@@ -52,11 +55,18 @@ class PendingSlot {
   ConnectionLimits* limits_ = nullptr;
 };
 
-// Thread-safe. Zero means no cap.
+// The caps; zero means no cap.
+struct ConnectionCaps {
+  size_t total = 0;           // --max_connections
+  size_t per_ip = 0;          // --max_connections_per_ip
+  size_t per_credential = 0;  // --max_connections_per_credential
+  size_t pending = 0;         // --max_pending_connections
+};
+
+// Thread-safe.
 class ConnectionLimits {
  public:
-  ConnectionLimits(size_t max_total, size_t max_per_ip, size_t max_pending = 0)
-      : max_total_(max_total), max_per_ip_(max_per_ip), max_pending_(max_pending) {}
+  explicit ConnectionLimits(ConnectionCaps caps) : caps_(caps) {}
 
   // A place for a connection just accepted; nullopt when --max_pending_connections are already
   // waiting to be admitted (the connection is then closed at once: a flood of handshakes or
@@ -64,25 +74,25 @@ class ConnectionLimits {
   std::optional<PendingSlot> AcquirePending();
   size_t pending() const { return pending_.load(std::memory_order_relaxed); }
 
-  // UNAVAILABLE when the gateway holds its maximum (HTTP 503), RESOURCE_EXHAUSTED when `ip`
-  // does (HTTP 429).
-  // `ip`: the client's ClientAddressBucket.
-  absl::StatusOr<ConnectionSlot> Acquire(const std::string& ip);
+  // UNAVAILABLE when the gateway holds its maximum (HTTP 503), RESOURCE_EXHAUSTED when `ip` or
+  // `credential` does (HTTP 429). `ip`: the client's ClientAddressBucket; `credential`: its
+  // grant's CredentialKey (empty: not counted).
+  absl::StatusOr<ConnectionSlot> Acquire(const std::string& ip,
+                                         const std::string& credential = "");
 
   size_t total() const;
 
  private:
   friend class ConnectionSlot;
   friend class PendingSlot;
-  void Release(const std::string& ip);
+  void Release(const std::string& ip, const std::string& credential);
 
-  const size_t max_total_;
-  const size_t max_per_ip_;
-  const size_t max_pending_;
+  const ConnectionCaps caps_;
   std::atomic<size_t> pending_{0};
   mutable absl::Mutex mutex_;
   size_t total_ ABSL_GUARDED_BY(mutex_) = 0;
   absl::flat_hash_map<std::string, size_t> per_ip_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<std::string, size_t> per_credential_ ABSL_GUARDED_BY(mutex_);
 };
 
 // What --max_connections_per_ip counts a client address under: an IPv4 address (also when it

@@ -276,7 +276,8 @@ std::optional<HttpSession::AdmittedStream> HttpSession::AdmitStream(const Reques
   boost::system::error_code ignored;
   std::string bucket =
       ClientAddressBucket(stream_.tcp().socket().remote_endpoint(ignored).address());
-  absl::StatusOr<ConnectionSlot> slot = context_.connections.Acquire(bucket);
+  absl::StatusOr<ConnectionSlot> slot =
+      context_.connections.Acquire(bucket, grant->CredentialKey());
   if (!slot.ok()) {
     Headers headers = cors;
     headers.emplace_back(http::field::retry_after, "5");

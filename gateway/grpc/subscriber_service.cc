@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "codec/encoded_event.h"
 #include "edge/outgoing_queue.h"
@@ -40,6 +41,20 @@ grpc::ByteBuffer SharedMessage(const std::vector<OutgoingQueue::Piece>& pieces) 
     slices.push_back(SharedSlice(piece.bytes, absl::string_view(bytes.data(), bytes.size())));
   }
   return grpc::ByteBuffer(slices.data(), slices.size());
+}
+
+// The ClientAddressBucket of a gRPC peer ("ipv4:10.0.0.1:5000", "ipv6:[2001:db8::1]:5000"); the
+// peer string itself for any other kind (a Unix socket).
+std::string PeerAddressBucket(const std::string& peer) {
+  absl::string_view host = peer;
+  if (!absl::ConsumePrefix(&host, "ipv4:") && !absl::ConsumePrefix(&host, "ipv6:")) return peer;
+  host = host.substr(0, host.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  boost::system::error_code error;
+  boost::asio::ip::address address = boost::asio::ip::make_address(std::string(host), error);
+  return error ? peer : ClientAddressBucket(address);
 }
 
 // Parses a raw method's request.
@@ -108,8 +123,9 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   // `loop` runs shard `shard`; the client is created there with `grant` and connected to
   // `topics`.
   SubscribeReactor(ClientContext& context, size_t shard, boost::asio::io_context& loop,
-                   std::vector<TopicRequest> topics, Grant grant)
+                   std::vector<TopicRequest> topics, Grant grant, ConnectionSlot slot)
       : loop_(loop),
+        slot_(std::move(slot)),
         queue_(context.config.max_queue_bytes, context.config.max_replay_bytes, {},
                &context.hub.load(shard)) {
     boost::asio::post(loop_, [this, &context, shard, topics = std::move(topics),
@@ -239,6 +255,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   }
 
   boost::asio::io_context& loop_;
+  ConnectionSlot slot_;             // Its place under the connection caps.
   std::shared_ptr<Client> client_;  // Set and used on the loop only.
   mutable absl::Mutex mutex_;
   OutgoingQueue queue_ ABSL_GUARDED_BY(mutex_);
@@ -259,8 +276,13 @@ class FailedReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 }  // namespace
 
 SubscriberService::SubscriberService(ClientContext& clients, Engine& engine,
-                                     const Authenticator& authenticator, EventLoops& loops)
-    : clients_(clients), engine_(engine), authenticator_(authenticator), loops_(loops) {}
+                                     const Authenticator& authenticator, EventLoops& loops,
+                                     ConnectionLimits& connections)
+    : clients_(clients),
+      engine_(engine),
+      authenticator_(authenticator),
+      loops_(loops),
+      connections_(connections) {}
 
 grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext* context,
                                                      const grpc::ByteBuffer* request_bytes,
@@ -346,9 +368,13 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscriberService::Subscribe(
     }
     topic->since = TopicPosition{since.epoch(), since.offset()};
   }
+  // Streams share one HTTP/2 connection: each counts under the connection caps on its own.
+  absl::StatusOr<ConnectionSlot> slot =
+      connections_.Acquire(PeerAddressBucket(context->peer()), grant->CredentialKey());
+  if (!slot.ok()) return new FailedReactor(ToGrpcStatus(slot.status()));
   size_t shard = next_shard_.fetch_add(1) % clients_.hub.shard_count();
   return new SubscribeReactor(clients_, shard, loops_.context(shard), std::move(topics),
-                              *std::move(grant));
+                              *std::move(grant), *std::move(slot));
 }
 
 }  // namespace herald

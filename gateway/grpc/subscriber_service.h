@@ -6,6 +6,7 @@
 #include "auth/authenticator.h"
 #include "client/client.h"
 #include "config/config.h"
+#include "edge/connection_limits.h"
 #include "edge/event_loops.h"
 #include "engine/engine.h"
 #include "herald/v1/subscriber.grpc.pb.h"
@@ -21,9 +22,10 @@ class SubscriberService final
           herald::v1::Subscriber::WithRawCallbackMethod_History<
               herald::v1::Subscriber::CallbackService>> {
  public:
-  // New subscriptions are refused with UNAVAILABLE once `clients.draining` is set.
+  // New subscriptions are refused with UNAVAILABLE once `clients.draining` is set. Each
+  // Subscribe call holds a place under `connections`, as a WebSocket or SSE connection does.
   SubscriberService(ClientContext& clients, Engine& engine, const Authenticator& authenticator,
-                    EventLoops& loops);
+                    EventLoops& loops, ConnectionLimits& connections);
 
   // herald::v1::Subscriber::CallbackService:
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(
@@ -37,6 +39,7 @@ class SubscriberService final
   Engine& engine_;
   const Authenticator& authenticator_;
   EventLoops& loops_;  // Loop i runs shard i: each call's expiry timer runs on its shard's.
+  ConnectionLimits& connections_;
   std::atomic<size_t> next_shard_{0};
 };
 

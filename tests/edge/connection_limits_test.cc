@@ -23,13 +23,34 @@ TEST(ClientAddressBucket, Ipv6AddressesCountByTheirSlash64) {
 
 // One host rotating through its /64 is one client to the per-address cap.
 TEST(ConnectionLimits, AHostRotatingThroughItsSlash64HitsThePerAddressCap) {
-  ConnectionLimits limits(/*max_total=*/0, /*max_per_ip=*/2);
+  ConnectionLimits limits({.per_ip = 2});
   absl::StatusOr<ConnectionSlot> first = limits.Acquire(Bucket("2001:db8::1"));
   absl::StatusOr<ConnectionSlot> second = limits.Acquire(Bucket("2001:db8::2"));
   ASSERT_TRUE(first.ok() && second.ok());
   absl::StatusOr<ConnectionSlot> third = limits.Acquire(Bucket("2001:db8::3"));
   EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_TRUE(limits.Acquire(Bucket("2001:db8:0:1::1")).ok());  // Another /64.
+}
+
+TEST(ConnectionLimits, ACredentialIsCappedWhateverItsAddressAndAnUnnamedOneIsNot) {
+  ConnectionLimits limits({.per_ip = 3, .per_credential = 2});
+  absl::StatusOr<ConnectionSlot> first = limits.Acquire("10.0.0.1", "jwt\neve");
+  absl::StatusOr<ConnectionSlot> second = limits.Acquire("10.0.0.2", "jwt\neve");
+  ASSERT_TRUE(first.ok() && second.ok());
+  absl::StatusOr<ConnectionSlot> third = limits.Acquire("10.0.0.3", "jwt\neve");
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(third.status().message().find("credential"), absl::string_view::npos);
+  // The refusal took no place of its address: another credential from there still gets in.
+  EXPECT_TRUE(limits.Acquire("10.0.0.3", "jwt\nbob").ok());
+  EXPECT_EQ(limits.total(), 2u);  // The one just taken was given back at once.
+  // Open access names nobody: only the address counts.
+  absl::StatusOr<ConnectionSlot> open_one = limits.Acquire("10.0.0.9", "");
+  absl::StatusOr<ConnectionSlot> open_two = limits.Acquire("10.0.0.9", "");
+  absl::StatusOr<ConnectionSlot> open_three = limits.Acquire("10.0.0.9", "");
+  EXPECT_TRUE(open_one.ok() && open_two.ok() && open_three.ok());
+  // A place given back is free again.
+  *first = ConnectionSlot();
+  EXPECT_TRUE(limits.Acquire("10.0.0.4", "jwt\neve").ok());
 }
 
 }  // namespace

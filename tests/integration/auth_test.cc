@@ -530,6 +530,34 @@ TEST(AuthModeTest, TheLoggedConfigurationHidesSecrets) {
   EXPECT_FALSE(gateway->SawLogLine("AUTH IS OFF"));
 }
 
+// One credential (a user's token, wherever it connects from) holds at most its share of the
+// connections: WebSocket, SSE and gRPC Subscribe alike; other users are not affected.
+TEST_F(AuthTest, ACredentialHoldsAtMostItsShareOfConnections) {
+  StartGateway({"--jwt_hs256_secret_file=" + secret_file_, "--publisher_keys_file=" + keys_file_,
+                "--max_connections_per_credential=2"});
+  std::string eve = Token({.sub = "eve"});
+  std::shared_ptr<WsClient> ws = Ws("/ws?topic=chat.lobby&token=" + eve);
+  std::shared_ptr<SseClient> sse = ConnectSse("/sse?topic=chat.lobby&token=" + eve);
+  ASSERT_TRUE(ws && sse);
+  WsHandshakeResult third = TryWs("/ws?topic=chat.lobby&token=" + eve);
+  EXPECT_EQ(third.http_status, 429);
+  EXPECT_NE(third.response_body.find("credential"), std::string::npos) << third.response_body;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  context.AddMetadata("authorization", "Bearer " + eve);
+  herald::v1::SubscribeRequest request;
+  request.add_topics("chat.lobby");
+  auto reader = subscriber_->Subscribe(&context, request);
+  herald::v1::Event event;
+  EXPECT_FALSE(reader->Read(&event));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // Another user from the same address is not affected, and eve's connections keep working.
+  EXPECT_TRUE(Ws("/ws?topic=chat.lobby&token=" + Token({.sub = "bob"})));
+  ASSERT_TRUE(PublishWith(Token({}), "chat.lobby").ok());
+  EXPECT_TRUE(ws->WaitForEvents(1, kWait));
+  EXPECT_TRUE(sse->WaitForEvents(2, kWait));  // After herald.connected.
+}
+
 TEST(AllowedOrigins, APatternWithoutASchemeStopsTheStart) {
   GatewayOptions options;
   options.args = {"--allowed_origins=*.example.com"};

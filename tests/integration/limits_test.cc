@@ -130,6 +130,41 @@ TEST_F(LimitsTest, ConnectionsAreCappedPerAddressThenInTotalBeforeAnyUpgrade) {
   EXPECT_TRUE(ConnectWs("/ws?topic=a"));
 }
 
+// gRPC Subscribe streams share one HTTP/2 connection, yet each is a connection to the caps: a
+// client cannot pass them by opening streams instead of sockets.
+TEST_F(LimitsTest, GrpcSubscribeStreamsCountUnderTheConnectionCaps) {
+  StartGateway({"--max_connections_per_ip=2"});
+  std::shared_ptr<WsClient> ws = ConnectWs("/ws?topic=a");
+  ASSERT_TRUE(ws);
+  herald::v1::SubscribeRequest request;
+  request.add_topics("a");
+  grpc::ClientContext first;
+  std::unique_ptr<grpc::ClientReader<herald::v1::Event>> stream =
+      subscriber_->Subscribe(&first, request);
+  stream->WaitForInitialMetadata();
+  ASSERT_TRUE(WaitForValue([&] { return Metric("herald_connections{transport=\"grpc\"}"); }, 1));
+
+  grpc::ClientContext second;
+  second.set_deadline(std::chrono::system_clock::now() + kWait);
+  std::unique_ptr<grpc::ClientReader<herald::v1::Event>> refused =
+      subscriber_->Subscribe(&second, request);
+  herald::v1::Event event;
+  EXPECT_FALSE(refused->Read(&event));
+  grpc::Status status = refused->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_EQ(WsClient::TryConnect(loop_, http_port(), "/ws?topic=a").http_status, 429);
+
+  // The stream that ends gives its place back; the one admitted kept getting events.
+  ASSERT_TRUE(PublishForTest("a", "x").ok());
+  ASSERT_TRUE(stream->Read(&event));
+  EXPECT_EQ(event.data(), "x");
+  first.TryCancel();
+  stream->Finish();
+  ASSERT_TRUE(WaitForValue([&] { return Metric("herald_connections{transport=\"grpc\"}"); }, 0));
+  EXPECT_TRUE(ConnectWs("/ws?topic=a"));
+  EXPECT_TRUE(ws->WaitForEvents(1, kWait));
+}
+
 // Connections not admitted yet (a TLS handshake, a request being read) are capped: past the cap
 // a new connection is closed at once, and admitted clients do not notice.
 TEST_F(LimitsTest, ConnectionsNotYetAdmittedAreCapped) {
