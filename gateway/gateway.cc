@@ -40,8 +40,9 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
   hub_->set_engine(engine_.get());
   publish_pipeline_ =
       std::make_unique<PublishPipeline>(config_.max_message_bytes, *engine_, publish_admission_);
+  client_registry_ = std::make_unique<ClientRegistry>(loops_.HubLoops());
   client_context_ = std::make_unique<ClientContext>(ClientContext{
-      config_, *hub_, *publish_pipeline_, *authenticator_, metrics_, draining_});
+      config_, *hub_, *publish_pipeline_, *authenticator_, metrics_, *client_registry_, draining_});
   edge_context_ = std::make_unique<EdgeContext>(
       EdgeContext{config_, *hub_, *engine_, metrics_, draining_, *authenticator_,
                   connection_limits_, *publish_pipeline_, *client_context_, nullptr, nullptr});
@@ -194,6 +195,7 @@ void Gateway::Reload() {
     LogError(absl::StrCat("reload: keys kept as they were: ", status.ToString()));
   } else {
     LogInfo(absl::StrCat("reloaded: ", authenticator_->Describe()));
+    CloseRevoked();
   }
   if (static_files_) {
     if (absl::Status status = static_files_->Reload(); !status.ok()) {
@@ -202,6 +204,17 @@ void Gateway::Reload() {
       LogInfo(absl::StrCat("reloaded: ", static_files_->Describe()));
     }
   }
+}
+
+void Gateway::CloseRevoked() {
+  auto revoked = [&authenticator = *authenticator_](const Grant& grant) {
+    return authenticator.Revoked(grant);
+  };
+  publisher_service_->EndStreamsOf(
+      revoked, grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "the publisher key was revoked"));
+  client_registry_->ForEach([revoked](Client& client) {
+    if (revoked(client.grant())) client.Disconnect(kDisconnectCredentialRevoked);
+  });
 }
 
 void Gateway::Drain() {

@@ -48,6 +48,9 @@ class Gateway {
   // SIGHUP: re-reads the JWT keys, publisher keys, TLS certificates and static files; live
   // connections stay.
   void Reload();
+  // Closes what credentials removed by a reload opened: PublishStream calls end with
+  // UNAUTHENTICATED, clients are disconnected with 4401.
+  void CloseRevoked();
   // Opens --web_root for the edge; returns the log line saying where static files come from,
   // or why there are none.
   std::string OpenStaticFiles();
@@ -71,6 +74,7 @@ class Gateway {
   std::unique_ptr<Hub> hub_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<PublishPipeline> publish_pipeline_;
+  std::unique_ptr<ClientRegistry> client_registry_;
   std::unique_ptr<ClientContext> client_context_;
   MemoryEngine* memory_engine_ = nullptr;  // The engine, when it is the memory engine.
   std::unique_ptr<TlsContext> tls_context_;  // Null when the HTTP port is plain.

@@ -114,7 +114,10 @@ absl::StatusOr<Grant> Authenticator::Authenticate(absl::string_view credential,
   if (open_) return Grant::Open();
   if (credential.empty()) return absl::UnauthenticatedError("a token is required");
   std::shared_ptr<const Keys> keys = this->keys();
-  if (std::optional<Grant> grant = keys->publisher.Find(credential)) return *std::move(grant);
+  if (std::optional<Grant> grant = keys->publisher.Find(credential)) {
+    if (grant->Expired(now)) return absl::UnauthenticatedError("this publisher key expired");
+    return *std::move(grant);
+  }
   if (keys->jwt.empty()) return absl::UnauthenticatedError("unknown key");
   JwtVerifyOptions options;
   options.now = now;
@@ -133,6 +136,10 @@ absl::StatusOr<Grant> Authenticator::Authenticate(absl::string_view credential,
   grant.subscribe = std::move(claims->subscribe);
   grant.publish = std::move(claims->publish);
   return grant;
+}
+
+bool Authenticator::Revoked(const Grant& grant) const {
+  return grant.publisher_key && !keys()->publisher.Holds(grant.key_id);
 }
 
 std::string Authenticator::Describe() const {

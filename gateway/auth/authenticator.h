@@ -34,6 +34,10 @@ class Authenticator {
   absl::StatusOr<Grant> Authenticate(absl::string_view credential,
                                      absl::Time now = absl::Now()) const;
 
+  // Whether `grant`, given earlier, came from a publisher key that is no longer configured (a
+  // reload removed it): what it opened is to be closed.
+  bool Revoked(const Grant& grant) const;
+
   // A one-line summary of the keys in use (counts, never secrets).
   std::string Describe() const;
 

@@ -24,6 +24,7 @@ struct Grant {
   bool open = false;
   std::string subject;  // The token's `sub`, or the publisher key's name.
   bool publisher_key = false;  // From --publisher_keys_file rather than a JWT.
+  std::string key_id;          // A publisher key's SHA-256 (hex): which key it is.
   absl::Time expires = absl::InfiniteFuture();
   std::vector<std::string> subscribe;  // Topic patterns.
   std::vector<std::string> publish;    // Topic patterns.

@@ -9,6 +9,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
 #include "auth/topic_pattern.h"
 
 namespace herald {
@@ -16,6 +18,7 @@ namespace {
 
 constexpr absl::string_view kHashPrefix = "sha256:";
 constexpr absl::string_view kSubscribePrefix = "subscribe:";
+constexpr absl::string_view kExpiresPrefix = "expires=";
 // Keys shorter than this are too easy to guess.
 constexpr size_t kMinKeyBytes = 16;
 
@@ -70,10 +73,19 @@ absl::StatusOr<PublisherKeys> PublisherKeys::Parse(absl::string_view text) {
       }
       key.digest = Sha256(fields[0]);
     }
-    key.grant.subject = absl::StrCat("key:", Hex(key.digest).substr(0, 8));
+    key.grant.key_id = Hex(key.digest);
+    key.grant.subject = absl::StrCat("key:", key.grant.key_id.substr(0, 8));
     key.grant.publisher_key = true;
     for (size_t i = 1; i < fields.size(); ++i) {
       absl::string_view pattern = fields[i];
+      if (absl::ConsumePrefix(&pattern, kExpiresPrefix)) {
+        std::string error_text;
+        if (!absl::ParseTime(absl::RFC3339_full, pattern, &key.grant.expires, &error_text)) {
+          return error(absl::StrCat("field ", i + 1,
+                                    ": expires= needs an RFC 3339 time (2027-03-01T00:00:00Z)"));
+        }
+        continue;
+      }
       bool subscribe = absl::ConsumePrefix(&pattern, kSubscribePrefix);
       // The field is not echoed: with the columns swapped, it would be the key.
       if (!ValidateTopicPattern(pattern).ok()) {
@@ -85,6 +97,13 @@ absl::StatusOr<PublisherKeys> PublisherKeys::Parse(absl::string_view text) {
     keys.keys_.push_back(std::move(key));
   }
   return keys;
+}
+
+bool PublisherKeys::Holds(absl::string_view key_id) const {
+  for (const Key& key : keys_) {
+    if (key.grant.key_id == key_id) return true;
+  }
+  return false;
 }
 
 std::optional<Grant> PublisherKeys::Find(absl::string_view key) const {

@@ -17,12 +17,13 @@ namespace herald {
 //
 // The file has one key per line: the key (or `sha256:` and the hex SHA-256 of the key, so the
 // file need not hold the secret), then its topic patterns separated by spaces. A bare pattern
-// lets the key publish; `subscribe:pattern` lets it use Subscriber.Subscribe and History.
-// Blank lines and lines starting with `#` are skipped.
+// lets the key publish; `subscribe:pattern` lets it use Subscriber.Subscribe and History;
+// `expires=<RFC 3339 time>` makes the key stop working then (what it opened is closed). Blank
+// lines and lines starting with `#` are skipped.
 //
 //   # orders service
 //   9f1c2d...long-random-key  orders.>  subscribe:orders.>
-//   sha256:3a7bd3e2...        prices.*
+//   sha256:3a7bd3e2...        prices.*  expires=2027-03-01T00:00:00Z
 class PublisherKeys {
  public:
   using Digest = std::array<unsigned char, 32>;
@@ -31,8 +32,10 @@ class PublisherKeys {
 
   bool empty() const { return keys_.empty(); }
   size_t size() const { return keys_.size(); }
-  // The grant of `key`, when it is one of the keys.
+  // The grant of `key`, when it is one of the keys (expired or not).
   std::optional<Grant> Find(absl::string_view key) const;
+  // Whether the key whose Grant::key_id is `key_id` is one of the keys.
+  bool Holds(absl::string_view key_id) const;
 
   static Digest Sha256(absl::string_view bytes);
 

@@ -27,9 +27,13 @@ Client::Client(ClientContext& context, size_t shard, boost::asio::io_context& lo
       command_limiter_(context.config.ws_command_rate,
                        std::max(1.0, 2 * context.config.ws_command_rate)) {
   context_.metrics.ConnectionOpened(kind_);
+  context_.registry.Add(shard_, this);
 }
 
-Client::~Client() { context_.metrics.ConnectionClosed(kind_); }
+Client::~Client() {
+  context_.registry.Remove(shard_, this);  // When End did not run.
+  context_.metrics.ConnectionClosed(kind_);
+}
 
 void Client::Connect(std::vector<TopicRequest> topics) {
   HERALD_ASSERT_ON_LOOP(loop_);
@@ -287,6 +291,7 @@ void Client::End() {
   CancelExpiry();
   pending_subscribes_.clear();
   context_.hub.Detach(shard_, this);
+  context_.registry.Remove(shard_, this);
 }
 
 void Client::Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) {

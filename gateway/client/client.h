@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "auth/authenticator.h"
 #include "auth/grant.h"
+#include "client/client_registry.h"
 #include "client/transport.h"
 #include "config/config.h"
 #include "herald/v1/websocket.pb.h"
@@ -31,6 +32,7 @@ struct ClientContext {
   PublishPipeline& publish;
   const Authenticator& authenticator;
   Metrics& metrics;
+  ClientRegistry& registry;  // Every client is in it from creation to End.
   // Set once SIGTERM arrives: a client that becomes live then is closed with 1001 at once.
   const std::atomic<bool>& draining;
 };

@@ -87,10 +87,15 @@ class PublishStreamReactor final
 
   // Ends the stream once the items in progress are answered (at once when none is), so a
   // publisher moves to another node instead of waiting for the shutdown deadline.
-  void Drain() {
+  void Drain() { End(kShuttingDown); }
+
+  // Ends the stream with `status` once the items in progress are answered (a revoked key).
+  void End(grpc::Status status) {
     absl::MutexLock lock(&mutex_);
-    EndWhenAnsweredLocked(kShuttingDown);
+    EndWhenAnsweredLocked(std::move(status));
   }
+
+  const Grant& grant() const { return grant_; }
 
   void OnDone() override {
     service_.Unregister(this);
@@ -253,6 +258,14 @@ PublisherService::PublishStream(grpc::CallbackServerContext* context) {
 void PublisherService::Unregister(PublishStreamReactor* reactor) {
   absl::MutexLock lock(&streams_mutex_);
   streams_.erase(reactor);
+}
+
+void PublisherService::EndStreamsOf(const std::function<bool(const Grant&)>& revoked,
+                                    const grpc::Status& status) {
+  absl::MutexLock lock(&streams_mutex_);
+  for (PublishStreamReactor* reactor : streams_) {
+    if (revoked(reactor->grant())) reactor->End(status);
+  }
 }
 
 void PublisherService::DrainStreams() {

@@ -62,6 +62,9 @@ class PublisherService final : public herald::v1::Publisher::CallbackService {
   // Ends every open PublishStream once its item in progress is answered, with UNAVAILABLE, and
   // streams opened later at once: publishers retry on another node.
   void DrainStreams();
+  // Ends the PublishStream calls whose grant `revoked` says no longer holds, with `status`,
+  // once their items in progress are answered.
+  void EndStreamsOf(const std::function<bool(const Grant&)>& revoked, const grpc::Status& status);
   void Unregister(PublishStreamReactor* reactor);
 
  private:

@@ -31,6 +31,7 @@ struct Disconnect {
 inline const Disconnect kDisconnectShutdown{1001, "shutdown"};
 inline const Disconnect kDisconnectBadRequest{4400, "bad request"};
 inline const Disconnect kDisconnectTokenExpired{4401, "token expired"};
+inline const Disconnect kDisconnectCredentialRevoked{4401, "credential revoked"};
 inline const Disconnect kDisconnectSlowConsumer{4408, "slow consumer"};
 inline const Disconnect kDisconnectRateLimited{4429, "rate limited"};
 // Events of a followed topic were lost before they reached this node (a shared engine could

@@ -57,6 +57,19 @@ TEST(PublisherKeys, BadLinesAreErrorsWithTheirLineNumber) {
   EXPECT_FALSE(PublisherKeys::Parse(absl::StrCat(kOrdersKey, " subscribe:")).ok());
 }
 
+TEST(PublisherKeys, AKeyMayCarryItsExpiry) {
+  absl::StatusOr<PublisherKeys> keys = PublisherKeys::Parse(
+      absl::StrCat(kOrdersKey, " orders.> expires=2027-03-01T00:00:00Z"));
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  std::optional<Grant> grant = keys->Find(kOrdersKey);
+  ASSERT_TRUE(grant.has_value());
+  EXPECT_EQ(grant->expires, absl::FromUnixSeconds(1803859200));
+  EXPECT_TRUE(grant->MayPublish("orders.eu"));
+  EXPECT_TRUE(keys->Holds(grant->key_id));
+  EXPECT_FALSE(keys->Holds(std::string(64, '0')));
+  EXPECT_FALSE(PublisherKeys::Parse(absl::StrCat(kOrdersKey, " orders.> expires=tomorrow")).ok());
+}
+
 TEST(PublisherKeys, AnErrorNeverShowsAKey) {
   // Columns swapped: the key is where a pattern should be.
   for (std::string line : {"orders.> s3cret/key+with*odd=chars", "orders.> s3cret..key-long-enough",

@@ -396,6 +396,58 @@ TEST_F(AuthTest, SighupReloadsKeysAndLiveConnectionsStay) {
   EXPECT_TRUE(gateway_->Running());
 }
 
+// A key removed by a reload stops working at once, and what it opened (a PublishStream, a
+// Subscribe call, a WebSocket) is closed; what other credentials opened stays.
+TEST_F(AuthTest, AKeyRemovedByAReloadEndsWhatItOpened) {
+  grpc::ClientContext stream_context;
+  stream_context.set_deadline(std::chrono::system_clock::now() + kWait);
+  stream_context.AddMetadata("authorization", absl::StrCat("Bearer ", kOrdersKey));
+  auto stream = publisher_->PublishStream(&stream_context);
+  ASSERT_TRUE(stream->Write(Request("orders.a", "x")));
+  herald::v1::PublishResponse answer;
+  ASSERT_TRUE(stream->Read(&answer));
+
+  grpc::ClientContext subscribe_context;
+  subscribe_context.set_deadline(std::chrono::system_clock::now() + kWait);
+  subscribe_context.AddMetadata("authorization", absl::StrCat("Bearer ", kOrdersKey));
+  herald::v1::SubscribeRequest request;
+  request.add_topics("orders.a");
+  auto subscription = subscriber_->Subscribe(&subscribe_context, request);
+  subscription->WaitForInitialMetadata();
+  std::shared_ptr<WsClient> with_key = Ws(absl::StrCat("/ws?topic=orders.a&token=", kOrdersKey));
+  std::shared_ptr<WsClient> with_token = Ws("/ws?topic=chat.lobby&token=" + Token({}));
+  ASSERT_TRUE(with_key && with_token);
+
+  dir_.Write("keys", "rotated-backend-key-0123456789 orders.>\n");
+  ASSERT_TRUE(gateway_->SendSignal(SIGHUP));
+  ASSERT_TRUE(gateway_->WaitForLogLine("reloaded: auth", kWait));
+
+  EXPECT_FALSE(stream->Read(&answer));
+  grpc::Status ended = stream->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAUTHENTICATED) << ended.error_message();
+  herald::v1::Event event;
+  EXPECT_FALSE(subscription->Read(&event));
+  EXPECT_EQ(subscription->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(with_key->WaitForClose(kWait), std::optional<uint16_t>(4401));
+  EXPECT_EQ(PublishWith(std::string(kOrdersKey), "orders.a").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  ASSERT_TRUE(PublishWith(Token({}), "chat.lobby").ok());
+  EXPECT_TRUE(with_token->WaitForEvents(1, kWait));
+  EXPECT_FALSE(with_token->Ended());
+}
+
+TEST_F(AuthTest, AKeyPastItsExpiryIsRefused) {
+  dir_.Write("keys", absl::StrCat(kOrdersKey, " orders.> expires=2020-01-01T00:00:00Z\n",
+                                  "rotated-backend-key-0123456789 orders.> "
+                                  "expires=2100-01-01T00:00:00Z\n"));
+  ASSERT_TRUE(gateway_->SendSignal(SIGHUP));
+  ASSERT_TRUE(gateway_->WaitForLogLine("reloaded: auth", kWait));
+  grpc::Status expired = PublishWith(std::string(kOrdersKey), "orders.a");
+  EXPECT_EQ(expired.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(expired.error_message().find("expired"), std::string::npos);
+  EXPECT_TRUE(PublishWith("rotated-backend-key-0123456789", "orders.a").ok());
+}
+
 TEST_F(AuthTest, AGoodClientKeepsEveryEventWhileHostileOnesAreRefused) {
   std::shared_ptr<WsClient> good = Ws("/ws?topic=chat.lobby&token=" + Token({}));
   ASSERT_TRUE(good);

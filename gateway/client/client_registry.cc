@@ -1,0 +1,43 @@
+// The registry of clients.
+#include "client/client_registry.h"
+
+#include "client/client.h"
+#include "loop_check.h"
+
+namespace herald {
+
+ClientRegistry::ClientRegistry(std::vector<HubLoop> loops) {
+  for (HubLoop& loop : loops) {
+    shards_.push_back(std::make_unique<Shard>(Shard{std::move(loop), {}}));
+  }
+}
+
+void ClientRegistry::Add(size_t shard, Client* client) {
+  HERALD_ASSERT_THREAD(shards_[shard]->loop.runs_here());
+  shards_[shard]->clients.insert(client);
+}
+
+void ClientRegistry::Remove(size_t shard, Client* client) {
+  HERALD_ASSERT_THREAD(shards_[shard]->loop.runs_here());
+  shards_[shard]->clients.erase(client);
+}
+
+size_t ClientRegistry::size(size_t shard) const {
+  HERALD_ASSERT_THREAD(shards_[shard]->loop.runs_here());
+  return shards_[shard]->clients.size();
+}
+
+void ClientRegistry::ForEach(std::function<void(Client&)> action) {
+  for (const std::unique_ptr<Shard>& shard : shards_) {
+    shard->loop.post([shard = shard.get(), action] {
+      // Held while acting: an action that disconnects a client may end it, which removes it
+      // from the set being walked.
+      std::vector<std::shared_ptr<Client>> clients;
+      clients.reserve(shard->clients.size());
+      for (Client* client : shard->clients) clients.push_back(client->shared_from_this());
+      for (const std::shared_ptr<Client>& client : clients) action(*client);
+    });
+  }
+}
+
+}  // namespace herald

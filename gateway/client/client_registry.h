@@ -1,0 +1,44 @@
+// Every client of the gateway, whatever its transport and whether it follows topics: the one
+// place server-side operations (revoke a credential, disconnect a user) find them.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "hub/hub_loop.h"
+
+namespace herald {
+
+class Client;
+
+// Clients are kept per shard; shard i's set is touched on loop i only, so adding and removing
+// (once per connection) take no lock.
+class ClientRegistry {
+ public:
+  explicit ClientRegistry(std::vector<HubLoop> loops);
+  ClientRegistry(const ClientRegistry&) = delete;
+  ClientRegistry& operator=(const ClientRegistry&) = delete;
+
+  // On shard `shard`'s loop.
+  void Add(size_t shard, Client* client);
+  void Remove(size_t shard, Client* client);
+
+  // Calls `action` with every client, each on its own loop (one task per loop, run later). An
+  // action may disconnect the client it is given.
+  void ForEach(std::function<void(Client&)> action);
+
+  // The clients of shard `shard` (on its loop; for tests and counts).
+  size_t size(size_t shard) const;
+
+ private:
+  struct Shard {
+    HubLoop loop;
+    absl::flat_hash_set<Client*> clients;
+  };
+  std::vector<std::unique_ptr<Shard>> shards_;
+};
+
+}  // namespace herald
