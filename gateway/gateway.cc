@@ -64,6 +64,7 @@ std::unique_ptr<Engine> Gateway::MakeEngine() {
   options.idempotency_window = config_.idempotency_window;
   options.max_topics = config_.max_topics;
   options.max_history_bytes = config_.max_history_bytes;
+  options.max_topic_history_bytes = config_.max_topic_history_bytes;
   auto engine = std::make_unique<MemoryEngine>(*hub_, std::move(options));
   memory_engine_ = engine.get();
   return engine;

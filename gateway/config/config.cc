@@ -76,6 +76,10 @@ ABSL_FLAG(int64_t, max_history_bytes, 512 << 20,
           "whole gateway are dropped first (their clients then recover with recovered=false). "
           "Each event counts three times its WebSocket bytes (its SSE and gRPC forms are built "
           "on first use). 0: no cap.");
+ABSL_FLAG(int64_t, max_topic_history_bytes, 64 << 20,
+          "Bytes of history one topic keeps (counted as for --max_history_bytes); a topic past "
+          "it drops its own oldest events first, so one busy topic cannot push the others' "
+          "history out. 0: no share.");
 ABSL_FLAG(double, ws_command_rate, 1000,
           "Commands a WebSocket connection may send per second (bursts of twice that); past it "
           "commands get a RESOURCE_EXHAUSTED reply, and a client that keeps flooding is closed "
@@ -264,6 +268,7 @@ std::string Config::Describe() const {
       " publish_rate=", publish_rate,
       " max_delivery_lag=", absl::FormatDuration(max_delivery_lag), " max_topics=", max_topics,
       " max_history_bytes=", max_history_bytes,
+      " max_topic_history_bytes=", max_topic_history_bytes,
       " allowed_origins=", origins, " auth=", auth.required ? "required" : "auto",
       " jwt_hs256_secret=", Masked(auth.jwt_hs256_secret),
       " jwt_hs256_secret_file=", auth.jwt_hs256_secret_file,
@@ -429,6 +434,10 @@ absl::StatusOr<Config> ConfigFromFlags() {
       PositiveSize("max_history_bytes", absl::GetFlag(FLAGS_max_history_bytes), /*zero_ok=*/true);
   if (!history_bytes.ok()) return history_bytes.status();
   config.max_history_bytes = *history_bytes;
+  absl::StatusOr<size_t> topic_history_bytes = PositiveSize(
+      "max_topic_history_bytes", absl::GetFlag(FLAGS_max_topic_history_bytes), /*zero_ok=*/true);
+  if (!topic_history_bytes.ok()) return topic_history_bytes.status();
+  config.max_topic_history_bytes = *topic_history_bytes;
   config.publish_rate = absl::GetFlag(FLAGS_publish_rate);
   if (config.publish_rate < 0) {
     return absl::InvalidArgumentError("--publish_rate must not be negative");

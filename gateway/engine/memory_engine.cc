@@ -50,14 +50,22 @@ size_t HistoryBytes(const EncodedEvent& event) {
 
 void MemoryEngine::AppendHistoryLocked(absl::string_view name, TopicState& topic,
                                        std::shared_ptr<const EncodedEvent> event) {
-  history_bytes_.fetch_add(HistoryBytes(*event), std::memory_order_relaxed);
+  size_t bytes = HistoryBytes(*event);
+  history_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  topic.history_bytes += bytes;
   topic.history.push_back(std::move(event));
   if (topic.history.size() == 1) OldestChangedLocked(name, topic);
   if (topic.history.size() > options_.history_size) PopOldestLocked(name, topic);
+  while (options_.max_topic_history_bytes != 0 &&
+         topic.history_bytes > options_.max_topic_history_bytes && topic.history.size() > 1) {
+    PopOldestLocked(name, topic);
+  }
 }
 
 void MemoryEngine::PopOldestLocked(absl::string_view name, TopicState& topic) {
-  history_bytes_.fetch_sub(HistoryBytes(*topic.history.front()), std::memory_order_relaxed);
+  size_t bytes = HistoryBytes(*topic.history.front());
+  history_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+  topic.history_bytes -= bytes;
   topic.history.pop_front();
   OldestChangedLocked(name, topic);
 }

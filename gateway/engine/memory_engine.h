@@ -32,6 +32,10 @@ struct MemoryEngineOptions {
   // Bytes of history in all topics at most (0: no cap): past it the oldest events of the whole
   // engine are dropped first, whatever their topic.
   size_t max_history_bytes = 0;
+  // Bytes of history one topic keeps at most (0: no cap): a topic past its share drops its own
+  // oldest events first (its newest stays), so one busy topic cannot push every other topic's
+  // history out of the budget above.
+  size_t max_topic_history_bytes = 0;
   std::function<absl::Time()> clock = [] { return absl::Now(); };
 };
 
@@ -72,6 +76,7 @@ class MemoryEngine final : public Engine {
     std::string epoch;
     uint64_t last_offset = 0;
     std::deque<std::shared_ptr<const EncodedEvent>> history;  // Oldest first.
+    size_t history_bytes = 0;                                 // As counted in history_bytes_.
     std::deque<IdempotencyKey> keys;                         // Oldest first.
     absl::flat_hash_map<std::string, TopicPosition> positions_by_key;
     absl::Time last_publish;

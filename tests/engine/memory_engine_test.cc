@@ -201,5 +201,33 @@ TEST(MemoryEngine, TheHistoryBudgetDropsTheOldestEventsOfAnyTopicFirst) {
             (std::vector<uint64_t>{1, 2, 3, 4}));
 }
 
+TEST(MemoryEngine, ATopicPastItsShareDropsItsOwnOldestEventsFirst) {
+  RecordingSink sink;
+  ManualClock clock;
+  MemoryEngine unlimited(sink, Options(clock));
+  PublishSync(unlimited, "prob");  // The same name length as the topics below.
+  const size_t event_bytes = unlimited.history_bytes();
+
+  MemoryEngineOptions options = Options(clock);
+  options.max_history_bytes = 10 * event_bytes;
+  options.max_topic_history_bytes = 3 * event_bytes;
+  MemoryEngine engine(sink, options);
+  std::string calm_epoch = PublishSync(engine, "calm").epoch;  // The oldest event of all.
+  clock.now += absl::Seconds(1);
+  std::string loud_epoch;
+  for (int i = 0; i < 20; ++i) {
+    loud_epoch = PublishSync(engine, "loud").epoch;
+    clock.now += absl::Seconds(1);
+  }
+  // The loud topic keeps its share, its newest events; the calm one lost nothing.
+  EXPECT_EQ(Offsets(RecoverSync(engine, "loud", TopicPosition{loud_epoch, 17})),
+            (std::vector<uint64_t>{18, 19, 20}));
+  EXPECT_FALSE(RecoverSync(engine, "loud", TopicPosition{loud_epoch, 16}).recovered);
+  TopicHistory calm = RecoverSync(engine, "calm", TopicPosition{calm_epoch, 0});
+  EXPECT_TRUE(calm.recovered);
+  EXPECT_EQ(Offsets(calm), (std::vector<uint64_t>{1}));
+  EXPECT_EQ(engine.history_bytes(), 4 * event_bytes);
+}
+
 }  // namespace
 }  // namespace herald
