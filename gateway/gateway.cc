@@ -65,6 +65,8 @@ std::unique_ptr<Engine> Gateway::MakeEngine() {
   options.max_topics = config_.max_topics;
   options.max_history_bytes = config_.max_history_bytes;
   options.max_topic_history_bytes = config_.max_topic_history_bytes;
+  options.max_keys_total = config_.max_idempotency_keys;
+  options.max_keys_per_publisher = config_.max_idempotency_keys_per_publisher;
   auto engine = std::make_unique<MemoryEngine>(*hub_, std::move(options));
   memory_engine_ = engine.get();
   return engine;

@@ -35,6 +35,13 @@ ABSL_FLAG(int64_t, history_size, 1000, "Events kept per topic (0 turns history o
 ABSL_FLAG(absl::Duration, history_ttl, absl::Minutes(10), "How long events stay in history.");
 ABSL_FLAG(absl::Duration, idempotency_window, absl::Minutes(2),
           "How long an idempotency key is remembered per topic.");
+ABSL_FLAG(int64_t, max_idempotency_keys, 500000,
+          "Idempotency keys remembered within the window in all (memory engine); past it a "
+          "publish with a new key is refused with RESOURCE_EXHAUSTED (one without a key goes).");
+ABSL_FLAG(int64_t, max_idempotency_keys_per_publisher, 100000,
+          "Idempotency keys one publisher (credential) holds within the window (memory engine); "
+          "past it its publishes with a new key are refused with RESOURCE_EXHAUSTED, so one "
+          "publisher cannot take the keys others need. 0: no share.");
 ABSL_FLAG(int64_t, max_queue_bytes, 1 << 20,
           "Outgoing bytes queued per connection before it is closed as a slow consumer.");
 ABSL_FLAG(int64_t, max_replay_bytes, 8 << 20,
@@ -452,6 +459,16 @@ absl::StatusOr<Config> ConfigFromFlags() {
   }
   config.history_ttl = absl::GetFlag(FLAGS_history_ttl);
   config.idempotency_window = absl::GetFlag(FLAGS_idempotency_window);
+  for (auto [name, value, into] :
+       {std::tuple{"max_idempotency_keys", absl::GetFlag(FLAGS_max_idempotency_keys),
+                   &config.max_idempotency_keys},
+        {"max_idempotency_keys_per_publisher",
+         absl::GetFlag(FLAGS_max_idempotency_keys_per_publisher),
+         &config.max_idempotency_keys_per_publisher}}) {
+    absl::StatusOr<size_t> size = PositiveSize(name, value, /*zero_ok=*/true);
+    if (!size.ok()) return size.status();
+    *into = *size;
+  }
   config.shutdown_timeout = absl::GetFlag(FLAGS_shutdown_timeout);
   config.ws_ping_interval = absl::GetFlag(FLAGS_ws_ping_interval);
   config.sse_ping_interval = absl::GetFlag(FLAGS_sse_ping_interval);

@@ -55,8 +55,11 @@ class Engine {
   // the event in history, and calls `done` with its position; the event reaches the sink (the
   // memory engine before `done`, a shared engine when it comes back from the others). A request
   // whose idempotency key the topic saw within the window is not delivered again: `done` gets
-  // the first position. `done` may run inline or on another thread, exactly once.
-  virtual void Publish(const herald::v1::PublishRequest& request, PublishCallback done) = 0;
+  // the first position. `done` may run inline or on another thread, exactly once. `publisher`
+  // names who publishes (Grant::RateKey): shares of the engine's state (idempotency keys) are
+  // counted per publisher.
+  virtual void Publish(const herald::v1::PublishRequest& request, const std::string& publisher,
+                       PublishCallback done) = 0;
 
   // The topic's position; with `since`, also the events after it when history still holds all
   // of them (`recovered`), and none otherwise: never a partial replay. Every event after the

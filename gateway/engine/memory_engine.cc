@@ -110,31 +110,42 @@ void MemoryEngine::ExpireLocked(absl::string_view name, TopicState& topic, absl:
 
 void MemoryEngine::ForgetOldestKeyLocked(TopicState& topic) {
   topic.positions_by_key.erase(topic.keys.front().key);
+  GiveBackKeyPlace(topic.keys.front().publisher);
   topic.keys.pop_front();
-  key_count_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void MemoryEngine::RememberKeyLocked(TopicState& topic, const std::string& key,
-                                     const TopicPosition& position, absl::Time now) {
-  if (!topic.keys.empty() &&
-      (topic.keys.size() >= options_.max_keys_per_topic ||
-       key_count_.load(std::memory_order_relaxed) >= options_.max_keys_total)) {
-    ForgetOldestKeyLocked(topic);
+absl::Status MemoryEngine::TakeKeyPlace(const std::string& publisher) {
+  absl::MutexLock lock(&keys_mutex_);
+  if (key_count_ >= options_.max_keys_total) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the gateway holds its maximum of ", options_.max_keys_total,
+                     " idempotency keys; retry later, or publish without a key"));
   }
-  if (options_.max_keys_per_topic == 0 ||
-      key_count_.load(std::memory_order_relaxed) >= options_.max_keys_total) {
-    return;
+  size_t& held = keys_by_publisher_[publisher];
+  if (options_.max_keys_per_publisher != 0 && held >= options_.max_keys_per_publisher) {
+    if (held == 0) keys_by_publisher_.erase(publisher);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "this publisher holds its share of ", options_.max_keys_per_publisher,
+        " idempotency keys within the window; retry later, or publish without a key"));
   }
-  topic.positions_by_key.emplace(key, position);
-  topic.keys.push_back({key, position, now + options_.idempotency_window});
-  key_count_.fetch_add(1, std::memory_order_relaxed);
+  ++held;
+  ++key_count_;
+  return absl::OkStatus();
+}
+
+void MemoryEngine::GiveBackKeyPlace(const std::string& publisher) {
+  absl::MutexLock lock(&keys_mutex_);
+  --key_count_;
+  auto it = keys_by_publisher_.find(publisher);
+  if (it != keys_by_publisher_.end() && --it->second == 0) keys_by_publisher_.erase(it);
 }
 
 uint64_t MemoryEngine::FirstOffsetLocked(const TopicState& topic) {
   return topic.history.empty() ? topic.last_offset + 1 : topic.history.front()->offset();
 }
 
-void MemoryEngine::Publish(const herald::v1::PublishRequest& request, PublishCallback done) {
+void MemoryEngine::Publish(const herald::v1::PublishRequest& request, const std::string& publisher,
+                           PublishCallback done) {
   absl::Time now = options_.clock();
   herald::v1::Event event = EventFromPublish(request, absl::ToUnixMillis(now));
 
@@ -144,7 +155,7 @@ void MemoryEngine::Publish(const herald::v1::PublishRequest& request, PublishCal
     absl::MutexLock lock(&stripe.mutex);
     TopicState* topic = TopicLocked(stripe, request.topic());
     if (topic) {
-      position = AcceptLocked(*topic, request, std::move(event), now);
+      position = AcceptLocked(*topic, request, publisher, std::move(event), now);
     } else {
       position = TooManyTopics();
     }
@@ -153,20 +164,29 @@ void MemoryEngine::Publish(const herald::v1::PublishRequest& request, PublishCal
   done(std::move(position));
 }
 
-TopicPosition MemoryEngine::AcceptLocked(TopicState& topic,
-                                         const herald::v1::PublishRequest& request,
-                                         herald::v1::Event event, absl::Time now) {
+absl::StatusOr<TopicPosition> MemoryEngine::AcceptLocked(
+    TopicState& topic, const herald::v1::PublishRequest& request, const std::string& publisher,
+    herald::v1::Event event, absl::Time now) {
   ExpireLocked(request.topic(), topic, now);
   const std::string& key = request.idempotency_key();
   auto seen = key.empty() ? topic.positions_by_key.end() : topic.positions_by_key.find(key);
   if (seen != topic.positions_by_key.end()) {
     return seen->second;  // A repeat: answered with the first position, not delivered.
   }
+  // A new key is remembered, or the event is refused: never published without its key.
+  bool remember = !key.empty() && options_.max_keys_per_topic > 0;
+  if (remember) {
+    if (topic.keys.size() >= options_.max_keys_per_topic) ForgetOldestKeyLocked(topic);
+    if (absl::Status place = TakeKeyPlace(publisher); !place.ok()) return place;
+  }
   TopicPosition position;
   position.epoch = topic.epoch;
   position.offset = request.ephemeral() ? 0 : ++topic.last_offset;
   topic.last_publish = now;
-  if (!key.empty()) RememberKeyLocked(topic, key, position, now);
+  if (remember) {
+    topic.positions_by_key.emplace(key, position);
+    topic.keys.push_back({key, publisher, position, now + options_.idempotency_window});
+  }
   event.set_epoch(position.epoch);
   event.set_offset(position.offset);
   std::shared_ptr<const EncodedEvent> encoded = EncodeEvent(event);

@@ -22,11 +22,14 @@ struct MemoryEngineOptions {
   size_t history_size = 1000;  // Events kept per topic; 0 keeps none.
   absl::Duration history_ttl = absl::Minutes(10);
   absl::Duration idempotency_window = absl::Minutes(2);
-  // Idempotency keys remembered per topic and in all, the oldest forgotten first: a publisher
-  // setting a key on every event cannot grow memory without bound. Past the total, a topic
-  // with no key of its own to give up publishes without remembering the new key.
+  // Idempotency keys remembered (within the window) per topic, per publisher and in all, so a
+  // publisher setting a key on every event cannot grow memory without bound nor take the keys
+  // others need. Past the topic's cap the topic forgets its own oldest key; past the
+  // publisher's share, or the total, a publish with a new key is refused (RESOURCE_EXHAUSTED:
+  // it would not be deduplicated) and one without a key still goes.
   size_t max_keys_per_topic = 10000;
-  size_t max_keys_total = 200000;
+  size_t max_keys_per_publisher = 100000;
+  size_t max_keys_total = 500000;
   // Topics held at most (0: no cap); one more is refused with RESOURCE_EXHAUSTED.
   size_t max_topics = 0;
   // Bytes of history in all topics at most (0: no cap): past it the oldest events of the whole
@@ -47,7 +50,8 @@ class MemoryEngine final : public Engine {
   MemoryEngine(EventSink& sink, MemoryEngineOptions options);
 
   // Engine:
-  void Publish(const herald::v1::PublishRequest& request, PublishCallback done) override;
+  void Publish(const herald::v1::PublishRequest& request, const std::string& publisher,
+               PublishCallback done) override;
   void Recover(absl::string_view topic, const std::optional<TopicPosition>& since,
                HistoryCallback done) override;
   void ReadHistory(absl::string_view topic, size_t limit, HistoryCallback done) override;
@@ -69,6 +73,7 @@ class MemoryEngine final : public Engine {
  private:
   struct IdempotencyKey {
     std::string key;
+    std::string publisher;
     TopicPosition position;
     absl::Time expires;
   };
@@ -106,13 +111,15 @@ class MemoryEngine final : public Engine {
   void TrimToBudget();
   // Assigns the event its position, keeps it in history and hands it to the sink (a repeated
   // idempotency key gets the first position instead).
-  TopicPosition AcceptLocked(TopicState& topic, const herald::v1::PublishRequest& request,
-                             herald::v1::Event event, absl::Time now);
+  absl::StatusOr<TopicPosition> AcceptLocked(TopicState& topic,
+                                             const herald::v1::PublishRequest& request,
+                                             const std::string& publisher,
+                                             herald::v1::Event event, absl::Time now);
   void ForgetOldestKeyLocked(TopicState& topic);
   absl::Status TooManyTopics() const;
-  // Remembers `key` for the topic within the per-topic and total caps.
-  void RememberKeyLocked(TopicState& topic, const std::string& key, const TopicPosition& position,
-                         absl::Time now);
+  // A place for one more key of `publisher` within its share and the total, or why not.
+  absl::Status TakeKeyPlace(const std::string& publisher);
+  void GiveBackKeyPlace(const std::string& publisher);
   // Expires the topic's history, then lets `read` fill a TopicHistory (its position already set)
   // under the topic's lock. An unknown topic is created only with `create` (a subscriber holds
   // it); otherwise it reads as empty, at epoch "" and offset 0, and leaves nothing behind.
@@ -124,7 +131,10 @@ class MemoryEngine final : public Engine {
   EventSink& sink_;
   const MemoryEngineOptions options_;
   std::array<Stripe, kStripes> stripes_;
-  std::atomic<size_t> key_count_{0};
+  // Idempotency keys remembered, in all and per publisher. Lock order: a stripe, then this.
+  absl::Mutex keys_mutex_;
+  size_t key_count_ ABSL_GUARDED_BY(keys_mutex_) = 0;
+  absl::flat_hash_map<std::string, size_t> keys_by_publisher_ ABSL_GUARDED_BY(keys_mutex_);
   std::atomic<size_t> topic_count_{0};
   std::atomic<size_t> history_bytes_{0};
   // Every topic with history, by the time of its oldest event. Lock order: a stripe, then this.

@@ -272,7 +272,10 @@ void RedisEngine::RunScript(const Script& script, const std::string& topic,
                   });
 }
 
-void RedisEngine::Publish(const herald::v1::PublishRequest& request, PublishCallback done) {
+// Idempotency keys live in Redis with the window as their TTL, bounded by Redis's memory: no
+// per-publisher share is kept here (`publisher` is not used).
+void RedisEngine::Publish(const herald::v1::PublishRequest& request, const std::string& publisher,
+                          PublishCallback done) {
   // The epoch, offset and time are added by the script.
   std::string event = EventFromPublish(request, /*time_unix_ms=*/0).SerializeAsString();
   TopicKeys keys = KeysFor(request.topic());

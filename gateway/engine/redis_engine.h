@@ -48,7 +48,8 @@ class RedisEngine final : public Engine {
   ~RedisEngine() override;
 
   // Engine:
-  void Publish(const herald::v1::PublishRequest& request, PublishCallback done) override;
+  void Publish(const herald::v1::PublishRequest& request, const std::string& publisher,
+               PublishCallback done) override;
   void Recover(absl::string_view topic, const std::optional<TopicPosition>& since,
                HistoryCallback done) override;
   void ReadHistory(absl::string_view topic, size_t limit, HistoryCallback done) override;

@@ -17,9 +17,9 @@ void PublishPipeline::Publish(const herald::v1::PublishRequest& request, const G
     done({request.request_id(), request.topic(), status});
     return;
   }
-  engine_.Publish(request, [done = std::move(done), request_id = request.request_id(),
-                            topic = request.topic()](
-                               absl::StatusOr<TopicPosition> position) mutable {
+  engine_.Publish(request, grant.RateKey(),
+                  [done = std::move(done), request_id = request.request_id(),
+                   topic = request.topic()](absl::StatusOr<TopicPosition> position) mutable {
     done({std::move(request_id), std::move(topic), std::move(position)});
   });
 }

@@ -72,7 +72,7 @@ inline absl::StatusOr<TopicPosition> TryPublish(Engine& engine,
                                                 const herald::v1::PublishRequest& request) {
   absl::StatusOr<TopicPosition> result = absl::DeadlineExceededError("no answer");
   absl::Notification answered;
-  engine.Publish(request, [&](absl::StatusOr<TopicPosition> position) {
+  engine.Publish(request, "test-publisher", [&](absl::StatusOr<TopicPosition> position) {
     result = std::move(position);
     answered.Notify();
   });

@@ -21,7 +21,7 @@ TopicPosition PublishSync(Engine& engine, const std::string& topic, bool ephemer
   request.set_ephemeral(ephemeral);
   request.set_idempotency_key(idempotency_key);
   TopicPosition result;
-  engine.Publish(request, [&](absl::StatusOr<TopicPosition> position) {
+  engine.Publish(request, "test-publisher", [&](absl::StatusOr<TopicPosition> position) {
     ASSERT_TRUE(position.ok());
     result = *position;
   });
@@ -130,7 +130,19 @@ TEST(MemoryEngine, IdempotencyKeysAreCappedPerTopicOldestFirst) {
   EXPECT_EQ(PublishSync(engine, "a", false, "k3").offset, 3u);
 }
 
-TEST(MemoryEngine, IdempotencyKeysAreCappedInTotal) {
+absl::StatusOr<TopicPosition> PublishAs(Engine& engine, const std::string& publisher,
+                                        const std::string& topic, const std::string& key) {
+  herald::v1::PublishRequest request;
+  request.set_topic(topic);
+  request.set_data("x");
+  request.set_idempotency_key(key);
+  absl::StatusOr<TopicPosition> result;
+  engine.Publish(request, publisher,
+                 [&](absl::StatusOr<TopicPosition> position) { result = std::move(position); });
+  return result;
+}
+
+TEST(MemoryEngine, IdempotencyKeysAreCappedInTotalByRefusingNewOnes) {
   RecordingSink sink;
   ManualClock clock;
   MemoryEngineOptions options = Options(clock);
@@ -138,14 +150,41 @@ TEST(MemoryEngine, IdempotencyKeysAreCappedInTotal) {
   MemoryEngine engine(sink, options);
   PublishSync(engine, "a", false, "a1");
   PublishSync(engine, "b", false, "b1");
-  // Full: topic c has no key to give up, so its key is not remembered (the event is published).
-  EXPECT_EQ(PublishSync(engine, "c", false, "c1").offset, 1u);
+  // Full: a new key is refused (it could not be deduplicated); nothing was published.
+  EXPECT_EQ(PublishAs(engine, "test-publisher", "c", "c1").status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(PublishSync(engine, "c").offset, 1u);  // Without a key it goes.
+  // Keys remembered still deduplicate.
+  EXPECT_EQ(PublishSync(engine, "a", false, "a1").offset, 1u);
+  // Once the window passes (and the sweeper ran), room comes back.
+  clock.now += options.idempotency_window + absl::Seconds(1);
+  engine.Sweep([](absl::string_view) { return false; });
   EXPECT_EQ(PublishSync(engine, "c", false, "c1").offset, 2u);
-  // Topic a gives up its own oldest key for its new one.
-  PublishSync(engine, "a", false, "a2");
-  EXPECT_EQ(PublishSync(engine, "a", false, "a2").offset, 2u);
-  EXPECT_EQ(PublishSync(engine, "a", false, "a1").offset, 3u);
-  EXPECT_EQ(PublishSync(engine, "b", false, "b1").offset, 1u);
+}
+
+// One publisher sending a unique key with every event (within its own rate) takes at most its
+// share: others' retries are still deduplicated.
+TEST(MemoryEngine, APublisherHoldsAtMostItsShareOfIdempotencyKeys) {
+  RecordingSink sink;
+  ManualClock clock;
+  MemoryEngineOptions options = Options(clock);
+  options.max_keys_total = 10;
+  options.max_keys_per_publisher = 4;
+  MemoryEngine engine(sink, options);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(PublishAs(engine, "key\neve", absl::StrCat("eve.", i), absl::StrCat("e", i)).ok());
+  }
+  absl::StatusOr<TopicPosition> refused = PublishAs(engine, "key\neve", "eve.9", "e9");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.status().message().find("share"), absl::string_view::npos);
+  // Another publisher's first send and its retry: one event, one offset.
+  absl::StatusOr<TopicPosition> first = PublishAs(engine, "key\nbob", "pay", "charge-42");
+  absl::StatusOr<TopicPosition> retry = PublishAs(engine, "key\nbob", "pay", "charge-42");
+  ASSERT_TRUE(first.ok() && retry.ok());
+  EXPECT_EQ(retry->offset, first->offset);
+  EXPECT_EQ(PublishSync(engine, "pay").offset, 2u);
+  // Eve's old keys still deduplicate her own retries.
+  EXPECT_EQ(PublishAs(engine, "key\neve", "eve.0", "e0")->offset, 1u);
 }
 
 TEST(MemoryEngine, ReadingAnUnknownTopicsHistoryCreatesNothing) {

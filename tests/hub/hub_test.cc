@@ -60,7 +60,8 @@ class HubTest : public ::testing::Test {
       request.set_topic(topic);
       request.set_data("x");
       request.set_ephemeral(ephemeral);
-      engine_.Publish(request, [&](absl::StatusOr<TopicPosition> position) { last = *position; });
+      engine_.Publish(request, "test-publisher",
+                      [&](absl::StatusOr<TopicPosition> position) { last = *position; });
     }
     return last;
   }
@@ -210,8 +211,9 @@ TEST_F(HubTest, ResubscribingWithAPositionReplaysExactlyWhatWasMissed) {
 class DeferredRecoverEngine final : public Engine {
  public:
   explicit DeferredRecoverEngine(Engine& engine) : engine_(engine) {}
-  void Publish(const herald::v1::PublishRequest& request, PublishCallback done) override {
-    engine_.Publish(request, std::move(done));
+  void Publish(const herald::v1::PublishRequest& request, const std::string& publisher,
+               PublishCallback done) override {
+    engine_.Publish(request, publisher, std::move(done));
   }
   void Recover(absl::string_view topic, const std::optional<TopicPosition>& since,
                HistoryCallback done) override {
@@ -359,8 +361,10 @@ TEST_F(HubTest, AReplayLargerThanTheTransportsRoomIsNotRecoveredAndNothingOldIsQ
   request.set_topic("big");
   request.set_data(std::string(100, 'x'));
   TopicPosition first;
-  engine_.Publish(request, [&](absl::StatusOr<TopicPosition> p) { first = *p; });
-  for (int i = 0; i < 3; ++i) engine_.Publish(request, [](absl::StatusOr<TopicPosition>) {});
+  engine_.Publish(request, "test-publisher", [&](absl::StatusOr<TopicPosition> p) { first = *p; });
+  for (int i = 0; i < 3; ++i) {
+    engine_.Publish(request, "test-publisher", [](absl::StatusOr<TopicPosition>) {});
+  }
   FakeSubscriber client(/*capacity=*/1000, /*replay_room=*/200);  // Three events need ~360.
   SubscribedTopic result = Subscribe(0, "big", &client, TopicPosition{first.epoch, 1});
   EXPECT_FALSE(result.recovered);
