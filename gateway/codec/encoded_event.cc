@@ -27,6 +27,8 @@ void AppendBytesField(char tag, absl::string_view bytes, std::string* out) {
 
 constexpr char kServerMessageEventsTag = '\x0a';  // Field 1, length-delimited.
 constexpr char kEventEpochTag = '\x1a';           // Field 3, length-delimited.
+// A field's tag and length before an embedded message of up to 4 GiB.
+constexpr size_t kMaxEmbeddedHeadBytes = 1 + 5;
 
 }  // namespace
 
@@ -179,12 +181,21 @@ herald::v1::Event EventFromPublish(const herald::v1::PublishRequest& request,
   return event;
 }
 
+size_t JsonAnswerBytes(const EncodedEvent& event) {
+  return event.sse_json(EpochField::kIncluded).size() + 1;  // And its comma.
+}
+
+size_t GrpcAnswerBytes(const EncodedEvent& event) {
+  return event.event_bytes().size() + event.epoch_field().size() + kMaxEmbeddedHeadBytes;
+}
+
 size_t FirstOfLatestWithin(const std::vector<std::shared_ptr<const EncodedEvent>>& events,
-                           size_t max_bytes) {
+                           size_t max_bytes,
+                           const std::function<size_t(const EncodedEvent&)>& size_of) {
   size_t bytes = 0;
   size_t first = events.size();
   while (first > 0) {
-    size_t size = events[first - 1]->ws_frame().size();
+    size_t size = size_of(*events[first - 1]);
     if (bytes + size > max_bytes) break;
     bytes += size;
     --first;

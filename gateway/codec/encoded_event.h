@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -81,10 +82,16 @@ class EncodedEvent {
   mutable std::unique_ptr<const herald::v1::Event> event_;
 };
 
-// The index of the first of the most recent `events` whose WebSocket encodings together fit in
-// `max_bytes` (events.size() when not even the last fits): a history answer keeps these.
+// The index of the first of the most recent `events` whose encodings in an answer (`size` of
+// each) together fit in `max_bytes` (events.size() when not even the last fits): a history
+// answer keeps these.
 size_t FirstOfLatestWithin(const std::vector<std::shared_ptr<const EncodedEvent>>& events,
-                           size_t max_bytes);
+                           size_t max_bytes,
+                           const std::function<size_t(const EncodedEvent&)>& size);
+// What an event adds to a history answer: in JSON (/v1/history), and as a HistoryResponse's
+// embedded Event (gRPC).
+size_t JsonAnswerBytes(const EncodedEvent& event);
+size_t GrpcAnswerBytes(const EncodedEvent& event);
 
 // The head of `event` embedded as length-delimited field `field_number` of an enclosing message
 // (its tag and length): followed by event_bytes() and epoch_field(), the whole event.

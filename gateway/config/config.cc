@@ -35,6 +35,10 @@ ABSL_FLAG(int64_t, history_size, 1000, "Events kept per topic (0 turns history o
 ABSL_FLAG(absl::Duration, history_ttl, absl::Minutes(10), "How long events stay in history.");
 ABSL_FLAG(absl::Duration, idempotency_window, absl::Minutes(2),
           "How long an idempotency key is remembered per topic.");
+ABSL_FLAG(int64_t, max_history_answer_bytes, 64 << 20,
+          "Bytes of history answers (/v1/history, gRPC History) being written at once, "
+          "gateway-wide; past it a read is refused with 429 (RESOURCE_EXHAUSTED) until earlier "
+          "answers are written, so readers that do not read cannot pin memory. 0: no cap.");
 ABSL_FLAG(int64_t, max_idempotency_keys, 500000,
           "Idempotency keys remembered within the window in all (memory engine); past it a "
           "publish with a new key is refused with RESOURCE_EXHAUSTED (one without a key goes).");
@@ -276,6 +280,7 @@ std::string Config::Describe() const {
       " max_delivery_lag=", absl::FormatDuration(max_delivery_lag), " max_topics=", max_topics,
       " max_history_bytes=", max_history_bytes,
       " max_topic_history_bytes=", max_topic_history_bytes,
+      " max_history_answer_bytes=", max_history_answer_bytes,
       " allowed_origins=", origins, " auth=", auth.required ? "required" : "auto",
       " jwt_hs256_secret=", Masked(auth.jwt_hs256_secret),
       " jwt_hs256_secret_file=", auth.jwt_hs256_secret_file,
@@ -462,6 +467,8 @@ absl::StatusOr<Config> ConfigFromFlags() {
   for (auto [name, value, into] :
        {std::tuple{"max_idempotency_keys", absl::GetFlag(FLAGS_max_idempotency_keys),
                    &config.max_idempotency_keys},
+        {"max_history_answer_bytes", absl::GetFlag(FLAGS_max_history_answer_bytes),
+         &config.max_history_answer_bytes},
         {"max_idempotency_keys_per_publisher",
          absl::GetFlag(FLAGS_max_idempotency_keys_per_publisher),
          &config.max_idempotency_keys_per_publisher}}) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -12,6 +13,8 @@ namespace herald {
 struct HttpAnswer {
   unsigned status = 200;
   std::string json;
+  // Kept until the answer is written: its place in a budget (AnswerBudget).
+  std::shared_ptr<void> held;
 };
 
 // Parses, checks and publishes `body` when `grant` may publish to its topic; `done` gets the

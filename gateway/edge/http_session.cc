@@ -361,6 +361,7 @@ void HttpSession::RespondJsonLater(std::shared_ptr<HttpSession> self, HttpAnswer
   boost::asio::post(executor, [self = std::move(self), keep_alive, cors = std::move(cors),
                                answer = std::move(answer)]() mutable {
     if (answer.status == 429) cors.emplace_back(http::field::retry_after, "1");
+    self->answer_held_ = std::move(answer.held);
     self->Respond(answer.status, std::move(answer.json), "application/json", keep_alive, cors);
   });
 }
@@ -494,6 +495,7 @@ void HttpSession::Send(std::shared_ptr<void> owner, http::response<Body>& respon
 
 void HttpSession::OnWrite(bool keep_alive, beast::error_code error, size_t bytes) {
   response_.reset();
+  answer_held_.reset();
   if (error) return;
   if (keep_alive) {
     ReadRequest();

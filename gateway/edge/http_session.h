@@ -101,6 +101,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   std::shared_ptr<void> response_;  // The response being written.
+  std::shared_ptr<void> answer_held_;  // What that response holds (HttpAnswer::held).
   bool head_request_ = false;       // The request being answered is a HEAD.
   std::array<char, 4096> linger_buffer_;
 };

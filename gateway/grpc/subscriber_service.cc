@@ -76,7 +76,7 @@ grpc::ByteBuffer HistoryAnswer(const std::string& topic, const TopicHistory& his
   std::vector<grpc::Slice> slices;
   std::string glue = position.SerializeAsString();
   constexpr int kEventsField = herald::v1::HistoryResponse::kEventsFieldNumber;
-  for (size_t i = FirstOfLatestWithin(history.events, kMaxHistoryAnswerBytes);
+  for (size_t i = FirstOfLatestWithin(history.events, kMaxHistoryAnswerBytes, GrpcAnswerBytes);
        i < history.events.size(); ++i) {
     const std::shared_ptr<const EncodedEvent>& event = history.events[i];
     glue += EmbeddedEventHead(*event, kEventsField);
@@ -267,6 +267,20 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   grpc::Status final_status_ ABSL_GUARDED_BY(mutex_);
 };
 
+// A History call. Its answer's place in the history answer budget is held until gRPC is done
+// with the call (the answer written or the call gone).
+class HistoryReactor final : public grpc::ServerUnaryReactor {
+ public:
+  void FinishHolding(std::shared_ptr<void> place) {
+    place_ = std::move(place);
+    Finish(grpc::Status::OK);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  std::shared_ptr<void> place_;
+};
+
 class FailedReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit FailedReactor(grpc::Status status) { Finish(std::move(status)); }
@@ -277,17 +291,18 @@ class FailedReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
 SubscriberService::SubscriberService(ClientContext& clients, Engine& engine,
                                      const Authenticator& authenticator, EventLoops& loops,
-                                     ConnectionLimits& connections)
+                                     ConnectionLimits& connections, AnswerBudget& history_answers)
     : clients_(clients),
       engine_(engine),
       authenticator_(authenticator),
       loops_(loops),
-      connections_(connections) {}
+      connections_(connections),
+      history_answers_(history_answers) {}
 
 grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext* context,
                                                      const grpc::ByteBuffer* request_bytes,
                                                      grpc::ByteBuffer* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto* reactor = new HistoryReactor();
   herald::v1::HistoryRequest request;
   if (!ParseRequest(*request_bytes, request)) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -309,16 +324,24 @@ grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext
   boost::asio::io_context& loop = loops_.context(next_shard_.fetch_add(1) % loops_.size());
   engine_.ReadHistory(
       request.topic(), limit,
-      [&loop, reactor, response, topic = request.topic()](
+      [&loop, &budget = history_answers_, reactor, response, topic = request.topic()](
           absl::StatusOr<TopicHistory> history) mutable {
-        boost::asio::post(loop, [reactor, response, topic = std::move(topic),
+        boost::asio::post(loop, [&budget, reactor, response, topic = std::move(topic),
                                  history = std::move(history)] {
           if (!history.ok()) {
             reactor->Finish(ToGrpcStatus(history.status()));
             return;
           }
           *response = HistoryAnswer(topic, *history);
-          reactor->Finish(grpc::Status::OK);
+          std::shared_ptr<void> place = budget.Take(response->Length());
+          if (!place) {
+            response->Clear();
+            reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                         "too many history answers are being written; retry "
+                                         "shortly"));
+            return;
+          }
+          reactor->FinishHolding(std::move(place));
         });
       });
   return reactor;

@@ -1,5 +1,7 @@
 // Limits with clear answers: stalled writers, oversized stream items, large History answers.
 #include <gtest/gtest.h>
+
+#include <boost/json.hpp>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -86,6 +88,52 @@ TEST_F(LimitsTest, HistoryAnswersFitAGrpcClientsDefaultLimit) {
   ASSERT_EQ(response.events_size(), 8);
   EXPECT_EQ(response.events(0).offset(), 5u);
   EXPECT_EQ(response.events(7).offset(), 12u);
+}
+
+// /v1/history counts what it sends: JSON, where base64 makes each binary event a third larger
+// than its WebSocket bytes.
+TEST_F(LimitsTest, HistoryAnswersOverHttpFitTheirLimitAsTheJsonTheyAre) {
+  StartGateway({"--max_message_bytes=600000", "--history_size=20"});
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_TRUE(PublishForTest("big.json", std::string(500000, '\xff')).ok());  // Not UTF-8.
+  }
+  HttpResponse history = Fetch(http_port(), "GET", "/v1/history?topic=big.json&limit=20");
+  ASSERT_EQ(history.status, 200) << history.error;
+  EXPECT_LE(history.body.size(), size_t{4} << 20);
+  boost::json::value answer = boost::json::parse(history.body);
+  const boost::json::array& events = answer.at("events").as_array();
+  ASSERT_EQ(events.size(), 6u);
+  EXPECT_EQ(events.front().at("offset").to_number<uint64_t>(), 7u);
+  EXPECT_EQ(events.back().at("offset").to_number<uint64_t>(), 12u);
+}
+
+// History answers being written at once share a budget: past it a read is refused (and retried
+// later), instead of holding answers for readers that do not read.
+TEST_F(LimitsTest, HistoryAnswersShareABudget) {
+  StartGateway({"--max_history_answer_bytes=3000"});
+  ASSERT_TRUE(PublishForTest("small", "s").ok());
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(PublishForTest("wide", std::string(200, 'w')).ok());
+  HttpResponse refused = Fetch(http_port(), "GET", "/v1/history?topic=wide&limit=20");
+  EXPECT_EQ(refused.status, 429) << refused.body;
+  EXPECT_EQ(refused.Header("Retry-After"), "1");
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  herald::v1::HistoryRequest request;
+  request.set_topic("wide");
+  request.set_limit(20);
+  herald::v1::HistoryResponse response;
+  EXPECT_EQ(subscriber_->History(&context, request, &response).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // Answers within it go, one after the other: each gave its place back once written.
+  for (int i = 0; i < 3; ++i) {
+    HttpResponse small = Fetch(http_port(), "GET", "/v1/history?topic=small");
+    EXPECT_EQ(small.status, 200) << small.body;
+    grpc::ClientContext again;
+    again.set_deadline(std::chrono::system_clock::now() + kWait);
+    request.set_topic("small");
+    EXPECT_TRUE(subscriber_->History(&again, request, &response).ok());
+    EXPECT_EQ(response.events_size(), 1);
+  }
 }
 
 TEST_F(LimitsTest, ReadingHistoryOfUnknownTopicsLeavesNoTrace) {
