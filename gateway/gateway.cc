@@ -65,6 +65,7 @@ std::unique_ptr<Engine> Gateway::MakeEngine() {
   options.history_ttl = config_.history_ttl;
   options.idempotency_window = config_.idempotency_window;
   options.max_topics = config_.max_topics;
+  options.max_topics_per_credential = config_.max_topics_per_credential;
   options.max_history_bytes = config_.max_history_bytes;
   options.max_topic_history_bytes = config_.max_topic_history_bytes;
   options.max_keys_total = config_.max_idempotency_keys;

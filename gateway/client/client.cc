@@ -24,6 +24,7 @@ Client::Client(ClientContext& context, size_t shard, boost::asio::io_context& lo
       loop_(loop),
       id_(RandomId(8)),
       grant_(std::move(grant)),
+      credential_(grant_.CredentialKey()),
       command_limiter_(context.config.ws_command_rate,
                        std::max(1.0, 2 * context.config.ws_command_rate)) {
   context_.metrics.ConnectionOpened(kind_);

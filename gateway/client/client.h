@@ -91,6 +91,7 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   size_t ReplayRoom() const override;
   void Flush() override;
   void Close(const herald::Disconnect& disconnect) override { Disconnect(disconnect); }
+  const std::string& credential() const override { return credential_; }
 
   // The transport ended the connection on its own (a peer gone, a write timeout): the client is
   // no longer live, and nothing more is counted or sent.
@@ -138,6 +139,7 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   boost::asio::io_context& loop_;
   const std::string id_;
   Grant grant_;
+  const std::string credential_;  // grant_.CredentialKey(); a refresh keeps the same `sub`.
   RateLimiter command_limiter_;
   // Commands refused by the limiter since the last one it let through.
   size_t refused_in_a_row_ = 0;

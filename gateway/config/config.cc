@@ -82,6 +82,10 @@ ABSL_FLAG(absl::Duration, max_delivery_lag, absl::Seconds(1),
 ABSL_FLAG(int64_t, max_topics, 200000,
           "Topics the gateway holds (with history or subscribers); a publish or subscribe that "
           "would create one more is refused with RESOURCE_EXHAUSTED. 0: no cap.");
+ABSL_FLAG(int64_t, max_topics_per_credential, 1000,
+          "Topics one credential (a token's sub) may create, by publishing or subscribing, while "
+          "they are held (memory engine); past it RESOURCE_EXHAUSTED (4429). Publisher keys "
+          "have no share, and only they may create the last 1/16 of --max_topics. 0: no share.");
 ABSL_FLAG(int64_t, max_history_bytes, 512 << 20,
           "Bytes of history kept in all topics together; past it the oldest events of the "
           "whole gateway are dropped first (their clients then recover with recovered=false). "
@@ -280,6 +284,7 @@ std::string Config::Describe() const {
       " max_delivery_lag=", absl::FormatDuration(max_delivery_lag), " max_topics=", max_topics,
       " max_history_bytes=", max_history_bytes,
       " max_topic_history_bytes=", max_topic_history_bytes,
+      " max_topics_per_credential=", max_topics_per_credential,
       " max_history_answer_bytes=", max_history_answer_bytes,
       " allowed_origins=", origins, " auth=", auth.required ? "required" : "auto",
       " jwt_hs256_secret=", Masked(auth.jwt_hs256_secret),
@@ -469,6 +474,8 @@ absl::StatusOr<Config> ConfigFromFlags() {
                    &config.max_idempotency_keys},
         {"max_history_answer_bytes", absl::GetFlag(FLAGS_max_history_answer_bytes),
          &config.max_history_answer_bytes},
+        {"max_topics_per_credential", absl::GetFlag(FLAGS_max_topics_per_credential),
+         &config.max_topics_per_credential},
         {"max_idempotency_keys_per_publisher",
          absl::GetFlag(FLAGS_max_idempotency_keys_per_publisher),
          &config.max_idempotency_keys_per_publisher}}) {

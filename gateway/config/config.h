@@ -43,6 +43,7 @@ struct Config {
   // Publishes are refused while accepted events wait longer than this for delivery; 0: never.
   absl::Duration max_delivery_lag = absl::Seconds(1);
   size_t max_topics = 200000;            // Topics the engine holds; 0: no cap.
+  size_t max_topics_per_credential = 1000;  // Created by one token's `sub`; 0: no share.
   size_t max_history_bytes = 512 << 20;  // History of all topics; the oldest goes first.
   size_t max_topic_history_bytes = 64 << 20;  // One topic's share of it; 0: none.
   size_t max_history_answer_bytes = 64 << 20;  // History answers being written at once.

@@ -56,16 +56,17 @@ class Engine {
   // memory engine before `done`, a shared engine when it comes back from the others). A request
   // whose idempotency key the topic saw within the window is not delivered again: `done` gets
   // the first position. `done` may run inline or on another thread, exactly once. `publisher`
-  // names who publishes (Grant::RateKey): shares of the engine's state (idempotency keys) are
-  // counted per publisher.
+  // names who publishes (Grant::CredentialKey; empty: nobody in particular): shares of the
+  // engine's state (topics, idempotency keys) are counted per credential.
   virtual void Publish(const herald::v1::PublishRequest& request, const std::string& publisher,
                        PublishCallback done) = 0;
 
   // The topic's position; with `since`, also the events after it when history still holds all
   // of them (`recovered`), and none otherwise: never a partial replay. Every event after the
   // position returned reaches the sink when SetInterest(topic, true) was called before.
+  // `subscriber` names who asks, as `publisher` does for Publish.
   virtual void Recover(absl::string_view topic, const std::optional<TopicPosition>& since,
-                       HistoryCallback done) = 0;
+                       const std::string& subscriber, HistoryCallback done) = 0;
 
   // The topic's position and its last `limit` events in history. An unknown topic reads as
   // epoch "" and offset 0 and is not created (a scan of names must not grow the engine); a

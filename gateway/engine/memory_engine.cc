@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "absl/hash/hash.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "random_id.h"
 
@@ -16,22 +17,46 @@ MemoryEngine::Stripe& MemoryEngine::StripeFor(absl::string_view topic) {
   return stripes_[absl::Hash<absl::string_view>{}(topic) % kStripes];
 }
 
-MemoryEngine::TopicState* MemoryEngine::TopicLocked(Stripe& stripe, absl::string_view topic) {
+absl::StatusOr<MemoryEngine::TopicState*> MemoryEngine::TopicLocked(Stripe& stripe,
+                                                                     absl::string_view topic,
+                                                                     const std::string& creator) {
   if (auto it = stripe.topics.find(topic); it != stripe.topics.end()) return &it->second;
-  if (options_.max_topics != 0 &&
-      topic_count_.fetch_add(1, std::memory_order_relaxed) >= options_.max_topics) {
-    topic_count_.fetch_sub(1, std::memory_order_relaxed);
-    return nullptr;
-  }
-  if (options_.max_topics == 0) topic_count_.fetch_add(1, std::memory_order_relaxed);
+  if (absl::Status place = TakeTopicPlace(creator); !place.ok()) return place;
   TopicState& state = stripe.topics[topic];
   state.epoch = RandomId(6);
+  state.creator = creator;
   return &state;
 }
 
-absl::Status MemoryEngine::TooManyTopics() const {
-  return absl::ResourceExhaustedError(
-      absl::StrCat("the gateway holds its maximum of ", options_.max_topics, " topics"));
+absl::Status MemoryEngine::TakeTopicPlace(const std::string& creator) {
+  bool publisher_key = absl::StartsWith(creator, "key\n");
+  absl::MutexLock lock(&topics_mutex_);
+  size_t cap = options_.max_topics;
+  if (cap != 0 && !publisher_key) cap -= cap / kKeysOnlyShare;
+  if (cap != 0 && topic_count_ >= cap) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the gateway holds its maximum of ", cap, " topics",
+        publisher_key || options_.max_topics == cap ? "" : " open to tokens"));
+  }
+  if (!creator.empty() && !publisher_key && options_.max_topics_per_credential != 0) {
+    size_t& created = topics_by_creator_[creator];
+    if (created >= options_.max_topics_per_credential) {
+      if (created == 0) topics_by_creator_.erase(creator);
+      return absl::ResourceExhaustedError(
+          absl::StrCat("this credential created its share of ", options_.max_topics_per_credential,
+                       " topics; they are forgotten once unused"));
+    }
+    ++created;
+  }
+  ++topic_count_;
+  return absl::OkStatus();
+}
+
+void MemoryEngine::GiveBackTopicPlace(const std::string& creator) {
+  absl::MutexLock lock(&topics_mutex_);
+  --topic_count_;
+  auto it = topics_by_creator_.find(creator);
+  if (it != topics_by_creator_.end() && --it->second == 0) topics_by_creator_.erase(it);
 }
 
 namespace {
@@ -153,11 +178,11 @@ void MemoryEngine::Publish(const herald::v1::PublishRequest& request, const std:
   Stripe& stripe = StripeFor(request.topic());
   {
     absl::MutexLock lock(&stripe.mutex);
-    TopicState* topic = TopicLocked(stripe, request.topic());
-    if (topic) {
-      position = AcceptLocked(*topic, request, publisher, std::move(event), now);
+    absl::StatusOr<TopicState*> topic = TopicLocked(stripe, request.topic(), publisher);
+    if (topic.ok()) {
+      position = AcceptLocked(**topic, request, publisher, std::move(event), now);
     } else {
-      position = TooManyTopics();
+      position = topic.status();
     }
   }
   TrimToBudget();
@@ -198,15 +223,16 @@ absl::StatusOr<TopicPosition> MemoryEngine::AcceptLocked(
 }
 
 absl::StatusOr<TopicHistory> MemoryEngine::ReadTopic(
-    absl::string_view topic_name, bool create,
+    absl::string_view topic_name, const std::string* creator,
     const std::function<void(const TopicState&, TopicHistory&)>& read) {
   TopicHistory history;
   Stripe& stripe = StripeFor(topic_name);
   absl::MutexLock lock(&stripe.mutex);
-  if (!create && !stripe.topics.contains(topic_name)) return history;
-  TopicState* state = TopicLocked(stripe, topic_name);
-  if (!state) return TooManyTopics();
-  TopicState& topic = *state;
+  if (creator == nullptr && !stripe.topics.contains(topic_name)) return history;
+  absl::StatusOr<TopicState*> state =
+      TopicLocked(stripe, topic_name, creator == nullptr ? std::string() : *creator);
+  if (!state.ok()) return state.status();
+  TopicState& topic = **state;
   ExpireLocked(topic_name, topic, options_.clock());
   history.position = {topic.epoch, topic.last_offset};
   read(topic, history);
@@ -214,8 +240,8 @@ absl::StatusOr<TopicHistory> MemoryEngine::ReadTopic(
 }
 
 void MemoryEngine::Recover(absl::string_view topic_name, const std::optional<TopicPosition>& since,
-                           HistoryCallback done) {
-  done(ReadTopic(topic_name, /*create=*/true, [&](const TopicState& topic, TopicHistory& history) {
+                           const std::string& subscriber, HistoryCallback done) {
+  done(ReadTopic(topic_name, &subscriber, [&](const TopicState& topic, TopicHistory& history) {
     // Recovered only when nothing after `since` was lost: same epoch, not ahead of the topic,
     // and history reaching back to the event right after it. The position of a topic that did
     // not exist yet (epoch "", offset 0: "nothing seen") recovers while history still starts
@@ -233,7 +259,7 @@ void MemoryEngine::Recover(absl::string_view topic_name, const std::optional<Top
 }
 
 void MemoryEngine::ReadHistory(absl::string_view topic_name, size_t limit, HistoryCallback done) {
-  done(ReadTopic(topic_name, /*create=*/false, [&](const TopicState& topic, TopicHistory& history) {
+  done(ReadTopic(topic_name, /*creator=*/nullptr, [&](const TopicState& topic, TopicHistory& history) {
     size_t count = std::min(limit, topic.history.size());
     history.events.assign(topic.history.end() - static_cast<ptrdiff_t>(count), topic.history.end());
   }));
@@ -267,8 +293,8 @@ size_t MemoryEngine::SweepStripe(
     // dedupe.
     if (topic.history.empty() && topic.keys.empty() &&
         now - topic.last_publish >= options_.history_ttl && !has_subscribers(it->first)) {
+      GiveBackTopicPlace(topic.creator);
       stripe.topics.erase(it++);
-      topic_count_.fetch_sub(1, std::memory_order_relaxed);
     } else {
       ++kept;
       ++it;

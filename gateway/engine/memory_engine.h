@@ -30,8 +30,13 @@ struct MemoryEngineOptions {
   size_t max_keys_per_topic = 10000;
   size_t max_keys_per_publisher = 100000;
   size_t max_keys_total = 500000;
-  // Topics held at most (0: no cap); one more is refused with RESOURCE_EXHAUSTED.
+  // Topics held at most (0: no cap); one more is refused with RESOURCE_EXHAUSTED. The last
+  // 1/kKeysOnlyShare of them only publisher keys (credentials starting "key\n") may create:
+  // backends can still publish to new topics when tokens filled the rest.
   size_t max_topics = 0;
+  // Topics one credential other than a publisher key may create, by publishing or subscribing
+  // (0: no share). Anonymous requests (an empty credential) count only in max_topics.
+  size_t max_topics_per_credential = 0;
   // Bytes of history in all topics at most (0: no cap): past it the oldest events of the whole
   // engine are dropped first, whatever their topic.
   size_t max_history_bytes = 0;
@@ -45,6 +50,7 @@ struct MemoryEngineOptions {
 class MemoryEngine final : public Engine {
  public:
   static constexpr size_t kStripes = 64;
+  static constexpr size_t kKeysOnlyShare = 16;
 
   // `sink` must outlive the engine.
   MemoryEngine(EventSink& sink, MemoryEngineOptions options);
@@ -53,7 +59,7 @@ class MemoryEngine final : public Engine {
   void Publish(const herald::v1::PublishRequest& request, const std::string& publisher,
                PublishCallback done) override;
   void Recover(absl::string_view topic, const std::optional<TopicPosition>& since,
-               HistoryCallback done) override;
+               const std::string& subscriber, HistoryCallback done) override;
   void ReadHistory(absl::string_view topic, size_t limit, HistoryCallback done) override;
 
   // Drops expired history and idempotency keys, and forgets the topics left with neither that
@@ -79,6 +85,7 @@ class MemoryEngine final : public Engine {
   };
   struct TopicState {
     std::string epoch;
+    std::string creator;  // The credential that created it (counted in topics_by_creator_).
     uint64_t last_offset = 0;
     std::deque<std::shared_ptr<const EncodedEvent>> history;  // Oldest first.
     size_t history_bytes = 0;                                 // As counted in history_bytes_.
@@ -96,9 +103,13 @@ class MemoryEngine final : public Engine {
   };
 
   Stripe& StripeFor(absl::string_view topic);
-  // The topic's state, created when new unless the engine holds max_topics (then null).
-  TopicState* TopicLocked(Stripe& stripe, absl::string_view topic)
+  // The topic's state, created for `creator` when new unless that passes a cap (then why).
+  absl::StatusOr<TopicState*> TopicLocked(Stripe& stripe, absl::string_view topic,
+                                          const std::string& creator)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mutex);
+  // A place for one more topic created by `creator`, or why not; given back when it is forgotten.
+  absl::Status TakeTopicPlace(const std::string& creator);
+  void GiveBackTopicPlace(const std::string& creator);
   // Drops what is older than the TTL or the idempotency window.
   void ExpireLocked(absl::string_view name, TopicState& topic, absl::Time now);
   // Adds to / drops from the front of a topic's history, keeping the byte count and oldest_.
@@ -116,14 +127,14 @@ class MemoryEngine final : public Engine {
                                              const std::string& publisher,
                                              herald::v1::Event event, absl::Time now);
   void ForgetOldestKeyLocked(TopicState& topic);
-  absl::Status TooManyTopics() const;
   // A place for one more key of `publisher` within its share and the total, or why not.
   absl::Status TakeKeyPlace(const std::string& publisher);
   void GiveBackKeyPlace(const std::string& publisher);
   // Expires the topic's history, then lets `read` fill a TopicHistory (its position already set)
-  // under the topic's lock. An unknown topic is created only with `create` (a subscriber holds
-  // it); otherwise it reads as empty, at epoch "" and offset 0, and leaves nothing behind.
-  absl::StatusOr<TopicHistory> ReadTopic(absl::string_view topic_name, bool create,
+  // under the topic's lock. An unknown topic is created only with a `creator` (a subscriber
+  // holds it); otherwise it reads as empty, at epoch "" and offset 0, and leaves nothing behind.
+  absl::StatusOr<TopicHistory> ReadTopic(absl::string_view topic_name,
+                                         const std::string* creator,
                          const std::function<void(const TopicState&, TopicHistory&)>& read);
   // Offset of the oldest event still in history (last_offset + 1 when there is none).
   static uint64_t FirstOffsetLocked(const TopicState& topic);
@@ -135,7 +146,10 @@ class MemoryEngine final : public Engine {
   absl::Mutex keys_mutex_;
   size_t key_count_ ABSL_GUARDED_BY(keys_mutex_) = 0;
   absl::flat_hash_map<std::string, size_t> keys_by_publisher_ ABSL_GUARDED_BY(keys_mutex_);
-  std::atomic<size_t> topic_count_{0};
+  // Topics held, in all and per creator. Lock order: a stripe, then this.
+  absl::Mutex topics_mutex_;
+  size_t topic_count_ ABSL_GUARDED_BY(topics_mutex_) = 0;
+  absl::flat_hash_map<std::string, size_t> topics_by_creator_ ABSL_GUARDED_BY(topics_mutex_);
   std::atomic<size_t> history_bytes_{0};
   // Every topic with history, by the time of its oldest event. Lock order: a stripe, then this.
   absl::Mutex oldest_mutex_;

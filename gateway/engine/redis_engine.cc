@@ -337,8 +337,9 @@ void RedisEngine::ReadSince(const std::string& topic, const std::optional<TopicP
             });
 }
 
+// Reading creates nothing in Redis that outlives its TTL: no share is kept (`subscriber`).
 void RedisEngine::Recover(absl::string_view topic_name, const std::optional<TopicPosition>& since,
-                          HistoryCallback done) {
+                          const std::string& subscriber, HistoryCallback done) {
   asio::post(io_, [this, topic = std::string(topic_name), since, done = std::move(done)]() mutable {
     // A position read before the topic's subscription is in place could miss the events
     // published in between: the read waits for it.

@@ -51,7 +51,7 @@ class RedisEngine final : public Engine {
   void Publish(const herald::v1::PublishRequest& request, const std::string& publisher,
                PublishCallback done) override;
   void Recover(absl::string_view topic, const std::optional<TopicPosition>& since,
-               HistoryCallback done) override;
+               const std::string& subscriber, HistoryCallback done) override;
   void ReadHistory(absl::string_view topic, size_t limit, HistoryCallback done) override;
   void SetInterest(absl::string_view topic, bool interested) override;
   bool ready() const override { return router_.ready(); }

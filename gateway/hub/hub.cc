@@ -65,7 +65,7 @@ void Hub::Subscribe(size_t shard_index, Subscriber* subscriber, std::vector<Topi
     const TopicRequest& request = pending->topics[i];
     // `pending` moves on to the shard's loop: its last reference (and the session its `done`
     // holds) must not drop on an engine thread.
-    engine_->Recover(request.topic, request.since,
+    engine_->Recover(request.topic, request.since, subscriber->credential(),
                      [this, shard_index, subscriber, pending, i](
                          absl::StatusOr<TopicHistory> history) mutable {
                        shards_[shard_index]->Post([this, shard_index, subscriber,

@@ -76,6 +76,10 @@ class Subscriber {
 
   // Tells the client why and closes. Events queued after this are dropped.
   virtual void Close(const Disconnect& disconnect) = 0;
+
+  // Who the client is, for per-credential shares of engine state (Grant::CredentialKey; empty:
+  // nobody in particular).
+  virtual const std::string& credential() const = 0;
 };
 
 }  // namespace herald

@@ -17,7 +17,7 @@ void PublishPipeline::Publish(const herald::v1::PublishRequest& request, const G
     done({request.request_id(), request.topic(), status});
     return;
   }
-  engine_.Publish(request, grant.RateKey(),
+  engine_.Publish(request, grant.CredentialKey(),
                   [done = std::move(done), request_id = request.request_id(),
                    topic = request.topic()](absl::StatusOr<TopicPosition> position) mutable {
     done({std::move(request_id), std::move(topic), std::move(position)});

@@ -40,7 +40,7 @@ TopicPosition PublishSync(Engine& engine, const std::string& topic, bool ephemer
 TopicHistory RecoverSync(Engine& engine, const std::string& topic,
                          std::optional<TopicPosition> since = std::nullopt) {
   absl::StatusOr<TopicHistory> history =
-      WaitForHistory([&](Engine::HistoryCallback done) { engine.Recover(topic, since, std::move(done)); });
+      WaitForHistory([&](Engine::HistoryCallback done) { engine.Recover(topic, since, "test-subscriber", std::move(done)); });
   EXPECT_TRUE(history.ok()) << history.status();
   return history.value_or(TopicHistory{});
 }

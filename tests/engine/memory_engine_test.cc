@@ -31,7 +31,7 @@ TopicPosition PublishSync(Engine& engine, const std::string& topic, bool ephemer
 TopicHistory RecoverSync(Engine& engine, const std::string& topic,
                          std::optional<TopicPosition> since = std::nullopt) {
   TopicHistory result;
-  engine.Recover(topic, since, [&](absl::StatusOr<TopicHistory> history) {
+  engine.Recover(topic, since, "test-subscriber", [&](absl::StatusOr<TopicHistory> history) {
     ASSERT_TRUE(history.ok());
     result = *std::move(history);
   });
@@ -266,6 +266,46 @@ TEST(MemoryEngine, ATopicPastItsShareDropsItsOwnOldestEventsFirst) {
   EXPECT_TRUE(calm.recovered);
   EXPECT_EQ(Offsets(calm), (std::vector<uint64_t>{1}));
   EXPECT_EQ(engine.history_bytes(), 4 * event_bytes);
+}
+
+absl::Status RecoverAs(Engine& engine, const std::string& subscriber, const std::string& topic) {
+  absl::Status status;
+  engine.Recover(topic, std::nullopt, subscriber,
+                 [&](absl::StatusOr<TopicHistory> history) { status = history.status(); });
+  return status;
+}
+
+// A token that may only subscribe cannot fill the topic table: each credential creates at most
+// its share, and the last topics are kept for publisher keys (backends).
+TEST(MemoryEngine, TopicsAreSharedPerCredentialAndTheLastOnesAreKeptForPublisherKeys) {
+  RecordingSink sink;
+  ManualClock clock;
+  MemoryEngineOptions options = Options(clock);
+  options.max_topics = 32;  // 30 for tokens, 2 more for publisher keys.
+  options.max_topics_per_credential = 4;
+  MemoryEngine engine(sink, options);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(RecoverAs(engine, "jwt\neve", absl::StrCat("eve.", i)).ok());
+  absl::Status refused = RecoverAs(engine, "jwt\neve", "eve.4");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.message().find("share"), absl::string_view::npos);
+  EXPECT_EQ(PublishAs(engine, "jwt\neve", "eve.5", "").status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(RecoverAs(engine, "jwt\neve", "eve.0").ok());  // Existing topics are not new.
+  EXPECT_TRUE(RecoverAs(engine, "jwt\nbob", "bob.0").ok());
+
+  for (int i = 0; i < 25; ++i) ASSERT_TRUE(PublishAs(engine, "", absl::StrCat("anon.", i), "").ok());
+  EXPECT_EQ(engine.TopicCount(), 30u);
+  EXPECT_EQ(PublishAs(engine, "jwt\nbob", "bob.1", "").status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(PublishAs(engine, "key\nkey:orders", "orders.1", "").ok());
+  EXPECT_TRUE(PublishAs(engine, "key\nkey:orders", "orders.2", "").ok());
+  EXPECT_EQ(PublishAs(engine, "key\nkey:orders", "orders.3", "").status().code(),
+            absl::StatusCode::kResourceExhausted);
+
+  // Topics nobody follows and nobody published to are forgotten, and their places come back.
+  clock.now += options.history_ttl + absl::Seconds(1);
+  engine.Sweep([](absl::string_view) { return false; });
+  EXPECT_TRUE(RecoverAs(engine, "jwt\neve", "eve.9").ok());
 }
 
 }  // namespace

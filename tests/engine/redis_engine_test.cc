@@ -32,7 +32,7 @@ absl::StatusOr<TopicPosition> Publish(Engine& engine, const std::string& topic,
 
 absl::StatusOr<TopicHistory> Recover(Engine& engine, const std::string& topic) {
   return WaitForHistory([&](Engine::HistoryCallback done) {
-    engine.Recover(topic, std::nullopt, std::move(done));
+    engine.Recover(topic, std::nullopt, "test-subscriber", std::move(done));
   });
 }
 

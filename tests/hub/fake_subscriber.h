@@ -48,6 +48,8 @@ class FakeSubscriber final : public Subscriber {
     disconnect_ = disconnect;
   }
 
+  const std::string& credential() const override { return credential_; }
+
   // Every write, each a batch of events in delivery order.
   const std::vector<std::vector<std::shared_ptr<const EncodedEvent>>>& writes() const {
     return writes_;
@@ -71,6 +73,7 @@ class FakeSubscriber final : public Subscriber {
   std::vector<std::vector<std::shared_ptr<const EncodedEvent>>> writes_;
   std::optional<Disconnect> disconnect_;
   std::vector<std::pair<std::string, uint64_t>> new_epochs_;
+  std::string credential_;  // Nobody in particular.
 };
 
 }  // namespace herald

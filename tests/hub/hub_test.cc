@@ -216,9 +216,10 @@ class DeferredRecoverEngine final : public Engine {
     engine_.Publish(request, publisher, std::move(done));
   }
   void Recover(absl::string_view topic, const std::optional<TopicPosition>& since,
-               HistoryCallback done) override {
-    reads_.push_back([this, topic = std::string(topic), since, done = std::move(done)] {
-      engine_.Recover(topic, since, [this, done](absl::StatusOr<TopicHistory> history) {
+               const std::string& subscriber, HistoryCallback done) override {
+    reads_.push_back([this, topic = std::string(topic), since, subscriber,
+                      done = std::move(done)] {
+      engine_.Recover(topic, since, subscriber, [this, done](absl::StatusOr<TopicHistory> history) {
         if (after_read_) after_read_();
         done(std::move(history));
       });
