@@ -31,7 +31,7 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
                           .per_ip = config_.max_connections_per_ip,
                           .per_credential = config_.max_connections_per_credential,
                           .pending = config_.max_pending_connections}),
-      history_answers_(config_.max_history_answer_bytes),
+      history_reads_(config_.max_history_answer_bytes, config_.history_rate),
       publish_admission_(config_.publish_rate, config_.max_delivery_lag,
                          [this] { return hub_->DeliveryLag(); },
                          [this] { return hub_->WriteBacklogged(); }, metrics_),
@@ -47,7 +47,7 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
   edge_context_ = std::make_unique<EdgeContext>(
       EdgeContext{config_, *hub_, *engine_, metrics_, draining_, *authenticator_,
                   connection_limits_, *publish_pipeline_, *client_context_, nullptr, nullptr,
-                  history_answers_});
+                  history_reads_});
 }
 
 std::unique_ptr<Engine> Gateway::MakeEngine() {
@@ -108,7 +108,7 @@ absl::Status Gateway::Start() {
   publisher_service_ = std::make_unique<PublisherService>(*authenticator_, *publish_pipeline_);
   subscriber_service_ =
       std::make_unique<SubscriberService>(*client_context_, *engine_, *authenticator_, loops_,
-                                          connection_limits_, history_answers_);
+                                          connection_limits_, history_reads_);
   grpc::ServerBuilder builder;
   // gRPC shares a port with any other process by default (SO_REUSEPORT): a second gateway on the
   // same port would start and silently take part of the publishers. It must fail instead.

@@ -68,7 +68,7 @@ class Gateway {
   Metrics metrics_;
   std::unique_ptr<Authenticator> authenticator_;
   ConnectionLimits connection_limits_;
-  AnswerBudget history_answers_;  // /v1/history and gRPC History answers being written.
+  HistoryReads history_reads_;  // What /v1/history and gRPC History share.
   PublishAdmission publish_admission_;
   // The hub, engine and edge context outlive the loops: sessions still owned by pending
   // handlers detach from the hub while the loops are destroyed.

@@ -39,6 +39,9 @@ ABSL_FLAG(int64_t, max_history_answer_bytes, 64 << 20,
           "Bytes of history answers (/v1/history, gRPC History) being written at once, "
           "gateway-wide; past it a read is refused with 429 (RESOURCE_EXHAUSTED) until earlier "
           "answers are written, so readers that do not read cannot pin memory. 0: no cap.");
+ABSL_FLAG(double, history_rate, 50,
+          "History reads (/v1/history, gRPC History) per second per credential, bursts of twice "
+          "that, when keys are configured; past it 429 (RESOURCE_EXHAUSTED). 0: no limit.");
 ABSL_FLAG(int64_t, max_idempotency_keys, 500000,
           "Idempotency keys remembered within the window in all (memory engine); past it a "
           "publish with a new key is refused with RESOURCE_EXHAUSTED (one without a key goes).");
@@ -286,6 +289,7 @@ std::string Config::Describe() const {
       " max_topic_history_bytes=", max_topic_history_bytes,
       " max_topics_per_credential=", max_topics_per_credential,
       " max_history_answer_bytes=", max_history_answer_bytes,
+      " history_rate=", history_rate,
       " allowed_origins=", origins, " auth=", auth.required ? "required" : "auto",
       " jwt_hs256_secret=", Masked(auth.jwt_hs256_secret),
       " jwt_hs256_secret_file=", auth.jwt_hs256_secret_file,
@@ -455,6 +459,10 @@ absl::StatusOr<Config> ConfigFromFlags() {
       "max_topic_history_bytes", absl::GetFlag(FLAGS_max_topic_history_bytes), /*zero_ok=*/true);
   if (!topic_history_bytes.ok()) return topic_history_bytes.status();
   config.max_topic_history_bytes = *topic_history_bytes;
+  config.history_rate = absl::GetFlag(FLAGS_history_rate);
+  if (config.history_rate < 0) {
+    return absl::InvalidArgumentError("--history_rate must not be negative");
+  }
   config.publish_rate = absl::GetFlag(FLAGS_publish_rate);
   if (config.publish_rate < 0) {
     return absl::InvalidArgumentError("--publish_rate must not be negative");

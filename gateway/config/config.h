@@ -47,6 +47,7 @@ struct Config {
   size_t max_history_bytes = 512 << 20;  // History of all topics; the oldest goes first.
   size_t max_topic_history_bytes = 64 << 20;  // One topic's share of it; 0: none.
   size_t max_history_answer_bytes = 64 << 20;  // History answers being written at once.
+  double history_rate = 50;  // History reads per second per credential; 0: no limit.
   size_t max_idempotency_keys = 500000;                // Within the window, in all.
   size_t max_idempotency_keys_per_publisher = 100000;  // One credential's share; 0: none.
   double ws_command_rate = 1000;  // Commands per second per WebSocket connection; 0: no limit.

@@ -8,7 +8,7 @@
 #include "config/config.h"
 #include "edge/connection_limits.h"
 #include "publish/publish_pipeline.h"
-#include "edge/answer_budget.h"
+#include "edge/history_reads.h"
 #include "edge/static_files.h"
 #include "edge/tls_context.h"
 #include "engine/engine.h"
@@ -33,8 +33,8 @@ struct EdgeContext {
   const TlsContext* tls;
   // The files under --web_root; null when static files are off.
   const StaticFiles* static_files;
-  // History answers being written (/v1/history; gRPC History shares it).
-  AnswerBudget& history_answers;
+  // What history reads share (/v1/history; gRPC History too).
+  HistoryReads& history_reads;
 };
 
 }  // namespace herald

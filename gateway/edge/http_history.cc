@@ -13,7 +13,7 @@ void HistoryJson(const std::string& topic, uint32_t limit, EdgeContext& context,
                  boost::asio::io_context& loop, std::function<void(HttpAnswer)> done) {
   context.engine.ReadHistory(
       topic, limit == 0 ? kDefaultHistoryLimit : limit,
-      [&loop, &budget = context.history_answers, done = std::move(done),
+      [&loop, &budget = context.history_reads.answers, done = std::move(done),
        topic](absl::StatusOr<TopicHistory> history) mutable {
         // Built on the requesting loop: a large answer must not hold up the engine's thread
         // (with Redis, every publish and live event of the node waits behind it).

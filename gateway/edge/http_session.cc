@@ -386,9 +386,13 @@ void HttpSession::History(const Request& request) {
     status = absl::InvalidArgumentError("/v1/history takes one topic");
   } else if (!call->grant.MaySubscribe(call->target.topics[0])) {
     status = absl::PermissionDeniedError("this credential may not read " + call->target.topics[0]);
+  } else if (!context_.history_reads.rates.Allow(call->grant)) {
+    status = kHistoryRateExceeded;
   }
   if (!status.ok()) {
-    Respond(HttpStatusFor(status), ErrorJson(status), "application/json", keep_alive, call->cors);
+    Headers headers = call->cors;
+    if (absl::IsResourceExhausted(status)) headers.emplace_back(http::field::retry_after, "1");
+    Respond(HttpStatusFor(status), ErrorJson(status), "application/json", keep_alive, headers);
     return;
   }
   stream_.expires_never();

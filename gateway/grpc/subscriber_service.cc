@@ -291,13 +291,13 @@ class FailedReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
 SubscriberService::SubscriberService(ClientContext& clients, Engine& engine,
                                      const Authenticator& authenticator, EventLoops& loops,
-                                     ConnectionLimits& connections, AnswerBudget& history_answers)
+                                     ConnectionLimits& connections, HistoryReads& history_reads)
     : clients_(clients),
       engine_(engine),
       authenticator_(authenticator),
       loops_(loops),
       connections_(connections),
-      history_answers_(history_answers) {}
+      history_reads_(history_reads) {}
 
 grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext* context,
                                                      const grpc::ByteBuffer* request_bytes,
@@ -314,6 +314,7 @@ grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext
   if (status.ok() && !grant->MaySubscribe(request.topic())) {
     status = absl::PermissionDeniedError("this credential may not read " + request.topic());
   }
+  if (status.ok() && !history_reads_.rates.Allow(*grant)) status = kHistoryRateExceeded;
   if (!status.ok()) {
     reactor->Finish(ToGrpcStatus(status));
     return reactor;
@@ -324,7 +325,7 @@ grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext
   boost::asio::io_context& loop = loops_.context(next_shard_.fetch_add(1) % loops_.size());
   engine_.ReadHistory(
       request.topic(), limit,
-      [&loop, &budget = history_answers_, reactor, response, topic = request.topic()](
+      [&loop, &budget = history_reads_.answers, reactor, response, topic = request.topic()](
           absl::StatusOr<TopicHistory> history) mutable {
         boost::asio::post(loop, [&budget, reactor, response, topic = std::move(topic),
                                  history = std::move(history)] {

@@ -6,7 +6,7 @@
 #include "auth/authenticator.h"
 #include "client/client.h"
 #include "config/config.h"
-#include "edge/answer_budget.h"
+#include "edge/history_reads.h"
 #include "edge/connection_limits.h"
 #include "edge/event_loops.h"
 #include "engine/engine.h"
@@ -27,7 +27,7 @@ class SubscriberService final
   // Subscribe call holds a place under `connections`, as a WebSocket or SSE connection does.
   SubscriberService(ClientContext& clients, Engine& engine, const Authenticator& authenticator,
                     EventLoops& loops, ConnectionLimits& connections,
-                    AnswerBudget& history_answers);
+                    HistoryReads& history_reads);
 
   // herald::v1::Subscriber::CallbackService:
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(
@@ -42,7 +42,7 @@ class SubscriberService final
   const Authenticator& authenticator_;
   EventLoops& loops_;  // Loop i runs shard i: each call's expiry timer runs on its shard's.
   ConnectionLimits& connections_;
-  AnswerBudget& history_answers_;  // Shared with /v1/history.
+  HistoryReads& history_reads_;  // Shared with /v1/history.
   std::atomic<size_t> next_shard_{0};
 };
 

@@ -19,12 +19,7 @@ absl::Status PublishAdmission::Allow(const Grant& grant) {
 }
 
 absl::Status PublishAdmission::AllowRate(const Grant& grant) {
-  if (per_second_ <= 0 || grant.open) return absl::OkStatus();
-  absl::MutexLock lock(&mutex_);
-  std::string key = grant.RateKey();
-  if (buckets_.size() >= kMaxBuckets && !buckets_.contains(key)) buckets_.clear();
-  auto [bucket, inserted] = buckets_.try_emplace(key, per_second_, 2 * per_second_);
-  if (bucket->second.Allow()) return absl::OkStatus();
+  if (rates_.Allow(grant)) return absl::OkStatus();
   metrics_.PublishRefused(PublishRefusal::kRate);
   return absl::ResourceExhaustedError(
       "publish rate exceeded for this credential: retry after 1s");

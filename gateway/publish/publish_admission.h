@@ -34,7 +34,7 @@ class PublishAdmission {
   PublishAdmission(double per_second, absl::Duration max_delivery_lag,
                    std::function<absl::Duration()> delivery_lag,
                    std::function<bool()> write_backlogged, Metrics& metrics)
-      : per_second_(per_second),
+      : rates_(per_second),
         max_delivery_lag_(max_delivery_lag),
         delivery_lag_(std::move(delivery_lag)),
         write_backlogged_(std::move(write_backlogged)),
@@ -44,19 +44,15 @@ class PublishAdmission {
   absl::Status Allow(const Grant& grant);
 
  private:
-  // Buckets kept at most; past it they all start again full (an idle bucket is full anyway).
-  static constexpr size_t kMaxBuckets = 100000;
 
   absl::Status AllowRate(const Grant& grant);
   absl::Status AllowLoad();
 
-  const double per_second_;
+  CredentialRates rates_;
   const absl::Duration max_delivery_lag_;
   const std::function<absl::Duration()> delivery_lag_;
   const std::function<bool()> write_backlogged_;
   Metrics& metrics_;
-  absl::Mutex mutex_;
-  absl::flat_hash_map<std::string, RateLimiter> buckets_ ABSL_GUARDED_BY(mutex_);
   // When the overload was last logged (unix ms), so the log says so once per episode.
   std::atomic<int64_t> logged_overload_ms_{0};
 };

@@ -20,4 +20,13 @@ bool RateLimiter::Allow(Clock::time_point now) {
   return true;
 }
 
+bool CredentialRates::Allow(const Grant& grant) {
+  if (per_second_ <= 0 || grant.open) return true;
+  std::string key = grant.RateKey();
+  absl::MutexLock lock(&mutex_);
+  if (buckets_.size() >= kMaxBuckets && !buckets_.contains(key)) buckets_.clear();
+  auto [bucket, inserted] = buckets_.try_emplace(key, per_second_, 2 * per_second_);
+  return bucket->second.Allow();
+}
+
 }  // namespace herald

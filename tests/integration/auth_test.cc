@@ -610,6 +610,30 @@ TEST_F(AuthTest, ACredentialHoldsAtMostItsShareOfConnections) {
   EXPECT_TRUE(sse->WaitForEvents(2, kWait));  // After herald.connected.
 }
 
+// History reads cost what they return: each credential reads at its own rate, over HTTP and
+// gRPC alike, and others read on.
+TEST_F(AuthTest, HistoryReadsAreRateLimitedPerCredential) {
+  StartGateway({"--jwt_hs256_secret_file=" + secret_file_, "--publisher_keys_file=" + keys_file_,
+                "--history_rate=1"});
+  std::string eve = Token({.sub = "eve"});
+  for (int i = 0; i < 2; ++i) {  // A burst of twice the rate.
+    EXPECT_EQ(Fetch(http_port(), "GET", "/v1/history?topic=chat.lobby&token=" + eve).status, 200);
+  }
+  HttpResponse refused = Fetch(http_port(), "GET", "/v1/history?topic=chat.lobby&token=" + eve);
+  EXPECT_EQ(refused.status, 429) << refused.body;
+  EXPECT_EQ(refused.Header("Retry-After"), "1");
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  context.AddMetadata("authorization", "Bearer " + eve);
+  herald::v1::HistoryRequest request;
+  request.set_topic("chat.lobby");
+  herald::v1::HistoryResponse response;
+  EXPECT_EQ(subscriber_->History(&context, request, &response).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(Fetch(http_port(), "GET", "/v1/history?topic=chat.lobby&token=" + Token({})).status,
+            200);
+}
+
 TEST(AllowedOrigins, APatternWithoutASchemeStopsTheStart) {
   GatewayOptions options;
   options.args = {"--allowed_origins=*.example.com"};
