@@ -228,9 +228,10 @@ void Gateway::Drain() {
   // The listener keeps answering during the drain: /readyz says 503 so load balancers move
   // traffic away, and new /ws and /sse requests are refused with 503.
   draining_.store(true);
-  hub_->CloseAll(kDisconnectShutdown);
+  // Every client, whether or not it follows a topic yet.
+  client_registry_->ForEach([](Client& client) { client.Disconnect(kDisconnectShutdown); });
   publisher_service_->DrainStreams();
-  while (hub_->attached_count() > 0 && absl::Now() < deadline) {
+  while (client_registry_->count() > 0 && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   listener_->Stop();
@@ -238,7 +239,7 @@ void Gateway::Drain() {
   // Streams are ended by now; a unary publish still running gets a short grace, then gRPC
   // cancels what is left (idle client connections would otherwise hold the shutdown).
   grpc_server_->Shutdown(absl::ToChronoTime(std::min(deadline, absl::Now() + kGrpcGrace)));
-  size_t left = hub_->attached_count();
+  size_t left = client_registry_->count();
   loops_.Stop();
   if (left > 0) {
     LogWarning(absl::StrCat("drained: ", left, " clients cut at the shutdown deadline"));

@@ -14,17 +14,12 @@ ClientRegistry::ClientRegistry(std::vector<HubLoop> loops) {
 
 void ClientRegistry::Add(size_t shard, Client* client) {
   HERALD_ASSERT_THREAD(shards_[shard]->loop.runs_here());
-  shards_[shard]->clients.insert(client);
+  if (shards_[shard]->clients.insert(client).second) count_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void ClientRegistry::Remove(size_t shard, Client* client) {
   HERALD_ASSERT_THREAD(shards_[shard]->loop.runs_here());
-  shards_[shard]->clients.erase(client);
-}
-
-size_t ClientRegistry::size(size_t shard) const {
-  HERALD_ASSERT_THREAD(shards_[shard]->loop.runs_here());
-  return shards_[shard]->clients.size();
+  if (shards_[shard]->clients.erase(client) > 0) count_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void ClientRegistry::ForEach(std::function<void(Client&)> action) {

@@ -2,6 +2,7 @@
 // place server-side operations (revoke a credential, disconnect a user) find them.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -30,8 +31,8 @@ class ClientRegistry {
   // action may disconnect the client it is given.
   void ForEach(std::function<void(Client&)> action);
 
-  // The clients of shard `shard` (on its loop; for tests and counts).
-  size_t size(size_t shard) const;
+  // Clients in all (any thread).
+  size_t count() const { return count_.load(std::memory_order_relaxed); }
 
  private:
   struct Shard {
@@ -39,6 +40,7 @@ class ClientRegistry {
     absl::flat_hash_set<Client*> clients;
   };
   std::vector<std::unique_ptr<Shard>> shards_;
+  std::atomic<size_t> count_{0};
 };
 
 }  // namespace herald

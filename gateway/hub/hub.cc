@@ -168,12 +168,6 @@ void Hub::MarkInterest(size_t shard, absl::string_view topic, bool interested) {
   }
 }
 
-void Hub::CloseAll(const Disconnect& disconnect) {
-  for (const std::unique_ptr<Shard>& shard : shards_) {
-    shard->Post([shard = shard.get(), disconnect] { shard->CloseAll(disconnect); });
-  }
-}
-
 size_t Hub::attached_count() const {
   size_t count = 0;
   for (const std::unique_ptr<Shard>& shard : shards_) count += shard->attached_count();

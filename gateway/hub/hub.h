@@ -81,8 +81,6 @@ class Hub final : public EventSink {
                  SubscribeCallback done);
   void Unsubscribe(size_t shard, absl::string_view topic, Subscriber* subscriber);
 
-  // Any thread: closes every attached subscriber, each on its own loop.
-  void CloseAll(const Disconnect& disconnect);
   // Any thread: subscribers attached on all shards.
   size_t attached_count() const;
   // Any thread: whether any shard has a subscriber of `topic`.

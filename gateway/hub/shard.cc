@@ -245,12 +245,4 @@ std::vector<std::string> Shard::Topics(Subscriber* subscriber) const {
   return std::vector<std::string>(it->second.topics.begin(), it->second.topics.end());
 }
 
-void Shard::CloseAll(const Disconnect& disconnect) {
-  HERALD_ASSERT_THREAD(loop_.runs_here());
-  std::vector<Subscriber*> subscribers;
-  subscribers.reserve(attachments_.size());
-  for (const auto& [subscriber, attachment] : attachments_) subscribers.push_back(subscriber);
-  for (Subscriber* subscriber : subscribers) subscriber->Close(disconnect);
-}
-
 }  // namespace herald

@@ -86,8 +86,6 @@ class Shard {
                    const std::vector<std::shared_ptr<const EncodedEvent>>& replay);
   void ReleaseHold(absl::string_view topic, Subscriber* subscriber, uint64_t generation);
 
-  void CloseAll(const Disconnect& disconnect);
-
   // Any thread: how long the oldest event waiting in the inbox has waited (zero when none
   // waits): this loop's delivery lag.
   absl::Duration InboxWait() const;

@@ -162,18 +162,6 @@ TEST_F(HubTest, EphemeralEventsAreDeliveredWithOffsetZero) {
   EXPECT_EQ(a.offsets(), (std::vector<uint64_t>{0, 0}));
 }
 
-TEST_F(HubTest, CloseAllClosesEveryAttachedTransport) {
-  FakeSubscriber a, b;
-  hub_.Attach(0, &a);
-  Subscribe(1, "chat", &b);
-  hub_.CloseAll(kDisconnectShutdown);
-  loops_.RunAll();
-  ASSERT_TRUE(a.disconnect().has_value());
-  ASSERT_TRUE(b.disconnect().has_value());
-  EXPECT_EQ(a.disconnect()->code, 1001);
-  EXPECT_EQ(b.disconnect()->reason, "shutdown");
-}
-
 TEST_F(HubTest, LostEventsCloseTheTopicsSubscribersAfterWhatCameBefore) {
   FakeSubscriber a, b, other;
   Subscribe(0, "chat", &a);
