@@ -139,7 +139,7 @@ absl::StatusOr<Grant> Authenticator::Authenticate(absl::string_view credential,
 }
 
 bool Authenticator::Revoked(const Grant& grant) const {
-  return grant.publisher_key && !keys()->publisher.Holds(grant.key_id);
+  return grant.publisher_key && !keys()->publisher.Holds(grant.key_id, absl::Now());
 }
 
 std::string Authenticator::Describe() const {

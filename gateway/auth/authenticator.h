@@ -35,7 +35,8 @@ class Authenticator {
                                      absl::Time now = absl::Now()) const;
 
   // Whether `grant`, given earlier, came from a publisher key that is no longer configured (a
-  // reload removed it): what it opened is to be closed.
+  // reload removed it) or has expired by the keys now loaded (a reload set its `expires=` in
+  // the past): what it opened is to be closed.
   bool Revoked(const Grant& grant) const;
 
   // A one-line summary of the keys in use (counts, never secrets).

@@ -99,9 +99,9 @@ absl::StatusOr<PublisherKeys> PublisherKeys::Parse(absl::string_view text) {
   return keys;
 }
 
-bool PublisherKeys::Holds(absl::string_view key_id) const {
+bool PublisherKeys::Holds(absl::string_view key_id, absl::Time now) const {
   for (const Key& key : keys_) {
-    if (key.grant.key_id == key_id) return true;
+    if (key.grant.key_id == key_id) return !key.grant.Expired(now);
   }
   return false;
 }

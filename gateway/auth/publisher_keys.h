@@ -34,8 +34,9 @@ class PublisherKeys {
   size_t size() const { return keys_.size(); }
   // The grant of `key`, when it is one of the keys (expired or not).
   std::optional<Grant> Find(absl::string_view key) const;
-  // Whether the key whose Grant::key_id is `key_id` is one of the keys.
-  bool Holds(absl::string_view key_id) const;
+  // Whether the key whose Grant::key_id is `key_id` is one of the keys and, at `now`, has not
+  // expired.
+  bool Holds(absl::string_view key_id, absl::Time now) const;
 
   static Digest Sha256(absl::string_view bytes);
 

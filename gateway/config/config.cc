@@ -44,7 +44,8 @@ ABSL_FLAG(double, history_rate, 50,
           "that, when keys are configured; past it 429 (RESOURCE_EXHAUSTED). 0: no limit.");
 ABSL_FLAG(int64_t, max_idempotency_keys, 500000,
           "Idempotency keys remembered within the window in all (memory engine); past it a "
-          "publish with a new key is refused with RESOURCE_EXHAUSTED (one without a key goes).");
+          "publish with a new key is refused with RESOURCE_EXHAUSTED (one without a key goes). "
+          "0: no cap.");
 ABSL_FLAG(int64_t, max_idempotency_keys_per_publisher, 100000,
           "Idempotency keys one publisher (credential) holds within the window (memory engine); "
           "past it its publishes with a new key are refused with RESOURCE_EXHAUSTED, so one "

@@ -86,8 +86,8 @@ struct Config {
 };
 
 // True when browser origin `origin` (scheme://host[:port]) matches `pattern`: `*`, an exact
-// origin, or a wildcard of subdomains (`https://*.example.com`, or `*.example.com` for any
-// scheme).
+// origin, or a wildcard of subdomains of one scheme (`https://*.example.com`); a pattern
+// without a scheme matches nothing (ValidateOriginPattern refuses it at start).
 bool OriginMatches(absl::string_view pattern, absl::string_view origin);
 // OK when `pattern` is `*`, an origin (scheme://host[:port]) or a subdomain pattern
 // (scheme://*.example.com[:port]); a pattern without a scheme would allow every scheme.

@@ -18,10 +18,12 @@ class AnswerBudget {
   AnswerBudget& operator=(const AnswerBudget&) = delete;
 
   // A place for `bytes` more, given back when the last copy of the handle goes; null when it
-  // would pass the cap. The budget must outlive the handle.
+  // would pass the cap. The budget must outlive the handle. An answer larger than the whole
+  // cap is refused too: fits() tells it apart (ask for fewer events, not later).
   std::shared_ptr<void> Take(size_t bytes);
 
   size_t in_use() const { return in_use_.load(std::memory_order_relaxed); }
+  bool fits(size_t bytes) const { return max_bytes_ == 0 || bytes <= max_bytes_; }
 
  private:
   const size_t max_bytes_;

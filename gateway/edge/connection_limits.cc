@@ -4,6 +4,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
 
 namespace herald {
 
@@ -92,6 +94,20 @@ std::optional<PendingSlot> ConnectionLimits::AcquirePending() {
     return std::nullopt;
   }
   return PendingSlot(this);
+}
+
+std::string GrpcPeerBucket(const std::string& peer) {
+  std::string host = absl::StrReplaceAll(
+      peer, {{"%5B", "["}, {"%5b", "["}, {"%5D", "]"}, {"%5d", "]"}});
+  absl::string_view view = host;
+  if (!absl::ConsumePrefix(&view, "ipv4:") && !absl::ConsumePrefix(&view, "ipv6:")) return peer;
+  view = view.substr(0, view.rfind(':'));  // The port.
+  if (view.size() >= 2 && view.front() == '[' && view.back() == ']') {
+    view = view.substr(1, view.size() - 2);
+  }
+  boost::system::error_code error;
+  boost::asio::ip::address address = boost::asio::ip::make_address(std::string(view), error);
+  return error ? std::string(view) : ClientAddressBucket(address);
 }
 
 std::string ClientAddressBucket(const boost::asio::ip::address& address) {

@@ -100,4 +100,9 @@ class ConnectionLimits {
 // so a per-/128 cap would not cap it at all).
 std::string ClientAddressBucket(const boost::asio::ip::address& address);
 
+// The ClientAddressBucket of a gRPC peer ("ipv4:10.0.0.1:5000", "ipv6:[2001:db8::1]:5000", or
+// with the brackets percent-encoded as gRPC writes them since 1.48), without the port; any other
+// kind of peer (a Unix socket) as it is.
+std::string GrpcPeerBucket(const std::string& peer);
+
 }  // namespace herald

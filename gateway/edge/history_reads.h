@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "edge/answer_budget.h"
 #include "publish/rate_limiter.h"
 
@@ -13,6 +14,17 @@ namespace herald {
 // What a history read past its credential's rate (--history_rate) is told.
 inline const absl::Status kHistoryRateExceeded =
     absl::ResourceExhaustedError("history read rate exceeded for this credential: retry after 1s");
+
+// Why an answer of `bytes` did not get a place in `answers`: too many being written (retry
+// shortly), or larger than the whole budget (ask for fewer events).
+inline absl::Status HistoryAnswerRefused(const AnswerBudget& answers, size_t bytes) {
+  if (!answers.fits(bytes)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "this history answer (", bytes,
+        " bytes) is larger than --max_history_answer_bytes: ask for fewer events (limit)"));
+  }
+  return absl::ResourceExhaustedError("too many history answers are being written; retry shortly");
+}
 
 struct HistoryReads {
   HistoryReads(size_t max_answer_bytes, double reads_per_second)

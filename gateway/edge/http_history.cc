@@ -36,8 +36,7 @@ void HistoryJson(const std::string& topic, uint32_t limit, EdgeContext& context,
           json += "]}";
           std::shared_ptr<void> place = budget.Take(json.size());
           if (!place) {
-            absl::Status busy = absl::ResourceExhaustedError(
-                "too many history answers are being written; retry shortly");
+            absl::Status busy = HistoryAnswerRefused(budget, json.size());
             done({HttpStatusFor(busy), ErrorJson(busy)});
             return;
           }

@@ -413,8 +413,8 @@ void HttpSession::ServeStatic(const Request& request) {
   absl::StatusOr<std::shared_ptr<const StaticFile>> file =
       context_.static_files->Resolve(request.target());
   if (!file.ok()) {
+    // A file too large to load was counted when loading: no log line per request.
     bool not_found = absl::IsNotFound(file.status());
-    if (!not_found) LogWarning(file.status().message());
     Respond(not_found ? 404 : 500, not_found ? "not found\n" : "file not served\n", "text/plain",
             keep_alive, headers);
     return;

@@ -93,6 +93,10 @@ class StaticFiles::Loader {
     directories_.push_back(real);  // On the path from the root: a link back to one is a loop.
     std::error_code error;
     for (fs::directory_iterator it(real, error), end; !error && it != end; it.increment(error)) {
+      if (++visits_ > kMaxVisits) {
+        ++snapshot_.not_loaded;
+        break;
+      }
       std::string entry = it->path().filename().string();
       if (entry.starts_with('.')) continue;
       Entry(it->path(), name.empty() ? entry : absl::StrCat(name, "/", entry), depth);
@@ -112,10 +116,15 @@ class StaticFiles::Loader {
       }
       return;
     }
-    if (!S_ISREG(info.st_mode) || snapshot_.files.size() >= kMaxFiles) return;
+    if (!S_ISREG(info.st_mode)) return;
+    if (snapshot_.files.size() >= kMaxFiles) {
+      ++snapshot_.not_loaded;
+      return;
+    }
     std::shared_ptr<const std::string> body = Body(real, static_cast<uint64_t>(info.st_size));
     if (!body) {
       snapshot_.files[name] = nullptr;  // Too large: refused by name, not unknown.
+      ++snapshot_.not_loaded;
       return;
     }
     uint64_t mtime_ns = static_cast<uint64_t>(info.st_mtim.tv_sec) * 1000000000 +
@@ -141,6 +150,7 @@ class StaticFiles::Loader {
   const fs::path& root_;
   Snapshot& snapshot_;
   std::vector<fs::path> directories_;
+  size_t visits_ = 0;
   absl::flat_hash_map<std::string, std::shared_ptr<const std::string>> bodies_;
 };
 
@@ -176,7 +186,12 @@ std::shared_ptr<const StaticFiles::Snapshot> StaticFiles::snapshot() const {
 std::string StaticFiles::Describe() const {
   std::shared_ptr<const Snapshot> files = snapshot();
   return absl::StrCat("static files from ", root_.string(), ": ", files->loaded, " files, ",
-                      files->bytes, " bytes");
+                      files->bytes, " bytes",
+                      files->not_loaded == 0
+                          ? ""
+                          : absl::StrCat(", ", files->not_loaded,
+                                         " not loaded (over 16 MiB each, 256 MiB in all, or "
+                                         "100000 names)"));
 }
 
 absl::StatusOr<std::shared_ptr<const StaticFile>> StaticFiles::Resolve(

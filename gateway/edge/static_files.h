@@ -26,7 +26,8 @@ struct StaticFile {
 
 class StaticFiles {
  public:
-  // Larger files are not loaded (a request for one is answered 500, and the load logs it).
+  // Larger files are not loaded (a request for one is answered 500; Describe, logged at start
+  // and on each reload, counts them).
   static constexpr uint64_t kMaxFileBytes = 16 << 20;
   // What the web root may hold in memory in all; files past it are not loaded either.
   static constexpr uint64_t kMaxTotalBytes = 256 << 20;
@@ -34,6 +35,8 @@ class StaticFiles {
   // not served.
   static constexpr int kMaxDepth = 16;
   static constexpr size_t kMaxFiles = 100000;
+  // Entries looked at in one load at most: links between directories cannot make it endless.
+  static constexpr size_t kMaxVisits = 1000000;
 
   // Loads the files under `root`; NOT_FOUND or FAILED_PRECONDITION when it is not a directory.
   static absl::StatusOr<std::unique_ptr<StaticFiles>> Open(const std::filesystem::path& root);
@@ -60,6 +63,7 @@ class StaticFiles {
     absl::flat_hash_map<std::string, std::shared_ptr<const StaticFile>> files;
     uint64_t bytes = 0;
     size_t loaded = 0;
+    size_t not_loaded = 0;  // Too large, or past kMaxFiles / kMaxVisits.
   };
   class Loader;
   explicit StaticFiles(std::filesystem::path root) : root_(std::move(root)) {}

@@ -57,14 +57,15 @@ class Engine {
   // whose idempotency key the topic saw within the window is not delivered again: `done` gets
   // the first position. `done` may run inline or on another thread, exactly once. `publisher`
   // names who publishes (Grant::CredentialKey; empty: nobody in particular): shares of the
-  // engine's state (topics, idempotency keys) are counted per credential.
+  // engine's state (topics, idempotency keys) are counted per credential. It is valid only
+  // during the call (an engine keeps a copy).
   virtual void Publish(const herald::v1::PublishRequest& request, const std::string& publisher,
                        PublishCallback done) = 0;
 
   // The topic's position; with `since`, also the events after it when history still holds all
   // of them (`recovered`), and none otherwise: never a partial replay. Every event after the
   // position returned reaches the sink when SetInterest(topic, true) was called before.
-  // `subscriber` names who asks, as `publisher` does for Publish.
+  // `subscriber` names who asks, as `publisher` does for Publish (valid during the call only).
   virtual void Recover(absl::string_view topic, const std::optional<TopicPosition>& since,
                        const std::string& subscriber, HistoryCallback done) = 0;
 

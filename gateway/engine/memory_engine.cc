@@ -141,19 +141,22 @@ void MemoryEngine::ForgetOldestKeyLocked(TopicState& topic) {
 
 absl::Status MemoryEngine::TakeKeyPlace(const std::string& publisher) {
   absl::MutexLock lock(&keys_mutex_);
-  if (key_count_ >= options_.max_keys_total) {
+  if (options_.max_keys_total != 0 && key_count_ >= options_.max_keys_total) {
     return absl::ResourceExhaustedError(
         absl::StrCat("the gateway holds its maximum of ", options_.max_keys_total,
                      " idempotency keys; retry later, or publish without a key"));
   }
-  size_t& held = keys_by_publisher_[publisher];
-  if (options_.max_keys_per_publisher != 0 && held >= options_.max_keys_per_publisher) {
-    if (held == 0) keys_by_publisher_.erase(publisher);
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "this publisher holds its share of ", options_.max_keys_per_publisher,
-        " idempotency keys within the window; retry later, or publish without a key"));
+  // Anonymous publishers (no credential) count only in the total, as for topics.
+  if (!publisher.empty()) {
+    size_t& held = keys_by_publisher_[publisher];
+    if (options_.max_keys_per_publisher != 0 && held >= options_.max_keys_per_publisher) {
+      if (held == 0) keys_by_publisher_.erase(publisher);
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "this publisher holds its share of ", options_.max_keys_per_publisher,
+          " idempotency keys within the window; retry later, or publish without a key"));
+    }
+    ++held;
   }
-  ++held;
   ++key_count_;
   return absl::OkStatus();
 }
@@ -201,8 +204,9 @@ absl::StatusOr<TopicPosition> MemoryEngine::AcceptLocked(
   // A new key is remembered, or the event is refused: never published without its key.
   bool remember = !key.empty() && options_.max_keys_per_topic > 0;
   if (remember) {
-    if (topic.keys.size() >= options_.max_keys_per_topic) ForgetOldestKeyLocked(topic);
+    // The place first: a refused publish must not cost the topic a key of someone else's.
     if (absl::Status place = TakeKeyPlace(publisher); !place.ok()) return place;
+    if (topic.keys.size() >= options_.max_keys_per_topic) ForgetOldestKeyLocked(topic);
   }
   TopicPosition position;
   position.epoch = topic.epoch;

@@ -22,11 +22,13 @@ struct MemoryEngineOptions {
   size_t history_size = 1000;  // Events kept per topic; 0 keeps none.
   absl::Duration history_ttl = absl::Minutes(10);
   absl::Duration idempotency_window = absl::Minutes(2);
-  // Idempotency keys remembered (within the window) per topic, per publisher and in all, so a
-  // publisher setting a key on every event cannot grow memory without bound nor take the keys
-  // others need. Past the topic's cap the topic forgets its own oldest key; past the
-  // publisher's share, or the total, a publish with a new key is refused (RESOURCE_EXHAUSTED:
-  // it would not be deduplicated) and one without a key still goes.
+  // Idempotency keys remembered (within the window) per topic, per publisher and in all (0: no
+  // cap), so a publisher setting a key on every event cannot grow memory without bound nor take
+  // the total others need. Past the topic's cap the topic forgets its own oldest key (whoever
+  // published it: a topic shared by publishers shares its cap); past the publisher's share, or
+  // the total, a publish with a new key is refused (RESOURCE_EXHAUSTED: it would not be
+  // deduplicated) and one without a key still goes. Anonymous publishers count in the total
+  // only.
   size_t max_keys_per_topic = 10000;
   size_t max_keys_per_publisher = 100000;
   size_t max_keys_total = 500000;

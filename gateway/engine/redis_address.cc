@@ -11,13 +11,12 @@
 namespace herald {
 namespace {
 
-// `url` with its credentials (what comes before the last '@' of its authority) masked: an error
-// message must not carry a password.
+// `url` with what could be credentials (all before its last '@', as the parser takes them)
+// masked: an error message must not carry a password.
 std::string Redacted(absl::string_view url) {
   size_t authority = url.find("://");
   authority = authority == absl::string_view::npos ? 0 : authority + 3;
-  size_t authority_end = url.find_first_of("/?#", authority);
-  size_t at = url.substr(0, authority_end).rfind('@');
+  size_t at = url.rfind('@');
   if (at == absl::string_view::npos || at < authority) return std::string(url);
   return absl::StrCat(url.substr(0, authority), "***", url.substr(at));
 }

@@ -43,20 +43,6 @@ grpc::ByteBuffer SharedMessage(const std::vector<OutgoingQueue::Piece>& pieces) 
   return grpc::ByteBuffer(slices.data(), slices.size());
 }
 
-// The ClientAddressBucket of a gRPC peer ("ipv4:10.0.0.1:5000", "ipv6:[2001:db8::1]:5000"); the
-// peer string itself for any other kind (a Unix socket).
-std::string PeerAddressBucket(const std::string& peer) {
-  absl::string_view host = peer;
-  if (!absl::ConsumePrefix(&host, "ipv4:") && !absl::ConsumePrefix(&host, "ipv6:")) return peer;
-  host = host.substr(0, host.rfind(':'));
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  boost::system::error_code error;
-  boost::asio::ip::address address = boost::asio::ip::make_address(std::string(host), error);
-  return error ? peer : ClientAddressBucket(address);
-}
-
 // Parses a raw method's request.
 template <typename Message>
 bool ParseRequest(const grpc::ByteBuffer& bytes, Message& message) {
@@ -173,7 +159,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   // Initial metadata tells the consumer it is live: what it missed (when history held it) is
   // queued next, and every later event follows. Sent from a task of its own: a call the client
   // closes right after (a refused topic, a drain) finishes without it, as a refusal should.
-  // (The deletion OnDone posts comes after this task.)
+  // (The deletion OnDone causes is posted after the client ended, so after this task.)
   bool QueueConnected(const herald::v1::Connected&) override {
     HERALD_ASSERT_ON_LOOP(loop_);
     boost::asio::post(loop_, [this] {
@@ -222,10 +208,12 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     FinishLocked(grpc::Status::CANCELLED);
   }
 
+  // Ends the client on its loop, then deletes the reactor in a task posted after that: a task
+  // the client posted before it ended (QueueConnected's) still finds the reactor.
   void OnDone() override {
     boost::asio::post(loop_, [this] {
       if (client_) client_->End();
-      delete this;
+      boost::asio::post(loop_, [this] { delete this; });
     });
   }
 
@@ -334,12 +322,11 @@ grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext
             return;
           }
           *response = HistoryAnswer(topic, *history);
-          std::shared_ptr<void> place = budget.Take(response->Length());
+          size_t bytes = response->Length();
+          std::shared_ptr<void> place = budget.Take(bytes);
           if (!place) {
             response->Clear();
-            reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                         "too many history answers are being written; retry "
-                                         "shortly"));
+            reactor->Finish(ToGrpcStatus(HistoryAnswerRefused(budget, bytes)));
             return;
           }
           reactor->FinishHolding(std::move(place));
@@ -394,7 +381,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscriberService::Subscribe(
   }
   // Streams share one HTTP/2 connection: each counts under the connection caps on its own.
   absl::StatusOr<ConnectionSlot> slot =
-      connections_.Acquire(PeerAddressBucket(context->peer()), grant->CredentialKey());
+      connections_.Acquire(GrpcPeerBucket(context->peer()), grant->CredentialKey());
   if (!slot.ok()) return new FailedReactor(ToGrpcStatus(slot.status()));
   size_t shard = next_shard_.fetch_add(1) % clients_.hub.shard_count();
   return new SubscribeReactor(clients_, shard, loops_.context(shard), std::move(topics),

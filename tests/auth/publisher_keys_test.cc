@@ -65,8 +65,9 @@ TEST(PublisherKeys, AKeyMayCarryItsExpiry) {
   ASSERT_TRUE(grant.has_value());
   EXPECT_EQ(grant->expires, absl::FromUnixSeconds(1803859200));
   EXPECT_TRUE(grant->MayPublish("orders.eu"));
-  EXPECT_TRUE(keys->Holds(grant->key_id));
-  EXPECT_FALSE(keys->Holds(std::string(64, '0')));
+  EXPECT_TRUE(keys->Holds(grant->key_id, absl::FromUnixSeconds(1803859200 - 1)));
+  EXPECT_FALSE(keys->Holds(grant->key_id, absl::FromUnixSeconds(1803859200)));  // Expired.
+  EXPECT_FALSE(keys->Holds(std::string(64, '0'), absl::FromUnixSeconds(0)));
   EXPECT_FALSE(PublisherKeys::Parse(absl::StrCat(kOrdersKey, " orders.> expires=tomorrow")).ok());
 }
 

@@ -53,5 +53,14 @@ TEST(ConnectionLimits, ACredentialIsCappedWhateverItsAddressAndAnUnnamedOneIsNot
   EXPECT_TRUE(limits.Acquire("10.0.0.4", "jwt\neve").ok());
 }
 
+TEST(GrpcPeerBucket, IsTheAddressBucketWhateverTheFormGrpcWritesItIn) {
+  EXPECT_EQ(GrpcPeerBucket("ipv4:10.0.0.1:5000"), "10.0.0.1");
+  EXPECT_EQ(GrpcPeerBucket("ipv6:[2001:db8::1]:5000"), "2001:db8::/64");
+  EXPECT_EQ(GrpcPeerBucket("ipv6:%5B2001:db8::1%5D:5000"), "2001:db8::/64");
+  EXPECT_EQ(GrpcPeerBucket("ipv6:%5B2001:db8::2%5D:6000"), GrpcPeerBucket("ipv6:[2001:db8::3]:7"));
+  EXPECT_EQ(GrpcPeerBucket("ipv6:%5B::ffff:10.0.0.1%5D:5000"), "10.0.0.1");
+  EXPECT_EQ(GrpcPeerBucket("unix:/run/herald.sock"), "unix:/run/herald.sock");
+}
+
 }  // namespace
 }  // namespace herald

@@ -388,7 +388,8 @@ TEST(RedisAddress, ParsesTheFormsOperatorsWrite) {
 TEST(RedisAddress, AnErrorNeverShowsThePassword) {
   for (const char* bad : {"redis://:hunter2@h:99999", "redis://app:hunter2@h:1/x",
                           "redis://:hunter2@a:1,b:2", "redis+cluster://:hunter2@a:1/3",
-                          "redis://:hunt@er2@h:0", "rediss://:hunter2@h", "redis://:hunter2@"}) {
+                          "redis://:hunt@er2@h:0", "rediss://:hunter2@h", "redis://:hunter2@",
+                          "redis://:hun/ter2@h:0", "redis://:hun#ter2@h", "redis://:h?unter2@h:1/x"}) {
     absl::StatusOr<RedisAddress> address = ParseRedisAddress(bad);
     ASSERT_FALSE(address.ok()) << bad;
     EXPECT_EQ(address.status().message().find("hunter2"), absl::string_view::npos)

@@ -436,7 +436,14 @@ TEST_F(AuthTest, AKeyRemovedByAReloadEndsWhatItOpened) {
   EXPECT_FALSE(with_token->Ended());
 }
 
-TEST_F(AuthTest, AKeyPastItsExpiryIsRefused) {
+TEST_F(AuthTest, AKeyPastItsExpiryIsRefusedAndWhatItOpenedIsClosed) {
+  grpc::ClientContext subscribe_context;
+  subscribe_context.set_deadline(std::chrono::system_clock::now() + kWait);
+  subscribe_context.AddMetadata("authorization", absl::StrCat("Bearer ", kOrdersKey));
+  herald::v1::SubscribeRequest request;
+  request.add_topics("orders.a");
+  auto subscription = subscriber_->Subscribe(&subscribe_context, request);
+  subscription->WaitForInitialMetadata();
   dir_.Write("keys", absl::StrCat(kOrdersKey, " orders.> expires=2020-01-01T00:00:00Z\n",
                                   "rotated-backend-key-0123456789 orders.> "
                                   "expires=2100-01-01T00:00:00Z\n"));
@@ -446,6 +453,9 @@ TEST_F(AuthTest, AKeyPastItsExpiryIsRefused) {
   EXPECT_EQ(expired.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_NE(expired.error_message().find("expired"), std::string::npos);
   EXPECT_TRUE(PublishWith("rotated-backend-key-0123456789", "orders.a").ok());
+  herald::v1::Event event;
+  EXPECT_FALSE(subscription->Read(&event));
+  EXPECT_EQ(subscription->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST_F(AuthTest, AGoodClientKeepsEveryEventWhileHostileOnesAreRefused) {

@@ -107,8 +107,9 @@ TEST_F(LimitsTest, HistoryAnswersOverHttpFitTheirLimitAsTheJsonTheyAre) {
   EXPECT_EQ(events.back().at("offset").to_number<uint64_t>(), 12u);
 }
 
-// History answers being written at once share a budget: past it a read is refused (and retried
-// later), instead of holding answers for readers that do not read.
+// History answers being written at once share a budget: past it a read is refused, instead of
+// holding answers for readers that do not read; one larger than the whole budget is told to ask
+// for fewer events.
 TEST_F(LimitsTest, HistoryAnswersShareABudget) {
   StartGateway({"--max_history_answer_bytes=3000"});
   ASSERT_TRUE(PublishForTest("small", "s").ok());
@@ -116,6 +117,7 @@ TEST_F(LimitsTest, HistoryAnswersShareABudget) {
   HttpResponse refused = Fetch(http_port(), "GET", "/v1/history?topic=wide&limit=20");
   EXPECT_EQ(refused.status, 429) << refused.body;
   EXPECT_EQ(refused.Header("Retry-After"), "1");
+  EXPECT_NE(refused.body.find("fewer events"), std::string::npos) << refused.body;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + kWait);
   herald::v1::HistoryRequest request;
