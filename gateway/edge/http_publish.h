@@ -11,6 +11,9 @@
 namespace herald {
 
 struct HttpAnswer {
+  HttpAnswer(unsigned status, std::string json, std::shared_ptr<void> held = nullptr)
+      : status(status), json(std::move(json)), held(std::move(held)) {}
+
   unsigned status = 200;
   std::string json;
   // Kept until the answer is written: its place in a budget (AnswerBudget).

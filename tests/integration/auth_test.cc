@@ -1,6 +1,9 @@
 // Auth end to end: JWTs on /ws, /sse and /v1/publish, publisher keys and JWTs on gRPC, topic
 // permissions, expiry and refresh, key reload on SIGHUP, and open mode said loudly.
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -642,6 +645,144 @@ TEST_F(AuthTest, HistoryReadsAreRateLimitedPerCredential) {
             grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(Fetch(http_port(), "GET", "/v1/history?topic=chat.lobby&token=" + Token({})).status,
             200);
+}
+
+// The gateway's resident memory (VmRSS) in bytes; 0 when unreadable.
+uint64_t RssBytes(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // In kB.
+  }
+  return 0;
+}
+
+// Every attack of one tenant at once, against the production flag set (keys required, tokens
+// that must expire), while another tenant works beside it: the attacker gets its own refusals,
+// and the bystander loses nothing (each event once and in order, its retry deduplicated, its
+// history recoverable), while the gateway's memory stays bounded.
+TEST_F(AuthTest, AnAttackingTenantGetsItsOwnRefusalsAndABystanderLosesNothing) {
+  constexpr const char* kEveKey = "eve-attacker-key-0123456789";
+  dir_.Write("keys", absl::StrCat(kOrdersKey, " orders.> subscribe:orders.>\n", kEveKey,
+                                  " eve.> subscribe:eve.>\n"));
+  StartGateway({"--jwt_hs256_secret_file=" + secret_file_, "--publisher_keys_file=" + keys_file_,
+                "--auth=required", "--jwt_require_exp", "--jwt_max_lifetime=24h",
+                "--max_topics=64", "--max_topics_per_credential=8",
+                "--max_idempotency_keys_per_publisher=50", "--max_topic_history_bytes=300000",
+                "--max_history_answer_bytes=2000000", "--max_message_bytes=100000"});
+  auto publish_as = [&](const char* credential, herald::v1::PublishRequest request,
+                        herald::v1::PublishResponse* response = nullptr) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + kWait);
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", credential));
+    herald::v1::PublishResponse ignored;
+    return publisher_->Publish(&context, request, response ? response : &ignored);
+  };
+  // The bystander: bob follows orders.eu, which bob's backend publishes to.
+  std::string bob = Token({.sub = "bob", .subscribe = {"orders.>"}, .publish = {}});
+  std::shared_ptr<WsClient> bystander = Ws("/ws?topic=orders.eu&token=" + bob);
+  ASSERT_TRUE(bystander);
+  std::string epoch = bystander->Connected()->subscriptions(0).epoch();
+  std::vector<std::string> sent;
+  auto bob_publishes = [&] {
+    sent.push_back(absl::StrCat("b", sent.size() + 1));
+    ASSERT_TRUE(publish_as(kOrdersKey, Request("orders.eu", sent.back())).ok());
+  };
+  bob_publishes();
+  uint64_t rss_before = RssBytes(gateway_->Pid());
+
+  // 1. Topics: eve's subscribe-only token subscribes to one new topic after another.
+  std::string eve = Token({.sub = "eve", .subscribe = {"eve.>"}, .publish = {}});
+  std::shared_ptr<WsClient> eve_ws = Ws("/ws?token=" + eve);
+  ASSERT_TRUE(eve_ws);
+  int refused_topics = 0;
+  for (uint32_t id = 1; id <= 20; ++id) {
+    std::optional<herald::v1::Reply> reply =
+        SubscribeWs(*eve_ws, id, absl::StrCat("eve.t", id), std::nullopt);
+    ASSERT_TRUE(reply.has_value());
+    if (reply->has_error()) {
+      EXPECT_EQ(reply->error().code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      ++refused_topics;
+    }
+  }
+  EXPECT_EQ(refused_topics, 12);  // Past its share of 8.
+  bob_publishes();
+  EXPECT_TRUE(publish_as(kOrdersKey, Request("orders.new", "x")).ok());  // Backends still create.
+  EXPECT_TRUE(Ws("/ws?topic=orders.fresh&token=" + bob));  // And bob still subscribes.
+
+  // 2. Idempotency keys: eve's key sends a new key with every event.
+  int refused_keys = 0;
+  for (int i = 0; i < 80; ++i) {
+    herald::v1::PublishRequest request = Request("eve.keys", "k");
+    request.set_idempotency_key(absl::StrCat("eve-", i));
+    grpc::Status status = publish_as(kEveKey, request);
+    if (!status.ok()) {
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      ++refused_keys;
+    }
+  }
+  EXPECT_EQ(refused_keys, 30);
+  // Bob's backend retries a charge: one event, one offset.
+  herald::v1::PublishRequest charge = Request("orders.eu", "charge");
+  charge.set_idempotency_key("charge-1");
+  herald::v1::PublishResponse first, retry;
+  ASSERT_TRUE(publish_as(kOrdersKey, charge, &first).ok());
+  ASSERT_TRUE(publish_as(kOrdersKey, charge, &retry).ok());
+  EXPECT_EQ(retry.offset(), first.offset());
+  sent.push_back("charge");
+
+  // 3. History: eve's key floods one topic with large events.
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(publish_as(kEveKey, Request("eve.big", std::string(90000, '\xff'))).ok());
+  }
+  bob_publishes();
+
+  // 4. History nobody reads: eve asks for it over 30 sockets and never reads an answer.
+  std::vector<int> unread;
+  for (int i = 0; i < 30; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(http_port());
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    std::string request = absl::StrCat("GET /v1/history?topic=eve.big&limit=1000&token=", eve,
+                                       " HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+    unread.push_back(fd);
+  }
+  // 5. And a request smuggled behind a body that has no end.
+  std::string smuggled = RawExchange(
+      http_port(), "POST /v1/publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: foo\r\n\r\n"
+                   "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(smuggled.rfind("HTTP/1.1 400", 0), 0u) << smuggled.substr(0, 60);
+  EXPECT_EQ(smuggled.find("ok\n"), std::string::npos);
+
+  // The bystander lost nothing: each event once, in order.
+  bob_publishes();
+  ASSERT_TRUE(bystander->WaitForEvents(sent.size(), kWait));
+  std::vector<herald::v1::Event> events = bystander->Events();
+  ASSERT_EQ(events.size(), sent.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].data(), sent[i]);
+    EXPECT_EQ(events[i].offset(), i + 1);
+  }
+  EXPECT_FALSE(bystander->Ended());
+  // Its history is intact: a client that saw only the first event recovers the rest.
+  std::shared_ptr<WsClient> back = Ws("/ws?token=" + bob);
+  ASSERT_TRUE(back);
+  std::optional<herald::v1::Reply> reply =
+      SubscribeWs(*back, 1, "orders.eu", TopicPositionForTest{epoch, 1});
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_TRUE(reply->subscribed().recovered());
+  EXPECT_TRUE(back->WaitForEvents(sent.size() - 1, kWait));
+  // Memory stayed bounded while eve's answers went unread.
+  uint64_t rss_after = RssBytes(gateway_->Pid());
+  ASSERT_GT(rss_before, 0u);
+  EXPECT_LT(rss_after, rss_before + (64 << 20)) << rss_before << " -> " << rss_after;
+  for (int fd : unread) close(fd);
 }
 
 TEST(AllowedOrigins, APatternWithoutASchemeStopsTheStart) {

@@ -66,6 +66,22 @@ class GatewayTest : public ::testing::Test {
     return Publish(Request(std::move(topic), std::move(data)));
   }
 
+  // Subscribes by command; the reply.
+  std::optional<herald::v1::Reply> SubscribeWs(WsClient& ws, uint32_t id, const std::string& topic,
+                                               std::optional<TopicPositionForTest> since) {
+    herald::v1::ClientMessage message;
+    message.set_id(id);
+    herald::v1::SubscribeCommand* subscribe = message.mutable_subscribe();
+    subscribe->set_topic(topic);
+    if (since) {
+      subscribe->set_recover(true);
+      subscribe->set_epoch(since->epoch);
+      subscribe->set_offset(since->offset);
+    }
+    ws.Send(message);
+    return ws.WaitForReply(id, kWait);
+  }
+
   std::shared_ptr<WsClient> ConnectWs(const std::string& target) {
     std::shared_ptr<WsClient> client = WsClient::Connect(loop_, http_port(), target);
     EXPECT_NE(client, nullptr) << target;

@@ -16,22 +16,6 @@ class RecoveryTest : public GatewayTest {
     return response;
   }
 
-  // Subscribes by command; the reply.
-  std::optional<herald::v1::Reply> SubscribeWs(WsClient& ws, uint32_t id, const std::string& topic,
-                                               std::optional<TopicPositionForTest> since) {
-    herald::v1::ClientMessage message;
-    message.set_id(id);
-    herald::v1::SubscribeCommand* subscribe = message.mutable_subscribe();
-    subscribe->set_topic(topic);
-    if (since) {
-      subscribe->set_recover(true);
-      subscribe->set_epoch(since->epoch);
-      subscribe->set_offset(since->offset);
-    }
-    ws.Send(message);
-    return ws.WaitForReply(id, kWait);
-  }
-
   static std::vector<uint64_t> Offsets(const std::vector<herald::v1::Event>& events) {
     std::vector<uint64_t> offsets;
     for (const herald::v1::Event& event : events) offsets.push_back(event.offset());
