@@ -18,8 +18,8 @@ inline const absl::Status kHistoryRateExceeded =
 // Why an answer of `bytes` did not get a place in `answers`: too many being written (retry
 // shortly), or larger than the whole budget (ask for fewer events).
 inline absl::Status HistoryAnswerRefused(const AnswerBudget& answers, size_t bytes) {
-  if (!answers.fits(bytes)) {
-    return absl::ResourceExhaustedError(absl::StrCat(
+  if (!answers.fits(bytes)) {  // Not worth retrying as it is: 400 / OUT_OF_RANGE.
+    return absl::OutOfRangeError(absl::StrCat(
         "this history answer (", bytes,
         " bytes) is larger than --max_history_answer_bytes: ask for fewer events (limit)"));
   }

@@ -190,8 +190,8 @@ std::string StaticFiles::Describe() const {
                       files->not_loaded == 0
                           ? ""
                           : absl::StrCat(", ", files->not_loaded,
-                                         " not loaded (over 16 MiB each, 256 MiB in all, or "
-                                         "100000 names)"));
+                                         " not loaded or not walked (over 16 MiB each, 256 MiB "
+                                         "in all, 100000 names, 1000000 entries)"));
 }
 
 absl::StatusOr<std::shared_ptr<const StaticFile>> StaticFiles::Resolve(

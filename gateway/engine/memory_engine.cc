@@ -139,9 +139,10 @@ void MemoryEngine::ForgetOldestKeyLocked(TopicState& topic) {
   topic.keys.pop_front();
 }
 
-absl::Status MemoryEngine::TakeKeyPlace(const std::string& publisher) {
+absl::Status MemoryEngine::TakeKeyPlace(const std::string& publisher, const std::string* freed) {
   absl::MutexLock lock(&keys_mutex_);
-  if (options_.max_keys_total != 0 && key_count_ >= options_.max_keys_total) {
+  size_t total = key_count_ - (freed != nullptr ? 1 : 0);
+  if (options_.max_keys_total != 0 && total >= options_.max_keys_total) {
     return absl::ResourceExhaustedError(
         absl::StrCat("the gateway holds its maximum of ", options_.max_keys_total,
                      " idempotency keys; retry later, or publish without a key"));
@@ -149,7 +150,8 @@ absl::Status MemoryEngine::TakeKeyPlace(const std::string& publisher) {
   // Anonymous publishers (no credential) count only in the total, as for topics.
   if (!publisher.empty()) {
     size_t& held = keys_by_publisher_[publisher];
-    if (options_.max_keys_per_publisher != 0 && held >= options_.max_keys_per_publisher) {
+    size_t counted = held - (freed != nullptr && *freed == publisher ? 1 : 0);
+    if (options_.max_keys_per_publisher != 0 && counted >= options_.max_keys_per_publisher) {
       if (held == 0) keys_by_publisher_.erase(publisher);
       return absl::ResourceExhaustedError(absl::StrCat(
           "this publisher holds its share of ", options_.max_keys_per_publisher,
@@ -204,9 +206,13 @@ absl::StatusOr<TopicPosition> MemoryEngine::AcceptLocked(
   // A new key is remembered, or the event is refused: never published without its key.
   bool remember = !key.empty() && options_.max_keys_per_topic > 0;
   if (remember) {
-    // The place first: a refused publish must not cost the topic a key of someone else's.
-    if (absl::Status place = TakeKeyPlace(publisher); !place.ok()) return place;
-    if (topic.keys.size() >= options_.max_keys_per_topic) ForgetOldestKeyLocked(topic);
+    // A full topic gives up its oldest key for this one, which frees that key's place: the
+    // place is judged with it freed, and the key forgotten only once the place is granted (a
+    // refused publish must not cost the topic a key).
+    bool topic_full = topic.keys.size() >= options_.max_keys_per_topic;
+    const std::string* freed = topic_full ? &topic.keys.front().publisher : nullptr;
+    if (absl::Status place = TakeKeyPlace(publisher, freed); !place.ok()) return place;
+    if (topic_full) ForgetOldestKeyLocked(topic);
   }
   TopicPosition position;
   position.epoch = topic.epoch;

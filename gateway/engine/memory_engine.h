@@ -129,8 +129,9 @@ class MemoryEngine final : public Engine {
                                              const std::string& publisher,
                                              herald::v1::Event event, absl::Time now);
   void ForgetOldestKeyLocked(TopicState& topic);
-  // A place for one more key of `publisher` within its share and the total, or why not.
-  absl::Status TakeKeyPlace(const std::string& publisher);
+  // A place for one more key of `publisher` within its share and the total, or why not; judged
+  // as if the key of `freed` (its publisher, when a key is about to be forgotten) were gone.
+  absl::Status TakeKeyPlace(const std::string& publisher, const std::string* freed);
   void GiveBackKeyPlace(const std::string& publisher);
   // Expires the topic's history, then lets `read` fill a TopicHistory (its position already set)
   // under the topic's lock. An unknown topic is created only with a `creator` (a subscriber

@@ -308,5 +308,27 @@ TEST(MemoryEngine, TopicsAreSharedPerCredentialAndTheLastOnesAreKeptForPublisher
   EXPECT_TRUE(RecoverAs(engine, "jwt\neve", "eve.9").ok());
 }
 
+// A busy publisher at its share still publishes through a full topic: the topic's oldest key,
+// its own, makes room for the new one.
+TEST(MemoryEngine, APublisherAtItsShareStillRotatesKeysThroughAFullTopic) {
+  RecordingSink sink;
+  ManualClock clock;
+  MemoryEngineOptions options = Options(clock);
+  options.max_keys_per_topic = 3;
+  options.max_keys_per_publisher = 3;
+  MemoryEngine engine(sink, options);
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(PublishAs(engine, "key\nbusy", "a", absl::StrCat("k", i)).ok());
+  absl::StatusOr<TopicPosition> rotated = PublishAs(engine, "key\nbusy", "a", "k4");
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  EXPECT_EQ(rotated->offset, 4u);
+  EXPECT_EQ(PublishAs(engine, "key\nbusy", "a", "k4")->offset, 4u);  // Remembered.
+  // Elsewhere, with no key of its own to give up, its share holds.
+  EXPECT_EQ(PublishAs(engine, "key\nbusy", "b", "k5").status().code(),
+            absl::StatusCode::kResourceExhausted);
+  // Another publisher on the full topic takes the place of the busy one's oldest key.
+  EXPECT_TRUE(PublishAs(engine, "key\nother", "a", "o1").ok());
+  EXPECT_TRUE(PublishAs(engine, "key\nbusy", "b", "k6").ok());
+}
+
 }  // namespace
 }  // namespace herald
