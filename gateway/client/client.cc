@@ -79,6 +79,9 @@ void Client::OnConnected(std::vector<absl::StatusOr<SubscribedTopic>> results,
     // A drain that began meanwhile may have closed the shard's clients before this one
     // attached.
     Disconnect(kDisconnectShutdown);
+  } else if (context_.authenticator.Revoked(grant_)) {
+    // Likewise a reload that revoked its key between the authentication and now.
+    Disconnect(kDisconnectCredentialRevoked);
   }
 }
 
