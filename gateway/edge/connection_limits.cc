@@ -24,28 +24,6 @@ void ConnectionSlot::Release() {
   limits_ = nullptr;
 }
 
-namespace {
-
-// Takes one place of `key` in `counts` unless `cap` (nonzero) are taken already.
-bool TakePlace(absl::flat_hash_map<std::string, size_t>& counts, const std::string& key,
-               size_t cap) {
-  auto it = counts.find(key);
-  size_t held = it == counts.end() ? 0 : it->second;
-  if (cap != 0 && held >= cap) return false;
-  if (it == counts.end()) {
-    counts.emplace(key, 1);
-  } else {
-    ++it->second;
-  }
-  return true;
-}
-
-void GiveBack(absl::flat_hash_map<std::string, size_t>& counts, const std::string& key) {
-  auto it = counts.find(key);
-  if (it != counts.end() && --it->second == 0) counts.erase(it);
-}
-
-}  // namespace
 
 absl::StatusOr<ConnectionSlot> ConnectionLimits::Acquire(const std::string& ip,
                                                          const std::string& credential) {
@@ -54,12 +32,12 @@ absl::StatusOr<ConnectionSlot> ConnectionLimits::Acquire(const std::string& ip,
     return absl::UnavailableError(
         absl::StrCat("the gateway holds its maximum of ", caps_.total, " connections"));
   }
-  if (!TakePlace(per_ip_, ip, caps_.per_ip)) {
+  if (!per_ip_.Take(ip, caps_.per_ip)) {
     return absl::ResourceExhaustedError(
         absl::StrCat("too many connections from this address (", caps_.per_ip, ")"));
   }
-  if (!credential.empty() && !TakePlace(per_credential_, credential, caps_.per_credential)) {
-    GiveBack(per_ip_, ip);
+  if (!credential.empty() && !per_credential_.Take(credential, caps_.per_credential)) {
+    per_ip_.GiveBack(ip);
     return absl::ResourceExhaustedError(absl::StrCat(
         "too many connections with this credential (", caps_.per_credential, ")"));
   }
@@ -70,8 +48,8 @@ absl::StatusOr<ConnectionSlot> ConnectionLimits::Acquire(const std::string& ip,
 void ConnectionLimits::Release(const std::string& ip, const std::string& credential) {
   absl::MutexLock lock(&mutex_);
   --total_;
-  GiveBack(per_ip_, ip);
-  if (!credential.empty()) GiveBack(per_credential_, credential);
+  per_ip_.GiveBack(ip);
+  if (!credential.empty()) per_credential_.GiveBack(credential);
 }
 
 PendingSlot& PendingSlot::operator=(PendingSlot&& other) noexcept {

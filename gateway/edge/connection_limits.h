@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "owner_counts.h"
 
 namespace herald {
 
@@ -91,8 +92,8 @@ class ConnectionLimits {
   std::atomic<size_t> pending_{0};
   mutable absl::Mutex mutex_;
   size_t total_ ABSL_GUARDED_BY(mutex_) = 0;
-  absl::flat_hash_map<std::string, size_t> per_ip_ ABSL_GUARDED_BY(mutex_);
-  absl::flat_hash_map<std::string, size_t> per_credential_ ABSL_GUARDED_BY(mutex_);
+  OwnerCounts per_ip_ ABSL_GUARDED_BY(mutex_);
+  OwnerCounts per_credential_ ABSL_GUARDED_BY(mutex_);
 };
 
 // What --max_connections_per_ip counts a client address under: an IPv4 address (also when it

@@ -38,15 +38,11 @@ absl::Status MemoryEngine::TakeTopicPlace(const std::string& creator) {
         "the gateway holds its maximum of ", cap, " topics",
         publisher_key || options_.max_topics == cap ? "" : " open to tokens"));
   }
-  if (!creator.empty() && !publisher_key && options_.max_topics_per_credential != 0) {
-    size_t& created = topics_by_creator_[creator];
-    if (created >= options_.max_topics_per_credential) {
-      if (created == 0) topics_by_creator_.erase(creator);
-      return absl::ResourceExhaustedError(
-          absl::StrCat("this credential created its share of ", options_.max_topics_per_credential,
-                       " topics; they are forgotten once unused"));
-    }
-    ++created;
+  if (!creator.empty() && !publisher_key &&
+      !topics_by_creator_.Take(creator, options_.max_topics_per_credential)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("this credential created its share of ", options_.max_topics_per_credential,
+                     " topics; they are forgotten once unused"));
   }
   ++topic_count_;
   return absl::OkStatus();
@@ -55,8 +51,7 @@ absl::Status MemoryEngine::TakeTopicPlace(const std::string& creator) {
 void MemoryEngine::GiveBackTopicPlace(const std::string& creator) {
   absl::MutexLock lock(&topics_mutex_);
   --topic_count_;
-  auto it = topics_by_creator_.find(creator);
-  if (it != topics_by_creator_.end() && --it->second == 0) topics_by_creator_.erase(it);
+  if (!creator.empty() && !absl::StartsWith(creator, "key\n")) topics_by_creator_.GiveBack(creator);
 }
 
 namespace {
@@ -148,16 +143,12 @@ absl::Status MemoryEngine::TakeKeyPlace(const std::string& publisher, const std:
                      " idempotency keys; retry later, or publish without a key"));
   }
   // Anonymous publishers (no credential) count only in the total, as for topics.
-  if (!publisher.empty()) {
-    size_t& held = keys_by_publisher_[publisher];
-    size_t counted = held - (freed != nullptr && *freed == publisher ? 1 : 0);
-    if (options_.max_keys_per_publisher != 0 && counted >= options_.max_keys_per_publisher) {
-      if (held == 0) keys_by_publisher_.erase(publisher);
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "this publisher holds its share of ", options_.max_keys_per_publisher,
-          " idempotency keys within the window; retry later, or publish without a key"));
-    }
-    ++held;
+  size_t freed_own = freed != nullptr && *freed == publisher ? 1 : 0;
+  if (!publisher.empty() &&
+      !keys_by_publisher_.Take(publisher, options_.max_keys_per_publisher, freed_own)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "this publisher holds its share of ", options_.max_keys_per_publisher,
+        " idempotency keys within the window; retry later, or publish without a key"));
   }
   ++key_count_;
   return absl::OkStatus();
@@ -166,8 +157,7 @@ absl::Status MemoryEngine::TakeKeyPlace(const std::string& publisher, const std:
 void MemoryEngine::GiveBackKeyPlace(const std::string& publisher) {
   absl::MutexLock lock(&keys_mutex_);
   --key_count_;
-  auto it = keys_by_publisher_.find(publisher);
-  if (it != keys_by_publisher_.end() && --it->second == 0) keys_by_publisher_.erase(it);
+  if (!publisher.empty()) keys_by_publisher_.GiveBack(publisher);
 }
 
 uint64_t MemoryEngine::FirstOffsetLocked(const TopicState& topic) {

@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
+#include "owner_counts.h"
 
 namespace herald {
 
@@ -148,11 +149,11 @@ class MemoryEngine final : public Engine {
   // Idempotency keys remembered, in all and per publisher. Lock order: a stripe, then this.
   absl::Mutex keys_mutex_;
   size_t key_count_ ABSL_GUARDED_BY(keys_mutex_) = 0;
-  absl::flat_hash_map<std::string, size_t> keys_by_publisher_ ABSL_GUARDED_BY(keys_mutex_);
+  OwnerCounts keys_by_publisher_ ABSL_GUARDED_BY(keys_mutex_);
   // Topics held, in all and per creator. Lock order: a stripe, then this.
   absl::Mutex topics_mutex_;
   size_t topic_count_ ABSL_GUARDED_BY(topics_mutex_) = 0;
-  absl::flat_hash_map<std::string, size_t> topics_by_creator_ ABSL_GUARDED_BY(topics_mutex_);
+  OwnerCounts topics_by_creator_ ABSL_GUARDED_BY(topics_mutex_);
   std::atomic<size_t> history_bytes_{0};
   // Every topic with history, by the time of its oldest event. Lock order: a stripe, then this.
   absl::Mutex oldest_mutex_;
