@@ -98,6 +98,19 @@ class AuthTest : public GatewayTest {
     return publisher_->Publish(&context, Request(topic, "payload"), response ? response : &ignored);
   }
 
+  // A live gRPC Subscribe call to `topic` with `credential`.
+  std::unique_ptr<grpc::ClientReader<herald::v1::Event>> SubscribeWith(
+      grpc::ClientContext& context, const std::string& credential, const std::string& topic) {
+    context.set_deadline(std::chrono::system_clock::now() + kWait);
+    context.AddMetadata("authorization", "Bearer " + credential);
+    herald::v1::SubscribeRequest request;
+    request.add_topics(topic);
+    std::unique_ptr<grpc::ClientReader<herald::v1::Event>> call =
+        subscriber_->Subscribe(&context, request);
+    call->WaitForInitialMetadata();
+    return call;
+  }
+
   static herald::v1::ClientMessage Command(uint32_t id) {
     herald::v1::ClientMessage message;
     message.set_id(id);
@@ -411,12 +424,7 @@ TEST_F(AuthTest, AKeyRemovedByAReloadEndsWhatItOpened) {
   ASSERT_TRUE(stream->Read(&answer));
 
   grpc::ClientContext subscribe_context;
-  subscribe_context.set_deadline(std::chrono::system_clock::now() + kWait);
-  subscribe_context.AddMetadata("authorization", absl::StrCat("Bearer ", kOrdersKey));
-  herald::v1::SubscribeRequest request;
-  request.add_topics("orders.a");
-  auto subscription = subscriber_->Subscribe(&subscribe_context, request);
-  subscription->WaitForInitialMetadata();
+  auto subscription = SubscribeWith(subscribe_context, kOrdersKey, "orders.a");
   std::shared_ptr<WsClient> with_key = Ws(absl::StrCat("/ws?topic=orders.a&token=", kOrdersKey));
   std::shared_ptr<WsClient> with_token = Ws("/ws?topic=chat.lobby&token=" + Token({}));
   ASSERT_TRUE(with_key && with_token);
@@ -441,12 +449,7 @@ TEST_F(AuthTest, AKeyRemovedByAReloadEndsWhatItOpened) {
 
 TEST_F(AuthTest, AKeyPastItsExpiryIsRefusedAndWhatItOpenedIsClosed) {
   grpc::ClientContext subscribe_context;
-  subscribe_context.set_deadline(std::chrono::system_clock::now() + kWait);
-  subscribe_context.AddMetadata("authorization", absl::StrCat("Bearer ", kOrdersKey));
-  herald::v1::SubscribeRequest request;
-  request.add_topics("orders.a");
-  auto subscription = subscriber_->Subscribe(&subscribe_context, request);
-  subscription->WaitForInitialMetadata();
+  auto subscription = SubscribeWith(subscribe_context, kOrdersKey, "orders.a");
   dir_.Write("keys", absl::StrCat(kOrdersKey, " orders.> expires=2020-01-01T00:00:00Z\n",
                                   "rotated-backend-key-0123456789 orders.> "
                                   "expires=2100-01-01T00:00:00Z\n"));
