@@ -68,6 +68,7 @@ std::unique_ptr<Engine> Gateway::MakeEngine() {
   options.max_topics_per_credential = config_.max_topics_per_credential;
   options.max_history_bytes = config_.max_history_bytes;
   options.max_topic_history_bytes = config_.max_topic_history_bytes;
+  options.max_history_bytes_per_credential = config_.max_history_bytes_per_credential;
   options.max_keys_total = config_.max_idempotency_keys;
   options.max_keys_per_publisher = config_.max_idempotency_keys_per_publisher;
   auto engine = std::make_unique<MemoryEngine>(*hub_, std::move(options));
@@ -181,9 +182,11 @@ void Gateway::RunUntilSignal() {
         return;
       }
       received = signal;
+      key_expiry_timer_.cancel();
     });
   };
   wait();
+  WatchKeyExpiry(absl::Now());
   signals_context_.run();
   LogInfo(absl::StrCat("signal ", received, ": draining"));
   Drain();
@@ -210,6 +213,19 @@ void Gateway::Reload() {
       LogInfo(absl::StrCat("reloaded: ", static_files_->Describe()));
     }
   }
+}
+
+void Gateway::WatchKeyExpiry(absl::Time checked_until) {
+  key_expiry_timer_.expires_after(std::chrono::seconds(1));
+  key_expiry_timer_.async_wait([this, checked_until](const boost::system::error_code& error) {
+    if (error) return;
+    absl::Time now = absl::Now();
+    if (authenticator_->KeyExpiredBetween(checked_until, now)) {
+      LogInfo("a publisher key expired: closing what it opened");
+      CloseRevoked();
+    }
+    WatchKeyExpiry(now);
+  });
 }
 
 void Gateway::CloseRevoked() {

@@ -48,9 +48,12 @@ class Gateway {
   // SIGHUP: re-reads the JWT keys, publisher keys, TLS certificates and static files; live
   // connections stay.
   void Reload();
-  // Closes what credentials removed by a reload opened: PublishStream calls end with
-  // UNAUTHENTICATED, clients are disconnected with 4401.
+  // Closes what credentials removed by a reload, or expired, opened: PublishStream calls end
+  // with UNAUTHENTICATED, clients are disconnected with 4401.
   void CloseRevoked();
+  // Every second: when a publisher key's `expires=` passed since `checked_until`, closes what it
+  // opened (also what was opened before a reload gave the key its expiry).
+  void WatchKeyExpiry(absl::Time checked_until);
   // Opens --web_root for the edge; returns the log line saying where static files come from,
   // or why there are none.
   std::string OpenStaticFiles();
@@ -64,6 +67,7 @@ class Gateway {
   // Installed before the ports open, so a signal that arrives early still drains.
   boost::asio::io_context signals_context_;
   boost::asio::signal_set signals_{signals_context_, SIGINT, SIGTERM, SIGHUP};
+  boost::asio::steady_timer key_expiry_timer_{signals_context_};
   std::atomic<bool> draining_{false};
   Metrics metrics_;
   std::unique_ptr<Authenticator> authenticator_;

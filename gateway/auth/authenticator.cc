@@ -142,6 +142,10 @@ bool Authenticator::Revoked(const Grant& grant) const {
   return grant.publisher_key && !keys()->publisher.Holds(grant.key_id, absl::Now());
 }
 
+bool Authenticator::KeyExpiredBetween(absl::Time after, absl::Time until) const {
+  return keys()->publisher.ExpiresBetween(after, until);
+}
+
 std::string Authenticator::Describe() const {
   if (open_) return "auth=open (no keys)";
   std::shared_ptr<const Keys> keys = this->keys();

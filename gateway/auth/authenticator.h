@@ -38,6 +38,8 @@ class Authenticator {
   // reload removed it) or has expired by the keys now loaded (a reload set its `expires=` in
   // the past): what it opened is to be closed.
   bool Revoked(const Grant& grant) const;
+  // Whether a publisher key now loaded expires after `after` and at or before `until`.
+  bool KeyExpiredBetween(absl::Time after, absl::Time until) const;
 
   // A one-line summary of the keys in use (counts, never secrets).
   std::string Describe() const;

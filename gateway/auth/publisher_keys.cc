@@ -1,6 +1,8 @@
 // Publisher keys file parsing and constant-time lookup.
 #include "auth/publisher_keys.h"
 
+#include <algorithm>
+
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
@@ -104,6 +106,12 @@ bool PublisherKeys::Holds(absl::string_view key_id, absl::Time now) const {
     if (key.grant.key_id == key_id) return !key.grant.Expired(now);
   }
   return false;
+}
+
+bool PublisherKeys::ExpiresBetween(absl::Time after, absl::Time until) const {
+  return std::any_of(keys_.begin(), keys_.end(), [&](const Key& key) {
+    return key.grant.expires > after && key.grant.expires <= until;
+  });
 }
 
 std::optional<Grant> PublisherKeys::Find(absl::string_view key) const {

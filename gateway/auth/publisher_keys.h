@@ -37,6 +37,8 @@ class PublisherKeys {
   // Whether the key whose Grant::key_id is `key_id` is one of the keys and, at `now`, has not
   // expired.
   bool Holds(absl::string_view key_id, absl::Time now) const;
+  // Whether one of the keys expires after `after` and at or before `until`.
+  bool ExpiresBetween(absl::Time after, absl::Time until) const;
 
   static Digest Sha256(absl::string_view bytes);
 

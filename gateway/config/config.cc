@@ -99,6 +99,11 @@ ABSL_FLAG(int64_t, max_topic_history_bytes, 64 << 20,
           "Bytes of history one topic keeps (counted as for --max_history_bytes); a topic past "
           "it drops its own oldest events first, so one busy topic cannot push the others' "
           "history out. 0: no share.");
+ABSL_FLAG(int64_t, max_history_bytes_per_credential, 64 << 20,
+          "Bytes of history the topics one credential (a token's sub) created keep in all "
+          "(counted as for --max_history_bytes); past it the topic being published to drops its "
+          "own oldest events first, so one token cannot fill --max_history_bytes by spreading "
+          "events over many topics. Publisher keys have no share. 0: no share.");
 ABSL_FLAG(double, ws_command_rate, 1000,
           "Commands a WebSocket connection may send per second (bursts of twice that); past it "
           "commands get a RESOURCE_EXHAUSTED reply, and a client that keeps flooding is closed "
@@ -288,6 +293,7 @@ std::string Config::Describe() const {
       " max_delivery_lag=", absl::FormatDuration(max_delivery_lag), " max_topics=", max_topics,
       " max_history_bytes=", max_history_bytes,
       " max_topic_history_bytes=", max_topic_history_bytes,
+      " max_history_bytes_per_credential=", max_history_bytes_per_credential,
       " max_topics_per_credential=", max_topics_per_credential,
       " max_history_answer_bytes=", max_history_answer_bytes,
       " history_rate=", history_rate,
@@ -452,14 +458,17 @@ absl::StatusOr<Config> ConfigFromFlags() {
     if (!size.ok()) return size.status();
     *into = *size;
   }
-  absl::StatusOr<size_t> history_bytes =
-      PositiveSize("max_history_bytes", absl::GetFlag(FLAGS_max_history_bytes), /*zero_ok=*/true);
-  if (!history_bytes.ok()) return history_bytes.status();
-  config.max_history_bytes = *history_bytes;
-  absl::StatusOr<size_t> topic_history_bytes = PositiveSize(
-      "max_topic_history_bytes", absl::GetFlag(FLAGS_max_topic_history_bytes), /*zero_ok=*/true);
-  if (!topic_history_bytes.ok()) return topic_history_bytes.status();
-  config.max_topic_history_bytes = *topic_history_bytes;
+  for (auto [name, value, into] :
+       {std::tuple{"max_history_bytes", absl::GetFlag(FLAGS_max_history_bytes),
+                   &config.max_history_bytes},
+        {"max_topic_history_bytes", absl::GetFlag(FLAGS_max_topic_history_bytes),
+         &config.max_topic_history_bytes},
+        {"max_history_bytes_per_credential", absl::GetFlag(FLAGS_max_history_bytes_per_credential),
+         &config.max_history_bytes_per_credential}}) {
+    absl::StatusOr<size_t> size = PositiveSize(name, value, /*zero_ok=*/true);
+    if (!size.ok()) return size.status();
+    *into = *size;
+  }
   config.history_rate = absl::GetFlag(FLAGS_history_rate);
   if (config.history_rate < 0) {
     return absl::InvalidArgumentError("--history_rate must not be negative");

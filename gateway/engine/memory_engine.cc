@@ -21,14 +21,17 @@ absl::StatusOr<MemoryEngine::TopicState*> MemoryEngine::TopicLocked(Stripe& stri
                                                                      absl::string_view topic,
                                                                      const std::string& creator) {
   if (auto it = stripe.topics.find(topic); it != stripe.topics.end()) return &it->second;
-  if (absl::Status place = TakeTopicPlace(creator); !place.ok()) return place;
+  absl::StatusOr<std::shared_ptr<CreatorHistory>> place = TakeTopicPlace(creator);
+  if (!place.ok()) return place.status();
   TopicState& state = stripe.topics[topic];
   state.epoch = RandomId(6);
   state.creator = creator;
+  state.creator_history = *std::move(place);
   return &state;
 }
 
-absl::Status MemoryEngine::TakeTopicPlace(const std::string& creator) {
+absl::StatusOr<std::shared_ptr<MemoryEngine::CreatorHistory>> MemoryEngine::TakeTopicPlace(
+    const std::string& creator) {
   bool publisher_key = absl::StartsWith(creator, "key\n");
   absl::MutexLock lock(&topics_mutex_);
   size_t cap = options_.max_topics;
@@ -45,13 +48,30 @@ absl::Status MemoryEngine::TakeTopicPlace(const std::string& creator) {
                      " topics; they are forgotten once unused"));
   }
   ++topic_count_;
-  return absl::OkStatus();
+  if (creator.empty() || publisher_key || options_.max_history_bytes_per_credential == 0) {
+    return nullptr;
+  }
+  std::shared_ptr<CreatorHistory>& history = history_by_creator_[creator];
+  if (history == nullptr) history = std::make_shared<CreatorHistory>();
+  return history;
 }
 
 void MemoryEngine::GiveBackTopicPlace(const std::string& creator) {
   absl::MutexLock lock(&topics_mutex_);
   --topic_count_;
-  if (!creator.empty() && !absl::StartsWith(creator, "key\n")) topics_by_creator_.GiveBack(creator);
+  if (creator.empty() || absl::StartsWith(creator, "key\n")) return;
+  topics_by_creator_.GiveBack(creator);
+  // Copies are only taken under this lock: the map's alone means no topic holds it any more.
+  auto history = history_by_creator_.find(creator);
+  if (history != history_by_creator_.end() && history->second.use_count() == 1) {
+    history_by_creator_.erase(history);
+  }
+}
+
+bool MemoryEngine::CreatorPastShareLocked(const TopicState& topic) const {
+  return topic.creator_history != nullptr &&
+         topic.creator_history->bytes.load(std::memory_order_relaxed) >
+             options_.max_history_bytes_per_credential;
 }
 
 namespace {
@@ -73,6 +93,7 @@ void MemoryEngine::AppendHistoryLocked(absl::string_view name, TopicState& topic
   size_t bytes = HistoryBytes(*event);
   history_bytes_.fetch_add(bytes, std::memory_order_relaxed);
   topic.history_bytes += bytes;
+  if (topic.creator_history) topic.creator_history->bytes.fetch_add(bytes, std::memory_order_relaxed);
   topic.history.push_back(std::move(event));
   if (topic.history.size() == 1) OldestChangedLocked(name, topic);
   if (topic.history.size() > options_.history_size) PopOldestLocked(name, topic);
@@ -80,12 +101,16 @@ void MemoryEngine::AppendHistoryLocked(absl::string_view name, TopicState& topic
          topic.history_bytes > options_.max_topic_history_bytes && topic.history.size() > 1) {
     PopOldestLocked(name, topic);
   }
+  // Past its creator's share the topic keeps nothing rather than its newest: the share bounds
+  // the creator's history however many topics it spreads it over.
+  while (CreatorPastShareLocked(topic) && !topic.history.empty()) PopOldestLocked(name, topic);
 }
 
 void MemoryEngine::PopOldestLocked(absl::string_view name, TopicState& topic) {
   size_t bytes = HistoryBytes(*topic.history.front());
   history_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
   topic.history_bytes -= bytes;
+  if (topic.creator_history) topic.creator_history->bytes.fetch_sub(bytes, std::memory_order_relaxed);
   topic.history.pop_front();
   OldestChangedLocked(name, topic);
 }
@@ -293,8 +318,9 @@ size_t MemoryEngine::SweepStripe(
     // dedupe.
     if (topic.history.empty() && topic.keys.empty() &&
         now - topic.last_publish >= options_.history_ttl && !has_subscribers(it->first)) {
-      GiveBackTopicPlace(topic.creator);
+      std::string creator = std::move(topic.creator);
       stripe.topics.erase(it++);
+      GiveBackTopicPlace(creator);
     } else {
       ++kept;
       ++it;

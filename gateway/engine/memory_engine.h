@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -47,6 +48,11 @@ struct MemoryEngineOptions {
   // oldest events first (its newest stays), so one busy topic cannot push every other topic's
   // history out of the budget above.
   size_t max_topic_history_bytes = 0;
+  // Bytes of history the topics one credential created keep in all (0: no share; publisher keys
+  // and anonymous creators have none). Past it, the topic being added to drops its own oldest
+  // events first, down to none: one token spreading events over the many topics it may create
+  // cannot push other tenants' history out of max_history_bytes either.
+  size_t max_history_bytes_per_credential = 0;
   std::function<absl::Time()> clock = [] { return absl::Now(); };
 };
 
@@ -86,9 +92,16 @@ class MemoryEngine final : public Engine {
     TopicPosition position;
     absl::Time expires;
   };
+  // History bytes held by the topics of one creator (other topics may add to it on another
+  // stripe, hence atomic).
+  struct CreatorHistory {
+    std::atomic<size_t> bytes{0};
+  };
   struct TopicState {
     std::string epoch;
     std::string creator;  // The credential that created it (counted in topics_by_creator_).
+    // Its creator's history count when that creator has a share, else null.
+    std::shared_ptr<CreatorHistory> creator_history;
     uint64_t last_offset = 0;
     std::deque<std::shared_ptr<const EncodedEvent>> history;  // Oldest first.
     size_t history_bytes = 0;                                 // As counted in history_bytes_.
@@ -110,9 +123,13 @@ class MemoryEngine final : public Engine {
   absl::StatusOr<TopicState*> TopicLocked(Stripe& stripe, absl::string_view topic,
                                           const std::string& creator)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mutex);
-  // A place for one more topic created by `creator`, or why not; given back when it is forgotten.
-  absl::Status TakeTopicPlace(const std::string& creator);
+  // A place for one more topic created by `creator`, or why not; given back when it is forgotten
+  // (after its state dropped its creator_history). Holds the creator's history count (null when
+  // it has no share).
+  absl::StatusOr<std::shared_ptr<CreatorHistory>> TakeTopicPlace(const std::string& creator);
   void GiveBackTopicPlace(const std::string& creator);
+  // Whether the topics `creator` made hold more history than its share.
+  bool CreatorPastShareLocked(const TopicState& topic) const;
   // Drops what is older than the TTL or the idempotency window.
   void ExpireLocked(absl::string_view name, TopicState& topic, absl::Time now);
   // Adds to / drops from the front of a topic's history, keeping the byte count and oldest_.
@@ -154,6 +171,8 @@ class MemoryEngine final : public Engine {
   absl::Mutex topics_mutex_;
   size_t topic_count_ ABSL_GUARDED_BY(topics_mutex_) = 0;
   OwnerCounts topics_by_creator_ ABSL_GUARDED_BY(topics_mutex_);
+  absl::flat_hash_map<std::string, std::shared_ptr<CreatorHistory>> history_by_creator_
+      ABSL_GUARDED_BY(topics_mutex_);
   std::atomic<size_t> history_bytes_{0};
   // Every topic with history, by the time of its oldest event. Lock order: a stripe, then this.
   absl::Mutex oldest_mutex_;

@@ -268,6 +268,68 @@ TEST(MemoryEngine, ATopicPastItsShareDropsItsOwnOldestEventsFirst) {
   EXPECT_EQ(engine.history_bytes(), 4 * event_bytes);
 }
 
+TopicPosition PublishAs(Engine& engine, const std::string& publisher, const std::string& topic) {
+  herald::v1::PublishRequest request;
+  request.set_topic(topic);
+  request.set_data("x");
+  TopicPosition result;
+  engine.Publish(request, publisher, [&](absl::StatusOr<TopicPosition> position) {
+    ASSERT_TRUE(position.ok()) << position.status();
+    result = *position;
+  });
+  return result;
+}
+
+// One token spreading events over many topics, each within its topic share, still keeps no more
+// than its credential's share: the other tenants' history stays, as does a backend's.
+TEST(MemoryEngine, ACredentialsTopicsKeepAtMostItsShareOfHistoryHoweverManyTheyAre) {
+  RecordingSink sink;
+  ManualClock clock;
+  MemoryEngine unlimited(sink, Options(clock));
+  PublishSync(unlimited, "eve.0");  // The same name length as the topics below.
+  const size_t event_bytes = unlimited.history_bytes();
+
+  MemoryEngineOptions options = Options(clock);
+  options.max_history_bytes = 20 * event_bytes;
+  options.max_topic_history_bytes = 3 * event_bytes;
+  options.max_history_bytes_per_credential = 5 * event_bytes;
+  MemoryEngine engine(sink, options);
+  std::string calm_epoch = PublishAs(engine, "jwt\nada", "ada.0").epoch;  // The oldest event.
+  std::string backend_epoch;
+  for (int i = 0; i < 8; ++i) backend_epoch = PublishAs(engine, "key\nbackend", "bck.0").epoch;
+  std::vector<std::string> eve_epochs;
+  for (int topic = 0; topic < 6; ++topic) {
+    for (int i = 0; i < 3; ++i) {
+      clock.now += absl::Seconds(1);
+      TopicPosition position = PublishAs(engine, "jwt\neve", absl::StrCat("eve.", topic));
+      if (i == 0) eve_epochs.push_back(position.epoch);
+    }
+  }
+  // Eve's first topic keeps its topic share, the next its rest, the later ones nothing.
+  EXPECT_EQ(Offsets(RecoverSync(engine, "eve.0", TopicPosition{eve_epochs[0], 0})),
+            (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(Offsets(RecoverSync(engine, "eve.1", TopicPosition{eve_epochs[1], 1})),
+            (std::vector<uint64_t>{2, 3}));
+  EXPECT_FALSE(RecoverSync(engine, "eve.5", TopicPosition{eve_epochs[5], 2}).recovered);
+  // Nothing after the newest position is lost: a subscriber there still recovers.
+  EXPECT_TRUE(RecoverSync(engine, "eve.5", TopicPosition{eve_epochs[5], 3}).recovered);
+  // Ada's one event and the backend's topic share were not pushed out.
+  TopicHistory calm = RecoverSync(engine, "ada.0", TopicPosition{calm_epoch, 0});
+  EXPECT_TRUE(calm.recovered);
+  EXPECT_EQ(Offsets(calm), (std::vector<uint64_t>{1}));
+  EXPECT_EQ(Offsets(RecoverSync(engine, "bck.0", TopicPosition{backend_epoch, 5})),
+            (std::vector<uint64_t>{6, 7, 8}));
+  EXPECT_EQ(engine.history_bytes(), (1 + 3 + 5) * event_bytes);
+
+  // Once eve's topics are forgotten her share is whole again.
+  clock.now += absl::Minutes(11);
+  engine.Sweep([](absl::string_view) { return false; });
+  std::string fresh_epoch;
+  for (int i = 0; i < 3; ++i) fresh_epoch = PublishAs(engine, "jwt\neve", "eve.9").epoch;
+  EXPECT_EQ(Offsets(RecoverSync(engine, "eve.9", TopicPosition{fresh_epoch, 0})),
+            (std::vector<uint64_t>{1, 2, 3}));
+}
+
 absl::Status RecoverAs(Engine& engine, const std::string& subscriber, const std::string& topic) {
   absl::Status status;
   engine.Recover(topic, std::nullopt, subscriber,

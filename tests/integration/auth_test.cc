@@ -464,6 +464,28 @@ TEST_F(AuthTest, AKeyPastItsExpiryIsRefusedAndWhatItOpenedIsClosed) {
   EXPECT_EQ(subscription->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
+// A reload that gives a key in use a future expiry: what the key opened before is closed when
+// that time comes, with no further reload.
+TEST_F(AuthTest, AnExpiryAReloadSetsClosesWhatTheKeyOpenedBeforeWhenItComes) {
+  grpc::ClientContext subscribe_context;
+  auto subscription = SubscribeWith(subscribe_context, kOrdersKey, "orders.a");
+  ASSERT_TRUE(PublishWith(std::string(kOrdersKey), "orders.a").ok());
+  herald::v1::Event event;
+  ASSERT_TRUE(subscription->Read(&event));
+  absl::Time expires = absl::Now() + absl::Seconds(2);
+  dir_.Write("keys", absl::StrCat(kOrdersKey, " orders.> subscribe:orders.> expires=",
+                                  absl::FormatTime(absl::RFC3339_full, expires, absl::UTCTimeZone()),
+                                  "\n"));
+  ASSERT_TRUE(gateway_->SendSignal(SIGHUP));
+  ASSERT_TRUE(gateway_->WaitForLogLine("reloaded: auth", kWait));
+  ASSERT_TRUE(PublishWith(std::string(kOrdersKey), "orders.a").ok());  // Not expired yet.
+  ASSERT_TRUE(subscription->Read(&event));
+  EXPECT_FALSE(subscription->Read(&event));  // Ended by the expiry, not by the deadline.
+  EXPECT_EQ(subscription->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_GE(absl::Now(), expires);
+  EXPECT_LT(absl::Now(), expires + absl::Seconds(3));
+}
+
 TEST_F(AuthTest, AGoodClientKeepsEveryEventWhileHostileOnesAreRefused) {
   std::shared_ptr<WsClient> good = Ws("/ws?topic=chat.lobby&token=" + Token({}));
   ASSERT_TRUE(good);
