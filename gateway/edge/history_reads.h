@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "auth/grant.h"
 #include "edge/answer_budget.h"
 #include "publish/rate_limiter.h"
 
@@ -21,9 +22,18 @@ inline absl::Status HistoryAnswerRefused(const AnswerBudget& answers, size_t byt
   if (!answers.fits(bytes)) {  // Not worth retrying as it is: 400 / OUT_OF_RANGE.
     return absl::OutOfRangeError(absl::StrCat(
         "this history answer (", bytes,
-        " bytes) is larger than --max_history_answer_bytes: ask for fewer events (limit)"));
+        " bytes) is larger than a reader's share of --max_history_answer_bytes (",
+        answers.owner_bytes(), "): ask for fewer events (limit)"));
   }
-  return absl::ResourceExhaustedError("too many history answers are being written; retry shortly");
+  return absl::ResourceExhaustedError(
+      "too many history answers are being written, for this credential or in all; retry shortly");
+}
+
+// Whose share of the answer budget a read takes: its credential, or its client's address when it
+// has none (open access, a token without `sub`).
+inline std::string HistoryReader(const Grant& grant, const std::string& address_bucket) {
+  std::string credential = grant.CredentialKey();
+  return credential.empty() ? absl::StrCat("address\n", address_bucket) : credential;
 }
 
 struct HistoryReads {

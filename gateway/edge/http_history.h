@@ -16,8 +16,9 @@ namespace herald {
 // `done` 200 with {"topic", "epoch", "offset", "events": [<the SSE JSON of each event>]}, or an
 // error status with {"code", "message"}. The answer is built and `done` called on `loop` (the
 // requesting connection's), not on the engine's thread, from each event's cached SSE JSON. The
-// topic is valid and the caller may read it.
-void HistoryJson(const std::string& topic, uint32_t limit, EdgeContext& context,
+// topic is valid and the caller may read it; the answer takes its place in the budget as
+// `reader`'s (see HistoryReader).
+void HistoryJson(const std::string& topic, uint32_t limit, std::string reader, EdgeContext& context,
                  boost::asio::io_context& loop, std::function<void(HttpAnswer)> done);
 
 }  // namespace herald

@@ -273,11 +273,8 @@ std::optional<HttpSession::AdmittedStream> HttpSession::AdmitStream(const Reques
       return std::nullopt;
     }
   }
-  boost::system::error_code ignored;
-  std::string bucket =
-      ClientAddressBucket(stream_.tcp().socket().remote_endpoint(ignored).address());
   absl::StatusOr<ConnectionSlot> slot =
-      context_.connections.Acquire(bucket, grant->CredentialKey());
+      context_.connections.Acquire(AddressBucket(), grant->CredentialKey());
   if (!slot.ok()) {
     Headers headers = cors;
     headers.emplace_back(http::field::retry_after, "5");
@@ -327,6 +324,11 @@ void HttpSession::StartSse(Request request) {
   std::make_shared<SseSession>(std::move(stream_), context_, shard_)
       ->Run(request, std::move(admitted->target.topics), resume_token, std::move(admitted->grant),
             std::move(admitted->slot));
+}
+
+std::string HttpSession::AddressBucket() {
+  boost::system::error_code ignored;
+  return ClientAddressBucket(stream_.tcp().socket().remote_endpoint(ignored).address());
 }
 
 std::optional<HttpSession::AdmittedCall> HttpSession::AdmitCall(const Request& request,
@@ -396,7 +398,8 @@ void HttpSession::History(const Request& request) {
     return;
   }
   stream_.expires_never();
-  HistoryJson(call->target.topics[0], call->target.limit, context_,
+  HistoryJson(call->target.topics[0], call->target.limit,
+              HistoryReader(call->grant, AddressBucket()), context_,
               LoopOf(stream_.get_executor()), [self = shared_from_this(), keep_alive,
                cors = std::move(call->cors)](HttpAnswer answer) mutable {
                 RespondJsonLater(std::move(self), std::move(answer), keep_alive, cors);

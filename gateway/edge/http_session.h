@@ -49,6 +49,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     Headers cors;
   };
 
+  // The client's address, as connection caps and shares bucket it.
+  std::string AddressBucket();
   // TLS handshake on a TLS port, after detecting that the client speaks TLS.
   void StartTls();
   void ReadRequest();

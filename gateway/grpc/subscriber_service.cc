@@ -313,17 +313,18 @@ grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext
   boost::asio::io_context& loop = loops_.context(next_shard_.fetch_add(1) % loops_.size());
   engine_.ReadHistory(
       request.topic(), limit,
-      [&loop, &budget = history_reads_.answers, reactor, response, topic = request.topic()](
+      [&loop, &budget = history_reads_.answers, reactor, response, topic = request.topic(),
+       reader = HistoryReader(*grant, GrpcPeerBucket(context->peer()))](
           absl::StatusOr<TopicHistory> history) mutable {
         boost::asio::post(loop, [&budget, reactor, response, topic = std::move(topic),
-                                 history = std::move(history)] {
+                                 reader = std::move(reader), history = std::move(history)] {
           if (!history.ok()) {
             reactor->Finish(ToGrpcStatus(history.status()));
             return;
           }
           *response = HistoryAnswer(topic, *history);
           size_t bytes = response->Length();
-          std::shared_ptr<void> place = budget.Take(bytes);
+          std::shared_ptr<void> place = budget.Take(bytes, reader);
           if (!place) {
             response->Clear();
             reactor->Finish(ToGrpcStatus(HistoryAnswerRefused(budget, bytes)));

@@ -1,14 +1,12 @@
 // Auth end to end: JWTs on /ws, /sse and /v1/publish, publisher keys and JWTs on gRPC, topic
 // permissions, expiry and refresh, key reload on SIGHUP, and open mode said loudly.
 #include <gtest/gtest.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -91,11 +89,15 @@ class AuthTest : public GatewayTest {
 
   grpc::Status PublishWith(const std::string& credential, const std::string& topic,
                            herald::v1::PublishResponse* response = nullptr) {
+    return PublishWith(credential, Request(topic, "payload"), response);
+  }
+  grpc::Status PublishWith(const std::string& credential, const herald::v1::PublishRequest& request,
+                           herald::v1::PublishResponse* response = nullptr) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + kWait);
     if (!credential.empty()) context.AddMetadata("authorization", "Bearer " + credential);
     herald::v1::PublishResponse ignored;
-    return publisher_->Publish(&context, Request(topic, "payload"), response ? response : &ignored);
+    return publisher_->Publish(&context, request, response ? response : &ignored);
   }
 
   // A live gRPC Subscribe call to `topic` with `credential`.
@@ -685,14 +687,6 @@ TEST_F(AuthTest, AnAttackingTenantGetsItsOwnRefusalsAndABystanderLosesNothing) {
                 "--max_topics=64", "--max_topics_per_credential=8",
                 "--max_idempotency_keys_per_publisher=50", "--max_topic_history_bytes=300000",
                 "--max_history_answer_bytes=2000000", "--max_message_bytes=100000"});
-  auto publish_as = [&](const char* credential, herald::v1::PublishRequest request,
-                        herald::v1::PublishResponse* response = nullptr) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + kWait);
-    context.AddMetadata("authorization", absl::StrCat("Bearer ", credential));
-    herald::v1::PublishResponse ignored;
-    return publisher_->Publish(&context, request, response ? response : &ignored);
-  };
   // The bystander: bob follows orders.eu, which bob's backend publishes to.
   std::string bob = Token({.sub = "bob", .subscribe = {"orders.>"}, .publish = {}});
   std::shared_ptr<WsClient> bystander = Ws("/ws?topic=orders.eu&token=" + bob);
@@ -701,7 +695,7 @@ TEST_F(AuthTest, AnAttackingTenantGetsItsOwnRefusalsAndABystanderLosesNothing) {
   std::vector<std::string> sent;
   auto bob_publishes = [&] {
     sent.push_back(absl::StrCat("b", sent.size() + 1));
-    ASSERT_TRUE(publish_as(kOrdersKey, Request("orders.eu", sent.back())).ok());
+    ASSERT_TRUE(PublishWith(kOrdersKey, Request("orders.eu", sent.back())).ok());
   };
   bob_publishes();
 
@@ -721,7 +715,7 @@ TEST_F(AuthTest, AnAttackingTenantGetsItsOwnRefusalsAndABystanderLosesNothing) {
   }
   EXPECT_EQ(refused_topics, 12);  // Past its share of 8.
   bob_publishes();
-  EXPECT_TRUE(publish_as(kOrdersKey, Request("orders.new", "x")).ok());  // Backends still create.
+  EXPECT_TRUE(PublishWith(kOrdersKey, Request("orders.new", "x")).ok());  // Backends still create.
   EXPECT_TRUE(Ws("/ws?topic=orders.fresh&token=" + bob));  // And bob still subscribes.
 
   // 2. Idempotency keys: eve's key sends a new key with every event.
@@ -729,7 +723,7 @@ TEST_F(AuthTest, AnAttackingTenantGetsItsOwnRefusalsAndABystanderLosesNothing) {
   for (int i = 0; i < 80; ++i) {
     herald::v1::PublishRequest request = Request("eve.keys", "k");
     request.set_idempotency_key(absl::StrCat("eve-", i));
-    grpc::Status status = publish_as(kEveKey, request);
+    grpc::Status status = PublishWith(kEveKey, request);
     if (!status.ok()) {
       EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
       ++refused_keys;
@@ -740,14 +734,14 @@ TEST_F(AuthTest, AnAttackingTenantGetsItsOwnRefusalsAndABystanderLosesNothing) {
   herald::v1::PublishRequest charge = Request("orders.eu", "charge");
   charge.set_idempotency_key("charge-1");
   herald::v1::PublishResponse first, retry;
-  ASSERT_TRUE(publish_as(kOrdersKey, charge, &first).ok());
-  ASSERT_TRUE(publish_as(kOrdersKey, charge, &retry).ok());
+  ASSERT_TRUE(PublishWith(kOrdersKey, charge, &first).ok());
+  ASSERT_TRUE(PublishWith(kOrdersKey, charge, &retry).ok());
   EXPECT_EQ(retry.offset(), first.offset());
   sent.push_back("charge");
 
   // 3. History: eve's key floods one topic with large events.
   for (int i = 0; i < 30; ++i) {
-    ASSERT_TRUE(publish_as(kEveKey, Request("eve.big", std::string(90000, '\xff'))).ok());
+    ASSERT_TRUE(PublishWith(kEveKey, Request("eve.big", std::string(90000, '\xff'))).ok());
   }
   bob_publishes();
 
@@ -755,18 +749,10 @@ TEST_F(AuthTest, AnAttackingTenantGetsItsOwnRefusalsAndABystanderLosesNothing) {
   // that may pin is bounded by the answer budget: LimitsTest.HistoryAnswersShareABudget).
   std::vector<int> unread;
   for (int i = 0; i < 30; ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int small = 4096;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(http_port());
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-    std::string request = absl::StrCat("GET /v1/history?topic=eve.big&limit=1000&token=", eve,
-                                       " HTTP/1.1\r\nHost: x\r\n\r\n");
-    ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
-    unread.push_back(fd);
+    unread.push_back(SendAndNeverRead(
+        http_port(), absl::StrCat("GET /v1/history?topic=eve.big&limit=1000&token=", eve,
+                                  " HTTP/1.1\r\nHost: x\r\n\r\n")));
+    ASSERT_GE(unread.back(), 0);
   }
   // 5. And a request smuggled behind a body that has no end.
   std::string smuggled = RawExchange(
@@ -793,6 +779,39 @@ TEST_F(AuthTest, AnAttackingTenantGetsItsOwnRefusalsAndABystanderLosesNothing) {
   ASSERT_TRUE(reply.has_value());
   EXPECT_TRUE(reply->subscribed().recovered());
   EXPECT_TRUE(back->WaitForEvents(sent.size() - 1, kWait));
+  for (int fd : unread) close(fd);
+}
+
+// Readers that ask for large history answers and never read them pin at most their
+// credential's share of the answer budget: the gateway's memory stays bounded (its RSS grows by
+// about that share, not by every answer), and another reader still gets its answers.
+TEST_F(AuthTest, HistoryReadersThatNeverReadPinAtMostTheirShare) {
+  StartGateway({"--jwt_hs256_secret_file=" + secret_file_, "--publisher_keys_file=" + keys_file_,
+                "--max_history_answer_bytes=67108864"});  // 16 MiB per reader.
+  // About 8 MiB of JSON: each answer is cut to its newest 4 MiB.
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(PublishWith(kOrdersKey, Request("orders.big", std::string(60000, '\xff'))).ok());
+  }
+  const size_t before = gateway_->RssBytes();
+  ASSERT_GT(before, 0u);
+  std::string eve = Token({.sub = "eve", .subscribe = {"orders.>"}, .publish = {}});
+  std::vector<int> unread;
+  for (int i = 0; i < 60; ++i) {  // Within the read rate's burst.
+    unread.push_back(SendAndNeverRead(
+        http_port(), absl::StrCat("GET /v1/history?topic=orders.big&limit=1000&token=", eve,
+                                  " HTTP/1.1\r\nHost: x\r\n\r\n")));
+    ASSERT_GE(unread.back(), 0);
+  }
+  std::string bob = Token({.sub = "bob", .subscribe = {"orders.>"}, .publish = {}});
+  HttpResponse answer =
+      Fetch(http_port(), "GET", "/v1/history?topic=orders.big&limit=1000&token=" + bob);
+  EXPECT_EQ(answer.status, 200) << answer.body.substr(0, 200);
+  EXPECT_GT(answer.body.size(), 3u << 20);
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // Every request has been answered.
+  // 60 answers of 4 MiB would be 240 MiB; eve's share is 16 MiB, the rest is slack for the
+  // allocator.
+  const size_t grown = gateway_->RssBytes() - std::min(before, gateway_->RssBytes());
+  EXPECT_LT(grown, size_t{48} << 20) << "RSS grew by " << (grown >> 20) << " MiB";
   for (int fd : unread) close(fd);
 }
 

@@ -269,6 +269,18 @@ std::string GatewayProcess::http_address() const {
   return http_address_;
 }
 
+std::size_t GatewayProcess::RssBytes() const {
+  std::FILE* status = std::fopen(("/proc/" + std::to_string(pid_) + "/status").c_str(), "r");
+  if (status == nullptr) return 0;
+  std::size_t kib = 0;
+  char line[256];
+  while (std::fgets(line, sizeof(line), status) != nullptr) {
+    if (std::sscanf(line, "VmRSS: %zu kB", &kib) == 1) break;
+  }
+  std::fclose(status);
+  return kib * 1024;
+}
+
 bool GatewayProcess::SendSignal(int sig) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (pid_ <= 0 || reaped_) return false;

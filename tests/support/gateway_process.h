@@ -60,6 +60,8 @@ class GatewayProcess {
   std::string http_address() const;  // "127.0.0.1:PORT", as printed
 
   pid_t Pid() const { return pid_; }
+  // Its resident memory now (VmRSS), in bytes; 0 when it cannot be read.
+  std::size_t RssBytes() const;
   // kill(pid, sig) while the process has not been reaped. False if it is gone or kill fails.
   bool SendSignal(int sig);
   // Exit code once the process ended (128 + N when killed by signal N); nullopt on timeout.

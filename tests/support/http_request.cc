@@ -7,6 +7,11 @@
 #include <functional>
 #include <memory>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address_v4.hpp>
@@ -141,6 +146,24 @@ std::string RawExchange(std::uint16_t port, std::string raw_request,
   });
   context.run_for(timeout);
   return received;
+}
+
+int SendAndNeverRead(std::uint16_t port, std::string_view raw_request) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      ::send(fd, raw_request.data(), raw_request.size(), MSG_NOSIGNAL) !=
+          static_cast<ssize_t>(raw_request.size())) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 }  // namespace herald::testing
