@@ -64,8 +64,9 @@ ABSL_FLAG(int64_t, max_connections, 50000,
           "/ws and /sse answer 503 and Subscribe UNAVAILABLE. 0: no cap.");
 ABSL_FLAG(int64_t, max_connections_per_ip, 1000,
           "WebSocket and SSE connections and gRPC Subscribe streams from one client address; "
-          "past it 429 (RESOURCE_EXHAUSTED). Raise it behind a load balancer that does not keep "
-          "client addresses. 0: no cap.");
+          "past it 429 (RESOURCE_EXHAUSTED). Connections from it not yet admitted (see "
+          "--max_pending_connections) are capped by it too. Raise it behind a load balancer that "
+          "does not keep client addresses. 0: no cap.");
 ABSL_FLAG(int64_t, max_connections_per_credential, 1000,
           "WebSocket and SSE connections and gRPC Subscribe streams one credential holds (a "
           "token's sub, a publisher key), whatever the address; past it 429 "

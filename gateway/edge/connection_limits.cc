@@ -56,22 +56,33 @@ PendingSlot& PendingSlot::operator=(PendingSlot&& other) noexcept {
   if (this != &other) {
     Release();
     limits_ = std::exchange(other.limits_, nullptr);
+    ip_ = std::move(other.ip_);
   }
   return *this;
 }
 
 void PendingSlot::Release() {
-  if (limits_) limits_->pending_.fetch_sub(1, std::memory_order_relaxed);
+  if (limits_) limits_->ReleasePending(ip_);
   limits_ = nullptr;
 }
 
-std::optional<PendingSlot> ConnectionLimits::AcquirePending() {
-  size_t pending = pending_.fetch_add(1, std::memory_order_relaxed);
-  if (caps_.pending != 0 && pending >= caps_.pending) {
-    pending_.fetch_sub(1, std::memory_order_relaxed);
-    return std::nullopt;
-  }
-  return PendingSlot(this);
+std::optional<PendingSlot> ConnectionLimits::AcquirePending(const std::string& ip) {
+  absl::MutexLock lock(&mutex_);
+  if (caps_.pending != 0 && pending_ >= caps_.pending) return std::nullopt;
+  if (!pending_per_ip_.Take(ip, caps_.per_ip)) return std::nullopt;
+  ++pending_;
+  return PendingSlot(this, ip);
+}
+
+void ConnectionLimits::ReleasePending(const std::string& ip) {
+  absl::MutexLock lock(&mutex_);
+  --pending_;
+  pending_per_ip_.GiveBack(ip);
+}
+
+size_t ConnectionLimits::pending() const {
+  absl::MutexLock lock(&mutex_);
+  return pending_;
 }
 
 std::string GrpcPeerBucket(const std::string& peer) {

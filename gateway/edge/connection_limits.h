@@ -39,21 +39,22 @@ class ConnectionSlot {
 };
 
 // A connection accepted and not admitted yet (its TLS handshake, its request being read, a
-// plain HTTP exchange): its place under --max_pending_connections, given back when destroyed.
-// Move-only; an empty one holds nothing.
+// plain HTTP exchange): its place under --max_pending_connections and its address's share,
+// given back when destroyed. Move-only; an empty one holds nothing.
 class PendingSlot {
  public:
   PendingSlot() = default;
-  PendingSlot(PendingSlot&& other) noexcept : limits_(std::exchange(other.limits_, nullptr)) {}
+  PendingSlot(PendingSlot&& other) noexcept { *this = std::move(other); }
   PendingSlot& operator=(PendingSlot&& other) noexcept;
   ~PendingSlot() { Release(); }
   void Release();
 
  private:
   friend class ConnectionLimits;
-  explicit PendingSlot(ConnectionLimits* limits) : limits_(limits) {}
+  PendingSlot(ConnectionLimits* limits, std::string ip) : limits_(limits), ip_(std::move(ip)) {}
 
   ConnectionLimits* limits_ = nullptr;
+  std::string ip_;
 };
 
 // The caps; zero means no cap.
@@ -69,11 +70,12 @@ class ConnectionLimits {
  public:
   explicit ConnectionLimits(ConnectionCaps caps) : caps_(caps) {}
 
-  // A place for a connection just accepted; nullopt when --max_pending_connections are already
-  // waiting to be admitted (the connection is then closed at once: a flood of handshakes or
-  // slow requests must not take the event loops' time from admitted clients).
-  std::optional<PendingSlot> AcquirePending();
-  size_t pending() const { return pending_.load(std::memory_order_relaxed); }
+  // A place for a connection just accepted from `ip` (its ClientAddressBucket); nullopt when
+  // --max_pending_connections are already waiting to be admitted, or --max_connections_per_ip
+  // from that address (the connection is then closed at once: a flood of handshakes or slow
+  // requests must not take the event loops' time, nor the pending places, from others).
+  std::optional<PendingSlot> AcquirePending(const std::string& ip);
+  size_t pending() const;
 
   // UNAVAILABLE when the gateway holds its maximum (HTTP 503), RESOURCE_EXHAUSTED when `ip` or
   // `credential` does (HTTP 429). `ip`: the client's ClientAddressBucket; `credential`: its
@@ -87,10 +89,12 @@ class ConnectionLimits {
   friend class ConnectionSlot;
   friend class PendingSlot;
   void Release(const std::string& ip, const std::string& credential);
+  void ReleasePending(const std::string& ip);
 
   const ConnectionCaps caps_;
-  std::atomic<size_t> pending_{0};
   mutable absl::Mutex mutex_;
+  size_t pending_ ABSL_GUARDED_BY(mutex_) = 0;
+  OwnerCounts pending_per_ip_ ABSL_GUARDED_BY(mutex_);
   size_t total_ ABSL_GUARDED_BY(mutex_) = 0;
   OwnerCounts per_ip_ ABSL_GUARDED_BY(mutex_);
   OwnerCounts per_credential_ ABSL_GUARDED_BY(mutex_);

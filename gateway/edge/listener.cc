@@ -58,7 +58,9 @@ void Listener::Accept() {
       [self = shared_from_this(), loop](boost::system::error_code error, tcp::socket socket) {
         if (error == net::error::operation_aborted || !self->acceptor_.is_open()) return;
         if (!error) {
-          std::optional<PendingSlot> pending = self->context_.connections.AcquirePending();
+          boost::system::error_code ignored;
+          std::optional<PendingSlot> pending = self->context_.connections.AcquirePending(
+              ClientAddressBucket(socket.remote_endpoint(ignored).address()));
           if (!pending) {
             // Closed at once (before any TLS work): the cap of connections not yet admitted.
             self->NotePendingRefused();
@@ -87,7 +89,8 @@ void Listener::NotePendingRefused() {
   if (now - pending_refused_logged_ < std::chrono::seconds(10)) return;
   pending_refused_logged_ = now;
   LogWarning(absl::StrCat("--max_pending_connections=", context_.config.max_pending_connections,
-                          " reached: closed ", pending_refused_,
+                          " (or --max_connections_per_ip from one address) reached: closed ",
+                          pending_refused_,
                           " new connections at once (a flood of handshakes or slow requests?)"));
   pending_refused_ = 0;
 }

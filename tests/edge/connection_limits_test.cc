@@ -32,6 +32,20 @@ TEST(ConnectionLimits, AHostRotatingThroughItsSlash64HitsThePerAddressCap) {
   EXPECT_TRUE(limits.Acquire(Bucket("2001:db8:0:1::1")).ok());  // Another /64.
 }
 
+TEST(ConnectionLimits, ConnectionsNotYetAdmittedAreCappedInAllAndPerAddress) {
+  ConnectionLimits limits({.per_ip = 2, .pending = 3});
+  std::optional<PendingSlot> first = limits.AcquirePending("10.0.0.1");
+  std::optional<PendingSlot> second = limits.AcquirePending("10.0.0.1");
+  ASSERT_TRUE(first && second);
+  EXPECT_FALSE(limits.AcquirePending("10.0.0.1"));  // Its address's share.
+  std::optional<PendingSlot> other = limits.AcquirePending("10.0.0.2");
+  ASSERT_TRUE(other);
+  EXPECT_FALSE(limits.AcquirePending("10.0.0.3"));  // The total.
+  first->Release();
+  EXPECT_EQ(limits.pending(), 2u);
+  EXPECT_TRUE(limits.AcquirePending("10.0.0.1"));
+}
+
 TEST(ConnectionLimits, ACredentialIsCappedWhateverItsAddressAndAnUnnamedOneIsNot) {
   ConnectionLimits limits({.per_ip = 3, .per_credential = 2});
   absl::StatusOr<ConnectionSlot> first = limits.Acquire("10.0.0.1", "jwt\neve");

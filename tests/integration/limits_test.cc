@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -215,6 +216,33 @@ TEST_F(LimitsTest, GrpcSubscribeStreamsCountUnderTheConnectionCaps) {
   EXPECT_TRUE(ws->WaitForEvents(1, kWait));
 }
 
+// Whether the gateway closed `fd` without answering (within the test's wait).
+bool ClosedWithoutAnAnswer(int fd) {
+  pollfd readable{.fd = fd, .events = POLLIN};
+  if (poll(&readable, 1, static_cast<int>(kWait.count())) != 1) return false;
+  char byte;
+  return recv(fd, &byte, 1, 0) <= 0;
+}
+
+// One address holds at most --max_connections_per_ip connections not admitted yet (slow
+// requests, plain HTTP exchanges) too: past it its next one is closed at once, and another
+// address is served.
+TEST_F(LimitsTest, OneAddressHoldsAtMostItsShareOfConnectionsNotYetAdmitted) {
+  StartGateway({"--max_connections_per_ip=3"});
+  std::vector<int> silent;
+  for (int i = 0; i < 3; ++i) {
+    silent.push_back(SendAndNeverRead(http_port(), "GET /healthz HTTP/1.1\r\n", "127.0.0.2"));
+    ASSERT_GE(silent.back(), 0);
+  }
+  int refused = SendAndNeverRead(http_port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+                                 "127.0.0.2");
+  ASSERT_GE(refused, 0);
+  EXPECT_TRUE(ClosedWithoutAnAnswer(refused));
+  close(refused);
+  EXPECT_EQ(Fetch(http_port(), "GET", "/healthz").status, 200);  // From 127.0.0.1.
+  for (int fd : silent) close(fd);
+}
+
 // Connections not admitted yet (a TLS handshake, a request being read) are capped: past the cap
 // a new connection is closed at once, and admitted clients do not notice.
 TEST_F(LimitsTest, ConnectionsNotYetAdmittedAreCapped) {
@@ -223,13 +251,8 @@ TEST_F(LimitsTest, ConnectionsNotYetAdmittedAreCapped) {
   ASSERT_TRUE(admitted);
   std::vector<int> silent;
   for (int i = 0; i < 3; ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(http_port());
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-    silent.push_back(fd);
+    silent.push_back(SendAndNeverRead(http_port(), ""));
+    ASSERT_GE(silent.back(), 0);
   }
   std::string refused = RawExchange(http_port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(refused, "");  // Closed without an answer.

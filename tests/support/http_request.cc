@@ -148,11 +148,18 @@ std::string RawExchange(std::uint16_t port, std::string raw_request,
   return received;
 }
 
-int SendAndNeverRead(std::uint16_t port, std::string_view raw_request) {
+int SendAndNeverRead(std::uint16_t port, std::string_view raw_request, const char* from) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
   int small = 4096;
   ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sockaddr_in source{};
+  source.sin_family = AF_INET;
+  if (::inet_pton(AF_INET, from, &source.sin_addr) != 1 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof(source)) != 0) {
+    ::close(fd);
+    return -1;
+  }
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);

@@ -33,9 +33,11 @@ HttpResponse Fetch(std::uint16_t port, std::string method, std::string target,
 std::string RawExchange(std::uint16_t port, std::string raw_request,
                         std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
-// A peer that never reads: a socket connected to 127.0.0.1:port with a 4 KiB receive buffer (a
-// small window, so what it is sent backs up in the sender rather than in kernel buffers), after
-// `raw_request` was written on it. The caller closes it; -1 when connecting or writing failed.
-int SendAndNeverRead(std::uint16_t port, std::string_view raw_request);
+// A peer that never reads: a socket connected to 127.0.0.1:port from `from` (another loopback
+// address is another client) with a 4 KiB receive buffer (a small window, so what it is sent
+// backs up in the sender rather than in kernel buffers), after `raw_request` was written on it.
+// The caller closes it; -1 when connecting or writing failed.
+int SendAndNeverRead(std::uint16_t port, std::string_view raw_request,
+                     const char* from = "127.0.0.1");
 
 }  // namespace herald::testing
