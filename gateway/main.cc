@@ -3,11 +3,10 @@
 
 #include <csignal>
 
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/synchronization/mutex.h"
 #include "gateway.h"
 #include "log.h"
+#include "tool/tool_flags.h"
 
 namespace {
 
@@ -23,10 +22,11 @@ void RaiseFileLimit() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  herald::ParseToolFlags(
+      argc, argv, "herald",
       "Herald real-time gateway: gRPC publishers, WebSocket and SSE subscribers.\n"
-      "Usage: herald [--http_listen=127.0.0.1:8080] [--grpc_listen=127.0.0.1:50051] ...");
-  absl::ParseCommandLine(argc, argv);
+      "Usage: herald [--http_listen=127.0.0.1:8080] [--grpc_listen=127.0.0.1:50051] ...",
+      "gateway/config/config.cc");
   // Debian's abseil is built with lock-order (deadlock) detection on, which costs every Mutex
   // lock a graph lookup on the publish path. The tests keep it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);

@@ -198,7 +198,7 @@ absl::Status ReadTlsFlags(herald::PublisherOptions& options) {
 }
 
 int main(int argc, char** argv) {
-  std::vector<char*> positional = herald::ParseToolFlags(argc, argv, kUsage, "herald_publish");
+  std::vector<char*> positional = herald::ParseToolFlags(argc, argv, "herald-publish", kUsage, "herald_publish");
   if (positional.size() > 1) {
     std::fprintf(stderr, "herald-publish: unexpected argument '%s' (see --help)\n", positional[1]);
     return kExitUsage;

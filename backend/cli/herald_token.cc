@@ -8,8 +8,7 @@
 #include <boost/json.hpp>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
+#include "tool/tool_flags.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -29,10 +28,11 @@ ABSL_FLAG(std::string, aud, "", "Audience (`aud`), when the gateway sets --jwt_a
 ABSL_FLAG(std::string, iss, "", "Issuer (`iss`), when the gateway sets --jwt_issuer.");
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  herald::ParseToolFlags(
+      argc, argv, "herald-token",
       "Mints a Herald JWT and prints it.\n"
-      "Usage: herald-token --key_file=secret --sub=ada --subscribe='chat.>' --publish='chat.>'");
-  absl::ParseCommandLine(argc, argv);
+      "Usage: herald-token --key_file=secret --sub=ada --subscribe='chat.>' --publish='chat.>'",
+      "herald_token");
   std::ifstream file(absl::GetFlag(FLAGS_key_file), std::ios::binary);
   if (absl::GetFlag(FLAGS_key_file).empty() || !file) {
     std::cerr << "herald-token: --key_file must name a readable file\n";

@@ -203,7 +203,7 @@ int Usage(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<char*> positional = herald::ParseToolFlags(argc, argv, kUsage, "herald_ticker");
+  std::vector<char*> positional = herald::ParseToolFlags(argc, argv, "herald-ticker", kUsage, "herald_ticker");
   if (positional.size() > 1)
     return Usage(absl::StrCat("unexpected argument '", positional[1], "'"));
 

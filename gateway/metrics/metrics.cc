@@ -48,6 +48,10 @@ void Metrics::PublishRefused(PublishRefusal reason) {
 std::string Metrics::RenderPrometheus() const {
   std::string text;
   absl::StrAppend(&text,
+                  "# HELP herald_build_info The release this gateway runs (always 1).\n"
+                  "# TYPE herald_build_info gauge\n"
+                  "herald_build_info{version=\"", HERALD_VERSION, "\"} 1\n");
+  absl::StrAppend(&text,
                   "# HELP herald_connections Open client connections.\n"
                   "# TYPE herald_connections gauge\n");
   for (size_t t = 0; t < kTransports; ++t) {

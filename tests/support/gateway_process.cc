@@ -54,6 +54,18 @@ std::string BinaryPath(std::string_view name) {
   return std::string(HERALD_BINARY_DIR) + "/" + std::string(name);
 }
 
+CommandResult RunCommand(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  size_t read;
+  while ((read = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, read);
+  int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
 std::unique_ptr<GatewayProcess> GatewayProcess::Start(std::vector<std::string> extra_args,
                                                       std::string* error) {
   GatewayOptions options;

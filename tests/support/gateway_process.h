@@ -19,6 +19,13 @@ namespace herald::testing {
 // Path of a built program: BinaryPath("herald-publish") -> "<build>/bin/herald-publish".
 std::string BinaryPath(std::string_view name);
 
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // Its stdout.
+};
+// Runs a shell command and collects its stdout.
+CommandResult RunCommand(const std::string& command);
+
 struct GatewayOptions {
   // Extra command-line arguments, placed after the defaults (so a later flag overrides them).
   std::vector<std::string> args;
