@@ -110,8 +110,9 @@ ABSL_FLAG(double, ws_command_rate, 1000,
           "commands get a RESOURCE_EXHAUSTED reply, and a client that keeps flooding is closed "
           "with 4429. 0: no limit.");
 ABSL_FLAG(std::vector<std::string>, allowed_origins, {},
-          "Comma-separated browser origins allowed on /ws, /sse and /v1/publish, exact or with a "
-          "subdomain wildcard (https://*.example.com); empty: any.");
+          "Comma-separated browser origins allowed on /ws, /sse and /v1/publish besides the "
+          "gateway's own (always allowed), exact or with a subdomain wildcard "
+          "(https://*.example.com); empty: any.");
 ABSL_FLAG(absl::Duration, shutdown_timeout, absl::Seconds(10),
           "Deadline for draining clients and in-flight publishes on SIGTERM.");
 ABSL_FLAG(absl::Duration, ws_ping_interval, absl::Seconds(25),

@@ -3,6 +3,11 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <boost/json.hpp>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
 #include "publish/publish_validation.h"
 
 namespace herald {
@@ -48,6 +53,33 @@ std::string ErrorJson(const absl::Status& status) {
   return ToJson(error);
 }
 
+namespace {
+
+// Why `body` did not parse as a PublishRequest, in the words of its fields: `data` is bytes, so
+// in JSON a base64 string (the mistake a newcomer makes first is to put the JSON object there).
+std::string PublishJsonProblem(std::string_view body, absl::string_view parser_message) {
+  boost::system::error_code error;
+  boost::json::value value = boost::json::parse(boost::json::string_view(body.data(), body.size()), error);
+  if (error) return absl::StrCat("the body is not JSON (", error.message(), ")");
+  if (!value.is_object()) return "the body must be a JSON object: {\"topic\": ..., \"data\": ...}";
+  const boost::json::value* data = value.as_object().if_contains("data");
+  if (data != nullptr && !data->is_string() && !data->is_null()) {
+    return "\"data\" is bytes: send a base64 string (for JSON data, base64 of its text, e.g. "
+           "btoa(JSON.stringify(value)), with \"content_type\": \"application/json\")";
+  }
+  if (data != nullptr && data->is_string()) {
+    std::string decoded;
+    const boost::json::string& text = data->as_string();
+    if (!absl::Base64Unescape(absl::string_view(text.data(), text.size()), &decoded) &&
+        !absl::WebSafeBase64Unescape(absl::string_view(text.data(), text.size()), &decoded)) {
+      return "\"data\" is not base64 (bytes travel base64-encoded in JSON)";
+    }
+  }
+  return absl::StrCat("the body is not a JSON PublishRequest: ", parser_message);
+}
+
+}  // namespace
+
 void PublishJson(std::string_view body, const Grant& grant, EdgeContext& context,
                  std::function<void(HttpAnswer)> done) {
   herald::v1::PublishRequest request;
@@ -58,8 +90,8 @@ void PublishJson(std::string_view body, const Grant& grant, EdgeContext& context
   if (google::protobuf::util::Status parsed =
           google::protobuf::util::JsonStringToMessage(body, &request, parse_options);
       !parsed.ok()) {
-    absl::Status status = absl::InvalidArgumentError(
-        std::string("body is not a JSON PublishRequest: ") + std::string(parsed.message()));
+    absl::Status status = absl::InvalidArgumentError(PublishJsonProblem(
+        body, absl::string_view(parsed.message().data(), parsed.message().size())));
     done({400, ErrorJson(status)});
     return;
   }

@@ -197,6 +197,12 @@ void HttpSession::Route(Request request) {
   }
 }
 
+bool HttpSession::OriginAllowed(const Request& request) const {
+  std::string_view origin = request[http::field::origin];
+  return origin.empty() || SameOrigin(origin, request[http::field::host]) ||
+         context_.config.OriginAllowed(absl::string_view(origin.data(), origin.size()));
+}
+
 HttpSession::Headers HttpSession::CorsHeaders(const Request& request) const {
   auto origin = request.find(http::field::origin);
   if (origin == request.end()) return {};
@@ -214,7 +220,7 @@ HttpSession::Headers HttpSession::CorsHeaders(const Request& request) const {
 
 void HttpSession::Preflight(const Request& request) {
   bool keep_alive = request.keep_alive();
-  if (!context_.config.OriginAllowed(std::string(request[http::field::origin]))) {
+  if (!OriginAllowed(request)) {
     Respond(403, "origin not allowed\n", "text/plain", keep_alive);
     return;
   }
@@ -241,7 +247,7 @@ std::optional<Grant> HttpSession::Authenticate(const Request& request,
 
 std::optional<HttpSession::AdmittedStream> HttpSession::AdmitStream(const Request& request,
                                                                     bool topic_required) {
-  if (!context_.config.OriginAllowed(std::string(request[http::field::origin]))) {
+  if (!OriginAllowed(request)) {
     Respond(403, "origin not allowed\n", "text/plain", false);
     return std::nullopt;
   }
@@ -341,7 +347,7 @@ std::optional<HttpSession::AdmittedCall> HttpSession::AdmitCall(const Request& r
     Respond(405, std::move(answer), "text/plain", keep_alive);
     return std::nullopt;
   }
-  if (!context_.config.OriginAllowed(std::string(request[http::field::origin]))) {
+  if (!OriginAllowed(request)) {
     Respond(403, ErrorJson(absl::PermissionDeniedError("origin not allowed")), "application/json",
             keep_alive);
     return std::nullopt;
@@ -429,18 +435,24 @@ void HttpSession::ServeStatic(const Request& request) {
     return;
   }
   // Names are not fingerprinted and files change with each build: clients revalidate each time.
+  // Any page may load them (an ES module from another origin needs CORS); never with cookies.
   const StaticFile& loaded = **file;
-  headers.emplace_back(http::field::etag, loaded.etag);
+  bool gzip = loaded.gzipped && AcceptsGzip(request[http::field::accept_encoding]);
+  const std::string& body = gzip ? *loaded.gzipped : *loaded.body;
+  headers.emplace_back(http::field::etag, gzip ? loaded.gzipped_etag : loaded.etag);
   headers.emplace_back(http::field::cache_control, "no-cache");
-  if (EtagMatches(request[http::field::if_none_match], loaded.etag)) {
-    Respond(304, "", loaded.content_type, keep_alive, headers, loaded.body->size());
+  headers.emplace_back(http::field::access_control_allow_origin, "*");
+  if (loaded.gzipped) headers.emplace_back(http::field::vary, "Accept-Encoding");
+  if (gzip) headers.emplace_back(http::field::content_encoding, "gzip");
+  if (EtagMatches(request[http::field::if_none_match], gzip ? loaded.gzipped_etag : loaded.etag)) {
+    Respond(304, "", loaded.content_type, keep_alive, headers, body.size());
     return;
   }
   if (head) {
-    Respond(200, "", loaded.content_type, keep_alive, headers, loaded.body->size());
+    Respond(200, "", loaded.content_type, keep_alive, headers, body.size());
     return;
   }
-  RespondFile(*std::move(file), keep_alive, headers);
+  RespondFile(*std::move(file), gzip, keep_alive, headers);
 }
 
 void HttpSession::Respond(unsigned status, std::string body, std::string_view content_type,
@@ -462,8 +474,8 @@ void HttpSession::Respond(unsigned status, std::string body, std::string_view co
   Send(response, *response, keep_alive);
 }
 
-void HttpSession::RespondFile(std::shared_ptr<const StaticFile> file, bool keep_alive,
-                              const Headers& headers) {
+void HttpSession::RespondFile(std::shared_ptr<const StaticFile> file, bool gzipped,
+                              bool keep_alive, const Headers& headers) {
   // The response refers to the file's bytes, shared by every request for it, and holds them.
   struct FileResponse {
     std::shared_ptr<const StaticFile> file;
@@ -474,7 +486,8 @@ void HttpSession::RespondFile(std::shared_ptr<const StaticFile> file, bool keep_
   held->response.version(11);
   SetHeaders(held->response, file->content_type, headers);
   held->response.keep_alive(keep_alive);
-  held->response.body() = {file->body->data(), file->body->size()};
+  const std::string& body = gzipped ? *file->gzipped : *file->body;
+  held->response.body() = {body.data(), body.size()};
   held->response.prepare_payload();
   held->file = std::move(file);
   Send(held, held->response, keep_alive);

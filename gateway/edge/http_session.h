@@ -49,6 +49,9 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     Headers cors;
   };
 
+  // Whether the request's Origin may use the gateway: none (not a browser), the gateway's own
+  // (pages it serves), or one --allowed_origins names.
+  bool OriginAllowed(const Request& request) const;
   // The client's address, as connection caps and shares bucket it.
   std::string AddressBucket();
   // TLS handshake on a TLS port, after detecting that the client speaks TLS.
@@ -84,8 +87,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   void Respond(unsigned status, std::string body, std::string_view content_type, bool keep_alive,
                const Headers& headers = {},
                std::optional<uint64_t> length_without_body = std::nullopt);
-  // Writes a loaded static file (a GET's 200).
-  void RespondFile(std::shared_ptr<const StaticFile> file, bool keep_alive,
+  // Writes a loaded static file (a GET's 200): its body, or its gzipped form when `gzipped`.
+  void RespondFile(std::shared_ptr<const StaticFile> file, bool gzipped, bool keep_alive,
                    const Headers& headers);
   static void SetHeaders(boost::beast::http::response_header<>& response,
                          std::string_view content_type, const Headers& headers);

@@ -12,7 +12,13 @@
 #include <optional>
 #include <utility>
 
+#include <zlib.h>
+
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 
 namespace herald {
@@ -41,6 +47,32 @@ std::string_view ContentType(const fs::path& name) {
     if (extension == known) return type;
   }
   return "application/octet-stream";
+}
+
+// Types that gzip well: text, and the JSON, SVG and WebAssembly served with the SDK.
+bool Compressible(std::string_view content_type) {
+  return content_type.starts_with("text/") || content_type == "application/json" ||
+         content_type == "image/svg+xml" || content_type == "application/wasm";
+}
+
+// `bytes` in the gzip format at the best level; nullopt when zlib fails.
+std::optional<std::string> Gzip(std::string_view bytes) {
+  z_stream stream{};
+  constexpr int kGzipWindowBits = 15 + 16;  // 16: a gzip header and trailer, not zlib's.
+  if (deflateInit2(&stream, Z_BEST_COMPRESSION, Z_DEFLATED, kGzipWindowBits, 9,
+                   Z_DEFAULT_STRATEGY) != Z_OK) {
+    return std::nullopt;
+  }
+  std::string out(deflateBound(&stream, bytes.size()), '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+  stream.avail_in = static_cast<uInt>(bytes.size());
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  int result = deflate(&stream, Z_FINISH);
+  out.resize(stream.total_out);
+  deflateEnd(&stream);
+  if (result != Z_STREAM_END) return std::nullopt;
+  return out;
 }
 
 absl::Status NotServed() { return absl::NotFoundError("not a static file"); }
@@ -129,9 +161,25 @@ class StaticFiles::Loader {
     }
     uint64_t mtime_ns = static_cast<uint64_t>(info.st_mtim.tv_sec) * 1000000000 +
                         static_cast<uint64_t>(info.st_mtim.tv_nsec);
-    snapshot_.files[name] = std::make_shared<const StaticFile>(StaticFile{
-        real, ContentType(name),
-        absl::StrCat("W/\"", absl::Hex(body->size()), "-", absl::Hex(mtime_ns), "\""), body});
+    std::string_view content_type = ContentType(name);
+    std::string etag = absl::StrCat(absl::Hex(body->size()), "-", absl::Hex(mtime_ns));
+    std::shared_ptr<const std::string> gzipped =
+        Compressible(content_type) ? Gzipped(real, *body) : nullptr;
+    snapshot_.files[name] = std::make_shared<const StaticFile>(
+        StaticFile{real, content_type, absl::StrCat("W/\"", etag, "\""), body, gzipped,
+                   gzipped ? absl::StrCat("W/\"", etag, "-gzip\"") : std::string()});
+  }
+
+  // The gzipped form of the file's bytes, made once whatever its names; null when it saves
+  // less than an eighth.
+  std::shared_ptr<const std::string> Gzipped(const fs::path& real, const std::string& body) {
+    auto [known, added] = gzipped_.try_emplace(real.string());
+    if (!added) return known->second;
+    std::optional<std::string> gzipped = Gzip(body);
+    if (!gzipped || gzipped->size() > body.size() - body.size() / 8) return nullptr;
+    snapshot_.bytes += gzipped->size();
+    known->second = std::make_shared<const std::string>(*std::move(gzipped));
+    return known->second;
   }
 
   // The file's bytes, read once whatever the number of names it has; null when it does not fit.
@@ -152,6 +200,7 @@ class StaticFiles::Loader {
   std::vector<fs::path> directories_;
   size_t visits_ = 0;
   absl::flat_hash_map<std::string, std::shared_ptr<const std::string>> bodies_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const std::string>> gzipped_;
 };
 
 absl::StatusOr<std::unique_ptr<StaticFiles>> StaticFiles::Open(const fs::path& root) {
@@ -228,6 +277,24 @@ absl::StatusOr<std::shared_ptr<const StaticFile>> StaticFiles::Resolve(
                                                      " is not served: it was too large to load"));
   }
   return file->second;
+}
+
+bool AcceptsGzip(std::string_view accept_encoding) {
+  for (absl::string_view coding :
+       absl::StrSplit(absl::string_view(accept_encoding.data(), accept_encoding.size()), ',')) {
+    std::vector<absl::string_view> parts = absl::StrSplit(coding, ';');
+    absl::string_view name = absl::StripAsciiWhitespace(parts[0]);
+    if (!absl::EqualsIgnoreCase(name, "gzip") && name != "*") continue;
+    double quality = 1;
+    for (size_t i = 1; i < parts.size(); ++i) {
+      absl::string_view parameter = absl::StripAsciiWhitespace(parts[i]);
+      if (absl::ConsumePrefix(&parameter, "q=") || absl::ConsumePrefix(&parameter, "Q=")) {
+        if (!absl::SimpleAtod(parameter, &quality)) quality = 0;
+      }
+    }
+    if (quality > 0) return true;
+  }
+  return false;
 }
 
 bool EtagMatches(std::string_view if_none_match, std::string_view etag) {

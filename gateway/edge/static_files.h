@@ -22,6 +22,10 @@ struct StaticFile {
   std::string_view content_type;  // From the requested name's extension.
   std::string etag;               // Weak, from size and modification time.
   std::shared_ptr<const std::string> body;  // Shared by every name of the file.
+  // The body gzipped, for clients that accept it; null for a type that does not compress (or
+  // when gzip would not save an eighth of it).
+  std::shared_ptr<const std::string> gzipped;
+  std::string gzipped_etag;  // The etag of that representation.
 };
 
 class StaticFiles {
@@ -73,6 +77,9 @@ class StaticFiles {
   mutable absl::Mutex mutex_;
   std::shared_ptr<const Snapshot> snapshot_ ABSL_GUARDED_BY(mutex_);
 };
+
+// Whether an Accept-Encoding header value takes gzip (named, or `*`, without q=0).
+bool AcceptsGzip(std::string_view accept_encoding);
 
 // True when an If-None-Match header value (`*` or a list of entity tags) matches `etag`, with
 // the weak comparison that GET and HEAD use.

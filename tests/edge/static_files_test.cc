@@ -236,5 +236,16 @@ TEST_F(StaticFilesTest, FilesOverTheLimitAreRefusedNotRead) {
   EXPECT_EQ(Served("/app.js"), "app.js");
 }
 
+TEST(AcceptsGzip, ReadsTheCodingsAndTheirWeights) {
+  EXPECT_TRUE(AcceptsGzip("gzip, deflate, br"));
+  EXPECT_TRUE(AcceptsGzip("br;q=1.0, GZIP;q=0.5"));
+  EXPECT_TRUE(AcceptsGzip("*"));
+  EXPECT_FALSE(AcceptsGzip(""));
+  EXPECT_FALSE(AcceptsGzip("identity"));
+  EXPECT_FALSE(AcceptsGzip("br, gzip;q=0"));
+  EXPECT_FALSE(AcceptsGzip("gzip; q=0.000"));
+  EXPECT_FALSE(AcceptsGzip("gzip;q=bogus"));
+}
+
 }  // namespace
 }  // namespace herald

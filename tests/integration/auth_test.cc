@@ -563,6 +563,21 @@ TEST_F(AuthTest, TokensThatLiveTooLongAreRefusedWhenTheGatewayAsks) {
   EXPECT_EQ(TryWs("/ws?topic=chat.a&token=" + *forever).http_status, 101);
 }
 
+// Pages the gateway serves come from its own origin: allowed whatever --allowed_origins says
+// (the demo and the SDK's own page work once origins are set), while other origins stay refused.
+TEST_F(AuthTest, TheGatewaysOwnOriginIsAlwaysAllowed) {
+  std::string own = absl::StrCat("http://127.0.0.1:", http_port());
+  std::string cookie = "herald_token=" + Token({});
+  EXPECT_EQ(TryWs("/ws?topic=chat.lobby", {{"Cookie", cookie}, {"Origin", own}}).http_status, 101);
+  EXPECT_EQ(Fetch(http_port(), "GET", "/v1/history?topic=chat.lobby", "",
+                  {{"Cookie", cookie}, {"Origin", own}})
+                .status,
+            200);
+  EXPECT_EQ(TryWs("/ws?topic=chat.lobby", {{"Cookie", cookie}, {"Origin", "http://127.0.0.2:1"}})
+                .http_status,
+            403);
+}
+
 TEST_F(AuthTest, TheCookieCountsOnlyForTrustedOrigins) {
   std::string cookie = "herald_token=" + Token({});
   EXPECT_EQ(TryWs("/ws?topic=chat.lobby", {{"Cookie", cookie}, {"Origin", "https://app.example.com"}})

@@ -179,6 +179,21 @@ TEST_F(BadInputTest, HttpPublishRefusesBadJsonBadEventsAndOversizedBodies) {
   EXPECT_EQ(Fetch(http_port(), "POST", "/v1/publish", huge_body).status, 413);
 }
 
+// A JSON publish that does not parse says what is wrong in the words of its fields.
+TEST_F(BadInputTest, HttpPublishSaysWhatIsWrongWithItsJson) {
+  auto message = [&](const std::string& body) {
+    HttpResponse answer = Fetch(http_port(), "POST", "/v1/publish", body);
+    EXPECT_EQ(answer.status, 400) << body;
+    return answer.body;
+  };
+  EXPECT_NE(message(R"({"topic":"calm","data":{"price":3}})").find("send a base64 string"),
+            std::string::npos);
+  EXPECT_NE(message(R"({"topic":"calm","data":"not base64!"})").find("is not base64"),
+            std::string::npos);
+  EXPECT_NE(message("{\"topic\": ").find("the body is not JSON"), std::string::npos);
+  EXPECT_NE(message(R"(["calm"])").find("must be a JSON object"), std::string::npos);
+}
+
 // A newer client may send fields this gateway does not know: they are ignored, as proto3 JSON
 // parsers do, and the event is published.
 TEST_F(BadInputTest, HttpPublishIgnoresUnknownFields) {

@@ -2,6 +2,7 @@
 // traversal attempts sent raw on the socket.
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <zlib.h>
 
 #include <csignal>
 #include <filesystem>
@@ -66,6 +67,52 @@ TEST_F(StaticFilesTest, ServesTheIndexAndFilesWithTheirTypes) {
   EXPECT_EQ(missing.status, 404);
   EXPECT_EQ(missing.Header("X-Content-Type-Options"), "nosniff");
   EXPECT_TRUE(gateway_->SawLogLine("static files from " + fs::canonical(root_).string()));
+}
+
+std::string Gunzip(const std::string& bytes) {
+  z_stream stream{};
+  if (inflateInit2(&stream, 15 + 16) != Z_OK) return "";
+  std::string out(1 << 20, '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+  stream.avail_in = static_cast<uInt>(bytes.size());
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  int result = inflate(&stream, Z_FINISH);
+  out.resize(stream.total_out);
+  inflateEnd(&stream);
+  return result == Z_STREAM_END ? out : "";
+}
+
+// A page on another origin may import the SDK (CORS, without credentials), and clients that take
+// gzip get it gzipped, as loaded once; a file gzip would not shrink goes as it is.
+TEST_F(StaticFilesTest, FilesGoGzippedToClientsThatTakeItAndToAnyOrigin) {
+  std::string bundle;
+  for (int i = 0; i < 2000; ++i) bundle += "export const answer" + std::to_string(i) + " = 42;\n";
+  std::ofstream(root_ / "bundle.js") << bundle;
+  StartGateway({"--web_root=" + root_.string()});
+  HttpResponse gzipped = Fetch(http_port(), "GET", "/bundle.js", "",
+                               {{"Accept-Encoding", "br, gzip;q=0.8"}, {"Origin", "https://a.io"}});
+  ASSERT_EQ(gzipped.status, 200);
+  EXPECT_EQ(gzipped.Header("Content-Encoding"), "gzip");
+  EXPECT_EQ(gzipped.Header("Vary"), "Accept-Encoding");
+  EXPECT_EQ(gzipped.Header("Access-Control-Allow-Origin"), "*");
+  EXPECT_FALSE(gzipped.Header("Access-Control-Allow-Credentials").has_value());
+  EXPECT_LT(gzipped.body.size(), bundle.size() / 4);
+  EXPECT_EQ(Gunzip(gzipped.body), bundle);
+  // Revalidating the gzipped form matches its own tag.
+  std::optional<std::string> tag = gzipped.Header("ETag");
+  ASSERT_TRUE(tag.has_value());
+  EXPECT_EQ(Fetch(http_port(), "GET", "/bundle.js", "",
+                  {{"Accept-Encoding", "gzip"}, {"If-None-Match", *tag}})
+                .status,
+            304);
+  HttpResponse plain = Fetch(http_port(), "GET", "/bundle.js", "", {{"Accept-Encoding", "gzip;q=0"}});
+  EXPECT_FALSE(plain.Header("Content-Encoding").has_value());
+  EXPECT_EQ(plain.body, bundle);
+  EXPECT_NE(plain.Header("ETag"), tag);
+  HttpResponse tiny = Fetch(http_port(), "GET", "/app.js", "", {{"Accept-Encoding", "gzip"}});
+  EXPECT_FALSE(tiny.Header("Content-Encoding").has_value());
+  EXPECT_EQ(tiny.body, kApp);
 }
 
 TEST_F(StaticFilesTest, RevalidationAnswers304) {
