@@ -5,6 +5,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "gateway.h"
+#include "grpc/grpc_log.h"
 #include "log.h"
 #include "tool/tool_flags.h"
 
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   // A client that disappears mid-write must not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
   RaiseFileLimit();
+  herald::RouteGrpcLogs();
   absl::StatusOr<herald::Config> config = herald::ConfigFromFlags();
   if (!config.ok()) {
     herald::LogError(config.status().ToString());

@@ -156,6 +156,10 @@ ABSL_FLAG(std::string, grpc_tls_cert_file, "",
           "PEM certificate chain for the gRPC port (default: --tls_cert_file).");
 ABSL_FLAG(std::string, grpc_tls_key_file, "",
           "PEM private key for the gRPC port (default: --tls_key_file).");
+ABSL_FLAG(std::string, grpc_tls, "auto",
+          "TLS on the gRPC port: 'auto' (when a certificate is set, by --grpc_tls_cert_file or "
+          "--tls_cert_file), 'on' (refuse to start without one) or 'off' (plaintext gRPC, e.g. "
+          "on a private network, even when the HTTP port has TLS).");
 ABSL_FLAG(std::string, grpc_client_ca_file, "",
           "PEM CA certificates: gRPC clients must present a certificate it signed (mutual TLS).");
 
@@ -241,9 +245,22 @@ absl::Status TlsFromFlags(Config& config) {
     return absl::InvalidArgumentError(
         "--grpc_tls_cert_file and --grpc_tls_key_file go together");
   }
-  if (config.grpc_tls_cert_file.empty()) {
+  std::string grpc_tls = absl::GetFlag(FLAGS_grpc_tls);
+  if (grpc_tls != "auto" && grpc_tls != "on" && grpc_tls != "off") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--grpc_tls must be auto, on or off, not '", grpc_tls, "'"));
+  }
+  if (grpc_tls == "off") {
+    if (!config.grpc_tls_cert_file.empty()) {
+      return absl::InvalidArgumentError("--grpc_tls=off and --grpc_tls_cert_file contradict");
+    }
+  } else if (config.grpc_tls_cert_file.empty()) {
     config.grpc_tls_cert_file = config.tls_cert_file;
     config.grpc_tls_key_file = config.tls_key_file;
+  }
+  if (grpc_tls == "on" && config.grpc_tls_cert_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--grpc_tls=on needs a certificate: --grpc_tls_cert_file or --tls_cert_file");
   }
   config.grpc_client_ca_file = absl::GetFlag(FLAGS_grpc_client_ca_file);
   if (!config.grpc_client_ca_file.empty() && config.grpc_tls_cert_file.empty()) {
@@ -306,7 +323,7 @@ std::string Config::Describe() const {
       " jwt_require_exp=", auth.jwt_require_exp ? "true" : "false",
       " jwt_max_lifetime=", absl::FormatDuration(auth.jwt_max_lifetime),
       " publisher_keys_file=", auth.publisher_keys_file, " tls_cert_file=", tls_cert_file,
-      " grpc_tls_cert_file=", grpc_tls_cert_file, " grpc_client_ca_file=", grpc_client_ca_file,
+      " grpc_tls=", grpc_tls() ? "on" : "off", " grpc_tls_cert_file=", grpc_tls_cert_file, " grpc_client_ca_file=", grpc_client_ca_file,
       " web_root=", web_root.empty() ? "none" : web_root);
 }
 

@@ -242,8 +242,28 @@ TEST_F(TlsTest, HttpsWssAndSseShareThePortAndPlainHttpIsToldToUseTls) {
   EXPECT_EQ(event.events(0).data(), "over tls");
   EXPECT_NE(sse.ReadUntil("", "over tls").find("over tls"), std::string::npos);
 
-  // A plain gRPC client cannot talk to the TLS gRPC port.
+  // A plain gRPC client cannot talk to the TLS gRPC port, and the log says what to do.
   EXPECT_FALSE(Publish(Request("secure.news", "plain")).ok());
+  EXPECT_TRUE(gateway_->WaitForLogLine("a client spoke plaintext to the gRPC port", kWait));
+}
+
+// TLS on the HTTP port need not mean TLS on the gRPC port: --grpc_tls=off keeps gRPC plaintext
+// (a private network), and --grpc_tls=on refuses to start without a certificate.
+TEST_F(TlsTest, GrpcTlsIsChosenApartFromTheHttpPorts) {
+  StartGateway({"--tls_cert_file=" + pki_.Path("live.crt"),
+                "--tls_key_file=" + pki_.Path("live.key"), "--grpc_tls=off"});
+  EXPECT_TRUE(Publish(Request("plain.grpc", "x")).ok());
+  TlsConnection https(http_port(), pki_.Path("ca.crt"));
+  ASSERT_TRUE(https.ok()) << https.error();
+  EXPECT_EQ(https.Get("/healthz").result_int(), 200);
+
+  GatewayOptions options;
+  options.args = {"--grpc_tls=on"};
+  options.wait_for_listening = false;
+  std::unique_ptr<GatewayProcess> refused = GatewayProcess::StartWithOptions(options);
+  ASSERT_NE(refused, nullptr);
+  EXPECT_EQ(refused->WaitForExit(kWait), std::optional<int>(2));
+  EXPECT_TRUE(refused->WaitForLogLine("--grpc_tls=on needs a certificate", kWait));
 }
 
 // An SSE stream the gateway ends (here by its drain) ends with close_notify: a client can tell
