@@ -182,7 +182,7 @@ void Gateway::RunUntilSignal() {
         return;
       }
       received = signal;
-      key_expiry_timer_.cancel();
+      signals_context_.stop();  // Also when the expiry timer's handler is already queued.
     });
   };
   wait();

@@ -19,37 +19,30 @@ The stubs directory comes from --stubs or the HERALD_PY_STUBS environment variab
 """
 
 import argparse
-import os
 import sys
+
+import herald_grpc
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Publish one event to Herald over gRPC.")
-    parser.add_argument("--target", default="127.0.0.1:50051", help="gRPC address of the gateway")
     parser.add_argument("--topic", required=True, help="topic to publish to")
     parser.add_argument("--data", required=True, help="payload (UTF-8 text)")
     parser.add_argument("--type", default="", help="application event type")
     parser.add_argument("--content_type", default="", help="e.g. application/json or text/plain")
-    parser.add_argument("--token", default="", help="sent as 'authorization: Bearer <token>'")
     parser.add_argument("--idempotency_key", default="", help="makes retries safe")
     parser.add_argument("--ephemeral", action="store_true", help="live only, not kept in history")
     parser.add_argument("--timeout", type=float, default=5.0, help="deadline in seconds")
-    parser.add_argument("--stubs", default=os.environ.get("HERALD_PY_STUBS", ""),
-                        help="directory of the generated stubs (default: $HERALD_PY_STUBS)")
+    herald_grpc.add_connection_args(parser)
     return parser.parse_args(argv)
 
 
 def main(argv):
     args = parse_args(argv)
-    if args.stubs:
-        sys.path.insert(0, args.stubs)
-    try:
-        import grpc
-        from herald.v1 import event_pb2, publisher_pb2_grpc
-    except ImportError as error:
-        print(f"publish.py: cannot import the stubs ({error}); generate them and pass --stubs "
-              "(see the top of this file)", file=sys.stderr)
+    modules = herald_grpc.import_grpc("publish.py", args)
+    if modules is None:
         return 2
+    grpc, event_pb2, publisher_pb2_grpc = modules
 
     request = event_pb2.PublishRequest(
         topic=args.topic,
@@ -59,11 +52,11 @@ def main(argv):
         ephemeral=args.ephemeral,
         idempotency_key=args.idempotency_key,
     )
-    metadata = [("authorization", f"Bearer {args.token}")] if args.token else None
-    with grpc.insecure_channel(args.target) as channel:
+    with herald_grpc.open_channel(grpc, args) as channel:
         stub = publisher_pb2_grpc.PublisherStub(channel)
         try:
-            response = stub.Publish(request, timeout=args.timeout, metadata=metadata)
+            response = stub.Publish(request, timeout=args.timeout,
+                                    metadata=herald_grpc.metadata(args))
         except grpc.RpcError as error:
             print(f"publish.py: {error.code().name}: {error.details()}", file=sys.stderr)
             return 1

@@ -16,29 +16,27 @@ Exit status: 0 all published, 1 a publish failed, 2 the stubs cannot be imported
 
 import argparse
 import asyncio
-import os
 import sys
+
+import herald_grpc
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         description="Publish events to Herald concurrently over gRPC with asyncio.")
-    parser.add_argument("--target", default="127.0.0.1:50051", help="gRPC address of the gateway")
     parser.add_argument("--topic", required=True, help="topic to publish to")
     parser.add_argument("--data", required=True, action="append",
                         help="payload (UTF-8 text) of one event; give it once per event")
     parser.add_argument("--type", default="", help="application event type")
     parser.add_argument("--content_type", default="", help="e.g. application/json or text/plain")
-    parser.add_argument("--token", default="", help="sent as 'authorization: Bearer <token>'")
     parser.add_argument("--timeout", type=float, default=5.0, help="deadline of each publish (s)")
-    parser.add_argument("--stubs", default=os.environ.get("HERALD_PY_STUBS", ""),
-                        help="directory of the generated stubs (default: $HERALD_PY_STUBS)")
+    herald_grpc.add_connection_args(parser)
     return parser.parse_args(argv)
 
 
 async def publish_all(args, grpc, event_pb2, publisher_pb2_grpc):
-    metadata = (("authorization", f"Bearer {args.token}"),) if args.token else None
-    async with grpc.aio.insecure_channel(args.target) as channel:
+    metadata = herald_grpc.metadata(args)
+    async with herald_grpc.open_aio_channel(grpc, args) as channel:
         stub = publisher_pb2_grpc.PublisherStub(channel)
         calls = [
             stub.Publish(event_pb2.PublishRequest(topic=args.topic, type=args.type,
@@ -64,16 +62,10 @@ async def publish_all(args, grpc, event_pb2, publisher_pb2_grpc):
 
 def main(argv):
     args = parse_args(argv)
-    if args.stubs:
-        sys.path.insert(0, args.stubs)
-    try:
-        import grpc
-        import grpc.aio  # pylint: disable=unused-import
-        from herald.v1 import event_pb2, publisher_pb2_grpc
-    except ImportError as error:
-        print(f"publish_async.py: cannot import the stubs ({error}); generate them and pass "
-              "--stubs (see the top of publish.py)", file=sys.stderr)
+    modules = herald_grpc.import_grpc("publish_async.py", args)
+    if modules is None:
         return 2
+    grpc, event_pb2, publisher_pb2_grpc = modules
     return asyncio.run(publish_all(args, grpc, event_pb2, publisher_pb2_grpc))
 
 

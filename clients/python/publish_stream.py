@@ -18,26 +18,24 @@ Exit status: 0 all published, 1 an item or the call failed, 2 the stubs cannot b
 """
 
 import argparse
-import os
 import sys
+
+import herald_grpc
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         description="Publish stdin lines (or --count generated events) to Herald over one "
                     "PublishStream.")
-    parser.add_argument("--target", default="127.0.0.1:50051", help="gRPC address of the gateway")
     parser.add_argument("--topic", required=True, help="topic to publish to")
     parser.add_argument("--count", type=int, default=None,
                         help="publish N generated events instead of reading stdin")
     parser.add_argument("--type", default="", help="application event type")
     parser.add_argument("--content_type", default="", help="e.g. application/json or text/plain")
-    parser.add_argument("--token", default="", help="sent as 'authorization: Bearer <token>'")
     parser.add_argument("--idempotency_key", default="",
                         help="item N is sent with the key '<key>:<N>', so a re-run of the same "
                              "input does not publish twice")
-    parser.add_argument("--stubs", default=os.environ.get("HERALD_PY_STUBS", ""),
-                        help="directory of the generated stubs (default: $HERALD_PY_STUBS)")
+    herald_grpc.add_connection_args(parser)
     args = parser.parse_args(argv)
     if args.count is not None and args.count < 0:
         parser.error("--count must be >= 0")
@@ -53,15 +51,10 @@ def payloads(args):
 
 def main(argv):
     args = parse_args(argv)
-    if args.stubs:
-        sys.path.insert(0, args.stubs)
-    try:
-        import grpc
-        from herald.v1 import event_pb2, publisher_pb2_grpc
-    except ImportError as error:
-        print(f"publish_stream.py: cannot import the stubs ({error}); generate them and pass "
-              "--stubs (see the top of publish.py)", file=sys.stderr)
+    modules = herald_grpc.import_grpc("publish_stream.py", args)
+    if modules is None:
         return 2
+    grpc, event_pb2, publisher_pb2_grpc = modules
 
     sent = 0
 
@@ -76,13 +69,12 @@ def main(argv):
                 topic=args.topic, type=args.type, data=data, content_type=args.content_type,
                 idempotency_key=key, request_id=str(n))
 
-    metadata = [("authorization", f"Bearer {args.token}")] if args.token else None
     answered = 0
     failed = False
-    with grpc.insecure_channel(args.target) as channel:
+    with herald_grpc.open_channel(grpc, args) as channel:
         stub = publisher_pb2_grpc.PublisherStub(channel)
         try:
-            for response in stub.PublishStream(requests(), metadata=metadata):
+            for response in stub.PublishStream(requests(), metadata=herald_grpc.metadata(args)):
                 answered += 1
                 if response.error.code != 0:
                     failed = True

@@ -101,17 +101,18 @@ ABSL_FLAG(int64_t, max_topic_history_bytes, 64 << 20,
           "it drops its own oldest events first, so one busy topic cannot push the others' "
           "history out. 0: no share.");
 ABSL_FLAG(int64_t, max_history_bytes_per_credential, 64 << 20,
-          "Bytes of history the topics one credential (a token's sub) created keep in all "
-          "(counted as for --max_history_bytes); past it the topic being published to drops its "
-          "own oldest events first, so one token cannot fill --max_history_bytes by spreading "
-          "events over many topics. Publisher keys have no share. 0: no share.");
+          "Bytes of history the events one credential (a token's sub) published keep in all, "
+          "whatever their topics (counted as for --max_history_bytes); past it the topic it "
+          "publishes to drops its oldest events, down to none, so one token cannot fill "
+          "--max_history_bytes by spreading events over many topics. Publisher keys have no "
+          "share. 0: no share.");
 ABSL_FLAG(double, ws_command_rate, 1000,
           "Commands a WebSocket connection may send per second (bursts of twice that); past it "
           "commands get a RESOURCE_EXHAUSTED reply, and a client that keeps flooding is closed "
           "with 4429. 0: no limit.");
 ABSL_FLAG(std::vector<std::string>, allowed_origins, {},
           "Comma-separated browser origins allowed on /ws, /sse and /v1/publish besides the "
-          "gateway's own (always allowed), exact or with a subdomain wildcard "
+          "gateway's own (allowed when keys are configured), exact or with a subdomain wildcard "
           "(https://*.example.com); empty: any.");
 ABSL_FLAG(absl::Duration, shutdown_timeout, absl::Seconds(10),
           "Deadline for draining clients and in-flight publishes on SIGTERM.");

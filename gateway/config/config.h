@@ -46,7 +46,7 @@ struct Config {
   size_t max_topics_per_credential = 1000;  // Created by one token's `sub`; 0: no share.
   size_t max_history_bytes = 512 << 20;  // History of all topics; the oldest goes first.
   size_t max_topic_history_bytes = 64 << 20;  // One topic's share of it; 0: none.
-  size_t max_history_bytes_per_credential = 64 << 20;  // Topics one `sub` created; 0: none.
+  size_t max_history_bytes_per_credential = 64 << 20;  // Events one `sub` published; 0: none.
   size_t max_history_answer_bytes = 64 << 20;  // History answers being written at once.
   double history_rate = 50;  // History reads per second per credential; 0: no limit.
   size_t max_idempotency_keys = 500000;                // Within the window, in all.

@@ -50,7 +50,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   };
 
   // Whether the request's Origin may use the gateway: none (not a browser), the gateway's own
-  // (pages it serves), or one --allowed_origins names.
+  // (pages it serves; when keys are configured), or one --allowed_origins names.
   bool OriginAllowed(const Request& request) const;
   // The client's address, as connection caps and shares bucket it.
   std::string AddressBucket();

@@ -55,11 +55,12 @@ bool Compressible(std::string_view content_type) {
          content_type == "image/svg+xml" || content_type == "application/wasm";
 }
 
-// `bytes` in the gzip format at the best level; nullopt when zlib fails.
+// `bytes` in the gzip format (zlib's default level: a reload of a large root stays quick);
+// nullopt when zlib fails.
 std::optional<std::string> Gzip(std::string_view bytes) {
   z_stream stream{};
   constexpr int kGzipWindowBits = 15 + 16;  // 16: a gzip header and trailer, not zlib's.
-  if (deflateInit2(&stream, Z_BEST_COMPRESSION, Z_DEFLATED, kGzipWindowBits, 9,
+  if (deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, kGzipWindowBits, 9,
                    Z_DEFAULT_STRATEGY) != Z_OK) {
     return std::nullopt;
   }
@@ -176,7 +177,10 @@ class StaticFiles::Loader {
     auto [known, added] = gzipped_.try_emplace(real.string());
     if (!added) return known->second;
     std::optional<std::string> gzipped = Gzip(body);
-    if (!gzipped || gzipped->size() > body.size() - body.size() / 8) return nullptr;
+    if (!gzipped || gzipped->size() > body.size() - body.size() / 8 ||
+        snapshot_.bytes + gzipped->size() > kMaxTotalBytes) {
+      return nullptr;
+    }
     snapshot_.bytes += gzipped->size();
     known->second = std::make_shared<const std::string>(*std::move(gzipped));
     return known->second;
@@ -280,11 +284,14 @@ absl::StatusOr<std::shared_ptr<const StaticFile>> StaticFiles::Resolve(
 }
 
 bool AcceptsGzip(std::string_view accept_encoding) {
+  // gzip's own weight, else that of `*`: an explicit "gzip;q=0" wins over "*".
+  std::optional<double> gzip, any;
   for (absl::string_view coding :
        absl::StrSplit(absl::string_view(accept_encoding.data(), accept_encoding.size()), ',')) {
     std::vector<absl::string_view> parts = absl::StrSplit(coding, ';');
     absl::string_view name = absl::StripAsciiWhitespace(parts[0]);
-    if (!absl::EqualsIgnoreCase(name, "gzip") && name != "*") continue;
+    bool is_gzip = absl::EqualsIgnoreCase(name, "gzip");
+    if (!is_gzip && name != "*") continue;
     double quality = 1;
     for (size_t i = 1; i < parts.size(); ++i) {
       absl::string_view parameter = absl::StripAsciiWhitespace(parts[i]);
@@ -292,9 +299,9 @@ bool AcceptsGzip(std::string_view accept_encoding) {
         if (!absl::SimpleAtod(parameter, &quality)) quality = 0;
       }
     }
-    if (quality > 0) return true;
+    (is_gzip ? gzip : any) = quality;
   }
-  return false;
+  return gzip.value_or(any.value_or(0)) > 0;
 }
 
 bool EtagMatches(std::string_view if_none_match, std::string_view etag) {

@@ -21,17 +21,14 @@ absl::StatusOr<MemoryEngine::TopicState*> MemoryEngine::TopicLocked(Stripe& stri
                                                                      absl::string_view topic,
                                                                      const std::string& creator) {
   if (auto it = stripe.topics.find(topic); it != stripe.topics.end()) return &it->second;
-  absl::StatusOr<std::shared_ptr<CreatorHistory>> place = TakeTopicPlace(creator);
-  if (!place.ok()) return place.status();
+  if (absl::Status place = TakeTopicPlace(creator); !place.ok()) return place;
   TopicState& state = stripe.topics[topic];
   state.epoch = RandomId(6);
   state.creator = creator;
-  state.creator_history = *std::move(place);
   return &state;
 }
 
-absl::StatusOr<std::shared_ptr<MemoryEngine::CreatorHistory>> MemoryEngine::TakeTopicPlace(
-    const std::string& creator) {
+absl::Status MemoryEngine::TakeTopicPlace(const std::string& creator) {
   bool publisher_key = absl::StartsWith(creator, "key\n");
   absl::MutexLock lock(&topics_mutex_);
   size_t cap = options_.max_topics;
@@ -48,30 +45,13 @@ absl::StatusOr<std::shared_ptr<MemoryEngine::CreatorHistory>> MemoryEngine::Take
                      " topics; they are forgotten once unused"));
   }
   ++topic_count_;
-  if (creator.empty() || publisher_key || options_.max_history_bytes_per_credential == 0) {
-    return nullptr;
-  }
-  std::shared_ptr<CreatorHistory>& history = history_by_creator_[creator];
-  if (history == nullptr) history = std::make_shared<CreatorHistory>();
-  return history;
+  return absl::OkStatus();
 }
 
 void MemoryEngine::GiveBackTopicPlace(const std::string& creator) {
   absl::MutexLock lock(&topics_mutex_);
   --topic_count_;
-  if (creator.empty() || absl::StartsWith(creator, "key\n")) return;
-  topics_by_creator_.GiveBack(creator);
-  // Copies are only taken under this lock: the map's alone means no topic holds it any more.
-  auto history = history_by_creator_.find(creator);
-  if (history != history_by_creator_.end() && history->second.use_count() == 1) {
-    history_by_creator_.erase(history);
-  }
-}
-
-bool MemoryEngine::CreatorPastShareLocked(const TopicState& topic) const {
-  return topic.creator_history != nullptr &&
-         topic.creator_history->bytes.load(std::memory_order_relaxed) >
-             options_.max_history_bytes_per_credential;
+  if (!creator.empty() && !absl::StartsWith(creator, "key\n")) topics_by_creator_.GiveBack(creator);
 }
 
 namespace {
@@ -89,30 +69,62 @@ size_t HistoryBytes(const EncodedEvent& event) {
 }  // namespace
 
 void MemoryEngine::AppendHistoryLocked(absl::string_view name, TopicState& topic,
-                                       std::shared_ptr<const EncodedEvent> event) {
+                                       std::shared_ptr<const EncodedEvent> event,
+                                       const std::string& publisher) {
   size_t bytes = HistoryBytes(*event);
   history_bytes_.fetch_add(bytes, std::memory_order_relaxed);
   topic.history_bytes += bytes;
-  if (topic.creator_history) topic.creator_history->bytes.fetch_add(bytes, std::memory_order_relaxed);
+  std::shared_ptr<PublisherHistory> owner = PublisherHistoryFor(publisher);
+  if (owner) owner->bytes.fetch_add(bytes, std::memory_order_relaxed);
   topic.history.push_back(std::move(event));
+  topic.history_publishers.push_back(owner);
   if (topic.history.size() == 1) OldestChangedLocked(name, topic);
   if (topic.history.size() > options_.history_size) PopOldestLocked(name, topic);
   while (options_.max_topic_history_bytes != 0 &&
          topic.history_bytes > options_.max_topic_history_bytes && topic.history.size() > 1) {
     PopOldestLocked(name, topic);
   }
-  // Past its creator's share the topic keeps nothing rather than its newest: the share bounds
-  // the creator's history however many topics it spreads it over.
-  while (CreatorPastShareLocked(topic) && !topic.history.empty()) PopOldestLocked(name, topic);
+  // A publisher past its share empties the topic it publishes to rather than keep its newest:
+  // the share bounds what it keeps however many topics it spreads its events over. (Within one
+  // topic, a publisher can push the others' events out by volume anyway.)
+  while (owner && owner->bytes.load(std::memory_order_relaxed) >
+                      options_.max_history_bytes_per_credential &&
+         !topic.history.empty()) {
+    PopOldestLocked(name, topic);
+  }
 }
 
 void MemoryEngine::PopOldestLocked(absl::string_view name, TopicState& topic) {
   size_t bytes = HistoryBytes(*topic.history.front());
   history_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
   topic.history_bytes -= bytes;
-  if (topic.creator_history) topic.creator_history->bytes.fetch_sub(bytes, std::memory_order_relaxed);
+  std::shared_ptr<PublisherHistory> owner = std::move(topic.history_publishers.front());
+  topic.history_publishers.pop_front();
   topic.history.pop_front();
   OldestChangedLocked(name, topic);
+  if (owner) {
+    owner->bytes.fetch_sub(bytes, std::memory_order_relaxed);
+    ForgetUnusedPublisherHistory(std::move(owner));
+  }
+}
+
+std::shared_ptr<MemoryEngine::PublisherHistory> MemoryEngine::PublisherHistoryFor(
+    const std::string& publisher) {
+  if (options_.max_history_bytes_per_credential == 0 || publisher.empty() ||
+      absl::StartsWith(publisher, "key\n")) {
+    return nullptr;
+  }
+  absl::MutexLock lock(&publishers_mutex_);
+  std::shared_ptr<PublisherHistory>& history = history_by_publisher_[publisher];
+  if (history == nullptr) history = std::make_shared<PublisherHistory>(publisher);
+  return history;
+}
+
+void MemoryEngine::ForgetUnusedPublisherHistory(std::shared_ptr<PublisherHistory> history) {
+  absl::MutexLock lock(&publishers_mutex_);
+  // Held by the map and `history` alone: no kept event holds it (copies are only taken under
+  // this lock, so none can appear meanwhile).
+  if (history.use_count() == 2) history_by_publisher_.erase(history->publisher);
 }
 
 void MemoryEngine::OldestChangedLocked(absl::string_view name, TopicState& topic) {
@@ -241,7 +253,7 @@ absl::StatusOr<TopicPosition> MemoryEngine::AcceptLocked(
   event.set_offset(position.offset);
   std::shared_ptr<const EncodedEvent> encoded = EncodeEvent(event);
   if (position.offset != 0 && options_.history_size > 0) {
-    AppendHistoryLocked(request.topic(), topic, encoded);
+    AppendHistoryLocked(request.topic(), topic, encoded, publisher);
   }
   sink_.OnEvent(std::move(encoded));
   return position;
@@ -318,9 +330,8 @@ size_t MemoryEngine::SweepStripe(
     // dedupe.
     if (topic.history.empty() && topic.keys.empty() &&
         now - topic.last_publish >= options_.history_ttl && !has_subscribers(it->first)) {
-      std::string creator = std::move(topic.creator);
+      GiveBackTopicPlace(topic.creator);
       stripe.topics.erase(it++);
-      GiveBackTopicPlace(creator);
     } else {
       ++kept;
       ++it;

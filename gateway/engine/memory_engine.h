@@ -48,10 +48,10 @@ struct MemoryEngineOptions {
   // oldest events first (its newest stays), so one busy topic cannot push every other topic's
   // history out of the budget above.
   size_t max_topic_history_bytes = 0;
-  // Bytes of history the topics one credential created keep in all (0: no share; publisher keys
-  // and anonymous creators have none). Past it, the topic being added to drops its own oldest
-  // events first, down to none: one token spreading events over the many topics it may create
-  // cannot push other tenants' history out of max_history_bytes either.
+  // Bytes of history the events one credential published keep in all, whatever their topics (0:
+  // no share; publisher keys and anonymous publishers have none). Past it, the topic it
+  // publishes to drops its oldest events first, down to none: one token spreading events over
+  // many topics cannot push other tenants' history out of max_history_bytes.
   size_t max_history_bytes_per_credential = 0;
   std::function<absl::Time()> clock = [] { return absl::Now(); };
 };
@@ -92,18 +92,20 @@ class MemoryEngine final : public Engine {
     TopicPosition position;
     absl::Time expires;
   };
-  // History bytes held by the topics of one creator (other topics may add to it on another
-  // stripe, hence atomic).
-  struct CreatorHistory {
+  // The history bytes of one publisher's events, in every topic (hence atomic: topics live on
+  // different stripes).
+  struct PublisherHistory {
+    explicit PublisherHistory(std::string publisher) : publisher(std::move(publisher)) {}
+    const std::string publisher;
     std::atomic<size_t> bytes{0};
   };
   struct TopicState {
     std::string epoch;
     std::string creator;  // The credential that created it (counted in topics_by_creator_).
-    // Its creator's history count when that creator has a share, else null.
-    std::shared_ptr<CreatorHistory> creator_history;
     uint64_t last_offset = 0;
     std::deque<std::shared_ptr<const EncodedEvent>> history;  // Oldest first.
+    // Who published each event of `history` (in step with it), when that publisher has a share.
+    std::deque<std::shared_ptr<PublisherHistory>> history_publishers;
     size_t history_bytes = 0;                                 // As counted in history_bytes_.
     std::deque<IdempotencyKey> keys;                         // Oldest first.
     absl::flat_hash_map<std::string, TopicPosition> positions_by_key;
@@ -123,20 +125,20 @@ class MemoryEngine final : public Engine {
   absl::StatusOr<TopicState*> TopicLocked(Stripe& stripe, absl::string_view topic,
                                           const std::string& creator)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mutex);
-  // A place for one more topic created by `creator`, or why not; given back when it is forgotten
-  // (after its state dropped its creator_history). Holds the creator's history count (null when
-  // it has no share).
-  absl::StatusOr<std::shared_ptr<CreatorHistory>> TakeTopicPlace(const std::string& creator);
+  // A place for one more topic created by `creator`, or why not; given back when it is forgotten.
+  absl::Status TakeTopicPlace(const std::string& creator);
   void GiveBackTopicPlace(const std::string& creator);
-  // Whether the topics `creator` made hold more history than its share.
-  bool CreatorPastShareLocked(const TopicState& topic) const;
   // Drops what is older than the TTL or the idempotency window.
   void ExpireLocked(absl::string_view name, TopicState& topic, absl::Time now);
-  // Adds to / drops from the front of a topic's history, keeping the byte count and oldest_.
+  // Adds to / drops from the front of a topic's history, keeping the byte counts and oldest_.
   void AppendHistoryLocked(absl::string_view name, TopicState& topic,
-                           std::shared_ptr<const EncodedEvent> event);
+                           std::shared_ptr<const EncodedEvent> event, const std::string& publisher);
   void PopOldestLocked(absl::string_view name, TopicState& topic);
   void OldestChangedLocked(absl::string_view name, TopicState& topic);
+  // The history count of `publisher`, or null when it has no share.
+  std::shared_ptr<PublisherHistory> PublisherHistoryFor(const std::string& publisher);
+  // Forgets the count `history` (just released by a topic) once no event holds it.
+  void ForgetUnusedPublisherHistory(std::shared_ptr<PublisherHistory> history);
   // Drops the engine's oldest events until the history fits max_history_bytes. Called without
   // any stripe lock.
   void TrimToBudget();
@@ -171,9 +173,11 @@ class MemoryEngine final : public Engine {
   absl::Mutex topics_mutex_;
   size_t topic_count_ ABSL_GUARDED_BY(topics_mutex_) = 0;
   OwnerCounts topics_by_creator_ ABSL_GUARDED_BY(topics_mutex_);
-  absl::flat_hash_map<std::string, std::shared_ptr<CreatorHistory>> history_by_creator_
-      ABSL_GUARDED_BY(topics_mutex_);
   std::atomic<size_t> history_bytes_{0};
+  // History counts of the publishers that have events kept. Copies are taken under the lock.
+  absl::Mutex publishers_mutex_;
+  absl::flat_hash_map<std::string, std::shared_ptr<PublisherHistory>> history_by_publisher_
+      ABSL_GUARDED_BY(publishers_mutex_);
   // Every topic with history, by the time of its oldest event. Lock order: a stripe, then this.
   absl::Mutex oldest_mutex_;
   std::multimap<int64_t, std::string> oldest_ ABSL_GUARDED_BY(oldest_mutex_);

@@ -245,6 +245,8 @@ TEST(AcceptsGzip, ReadsTheCodingsAndTheirWeights) {
   EXPECT_FALSE(AcceptsGzip("br, gzip;q=0"));
   EXPECT_FALSE(AcceptsGzip("gzip; q=0.000"));
   EXPECT_FALSE(AcceptsGzip("gzip;q=bogus"));
+  EXPECT_FALSE(AcceptsGzip("*, gzip;q=0"));  // Named, it wins over the wildcard.
+  EXPECT_TRUE(AcceptsGzip("*;q=0.1, identity"));
 }
 
 }  // namespace

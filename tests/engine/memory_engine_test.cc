@@ -268,6 +268,13 @@ TEST(MemoryEngine, ATopicPastItsShareDropsItsOwnOldestEventsFirst) {
   EXPECT_EQ(engine.history_bytes(), 4 * event_bytes);
 }
 
+absl::Status RecoverAs(Engine& engine, const std::string& subscriber, const std::string& topic) {
+  absl::Status status;
+  engine.Recover(topic, std::nullopt, subscriber,
+                 [&](absl::StatusOr<TopicHistory> history) { status = history.status(); });
+  return status;
+}
+
 TopicPosition PublishAs(Engine& engine, const std::string& publisher, const std::string& topic) {
   herald::v1::PublishRequest request;
   request.set_topic(topic);
@@ -281,8 +288,9 @@ TopicPosition PublishAs(Engine& engine, const std::string& publisher, const std:
 }
 
 // One token spreading events over many topics, each within its topic share, still keeps no more
-// than its credential's share: the other tenants' history stays, as does a backend's.
-TEST(MemoryEngine, ACredentialsTopicsKeepAtMostItsShareOfHistoryHoweverManyTheyAre) {
+// than its credential's share: the other tenants' history stays, as does a backend's, also in
+// topics that token subscribed to first.
+TEST(MemoryEngine, ACredentialsEventsKeepAtMostItsShareOfHistoryHoweverManyTopicsTheySpan) {
   RecordingSink sink;
   ManualClock clock;
   MemoryEngine unlimited(sink, Options(clock));
@@ -295,6 +303,8 @@ TEST(MemoryEngine, ACredentialsTopicsKeepAtMostItsShareOfHistoryHoweverManyTheyA
   options.max_history_bytes_per_credential = 5 * event_bytes;
   MemoryEngine engine(sink, options);
   std::string calm_epoch = PublishAs(engine, "jwt\nada", "ada.0").epoch;  // The oldest event.
+  // Eve subscribes first to the backend's topic: its events are still the backend's.
+  ASSERT_TRUE(RecoverAs(engine, "jwt\neve", "bck.0").ok());
   std::string backend_epoch;
   for (int i = 0; i < 8; ++i) backend_epoch = PublishAs(engine, "key\nbackend", "bck.0").epoch;
   std::vector<std::string> eve_epochs;
@@ -321,21 +331,16 @@ TEST(MemoryEngine, ACredentialsTopicsKeepAtMostItsShareOfHistoryHoweverManyTheyA
             (std::vector<uint64_t>{6, 7, 8}));
   EXPECT_EQ(engine.history_bytes(), (1 + 3 + 5) * event_bytes);
 
-  // Once eve's topics are forgotten her share is whole again.
+  // As eve's events leave history (here by their TTL), her share is whole again.
   clock.now += absl::Minutes(11);
   engine.Sweep([](absl::string_view) { return false; });
+  EXPECT_EQ(engine.history_bytes(), 0u);
   std::string fresh_epoch;
-  for (int i = 0; i < 3; ++i) fresh_epoch = PublishAs(engine, "jwt\neve", "eve.9").epoch;
-  EXPECT_EQ(Offsets(RecoverSync(engine, "eve.9", TopicPosition{fresh_epoch, 0})),
-            (std::vector<uint64_t>{1, 2, 3}));
+  for (int i = 0; i < 5; ++i) fresh_epoch = PublishAs(engine, "jwt\neve", "eve.9").epoch;
+  EXPECT_EQ(Offsets(RecoverSync(engine, "eve.9", TopicPosition{fresh_epoch, 2})),
+            (std::vector<uint64_t>{3, 4, 5}));
 }
 
-absl::Status RecoverAs(Engine& engine, const std::string& subscriber, const std::string& topic) {
-  absl::Status status;
-  engine.Recover(topic, std::nullopt, subscriber,
-                 [&](absl::StatusOr<TopicHistory> history) { status = history.status(); });
-  return status;
-}
 
 // A token that may only subscribe cannot fill the topic table: each credential creates at most
 // its share, and the last topics are kept for publisher keys (backends).

@@ -1,12 +1,12 @@
 // Auth end to end: JWTs on /ws, /sse and /v1/publish, publisher keys and JWTs on gRPC, topic
 // permissions, expiry and refresh, key reload on SIGHUP, and open mode said loudly.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -474,7 +474,7 @@ TEST_F(AuthTest, AnExpiryAReloadSetsClosesWhatTheKeyOpenedBeforeWhenItComes) {
   ASSERT_TRUE(PublishWith(std::string(kOrdersKey), "orders.a").ok());
   herald::v1::Event event;
   ASSERT_TRUE(subscription->Read(&event));
-  absl::Time expires = absl::Now() + absl::Seconds(2);
+  absl::Time expires = absl::Now() + absl::Seconds(5);
   dir_.Write("keys", absl::StrCat(kOrdersKey, " orders.> subscribe:orders.> expires=",
                                   absl::FormatTime(absl::RFC3339_full, expires, absl::UTCTimeZone()),
                                   "\n"));
@@ -485,7 +485,7 @@ TEST_F(AuthTest, AnExpiryAReloadSetsClosesWhatTheKeyOpenedBeforeWhenItComes) {
   EXPECT_FALSE(subscription->Read(&event));  // Ended by the expiry, not by the deadline.
   EXPECT_EQ(subscription->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_GE(absl::Now(), expires);
-  EXPECT_LT(absl::Now(), expires + absl::Seconds(3));
+  EXPECT_LT(absl::Now(), expires + absl::Seconds(4));  // Within a second, with room for a slow CI.
 }
 
 TEST_F(AuthTest, AGoodClientKeepsEveryEventWhileHostileOnesAreRefused) {
@@ -822,7 +822,10 @@ TEST_F(AuthTest, HistoryReadersThatNeverReadPinAtMostTheirShare) {
       Fetch(http_port(), "GET", "/v1/history?topic=orders.big&limit=1000&token=" + bob);
   EXPECT_EQ(answer.status, 200) << answer.body.substr(0, 200);
   EXPECT_GT(answer.body.size(), 3u << 20);
-  std::this_thread::sleep_for(std::chrono::seconds(1));  // Every request has been answered.
+  for (int fd : unread) {  // Every request has been answered (200 or 429) before RSS is read.
+    pollfd answered{.fd = fd, .events = POLLIN};
+    EXPECT_EQ(poll(&answered, 1, static_cast<int>(kWait.count())), 1);
+  }
   // 60 answers of 4 MiB would be 240 MiB; eve's share is 16 MiB, the rest is slack for the
   // allocator.
   const size_t grown = gateway_->RssBytes() - std::min(before, gateway_->RssBytes());

@@ -9,7 +9,9 @@ test_publish.py (HERALD_BIN, HERALD_SOURCE_DIR), whose gateway and SSE helpers i
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import sys
 import unittest
 
@@ -142,6 +144,30 @@ class ExamplesTest(common.GatewayTestCase):
         self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
         self.assertIn("INVALID_ARGUMENT", result.stderr)
         self.assertEqual(result.stdout, "")
+
+    def test_publish_speaks_tls_to_a_gateway_with_a_certificate(self):
+        """The README's production set-up has TLS on the gRPC port: --tls_ca reaches it, and a
+        plaintext channel is refused (the gateway's log says why)."""
+        pki = tempfile.mkdtemp(prefix="herald-py-tls-")
+        self.addCleanup(shutil.rmtree, pki, True)
+        cert, key = os.path.join(pki, "cert.pem"), os.path.join(pki, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=herald",
+                        "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True)
+        gateway = common.Gateway(os.environ["HERALD_BIN"], f"--tls_cert_file={cert}",
+                                 f"--tls_key_file={key}")
+        self.addCleanup(gateway.stop, common.SHUTDOWN_TIMEOUT_S)
+        _, grpc_port = gateway.wait_listening(common.STARTUP_TIMEOUT_S)
+        target = f"--target=127.0.0.1:{grpc_port}"
+        result = self.run_example("publish.py", target, f"--tls_ca={cert}", "--topic=pyex.tls",
+                                  "--data=secure", "--timeout=10")
+        self.assertEqual(result.returncode, 0, result.stderr + gateway.log())
+        self.assertEqual(self.printed(result, "pyex.tls")[0][0], 1)
+        plain = self.run_example("publish.py", target, "--topic=pyex.tls", "--data=plain",
+                                 "--timeout=3")
+        self.assertEqual(plain.returncode, 1, plain.stderr)
+        self.assertIn("UNAVAILABLE", plain.stderr)
 
     def test_examples_without_stubs_explain_what_to_do(self):
         env = {key: value for key, value in os.environ.items() if key != "HERALD_PY_STUBS"}

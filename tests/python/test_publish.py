@@ -58,11 +58,11 @@ def generate_stubs(source_dir, out_dir):
 class Gateway:
     """The real herald binary on ephemeral ports; its output is drained by threads."""
 
-    def __init__(self, binary):
+    def __init__(self, binary, *flags):
         self.output = deque(maxlen=200)  # Last lines of stdout+stderr, for failure messages.
         self._lines = queue.Queue()
         self.process = subprocess.Popen(
-            [binary, "--http_listen=127.0.0.1:0", "--grpc_listen=127.0.0.1:0"],
+            [binary, "--http_listen=127.0.0.1:0", "--grpc_listen=127.0.0.1:0", *flags],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._threads = [
             threading.Thread(target=self._drain, args=(self.process.stderr, True), daemon=True),
