@@ -823,7 +823,7 @@ TEST_F(AuthTest, HistoryReadersThatNeverReadPinAtMostTheirShare) {
   EXPECT_EQ(answer.status, 200) << answer.body.substr(0, 200);
   EXPECT_GT(answer.body.size(), 3u << 20);
   for (int fd : unread) {  // Every request has been answered (200 or 429) before RSS is read.
-    pollfd answered{.fd = fd, .events = POLLIN};
+    pollfd answered{.fd = fd, .events = POLLIN, .revents = 0};
     EXPECT_EQ(poll(&answered, 1, static_cast<int>(kWait.count())), 1);
   }
   // 60 answers of 4 MiB would be 240 MiB; eve's share is 16 MiB, the rest is slack for the

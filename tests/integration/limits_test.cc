@@ -218,7 +218,7 @@ TEST_F(LimitsTest, GrpcSubscribeStreamsCountUnderTheConnectionCaps) {
 
 // Whether the gateway closed `fd` without answering (within the test's wait).
 bool ClosedWithoutAnAnswer(int fd) {
-  pollfd readable{.fd = fd, .events = POLLIN};
+  pollfd readable{.fd = fd, .events = POLLIN, .revents = 0};
   if (poll(&readable, 1, static_cast<int>(kWait.count())) != 1) return false;
   char byte;
   return recv(fd, &byte, 1, 0) <= 0;
