@@ -3,7 +3,9 @@
 // replaced. Through nginx, a WebSocket client (the SDK bundle) and an SSE stream on one topic get
 // every event once, in offset order, whichever node it was published on; SSE is not buffered;
 // and when the node holding both clients is killed, they reconnect through nginx to the other
-// node and resume with nothing lost and nothing repeated.
+// node and resume with nothing lost and nothing repeated. In front of one node with keys and
+// --allowed_origins, a page of the gateway's own origin on nginx's port gets in, and the access log
+// keeps no ?token=.
 //
 //   HERALD_BIN=build/bin/herald node --test tests/deploy/
 //
@@ -373,4 +375,41 @@ test('two nodes on one Redis behind the example nginx configuration', { timeout:
   // The clients go first, so that the surviving node drains with nothing to tell them.
   await Promise.all(followers.splice(0).map((close) => close()));
   assert.equal(await nodes[survivor].stop(), 0, nodes[survivor].log());
+});
+
+test('one node behind the example nginx configuration on a port of its own', { timeout: 60_000 }, async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'herald-nginx-keys-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const key = 'deploy-test-key-0123456789';
+  await writeFile(path.join(dir, 'keys'), `${key} deploy.> subscribe:deploy.>\n`);
+  const node = await Gateway.start([`--publisher_keys_file=${path.join(dir, 'keys')}`,
+    '--allowed_origins=https://app.example.com']);
+  t.after(() => node.stop());
+  const nginx = await Nginx.start([`127.0.0.1:${node.httpPort}`]);
+  t.after(() => nginx.stop());
+
+  // A page the gateway serves, opened through nginx on a port other than 80: nginx passes the
+  // Host with its port, so the gateway knows the page's Origin for its own and lets it in.
+  const ownOrigin = await new Promise((resolve) => {
+    const socket = new WebSocket(`ws://127.0.0.1:${nginx.port}/ws?topic=deploy.one&token=${key}`,
+      { headers: { Origin: nginx.url } });
+    socket.on('open', () => { socket.close(); resolve(101); });
+    socket.on('unexpected-response', (_, response) => resolve(response.statusCode));
+    socket.on('error', () => resolve(0));
+  });
+  assert.equal(ownOrigin, 101, 'the gateway\'s own origin through nginx');
+  const foreign = await fetch(`${nginx.url}/v1/history?topic=deploy.one&token=${key}`,
+    { headers: { Origin: 'https://evil.example' } });
+  assert.equal(foreign.status, 403);
+
+  // The access log keeps the path of each request, never its query (a ?token= is a credential).
+  const history = await fetch(`${nginx.url}/v1/history?topic=deploy.one&token=${key}`);
+  assert.equal(history.status, 200);
+  await history.text();
+  const accessLog = path.join(nginx.dir, 'logs', 'access.log');
+  await until(async () => (await readFile(accessLog, 'utf8')).includes('/v1/history'), 5_000,
+    'the access log line');
+  const logged = await readFile(accessLog, 'utf8');
+  assert.ok(!logged.includes(key), `the access log holds the token:\n${logged}`);
+  assert.ok(!logged.includes('token='), logged);
 });
