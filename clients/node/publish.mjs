@@ -8,25 +8,20 @@
 //       --content_type=application/json --data='{"text":"hi"}'
 //
 // A failure prints the gRPC status on stderr and exits 1.
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import grpc from '@grpc/grpc-js';
-import protoLoader from '@grpc/proto-loader';
-
-const PROTO_DIR = fileURLToPath(new URL('../../proto', import.meta.url));
+import { CONNECTION_USAGE, callMetadata, connectionOptions, grpc, publisherClient } from './herald_grpc.mjs';
 
 const USAGE = 'usage: node publish.mjs --topic=T --data=PAYLOAD [--type=T] [--content_type=T] ' +
-  '[--target=HOST:PORT] [--token=TOKEN]';
+  CONNECTION_USAGE;
 let flags;
 try {
   ({ values: flags } = parseArgs({
     options: {
-      target: { type: 'string', default: '127.0.0.1:50051' },
+      ...connectionOptions,
       topic: { type: 'string' },
       data: { type: 'string', default: '' },
       type: { type: 'string', default: '' },
       content_type: { type: 'string', default: '' },
-      token: { type: 'string', default: '' }, // sent as 'authorization: Bearer <token>'
     },
   }));
   if (!flags.topic) throw new Error('--topic is required');
@@ -35,15 +30,8 @@ try {
   process.exit(2);
 }
 
-// keepCase: fields keep their .proto names (content_type); longs: String: offset is a string.
-const definition = protoLoader.loadSync('herald/v1/publisher.proto', {
-  includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: true,
-});
-const { Publisher } = grpc.loadPackageDefinition(definition).herald.v1;
-const client = new Publisher(flags.target, grpc.credentials.createInsecure());
-
-const metadata = new grpc.Metadata();
-if (flags.token) metadata.set('authorization', `Bearer ${flags.token}`);
+const client = publisherClient(flags);
+const metadata = callMetadata(flags);
 
 const request = {
   topic: flags.topic,

@@ -11,26 +11,21 @@
 // refused one on stderr. Exit status: 0 all published, 1 an item or the call failed.
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import grpc from '@grpc/grpc-js';
-import protoLoader from '@grpc/proto-loader';
-
-const PROTO_DIR = fileURLToPath(new URL('../../proto', import.meta.url));
+import { CONNECTION_USAGE, callMetadata, connectionOptions, grpc, publisherClient } from './herald_grpc.mjs';
 
 const USAGE = 'usage: node publish_stream.mjs --topic=T [--count=N] [--type=T] ' +
-  '[--content_type=T] [--target=HOST:PORT] [--token=TOKEN]\n' +
+  `[--content_type=T] ${CONNECTION_USAGE}\n` +
   '(without --count: one event per line of stdin)';
 let flags;
 try {
   ({ values: flags } = parseArgs({
     options: {
-      target: { type: 'string', default: '127.0.0.1:50051' },
+      ...connectionOptions,
       topic: { type: 'string' },
       count: { type: 'string' }, // publish N generated events instead of reading stdin
       type: { type: 'string', default: '' },
       content_type: { type: 'string', default: '' },
-      token: { type: 'string', default: '' }, // sent as 'authorization: Bearer <token>'
     },
   }));
   if (!flags.topic) throw new Error('--topic is required');
@@ -42,14 +37,8 @@ try {
   process.exit(2);
 }
 
-const definition = protoLoader.loadSync('herald/v1/publisher.proto', {
-  includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: true,
-});
-const { Publisher } = grpc.loadPackageDefinition(definition).herald.v1;
-const client = new Publisher(flags.target, grpc.credentials.createInsecure());
-
-const metadata = new grpc.Metadata();
-if (flags.token) metadata.set('authorization', `Bearer ${flags.token}`);
+const client = publisherClient(flags);
+const metadata = callMetadata(flags);
 
 // The payloads: generated with --count, else the lines of stdin.
 async function* payloads() {

@@ -5,7 +5,10 @@
 //
 // Run by CTest (node_publish). Needs the npm packages installed at the repository root (npm ci).
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Gateway, run } from '../support/js/gateway.mjs';
@@ -224,4 +227,26 @@ test('the examples without --topic print their usage and exit code 2', async () 
     assert.equal(result.code, 2, `${script}: ${result.stderr}`);
     assert.match(result.stderr, /--topic is required[\s\S]*usage:/);
   }
+});
+
+test('publish.mjs speaks TLS to a gateway with a certificate, and plaintext is refused', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'herald-node-tls-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  const made = await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt',
+    'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=herald',
+    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+  assert.equal(made.code, 0, made.stderr);
+  const secure = await Gateway.start([`--tls_cert_file=${cert}`, `--tls_key_file=${key}`]);
+  t.after(() => secure.stop());
+  const example = (...args) => run(process.execPath,
+    [CLIENTS_DIR + 'publish.mjs', `--target=${secure.grpcTarget}`, '--topic=nodeex.tls', ...args],
+    { timeoutMs: EXAMPLE_TIMEOUT_MS });
+  const result = await example(`--tls_ca=${cert}`, '--data=secure');
+  assert.equal(result.code, 0, result.stderr + secure.log());
+  assert.match(result.stdout, /^nodeex\.tls 1 \S+\n$/);
+  const plain = await example('--data=plain');
+  assert.equal(plain.code, 1, plain.stderr);
+  assert.match(plain.stderr, /UNAVAILABLE/);
 });
