@@ -211,6 +211,15 @@ bool HttpSession::OriginAllowed(const Request& request) const {
   return context_.config.OriginAllowed(absl::string_view(origin.data(), origin.size()));
 }
 
+void HttpSession::RefuseOrigin(const Request& request, bool keep_alive) {
+  // Readable by the refused page itself (no credentials), so a client can say why.
+  Respond(403,
+          ErrorJson(absl::PermissionDeniedError(absl::StrCat(
+              "origin ", std::string(request[http::field::origin]),
+              " is not allowed: the gateway's --allowed_origins must name it"))),
+          "application/json", keep_alive, {{http::field::access_control_allow_origin, "*"}});
+}
+
 HttpSession::Headers HttpSession::CorsHeaders(const Request& request) const {
   auto origin = request.find(http::field::origin);
   if (origin == request.end()) return {};
@@ -229,7 +238,7 @@ HttpSession::Headers HttpSession::CorsHeaders(const Request& request) const {
 void HttpSession::Preflight(const Request& request) {
   bool keep_alive = request.keep_alive();
   if (!OriginAllowed(request)) {
-    Respond(403, "origin not allowed\n", "text/plain", keep_alive);
+    RefuseOrigin(request, keep_alive);
     return;
   }
   Headers headers = CorsHeaders(request);
@@ -256,7 +265,7 @@ std::optional<Grant> HttpSession::Authenticate(const Request& request,
 std::optional<HttpSession::AdmittedStream> HttpSession::AdmitStream(const Request& request,
                                                                     bool topic_required) {
   if (!OriginAllowed(request)) {
-    Respond(403, "origin not allowed\n", "text/plain", false);
+    RefuseOrigin(request, false);
     return std::nullopt;
   }
   Headers cors = CorsHeaders(request);
@@ -356,8 +365,7 @@ std::optional<HttpSession::AdmittedCall> HttpSession::AdmitCall(const Request& r
     return std::nullopt;
   }
   if (!OriginAllowed(request)) {
-    Respond(403, ErrorJson(absl::PermissionDeniedError("origin not allowed")), "application/json",
-            keep_alive);
+    RefuseOrigin(request, keep_alive);
     return std::nullopt;
   }
   Headers cors = CorsHeaders(request);

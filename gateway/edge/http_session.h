@@ -52,6 +52,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   // Whether the request's Origin may use the gateway: none (not a browser), the gateway's own
   // (pages it serves; when keys are configured), or one --allowed_origins names.
   bool OriginAllowed(const Request& request) const;
+  // 403 for an Origin OriginAllowed refuses, which that page may read (the SDK shows it).
+  void RefuseOrigin(const Request& request, bool keep_alive);
   // The client's address, as connection caps and shares bucket it.
   std::string AddressBucket();
   // TLS handshake on a TLS port, after detecting that the client speaks TLS.

@@ -576,6 +576,14 @@ TEST_F(AuthTest, TheGatewaysOwnOriginIsAlwaysAllowed) {
   EXPECT_EQ(TryWs("/ws?topic=chat.lobby", {{"Cookie", cookie}, {"Origin", "http://127.0.0.2:1"}})
                 .http_status,
             403);
+  // The refused page may read why (the SDK's follow-up GET /ws), never with credentials.
+  HttpResponse refused = Fetch(http_port(), "GET", "/ws?topic=chat.lobby", "",
+                               {{"Origin", "https://evil.io"}});
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(refused.Header("Access-Control-Allow-Origin"), "*");
+  EXPECT_FALSE(refused.Header("Access-Control-Allow-Credentials").has_value());
+  EXPECT_NE(refused.body.find("origin https://evil.io is not allowed"), std::string::npos)
+      << refused.body;
 }
 
 TEST_F(AuthTest, TheCookieCountsOnlyForTrustedOrigins) {

@@ -42,6 +42,20 @@ export function isAuthClose(code: number): boolean {
   return code === CloseCode.unauthorized || code === CloseCode.forbidden;
 }
 
+/** The reason in the body of a refused request: the `message` of the gateway's JSON error, or
+ *  its plain text ("origin not allowed"). */
+export function refusalReason(body: string): string {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (parsed && typeof parsed === 'object' && typeof (parsed as { message?: unknown }).message === 'string') {
+      return (parsed as { message: string }).message;
+    }
+  } catch {
+    // Not JSON: the text itself.
+  }
+  return body.trim();
+}
+
 /** The close code an HTTP status of a refused SSE request or WebSocket upgrade stands for. */
 export function closeCodeOfHttpStatus(status: number): number {
   if (status === 401 || status === 403 || status === 429 || status === 400) return 4000 + status;

@@ -4,7 +4,14 @@ import { create } from '@bufbuild/protobuf';
 import { Backoff } from './backoff.js';
 import type { BackoffOptions } from './backoff.js';
 import type { Connection, ConnectionListener, Position, SubscribeAnswer } from './connection.js';
-import { CloseCode, HeraldError, StatusCode, closeCodeOfHttpStatus, isAuthClose } from './errors.js';
+import {
+  CloseCode,
+  HeraldError,
+  StatusCode,
+  closeCodeOfHttpStatus,
+  isAuthClose,
+  refusalReason,
+} from './errors.js';
 import type { HeraldEvent } from './event.js';
 import { base64FromBytes, encodeData } from './event.js';
 import { PublishRequestSchema, PublishResponseSchema } from './gen/herald/v1/event_pb.js';
@@ -585,8 +592,8 @@ export class Herald {
         // pass WebSockets): SSE goes through.
         fallback = true;
         this.transport = 'sse';
-      } else if (typeof refusal === 'number') {
-        error = new HeraldError(refusal, error.message);
+      } else if (typeof refusal === 'object') {
+        error = new HeraldError(refusal.code, refusal.reason);
       } else if (refusal === 'unreachable' && this.mode === 'auto') {
         this.transport = 'websocket';  // When the gateway is back, WebSocket first again.
       }
@@ -614,19 +621,27 @@ export class Herald {
   }
 
   /** Why a connection that never came up failed, asked over plain HTTP (a browser hides the
-   *  status of a refused upgrade): GET /ws answers what the upgrade was refused with, or 426
-   *  when the request itself was fine. */
-  private async probeRefusal(): Promise<number | 'upgrade-blocked' | 'unreachable'> {
+   *  status and text of a refused upgrade): GET /ws answers what the upgrade was refused with
+   *  (its reason as the gateway words it: an origin not allowed, an expired token), or 426 when
+   *  the request itself was fine. */
+  private async probeRefusal(): Promise<
+    { code: number; reason: string } | 'upgrade-blocked' | 'unreachable'
+  > {
     const url = new URL(`${this.baseUrl}/ws`);
     if (this.token) url.searchParams.set('token', this.token);
     const fetchImpl = this.options.fetch ?? globalThis.fetch?.bind(globalThis);
     if (!fetchImpl) return 'unreachable';
     try {
       const response = await fetchImpl(url.toString(), { cache: 'no-store' });
-      void response.body?.cancel();
-      if (response.status === 426) return 'upgrade-blocked';
-      if ([400, 401, 403, 429].includes(response.status)) return closeCodeOfHttpStatus(response.status);
-      return 'unreachable';
+      if (response.status === 426) {
+        void response.body?.cancel();
+        return 'upgrade-blocked';
+      }
+      if (![400, 401, 403, 429].includes(response.status)) {
+        void response.body?.cancel();
+        return 'unreachable';
+      }
+      return { code: closeCodeOfHttpStatus(response.status), reason: refusalReason(await response.text()) };
     } catch {
       return 'unreachable';
     }

@@ -1,7 +1,7 @@
 // One Server-Sent Events stream from /sse, read with fetch so the SDK sees HTTP statuses, sends
 // the token in a header, and receives events of every type.
 import type { Connection, ConnectionListener, Position, SubscribeAnswer } from './connection.js';
-import { CloseCode, HeraldError, closeCodeOfHttpStatus } from './errors.js';
+import { CloseCode, HeraldError, closeCodeOfHttpStatus, refusalReason } from './errors.js';
 import type { HeraldEvent } from './event.js';
 import { bytesFromBase64 } from './event.js';
 
@@ -87,7 +87,7 @@ export class SseConnection implements Connection {
       return;
     }
     if (!response.ok || !response.body) {
-      const reason = (await response.text().catch(() => '')).trim();
+      const reason = refusalReason(await response.text().catch(() => ''));
       this.finish(closeCodeOfHttpStatus(response.status), reason || `HTTP ${response.status}`);
       return;
     }

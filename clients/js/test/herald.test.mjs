@@ -304,6 +304,21 @@ test('a refused upgrade (1006 in a browser) is explained by GET /ws: 401 stops, 
   second.herald.close();
 });
 
+test('a refused origin stops with the gateway\'s reason, not a silent loop', async () => {
+  const message = 'origin https://a.io is not allowed: the gateway\'s --allowed_origins must name it';
+  const refused = fakeFetch({ '/ws': () => jsonResponse(403, { code: 7, message }) });
+  const { herald, states } = client({ fetch: refused });
+  const errors = [];
+  herald.on('error', (error) => errors.push(error));
+  await until(() => FakeWebSocket.last);
+  FakeWebSocket.last.drop(1006);
+  await until(() => herald.state === 'closed');
+  assert.equal(states.at(-1).error.code, 4403);
+  assert.equal(states.at(-1).error.message, message);
+  assert.deepEqual(errors.map((error) => error.message), [message]);
+  assert.equal(FakeWebSocket.sockets.length, 1);  // No reconnect loop.
+});
+
 test('a token expired during an outage is replaced through getToken before the reconnect', async () => {
   const expiring = tokenExpiringAt(Math.floor(Date.now() / 1000) + 2, 'old');
   const fresh = tokenExpiringAt(Math.floor(Date.now() / 1000) + 3600, 'new');
