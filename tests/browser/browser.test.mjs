@@ -7,7 +7,7 @@
 //   HERALD_TICKER=build/bin/herald-ticker HERALD_WEB_ROOT=build/share/herald/web \
 //   HERALD_TEST_OUTPUT=build/test-output node --test tests/browser/browser.test.mjs
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -209,4 +209,36 @@ test('demo app: a restarted gateway (history lost) is reconnected to, and chat g
   const texts = await page.$$eval('#chat-messages li', (items) => items.map((li) => li.textContent));
   assert.equal(texts.filter((text) => text.includes('after the restart')).length, 1, texts.join('|'));
   assert.deepEqual(pageErrors, []);
+});
+
+describe('the README', () => {
+  // The fenced html block under "### The browser SDK in twenty lines", as a user pastes it.
+  function readmeSdkSnippet() {
+    const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
+    const section = readme.indexOf('### The browser SDK in');
+    assert.ok(section >= 0, 'the README has its SDK section');
+    const block = /```html\n([\s\S]*?)```/.exec(readme.slice(section));
+    assert.ok(block, 'the SDK section has an html block');
+    return block[1];
+  }
+
+  test('the SDK snippet works as pasted, in a page of its own next to herald.js', async (t) => {
+    // What the README says to do: the snippet as index.html, the SDK copied next to it.
+    const mypage = mkdtempSync(join(tmpdir(), 'herald-mypage-'));
+    t.after(() => rmSync(mypage, { recursive: true, force: true }));
+    writeFileSync(join(mypage, 'index.html'), readmeSdkSnippet());
+    for (const file of ['herald.js', 'herald.js.map']) {
+      cpSync(join(process.env.HERALD_WEB_ROOT, file), join(mypage, file));
+    }
+    const own = await Gateway.start([`--web_root=${mypage}`]);
+    t.after(() => own.stop());
+    const { page, pageErrors } = await openPage(t, `http://127.0.0.1:${own.httpPort}/`);
+    // Its own publish comes back through its subscription, then one from a backend.
+    await page.waitForFunction(() => document.querySelectorAll('#messages li').length === 1);
+    await publishWithCli(own, 'chat.lobby', JSON.stringify({ from: 'backend', text: 'hello' }));
+    await page.waitForFunction(() => document.querySelectorAll('#messages li').length === 2);
+    const items = await page.$$eval('#messages li', (list) => list.map((item) => item.textContent));
+    assert.deepEqual(items, ['{"from":"ada","text":"hi"}', '{"from":"backend","text":"hello"}']);
+    assert.deepEqual(pageErrors, []);
+  });
 });
