@@ -10,10 +10,12 @@ const STARTUP_TIMEOUT_MS = 20_000;
 const SHUTDOWN_TIMEOUT_MS = 15_000;
 
 export class Gateway {
-  /** Starts HERALD_BIN (or `binary`) with `args` and waits until it listens. */
-  static async start(args = [], binary = process.env.HERALD_BIN) {
+  /** Starts HERALD_BIN (or `binary`) with `args` and waits until it listens: on ephemeral ports,
+   *  or with `defaultAddresses` on its own defaults (127.0.0.1:8080 and :50051). */
+  static async start(args = [], binary = process.env.HERALD_BIN, { defaultAddresses = false } = {}) {
     if (!binary) throw new Error('set HERALD_BIN to the gateway binary (build/bin/herald)');
-    const gateway = new Gateway(binary, args);
+    const listen = defaultAddresses ? [] : ['--http_listen=127.0.0.1:0', '--grpc_listen=127.0.0.1:0'];
+    const gateway = new Gateway(binary, [...listen, ...args]);
     const ports = await gateway.listening;
     gateway.httpPort = ports.httpPort;
     gateway.grpcPort = ports.grpcPort;
@@ -24,11 +26,7 @@ export class Gateway {
 
   constructor(binary, args) {
     this.lines = [];
-    this.process = spawn(
-      binary,
-      ['--http_listen=127.0.0.1:0', '--grpc_listen=127.0.0.1:0', ...args],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    this.process = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.exited = new Promise((resolve) => this.process.on('exit', (code) => resolve(code)));
     this.listening = new Promise((resolve, reject) => {
       const timer = setTimeout(
@@ -82,10 +80,11 @@ export class Gateway {
   }
 }
 
-/** Runs a program to its end; resolves {code, stdout, stderr}. */
-export function run(program, args, { stdin = '', timeoutMs = 60_000 } = {}) {
+/** Runs a program to its end (in `cwd`, by default this process's); resolves {code, stdout,
+ *  stderr}. */
+export function run(program, args, { stdin = '', timeoutMs = 60_000, cwd = undefined } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk));

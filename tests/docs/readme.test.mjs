@@ -1,0 +1,148 @@
+// The README's snippets, as a user pastes them. Every fenced sh, js, html or python block in the
+// README is preceded by a marker: `<!-- snippet: NAME -->` when a test runs it as written (here,
+// or in the test named in RUN_ELSEWHERE), or `<!-- excerpt: why -->` when it is shown on purpose
+// without being run. A block without a marker, a marker no test knows, or a snippet that no
+// longer works fails the suite.
+//
+//   HERALD_BIN=build/bin/herald node --test tests/docs/readme.test.mjs
+//
+// The tour runs against a gateway on the README's own addresses (127.0.0.1:8080 and :50051), in a
+// scratch directory where `build`, `proto` and `clients` lead to the real ones.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Gateway, run } from '../support/js/gateway.mjs';
+
+const sourceDir = fileURLToPath(new URL('../..', import.meta.url));
+const readme = readFileSync(join(sourceDir, 'README.md'), 'utf8');
+const CHECKED_LANGUAGES = new Set(['sh', 'js', 'html', 'python']);
+// Snippets another test runs as written.
+const RUN_ELSEWHERE = { sdk: 'tests/browser/browser.test.mjs ("the README")' };
+// Snippets this file runs.
+const RUN_HERE = new Set(['tour-follow', 'tour-publish', 'tour-stream', 'tour-http', 'stubs-python',
+  'stubs-cpp', 'token']);
+
+/** Every fenced block of a checked language: {language, code, marker, line}. */
+function snippets() {
+  const found = [];
+  const lines = readme.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const fence = /^```(\w*)$/.exec(lines[i]);
+    if (!fence) continue;
+    const end = lines.indexOf('```', i + 1);
+    assert.ok(end > i, `README line ${i + 1}: a fence that does not close`);
+    if (CHECKED_LANGUAGES.has(fence[1])) {
+      const marker = /^<!-- (snippet|excerpt): (.+?) -->$/.exec(lines[i - 1] ?? '');
+      found.push({ language: fence[1], code: lines.slice(i + 1, end).join('\n') + '\n',
+                   marker: marker && { kind: marker[1], value: marker[2] }, line: i + 1 });
+    }
+    i = end;
+  }
+  return found;
+}
+
+function snippet(name) {
+  const found = snippets().filter((s) => s.marker?.kind === 'snippet' && s.marker.value === name);
+  assert.equal(found.length, 1, `one README snippet named ${name}`);
+  return found[0].code;
+}
+
+test('every snippet is run by a test or marked as an excerpt on purpose', () => {
+  for (const { marker, line, language } of snippets()) {
+    assert.ok(marker, `README line ${line}: a ${language} block with neither <!-- snippet: NAME --> ` +
+      'nor <!-- excerpt: why --> before it');
+    if (marker.kind === 'snippet') {
+      assert.ok(RUN_HERE.has(marker.value) || marker.value in RUN_ELSEWHERE,
+        `README line ${line}: no test runs the snippet ${marker.value}`);
+    }
+  }
+  for (const name of [...RUN_HERE, ...Object.keys(RUN_ELSEWHERE)]) snippet(name);
+});
+
+let workspace;
+let gateway;
+
+before(async () => {
+  assert.ok(process.env.HERALD_BIN, 'set HERALD_BIN to build/bin/herald');
+  workspace = mkdtempSync(join(tmpdir(), 'herald-readme-'));
+  symlinkSync(dirname(dirname(process.env.HERALD_BIN)), join(workspace, 'build'));
+  for (const dir of ['proto', 'clients']) symlinkSync(join(sourceDir, dir), join(workspace, dir));
+});
+
+after(async () => {
+  const code = await gateway?.stop();
+  rmSync(workspace, { recursive: true, force: true });
+  if (gateway) assert.equal(code, 0, gateway.log());
+});
+
+/** Runs `code` with bash in the workspace; resolves {code, stdout, stderr}. */
+const shell = (code, stdin = '') => run('bash', ['-euo', 'pipefail', '-c', code], { stdin, cwd: workspace });
+
+/** Starts `code` with bash in the workspace and collects its stdout until stopped. */
+function background(code) {
+  const child = spawn('bash', ['-euo', 'pipefail', '-c', code], { cwd: workspace, detached: true });
+  const started = { output: '', stop: () => { try { process.kill(-child.pid, 'SIGTERM'); } catch {} } };
+  child.stdout.setEncoding('utf8').on('data', (chunk) => (started.output += chunk));
+  return started;
+}
+
+async function until(check, what, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+test('the five-minute tour, on the README\'s own addresses', async (t) => {
+  // `scripts/run` builds and starts herald with its defaults: the built one, as is.
+  gateway = await Gateway.start([], process.env.HERALD_BIN, { defaultAddresses: true });
+  const follow = background(snippet('tour-follow'));
+  t.after(() => follow.stop());
+  await until(() => follow.output.includes('herald.connected'), 'the SSE stream of the tour');
+  assert.match(follow.output, /retry: 2000/);
+
+  const published = await shell(snippet('tour-publish'));
+  assert.equal(published.code, 0, published.stderr);
+  assert.match(published.stdout, /^chat\.lobby 1 \S+\n$/);
+  const epoch = published.stdout.trim().split(' ')[2];
+  await until(() => follow.output.includes('"text":"hello"'), 'the published event over SSE');
+  assert.match(follow.output, new RegExp(`id: ${epoch}-1\nevent: message\ndata: \\{"topic":"chat\\.lobby","offset":1,"type":"message","data":\\{"from":"ada","text":"hello"\\},"content_type":"application/json","time_unix_ms":`));
+
+  const streamed = await shell(snippet('tour-stream'));
+  assert.equal(streamed.code, 0, streamed.stderr);
+  assert.deepEqual(streamed.stdout.trim().split('\n').map((line) => line.split(' ')[1]),
+    ['2', '3', '4', '5', '6']);
+
+  const http = await shell(snippet('tour-http'));
+  assert.equal(http.code, 0, http.stderr);
+  assert.match(http.stdout, /"offset":"7"/);
+  await until(() => follow.output.includes('"offset":7'), 'the HTTP publish over SSE');
+});
+
+test('client stubs as the README generates them', async () => {
+  await until(() => gateway !== undefined, 'the tour\'s gateway');
+  const python = await shell(snippet('stubs-python'));
+  assert.equal(python.code, 0, python.stderr);
+  assert.match(python.stdout, /^chat\.lobby \d+ \S+\n$/);
+  const cpp = await shell(snippet('stubs-cpp'));
+  assert.equal(cpp.code, 0, cpp.stderr);
+  assert.ok(existsSync(join(workspace, 'gen/cpp/herald/v1/publisher.grpc.pb.h')));
+});
+
+test('a token minted as the README says is taken by a gateway with that secret', async (t) => {
+  const minted = await shell(snippet('token'));
+  assert.equal(minted.code, 0, minted.stderr);
+  const token = minted.stdout.trim();
+  assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+  const secured = await Gateway.start([`--jwt_hs256_secret_file=${join(workspace, 'secret')}`]);
+  t.after(() => secured.stop());
+  const allowed = await fetch(`http://127.0.0.1:${secured.httpPort}/v1/history?topic=chat.lobby&token=${token}`);
+  assert.equal(allowed.status, 200, await allowed.text());
+  const refused = await fetch(`http://127.0.0.1:${secured.httpPort}/v1/history?topic=chat.lobby`);
+  assert.equal(refused.status, 401);
+});
