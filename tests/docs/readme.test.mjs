@@ -20,24 +20,34 @@ import { Gateway, run } from '../support/js/gateway.mjs';
 const sourceDir = fileURLToPath(new URL('../..', import.meta.url));
 const readme = readFileSync(join(sourceDir, 'README.md'), 'utf8');
 const CHECKED_LANGUAGES = new Set(['sh', 'js', 'html', 'python']);
+// Other names for code a user would paste: refused, so no snippet escapes the check.
+const UNCHECKED_CODE = new Set(['bash', 'shell', 'console', 'javascript', 'mjs', 'ts', 'typescript',
+  'py', 'python3', 'go', 'cpp', 'c++']);
 // Snippets another test runs as written.
 const RUN_ELSEWHERE = { sdk: 'tests/browser/browser.test.mjs ("the README")' };
 // Snippets this file runs.
 const RUN_HERE = new Set(['tour-follow', 'tour-publish', 'tour-stream', 'tour-http', 'stubs-python',
   'stubs-cpp', 'token']);
 
-/** Every fenced block of a checked language: {language, code, marker, line}. */
+/** Every fenced block of a checked language: {language, code, marker, line}. A fence may be
+ *  indented (in a list) and carry more words after its language. */
 function snippets() {
   const found = [];
   const lines = readme.split('\n');
+  const opening = /^\s*```\s*([\w-]*)/;
+  const closing = /^\s*```\s*$/;
   for (let i = 0; i < lines.length; i++) {
-    const fence = /^```(\w*)$/.exec(lines[i]);
+    const fence = opening.exec(lines[i]);
     if (!fence) continue;
-    const end = lines.indexOf('```', i + 1);
-    assert.ok(end > i, `README line ${i + 1}: a fence that does not close`);
-    if (CHECKED_LANGUAGES.has(fence[1])) {
-      const marker = /^<!-- (snippet|excerpt): (.+?) -->$/.exec(lines[i - 1] ?? '');
-      found.push({ language: fence[1], code: lines.slice(i + 1, end).join('\n') + '\n',
+    let end = i + 1;
+    while (end < lines.length && !closing.test(lines[end])) end++;
+    assert.ok(end < lines.length, `README line ${i + 1}: a fence that does not close`);
+    const language = fence[1].toLowerCase();
+    assert.ok(!UNCHECKED_CODE.has(language),
+      `README line ${i + 1}: write ${language} blocks as sh, js or python, which are checked`);
+    if (CHECKED_LANGUAGES.has(language)) {
+      const marker = /^\s*<!-- (snippet|excerpt): (.+?) -->\s*$/.exec(lines[i - 1] ?? '');
+      found.push({ language, code: lines.slice(i + 1, end).join('\n') + '\n',
                    marker: marker && { kind: marker[1], value: marker[2] }, line: i + 1 });
     }
     i = end;
@@ -98,7 +108,20 @@ async function until(check, what, ms = 10_000) {
   }
 }
 
+/** Fails at once, naming what holds it, when a README address is taken (a gateway left running). */
+async function assertFree(port) {
+  const { createServer } = await import('node:net');
+  await new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', () => reject(new Error(
+      `127.0.0.1:${port} is taken (a herald from scripts/run still running?): the tour needs it`)));
+    server.listen(port, '127.0.0.1', () => server.close(resolve));
+  });
+}
+
 test('the five-minute tour, on the README\'s own addresses', async (t) => {
+  await assertFree(8080);
+  await assertFree(50051);
   // `scripts/run` builds and starts herald with its defaults: the built one, as is.
   gateway = await Gateway.start([], process.env.HERALD_BIN, { defaultAddresses: true });
   const follow = background(snippet('tour-follow'));

@@ -42,18 +42,19 @@ export function isAuthClose(code: number): boolean {
   return code === CloseCode.unauthorized || code === CloseCode.forbidden;
 }
 
-/** The reason in the body of a refused request: the `message` of the gateway's JSON error, or
- *  its plain text ("origin not allowed"). */
-export function refusalReason(body: string): string {
+/** The reason a refused request gives: the `message` of the gateway's JSON error, or a short
+ *  plain-text body; anything else (a proxy's HTML page, an empty body) is named by its status. */
+export function refusalReason(body: string, status: number): string {
+  const fallback = `HTTP ${status}`;
   try {
     const parsed: unknown = JSON.parse(body);
-    if (parsed && typeof parsed === 'object' && typeof (parsed as { message?: unknown }).message === 'string') {
-      return (parsed as { message: string }).message;
-    }
+    const message = parsed && typeof parsed === 'object' ? (parsed as { message?: unknown }).message : undefined;
+    return typeof message === 'string' && message !== '' ? message.slice(0, 300) : fallback;
   } catch {
-    // Not JSON: the text itself.
+    // Not JSON.
   }
-  return body.trim();
+  const text = body.trim();
+  return text === '' || text.startsWith('<') || text.length > 300 ? fallback : text;
 }
 
 /** The close code an HTTP status of a refused SSE request or WebSocket upgrade stands for. */

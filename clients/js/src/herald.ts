@@ -598,11 +598,18 @@ export class Herald {
         this.transport = 'websocket';  // When the gateway is back, WebSocket first again.
       }
     }
-    // One SSE stream carries every topic: a refusal may be about one of them only.
+    // One SSE stream carries every topic: a refusal may be about one of them only, unless the
+    // connection itself is refused (its origin): GET /ws, which names no topic, tells them apart.
     if (!opened && this.transport === 'sse' &&
         (error.code === CloseCode.forbidden || error.code === CloseCode.badRequest)) {
-      if (await this.dropRefusedTopics(attempt)) return;
+      const refusal = error.code === CloseCode.forbidden ? await this.probeRefusal() : undefined;
       if (!this.wanted || attempt !== this.attempt || this.connection) return;
+      if (typeof refusal === 'object' && refusal.code === CloseCode.forbidden) {
+        error = new HeraldError(refusal.code, refusal.reason);
+      } else {
+        if (await this.dropRefusedTopics(attempt)) return;
+        if (!this.wanted || attempt !== this.attempt || this.connection) return;
+      }
     }
     if (isAuthClose(error.code)) {
       if (this.options.getToken && !this.authRetried) {
@@ -641,7 +648,8 @@ export class Herald {
         void response.body?.cancel();
         return 'unreachable';
       }
-      return { code: closeCodeOfHttpStatus(response.status), reason: refusalReason(await response.text()) };
+      const body = await response.text().catch(() => '');
+      return { code: closeCodeOfHttpStatus(response.status), reason: refusalReason(body, response.status) };
     } catch {
       return 'unreachable';
     }

@@ -87,8 +87,8 @@ export class SseConnection implements Connection {
       return;
     }
     if (!response.ok || !response.body) {
-      const reason = refusalReason(await response.text().catch(() => ''));
-      this.finish(closeCodeOfHttpStatus(response.status), reason || `HTTP ${response.status}`);
+      const reason = refusalReason(await response.text().catch(() => ''), response.status);
+      this.finish(closeCodeOfHttpStatus(response.status), reason);
       return;
     }
     try {

@@ -431,6 +431,22 @@ test('sse: a topic this credential may not read is dropped with its error; the o
   herald.close();
 });
 
+test('sse: a refused origin stops the client instead of dropping its topics', async () => {
+  const message = 'origin https://a.io is not allowed: the gateway\'s --allowed_origins must name it';
+  const fetch = fakeFetch({
+    '/sse': () => jsonResponse(403, { code: 7, message }),
+    '/ws': () => jsonResponse(403, { code: 7, message }),
+    '/v1/history': () => jsonResponse(403, { code: 7, message }),
+  });
+  const { herald, states } = client({ transport: 'sse', fetch });
+  const dropped = [];
+  herald.subscribe('chat.a', { onError: (e) => dropped.push(e.code) });
+  await until(() => herald.state === 'closed');
+  assert.equal(states.at(-1).error.code, 4403);
+  assert.equal(states.at(-1).error.message, message);
+  assert.deepEqual(dropped, []);
+});
+
 test('sse with no subscription is connected and publishes over HTTP', async () => {
   const fetch = fakeFetch({
     '/v1/publish': (url, init) => jsonResponse(200, { topic: 'chat.a', offset: '4', epoch: 'E', body: init.body }),
