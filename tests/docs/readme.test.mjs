@@ -10,7 +10,7 @@
 // scratch directory where `build`, `proto` and `clients` lead to the real ones.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -27,7 +27,7 @@ const UNCHECKED_CODE = new Set(['bash', 'shell', 'console', 'javascript', 'mjs',
 const RUN_ELSEWHERE = { sdk: 'tests/browser/browser.test.mjs ("the README")' };
 // Snippets this file runs.
 const RUN_HERE = new Set(['tour-follow', 'tour-publish', 'tour-stream', 'tour-http', 'stubs-python',
-  'stubs-cpp', 'token']);
+  'stubs-cpp', 'token', 'token-python', 'token-node']);
 
 /** Every fenced block of a checked language: {language, code, marker, line}. A fence may be
  *  indented (in a list) and carry more words after its language. */
@@ -168,4 +168,23 @@ test('a token minted as the README says is taken by a gateway with that secret',
   assert.equal(allowed.status, 200, await allowed.text());
   const refused = await fetch(`http://127.0.0.1:${secured.httpPort}/v1/history?topic=chat.lobby`);
   assert.equal(refused.status, 401);
+
+  // The backend snippets sign with the same secret file, for a gateway that asks for `aud`.
+  const strict = await Gateway.start([`--jwt_hs256_secret_file=${join(workspace, 'secret')}`,
+    '--jwt_audience=herald', '--jwt_require_exp']);
+  t.after(() => strict.stop());
+  writeFileSync(join(workspace, 'mint.py'), snippet('token-python'));
+  writeFileSync(join(workspace, 'mint.mjs'), snippet('token-node'));
+  for (const [program, file] of [['/usr/bin/python3', 'mint.py'], [process.execPath, 'mint.mjs']]) {
+    const backend = await run(program, [file], { cwd: workspace });
+    assert.equal(backend.code, 0, backend.stderr);
+    const history = (topic) => fetch(`http://127.0.0.1:${strict.httpPort}/v1/history?topic=${topic}` +
+      `&token=${backend.stdout.trim()}`);
+    const allowed = await history('user:ada.inbox');
+    assert.equal(allowed.status, 200, `${file}: ${await allowed.text()}`);
+    assert.equal((await history('user:bob.inbox')).status, 403, file);
+  }
+  // herald-token's, without `aud`, is refused there, as the README says.
+  assert.equal((await fetch(`http://127.0.0.1:${strict.httpPort}/v1/history?topic=chat.lobby` +
+    `&token=${token}`)).status, 401);
 });
