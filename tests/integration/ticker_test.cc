@@ -125,7 +125,7 @@ TEST_F(TickerTest, KeepsPublishingAfterTheGatewayRestartsAndStopsOnSigterm) {
   ASSERT_FALSE(prices.empty());
   // A new gateway, a new history: offsets follow on from wherever this subscriber joined.
   ExpectPrices(prices, "NOVA", prices.front().at("offset").to_number<uint64_t>());
-  EXPECT_TRUE(ticker->SawLogLine("stream ended"));
+  EXPECT_TRUE(ticker->WaitForLogLine("stream ended", kWait));  // Its log may trail the events.
 
   ASSERT_TRUE(ticker->SendSignal(SIGTERM));
   std::optional<int> exit_code = ticker->WaitForExit(kWait);
