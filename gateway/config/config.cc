@@ -473,18 +473,21 @@ absl::StatusOr<Config> ConfigFromFlags() {
          &config.max_connections_per_credential},
         {"max_pending_connections", absl::GetFlag(FLAGS_max_pending_connections),
          &config.max_pending_connections},
-        {"max_topics", absl::GetFlag(FLAGS_max_topics), &config.max_topics}}) {
-    absl::StatusOr<size_t> size = PositiveSize(name, value, /*zero_ok=*/true);
-    if (!size.ok()) return size.status();
-    *into = *size;
-  }
-  for (auto [name, value, into] :
-       {std::tuple{"max_history_bytes", absl::GetFlag(FLAGS_max_history_bytes),
-                   &config.max_history_bytes},
+        {"max_topics", absl::GetFlag(FLAGS_max_topics), &config.max_topics},
+        {"max_topics_per_credential", absl::GetFlag(FLAGS_max_topics_per_credential),
+         &config.max_topics_per_credential},
+        {"max_history_bytes", absl::GetFlag(FLAGS_max_history_bytes), &config.max_history_bytes},
         {"max_topic_history_bytes", absl::GetFlag(FLAGS_max_topic_history_bytes),
          &config.max_topic_history_bytes},
         {"max_history_bytes_per_credential", absl::GetFlag(FLAGS_max_history_bytes_per_credential),
-         &config.max_history_bytes_per_credential}}) {
+         &config.max_history_bytes_per_credential},
+        {"max_history_answer_bytes", absl::GetFlag(FLAGS_max_history_answer_bytes),
+         &config.max_history_answer_bytes},
+        {"max_idempotency_keys", absl::GetFlag(FLAGS_max_idempotency_keys),
+         &config.max_idempotency_keys},
+        {"max_idempotency_keys_per_publisher",
+         absl::GetFlag(FLAGS_max_idempotency_keys_per_publisher),
+         &config.max_idempotency_keys_per_publisher}}) {
     absl::StatusOr<size_t> size = PositiveSize(name, value, /*zero_ok=*/true);
     if (!size.ok()) return size.status();
     *into = *size;
@@ -507,20 +510,6 @@ absl::StatusOr<Config> ConfigFromFlags() {
   }
   config.history_ttl = absl::GetFlag(FLAGS_history_ttl);
   config.idempotency_window = absl::GetFlag(FLAGS_idempotency_window);
-  for (auto [name, value, into] :
-       {std::tuple{"max_idempotency_keys", absl::GetFlag(FLAGS_max_idempotency_keys),
-                   &config.max_idempotency_keys},
-        {"max_history_answer_bytes", absl::GetFlag(FLAGS_max_history_answer_bytes),
-         &config.max_history_answer_bytes},
-        {"max_topics_per_credential", absl::GetFlag(FLAGS_max_topics_per_credential),
-         &config.max_topics_per_credential},
-        {"max_idempotency_keys_per_publisher",
-         absl::GetFlag(FLAGS_max_idempotency_keys_per_publisher),
-         &config.max_idempotency_keys_per_publisher}}) {
-    absl::StatusOr<size_t> size = PositiveSize(name, value, /*zero_ok=*/true);
-    if (!size.ok()) return size.status();
-    *into = *size;
-  }
   config.shutdown_timeout = absl::GetFlag(FLAGS_shutdown_timeout);
   config.ws_ping_interval = absl::GetFlag(FLAGS_ws_ping_interval);
   config.sse_ping_interval = absl::GetFlag(FLAGS_sse_ping_interval);
