@@ -207,12 +207,20 @@ TEST(MemoryEngine, ReadingAnUnknownTopicsHistoryCreatesNothing) {
   EXPECT_EQ(Offsets(recovered), (std::vector<uint64_t>{1, 2}));
 }
 
-TEST(MemoryEngine, TheHistoryBudgetDropsTheOldestEventsOfAnyTopicFirst) {
+
+// What one event of the tests below (on a topic named like `topic`) counts in history bytes.
+size_t HistoryBytesOfOneEvent(const std::string& topic) {
   RecordingSink sink;
   ManualClock clock;
   MemoryEngine unlimited(sink, Options(clock));
-  PublishSync(unlimited, "prob");  // The same name length as the topics below.
-  const size_t event_bytes = unlimited.history_bytes();
+  PublishSync(unlimited, topic);
+  return unlimited.history_bytes();
+}
+
+TEST(MemoryEngine, TheHistoryBudgetDropsTheOldestEventsOfAnyTopicFirst) {
+  RecordingSink sink;
+  ManualClock clock;
+  const size_t event_bytes = HistoryBytesOfOneEvent("prob");  // Names as long as below.
   ASSERT_GT(event_bytes, 0u);
 
   MemoryEngineOptions options = Options(clock);
@@ -243,9 +251,7 @@ TEST(MemoryEngine, TheHistoryBudgetDropsTheOldestEventsOfAnyTopicFirst) {
 TEST(MemoryEngine, ATopicPastItsShareDropsItsOwnOldestEventsFirst) {
   RecordingSink sink;
   ManualClock clock;
-  MemoryEngine unlimited(sink, Options(clock));
-  PublishSync(unlimited, "prob");  // The same name length as the topics below.
-  const size_t event_bytes = unlimited.history_bytes();
+  const size_t event_bytes = HistoryBytesOfOneEvent("prob");  // Names as long as below.
 
   MemoryEngineOptions options = Options(clock);
   options.max_history_bytes = 10 * event_bytes;
@@ -293,9 +299,7 @@ TopicPosition PublishAs(Engine& engine, const std::string& publisher, const std:
 TEST(MemoryEngine, ACredentialsEventsKeepAtMostItsShareOfHistoryHoweverManyTopicsTheySpan) {
   RecordingSink sink;
   ManualClock clock;
-  MemoryEngine unlimited(sink, Options(clock));
-  PublishSync(unlimited, "eve.0");  // The same name length as the topics below.
-  const size_t event_bytes = unlimited.history_bytes();
+  const size_t event_bytes = HistoryBytesOfOneEvent("eve.0");  // Names as long as below.
 
   MemoryEngineOptions options = Options(clock);
   options.max_history_bytes = 20 * event_bytes;
