@@ -28,7 +28,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string_view ContentType(const fs::path& name) {
-  static constexpr std::array<std::pair<std::string_view, std::string_view>, 12> kTypes = {{
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 13> kTypes = {{
       {".html", "text/html; charset=utf-8"},
       {".js", "text/javascript; charset=utf-8"},
       {".mjs", "text/javascript; charset=utf-8"},
@@ -39,6 +39,7 @@ std::string_view ContentType(const fs::path& name) {
       {".png", "image/png"},
       {".ico", "image/x-icon"},
       {".txt", "text/plain; charset=utf-8"},
+      {".ts", "text/plain; charset=utf-8"},  // herald.d.ts: read by editors, never run.
       {".wasm", "application/wasm"},
       {".woff2", "font/woff2"},
   }};

@@ -6,13 +6,18 @@
 //   HERALD_BIN=build/bin/herald HERALD_PUBLISH=build/bin/herald-publish node --test tests/js/
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, afterEach, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { Herald } from '../../clients/js/dist/herald.js';
 import { CutProxy } from '../support/js/cut_proxy.mjs';
-import { Gateway, publishWithCli, until } from '../support/js/gateway.mjs';
+import { Gateway, publishWithCli, run, until } from '../support/js/gateway.mjs';
 import { RedisServer } from '../support/js/redis.mjs';
 
+const sourceDir = fileURLToPath(new URL('../..', import.meta.url));
 const fastBackoff = { minDelayMs: 50, maxDelayMs: 200, stableAfterMs: 1000 };
 const secret = 'herald-sdk-test-secret-of-at-least-32-bytes';
 
@@ -88,6 +93,37 @@ describe('open gateway', () => {
       herald.close();
     });
   }
+
+  test('a TypeScript page typed by the served /herald.d.ts compiles, and a misuse does not', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'herald-types-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    for (const file of ['herald.js', 'herald.d.ts']) {
+      const served = await fetch(`${gateway.httpUrl}/${file}`);
+      assert.equal(served.status, 200, file);
+      assert.match(served.headers.get('content-type'), file.endsWith('.ts') ? /^text\/plain/ : /^text\/javascript/);
+      await writeFile(join(dir, file), Buffer.from(await served.arrayBuffer()));
+    }
+    const page = (body) => `import { Herald, HeraldError, CloseCode, type HeraldEvent } from './herald.js';
+const herald = new Herald({ url: 'https://push.example.com', transport: 'auto' });
+${body}
+`;
+    const compile = async (body) => {
+      await writeFile(join(dir, 'page.ts'), page(body));
+      return run(join(sourceDir, 'node_modules', '.bin', 'tsc'), ['--noEmit', '--strict',
+        '--target', 'ES2022', '--module', 'ES2022', '--moduleResolution', 'bundler', 'page.ts'],
+        { cwd: dir });
+    };
+    const good = await compile(`const sub = herald.subscribe('chat.lobby', {
+  onEvent: (event: HeraldEvent) => console.log(event.offset, event.data),
+  onError: (error: HeraldError) => console.log(error.code === CloseCode.forbidden),
+});
+herald.publish('chat.lobby', { text: 'hi' }).then((answer) => console.log(answer.offset));
+sub.unsubscribe();`);
+    assert.equal(good.code, 0, good.stdout + good.stderr);
+    const misuse = await compile(`herald.subscribe('chat.lobby', { onEvent: (event: HeraldEvent) => event.ofset });`);
+    assert.notEqual(misuse.code, 0);
+    assert.match(misuse.stdout, /ofset/);
+  });
 
   test('websocket: publish, ephemeral events, and a refused publish', async (t) => {
     const { herald } = client(gateway.httpUrl, 'websocket');
