@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -118,7 +119,11 @@ absl::StatusOr<Grant> Authenticator::Authenticate(absl::string_view credential,
     if (grant->Expired(now)) return absl::UnauthenticatedError("this publisher key expired");
     return *std::move(grant);
   }
-  if (keys->jwt.empty()) return absl::UnauthenticatedError("unknown key");
+  // A credential without a JWT's two dots is a publisher key the file does not hold: say so,
+  // rather than describe it as a malformed token.
+  if (keys->jwt.empty() || absl::c_count(credential, '.') != 2) {
+    return absl::UnauthenticatedError("unknown key");
+  }
   JwtVerifyOptions options;
   options.now = now;
   options.audience = config_.jwt_audience;

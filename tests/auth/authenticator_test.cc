@@ -57,6 +57,10 @@ TEST_F(AuthenticatorTest, ChecksJwtsAndPublisherKeys) {
 
   EXPECT_EQ((*auth)->Authenticate("").status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ((*auth)->Authenticate("nope").status().code(), absl::StatusCode::kUnauthenticated);
+  // A mistyped publisher key is named as one, not as a malformed token.
+  EXPECT_EQ((*auth)->Authenticate("backend-key-0123456780").status().message(), "unknown key");
+  EXPECT_EQ((*auth)->Authenticate("a.b").status().message(), "unknown key");
+  EXPECT_EQ((*auth)->Authenticate("a.b.c").status().message(), "malformed token: bad base64url");
 
   absl::StatusOr<Grant> key = (*auth)->Authenticate("backend-key-0123456789");
   ASSERT_TRUE(key.ok());

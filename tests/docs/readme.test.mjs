@@ -9,7 +9,7 @@
 // The tour runs against a gateway on the README's own addresses (127.0.0.1:8080 and :50051), in a
 // scratch directory where `build`, `proto` and `clients` lead to the real ones.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -27,7 +27,8 @@ const UNCHECKED_CODE = new Set(['bash', 'shell', 'console', 'javascript', 'mjs',
 const RUN_ELSEWHERE = { sdk: 'tests/browser/browser.test.mjs ("the README")' };
 // Snippets this file runs.
 const RUN_HERE = new Set(['tour-follow', 'tour-publish', 'tour-stream', 'tour-http', 'stubs-python',
-  'stubs-cpp', 'token', 'token-python', 'token-node']);
+  'stubs-cpp', 'token', 'token-python', 'token-node', 'production-keys', 'production',
+  'production-clients']);
 
 /** Every fenced block of a checked language: {language, code, marker, line}. A fence may be
  *  indented (in a list) and carry more words after its language. */
@@ -73,6 +74,22 @@ test('every snippet is run by a test or marked as an excerpt on purpose', () => 
   for (const name of [...RUN_HERE, ...Object.keys(RUN_ELSEWHERE)]) snippet(name);
 });
 
+test('every refusal message the README explains is one the gateway says', () => {
+  const start = readme.indexOf('<!-- refusals:');
+  assert.ok(start > 0, 'the refusals table');
+  const table = readme.slice(start, readme.indexOf('\n\n', readme.indexOf('| message', start)));
+  const messages = [...table.matchAll(/^\| (.+?) \|/gm)].slice(2)
+    .flatMap(([, cell]) => [...cell.matchAll(/`([^`]+)`/g)].map(([, message]) => message));
+  assert.ok(messages.length >= 20, `${messages.length} messages`);
+  const said = execFileSync('grep', ['-rhoE', '"[^"]*"', join(sourceDir, 'gateway')], { encoding: 'utf8' });
+  for (const message of messages) {
+    // `no HS256 key` is built from the algorithm's name; `…` stands for the topic or the limit.
+    const quoted = message === 'no HS256 key' ? '"no "' :
+      message.endsWith(' …') ? `"${message.slice(0, -1)}` : `"${message}"`;
+    assert.ok(said.includes(quoted), `the gateway never says "${message}"`);
+  }
+});
+
 let workspace;
 let gateway;
 
@@ -92,12 +109,26 @@ after(async () => {
 /** Runs `code` with bash in the workspace; resolves {code, stdout, stderr}. */
 const shell = (code, stdin = '') => run('bash', ['-euo', 'pipefail', '-c', code], { stdin, cwd: workspace });
 
-/** Starts `code` with bash in the workspace and collects its stdout until stopped. */
-function background(code) {
-  const child = spawn('bash', ['-euo', 'pipefail', '-c', code], { cwd: workspace, detached: true });
-  const started = { output: '', stop: () => { try { process.kill(-child.pid, 'SIGTERM'); } catch {} } };
+/** Starts `code` with bash in the workspace and collects its stdout (and stderr apart) until
+ *  stopped. */
+function background(code, env = process.env) {
+  const child = spawn('bash', ['-euo', 'pipefail', '-c', code], { cwd: workspace, detached: true, env });
+  const started = { output: '', errors: '', stop: () => { try { process.kill(-child.pid, 'SIGTERM'); } catch {} } };
   child.stdout.setEncoding('utf8').on('data', (chunk) => (started.output += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk) => (started.errors += chunk));
   return started;
+}
+
+/** A port nothing listens on now. */
+async function freePort() {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 async function until(check, what, ms = 10_000) {
@@ -187,4 +218,56 @@ test('a token minted as the README says is taken by a gateway with that secret',
   // herald-token's, without `aud`, is refused there, as the README says.
   assert.equal((await fetch(`http://127.0.0.1:${strict.httpPort}/v1/history?topic=chat.lobby` +
     `&token=${token}`)).status, 401);
+});
+
+test('the production set-up: keys, the gateway with TLS, a user\'s token and a publishing service', async (t) => {
+  // What a production machine has and a test does not: /etc/herald, the two names, a certificate
+  // from a CA the clients trust. Everything else runs as written.
+  const etc = join(workspace, 'etc', 'herald');
+  const [httpPort, grpcPort] = [await freePort(), await freePort()];
+  const local = (code) => code
+    .replaceAll('/etc/herald', etc)
+    .replaceAll('0.0.0.0:443', `127.0.0.1:${httpPort}`)
+    .replaceAll('herald.example.com', `localhost:${httpPort}`)
+    .replaceAll('10.0.0.5:50051', `127.0.0.1:${grpcPort}`);
+  const keys = await shell(local(snippet('production-keys')));
+  assert.equal(keys.code, 0, keys.stderr);
+  const tls = await shell(`mkdir -p ${etc}/tls && cd ${etc}/tls && ` +
+    'openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 ' +
+    '-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 ' +
+    '-keyout key.pem -out fullchain.pem 2>/dev/null');
+  assert.equal(tls.code, 0, tls.stderr);
+  const env = { ...process.env, PATH: `${dirname(process.env.HERALD_BIN)}:${process.env.PATH}`,
+    CURL_CA_BUNDLE: join(etc, 'tls', 'fullchain.pem'),
+    GRPC_DEFAULT_SSL_ROOTS_FILE_PATH: join(etc, 'tls', 'fullchain.pem') };
+
+  const herald = background(local(snippet('production')), env);
+  t.after(() => herald.stop());
+  await until(() => herald.errors.includes('herald listening') || / (ERROR|FATAL) /.test(herald.errors),
+    'the production gateway', 15_000);
+  assert.match(herald.errors, /herald listening/);
+  const clients = background(local(snippet('production-clients')), env);
+  t.after(() => clients.stop());
+  await until(() => (/chat\.lobby 1 /.test(clients.output) && clients.output.includes('order shipped')) ||
+    clients.errors.length > 0,
+    'the published event on the token\'s stream', 15_000);
+  assert.equal(clients.errors, '', herald.errors);
+  assert.match(clients.output, /id: \S+-1\ndata: \{"topic":"chat\.lobby","offset":1,"data":\{"text":"order shipped"\}/);
+  assert.match(clients.output, /chat\.lobby 1 \S+\n/);  // herald-publish's answer
+
+  // The set-up refuses what it should: no token, a page from an origin not listed, a plaintext
+  // publisher.
+  const status = async (url, ...headers) => (await run('curl', ['-s', '-o', '/dev/null',
+    '-w', '%{http_code}', '--max-time', '2', '--cacert', env.CURL_CA_BUNDLE,
+    ...headers.flatMap((header) => ['-H', header]), url])).stdout;
+  const stream = `https://localhost:${httpPort}/sse?topic=chat.lobby`;
+  const token = readFileSync(join(workspace, 'ada.jwt'), 'utf8').trim();
+  assert.equal(await status(stream), '401');
+  assert.equal(await status(`${stream}&token=${token}`, 'Origin: https://evil.example.net'), '403');
+  assert.equal(await status(`${stream}&token=${token}`, 'Origin: https://app.example.com'), '200');
+  const plaintext = await run(join(dirname(process.env.HERALD_BIN), 'herald-publish'),
+    [`--target=127.0.0.1:${grpcPort}`, `--token=${readFileSync(join(etc, 'orders_service.key'), 'utf8').trim()}`,
+      '--topic=chat.lobby', '--data=x', '--timeout=3s']);
+  assert.notEqual(plaintext.code, 0);
+  assert.match(plaintext.stderr, /UNAVAILABLE/);
 });
