@@ -35,12 +35,14 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
       publish_admission_(config_.publish_rate, config_.max_delivery_lag,
                          [this] { return hub_->DeliveryLag(); },
                          [this] { return hub_->WriteBacklogged(); }, metrics_),
+      topic_rules_(std::make_shared<TopicRulesStore>(config_.topic_rules_file,
+                                                     config_.DefaultTopicRule())),
       loops_(static_cast<size_t>(config_.threads)) {
-  hub_ = std::make_unique<Hub>(loops_.HubLoops(), metrics_);
+  hub_ = std::make_unique<Hub>(loops_.HubLoops(), metrics_, topic_rules_);
   engine_ = MakeEngine();
   hub_->set_engine(engine_.get());
-  publish_pipeline_ =
-      std::make_unique<PublishPipeline>(config_.max_message_bytes, *engine_, publish_admission_);
+  publish_pipeline_ = std::make_unique<PublishPipeline>(config_.max_message_bytes, *engine_,
+                                                        publish_admission_, topic_rules_);
   client_registry_ = std::make_unique<ClientRegistry>(loops_.HubLoops());
   client_context_ = std::make_unique<ClientContext>(ClientContext{
       config_, *hub_, *publish_pipeline_, *authenticator_, metrics_, *client_registry_, draining_});
@@ -56,6 +58,7 @@ std::unique_ptr<Engine> Gateway::MakeEngine() {
     options.address = *config_.redis;
     options.history_size = config_.history_size;
     options.history_ttl = config_.history_ttl;
+    options.rules = topic_rules_;
     options.idempotency_window = config_.idempotency_window;
     options.timeout = config_.redis_timeout;
     return std::make_unique<RedisEngine>(*hub_, std::move(options));
@@ -63,6 +66,7 @@ std::unique_ptr<Engine> Gateway::MakeEngine() {
   MemoryEngineOptions options;
   options.history_size = config_.history_size;
   options.history_ttl = config_.history_ttl;
+  options.rules = topic_rules_;
   options.idempotency_window = config_.idempotency_window;
   options.max_topics = config_.max_topics;
   options.max_topics_per_credential = config_.max_topics_per_credential;
@@ -88,6 +92,8 @@ Gateway::~Gateway() {
 }
 
 absl::Status Gateway::Start() {
+  // A rules file with a mistake never falls back to the defaults: the gateway does not start.
+  if (absl::Status rules = topic_rules_->Load(); !rules.ok()) return rules;
   if (config_.http_tls()) {
     absl::StatusOr<std::unique_ptr<TlsContext>> tls =
         TlsContext::Load(config_.tls_cert_file, config_.tls_key_file);
@@ -131,6 +137,7 @@ absl::Status Gateway::Start() {
   LogInfo(config_.Describe());
   LogInfo(static_files_line);
   LogInfo(authenticator_->Describe());
+  if (!config_.topic_rules_file.empty()) LogInfo(topic_rules_->current()->Describe());
   if (authenticator_->open()) {
     LogWarning(
         "AUTH IS OFF: no JWT key or publisher keys are configured, so every client may "
@@ -205,6 +212,13 @@ void Gateway::Reload() {
   } else {
     LogInfo(absl::StrCat("reloaded: ", authenticator_->Describe()));
     CloseRevoked();
+  }
+  if (!config_.topic_rules_file.empty()) {
+    if (absl::Status status = topic_rules_->Load(); !status.ok()) {
+      LogError(absl::StrCat("reload: topic rules kept as they were: ", status.ToString()));
+    } else {
+      LogInfo(absl::StrCat("reloaded: ", topic_rules_->current()->Describe()));
+    }
   }
   if (static_files_) {
     if (absl::Status status = static_files_->Reload(); !status.ok()) {

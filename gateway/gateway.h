@@ -45,8 +45,8 @@ class Gateway {
 
  private:
   void Drain();
-  // SIGHUP: re-reads the JWT keys, publisher keys, TLS certificates and static files; live
-  // connections stay.
+  // SIGHUP: re-reads the JWT keys, publisher keys, TLS certificates, topic rules and static
+  // files; live connections stay.
   void Reload();
   // Closes what credentials removed by a reload, or expired, opened: PublishStream calls end
   // with UNAUTHENTICATED, clients are disconnected with 4401.
@@ -74,6 +74,8 @@ class Gateway {
   ConnectionLimits connection_limits_;
   HistoryReads history_reads_;  // What /v1/history and gRPC History share.
   PublishAdmission publish_admission_;
+  // --topic_rules_file, shared by the hub, the engine and the publish pipeline.
+  std::shared_ptr<TopicRulesStore> topic_rules_;
   // The hub, engine and edge context outlive the loops: sessions still owned by pending
   // handlers detach from the hub while the loops are destroyed.
   std::unique_ptr<Hub> hub_;

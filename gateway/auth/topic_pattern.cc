@@ -10,27 +10,21 @@
 namespace herald {
 
 absl::Status ValidateTopicPattern(absl::string_view pattern) {
+  auto bad = [pattern](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("bad topic pattern '", pattern, "': ", why));
+  };
   if (pattern.empty()) return absl::InvalidArgumentError("topic pattern is empty");
-  if (pattern.size() > kMaxTopicBytes) {
-    return absl::InvalidArgumentError("topic pattern is too long");
-  }
+  if (pattern.size() > kMaxTopicBytes) return bad("longer than 255 bytes");
   std::vector<absl::string_view> segments = absl::StrSplit(pattern, '.');
   for (size_t i = 0; i < segments.size(); ++i) {
     absl::string_view segment = segments[i];
+    if (segment.empty()) return bad("an empty segment");
     if (segment == "*") continue;
     if (segment == ">") {
-      if (i + 1 != segments.size()) {
-        return absl::InvalidArgumentError("'>' may only be the last segment of a topic pattern");
-      }
+      if (i + 1 != segments.size()) return bad("'>' may only be the last segment");
       continue;
     }
-    if (absl::Status status = ValidateTopic(segment); !status.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("bad topic pattern '", pattern, "': ", status.message()));
-    }
-    if (segment.find('.') != absl::string_view::npos) {
-      return absl::InvalidArgumentError("topic pattern has an empty segment");
-    }
+    if (absl::Status status = ValidateTopic(segment); !status.ok()) return bad(status.message());
   }
   return absl::OkStatus();
 }

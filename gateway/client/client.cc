@@ -213,7 +213,7 @@ bool Client::Unsubscribe(absl::string_view topic) {
 }
 
 void Client::Publish(uint32_t id, const herald::v1::PublishRequest& request) {
-  context_.publish.Publish(request, grant_,
+  context_.publish.Publish(request, grant_, PublishWay::kWebSocket,
                            [self = shared_from_this(), id](PublishOutcome outcome) mutable {
     // The client moves to its loop: its last reference must not drop on an engine thread.
     boost::asio::io_context& loop = self->loop_;

@@ -33,6 +33,10 @@ ABSL_FLAG(std::string, node, "", "Node name reported to clients (default: the ho
 ABSL_FLAG(int, threads, 0, "Event loop threads (0: one per core).");
 ABSL_FLAG(int64_t, history_size, 1000, "Events kept per topic (0 turns history off).");
 ABSL_FLAG(absl::Duration, history_ttl, absl::Minutes(10), "How long events stay in history.");
+ABSL_FLAG(std::string, topic_rules_file, "",
+          "YAML list of per-topic rules (pattern, history_size, history_ttl, presence, "
+          "join_leave, client_publish, max_subscribers), first match wins; topics no rule "
+          "matches follow the flags. Reloaded on SIGHUP.");
 ABSL_FLAG(absl::Duration, idempotency_window, absl::Minutes(2),
           "How long an idempotency key is remembered per topic.");
 ABSL_FLAG(int64_t, max_history_answer_bytes, 64 << 20,
@@ -171,7 +175,6 @@ namespace {
 constexpr int64_t kMaxMessageBytesLimit = 16 << 20;
 constexpr int64_t kMaxQueueBytesLimit = int64_t{1} << 30;
 constexpr int64_t kMaxTopicsLimit = 100000;
-constexpr int64_t kMaxHistorySizeLimit = 1000000;
 
 absl::Status CheckAtMost(const char* name, size_t value, int64_t limit) {
   if (value > static_cast<size_t>(limit)) {
@@ -304,6 +307,7 @@ std::string Config::Describe() const {
   return absl::StrCat(
       "config: broker=", redis ? redis->Describe() : broker, " threads=", threads, " node=", node,
       " history_size=", history_size, " history_ttl=", absl::FormatDuration(history_ttl),
+      " topic_rules_file=", topic_rules_file,
       " max_queue_bytes=", max_queue_bytes, " max_message_bytes=", max_message_bytes,
       " max_topics_per_connection=", max_topics_per_connection,
       " max_connections=", max_connections, " max_connections_per_ip=", max_connections_per_ip,
@@ -509,6 +513,7 @@ absl::StatusOr<Config> ConfigFromFlags() {
     return absl::InvalidArgumentError("--ws_command_rate must not be negative");
   }
   config.history_ttl = absl::GetFlag(FLAGS_history_ttl);
+  config.topic_rules_file = absl::GetFlag(FLAGS_topic_rules_file);
   config.idempotency_window = absl::GetFlag(FLAGS_idempotency_window);
   config.shutdown_timeout = absl::GetFlag(FLAGS_shutdown_timeout);
   config.ws_ping_interval = absl::GetFlag(FLAGS_ws_ping_interval);
@@ -532,7 +537,7 @@ absl::StatusOr<Config> ConfigFromFlags() {
         {"max_queue_bytes", config.max_queue_bytes, kMaxQueueBytesLimit},
         {"max_replay_bytes", config.max_replay_bytes, kMaxQueueBytesLimit},
         {"max_topics_per_connection", config.max_topics_per_connection, kMaxTopicsLimit},
-        {"history_size", config.history_size, kMaxHistorySizeLimit}}) {
+        {"history_size", config.history_size, static_cast<int64_t>(kMaxHistorySize)}}) {
     if (absl::Status status = CheckAtMost(name, value, limit); !status.ok()) return status;
   }
   for (const std::string& origin : absl::GetFlag(FLAGS_allowed_origins)) {

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "auth/auth_config.h"
 #include "engine/redis_address.h"
+#include "topic/topic_rules.h"
 
 namespace herald {
 
@@ -27,6 +28,7 @@ struct Config {
   int threads = 1;
   size_t history_size = 1000;
   absl::Duration history_ttl = absl::Minutes(10);
+  std::string topic_rules_file;  // Empty: every topic follows the flags above.
   absl::Duration idempotency_window = absl::Minutes(2);
   size_t max_queue_bytes = 1 << 20;
   // Replayed bytes a connection may have queued beyond max_queue_bytes; a subscribe whose
@@ -77,6 +79,13 @@ struct Config {
   bool grpc_tls() const { return !grpc_tls_cert_file.empty(); }
   // The effective configuration on one line, secrets masked.
   std::string Describe() const;
+  // The rule of topics no --topic_rules_file rule matches: the flags.
+  TopicRule DefaultTopicRule() const {
+    TopicRule rule;
+    rule.history_size = history_size;
+    rule.history_ttl = history_ttl;
+    return rule;
+  }
 
   // True when `origin` may open a WebSocket or SSE stream or publish over HTTP. Requests without Origin (non-browser
   // clients) are always allowed.

@@ -99,7 +99,7 @@ void PublishJson(std::string_view body, const Grant& grant, EdgeContext& context
     done({413, ErrorJson(absl::InvalidArgumentError("event is larger than the message limit"))});
     return;
   }
-  context.publish.Publish(request, grant, [done = std::move(done)](PublishOutcome outcome) {
+  context.publish.Publish(request, grant, PublishWay::kHttp, [done = std::move(done)](PublishOutcome outcome) {
     const absl::StatusOr<TopicPosition>& position = outcome.position;
     if (!position.ok()) {
       done({HttpStatusFor(position.status()), ErrorJson(position.status())});

@@ -11,7 +11,7 @@
 namespace herald {
 
 MemoryEngine::MemoryEngine(EventSink& sink, MemoryEngineOptions options)
-    : sink_(sink), options_(std::move(options)) {}
+    : sink_(sink), options_(std::move(options)), rules_(RulesOrDefaults(options_.rules, options_.history_size, options_.history_ttl)) {}
 
 MemoryEngine::Stripe& MemoryEngine::StripeFor(absl::string_view topic) {
   return stripes_[absl::Hash<absl::string_view>{}(topic) % kStripes];
@@ -20,12 +20,25 @@ MemoryEngine::Stripe& MemoryEngine::StripeFor(absl::string_view topic) {
 absl::StatusOr<MemoryEngine::TopicState*> MemoryEngine::TopicLocked(Stripe& stripe,
                                                                      absl::string_view topic,
                                                                      const std::string& creator) {
-  if (auto it = stripe.topics.find(topic); it != stripe.topics.end()) return &it->second;
+  if (auto it = stripe.topics.find(topic); it != stripe.topics.end()) {
+    FollowRuleLocked(topic, it->second);
+    return &it->second;
+  }
   if (absl::Status place = TakeTopicPlace(creator); !place.ok()) return place;
   TopicState& state = stripe.topics[topic];
   state.epoch = RandomId(6);
   state.creator = creator;
+  FollowRuleLocked(topic, state);
   return &state;
+}
+
+void MemoryEngine::FollowRuleLocked(absl::string_view name, TopicState& topic) {
+  if (topic.rules_generation == rules_->generation()) return;
+  std::shared_ptr<const TopicRules> rules = rules_->current(&topic.rules_generation);
+  const TopicRule& rule = rules->For(name);
+  topic.history_size = rule.history_size;
+  topic.history_ttl = rule.history_ttl;
+  while (topic.history.size() > topic.history_size) PopOldestLocked(name, topic);
 }
 
 absl::Status MemoryEngine::TakeTopicPlace(const std::string& creator) {
@@ -79,7 +92,7 @@ void MemoryEngine::AppendHistoryLocked(absl::string_view name, TopicState& topic
   topic.history.push_back(std::move(event));
   topic.history_publishers.push_back(owner);
   if (topic.history.size() == 1) OldestChangedLocked(name, topic);
-  if (topic.history.size() > options_.history_size) PopOldestLocked(name, topic);
+  if (topic.history.size() > topic.history_size) PopOldestLocked(name, topic);
   while (options_.max_topic_history_bytes != 0 &&
          topic.history_bytes > options_.max_topic_history_bytes && topic.history.size() > 1) {
     PopOldestLocked(name, topic);
@@ -158,7 +171,7 @@ void MemoryEngine::TrimToBudget() {
 }
 
 void MemoryEngine::ExpireLocked(absl::string_view name, TopicState& topic, absl::Time now) {
-  int64_t oldest_kept_ms = absl::ToUnixMillis(now - options_.history_ttl);
+  int64_t oldest_kept_ms = absl::ToUnixMillis(now - topic.history_ttl);
   while (!topic.history.empty() && topic.history.front()->time_unix_ms() < oldest_kept_ms) {
     PopOldestLocked(name, topic);
   }
@@ -252,7 +265,7 @@ absl::StatusOr<TopicPosition> MemoryEngine::AcceptLocked(
   event.set_epoch(position.epoch);
   event.set_offset(position.offset);
   std::shared_ptr<const EncodedEvent> encoded = EncodeEvent(event);
-  if (position.offset != 0 && options_.history_size > 0) {
+  if (position.offset != 0 && topic.history_size > 0) {
     AppendHistoryLocked(request.topic(), topic, encoded, publisher);
   }
   sink_.OnEvent(std::move(encoded));
@@ -325,11 +338,12 @@ size_t MemoryEngine::SweepStripe(
   absl::MutexLock lock(&stripe.mutex);
   for (auto it = stripe.topics.begin(); it != stripe.topics.end();) {
     TopicState& topic = it->second;
+    FollowRuleLocked(it->first, topic);
     ExpireLocked(it->first, topic, now);
     // A topic nobody follows or published to within the TTL, with nothing left to recover or
     // dedupe.
     if (topic.history.empty() && topic.keys.empty() &&
-        now - topic.last_publish >= options_.history_ttl && !has_subscribers(it->first)) {
+        now - topic.last_publish >= topic.history_ttl && !has_subscribers(it->first)) {
       GiveBackTopicPlace(topic.creator);
       stripe.topics.erase(it++);
     } else {

@@ -17,12 +17,18 @@
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "owner_counts.h"
+#include "topic/topic_rules.h"
 
 namespace herald {
 
 struct MemoryEngineOptions {
-  size_t history_size = 1000;  // Events kept per topic; 0 keeps none.
+  // Events kept per topic (0 keeps none) and for how long, for topics `rules` does not name
+  // (all of them without rules).
+  size_t history_size = 1000;
   absl::Duration history_ttl = absl::Minutes(10);
+  // Per-topic history size and TTL (--topic_rules_file), looked up when a topic is created and
+  // again after a reload; null: every topic follows the two options above.
+  std::shared_ptr<const TopicRulesStore> rules;
   absl::Duration idempotency_window = absl::Minutes(2);
   // Idempotency keys remembered (within the window) per topic, per publisher and in all (0: no
   // cap), so a publisher setting a key on every event cannot grow memory without bound nor take
@@ -103,6 +109,10 @@ class MemoryEngine final : public Engine {
     std::string epoch;
     std::string creator;  // The credential that created it (counted in topics_by_creator_).
     uint64_t last_offset = 0;
+    // Its rule's history size and TTL, as of the rules' generation `rules_generation`.
+    size_t history_size = 0;
+    absl::Duration history_ttl;
+    uint64_t rules_generation = 0;
     std::deque<std::shared_ptr<const EncodedEvent>> history;  // Oldest first.
     // Who published each event of `history` (in step with it), when that publisher has a share.
     std::deque<std::shared_ptr<PublisherHistory>> history_publishers;
@@ -128,6 +138,9 @@ class MemoryEngine final : public Engine {
   // A place for one more topic created by `creator`, or why not; given back when it is forgotten.
   absl::Status TakeTopicPlace(const std::string& creator);
   void GiveBackTopicPlace(const std::string& creator);
+  // Takes the topic's history size and TTL from the rules, when they changed since it last did
+  // (or it is new), and drops the history the new size no longer keeps.
+  void FollowRuleLocked(absl::string_view name, TopicState& topic);
   // Drops what is older than the TTL or the idempotency window.
   void ExpireLocked(absl::string_view name, TopicState& topic, absl::Time now);
   // Adds to / drops from the front of a topic's history, keeping the byte counts and oldest_.
@@ -164,6 +177,7 @@ class MemoryEngine final : public Engine {
 
   EventSink& sink_;
   const MemoryEngineOptions options_;
+  const std::shared_ptr<const TopicRulesStore> rules_;  // options_.rules, or the two options.
   std::array<Stripe, kStripes> stripes_;
   // Idempotency keys remembered, in all and per publisher. Lock order: a stripe, then this.
   absl::Mutex keys_mutex_;

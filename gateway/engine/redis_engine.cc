@@ -168,6 +168,7 @@ absl::StatusOr<TopicHistory> ParseHistory(const redisReply& reply) {
 RedisEngine::RedisEngine(EventSink& sink, RedisEngineOptions options)
     : sink_(sink),
       options_(std::move(options)),
+      rules_(RulesOrDefaults(options_.rules, options_.history_size, options_.history_ttl)),
       // Pub/sub ignores the database number: the channels of another database's gateways must
       // not be this one's.
       prefix_(options_.address.database == 0
@@ -290,9 +291,11 @@ void RedisEngine::Publish(const herald::v1::PublishRequest& request, const std::
   args.push_back(std::move(event));
   args.push_back(RandomId(6));
   args.push_back(request.ephemeral() ? "1" : "0");
-  args.push_back(std::to_string(options_.history_size));
-  args.push_back(Millis(options_.history_ttl));
-  args.push_back(Millis(std::max(options_.history_ttl, kMinMetaTtl)));
+  std::shared_ptr<const TopicRules> rules = rules_->current();
+  const TopicRule& rule = rules->For(request.topic());
+  args.push_back(std::to_string(rule.history_size));
+  args.push_back(Millis(rule.history_ttl));
+  args.push_back(Millis(std::max(rule.history_ttl, kMinMetaTtl)));
   args.push_back(Millis(options_.idempotency_window));
   args.push_back(key.empty() ? "0" : "1");
   asio::post(io_, [this, topic = request.topic(), args = std::move(args),
@@ -327,7 +330,7 @@ void RedisEngine::ReadSince(const std::string& topic, const std::optional<TopicP
   RunScript(read_script_, topic,
             {"2", std::move(keys.meta), std::move(keys.log), since ? "since" : "position",
              since ? since->epoch : "", since ? std::to_string(since->offset) : "", RandomId(6),
-             Millis(std::max(options_.history_ttl, kMinMetaTtl))},
+             Millis(std::max(rules_->current()->For(topic).history_ttl, kMinMetaTtl))},
             [done = std::move(done)](absl::StatusOr<RedisReply> reply) {
               if (!reply.ok()) {
                 done(reply.status());

@@ -21,14 +21,19 @@
 #include "engine/redis_address.h"
 #include "engine/redis_connection.h"
 #include "engine/redis_router.h"
+#include "topic/topic_rules.h"
 
 namespace herald {
 
 struct RedisEngineOptions {
   RedisAddress address;
-  size_t history_size = 1000;  // Events kept per topic; 0 keeps none.
-  // A topic's history is dropped this long after its last publish.
+  // Events kept per topic (0 keeps none; the stream's MAXLEN), dropped this long after the
+  // topic's last publish, for topics `rules` does not name (all of them without rules).
+  size_t history_size = 1000;
   absl::Duration history_ttl = absl::Minutes(10);
+  // Per-topic history size and TTL (--topic_rules_file), looked up at each publish; null:
+  // every topic follows the two options above.
+  std::shared_ptr<const TopicRulesStore> rules;
   absl::Duration idempotency_window = absl::Minutes(2);
   // Connecting, and waiting for any reply: past it the connection is dropped and made again.
   absl::Duration timeout = absl::Seconds(5);
@@ -131,6 +136,7 @@ class RedisEngine final : public Engine {
 
   EventSink& sink_;
   const RedisEngineOptions options_;
+  const std::shared_ptr<const TopicRulesStore> rules_;  // options_.rules, or the two options.
   // Of every key and channel: the configured prefix, and the database when it is not 0.
   const std::string prefix_;
   const Script publish_script_;

@@ -59,7 +59,7 @@ class PublishStreamReactor final
     }
     // Outside the lock: the engine may answer inline (the memory engine does). No read is
     // outstanding, so request_ is this reaction's alone.
-    pipeline_.Publish(request_, grant_, [link = link_, sequence](PublishOutcome outcome) {
+    pipeline_.Publish(request_, grant_, PublishWay::kGrpc, [link = link_, sequence](PublishOutcome outcome) {
       absl::MutexLock lock(&link->mutex);
       if (link->reactor != nullptr) link->reactor->Answer(sequence, PublishAnswer(outcome));
     });
@@ -197,7 +197,7 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
     reactor->Finish(ToGrpcStatus(grant.status()));
     return reactor;
   }
-  pipeline_.Publish(*request, *grant, [reactor, response](PublishOutcome outcome) {
+  pipeline_.Publish(*request, *grant, PublishWay::kGrpc, [reactor, response](PublishOutcome outcome) {
     if (!outcome.position.ok()) {
       reactor->Finish(ToGrpcStatus(outcome.position.status()));
       return;
@@ -233,7 +233,7 @@ grpc::ServerUnaryReactor* PublisherService::PublishBatch(
   for (int i = 0; i < count; ++i) response->add_responses();
   auto unanswered = std::make_shared<std::atomic<int>>(count);
   for (int i = 0; i < count; ++i) {
-    pipeline_.Publish(request->requests(i), *grant,
+    pipeline_.Publish(request->requests(i), *grant, PublishWay::kGrpc,
                       [reactor, response, unanswered, i](PublishOutcome outcome) {
                         *response->mutable_responses(i) = PublishAnswer(outcome);
                         if (unanswered->fetch_sub(1, std::memory_order_acq_rel) == 1) {

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 
+#include "absl/strings/str_cat.h"
 #include "log.h"
 
 namespace herald {
@@ -19,7 +20,8 @@ struct Hub::PendingSubscribe {
   SubscribeCallback done;
 };
 
-Hub::Hub(std::vector<HubLoop> loops, Metrics& metrics) : metrics_(metrics) {
+Hub::Hub(std::vector<HubLoop> loops, Metrics& metrics, std::shared_ptr<const TopicRulesStore> rules)
+    : metrics_(metrics), rules_(std::move(rules)) {
   if (loops.empty() || loops.size() > 64) {
     LogError("the hub supports 1 to 64 event loops");
     std::abort();
@@ -30,9 +32,33 @@ Hub::Hub(std::vector<HubLoop> loops, Metrics& metrics) : metrics_(metrics) {
 void Hub::Attach(size_t shard, Subscriber* subscriber) { shards_[shard]->Attach(subscriber); }
 
 void Hub::Detach(size_t shard, Subscriber* subscriber) {
-  for (const std::string& topic : shards_[shard]->Detach(subscriber)) {
-    MarkInterest(shard, topic, false);
+  for (const Shard::Removal& removal : shards_[shard]->Detach(subscriber)) Removed(shard, removal);
+}
+
+void Hub::Removed(size_t shard, const Shard::Removal& removal) {
+  if (removal.emptied) MarkInterest(shard, removal.topic, false);
+  if (removal.counted) GiveBackSubscriberPlace(removal.topic);
+}
+
+absl::StatusOr<bool> Hub::TakeSubscriberPlace(absl::string_view topic) {
+  if (!rules_) return false;
+  size_t cap = rules_->current()->For(topic).max_subscribers;
+  if (cap == 0) return false;
+  absl::MutexLock lock(&caps_mutex_);
+  size_t& subscribers = capped_subscribers_[topic];
+  if (subscribers >= cap) {
+    return absl::PermissionDeniedError(absl::StrCat("topic ", topic, " is full: it has its ", cap,
+                                                    " subscribers (max_subscribers)"));
   }
+  ++subscribers;
+  return true;
+}
+
+void Hub::GiveBackSubscriberPlace(absl::string_view topic) {
+  absl::MutexLock lock(&caps_mutex_);
+  auto it = capped_subscribers_.find(topic);
+  if (it == capped_subscribers_.end()) return;
+  if (--it->second == 0) capped_subscribers_.erase(it);
 }
 
 void Hub::Subscribe(size_t shard_index, Subscriber* subscriber, std::vector<TopicRequest> topics,
@@ -54,14 +80,29 @@ void Hub::Subscribe(size_t shard_index, Subscriber* subscriber, std::vector<Topi
   }
   // Subscribed (and held) before the engine is read: an event published meanwhile is either in
   // what the engine returns or held here, and FinishRecovery drops the ones in both.
+  std::vector<bool> refused(count, false);
   for (size_t i = 0; i < count; ++i) {
     const std::string& topic = pending->topics[i].topic;
     if (shard.IsSubscribed(topic, subscriber)) continue;
-    Shard::AddedSubscription added = shard.AddSubscription(topic, subscriber);
+    absl::StatusOr<bool> counted = TakeSubscriberPlace(topic);
+    if (!counted.ok()) {
+      pending->histories[i] = counted.status();
+      refused[i] = true;
+      --pending->remaining;
+      continue;
+    }
+    Shard::AddedSubscription added = shard.AddSubscription(topic, subscriber, *counted);
     pending->generations[i] = added.generation;
     if (added.first_on_shard) MarkInterest(shard_index, topic, true);
   }
+  if (pending->remaining == 0) {
+    shard.Post([this, shard_index, subscriber, pending] {
+      CompleteSubscribe(shard_index, subscriber, *pending);
+    });
+    return;
+  }
   for (size_t i = 0; i < count; ++i) {
+    if (refused[i]) continue;
     const TopicRequest& request = pending->topics[i];
     // `pending` moves on to the shard's loop: its last reference (and the session its `done`
     // holds) must not drop on an engine thread.
@@ -145,7 +186,9 @@ void Hub::CompleteSubscribe(size_t shard_index, Subscriber* subscriber, PendingS
 }
 
 void Hub::Unsubscribe(size_t shard, absl::string_view topic, Subscriber* subscriber) {
-  if (shards_[shard]->RemoveSubscription(topic, subscriber)) MarkInterest(shard, topic, false);
+  if (std::optional<Shard::Removal> removal = shards_[shard]->RemoveSubscription(topic, subscriber)) {
+    Removed(shard, *removal);
+  }
 }
 
 void Hub::MarkInterest(size_t shard, absl::string_view topic, bool interested) {

@@ -16,6 +16,7 @@
 #include "hub/shard.h"
 #include "hub/subscriber.h"
 #include "metrics/metrics.h"
+#include "topic/topic_rules.h"
 
 namespace herald {
 
@@ -45,8 +46,9 @@ class Hub final : public EventSink {
   using SubscribeCallback = std::function<void(std::vector<absl::StatusOr<SubscribedTopic>>)>;
 
   // One shard per loop; shard i posts its work with loops[i]. At most 64 shards. `metrics`
-  // must outlive the hub.
-  Hub(std::vector<HubLoop> loops, Metrics& metrics);
+  // must outlive the hub. `rules` (may be null) cap the subscribers of topics (max_subscribers).
+  Hub(std::vector<HubLoop> loops, Metrics& metrics,
+      std::shared_ptr<const TopicRulesStore> rules = nullptr);
 
   // The engine positions and replays are read from; set once, before the first Subscribe, and
   // reset to null before the engine is destroyed.
@@ -73,7 +75,8 @@ class Hub final : public EventSink {
   // from the engine, with the events after `since` where it is given and history still holds
   // them, as far as the subscriber has room for the replays (Subscriber::ReplayRoom; a topic
   // whose replay does not fit is answered recovered=false). Then, on the shard's loop: `done`
-  // gets one result per topic (in order; recovered or not, with the current epoch and offset),
+  // gets one result per topic (in order; recovered or not, with the current epoch and offset;
+  // PERMISSION_DENIED for a topic whose rule's max_subscribers it already has on this node),
   // and only after it has run are the replays queued
   // on the subscriber, each followed by its live events without a gap or a repeat. Neither
   // happens when the subscriber detached in the meantime.
@@ -96,13 +99,23 @@ class Hub final : public EventSink {
 
   void CompleteSubscribe(size_t shard, Subscriber* subscriber, PendingSubscribe& pending);
   void MarkInterest(size_t shard, absl::string_view topic, bool interested);
+  // After a subscription is removed: the shard's interest and the topic's cap place.
+  void Removed(size_t shard, const Shard::Removal& removal);
+  // A place under the subscriber cap of `topic`'s rule: counted (true) when the rule has a cap,
+  // not counted (false) when it has none, PERMISSION_DENIED when the cap is reached.
+  absl::StatusOr<bool> TakeSubscriberPlace(absl::string_view topic);
+  void GiveBackSubscriberPlace(absl::string_view topic);
 
   Metrics& metrics_;
+  const std::shared_ptr<const TopicRulesStore> rules_;
   Engine* engine_ = nullptr;
   std::vector<std::unique_ptr<Shard>> shards_;
   mutable absl::Mutex interest_mutex_;
   // Which shards have subscribers of a topic: bit i for shard i.
   absl::flat_hash_map<std::string, uint64_t> shards_by_topic_ ABSL_GUARDED_BY(interest_mutex_);
+  // Subscribers on all shards of the topics whose rule caps them.
+  absl::Mutex caps_mutex_;
+  absl::flat_hash_map<std::string, size_t> capped_subscribers_ ABSL_GUARDED_BY(caps_mutex_);
 };
 
 }  // namespace herald

@@ -110,26 +110,28 @@ std::optional<uint64_t> Shard::AttachmentId(Subscriber* subscriber) const {
   return it->second.id;
 }
 
-std::vector<std::string> Shard::Detach(Subscriber* subscriber) {
+std::vector<Shard::Removal> Shard::Detach(Subscriber* subscriber) {
   HERALD_ASSERT_THREAD(loop_.runs_here());
-  std::vector<std::string> emptied;
+  std::vector<Removal> removed;
   auto it = attachments_.find(subscriber);
-  if (it == attachments_.end()) return emptied;
+  if (it == attachments_.end()) return removed;
   for (const std::string& topic : it->second.topics) {
-    if (RemoveSubscriber(topic, subscriber)) emptied.push_back(topic);
+    removed.push_back(RemoveSubscriber(topic, subscriber));
   }
   attachments_.erase(it);
   attached_count_.fetch_sub(1, std::memory_order_relaxed);
-  return emptied;
+  return removed;
 }
 
-Shard::AddedSubscription Shard::AddSubscription(absl::string_view topic, Subscriber* subscriber) {
+Shard::AddedSubscription Shard::AddSubscription(absl::string_view topic, Subscriber* subscriber,
+                                                bool counted) {
   HERALD_ASSERT_THREAD(loop_.runs_here());
   Attach(subscriber);
   attachments_[subscriber].topics.emplace(topic);
   std::vector<Subscription>& subscribers = subscribers_[topic];
   uint64_t generation = next_generation_++;
-  subscribers.push_back(Subscription{.subscriber = subscriber, .generation = generation});
+  subscribers.push_back(
+      Subscription{.subscriber = subscriber, .generation = generation, .counted = counted});
   return {generation, subscribers.size() == 1};
 }
 
@@ -141,26 +143,30 @@ std::optional<uint64_t> Shard::SubscriptionGeneration(absl::string_view topic,
   return subscription->generation;
 }
 
-bool Shard::RemoveSubscription(absl::string_view topic, Subscriber* subscriber) {
+std::optional<Shard::Removal> Shard::RemoveSubscription(absl::string_view topic,
+                                                       Subscriber* subscriber) {
   HERALD_ASSERT_THREAD(loop_.runs_here());
   auto it = attachments_.find(subscriber);
-  if (it == attachments_.end() || it->second.topics.erase(topic) == 0) return false;
+  if (it == attachments_.end() || it->second.topics.erase(topic) == 0) return std::nullopt;
   return RemoveSubscriber(topic, subscriber);
 }
 
-bool Shard::RemoveSubscriber(absl::string_view topic, Subscriber* subscriber) {
+Shard::Removal Shard::RemoveSubscriber(absl::string_view topic, Subscriber* subscriber) {
+  Removal removal{.topic = std::string(topic)};
   auto it = subscribers_.find(topic);
-  if (it == subscribers_.end()) return false;
+  if (it == subscribers_.end()) return removal;
   std::vector<Subscription>& subscribers = it->second;
   auto position = std::find_if(subscribers.begin(), subscribers.end(),
                                [&](const Subscription& s) { return s.subscriber == subscriber; });
   if (position != subscribers.end()) {
+    removal.counted = position->counted;
     if (position != subscribers.end() - 1) *position = std::move(subscribers.back());
     subscribers.pop_back();
   }
-  if (!subscribers.empty()) return false;
+  if (!subscribers.empty()) return removal;
   subscribers_.erase(it);
-  return true;
+  removal.emptied = true;
+  return removal;
 }
 
 Shard::Subscription* Shard::FindSubscription(absl::string_view topic, Subscriber* subscriber) {

@@ -53,20 +53,27 @@ class Shard {
   // same address. Attaching twice keeps the first id.
   uint64_t Attach(Subscriber* subscriber);
   std::optional<uint64_t> AttachmentId(Subscriber* subscriber) const;
-  // Drops the subscriber and its subscriptions; returns the topics left with no subscriber here.
-  std::vector<std::string> Detach(Subscriber* subscriber);
+  // What removing one subscription changed.
+  struct Removal {
+    std::string topic;
+    bool emptied = false;  // The topic has no subscriber left on this shard.
+    bool counted = false;  // The subscription held a place under its topic's subscriber cap.
+  };
+  // Drops the subscriber and its subscriptions; returns one Removal per subscription.
+  std::vector<Removal> Detach(Subscriber* subscriber);
 
   struct AddedSubscription {
     uint64_t generation;  // Tells this subscription from a later one to the same topic.
     bool first_on_shard;  // The topic had no subscriber on this shard before.
   };
   // Adds a held subscription (the subscriber must not follow `topic` yet, and is attached if it
-  // was not).
-  AddedSubscription AddSubscription(absl::string_view topic, Subscriber* subscriber);
+  // was not); `counted` when it holds a place under the topic's subscriber cap.
+  AddedSubscription AddSubscription(absl::string_view topic, Subscriber* subscriber,
+                                    bool counted = false);
   // The generation of the subscriber's subscription to `topic`, if it has one.
   std::optional<uint64_t> SubscriptionGeneration(absl::string_view topic, Subscriber* subscriber);
-  // Returns true when the topic has no subscriber left on this shard.
-  bool RemoveSubscription(absl::string_view topic, Subscriber* subscriber);
+  // Null when the subscriber did not follow `topic`.
+  std::optional<Removal> RemoveSubscription(absl::string_view topic, Subscriber* subscriber);
   bool IsSubscribed(absl::string_view topic, Subscriber* subscriber) const;
   size_t TopicCount(Subscriber* subscriber) const;
   // The topics the subscriber follows, in no particular order.
@@ -100,6 +107,7 @@ class Shard {
   struct Subscription {
     Subscriber* subscriber;
     uint64_t generation;
+    bool counted = false;  // Holds a place under the topic's subscriber cap.
     // The last event this subscription passed on; its epoch is the one the client knows (from
     // its subscribe answer or resume position, then from events).
     TopicPosition delivered;
@@ -120,7 +128,7 @@ class Shard {
   // Passes `event` on unless the subscription already delivered it; returns true if it did.
   static bool Offer(Subscription& subscription, const std::shared_ptr<const EncodedEvent>& event,
                     bool replayed);
-  bool RemoveSubscriber(absl::string_view topic, Subscriber* subscriber);
+  Removal RemoveSubscriber(absl::string_view topic, Subscriber* subscriber);
 
   HubLoop loop_;
   absl::flat_hash_map<std::string, std::vector<Subscription>> subscribers_;

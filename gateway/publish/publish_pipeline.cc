@@ -7,10 +7,16 @@
 namespace herald {
 
 void PublishPipeline::Publish(const herald::v1::PublishRequest& request, const Grant& grant,
-                              Done done) {
+                              PublishWay way, Done done) {
   absl::Status status = ValidatePublishRequest(request, max_message_bytes_);
   if (status.ok() && !grant.MayPublish(request.topic())) {
     status = absl::PermissionDeniedError("this credential may not publish to " + request.topic());
+  }
+  // A browser's publish (anything but gRPC and publisher keys) follows the topic's rule.
+  if (status.ok() && rules_ && way != PublishWay::kGrpc && !grant.publisher_key &&
+      rules_->current()->For(request.topic()).client_publish == ClientPublish::kRefused) {
+    status = absl::PermissionDeniedError(
+        "clients may not publish to " + request.topic() + " (client_publish: false)");
   }
   if (status.ok()) status = admission_.Allow(grant);
   if (!status.ok()) {

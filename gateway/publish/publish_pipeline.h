@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -11,6 +12,7 @@
 #include "engine/engine.h"
 #include "herald/v1/event.pb.h"
 #include "publish/publish_admission.h"
+#include "topic/topic_rules.h"
 
 namespace herald {
 
@@ -23,6 +25,13 @@ struct PublishOutcome {
   absl::StatusOr<TopicPosition> position;
 };
 
+// The way a publish came in.
+enum class PublishWay {
+  kGrpc,       // Publish, PublishBatch, PublishStream: backends.
+  kWebSocket,  // The WebSocket publish command: a browser.
+  kHttp,       // POST /v1/publish: a browser, or a backend with a publisher key.
+};
+
 // Thread-safe. validate → authorize → admit (the credential's rate, the gateway's load) →
 // engine → answer. Each way in maps the answer to its own form in one place: gRPC with
 // ToGrpcStatus, HTTP with HttpStatusFor, a WebSocket reply or a PublishResponse item with
@@ -33,16 +42,23 @@ class PublishPipeline {
   // otherwise on the engine's thread (possibly inline too: the memory engine answers at once).
   using Done = std::function<void(PublishOutcome)>;
 
-  PublishPipeline(size_t max_message_bytes, Engine& engine, PublishAdmission& admission)
-      : max_message_bytes_(max_message_bytes), engine_(engine), admission_(admission) {}
+  // `rules` (may be null) refuse client publishes on topics whose rule says client_publish:
+  // false.
+  PublishPipeline(size_t max_message_bytes, Engine& engine, PublishAdmission& admission,
+                  std::shared_ptr<const TopicRulesStore> rules = nullptr)
+      : max_message_bytes_(max_message_bytes),
+        engine_(engine),
+        admission_(admission),
+        rules_(std::move(rules)) {}
 
-  void Publish(const herald::v1::PublishRequest& request, const Grant& grant, Done done);
-
+  void Publish(const herald::v1::PublishRequest& request, const Grant& grant, PublishWay way,
+               Done done);
 
  private:
   const size_t max_message_bytes_;
   Engine& engine_;
   PublishAdmission& admission_;
+  const std::shared_ptr<const TopicRulesStore> rules_;
 };
 
 // The PublishResponse of a publish: its position, or the error it was refused with.

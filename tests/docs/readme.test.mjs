@@ -19,16 +19,16 @@ import { Gateway, run } from '../support/js/gateway.mjs';
 
 const sourceDir = fileURLToPath(new URL('../..', import.meta.url));
 const readme = readFileSync(join(sourceDir, 'README.md'), 'utf8');
-const CHECKED_LANGUAGES = new Set(['sh', 'js', 'html', 'python']);
+const CHECKED_LANGUAGES = new Set(['sh', 'js', 'html', 'python', 'yaml']);
 // Other names for code a user would paste: refused, so no snippet escapes the check.
 const UNCHECKED_CODE = new Set(['bash', 'shell', 'console', 'javascript', 'mjs', 'ts', 'typescript',
-  'py', 'python3', 'go', 'cpp', 'c++']);
+  'py', 'python3', 'go', 'cpp', 'c++', 'yml']);
 // Snippets another test runs as written.
 const RUN_ELSEWHERE = { sdk: 'tests/browser/browser.test.mjs ("the README")' };
 // Snippets this file runs.
 const RUN_HERE = new Set(['tour-follow', 'tour-publish', 'tour-stream', 'tour-http', 'stubs-python',
   'stubs-cpp', 'token', 'token-python', 'token-node', 'production-keys', 'production',
-  'production-clients']);
+  'production-clients', 'topic-rules']);
 
 /** Every fenced block of a checked language: {language, code, marker, line}. A fence may be
  *  indented (in a list) and carry more words after its language. */
@@ -45,7 +45,7 @@ function snippets() {
     assert.ok(end < lines.length, `README line ${i + 1}: a fence that does not close`);
     const language = fence[1].toLowerCase();
     assert.ok(!UNCHECKED_CODE.has(language),
-      `README line ${i + 1}: write ${language} blocks as sh, js or python, which are checked`);
+      `README line ${i + 1}: write ${language} blocks as sh, js, python or yaml, which are checked`);
     if (CHECKED_LANGUAGES.has(language)) {
       const marker = /^\s*<!-- (snippet|excerpt): (.+?) -->\s*$/.exec(lines[i - 1] ?? '');
       found.push({ language, code: lines.slice(i + 1, end).join('\n') + '\n',
@@ -270,4 +270,15 @@ test('the production set-up: keys, the gateway with TLS, a user\'s token and a p
       '--topic=chat.lobby', '--data=x', '--timeout=3s']);
   assert.notEqual(plaintext.code, 0);
   assert.match(plaintext.stderr, /UNAVAILABLE/);
+});
+
+test('the topic rules example is a file the gateway takes, rule by rule', async (t) => {
+  writeFileSync(join(workspace, 'topics.yaml'), snippet('topic-rules'));
+  const ruled = await Gateway.start([`--topic_rules_file=${join(workspace, 'topics.yaml')}`]);
+  t.after(() => ruled.stop());
+  for (const line of ['topic rules (3, first match wins):', 'ticker.> history_size=1 history_ttl=1h',
+    'chat.* history_size=500 history_ttl=10m max_subscribers=200',
+    'news.> history_size=1000 history_ttl=10m client_publish=false']) {
+    assert.ok(ruled.log().includes(line), `${line}\n${ruled.log()}`);
+  }
 });

@@ -3,7 +3,10 @@
 #include "engine/engine.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +14,7 @@
 #include "absl/synchronization/notification.h"
 #include "engine/memory_engine.h"
 #include "engine/redis_engine.h"
+#include "topic/topic_rules.h"
 #include "engine/engine_test_support.h"
 #include "support/redis_server.h"
 
@@ -74,10 +78,12 @@ class EngineTest : public ::testing::TestWithParam<EngineKind> {
   }
 
  protected:
-  std::unique_ptr<Engine> MakeEngine(EventSink& sink, size_t history_size = 100) {
+  std::unique_ptr<Engine> MakeEngine(EventSink& sink, size_t history_size = 100,
+                                     std::shared_ptr<const TopicRulesStore> rules = nullptr) {
     if (GetParam() == EngineKind::kMemory) {
       MemoryEngineOptions options;
       options.history_size = history_size;
+      options.rules = rules;
       return std::make_unique<MemoryEngine>(sink, options);
     }
     std::string error;
@@ -91,6 +97,7 @@ class EngineTest : public ::testing::TestWithParam<EngineKind> {
     RedisEngineOptions options;
     options.address = *ParseRedisAddress(url.empty() ? "redis://127.0.0.1:1" : url);
     options.history_size = history_size;
+    options.rules = rules;
     options.prefix = absl::StrCat("test", next_prefix_++);
     auto engine = std::make_unique<RedisEngine>(sink, options);
     EXPECT_TRUE(WaitUntilReady(*engine));
@@ -235,6 +242,42 @@ TEST_P(EngineTest, NoHistoryKeepsPositionsButRecoversOnlyTheUpToDate) {
   EXPECT_FALSE(RecoverSync(*engine, "a", TopicPosition{epoch, 1}).recovered);
   EXPECT_TRUE(RecoverSync(*engine, "a", TopicPosition{epoch, 2}).recovered);
   EXPECT_TRUE(ReadHistorySync(*engine, "a", 10).events.empty());
+}
+
+TEST_P(EngineTest, EachTopicKeepsTheHistoryItsRuleSaysAndAReloadAppliesAtItsNextPublish) {
+  char dir[] = "/tmp/herald-rules-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string path = absl::StrCat(dir, "/rules.yaml");
+  std::ofstream(path) << "- pattern: ticker.>\n  history_size: 1\n"
+                         "- pattern: chat.>\n  history_size: 3\n"
+                         "- pattern: brief.>\n  history_ttl: 1s\n";
+  TopicRule defaults;
+  defaults.history_size = 100;
+  auto rules = std::make_shared<TopicRulesStore>(path, defaults);
+  ASSERT_TRUE(rules->Load().ok());
+  RecordingSink sink;
+  std::unique_ptr<Engine> engine = MakeEngine(sink, /*history_size=*/100, rules);
+  for (const char* topic : {"ticker.eur", "chat.lobby", "orders.new", "brief.flash"}) {
+    for (int i = 0; i < 5; ++i) PublishSync(*engine, topic);
+  }
+  EXPECT_EQ(Offsets(ReadHistorySync(*engine, "ticker.eur", 10)), (std::vector<uint64_t>{5}));
+  EXPECT_EQ(Offsets(ReadHistorySync(*engine, "chat.lobby", 10)), (std::vector<uint64_t>{3, 4, 5}));
+  EXPECT_EQ(ReadHistorySync(*engine, "orders.new", 10).events.size(), 5u);
+  EXPECT_EQ(ReadHistorySync(*engine, "brief.flash", 10).events.size(), 5u);
+
+  std::ofstream(path) << "- pattern: chat.>\n  history_size: 2\n"
+                         "- pattern: brief.>\n  history_ttl: 1s\n";
+  ASSERT_TRUE(rules->Load().ok());
+  PublishSync(*engine, "chat.lobby");
+  EXPECT_EQ(Offsets(ReadHistorySync(*engine, "chat.lobby", 10)), (std::vector<uint64_t>{5, 6}));
+  // ticker.> has no rule any more: it keeps the default from its next publish on.
+  PublishSync(*engine, "ticker.eur");
+  EXPECT_EQ(Offsets(ReadHistorySync(*engine, "ticker.eur", 10)), (std::vector<uint64_t>{5, 6}));
+
+  // brief.flash was published under a TTL of 1 s: its history is gone after it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+  EXPECT_TRUE(ReadHistorySync(*engine, "brief.flash", 10).events.empty());
+  std::filesystem::remove_all(dir);
 }
 
 TEST_P(EngineTest, ARepeatedIdempotencyKeyIsDeliveredOnce) {

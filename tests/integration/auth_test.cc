@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "auth/jwt.h"
 #include "integration/gateway_test.h"
+#include "support/temp_dir.h"
 #include "support/http_request.h"
 
 namespace herald::testing {
@@ -43,24 +44,6 @@ std::string Token(const Claims& claims, const std::string& secret = kSecret) {
   EXPECT_TRUE(token.ok()) << token.status();
   return token.ok() ? *token : "";
 }
-
-// A test directory for key files, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/herald-auth-test-XXXXXX";
-    path_ = mkdtemp(pattern) ? pattern : "";
-  }
-  ~TempDir() { std::system(absl::StrCat("rm -rf ", path_).c_str()); }
-  std::string Write(const std::string& name, std::string_view text) const {
-    std::string file = absl::StrCat(path_, "/", name);
-    std::ofstream(file) << text;
-    return file;
-  }
-
- private:
-  std::string path_;
-};
 
 class AuthTest : public GatewayTest {
  protected:

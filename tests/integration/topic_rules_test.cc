@@ -1,0 +1,169 @@
+// --topic_rules_file through the real gateway: each option acts on its topics and no others,
+// on every transport; a file with a mistake stops the start, or leaves the rules in force on
+// SIGHUP.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <thread>
+
+#include "integration/gateway_test.h"
+#include "support/http_request.h"
+#include "support/temp_dir.h"
+
+namespace herald::testing {
+namespace {
+
+constexpr char kRules[] = R"(# Rooms hold two people; news is written by backends only.
+- pattern: "room.*"
+  max_subscribers: 2
+- pattern: news.>
+  client_publish: false
+  history_size: 2
+- pattern: ticker.>
+  history_size: 1
+)";
+
+class TopicRulesTest : public GatewayTest {
+ protected:
+  void StartWithRules(std::string_view rules, std::vector<std::string> flags = {}) {
+    rules_file_ = dir_.Write("rules.yaml", rules);
+    flags.push_back("--topic_rules_file=" + rules_file_);
+    StartGateway(std::move(flags));
+  }
+
+  // The status a gRPC Subscribe to `topic` ends with, or OK while it stays open.
+  grpc::Status GrpcSubscribe(const std::string& topic) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 2s);
+    herald::v1::SubscribeRequest request;
+    request.add_topics(topic);
+    auto call = subscriber_->Subscribe(&context, request);
+    herald::v1::Event event;
+    while (call->Read(&event)) {
+    }
+    grpc::Status status = call->Finish();
+    return status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ? grpc::Status::OK : status;
+  }
+
+  size_t HistoryCount(const std::string& topic) {
+    HttpResponse history = Fetch(http_port(), "GET", "/v1/history?topic=" + topic + "&limit=100");
+    EXPECT_EQ(history.status, 200) << history.body;
+    return Json(history.body).at("events").as_array().size();
+  }
+
+  TempDir dir_;
+  std::string rules_file_;
+};
+
+TEST_F(TopicRulesTest, AFullTopicRefusesTheNextSubscriberOnEveryTransportAndNobodyElse) {
+  StartWithRules(kRules);
+  EXPECT_TRUE(gateway_->SawLogLine("room.* history_size=1000 history_ttl=10m max_subscribers=2"));
+  std::shared_ptr<WsClient> first = ConnectWs("/ws?topic=room.a");
+  std::shared_ptr<SseClient> second = ConnectSse("/sse?topic=room.a");
+  ASSERT_TRUE(first && second);
+
+  std::shared_ptr<WsClient> third = ConnectWs("/ws?topic=room.b");
+  ASSERT_TRUE(third);
+  std::optional<herald::v1::Reply> refused = SubscribeWs(*third, 1, "room.a", std::nullopt);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->error().code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(refused->error().message(),
+            "topic room.a is full: it has its 2 subscribers (max_subscribers)");
+  EXPECT_FALSE(third->Ended());  // Refused a topic, not cut.
+
+  std::shared_ptr<WsClient> at_connect = ConnectWs("/ws?topic=room.a");
+  ASSERT_TRUE(at_connect);
+  EXPECT_EQ(at_connect->WaitForClose(kWait), std::optional<uint16_t>(4403));
+  EXPECT_EQ(GrpcSubscribe("room.a").error_code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  // The two inside are untouched and still get what is published; other rooms have room.
+  ASSERT_TRUE(PublishForTest("room.a", "hello").ok());
+  EXPECT_TRUE(first->WaitForEvents(1, kWait));
+  EXPECT_TRUE(second->WaitFor([&] { return DataEvents(*second).size() == 1; }, kWait));
+  EXPECT_TRUE(SubscribeWs(*third, 2, "room.c", std::nullopt)->has_subscribed());
+
+  // One leaves: its place is given back.
+  first->Close();
+  ASSERT_TRUE(first->WaitForClose(kWait));
+  bool admitted = false;
+  for (uint32_t id = 3; id < 200 && !admitted; ++id) {
+    std::optional<herald::v1::Reply> reply = SubscribeWs(*third, id, "room.a", std::nullopt);
+    ASSERT_TRUE(reply.has_value());
+    admitted = reply->has_subscribed();
+    if (!admitted) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(admitted);
+}
+
+TEST_F(TopicRulesTest, ClientPublishFalseLeavesPublishingToBackendsAndHistoryFollowsTheRule) {
+  StartWithRules(kRules);
+  std::shared_ptr<WsClient> browser = ConnectWs("/ws?topic=news.world");
+  ASSERT_TRUE(browser);
+  herald::v1::ClientMessage publish;
+  publish.set_id(1);
+  publish.mutable_publish()->set_topic("news.world");
+  publish.mutable_publish()->set_data("fake news");
+  browser->Send(publish);
+  std::optional<herald::v1::Reply> reply = browser->WaitForReply(1, kWait);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->error().code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(reply->error().message(),
+            "clients may not publish to news.world (client_publish: false)");
+  HttpResponse http =
+      Fetch(http_port(), "POST", "/v1/publish", R"({"topic":"news.world","data":"eA=="})");
+  EXPECT_EQ(http.status, 403);
+
+  // Browsers may still publish where no rule says otherwise.
+  publish.set_id(2);
+  publish.mutable_publish()->set_topic("chat.lobby");
+  browser->Send(publish);
+  reply = browser->WaitForReply(2, kWait);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->published().offset(), 1u);
+
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(PublishForTest("news.world", "from the backend").ok());
+  EXPECT_TRUE(browser->WaitForEvents(5, kWait));
+  EXPECT_EQ(HistoryCount("news.world"), 2u);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(PublishForTest("ticker.eur", "1.08").ok());
+  EXPECT_EQ(HistoryCount("ticker.eur"), 1u);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(PublishForTest("orders.new", "x").ok());
+  EXPECT_EQ(HistoryCount("orders.new"), 5u);
+}
+
+TEST_F(TopicRulesTest, AReloadTakesNewRulesAndKeepsTheOldOnesWhenTheFileIsWrong) {
+  StartWithRules(kRules);
+  dir_.Write("rules.yaml", "- pattern: ticker.>\n  history_size: 3\n");
+  ASSERT_TRUE(gateway_->SendSignal(SIGHUP));
+  ASSERT_TRUE(gateway_->WaitForLogLine("reloaded: topic rules (1, first match wins):", kWait));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(PublishForTest("ticker.eur", "1.08").ok());
+  EXPECT_EQ(HistoryCount("ticker.eur"), 3u);
+  HttpResponse news = Fetch(http_port(), "POST", "/v1/publish", R"({"topic":"news.x","data":"eA=="})");
+  EXPECT_EQ(news.status, 200) << news.body;  // The news rule is gone.
+
+  dir_.Write("rules.yaml", "- pattern: ticker.>\n  history_size: three\n");
+  ASSERT_TRUE(gateway_->SendSignal(SIGHUP));
+  ASSERT_TRUE(gateway_->WaitForLogLine("reload: topic rules kept as they were", kWait));
+  EXPECT_TRUE(gateway_->SawLogLine(rules_file_ + ":2: history_size: 'three' is not a number"));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(PublishForTest("ticker.eur", "1.09").ok());
+  EXPECT_EQ(HistoryCount("ticker.eur"), 3u);
+}
+
+TEST(TopicRulesStart, AFileWithAMistakeStopsTheStartWithItsLineAndReason) {
+  TempDir dir;
+  std::string rules = dir.Write("rules.yaml", "- pattern: chat.>\n  histroy_size: 500\n");
+  CommandResult start = RunCommand(BinaryPath("herald") +
+                                   " --http_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0"
+                                   " --topic_rules_file=" + rules + " 2>&1");
+  EXPECT_NE(start.exit_code, 0);
+  EXPECT_NE(start.output.find(rules + ":2: unknown key 'histroy_size'"), std::string::npos)
+      << start.output;
+  CommandResult missing = RunCommand(BinaryPath("herald") +
+                                     " --http_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0"
+                                     " --topic_rules_file=/nonexistent/rules.yaml 2>&1");
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.output.find("cannot read /nonexistent/rules.yaml"), std::string::npos)
+      << missing.output;
+}
+
+}  // namespace
+}  // namespace herald::testing
