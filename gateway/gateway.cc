@@ -116,6 +116,8 @@ absl::Status Gateway::Start() {
   subscriber_service_ =
       std::make_unique<SubscriberService>(*client_context_, *engine_, *authenticator_, loops_,
                                           connection_limits_, history_reads_);
+  node_admin_ = std::make_unique<NodeAdmin>(config_.node, *client_registry_, *hub_);
+  admin_service_ = std::make_unique<AdminService>(*authenticator_, *node_admin_, *engine_);
   grpc::ServerBuilder builder;
   // gRPC shares a port with any other process by default (SO_REUSEPORT): a second gateway on the
   // same port would start and silently take part of the publishers. It must fail instead.
@@ -126,6 +128,7 @@ absl::Status Gateway::Start() {
   builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_message_bytes * 4 + (1 << 20)));
   builder.RegisterService(publisher_service_.get());
   builder.RegisterService(subscriber_service_.get());
+  builder.RegisterService(admin_service_.get());
   grpc_server_ = builder.BuildAndStart();
   if (!grpc_server_ || grpc_port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config_.grpc_listen));

@@ -22,6 +22,8 @@
 #include "edge/static_files.h"
 #include "edge/tls_context.h"
 #include "engine/memory_engine.h"
+#include "admin/node_admin.h"
+#include "grpc/admin_service.h"
 #include "grpc/publisher_service.h"
 #include "grpc/subscriber_service.h"
 #include "hub/hub.h"
@@ -91,6 +93,8 @@ class Gateway {
   absl::Notification stop_sweeper_;
   std::thread sweeper_;
   std::shared_ptr<Listener> listener_;
+  std::unique_ptr<NodeAdmin> node_admin_;
+  std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<PublisherService> publisher_service_;
   std::unique_ptr<SubscriberService> subscriber_service_;
   std::unique_ptr<grpc::Server> grpc_server_;

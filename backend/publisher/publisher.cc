@@ -113,9 +113,7 @@ void PublishStream::Cancel() { context_->TryCancel(); }
 // ---------------------------------------------------------------------------------------------
 // Publisher
 
-namespace {
-
-std::shared_ptr<grpc::Channel> MakeChannel(const PublisherOptions& options) {
+std::shared_ptr<grpc::Channel> GatewayChannel(const PublisherOptions& options) {
   grpc::ChannelArguments args;
   // gRPC's default reconnect backoff starts at 1 s and grows to 2 min; a gateway restart should
   // be noticed about as fast as our own retries look for it.
@@ -139,9 +137,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const PublisherOptions& options) {
   return grpc::CreateCustomChannel(options.target, grpc::SslCredentials(tls), args);
 }
 
-}  // namespace
-
-Publisher::Publisher(PublisherOptions options) : Publisher(MakeChannel(options), options) {}
+Publisher::Publisher(PublisherOptions options) : Publisher(GatewayChannel(options), options) {}
 
 Publisher::Publisher(std::shared_ptr<grpc::Channel> channel, PublisherOptions options)
     : options_(std::move(options)),

@@ -58,6 +58,10 @@ struct TlsFiles {
   std::string server_name;
 };
 
+// A channel to the gateway's gRPC port as `options` say (target, TLS), reconnecting quickly
+// after a gateway restart. Any of the gateway's services may use it (herald-admin does).
+std::shared_ptr<grpc::Channel> GatewayChannel(const PublisherOptions& options);
+
 // Reads `files` into the TLS fields of `options`; INVALID_ARGUMENT naming a file that cannot be
 // read.
 absl::Status ApplyTlsFiles(const TlsFiles& files, PublisherOptions& options);

@@ -23,6 +23,9 @@ struct AuthConfig {
   bool jwt_require_exp = false;
   absl::Duration jwt_max_lifetime = absl::ZeroDuration();
   std::string publisher_keys_file;
+  // Keys of the Admin API (the publisher keys' format: a bare key administers every topic, a key
+  // followed by patterns only those). Not counted by HasKeys: they open nothing but Admin.
+  std::string admin_keys_file;
 
   bool HasKeys() const {
     return !jwt_hs256_secret.empty() || !jwt_hs256_secret_file.empty() ||

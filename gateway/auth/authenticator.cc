@@ -2,12 +2,14 @@
 #include "auth/authenticator.h"
 
 #include <fstream>
+#include <tuple>
 #include <sstream>
 
 #include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "auth/topic_pattern.h"
 
 namespace herald {
 namespace {
@@ -87,12 +89,15 @@ absl::StatusOr<std::shared_ptr<const Authenticator::Keys>> Authenticator::LoadKe
                                                          : keys->jwt.AddPublicKeysPem(content);
     if (!status.ok()) return FileError(config_.jwt_public_key_file, status);
   }
-  if (!config_.publisher_keys_file.empty()) {
-    absl::StatusOr<std::string> text = ReadFile(config_.publisher_keys_file);
+  for (auto [path, loaded, kind] :
+       {std::tuple{&config_.publisher_keys_file, &keys->publisher, PublisherKeys::KeyFile::kPublisher},
+        {&config_.admin_keys_file, &keys->admin, PublisherKeys::KeyFile::kAdmin}}) {
+    if (path->empty()) continue;
+    absl::StatusOr<std::string> text = ReadFile(*path);
     if (!text.ok()) return text.status();
-    absl::StatusOr<PublisherKeys> publisher = PublisherKeys::Parse(*text);
-    if (!publisher.ok()) return FileError(config_.publisher_keys_file, publisher.status());
-    keys->publisher = *std::move(publisher);
+    absl::StatusOr<PublisherKeys> parsed = PublisherKeys::Parse(*text, kind);
+    if (!parsed.ok()) return FileError(*path, parsed.status());
+    *loaded = *std::move(parsed);
   }
   return keys;
 }
@@ -143,6 +148,27 @@ absl::StatusOr<Grant> Authenticator::Authenticate(absl::string_view credential,
   return grant;
 }
 
+absl::StatusOr<AdminGrant> Authenticator::AuthenticateAdmin(absl::string_view credential,
+                                                            absl::Time now) const {
+  if (!admin_enabled()) {
+    return absl::FailedPreconditionError("the Admin API is off: start with --admin_keys_file");
+  }
+  if (credential.empty()) return absl::UnauthenticatedError("an admin key is required");
+  std::optional<Grant> key = keys()->admin.Find(credential);
+  if (!key) return absl::UnauthenticatedError("unknown admin key");
+  if (key->Expired(now)) return absl::UnauthenticatedError("this admin key expired");
+  AdminGrant grant;
+  grant.topics = std::move(key->publish);
+  grant.topics.insert(grant.topics.end(), key->subscribe.begin(), key->subscribe.end());
+  return grant;
+}
+
+bool AdminGrant::Covers(absl::string_view topic) const {
+  return all() || std::any_of(topics.begin(), topics.end(), [topic](const std::string& pattern) {
+           return TopicPatternMatches(pattern, topic);
+         });
+}
+
 bool Authenticator::Revoked(const Grant& grant) const {
   return grant.publisher_key && !keys()->publisher.Holds(grant.key_id, absl::Now());
 }
@@ -152,10 +178,12 @@ bool Authenticator::KeyExpiredBetween(absl::Time after, absl::Time until) const 
 }
 
 std::string Authenticator::Describe() const {
-  if (open_) return "auth=open (no keys)";
   std::shared_ptr<const Keys> keys = this->keys();
+  std::string admin =
+      config_.admin_keys_file.empty() ? "" : absl::StrCat(" admin_keys=", keys->admin.size());
+  if (open_) return absl::StrCat("auth=open (no keys)", admin);
   return absl::StrCat("auth=on jwt_keys=", keys->jwt.size(),
-                      " publisher_keys=", keys->publisher.size(),
+                      " publisher_keys=", keys->publisher.size(), admin,
                       config_.jwt_audience.empty() ? "" : " audience=", config_.jwt_audience);
 }
 

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -16,6 +17,14 @@
 #include "auth/publisher_keys.h"
 
 namespace herald {
+
+// What an admin key may administer.
+struct AdminGrant {
+  std::vector<std::string> topics;  // Topic patterns; empty: every topic, and the whole gateway.
+
+  bool all() const { return topics.empty(); }
+  bool Covers(absl::string_view topic) const;
+};
 
 class Authenticator {
  public:
@@ -34,6 +43,13 @@ class Authenticator {
   absl::StatusOr<Grant> Authenticate(absl::string_view credential,
                                      absl::Time now = absl::Now()) const;
 
+  // Whether --admin_keys_file is set (the Admin API is on).
+  bool admin_enabled() const { return !config_.admin_keys_file.empty(); }
+  // The admin grant of `credential`: FAILED_PRECONDITION when no --admin_keys_file is set (the
+  // Admin API is off), UNAUTHENTICATED when it is not one of those keys or has expired.
+  absl::StatusOr<AdminGrant> AuthenticateAdmin(absl::string_view credential,
+                                               absl::Time now = absl::Now()) const;
+
   // Whether `grant`, given earlier, came from a publisher key that is no longer configured (a
   // reload removed it) or has expired by the keys now loaded (a reload set its `expires=` in
   // the past): what it opened is to be closed.
@@ -48,6 +64,7 @@ class Authenticator {
   struct Keys {
     JwtKeySet jwt;
     PublisherKeys publisher;
+    PublisherKeys admin;
   };
 
   explicit Authenticator(AuthConfig config) : config_(std::move(config)) {}

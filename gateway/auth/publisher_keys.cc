@@ -50,7 +50,7 @@ PublisherKeys::Digest PublisherKeys::Sha256(absl::string_view bytes) {
   return digest;
 }
 
-absl::StatusOr<PublisherKeys> PublisherKeys::Parse(absl::string_view text) {
+absl::StatusOr<PublisherKeys> PublisherKeys::Parse(absl::string_view text, KeyFile kind) {
   PublisherKeys keys;
   int line_number = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
@@ -59,11 +59,14 @@ absl::StatusOr<PublisherKeys> PublisherKeys::Parse(absl::string_view text) {
     if (line.empty() || line.front() == '#') continue;
     std::vector<absl::string_view> fields =
         absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-    auto error = [line_number](absl::string_view why) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("publisher keys line ", line_number, ": ", why));
+    auto error = [line_number, kind](absl::string_view why) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          kind == KeyFile::kAdmin ? "admin" : "publisher", " keys line ", line_number, ": ", why));
     };
-    if (fields.size() < 2) return error("a key needs at least one topic pattern");
+    // An admin key alone administers every topic; a publisher key alone would allow nothing.
+    if (fields.size() < 2 && kind == KeyFile::kPublisher) {
+      return error("a key needs at least one topic pattern");
+    }
     Key key;
     if (absl::StartsWith(fields[0], kHashPrefix)) {
       absl::StatusOr<Digest> digest = ParseDigest(fields[0].substr(kHashPrefix.size()));

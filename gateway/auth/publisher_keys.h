@@ -28,7 +28,11 @@ class PublisherKeys {
  public:
   using Digest = std::array<unsigned char, 32>;
 
-  static absl::StatusOr<PublisherKeys> Parse(absl::string_view text);
+  // Which file the keys come from: a publisher key needs patterns, an admin key may stand
+  // alone (it then administers every topic).
+  enum class KeyFile { kPublisher, kAdmin };
+  static absl::StatusOr<PublisherKeys> Parse(absl::string_view text,
+                                             KeyFile kind = KeyFile::kPublisher);
 
   bool empty() const { return keys_.empty(); }
   size_t size() const { return keys_.size(); }

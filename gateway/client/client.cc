@@ -23,6 +23,8 @@ Client::Client(ClientContext& context, size_t shard, boost::asio::io_context& lo
       tracks_positions_(transport.names_positions()),
       loop_(loop),
       id_(RandomId(8)),
+      connected_at_(absl::Now()),
+      remote_address_(transport.RemoteAddress()),
       grant_(std::move(grant)),
       credential_(grant_.CredentialKey()),
       command_limiter_(context.config.ws_command_rate,
@@ -205,10 +207,16 @@ void Client::UnsubscribeCommand(uint32_t id, const herald::v1::UnsubscribeComman
 bool Client::Unsubscribe(absl::string_view topic) {
   HERALD_ASSERT_ON_LOOP(loop_);
   size_t index = TopicIndex(topic);
-  if (index == topics_.size()) return false;
+  if (index == topics_.size() || !live()) return false;
+  std::string removed = std::move(topics_[index]);
   topics_.erase(topics_.begin() + index);
   if (tracks_positions_) positions_.erase(positions_.begin() + index);
-  context_.hub.Unsubscribe(shard_, topic, this);
+  context_.hub.Unsubscribe(shard_, removed, this);
+  if (!transport_->QueueUnsubscribed(removed)) {
+    Disconnect(kDisconnectSlowConsumer);
+    return true;
+  }
+  transport_->Flush();
   return true;
 }
 

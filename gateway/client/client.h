@@ -56,6 +56,9 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
 
   const std::string& id() const { return id_; }
   const Grant& grant() const { return grant_; }
+  TransportKind transport_kind() const { return kind_; }
+  absl::Time connected_at() const { return connected_at_; }
+  const std::string& remote_address() const { return remote_address_; }
   // The topics followed (connect-time ones in the order given, then by subscribe command) and,
   // in the same order, the position of the last event of each passed to the transport (or
   // where the client starts when none was yet): kept only for transports that name positions
@@ -72,8 +75,8 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   // One command of a transport that takes commands (WebSocket); answered with one Reply each.
   void HandleCommand(const herald::v1::ClientMessage& message);
 
-  // Server side: unsubscribes `topic` (no reply is sent: the client asked nothing). Returns
-  // whether it was followed.
+  // Server side (Admin.Unsubscribe): unsubscribes `topic` and tells the client
+  // (Transport::QueueUnsubscribed). Returns whether it was followed.
   bool Unsubscribe(absl::string_view topic);
 
   // Tells the client why and closes its transport (once; later calls do nothing).
@@ -138,6 +141,8 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
 
   boost::asio::io_context& loop_;
   const std::string id_;
+  const absl::Time connected_at_;
+  const std::string remote_address_;
   Grant grant_;
   const std::string credential_;  // grant_.CredentialKey(); a refresh keeps the same `sub`.
   RateLimiter command_limiter_;

@@ -22,15 +22,17 @@ void ClientRegistry::Remove(size_t shard, Client* client) {
   if (shards_[shard]->clients.erase(client) > 0) count_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void ClientRegistry::ForEach(std::function<void(Client&)> action) {
+void ClientRegistry::ForEach(std::function<void(Client&)> action, std::function<void()> done) {
+  auto loops_left = std::make_shared<std::atomic<size_t>>(shards_.size());
   for (const std::unique_ptr<Shard>& shard : shards_) {
-    shard->loop.post([shard = shard.get(), action] {
+    shard->loop.post([shard = shard.get(), action, done, loops_left] {
       // Held while acting: an action that disconnects a client may end it, which removes it
       // from the set being walked.
       std::vector<std::shared_ptr<Client>> clients;
       clients.reserve(shard->clients.size());
       for (Client* client : shard->clients) clients.push_back(client->shared_from_this());
       for (const std::shared_ptr<Client>& client : clients) action(*client);
+      if (loops_left->fetch_sub(1, std::memory_order_acq_rel) == 1 && done) done();
     });
   }
 }

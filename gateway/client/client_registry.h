@@ -28,8 +28,9 @@ class ClientRegistry {
   void Remove(size_t shard, Client* client);
 
   // Calls `action` with every client, each on its own loop (one task per loop, run later). An
-  // action may disconnect the client it is given.
-  void ForEach(std::function<void(Client&)> action);
+  // action may disconnect the client it is given. Then, when given, `done` runs once, after
+  // every loop has acted (on the last one's thread).
+  void ForEach(std::function<void(Client&)> action, std::function<void()> done = nullptr);
 
   // Clients in all (any thread).
   size_t count() const { return count_.load(std::memory_order_relaxed); }

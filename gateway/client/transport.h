@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 
 #include "herald/v1/websocket.pb.h"
 #include "hub/subscriber.h"
@@ -47,6 +48,13 @@ class Transport {
   // The answer to a command (only transports that take commands are given any). False when
   // there was no room.
   virtual bool QueueReply(const herald::v1::Reply& reply) = 0;
+
+  // Tells the client the server took `topic` off it (Admin.Unsubscribe), in this transport's
+  // form; a transport with no such message (gRPC) just stops delivering it. False when there
+  // was no room.
+  virtual bool QueueUnsubscribed(const std::string& topic) = 0;
+  // The peer's address ("203.0.113.7:51234", "[2001:db8::1]:443"), empty when unknown.
+  virtual std::string RemoteAddress() = 0;
 
   // Writes what is queued, unless a write is in flight (then it follows when that completes).
   virtual void Flush() = 0;

@@ -131,6 +131,10 @@ std::string DisconnectJson(uint32_t code, absl::string_view reason) {
   return boost::json::serialize(boost::json::object{{"code", code}, {"reason", std::string(reason)}});
 }
 
+std::string UnsubscribedJson(absl::string_view topic) {
+  return boost::json::serialize(boost::json::object{{"topic", std::string(topic)}});
+}
+
 std::string SseEventBody(const herald::v1::Event& event) {
   std::string frame;
   if (!event.type().empty()) absl::StrAppend(&frame, "event: ", event.type(), "\n");

@@ -36,5 +36,7 @@ std::string SseControlFrame(absl::string_view type, absl::string_view json);
 std::string ConnectedJson(const herald::v1::Connected& connected);
 // Data of `herald.disconnect`: {"code", "reason"}.
 std::string DisconnectJson(uint32_t code, absl::string_view reason);
+// Data of `herald.unsubscribed`: {"topic"}.
+std::string UnsubscribedJson(absl::string_view topic);
 
 }  // namespace herald

@@ -154,6 +154,9 @@ ABSL_FLAG(absl::Duration, jwt_max_lifetime, absl::ZeroDuration(),
           "without 'exp'): a leaked token stops working within it.");
 ABSL_FLAG(std::string, publisher_keys_file, "",
           "Keys for backends, one per line with the topic patterns it may publish to.");
+ABSL_FLAG(std::string, admin_keys_file, "",
+          "Keys of the Admin gRPC service, one per line (as --publisher_keys_file); a key "
+          "followed by topic patterns administers only those topics. Empty: Admin is off.");
 ABSL_FLAG(std::string, tls_cert_file, "",
           "PEM certificate chain: the HTTP port then speaks only TLS (https://, wss://).");
 ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file.");
@@ -229,9 +232,11 @@ absl::Status AuthFromFlags(AuthConfig& auth) {
     return absl::InvalidArgumentError("--jwt_max_lifetime must not be negative");
   }
   auth.publisher_keys_file = absl::GetFlag(FLAGS_publisher_keys_file);
+  auth.admin_keys_file = absl::GetFlag(FLAGS_admin_keys_file);
   for (auto [name, path] : {std::pair{"jwt_hs256_secret_file", auth.jwt_hs256_secret_file},
                             {"jwt_public_key_file", auth.jwt_public_key_file},
-                            {"publisher_keys_file", auth.publisher_keys_file}}) {
+                            {"publisher_keys_file", auth.publisher_keys_file},
+                            {"admin_keys_file", auth.admin_keys_file}}) {
     if (absl::Status status = CheckReadable(name, path); !status.ok()) return status;
   }
   return absl::OkStatus();
@@ -327,7 +332,8 @@ std::string Config::Describe() const {
       " jwt_public_key_file=", auth.jwt_public_key_file, " jwt_audience=", auth.jwt_audience,
       " jwt_require_exp=", auth.jwt_require_exp ? "true" : "false",
       " jwt_max_lifetime=", absl::FormatDuration(auth.jwt_max_lifetime),
-      " publisher_keys_file=", auth.publisher_keys_file, " tls_cert_file=", tls_cert_file,
+      " publisher_keys_file=", auth.publisher_keys_file,
+      " admin_keys_file=", auth.admin_keys_file, " tls_cert_file=", tls_cert_file,
       " grpc_tls=", grpc_tls() ? "on" : "off", " grpc_tls_cert_file=", grpc_tls_cert_file, " grpc_client_ca_file=", grpc_client_ca_file,
       " web_root=", web_root.empty() ? "none" : web_root);
 }

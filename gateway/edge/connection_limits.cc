@@ -85,18 +85,25 @@ size_t ConnectionLimits::pending() const {
   return pending_;
 }
 
-std::string GrpcPeerBucket(const std::string& peer) {
+std::string GrpcPeerAddress(const std::string& peer) {
   std::string host = absl::StrReplaceAll(
       peer, {{"%5B", "["}, {"%5b", "["}, {"%5D", "]"}, {"%5d", "]"}});
   absl::string_view view = host;
   if (!absl::ConsumePrefix(&view, "ipv4:") && !absl::ConsumePrefix(&view, "ipv6:")) return peer;
+  return std::string(view);
+}
+
+std::string GrpcPeerBucket(const std::string& peer) {
+  std::string address = GrpcPeerAddress(peer);
+  if (address == peer) return peer;  // Not an IP peer (a Unix socket, ...).
+  absl::string_view view = address;
   view = view.substr(0, view.rfind(':'));  // The port.
   if (view.size() >= 2 && view.front() == '[' && view.back() == ']') {
     view = view.substr(1, view.size() - 2);
   }
   boost::system::error_code error;
-  boost::asio::ip::address address = boost::asio::ip::make_address(std::string(view), error);
-  return error ? std::string(view) : ClientAddressBucket(address);
+  boost::asio::ip::address ip = boost::asio::ip::make_address(std::string(view), error);
+  return error ? std::string(view) : ClientAddressBucket(ip);
 }
 
 std::string ClientAddressBucket(const boost::asio::ip::address& address) {

@@ -109,5 +109,7 @@ std::string ClientAddressBucket(const boost::asio::ip::address& address);
 // with the brackets percent-encoded as gRPC writes them since 1.48), without the port; any other
 // kind of peer (a Unix socket) as it is.
 std::string GrpcPeerBucket(const std::string& peer);
+// A gRPC peer as `ip:port` (`[ip]:port` for IPv6), or the peer as given when it is not an IP.
+std::string GrpcPeerAddress(const std::string& peer);
 
 }  // namespace herald

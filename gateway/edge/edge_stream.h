@@ -71,6 +71,16 @@ class EdgeStream {
 
   executor_type get_executor() noexcept { return tcp().get_executor(); }
 
+  // The peer's address as `ip:port` (`[ip]:port` for IPv6); empty once the socket is closed.
+  std::string RemoteAddress() {
+    boost::system::error_code error;
+    boost::asio::ip::tcp::endpoint peer = tcp().socket().remote_endpoint(error);
+    if (error) return "";
+    std::string ip = peer.address().to_string();
+    return peer.address().is_v6() ? "[" + ip + "]:" + std::to_string(peer.port())
+                                  : ip + ":" + std::to_string(peer.port());
+  }
+
   template <class MutableBuffers, class ReadHandler>
   auto async_read_some(const MutableBuffers& buffers, ReadHandler&& handler) {
     return boost::asio::async_initiate<ReadHandler, void(boost::system::error_code, std::size_t)>(

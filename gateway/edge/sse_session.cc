@@ -108,6 +108,12 @@ bool SseSession::QueueConnected(const herald::v1::Connected& connected) {
       SseControlFrame("herald.connected", ConnectedJson(connected))));
 }
 
+bool SseSession::QueueUnsubscribed(const std::string& topic) {
+  HERALD_ASSERT_ON_LOOP(LoopOf(stream_.get_executor()));
+  return Push(std::make_shared<std::string>(
+      SseControlFrame("herald.unsubscribed", UnsubscribedJson(topic))));
+}
+
 void SseSession::WatchPeer() {
   // Whatever the client sends is read and ignored: one buffer per loop serves every session.
   static thread_local std::array<char, 512> ignored_bytes;

@@ -44,6 +44,8 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   bool QueueConnected(const herald::v1::Connected& connected) override;
   // SSE takes no commands: never called.
   bool QueueReply(const herald::v1::Reply&) override { return true; }
+  bool QueueUnsubscribed(const std::string& topic) override;
+  std::string RemoteAddress() override { return stream_.RemoteAddress(); }
   void Flush() override;
   bool Close(const Disconnect& disconnect) override;
 

@@ -96,6 +96,12 @@ bool WebSocketSession::QueueReply(const herald::v1::Reply& reply) {
   return QueueMessage(message);
 }
 
+bool WebSocketSession::QueueUnsubscribed(const std::string& topic) {
+  herald::v1::ServerMessage message;
+  message.add_unsubscribed()->set_topic(topic);
+  return QueueMessage(message);
+}
+
 void WebSocketSession::StartReading() {
   if (reading_started_) return;
   reading_started_ = true;

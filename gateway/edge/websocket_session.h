@@ -49,6 +49,8 @@ class WebSocketSession final : public Transport,
   size_t ReplayRoom() const override { return queue_.replay_room(); }
   bool QueueConnected(const herald::v1::Connected& connected) override;
   bool QueueReply(const herald::v1::Reply& reply) override;
+  bool QueueUnsubscribed(const std::string& topic) override;
+  std::string RemoteAddress() override { return stream_.RemoteAddress(); }
   void Flush() override;
   bool Close(const herald::Disconnect& disconnect) override;
 

@@ -74,6 +74,10 @@ class Engine {
   // later `Recover` from that position replays from offset 1 while history still holds it.
   virtual void ReadHistory(absl::string_view topic, size_t limit, HistoryCallback done) = 0;
 
+  // Drops the topic's history; its epoch and offset stay (later events continue them), so a
+  // client recovering from before now is told it was not recovered. `done` runs once.
+  virtual void RemoveHistory(absl::string_view topic, std::function<void(absl::Status)> done) = 0;
+
   // Any thread: whether this node has subscribers of `topic` (called when that changes, in
   // order). A shared engine sends the sink only the events of such topics; the memory engine
   // sends every event.

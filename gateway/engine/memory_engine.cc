@@ -315,6 +315,18 @@ void MemoryEngine::ReadHistory(absl::string_view topic_name, size_t limit, Histo
   }));
 }
 
+void MemoryEngine::RemoveHistory(absl::string_view topic_name,
+                                 std::function<void(absl::Status)> done) {
+  {
+    Stripe& stripe = StripeFor(topic_name);
+    absl::MutexLock lock(&stripe.mutex);
+    if (auto it = stripe.topics.find(topic_name); it != stripe.topics.end()) {
+      while (!it->second.history.empty()) PopOldestLocked(topic_name, it->second);
+    }
+  }
+  done(absl::OkStatus());
+}
+
 size_t MemoryEngine::TopicCount() {
   size_t count = 0;
   for (Stripe& stripe : stripes_) {

@@ -76,6 +76,7 @@ class MemoryEngine final : public Engine {
   void Recover(absl::string_view topic, const std::optional<TopicPosition>& since,
                const std::string& subscriber, HistoryCallback done) override;
   void ReadHistory(absl::string_view topic, size_t limit, HistoryCallback done) override;
+  void RemoveHistory(absl::string_view topic, std::function<void(absl::Status)> done) override;
 
   // Drops expired history and idempotency keys, and forgets the topics left with neither that
   // have no subscriber and no publish within the TTL (their epoch is lost with them: a later

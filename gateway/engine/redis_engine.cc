@@ -324,6 +324,19 @@ void RedisEngine::Publish(const herald::v1::PublishRequest& request, const std::
   });
 }
 
+void RedisEngine::RemoveHistory(absl::string_view topic, std::function<void(absl::Status)> done) {
+  asio::post(io_, [this, topic = std::string(topic), done = std::move(done)]() mutable {
+    router_.Command(TagOf(topic), {"DEL", KeysFor(topic).log},
+                    [done = std::move(done)](absl::StatusOr<RedisReply> reply) {
+                      if (!reply.ok()) {
+                        done(reply.status());
+                        return;
+                      }
+                      done(ReplyError(**reply));
+                    });
+  });
+}
+
 void RedisEngine::ReadSince(const std::string& topic, const std::optional<TopicPosition>& since,
                             HistoryCallback done) {
   TopicKeys keys = KeysFor(topic);

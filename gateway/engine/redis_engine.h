@@ -58,6 +58,7 @@ class RedisEngine final : public Engine {
   void Recover(absl::string_view topic, const std::optional<TopicPosition>& since,
                const std::string& subscriber, HistoryCallback done) override;
   void ReadHistory(absl::string_view topic, size_t limit, HistoryCallback done) override;
+  void RemoveHistory(absl::string_view topic, std::function<void(absl::Status)> done) override;
   void SetInterest(absl::string_view topic, bool interested) override;
   bool ready() const override { return router_.ready(); }
 

@@ -13,6 +13,10 @@ namespace herald {
 absl::StatusOr<Grant> AuthenticateCall(const grpc::CallbackServerContext& context,
                                        const Authenticator& authenticator);
 
+// The admin grant of the call's bearer token (Authenticator::AuthenticateAdmin).
+absl::StatusOr<AdminGrant> AuthenticateAdminCall(const grpc::CallbackServerContext& context,
+                                                 const Authenticator& authenticator);
+
 // The gRPC status of an absl status (same code numbers).
 grpc::Status ToGrpcStatus(const absl::Status& status);
 

@@ -109,8 +109,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   // `loop` runs shard `shard`; the client is created there with `grant` and connected to
   // `topics`.
   SubscribeReactor(ClientContext& context, size_t shard, boost::asio::io_context& loop,
-                   std::vector<TopicRequest> topics, Grant grant, ConnectionSlot slot)
+                   std::vector<TopicRequest> topics, Grant grant, ConnectionSlot slot,
+                   std::string peer)
       : loop_(loop),
+        peer_(std::move(peer)),
         slot_(std::move(slot)),
         queue_(context.config.max_queue_bytes, context.config.max_replay_bytes, {},
                &context.hub.load(shard)) {
@@ -172,6 +174,9 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
 
   // A Subscribe call takes no commands: never called.
   bool QueueReply(const herald::v1::Reply&) override { return true; }
+  // A Subscribe stream has no message for it: the topic's events stop.
+  bool QueueUnsubscribed(const std::string&) override { return true; }
+  std::string RemoteAddress() override { return peer_; }
 
   void Flush() override {
     HERALD_ASSERT_ON_LOOP(loop_);
@@ -243,6 +248,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   }
 
   boost::asio::io_context& loop_;
+  const std::string peer_;  // The caller's address (Transport::RemoteAddress).
   ConnectionSlot slot_;             // Its place under the connection caps.
   std::shared_ptr<Client> client_;  // Set and used on the loop only.
   mutable absl::Mutex mutex_;
@@ -386,7 +392,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscriberService::Subscribe(
   if (!slot.ok()) return new FailedReactor(ToGrpcStatus(slot.status()));
   size_t shard = next_shard_.fetch_add(1) % clients_.hub.shard_count();
   return new SubscribeReactor(clients_, shard, loops_.context(shard), std::move(topics),
-                              *std::move(grant), *std::move(slot));
+                              *std::move(grant), *std::move(slot), GrpcPeerAddress(context->peer()));
 }
 
 }  // namespace herald

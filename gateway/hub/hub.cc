@@ -217,6 +217,11 @@ size_t Hub::attached_count() const {
   return count;
 }
 
+size_t Hub::topic_count() const {
+  absl::ReaderMutexLock lock(&interest_mutex_);
+  return shards_by_topic_.size();
+}
+
 bool Hub::HasSubscribers(absl::string_view topic) const {
   absl::ReaderMutexLock lock(&interest_mutex_);
   return shards_by_topic_.contains(topic);

@@ -280,6 +280,29 @@ TEST_P(EngineTest, EachTopicKeepsTheHistoryItsRuleSaysAndAReloadAppliesAtItsNext
   std::filesystem::remove_all(dir);
 }
 
+TEST_P(EngineTest, RemovedHistoryKeepsThePositionAndIsNotRecovered) {
+  RecordingSink sink;
+  std::unique_ptr<Engine> engine = MakeEngine(sink);
+  std::string epoch = PublishSync(*engine, "a").epoch;
+  PublishSync(*engine, "a");
+  PublishSync(*engine, "a");
+  absl::Notification removed;
+  absl::Status status;
+  engine->RemoveHistory("a", [&](absl::Status result) {
+    status = result;
+    removed.Notify();
+  });
+  ASSERT_TRUE(removed.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_TRUE(status.ok()) << status;
+  TopicHistory read = ReadHistorySync(*engine, "a", 10);
+  EXPECT_TRUE(read.events.empty());
+  EXPECT_EQ(read.position, (TopicPosition{epoch, 3}));
+  EXPECT_FALSE(RecoverSync(*engine, "a", TopicPosition{epoch, 1}).recovered);
+  EXPECT_TRUE(RecoverSync(*engine, "a", TopicPosition{epoch, 3}).recovered);
+  EXPECT_EQ(PublishSync(*engine, "a"), (TopicPosition{epoch, 4}));
+  EXPECT_EQ(Offsets(RecoverSync(*engine, "a", TopicPosition{epoch, 3})), (std::vector<uint64_t>{4}));
+}
+
 TEST_P(EngineTest, ARepeatedIdempotencyKeyIsDeliveredOnce) {
   RecordingSink sink;
   std::unique_ptr<Engine> engine = MakeEngine(sink);

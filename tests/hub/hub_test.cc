@@ -216,6 +216,9 @@ class DeferredRecoverEngine final : public Engine {
   void ReadHistory(absl::string_view topic, size_t limit, HistoryCallback done) override {
     engine_.ReadHistory(topic, limit, std::move(done));
   }
+  void RemoveHistory(absl::string_view topic, std::function<void(absl::Status)> done) override {
+    engine_.RemoveHistory(topic, std::move(done));
+  }
   void RunReads() {
     for (auto& read : reads_) read();
     reads_.clear();

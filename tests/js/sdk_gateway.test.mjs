@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, afterEach, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
@@ -272,12 +272,55 @@ describe('gateway on Redis while Redis is down', () => {
 
 describe('gateway with JWT auth', () => {
   let gateway;
+  let keysDir;
+  const adminKey = 'sdk-test-admin-key-0123456789';
   before(async () => {
-    gateway = await Gateway.start([`--jwt_hs256_secret=${secret}`, '--jwt_leeway=0s']);
+    keysDir = await mkdtemp(join(tmpdir(), 'herald-sdk-admin-'));
+    await writeFile(join(keysDir, 'admin_keys'), `${adminKey}\n`);
+    gateway = await Gateway.start([`--jwt_hs256_secret=${secret}`, '--jwt_leeway=0s',
+      `--admin_keys_file=${join(keysDir, 'admin_keys')}`]);
   });
   after(async () => {
+    await rm(keysDir, { recursive: true, force: true });
     assert.equal(await gateway.stop(), 0, gateway.log());
   });
+
+  /** Runs herald-admin against the gateway; its JSON answer. */
+  async function admin(...args) {
+    const result = await run(join(dirname(process.env.HERALD_BIN), 'herald-admin'),
+      [`--target=${gateway.grpcTarget}`, `--key=${adminKey}`, ...args]);
+    assert.equal(result.code, 0, result.stderr);
+    return JSON.parse(result.stdout);
+  }
+
+  for (const transport of ['websocket', 'sse']) {
+    test(`${transport}: an operator's unsubscribe and disconnect reach the SDK, which stays down`, async () => {
+      const user = `operated-${transport}`;
+      let tokens = 0;
+      const { herald, states } = client(gateway.httpUrl, transport, {
+        getToken: async () => {
+          tokens++;
+          return sign({ ...claims(60), sub: user });
+        },
+      });
+      let removed = 0;
+      herald.subscribe('auth.room', { onUnsubscribed: () => removed++ });
+      const kept = follow(herald, 'auth.kept');
+      await until(() => kept.live, 10_000, 'subscribed');
+      assert.equal((await admin('unsubscribe', `--user=${user}`, '--topic=auth.room')).unsubscribed, '1');
+      await until(() => removed === 1, 10_000, 'told of the unsubscribe');
+      assert.equal((await admin('presence', '--topic=auth.room')).count, '0');
+      assert.equal((await admin('presence', '--topic=auth.kept')).count, '1');
+
+      assert.equal((await admin('disconnect', `--user=${user}`, '--reason=banned')).disconnected, '1');
+      await until(() => herald.state === 'closed', 10_000, 'closed by the operator');
+      assert.equal(states.at(-1).error.code, 4403);
+      assert.equal(states.at(-1).error.message, 'banned');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(tokens, 1);  // Not even a new token brings it back.
+      assert.equal((await admin('connections', `--user=${user}`)).count, '0');
+    });
+  }
 
   const claims = (lifeSeconds) => ({
     sub: 'ada',

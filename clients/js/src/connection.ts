@@ -24,6 +24,8 @@ export interface ConnectionListener {
   /** The subscribe command `requestId` was answered (WebSocket). */
   onSubscribed(answer: SubscribeAnswer, requestId: number): void;
   onSubscribeFailed(topic: string, error: HeraldError, requestId: number): void;
+  /** The gateway took `topic` off the connection (an operator's Admin.Unsubscribe). */
+  onUnsubscribed(topic: string): void;
   /** The connection ended. `opened` tells whether it had come up. Called once. */
   onClose(code: number, reason: string, opened: boolean): void;
   /** Something went wrong that the application should hear of (a malformed frame, ...). */

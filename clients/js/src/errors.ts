@@ -37,9 +37,12 @@ export const StatusCode = {
   unauthenticated: 16,
 } as const;
 
-/** True when a connection closed with `code` must not be retried with the same credentials. */
-export function isAuthClose(code: number): boolean {
-  return code === CloseCode.unauthorized || code === CloseCode.forbidden;
+/** True when a connection closed with `code` is not reconnected with the same credentials:
+ *  4401 and 4403, and the application's own codes 3500-3999 (an operator's Admin.Disconnect
+ *  may send them). 3000-3499 are the application's codes worth reconnecting after. */
+export function isFinalClose(code: number): boolean {
+  return code === CloseCode.unauthorized || code === CloseCode.forbidden ||
+    (code >= 3500 && code <= 3999);
 }
 
 /** The reason a refused request gives: the `message` of the gateway's JSON error, or a short

@@ -9,7 +9,7 @@ import {
   HeraldError,
   StatusCode,
   closeCodeOfHttpStatus,
-  isAuthClose,
+  isFinalClose,
   refusalReason,
 } from './errors.js';
 import type { HeraldEvent } from './event.js';
@@ -71,6 +71,9 @@ export interface SubscriptionHandlers {
   onRecovered?(result: RecoveryResult): void;
   /** The gateway refused the subscription (bad topic, no permission); it is dropped. */
   onError?(error: HeraldError): void;
+  /** The gateway took the subscription off (an operator's Admin.Unsubscribe); it is dropped
+   *  and not asked for again after a reconnect. */
+  onUnsubscribed?(): void;
 }
 
 export interface SubscribeOptions extends SubscriptionHandlers {
@@ -474,6 +477,13 @@ export class Herald {
         if (error.code === StatusCode.unavailable) this.retrySubscribe(record);
         else this.dropSubscription(record, error);
       },
+      onUnsubscribed: (topic) => {
+        const record = this.subscriptions.get(topic);
+        if (!isCurrent() || !record) return;
+        clearTimeout(record.retryTimer);
+        this.subscriptions.delete(topic);
+        this.callHandler(() => record.handlers.onUnsubscribed?.());
+      },
       onClose: (code, reason, opened) => {
         if (!isCurrent()) return;
         this.connection = undefined;
@@ -611,8 +621,10 @@ export class Herald {
         if (!this.wanted || attempt !== this.attempt || this.connection) return;
       }
     }
-    if (isAuthClose(error.code)) {
-      if (this.options.getToken && !this.authRetried) {
+    if (isFinalClose(error.code)) {
+      // An expired or revoked token (4401) may be replaced once; a refusal (4403, an
+      // operator's disconnect) or an application's final code (3500-3999) is not retried.
+      if (error.code === CloseCode.unauthorized && this.options.getToken && !this.authRetried) {
         this.authRetried = true;
         this.token = undefined;
         this.scheduleReconnect(error, 0);

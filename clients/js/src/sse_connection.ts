@@ -155,6 +155,8 @@ export class SseConnection implements Connection {
       );
     } else if (fields.event === 'herald.disconnect') {
       this.close(Number(json.code ?? CloseCode.goingAway), String(json.reason ?? ''));
+    } else if (fields.event === 'herald.unsubscribed') {
+      this.listener.onUnsubscribed(String(json.topic ?? ''));
     } else if (this.opened) {
       this.listener.onEvent(sseEventToHeraldEvent(json));
     }

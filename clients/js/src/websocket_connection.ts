@@ -172,6 +172,7 @@ export class WebSocketConnection implements Connection {
     // position before its replayed events arrive.
     for (const reply of message.replies) this.onReply(reply);
     for (const event of message.events) this.listener.onEvent(toHeraldEvent(event));
+    for (const removed of message.unsubscribed) this.listener.onUnsubscribed(removed.topic);
     if (message.disconnect) {
       this.finish(message.disconnect.code, message.disconnect.reason);
     }

@@ -162,6 +162,54 @@ test('4401 asks getToken once, then stops if the new token is refused too', asyn
   assert.equal(calls, 2);
 });
 
+test('an operator\'s 4403 on a live connection is final, even with getToken', async () => {
+  let calls = 0;
+  const { herald, states } = client({ getToken: async () => `token${++calls}` });
+  await until(() => FakeWebSocket.last);
+  FakeWebSocket.last.accept();
+  FakeWebSocket.last.drop(4403, 'banned');
+  await until(() => herald.state === 'closed');
+  assert.equal(calls, 1);
+  assert.equal(states.at(-1).error.message, 'banned');
+  assert.equal(FakeWebSocket.sockets.length, 1);
+});
+
+test('application close codes: 3000-3499 reconnect, 3500-3999 stop', async () => {
+  const { herald } = client();
+  const errors = [];
+  herald.on('error', (error) => errors.push(error.code));
+  await until(() => FakeWebSocket.last);
+  FakeWebSocket.last.accept();
+  FakeWebSocket.last.drop(3001, 'moved to another shard');
+  await until(() => FakeWebSocket.sockets.length === 2);
+  FakeWebSocket.last.accept();
+  FakeWebSocket.last.drop(3500, 'account closed');
+  await until(() => herald.state === 'closed');
+  assert.equal(FakeWebSocket.sockets.length, 2);
+  assert.ok(errors.includes(3500), JSON.stringify(errors));
+});
+
+test('a topic the gateway takes off is dropped, told, and not asked for again', async () => {
+  const { herald } = client();
+  let unsubscribed = 0;
+  herald.subscribe('chat.a', { onUnsubscribed: () => unsubscribed++ });
+  herald.subscribe('chat.b', {});
+  await until(() => FakeWebSocket.last);
+  FakeWebSocket.last.accept();
+  const subscribes = FakeWebSocket.last.commands('subscribe');
+  FakeWebSocket.last.deliver({
+    replies: subscribes.map((command) => subscribedReply(command.id, command.topic, 'E', 0, false)),
+    unsubscribed: [{ topic: 'chat.a' }],
+  });
+  await until(() => unsubscribed === 1);
+  FakeWebSocket.last.drop(1006);
+  await until(() => FakeWebSocket.sockets.length === 2);
+  FakeWebSocket.last.accept();
+  await until(() => FakeWebSocket.last.commands('subscribe').length === 1);
+  assert.deepEqual(FakeWebSocket.last.commands('subscribe').map((command) => command.topic), ['chat.b']);
+  herald.close();
+});
+
 test('4429 waits longer before reconnecting; 4408 reconnects', async () => {
   const { herald, states } = client();
   await until(() => FakeWebSocket.last);
