@@ -83,6 +83,7 @@ std::unique_ptr<Engine> Gateway::MakeEngine() {
 Gateway::~Gateway() {
   StopSweeper();
   if (grpc_server_) grpc_server_->Shutdown();
+  StopClusterAdmin();
   loops_.Stop();
   // The engine goes while the loops' contexts still exist: work it still holds may own
   // sessions, whose sockets belong to those contexts. Sessions destroyed later detach from a
@@ -116,8 +117,10 @@ absl::Status Gateway::Start() {
   subscriber_service_ =
       std::make_unique<SubscriberService>(*client_context_, *engine_, *authenticator_, loops_,
                                           connection_limits_, history_reads_);
-  node_admin_ = std::make_unique<NodeAdmin>(config_.node, *client_registry_, *hub_);
-  admin_service_ = std::make_unique<AdminService>(*authenticator_, *node_admin_, *engine_);
+  node_admin_ = std::make_unique<NodeAdmin>(config_.node, *client_registry_);
+  cluster_admin_ = std::make_unique<ClusterAdmin>(config_.node, *hub_, /*shard=*/0,
+                                                  loops_.context(0), *engine_, *node_admin_);
+  admin_service_ = std::make_unique<AdminService>(*authenticator_, *cluster_admin_, *engine_);
   grpc::ServerBuilder builder;
   // gRPC shares a port with any other process by default (SO_REUSEPORT): a second gateway on the
   // same port would start and silently take part of the publishers. It must fail instead.
@@ -136,6 +139,8 @@ absl::Status Gateway::Start() {
 
   loops_.Start();
   listener_->Start();
+  cluster_admin_->Start();
+  cluster_admin_running_ = true;
   if (memory_engine_) sweeper_ = std::thread([this] { RunSweeper(); });
   LogInfo(config_.Describe());
   LogInfo(static_files_line);
@@ -256,6 +261,17 @@ void Gateway::CloseRevoked() {
   });
 }
 
+void Gateway::StopClusterAdmin() {
+  if (!cluster_admin_running_) return;
+  cluster_admin_running_ = false;
+  absl::Notification stopped;
+  boost::asio::post(loops_.context(0), [this, &stopped] {
+    cluster_admin_->Stop();
+    stopped.Notify();
+  });
+  stopped.WaitForNotification();
+}
+
 void Gateway::Drain() {
   absl::Time deadline = absl::Now() + config_.shutdown_timeout;
   // The listener keeps answering during the drain: /readyz says 503 so load balancers move
@@ -273,6 +289,7 @@ void Gateway::Drain() {
   // cancels what is left (idle client connections would otherwise hold the shutdown).
   grpc_server_->Shutdown(absl::ToChronoTime(std::min(deadline, absl::Now() + kGrpcGrace)));
   size_t left = client_registry_->count();
+  StopClusterAdmin();
   loops_.Stop();
   if (left > 0) {
     LogWarning(absl::StrCat("drained: ", left, " clients cut at the shutdown deadline"));

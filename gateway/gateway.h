@@ -22,6 +22,7 @@
 #include "edge/static_files.h"
 #include "edge/tls_context.h"
 #include "engine/memory_engine.h"
+#include "admin/cluster_admin.h"
 #include "admin/node_admin.h"
 #include "grpc/admin_service.h"
 #include "grpc/publisher_service.h"
@@ -47,6 +48,8 @@ class Gateway {
 
  private:
   void Drain();
+  // Detaches the cluster admin from the hub, on its loop (before the loops stop).
+  void StopClusterAdmin();
   // SIGHUP: re-reads the JWT keys, publisher keys, TLS certificates, topic rules and static
   // files; live connections stay.
   void Reload();
@@ -94,6 +97,8 @@ class Gateway {
   std::thread sweeper_;
   std::shared_ptr<Listener> listener_;
   std::unique_ptr<NodeAdmin> node_admin_;
+  std::unique_ptr<ClusterAdmin> cluster_admin_;
+  bool cluster_admin_running_ = false;  // Started with the loops, stopped before them.
   std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<PublisherService> publisher_service_;
   std::unique_ptr<SubscriberService> subscriber_service_;

@@ -2,6 +2,7 @@
 #include "admin/node_admin.h"
 
 #include <map>
+#include <set>
 #include <memory>
 
 #include "absl/synchronization/mutex.h"
@@ -44,20 +45,36 @@ bool Follows(const Client& client, const std::string& topic) {
 
 }  // namespace
 
-NodeAdmin::NodeAdmin(std::string node, ClientRegistry& registry, Hub& hub)
-    : node_(std::move(node)), registry_(registry), hub_(hub), started_(absl::Now()) {}
+NodeAdmin::NodeAdmin(std::string node, ClientRegistry& registry)
+    : node_(std::move(node)), registry_(registry), started_(absl::Now()) {}
 
-herald::v1::NodeInfo NodeAdmin::Info() const {
-  herald::v1::NodeInfo info;
-  info.set_node(node_);
-  info.set_connections(registry_.count());
-  info.set_topics(hub_.topic_count());
-  info.set_uptime_seconds(static_cast<uint64_t>(absl::ToInt64Seconds(absl::Now() - started_)));
-  info.set_version(HERALD_VERSION);
-  return info;
+void NodeAdmin::Info(const herald::v1::InfoRequest&,
+                     std::function<void(herald::v1::InfoResponse)> done) {
+  struct Topics {
+    absl::Mutex mutex;
+    std::set<std::string> names ABSL_GUARDED_BY(mutex);
+  };
+  auto topics = std::make_shared<Topics>();
+  registry_.ForEach(
+      [topics](Client& client) {
+        absl::MutexLock lock(&topics->mutex);
+        topics->names.insert(client.topics().begin(), client.topics().end());
+      },
+      [this, topics, done = std::move(done)] {
+        herald::v1::InfoResponse response;
+        herald::v1::NodeInfo* info = response.add_nodes();
+        info->set_node(node_);
+        info->set_connections(registry_.count());
+        absl::MutexLock lock(&topics->mutex);
+        info->set_topics(topics->names.size());
+        info->set_uptime_seconds(
+            static_cast<uint64_t>(absl::ToInt64Seconds(absl::Now() - started_)));
+        info->set_version(HERALD_VERSION);
+        done(std::move(response));
+      });
 }
 
-void NodeAdmin::Topics(const std::string& pattern, const AdminGrant& grant,
+void NodeAdmin::Topics(const herald::v1::TopicsRequest& request,
                        std::function<void(herald::v1::TopicsResponse)> done) {
   struct Counts {
     absl::Mutex mutex;
@@ -65,10 +82,9 @@ void NodeAdmin::Topics(const std::string& pattern, const AdminGrant& grant,
   };
   auto counts = std::make_shared<Counts>();
   registry_.ForEach(
-      [counts, pattern, grant](Client& client) {
+      [counts, pattern = request.pattern()](Client& client) {
         for (const std::string& topic : client.topics()) {
           if (!pattern.empty() && !TopicPatternMatches(pattern, topic)) continue;
-          if (!grant.Covers(topic)) continue;
           absl::MutexLock lock(&counts->mutex);
           ++counts->subscribers[topic];
         }

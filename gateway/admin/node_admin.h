@@ -1,15 +1,13 @@
-// One node's part of each Admin call, read from (or acted on) its own clients. The gRPC service
-// answers from this node alone on the memory engine and merges every node's part with Redis.
+// One node's part of each Admin call, read from (or acted on) its own clients. ClusterAdmin
+// asks every node for its part; the gRPC service merges them.
 #pragma once
 
 #include <functional>
 #include <string>
 
 #include "absl/time/time.h"
-#include "auth/authenticator.h"
 #include "client/client_registry.h"
 #include "herald/v1/admin.pb.h"
-#include "hub/hub.h"
 
 namespace herald {
 
@@ -17,13 +15,16 @@ namespace herald {
 // pattern valid and covered by the caller's key. Every `done` runs once, on any thread.
 class NodeAdmin {
  public:
-  // All must outlive the NodeAdmin.
-  NodeAdmin(std::string node, ClientRegistry& registry, Hub& hub);
+  // `registry` must outlive the NodeAdmin.
+  NodeAdmin(std::string node, ClientRegistry& registry);
 
-  herald::v1::NodeInfo Info() const;
-  // Every topic this node's clients follow that matches `pattern` (empty: any) and `grant`,
-  // in name order, with its subscribers here (no positions, no limit: the caller merges).
-  void Topics(const std::string& pattern, const AdminGrant& grant,
+  // This node alone in `nodes`.
+  void Info(const herald::v1::InfoRequest& request,
+            std::function<void(herald::v1::InfoResponse)> done);
+  // Every topic this node's clients follow that matches the request's pattern (empty: any), in
+  // name order, with its subscribers here (no positions, no limit: the asker merges the nodes'
+  // answers and keeps what its key covers).
+  void Topics(const herald::v1::TopicsRequest& request,
               std::function<void(herald::v1::TopicsResponse)> done);
   void Presence(const herald::v1::PresenceRequest& request,
                 std::function<void(herald::v1::PresenceResponse)> done);
@@ -39,7 +40,6 @@ class NodeAdmin {
  private:
   const std::string node_;
   ClientRegistry& registry_;
-  Hub& hub_;
   const absl::Time started_;
 };
 

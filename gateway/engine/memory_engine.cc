@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "random_id.h"
+#include "topic/topic.h"
 
 namespace herald {
 
@@ -24,7 +25,10 @@ absl::StatusOr<MemoryEngine::TopicState*> MemoryEngine::TopicLocked(Stripe& stri
     FollowRuleLocked(topic, it->second);
     return &it->second;
   }
-  if (absl::Status place = TakeTopicPlace(creator); !place.ok()) return place;
+  // The gateway's own topics take no place: clients cannot crowd them out, nor they clients.
+  if (!IsInternalTopic(topic)) {
+    if (absl::Status place = TakeTopicPlace(creator); !place.ok()) return place;
+  }
   TopicState& state = stripe.topics[topic];
   state.epoch = RandomId(6);
   state.creator = creator;
@@ -356,7 +360,7 @@ size_t MemoryEngine::SweepStripe(
     // dedupe.
     if (topic.history.empty() && topic.keys.empty() &&
         now - topic.last_publish >= topic.history_ttl && !has_subscribers(it->first)) {
-      GiveBackTopicPlace(topic.creator);
+      if (!IsInternalTopic(it->first)) GiveBackTopicPlace(topic.creator);
       stripe.topics.erase(it++);
     } else {
       ++kept;

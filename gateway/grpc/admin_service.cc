@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -61,8 +62,35 @@ grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context, const abs
 
 }  // namespace
 
-AdminService::AdminService(const Authenticator& authenticator, NodeAdmin& node, Engine& engine)
-    : authenticator_(authenticator), node_(node), engine_(engine) {}
+AdminService::AdminService(const Authenticator& authenticator, ClusterAdmin& cluster,
+                           Engine& engine)
+    : authenticator_(authenticator), cluster_(cluster), engine_(engine) {}
+
+template <typename Response>
+void AdminService::AskNodes(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
+                            AdminCall call, const google::protobuf::Message& request,
+                            Response* response, std::function<void(Response&, Response)> merge,
+                            std::function<void()> finish) {
+  // Answers must come back before the caller gives up; a call without a deadline waits the most.
+  absl::Duration left = absl::FromChrono(context->deadline() - std::chrono::system_clock::now());
+  absl::Duration wait = std::clamp(left - absl::Milliseconds(200), absl::Milliseconds(100), kMostWait);
+  cluster_.Ask(call, request.SerializeAsString(), wait,
+               [response, reactor, merge = std::move(merge),
+                finish = std::move(finish)](ClusterAdmin::Answers answers) {
+                 for (const std::string& bytes : answers.responses) {
+                   Response answer;
+                   if (answer.ParseFromString(bytes)) merge(*response, std::move(answer));
+                 }
+                 for (std::string& node : answers.unanswered_nodes) {
+                   response->add_unanswered_nodes(std::move(node));
+                 }
+                 if (finish) {
+                   finish();
+                 } else {
+                   reactor->Finish(grpc::Status::OK);
+                 }
+               });
+}
 
 absl::StatusOr<AdminGrant> AdminService::Allowed(const grpc::CallbackServerContext& context,
                                                  const std::optional<std::string>& topic) const {
@@ -84,12 +112,15 @@ absl::StatusOr<AdminGrant> AdminService::Allowed(const grpc::CallbackServerConte
 }
 
 grpc::ServerUnaryReactor* AdminService::Info(grpc::CallbackServerContext* context,
-                                             const herald::v1::InfoRequest*,
+                                             const herald::v1::InfoRequest* request,
                                              herald::v1::InfoResponse* response) {
   return Answer(context, Allowed(*context, std::nullopt).status(),
                 [&](grpc::ServerUnaryReactor* reactor) {
-    *response->add_nodes() = node_.Info();
-    reactor->Finish(grpc::Status::OK);
+    AskNodes<herald::v1::InfoResponse>(
+        context, reactor, AdminCall::kInfo, *request, response,
+        [](herald::v1::InfoResponse& into, herald::v1::InfoResponse node) {
+          for (herald::v1::NodeInfo& info : *node.mutable_nodes()) *into.add_nodes() = std::move(info);
+        });
   });
 }
 
@@ -99,17 +130,27 @@ grpc::ServerUnaryReactor* AdminService::Topics(grpc::CallbackServerContext* cont
   absl::StatusOr<AdminGrant> grant = AuthenticateAdminCall(*context, authenticator_);
   absl::Status status = grant.status();
   if (status.ok() && !request->pattern().empty()) status = ValidateTopicPattern(request->pattern());
-  uint32_t limit = Limit(request->limit(), kDefaultTopics, kMostTopics);
   return Answer(context, status, [&](grpc::ServerUnaryReactor* reactor) {
-    node_.Topics(request->pattern(), *grant,
-                 [this, response, reactor, limit](herald::v1::TopicsResponse answer) {
-                   *response = std::move(answer);
-                   if (static_cast<uint32_t>(response->topics_size()) > limit) {
-                     response->mutable_topics()->DeleteSubrange(
-                         static_cast<int>(limit), response->topics_size() - static_cast<int>(limit));
-                   }
-                   AddPositions(response, reactor);
-                 });
+    // Subscribers by topic, summed over the nodes, in name order; only what the key covers.
+    auto counts = std::make_shared<std::map<std::string, uint64_t>>();
+    uint32_t limit = Limit(request->limit(), kDefaultTopics, kMostTopics);
+    AskNodes<herald::v1::TopicsResponse>(
+        context, reactor, AdminCall::kTopics, *request, response,
+        [counts, grant = *grant](herald::v1::TopicsResponse&, herald::v1::TopicsResponse node) {
+          for (const herald::v1::TopicInfo& info : node.topics()) {
+            if (grant.Covers(info.topic())) (*counts)[info.topic()] += info.subscribers();
+          }
+        },
+        [this, counts, limit, response, reactor] {
+          response->set_total(counts->size());
+          for (const auto& [topic, subscribers] : *counts) {
+            if (static_cast<uint32_t>(response->topics_size()) == limit) break;
+            herald::v1::TopicInfo* info = response->add_topics();
+            info->set_topic(topic);
+            info->set_subscribers(subscribers);
+          }
+          AddPositions(response, reactor);
+        });
   });
 }
 
@@ -138,10 +179,16 @@ grpc::ServerUnaryReactor* AdminService::Presence(grpc::CallbackServerContext* co
                 [&](grpc::ServerUnaryReactor* reactor) {
     herald::v1::PresenceRequest checked = *request;
     checked.set_limit(Limit(request->limit(), kDefaultClients, kMostClients));
-    node_.Presence(checked, [response, reactor](herald::v1::PresenceResponse answer) {
-      *response = std::move(answer);
-      reactor->Finish(grpc::Status::OK);
-    });
+    AskNodes<herald::v1::PresenceResponse>(
+        context, reactor, AdminCall::kPresence, checked, response,
+        [limit = checked.limit()](herald::v1::PresenceResponse& into,
+                                  herald::v1::PresenceResponse node) {
+          into.set_count(into.count() + node.count());
+          for (herald::v1::ClientInfo& client : *node.mutable_clients()) {
+            if (static_cast<uint32_t>(into.clients_size()) == limit) break;
+            *into.add_clients() = std::move(client);
+          }
+        });
   });
 }
 
@@ -152,10 +199,16 @@ grpc::ServerUnaryReactor* AdminService::Connections(grpc::CallbackServerContext*
                 [&](grpc::ServerUnaryReactor* reactor) {
     herald::v1::ConnectionsRequest checked = *request;
     checked.set_limit(Limit(request->limit(), kDefaultClients, kMostClients));
-    node_.Connections(checked, [response, reactor](herald::v1::ConnectionsResponse answer) {
-      *response = std::move(answer);
-      reactor->Finish(grpc::Status::OK);
-    });
+    AskNodes<herald::v1::ConnectionsResponse>(
+        context, reactor, AdminCall::kConnections, checked, response,
+        [limit = checked.limit()](herald::v1::ConnectionsResponse& into,
+                                  herald::v1::ConnectionsResponse node) {
+          into.set_count(into.count() + node.count());
+          for (herald::v1::ClientInfo& client : *node.mutable_clients()) {
+            if (static_cast<uint32_t>(into.clients_size()) == limit) break;
+            *into.add_clients() = std::move(client);
+          }
+        });
   });
 }
 
@@ -167,10 +220,11 @@ grpc::ServerUnaryReactor* AdminService::Disconnect(grpc::CallbackServerContext* 
   if (status.ok()) status = CheckNamed(request->user(), request->client_id());
   if (status.ok()) status = CheckClose(checked);
   return Answer(context, status, [&](grpc::ServerUnaryReactor* reactor) {
-    node_.Disconnect(checked, [response, reactor](herald::v1::DisconnectResponse answer) {
-      *response = std::move(answer);
-      reactor->Finish(grpc::Status::OK);
-    });
+    AskNodes<herald::v1::DisconnectResponse>(
+        context, reactor, AdminCall::kDisconnect, checked, response,
+        [](herald::v1::DisconnectResponse& into, herald::v1::DisconnectResponse node) {
+          into.set_disconnected(into.disconnected() + node.disconnected());
+        });
   });
 }
 
@@ -180,10 +234,11 @@ grpc::ServerUnaryReactor* AdminService::Unsubscribe(grpc::CallbackServerContext*
   absl::Status status = Allowed(*context, request->topic()).status();
   if (status.ok()) status = CheckNamed(request->user(), request->client_id());
   return Answer(context, status, [&](grpc::ServerUnaryReactor* reactor) {
-    node_.Unsubscribe(*request, [response, reactor](herald::v1::UnsubscribeResponse answer) {
-      *response = std::move(answer);
-      reactor->Finish(grpc::Status::OK);
-    });
+    AskNodes<herald::v1::UnsubscribeResponse>(
+        context, reactor, AdminCall::kUnsubscribe, *request, response,
+        [](herald::v1::UnsubscribeResponse& into, herald::v1::UnsubscribeResponse node) {
+          into.set_unsubscribed(into.unsubscribed() + node.unsubscribed());
+        });
   });
 }
 

@@ -1,5 +1,5 @@
-// The Admin gRPC service (herald.v1.Admin): checks the admin key and the request, then answers
-// from the node's clients (NodeAdmin) and the engine.
+// The Admin gRPC service (herald.v1.Admin): checks the admin key and the request, asks every
+// node (ClusterAdmin) and merges their answers, and reads positions from the engine.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "admin/node_admin.h"
+#include "admin/cluster_admin.h"
 #include "auth/authenticator.h"
 #include "engine/engine.h"
 #include "herald/v1/admin.grpc.pb.h"
@@ -22,8 +22,11 @@ class AdminService final : public herald::v1::Admin::CallbackService {
   static constexpr uint32_t kDefaultClients = 100;
   static constexpr uint32_t kMostClients = 1000;
 
+  // How long a call waits for the nodes' answers at most (less when its deadline is nearer).
+  static constexpr absl::Duration kMostWait = absl::Seconds(2);
+
   // All must outlive the service.
-  AdminService(const Authenticator& authenticator, NodeAdmin& node, Engine& engine);
+  AdminService(const Authenticator& authenticator, ClusterAdmin& cluster, Engine& engine);
 
   // herald::v1::Admin::CallbackService:
   grpc::ServerUnaryReactor* Info(grpc::CallbackServerContext* context,
@@ -54,11 +57,18 @@ class AdminService final : public herald::v1::Admin::CallbackService {
   // one), PERMISSION_DENIED (a key for other topics).
   absl::StatusOr<AdminGrant> Allowed(const grpc::CallbackServerContext& context,
                                      const std::optional<std::string>& topic) const;
+  // Asks every node `call` with `request`; `merge` adds each node's answer to `response`, then
+  // its unanswered nodes are set and `finish` runs (by default: the call ends OK).
+  template <typename Response>
+  void AskNodes(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
+                AdminCall call, const google::protobuf::Message& request, Response* response,
+                std::function<void(Response&, Response)> merge,
+                std::function<void()> finish = nullptr);
   // Fills each listed topic's epoch and offset from the engine, then finishes.
   void AddPositions(herald::v1::TopicsResponse* response, grpc::ServerUnaryReactor* reactor);
 
   const Authenticator& authenticator_;
-  NodeAdmin& node_;
+  ClusterAdmin& cluster_;
   Engine& engine_;
 };
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "log.h"
+#include "topic/topic.h"
 
 namespace herald {
 
@@ -217,18 +218,13 @@ size_t Hub::attached_count() const {
   return count;
 }
 
-size_t Hub::topic_count() const {
-  absl::ReaderMutexLock lock(&interest_mutex_);
-  return shards_by_topic_.size();
-}
-
 bool Hub::HasSubscribers(absl::string_view topic) const {
   absl::ReaderMutexLock lock(&interest_mutex_);
   return shards_by_topic_.contains(topic);
 }
 
 void Hub::OnEvent(std::shared_ptr<const EncodedEvent> event) {
-  metrics_.EventPublished();
+  if (!IsInternalTopic(event->topic())) metrics_.EventPublished();
   uint64_t shards;
   {
     absl::ReaderMutexLock lock(&interest_mutex_);

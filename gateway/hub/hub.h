@@ -86,8 +86,6 @@ class Hub final : public EventSink {
 
   // Any thread: subscribers attached on all shards.
   size_t attached_count() const;
-  // Any thread: topics with a subscriber on some shard.
-  size_t topic_count() const;
   // Any thread: whether any shard has a subscriber of `topic`.
   bool HasSubscribers(absl::string_view topic) const;
 

@@ -14,4 +14,11 @@ inline constexpr size_t kMaxTopicBytes = 255;
 // INVALID_ARGUMENT with the reason otherwise.
 absl::Status ValidateTopic(absl::string_view topic);
 
+// The gateway's own topics (node-to-node Admin calls) start with '#', which ValidateTopic refuses
+// for every client: no client can follow or publish to them, and they count in no cap or metric.
+inline constexpr char kInternalTopicMark = '#';
+inline bool IsInternalTopic(absl::string_view topic) {
+  return !topic.empty() && topic.front() == kInternalTopicMark;
+}
+
 }  // namespace herald

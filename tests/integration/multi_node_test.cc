@@ -5,10 +5,15 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstdio>
 #include <boost/json.hpp>
 #include <map>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "auth/jwt.h"
+#include "herald/v1/admin.grpc.pb.h"
 #include "herald/v1/publisher.grpc.pb.h"
 #include "herald/v1/subscriber.grpc.pb.h"
 #include "support/client_loop.h"
@@ -16,6 +21,7 @@
 #include "support/http_request.h"
 #include "support/redis_server.h"
 #include "support/sse_client.h"
+#include "support/temp_dir.h"
 #include "support/ws_client.h"
 
 namespace herald::testing {
@@ -428,6 +434,106 @@ TEST_F(MultiNodeTest, ClientsOfANodeThatLostEventsAreToldAndNotRecovered) {
   ASSERT_TRUE(one.Publish("busy", "live").ok());
   ASSERT_TRUE(back->WaitForEvents(1, kWait));
   EXPECT_EQ(back->Events()[0].data(), "live");
+}
+
+
+// Two nodes on one Redis: every Admin call covers both, a banned user is off both at once, and
+// a node that died is named in the answers rather than silently missing.
+TEST_F(MultiNodeTest, AdminCallsCoverEveryNodeAndNameOneThatDoesNotAnswer) {
+  constexpr char kSecret[] = "multi-node-admin-secret-0123456789ab";
+  constexpr char kAdminKey[] = "multi-node-admin-key-0123456789";
+  TempDir dir;
+  std::vector<std::string> flags = {"--jwt_hs256_secret_file=" + dir.Write("secret", kSecret),
+                                    "--admin_keys_file=" + dir.Write("admin_keys", kAdminKey)};
+  Node a = StartNode("node-a", flags);
+  Node b = StartNode("node-b", flags);
+  ASSERT_TRUE(a.process && b.process);
+  auto token = [&](const std::string& sub) {
+    return *SignJwt("HS256",
+                    absl::StrCat(R"({"sub":")", sub, R"(","exp":)",
+                                 absl::ToUnixSeconds(absl::Now()) + 3600,
+                                 R"(,"subscribe":["room.>"]})"),
+                    kSecret);
+  };
+  auto admin_a = herald::v1::Admin::NewStub(a.channel);
+  auto admin_b = herald::v1::Admin::NewStub(b.channel);
+  auto context = [&] {
+    auto made = std::make_unique<grpc::ClientContext>();
+    made->set_deadline(std::chrono::system_clock::now() + kWait);
+    made->AddMetadata("authorization", absl::StrCat("Bearer ", kAdminKey));
+    return made;
+  };
+
+  std::shared_ptr<WsClient> ada_a = ConnectWs(a, "/ws?topic=room.1&token=" + token("ada"));
+  std::shared_ptr<SseClient> ada_b = ConnectSse(b, "/sse?topic=room.1&token=" + token("ada"));
+  std::shared_ptr<WsClient> bob_b = ConnectWs(b, "/ws?topic=room.1&topic=room.2&token=" + token("bob"));
+  ASSERT_TRUE(ada_a && ada_b && bob_b);
+
+  // The nodes hear of each other as soon as the second starts.
+  herald::v1::InfoResponse info;
+  ASSERT_TRUE(WaitUntil([&] {
+    info.Clear();
+    return admin_b->Info(context().get(), {}, &info).ok() && info.nodes_size() == 2;
+  }, 2s));
+  info.Clear();
+  ASSERT_TRUE(admin_a->Info(context().get(), {}, &info).ok());
+  ASSERT_EQ(info.nodes_size(), 2);
+  EXPECT_EQ(info.nodes(0).node(), "node-a");  // The node asked comes first.
+  EXPECT_EQ(info.nodes(1).node(), "node-b");
+  EXPECT_EQ(info.nodes(0).connections() + info.nodes(1).connections(), 3u);
+  EXPECT_TRUE(info.unanswered_nodes().empty());
+
+  herald::v1::PresenceRequest presence_request;
+  presence_request.set_topic("room.1");
+  herald::v1::PresenceResponse presence;
+  ASSERT_TRUE(admin_b->Presence(context().get(), presence_request, &presence).ok());
+  EXPECT_EQ(presence.count(), 3u);
+  std::multiset<std::string> where;
+  for (const herald::v1::ClientInfo& client : presence.clients()) {
+    where.insert(client.user() + "@" + client.node());
+  }
+  EXPECT_EQ(where, (std::multiset<std::string>{"ada@node-a", "ada@node-b", "bob@node-b"}));
+
+  herald::v1::TopicsResponse topics;
+  ASSERT_TRUE(admin_a->Topics(context().get(), {}, &topics).ok());
+  ASSERT_EQ(topics.topics_size(), 2);
+  EXPECT_EQ(topics.topics(0).topic(), "room.1");
+  EXPECT_EQ(topics.topics(0).subscribers(), 3u);
+  EXPECT_EQ(topics.topics(1).subscribers(), 1u);
+
+  herald::v1::UnsubscribeRequest unsubscribe;
+  unsubscribe.set_user("bob");
+  unsubscribe.set_topic("room.2");
+  herald::v1::UnsubscribeResponse unsubscribed;
+  ASSERT_TRUE(admin_a->Unsubscribe(context().get(), unsubscribe, &unsubscribed).ok());
+  EXPECT_EQ(unsubscribed.unsubscribed(), 1u);
+
+  // A ban through node a closes ada's connections on both nodes, and nobody else's.
+  herald::v1::DisconnectRequest ban;
+  ban.set_user("ada");
+  ban.set_reason("banned");
+  herald::v1::DisconnectResponse banned;
+  auto asked = std::chrono::steady_clock::now();
+  ASSERT_TRUE(admin_a->Disconnect(context().get(), ban, &banned).ok());
+  EXPECT_EQ(banned.disconnected(), 2u);
+  EXPECT_EQ(ada_a->WaitForClose(kWait), std::optional<uint16_t>(4403));
+  EXPECT_TRUE(ada_b->WaitForEnd(kWait));
+  auto off = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - asked);
+  std::printf("a banned user was off both nodes %lld ms after the call\n",
+              static_cast<long long>(off.count()));
+  EXPECT_LT(off, 3s);  // Well within one call's deadline: the answers came from both nodes.
+  EXPECT_FALSE(bob_b->Ended());
+
+  // Node b dies: node a's answers name it.
+  b.process->SendSignal(SIGKILL);
+  b.process->WaitForExit(kWait);
+  info.Clear();
+  ASSERT_TRUE(admin_a->Info(context().get(), {}, &info).ok());
+  ASSERT_EQ(info.nodes_size(), 1);
+  EXPECT_EQ(info.nodes(0).node(), "node-a");
+  EXPECT_EQ(std::vector<std::string>(info.unanswered_nodes().begin(), info.unanswered_nodes().end()),
+            std::vector<std::string>{"node-b"});
 }
 
 }  // namespace
