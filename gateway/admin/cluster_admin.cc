@@ -77,16 +77,28 @@ ClusterAdmin::ClusterAdmin(std::string node, Hub& hub, size_t shard, boost::asio
 
 ClusterAdmin::~ClusterAdmin() = default;
 
-void ClusterAdmin::Start() {
-  boost::asio::post(loop_, [this] {
-    std::vector<TopicRequest> topics = {{requests_topic_, std::nullopt},
-                                        {replies_topic_, std::nullopt},
-                                        {nodes_topic_, std::nullopt}};
-    hub_.Subscribe(shard_, this, std::move(topics),
-                   [this](std::vector<absl::StatusOr<SubscribedTopic>>) {
-                     if (!stopped_) Announce();
+void ClusterAdmin::Start() { boost::asio::post(loop_, [this] { Follow(); }); }
+
+void ClusterAdmin::Follow() {
+  std::vector<TopicRequest> topics = {{requests_topic_, std::nullopt},
+                                      {replies_topic_, std::nullopt},
+                                      {nodes_topic_, std::nullopt}};
+  hub_.Subscribe(shard_, this, std::move(topics),
+                 [this](std::vector<absl::StatusOr<SubscribedTopic>> results) {
+                   if (stopped_) return;
+                   bool all = std::all_of(results.begin(), results.end(),
+                                          [](const auto& result) { return result.ok(); });
+                   if (all) {
+                     Announce();
+                     return;
+                   }
+                   // The engine is not reachable yet (Redis down at start): the topics that
+                   // failed are asked for again; this node announces itself once it hears.
+                   heartbeat_.expires_after(absl::ToChronoMilliseconds(kHeartbeat));
+                   heartbeat_.async_wait([this](const boost::system::error_code& error) {
+                     if (!error && !stopped_) Follow();
                    });
-  });
+                 });
 }
 
 void ClusterAdmin::Stop() {
@@ -94,10 +106,15 @@ void ClusterAdmin::Stop() {
   stopped_ = true;
   heartbeat_.cancel();
   hub_.Detach(shard_, this);
-  for (auto& [id, pending] : pending_) pending.deadline->cancel();
+  // Calls in flight are answered with what came.
+  std::vector<std::string> ids;
+  for (const auto& [id, pending] : pending_) ids.push_back(id);
+  for (const std::string& id : ids) Finish(id);
 }
 
 void ClusterAdmin::Announce() {
+  absl::Time now = absl::Now();
+  std::erase_if(heard_from_, [now](const auto& entry) { return now - entry.second > kKnownFor; });
   Publish(nodes_topic_, AdminCall::kInfo, {{"node", node_}}, "");
   heartbeat_.expires_after(absl::ToChronoMilliseconds(kHeartbeat));
   heartbeat_.async_wait([this](const boost::system::error_code& error) {

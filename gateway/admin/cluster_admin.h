@@ -70,6 +70,8 @@ class ClusterAdmin final : public Subscriber {
     std::unique_ptr<boost::asio::steady_timer> deadline;
   };
 
+  // Follows the three internal topics, again after a failure, then starts announcing.
+  void Follow();
   void Announce();
   void Publish(const std::string& topic, AdminCall call, std::map<std::string, std::string> meta,
                std::string data);

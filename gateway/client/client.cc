@@ -53,6 +53,7 @@ void Client::OnConnected(std::vector<absl::StatusOr<SubscribedTopic>> results,
                          const std::vector<TopicRequest>& requests) {
   HERALD_ASSERT_ON_LOOP(loop_);
   if (!live()) return;
+  connected_ = true;
   herald::v1::Connected connected;
   connected.set_client_id(id_);
   connected.set_node(context_.config.node);
@@ -185,33 +186,42 @@ void Client::UnsubscribeCommand(uint32_t id, const herald::v1::UnsubscribeComman
     SendError(id, status);
     return;
   }
-  // A subscribe still in progress is answered first, so each command gets its one reply in
-  // order and no `subscribed` follows the `unsubscribed`.
-  auto pending = std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(),
-                              [&](const PendingSubscribe& p) { return p.topic == command.topic(); });
-  if (pending != pending_subscribes_.end()) {
-    uint32_t subscribe_id = pending->command_id;
-    pending_subscribes_.erase(pending);
-    SendError(subscribe_id, absl::CancelledError("unsubscribed from " + command.topic() +
-                                                 " before the subscribe completed"));
-    context_.hub.Unsubscribe(shard_, command.topic(), this);
-  } else {
-    Unsubscribe(command.topic());
-  }
+  LeaveTopic(command.topic());
   herald::v1::Reply reply;
   reply.set_id(id);
   reply.mutable_unsubscribed()->set_topic(command.topic());
   SendReply(reply);
 }
 
-bool Client::Unsubscribe(absl::string_view topic) {
-  HERALD_ASSERT_ON_LOOP(loop_);
+bool Client::LeaveTopic(absl::string_view topic) {
+  // A subscribe still in progress is answered first, so each command gets its one reply in
+  // order and no `subscribed` follows.
+  auto pending = std::find_if(pending_subscribes_.begin(), pending_subscribes_.end(),
+                              [&](const PendingSubscribe& p) { return p.topic == topic; });
+  if (pending != pending_subscribes_.end()) {
+    uint32_t subscribe_id = pending->command_id;
+    pending_subscribes_.erase(pending);
+    SendError(subscribe_id, absl::CancelledError(absl::StrCat(
+                                "unsubscribed from ", topic, " before the subscribe completed")));
+    context_.hub.Unsubscribe(shard_, topic, this);
+    return true;
+  }
   size_t index = TopicIndex(topic);
-  if (index == topics_.size() || !live()) return false;
-  std::string removed = std::move(topics_[index]);
+  if (index == topics_.size()) return false;
+  std::string left = std::move(topics_[index]);
   topics_.erase(topics_.begin() + index);
   if (tracks_positions_) positions_.erase(positions_.begin() + index);
-  context_.hub.Unsubscribe(shard_, removed, this);
+  context_.hub.Unsubscribe(shard_, left, this);
+  return true;
+}
+
+bool Client::Unsubscribe(absl::string_view topic) {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  // Before `connected` the connect-time topics are still being subscribed: the answer would
+  // list a topic already taken off.
+  if (!live() || !connected_) return false;
+  std::string removed(topic);
+  if (!LeaveTopic(removed)) return false;
   if (!transport_->QueueUnsubscribed(removed)) {
     Disconnect(kDisconnectSlowConsumer);
     return true;

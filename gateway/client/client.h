@@ -75,8 +75,9 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   // One command of a transport that takes commands (WebSocket); answered with one Reply each.
   void HandleCommand(const herald::v1::ClientMessage& message);
 
-  // Server side (Admin.Unsubscribe): unsubscribes `topic` and tells the client
-  // (Transport::QueueUnsubscribed). Returns whether it was followed.
+  // Server side (Admin.Unsubscribe): unsubscribes `topic` (also a subscribe in progress) and
+  // tells the client (Transport::QueueUnsubscribed). Returns whether it was followed; false for
+  // a client whose connect-time topics are not answered yet.
   bool Unsubscribe(absl::string_view topic);
 
   // Tells the client why and closes its transport (once; later calls do nothing).
@@ -113,6 +114,9 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   void Subscribe(uint32_t id, const herald::v1::SubscribeCommand& command);
   void OnSubscribed(uint64_t serial, absl::StatusOr<SubscribedTopic> result);
   void UnsubscribeCommand(uint32_t id, const herald::v1::UnsubscribeCommand& command);
+  // Stops following `topic`, or cancels its subscribe in progress (answered CANCELLED); tells
+  // the client nothing else. Returns whether there was either.
+  bool LeaveTopic(absl::string_view topic);
   void Publish(uint32_t id, const herald::v1::PublishRequest& request);
   void Refresh(uint32_t id, const herald::v1::RefreshCommand& command);
   // Closes with 4401 when the grant expires (unless a refresh replaced it first).
@@ -136,6 +140,7 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   // delivery for the others.
   const bool tracks_positions_;
   bool disconnected_ = false;  // Disconnect or TransportClosed happened.
+  bool connected_ = false;     // `connected` was queued: the connect-time topics are answered.
   std::vector<std::string> topics_;
   std::vector<TopicPosition> positions_;
 

@@ -12,8 +12,10 @@ void PublishPipeline::Publish(const herald::v1::PublishRequest& request, const G
   if (status.ok() && !grant.MayPublish(request.topic())) {
     status = absl::PermissionDeniedError("this credential may not publish to " + request.topic());
   }
-  // A browser's publish (anything but gRPC and publisher keys) follows the topic's rule.
-  if (status.ok() && rules_ && way != PublishWay::kGrpc && !grant.publisher_key &&
+  // A client's publish follows the topic's rule: any but a publisher key's, or, on a gateway
+  // without keys, one over gRPC (its port is the backends').
+  bool backend = grant.publisher_key || (grant.open && way == PublishWay::kGrpc);
+  if (status.ok() && rules_ && !backend &&
       rules_->current()->For(request.topic()).client_publish == ClientPublish::kRefused) {
     status = absl::PermissionDeniedError(
         "clients may not publish to " + request.topic() + " (client_publish: false)");

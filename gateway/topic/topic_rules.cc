@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -83,7 +84,9 @@ class RuleReader {
 
  private:
   absl::Status Bad(const YAML::Node& value, absl::string_view key, absl::string_view expected) {
-    std::string shown = value.IsScalar() ? absl::StrCat("'", value.Scalar(), "'") : "a list or map";
+    std::string shown = value.IsScalar() ? absl::StrCat("'", value.Scalar(), "'")
+                        : value.IsNull()   ? "an empty value"
+                                           : "a list or map";
     return Invalid(file_name_, value, absl::StrCat(key, ": ", shown, " is not ", expected));
   }
 
@@ -153,6 +156,10 @@ absl::StatusOr<TopicRules> TopicRules::Parse(absl::string_view text, absl::strin
 }
 
 absl::StatusOr<TopicRules> TopicRules::Load(const std::string& path, const TopicRule& defaults) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read ", path, ": not a file"));
+  }
   std::ifstream file(path);
   if (!file) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
   std::stringstream text;

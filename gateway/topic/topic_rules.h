@@ -20,9 +20,9 @@ namespace herald {
 // The most events one topic may keep (--history_size and the rules' history_size).
 inline constexpr size_t kMaxHistorySize = 1000000;
 
-// Who may publish to a topic from a browser connection (the WebSocket publish command, POST
-// /v1/publish with a token or none). Backends (gRPC, publisher keys) always may, as their keys
-// allow.
+// Who may publish to a topic as a client: with a token (whatever way it comes in), or without
+// keys over WebSocket and POST /v1/publish. Backends (publisher keys; gRPC on a gateway without
+// keys) always may, as their keys allow.
 enum class ClientPublish {
   kAllowed,  // As the credential's `publish` patterns allow.
   kRefused,  // Never.

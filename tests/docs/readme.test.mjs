@@ -82,10 +82,14 @@ test('every refusal message the README explains is one the gateway says', () => 
     .flatMap(([, cell]) => [...cell.matchAll(/`([^`]+)`/g)].map(([, message]) => message));
   assert.ok(messages.length >= 20, `${messages.length} messages`);
   const said = execFileSync('grep', ['-rhoE', '"[^"]*"', join(sourceDir, 'gateway')], { encoding: 'utf8' });
+  const jwt = readFileSync(join(sourceDir, 'gateway/auth/jwt.cc'), 'utf8');
   for (const message of messages) {
-    // `no HS256 key` is built from the algorithm's name; `…` stands for the topic or the limit.
-    const quoted = message === 'no HS256 key' ? '"no "' :
-      message.endsWith(' …') ? `"${message.slice(0, -1)}` : `"${message}"`;
+    if (message === 'no HS256 key') {  // Built from the algorithm's name.
+      assert.match(jwt, /StrCat\("no ", AlgName\(\*alg\), " key"\)/, message);
+      continue;
+    }
+    // `…` stands for the topic or the limit.
+    const quoted = message.endsWith(' …') ? `"${message.slice(0, -1)}` : `"${message}"`;
     assert.ok(said.includes(quoted), `the gateway never says "${message}"`);
   }
 });

@@ -230,6 +230,27 @@ TEST_F(AdminTest, UnsubscribeTakesOneTopicOffAndTellsTheClient) {
   EXPECT_EQ(response.unsubscribed(), 0u);
 }
 
+TEST_F(AdminTest, AClientsOwnUnsubscribeGetsItsReplyAndNotTheOperatorsMessage) {
+  std::shared_ptr<WsClient> ws = ConnectWs("/ws?topic=room.1&token=" + Token("ada"));
+  ASSERT_TRUE(ws);
+  herald::v1::ClientMessage unsubscribe;
+  unsubscribe.set_id(7);
+  unsubscribe.mutable_unsubscribe()->set_topic("room.1");
+  ws->Send(unsubscribe);
+  std::optional<herald::v1::Reply> reply = ws->WaitForReply(7, kWait);
+  ASSERT_TRUE(reply.has_value() && reply->has_unsubscribed());
+  // A ping's answer comes after anything the unsubscribe could have sent.
+  herald::v1::ClientMessage ping;
+  ping.set_id(8);
+  ping.mutable_ping();
+  ws->Send(ping);
+  ASSERT_TRUE(ws->WaitForReply(8, kWait).has_value());
+  for (const herald::v1::ServerMessage& message : ws->Messages()) {
+    EXPECT_EQ(message.unsubscribed_size(), 0);
+  }
+  EXPECT_EQ(Presence("room.1").count(), 0u);
+}
+
 TEST_F(AdminTest, RemoveHistoryLeavesThePositionAndRecoveryIsToldSo) {
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(PublishAsBackend("room.9", "x").ok());
   HttpResponse before = Fetch(http_port(), "GET", "/v1/history?topic=room.9&token=" + Token("ada"));

@@ -6,6 +6,9 @@
 #include <csignal>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "auth/jwt.h"
 #include "integration/gateway_test.h"
 #include "support/http_request.h"
 #include "support/temp_dir.h"
@@ -130,6 +133,29 @@ TEST_F(TopicRulesTest, ClientPublishFalseLeavesPublishingToBackendsAndHistoryFol
   EXPECT_EQ(HistoryCount("orders.new"), 5u);
 }
 
+TEST_F(TopicRulesTest, ATokenMayNotPublishWhereClientsMayNotWhateverWayItComesIn) {
+  constexpr char kSecret[] = "topic-rules-secret-0123456789abcdefgh";
+  StartWithRules(kRules, {"--jwt_hs256_secret_file=" + dir_.Write("secret", kSecret),
+                          "--publisher_keys_file=" + dir_.Write("keys", "news-backend-key-0123456789 news.>\n")});
+  absl::StatusOr<std::string> token = SignJwt(
+      "HS256",
+      absl::StrCat(R"({"sub":"ada","exp":)", absl::ToUnixSeconds(absl::Now()) + 3600,
+                   R"(,"publish":["news.>"]})"),
+      kSecret);
+  ASSERT_TRUE(token.ok());
+  auto publish_with = [&](const std::string& credential) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + kWait);
+    context.AddMetadata("authorization", "Bearer " + credential);
+    herald::v1::PublishResponse response;
+    return publisher_->Publish(&context, Request("news.world", "x"), &response);
+  };
+  grpc::Status refused = publish_with(*token);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(refused.error_message(), "clients may not publish to news.world (client_publish: false)");
+  EXPECT_TRUE(publish_with("news-backend-key-0123456789").ok());
+}
+
 TEST_F(TopicRulesTest, AReloadTakesNewRulesAndKeepsTheOldOnesWhenTheFileIsWrong) {
   StartWithRules(kRules);
   dir_.Write("rules.yaml", "- pattern: ticker.>\n  history_size: 3\n");
@@ -163,6 +189,11 @@ TEST(TopicRulesStart, AFileWithAMistakeStopsTheStartWithItsLineAndReason) {
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.output.find("cannot read /nonexistent/rules.yaml"), std::string::npos)
       << missing.output;
+  CommandResult directory = RunCommand(BinaryPath("herald") +
+                                       " --http_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0"
+                                       " --topic_rules_file=" + dir.path() + " 2>&1");
+  EXPECT_NE(directory.exit_code, 0);
+  EXPECT_NE(directory.output.find("not a file"), std::string::npos) << directory.output;
 }
 
 }  // namespace
