@@ -44,8 +44,10 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
   publish_pipeline_ = std::make_unique<PublishPipeline>(config_.max_message_bytes, *engine_,
                                                         publish_admission_, topic_rules_);
   client_registry_ = std::make_unique<ClientRegistry>(loops_.HubLoops());
-  client_context_ = std::make_unique<ClientContext>(ClientContext{
-      config_, *hub_, *publish_pipeline_, *authenticator_, metrics_, *client_registry_, draining_});
+  join_leave_ = std::make_unique<JoinLeave>(*engine_, topic_rules_);
+  client_context_ = std::make_unique<ClientContext>(
+      ClientContext{config_, *hub_, *publish_pipeline_, *authenticator_, metrics_,
+                    *client_registry_, *join_leave_, draining_});
   edge_context_ = std::make_unique<EdgeContext>(
       EdgeContext{config_, *hub_, *engine_, metrics_, draining_, *authenticator_,
                   connection_limits_, *publish_pipeline_, *client_context_, nullptr, nullptr,

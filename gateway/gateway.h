@@ -87,6 +87,7 @@ class Gateway {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<PublishPipeline> publish_pipeline_;
   std::unique_ptr<ClientRegistry> client_registry_;
+  std::unique_ptr<JoinLeave> join_leave_;
   std::unique_ptr<ClientContext> client_context_;
   MemoryEngine* memory_engine_ = nullptr;  // The engine, when it is the memory engine.
   std::unique_ptr<TlsContext> tls_context_;  // Null when the HTTP port is plain.

@@ -70,6 +70,7 @@ void Client::OnConnected(std::vector<absl::StatusOr<SubscribedTopic>> results,
       positions_[index] = result.recovered ? *requests[i].since : result.position;
     }
     *connected.add_subscriptions() = SubscribeResultProto(result);
+    Joined(result.topic);
   }
   if (!transport_->QueueConnected(connected)) {
     Disconnect(kDisconnectSlowConsumer);
@@ -175,6 +176,7 @@ void Client::OnSubscribed(uint64_t serial, absl::StatusOr<SubscribedTopic> resul
     return;
   }
   AddTopic(result->topic, result->position);
+  Joined(result->topic);
   herald::v1::Reply reply;
   reply.set_id(id);
   *reply.mutable_subscribed() = SubscribeResultProto(*result);
@@ -212,6 +214,7 @@ bool Client::LeaveTopic(absl::string_view topic) {
   topics_.erase(topics_.begin() + index);
   if (tracks_positions_) positions_.erase(positions_.begin() + index);
   context_.hub.Unsubscribe(shard_, left, this);
+  Left(left);
   return true;
 }
 
@@ -314,6 +317,23 @@ void Client::End() {
   pending_subscribes_.clear();
   context_.hub.Detach(shard_, this);
   context_.registry.Remove(shard_, this);
+  for (const std::string& topic : announced_) {
+    context_.join_leave.Left(topic, id_, grant_.subject);
+  }
+  announced_.clear();
+}
+
+void Client::Joined(const std::string& topic) {
+  if (!context_.join_leave.Announces(topic)) return;
+  announced_.push_back(topic);
+  context_.join_leave.Joined(topic, id_, grant_.subject);
+}
+
+void Client::Left(absl::string_view topic) {
+  auto it = std::find(announced_.begin(), announced_.end(), topic);
+  if (it == announced_.end()) return;
+  context_.join_leave.Left(*it, id_, grant_.subject);
+  announced_.erase(it);
 }
 
 void Client::Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) {

@@ -20,6 +20,7 @@
 #include "herald/v1/websocket.pb.h"
 #include "hub/hub.h"
 #include "metrics/metrics.h"
+#include "publish/join_leave.h"
 #include "publish/publish_pipeline.h"
 #include "publish/rate_limiter.h"
 
@@ -33,6 +34,7 @@ struct ClientContext {
   const Authenticator& authenticator;
   Metrics& metrics;
   ClientRegistry& registry;  // Every client is in it from creation to End.
+  JoinLeave& join_leave;     // Told when a client starts or stops following a topic.
   // Set once SIGTERM arrives: a client that becomes live then is closed with 1001 at once.
   const std::atomic<bool>& draining;
 };
@@ -123,6 +125,10 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   void ScheduleExpiry();
   void CancelExpiry();
   void AddTopic(const std::string& topic, const TopicPosition& position);
+  // The topic is followed now: its subscribers hear of it when its rule says join_leave.
+  void Joined(const std::string& topic);
+  // And no longer: they hear of that too (when they heard of the join).
+  void Left(absl::string_view topic);
   // Index of `topic` in topics_, or topics_.size().
   size_t TopicIndex(absl::string_view topic) const;
   void SendReply(const herald::v1::Reply& reply);
@@ -154,6 +160,7 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   // Commands refused by the limiter since the last one it let through.
   size_t refused_in_a_row_ = 0;
   std::vector<PendingSubscribe> pending_subscribes_;
+  std::vector<std::string> announced_;  // Topics whose subscribers were told of the join.
   uint64_t next_serial_ = 1;
   std::unique_ptr<boost::asio::steady_timer> expiry_timer_;  // Made when the grant expires.
 };

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <cstdio>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -154,6 +155,79 @@ TEST_F(TopicRulesTest, ATokenMayNotPublishWhereClientsMayNotWhateverWayItComesIn
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(refused.error_message(), "clients may not publish to news.world (client_publish: false)");
   EXPECT_TRUE(publish_with("news-backend-key-0123456789").ok());
+}
+
+TEST_F(TopicRulesTest, JoinLeaveTopicsTellTheirSubscribersWhoComesAndGoesOnEveryTransport) {
+  StartWithRules("- pattern: \"lobby.*\"\n  join_leave: true\n");
+  auto joins_of = [](const std::vector<herald::v1::Event>& events, const std::string& type) {
+    std::vector<std::string> ids;
+    for (const herald::v1::Event& event : events) {
+      if (event.type() == type) ids.push_back(Str(Json(event.data()).at("client_id")));
+    }
+    return ids;
+  };
+  std::shared_ptr<WsClient> ada = ConnectWs("/ws?topic=lobby.1&topic=quiet.1");
+  ASSERT_TRUE(ada);
+  std::string ada_id = ada->Connected()->client_id();
+  ASSERT_TRUE(ada->WaitFor([&] { return joins_of(ada->Events(), "herald.join").size() == 1; }, kWait));
+  std::shared_ptr<SseClient> bob = ConnectSse("/sse?topic=lobby.1");
+  ASSERT_TRUE(bob);
+  std::string bob_id = Str(Json(bob->Events()[0].data).at("client_id"));
+  ASSERT_TRUE(ada->WaitFor([&] { return joins_of(ada->Events(), "herald.join").size() == 2; }, kWait));
+  EXPECT_EQ(joins_of(ada->Events(), "herald.join"), (std::vector<std::string>{ada_id, bob_id}));
+  const herald::v1::Event join = ada->Events().back();
+  EXPECT_EQ(join.offset(), 0u);  // Ephemeral: never in history.
+  EXPECT_EQ(join.content_type(), "application/json");
+  EXPECT_EQ(Str(Json(join.data()).at("user")), "");
+
+  // A gRPC subscriber hears of the next one; the SSE one does too, in its own form.
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  herald::v1::SubscribeRequest request;
+  request.add_topics("lobby.1");
+  auto grpc_follower = subscriber_->Subscribe(&context, request);
+  grpc_follower->WaitForInitialMetadata();
+  std::shared_ptr<WsClient> cy = ConnectWs("/ws?topic=lobby.1");
+  ASSERT_TRUE(cy);
+  herald::v1::Event heard;
+  bool heard_cy = false;
+  while (!heard_cy && grpc_follower->Read(&heard)) {
+    heard_cy = heard.type() == "herald.join" &&
+               Str(Json(heard.data()).at("client_id")) == cy->Connected()->client_id();
+  }
+  EXPECT_TRUE(heard_cy);
+  EXPECT_TRUE(bob->WaitFor([&] {
+    for (const SseEvent& event : bob->Events()) {
+      if (event.type == "herald.join" &&
+          event.data.find(cy->Connected()->client_id()) != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  }, kWait));
+
+  bob->Close();
+  ASSERT_TRUE(ada->WaitFor([&] { return !joins_of(ada->Events(), "herald.leave").empty(); }, kWait));
+  EXPECT_EQ(joins_of(ada->Events(), "herald.leave"), std::vector<std::string>{bob_id});
+  for (const herald::v1::Event& event : ada->Events()) {
+    if (event.topic() == "quiet.1") ADD_FAILURE() << "quiet.1 has no join_leave rule";
+  }
+  context.TryCancel();
+}
+
+TEST_F(TopicRulesTest, AReconnectStormIsToldAtMostTheCapOfJoinsPerSecond) {
+  StartWithRules("- pattern: \"lobby.*\"\n  join_leave: true\n");
+  std::shared_ptr<WsClient> watcher = ConnectWs("/ws?topic=lobby.storm");
+  ASSERT_TRUE(watcher);
+  std::vector<std::shared_ptr<WsClient>> storm;
+  for (int i = 0; i < 100; ++i) storm.push_back(ConnectWs("/ws?topic=lobby.storm"));
+  std::this_thread::sleep_for(500ms);
+  size_t joins = 0;
+  for (const herald::v1::Event& event : watcher->Events()) joins += event.type() == "herald.join";
+  // 101 joins in a second or two: at most the cap in each second they spanned.
+  std::printf("a storm of 101 joins was told as %zu herald.join events\n", joins);
+  EXPECT_GE(joins, 1u);
+  EXPECT_LE(joins, 3u * 20u) << "without a cap: 101";
 }
 
 TEST_F(TopicRulesTest, AReloadTakesNewRulesAndKeepsTheOldOnesWhenTheFileIsWrong) {
