@@ -91,6 +91,7 @@ Gateway::~Gateway() {
   // sessions, whose sockets belong to those contexts. Sessions destroyed later detach from a
   // hub that no longer has an engine.
   hub_->set_engine(nullptr);
+  join_leave_->Stop();
   engine_.reset();
 }
 

@@ -70,7 +70,6 @@ void Client::OnConnected(std::vector<absl::StatusOr<SubscribedTopic>> results,
       positions_[index] = result.recovered ? *requests[i].since : result.position;
     }
     *connected.add_subscriptions() = SubscribeResultProto(result);
-    Joined(result.topic);
   }
   if (!transport_->QueueConnected(connected)) {
     Disconnect(kDisconnectSlowConsumer);
@@ -86,6 +85,9 @@ void Client::OnConnected(std::vector<absl::StatusOr<SubscribedTopic>> results,
   } else if (context_.authenticator.Revoked(grant_)) {
     // Likewise a reload that revoked its key between the authentication and now.
     Disconnect(kDisconnectCredentialRevoked);
+  } else {
+    // The connection stands: the topics' other subscribers hear of it.
+    for (const absl::StatusOr<SubscribedTopic>& result : results) Joined(result->topic);
   }
 }
 
@@ -176,7 +178,7 @@ void Client::OnSubscribed(uint64_t serial, absl::StatusOr<SubscribedTopic> resul
     return;
   }
   AddTopic(result->topic, result->position);
-  Joined(result->topic);
+  if (live()) Joined(result->topic);
   herald::v1::Reply reply;
   reply.set_id(id);
   *reply.mutable_subscribed() = SubscribeResultProto(*result);
@@ -324,9 +326,10 @@ void Client::End() {
 }
 
 void Client::Joined(const std::string& topic) {
+  if (std::find(announced_.begin(), announced_.end(), topic) != announced_.end()) return;
   if (!context_.join_leave.Announces(topic)) return;
-  announced_.push_back(topic);
-  context_.join_leave.Joined(topic, id_, grant_.subject);
+  // A join the cap dropped is followed by no leave either.
+  if (context_.join_leave.Joined(topic, id_, grant_.subject)) announced_.push_back(topic);
 }
 
 void Client::Left(absl::string_view topic) {

@@ -160,7 +160,8 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   // Commands refused by the limiter since the last one it let through.
   size_t refused_in_a_row_ = 0;
   std::vector<PendingSubscribe> pending_subscribes_;
-  std::vector<std::string> announced_;  // Topics whose subscribers were told of the join.
+  // Topics whose subscribers were told of the join (the leave follows).
+  std::vector<std::string> announced_;
   uint64_t next_serial_ = 1;
   std::unique_ptr<boost::asio::steady_timer> expiry_timer_;  // Made when the grant expires.
 };

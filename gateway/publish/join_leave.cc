@@ -8,15 +8,20 @@
 namespace herald {
 
 JoinLeave::JoinLeave(Engine& engine, std::shared_ptr<const TopicRulesStore> rules)
-    : engine_(engine), rules_(std::move(rules)) {}
+    : rules_(std::move(rules)), engine_(&engine) {}
+
+void JoinLeave::Stop() {
+  absl::MutexLock lock(&mutex_);
+  engine_ = nullptr;
+}
 
 bool JoinLeave::Announces(absl::string_view topic) const {
   return rules_ && rules_->current()->For(topic).join_leave;
 }
 
-void JoinLeave::Joined(const std::string& topic, const std::string& client_id,
+bool JoinLeave::Joined(const std::string& topic, const std::string& client_id,
                        const std::string& user) {
-  Tell(topic, "herald.join", client_id, user);
+  return Tell(topic, "herald.join", client_id, user);
 }
 
 void JoinLeave::Left(const std::string& topic, const std::string& client_id,
@@ -24,19 +29,8 @@ void JoinLeave::Left(const std::string& topic, const std::string& client_id,
   Tell(topic, "herald.leave", client_id, user);
 }
 
-bool JoinLeave::TakeRoom(const std::string& topic) {
-  int64_t second = absl::ToUnixSeconds(absl::Now());
-  absl::MutexLock lock(&mutex_);
-  if (second != second_) {
-    second_ = second;
-    told_this_second_.clear();
-  }
-  return ++told_this_second_[topic] <= kMostPerTopicPerSecond;
-}
-
-void JoinLeave::Tell(const std::string& topic, const char* type, const std::string& client_id,
+bool JoinLeave::Tell(const std::string& topic, const char* type, const std::string& client_id,
                      const std::string& user) {
-  if (!TakeRoom(topic)) return;
   herald::v1::PublishRequest request;
   request.set_topic(topic);
   request.set_type(type);
@@ -44,8 +38,18 @@ void JoinLeave::Tell(const std::string& topic, const char* type, const std::stri
   request.set_content_type("application/json");
   request.set_data(boost::json::serialize(
       boost::json::object{{"client_id", client_id}, {"user", user}}));
+  int64_t second = absl::ToUnixSeconds(absl::Now());
+  // Held while publishing, so Stop waits for a publish in progress (the engine goes next).
+  absl::MutexLock lock(&mutex_);
+  if (engine_ == nullptr) return false;
+  if (second != second_) {
+    second_ = second;
+    told_this_second_.clear();
+  }
+  if (++told_this_second_[topic] > kMostPerTopicPerSecond) return false;
   // Straight to the engine: the `herald.` types are the gateway's own, refused from clients.
-  engine_.Publish(request, /*publisher=*/"", [](absl::StatusOr<TopicPosition>) {});
+  engine_->Publish(request, /*publisher=*/"", [](absl::StatusOr<TopicPosition>) {});
+  return true;
 }
 
 }  // namespace herald

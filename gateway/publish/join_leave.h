@@ -20,26 +20,30 @@ class JoinLeave {
  public:
   // Events one topic gets from this node in one second at most: a reconnect storm of N clients
   // would otherwise be N joins to each of N subscribers (N² deliveries). Past it, joins and
-  // leaves of that second are not told (Presence still answers who is there).
+  // leaves of that second are not told: a list of members kept from these events is then
+  // incomplete (Admin.Presence answers who is there).
   static constexpr uint32_t kMostPerTopicPerSecond = 20;
 
   // `rules` may be null: no topic announces.
   JoinLeave(Engine& engine, std::shared_ptr<const TopicRulesStore> rules);
 
+  // Stops telling anything (before the engine goes: clients ending later are not told).
+  void Stop();
+
   // Whether `topic`'s rule has join_leave (looked up when a client subscribes or leaves).
   bool Announces(absl::string_view topic) const;
-  void Joined(const std::string& topic, const std::string& client_id, const std::string& user);
+  // Returns whether the join was told (false past the cap): only then is the leave told too.
+  bool Joined(const std::string& topic, const std::string& client_id, const std::string& user);
   void Left(const std::string& topic, const std::string& client_id, const std::string& user);
 
  private:
-  void Tell(const std::string& topic, const char* type, const std::string& client_id,
+  // Publishes the event unless the topic had its share this second or Stop ran.
+  bool Tell(const std::string& topic, const char* type, const std::string& client_id,
             const std::string& user);
-  // Whether `topic` may have one more event this second.
-  bool TakeRoom(const std::string& topic);
 
-  Engine& engine_;
-  const std::shared_ptr<const TopicRulesStore> rules_;
   absl::Mutex mutex_;
+  Engine* engine_ ABSL_GUARDED_BY(mutex_);
+  const std::shared_ptr<const TopicRulesStore> rules_;
   int64_t second_ ABSL_GUARDED_BY(mutex_) = 0;
   absl::flat_hash_map<std::string, uint32_t> told_this_second_ ABSL_GUARDED_BY(mutex_);
 };

@@ -536,5 +536,33 @@ TEST_F(MultiNodeTest, AdminCallsCoverEveryNodeAndNameOneThatDoesNotAnswer) {
             std::vector<std::string>{"node-b"});
 }
 
+// Topic rules on Redis: a join on one node reaches the subscribers of another, and each node
+// caps its own subscribers.
+TEST_F(MultiNodeTest, JoinLeaveCrossesNodesAndEachNodeCapsItsOwnSubscribers) {
+  TempDir dir;
+  std::string rules = dir.Write("rules.yaml",
+                                "- pattern: \"lobby.*\"\n  join_leave: true\n  max_subscribers: 1\n");
+  Node a = StartNode("node-a", {"--topic_rules_file=" + rules});
+  Node b = StartNode("node-b", {"--topic_rules_file=" + rules});
+  ASSERT_TRUE(a.process && b.process);
+  std::shared_ptr<WsClient> on_a = ConnectWs(a, "/ws?topic=lobby.1");
+  ASSERT_TRUE(on_a);
+  std::shared_ptr<WsClient> on_b = ConnectWs(b, "/ws?topic=lobby.1");  // Node b's first: admitted.
+  ASSERT_TRUE(on_b);
+  std::string b_id = on_b->Connected()->client_id();
+  auto told = [&](const std::string& type) {
+    for (const herald::v1::Event& event : on_a->Events()) {
+      if (event.type() == type && event.data().find(b_id) != std::string::npos) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(on_a->WaitFor([&] { return told("herald.join"); }, kWait));
+  std::shared_ptr<WsClient> second_on_a = WsClient::Connect(loop_, a.http_port(), "/ws?topic=lobby.1");
+  ASSERT_TRUE(second_on_a);
+  EXPECT_EQ(second_on_a->WaitForClose(kWait), std::optional<uint16_t>(4403));
+  on_b->Close();
+  EXPECT_TRUE(on_a->WaitFor([&] { return told("herald.leave"); }, kWait));
+}
+
 }  // namespace
 }  // namespace herald::testing
