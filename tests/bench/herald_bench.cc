@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "tool/tool_flags.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -997,7 +998,8 @@ int Run() {
 }  // namespace herald::bench
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  herald::ParseToolFlags(
+      argc, argv, "herald-bench",
       "Load client for Herald: WS/SSE subscribers + gRPC publishers.\n"
       "  herald-bench --start_gateway=build/bin/herald --ws_clients=1000 --events=100000\n"
       "  herald-bench --server=nchan --http=127.0.0.1:8081 --gateway_pid=<nginx worker> \\\n"
@@ -1007,7 +1009,7 @@ int main(int argc, char** argv) {
       "  herald-bench --scenario=history_memory --start_gateway=build/bin/herald \\\n"
       "      --history_size=1000 --topics=1000 --events=1000000 --payload_bytes=100\n"
       "Prints a report and one line 'RESULT {json}'. Exit 0 when every client got every event\n"
-      "in order (\"complete\": true), 2 otherwise, 1 when it could not run.");
-  absl::ParseCommandLine(argc, argv);
+      "in order (\"complete\": true), 2 otherwise, 1 when it could not run.",
+      "tests/bench/");
   return herald::bench::Run();
 }

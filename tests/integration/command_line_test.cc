@@ -17,7 +17,9 @@ TEST_F(CommandLineTest, HelpListsEachBinarysOwnFlags) {
   for (auto [binary, flag] : {std::pair{"herald", "--http_listen"},
                               {"herald-token", "--key_file"},
                               {"herald-publish", "--target"},
-                              {"herald-ticker", "--target"}}) {
+                              {"herald-admin", "--key_file"},
+                              {"herald-ticker", "--target"},
+                              {"herald-bench", "--ws_clients"}}) {
     CommandResult help = RunCommand(BinaryPath(binary) + " --help 2>&1");
     EXPECT_EQ(help.exit_code, 1) << binary;  // abseil's exit code for --help.
     EXPECT_TRUE(absl::StrContains(help.output, flag)) << binary << ": " << help.output;
