@@ -35,8 +35,6 @@ class NodeAdmin {
   void Unsubscribe(const herald::v1::UnsubscribeRequest& request,
                    std::function<void(herald::v1::UnsubscribeResponse)> done);
 
-  const std::string& node() const { return node_; }
-
  private:
   const std::string node_;
   ClientRegistry& registry_;

@@ -173,12 +173,6 @@ const TopicRule& TopicRules::For(absl::string_view topic) const {
   return defaults_;
 }
 
-bool TopicRules::caps_subscribers() const {
-  return defaults_.max_subscribers != 0 ||
-         std::any_of(rules_.begin(), rules_.end(),
-                     [](const TopicRule& rule) { return rule.max_subscribers != 0; });
-}
-
 std::string TopicRules::Describe() const {
   std::string text = absl::StrCat("topic rules (", rules_.size(), ", first match wins):");
   for (const TopicRule& rule : rules_) absl::StrAppend(&text, "\n  ", rule.Describe());

@@ -62,8 +62,6 @@ class TopicRules {
 
   const std::vector<TopicRule>& rules() const { return rules_; }
   const TopicRule& defaults() const { return defaults_; }
-  // Whether some rule caps subscribers (then subscribes count them).
-  bool caps_subscribers() const;
   // The effective rules, one per line, then the defaults.
   std::string Describe() const;
 

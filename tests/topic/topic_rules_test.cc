@@ -63,7 +63,6 @@ TEST(TopicRules, FirstMatchWinsAndUnnamedOptionsKeepTheFlags) {
   const TopicRule& other = rules->For("orders.new");
   EXPECT_TRUE(other.pattern.empty());
   EXPECT_EQ(other.history_size, 1000u);
-  EXPECT_TRUE(rules->caps_subscribers());
 
   EXPECT_EQ(rules->Describe(),
             "topic rules (3, first match wins):\n"
@@ -79,7 +78,6 @@ TEST(TopicRules, JsonIsYamlTooAndAnEmptyFileHasNoRules) {
   ASSERT_TRUE(rules.ok()) << rules.status();
   EXPECT_EQ(rules->For("a.b").history_size, 0u);
   EXPECT_EQ(rules->For("a.b").history_ttl, absl::Seconds(90));
-  EXPECT_FALSE(rules->caps_subscribers());
 
   absl::StatusOr<TopicRules> empty = Parse("# nothing yet\n");
   ASSERT_TRUE(empty.ok()) << empty.status();
