@@ -48,10 +48,14 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
   client_context_ = std::make_unique<ClientContext>(
       ClientContext{config_, *hub_, *publish_pipeline_, *authenticator_, metrics_,
                     *client_registry_, *join_leave_, draining_});
+  node_admin_ = std::make_unique<NodeAdmin>(config_.node, *client_registry_);
+  cluster_admin_ = std::make_unique<ClusterAdmin>(config_.node, *hub_, /*shard=*/0,
+                                                  loops_.context(0), *engine_, *node_admin_);
+  presence_reads_ = std::make_unique<PresenceReads>(*cluster_admin_);
   edge_context_ = std::make_unique<EdgeContext>(
       EdgeContext{config_, *hub_, *engine_, metrics_, draining_, *authenticator_,
                   connection_limits_, *publish_pipeline_, *client_context_, nullptr, nullptr,
-                  history_reads_});
+                  history_reads_, *presence_reads_, *topic_rules_});
 }
 
 std::unique_ptr<Engine> Gateway::MakeEngine() {
@@ -120,9 +124,6 @@ absl::Status Gateway::Start() {
   subscriber_service_ =
       std::make_unique<SubscriberService>(*client_context_, *engine_, *authenticator_, loops_,
                                           connection_limits_, history_reads_);
-  node_admin_ = std::make_unique<NodeAdmin>(config_.node, *client_registry_);
-  cluster_admin_ = std::make_unique<ClusterAdmin>(config_.node, *hub_, /*shard=*/0,
-                                                  loops_.context(0), *engine_, *node_admin_);
   admin_service_ = std::make_unique<AdminService>(*authenticator_, *cluster_admin_, *engine_);
   grpc::ServerBuilder builder;
   // gRPC shares a port with any other process by default (SO_REUSEPORT): a second gateway on the

@@ -23,6 +23,7 @@
 #include "edge/tls_context.h"
 #include "engine/memory_engine.h"
 #include "admin/cluster_admin.h"
+#include "edge/http_presence.h"
 #include "admin/node_admin.h"
 #include "grpc/admin_service.h"
 #include "grpc/publisher_service.h"
@@ -97,6 +98,8 @@ class Gateway {
   absl::Notification stop_sweeper_;
   std::thread sweeper_;
   std::shared_ptr<Listener> listener_;
+  // Before the cluster admin, which answers its reads in flight when it stops.
+  std::unique_ptr<PresenceReads> presence_reads_;
   std::unique_ptr<NodeAdmin> node_admin_;
   std::unique_ptr<ClusterAdmin> cluster_admin_;
   bool cluster_admin_running_ = false;  // Started with the loops, stopped before them.

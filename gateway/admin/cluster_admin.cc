@@ -155,6 +155,30 @@ void ClusterAdmin::Ask(AdminCall call, std::string request, absl::Duration wait,
   });
 }
 
+void ClusterAdmin::Presence(const std::string& topic, uint32_t limit, absl::Duration wait,
+                            std::function<void(herald::v1::PresenceResponse)> done) {
+  herald::v1::PresenceRequest request;
+  request.set_topic(topic);
+  request.set_limit(ClientsListed(limit));
+  Ask(AdminCall::kPresence, request.SerializeAsString(), wait,
+      [limit = request.limit(), done = std::move(done)](Answers answers) {
+        herald::v1::PresenceResponse merged;
+        for (const std::string& bytes : answers.responses) {
+          herald::v1::PresenceResponse node;
+          if (!node.ParseFromString(bytes)) continue;
+          merged.set_count(merged.count() + node.count());
+          for (herald::v1::ClientInfo& client : *node.mutable_clients()) {
+            if (static_cast<uint32_t>(merged.clients_size()) == limit) break;
+            *merged.add_clients() = std::move(client);
+          }
+        }
+        for (std::string& node : answers.unanswered_nodes) {
+          merged.add_unanswered_nodes(std::move(node));
+        }
+        done(std::move(merged));
+      });
+}
+
 void ClusterAdmin::Enqueue(const std::shared_ptr<const EncodedEvent>& encoded, Delivery) {
   HERALD_ASSERT_ON_LOOP(loop_);
   if (stopped_) return;

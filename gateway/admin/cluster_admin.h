@@ -52,6 +52,11 @@ class ClusterAdmin final : public Subscriber {
   // known nodes answered or `wait` passed.
   void Ask(AdminCall call, std::string request, absl::Duration wait,
            std::function<void(Answers)> done);
+  // Any thread: who follows `topic` on every node, merged (the first `limit` listed, see
+  // ClientsListed; the count of all), with the nodes that did not answer; `done` on the loop.
+  // For Admin.Presence and GET /v1/presence alike.
+  void Presence(const std::string& topic, uint32_t limit, absl::Duration wait,
+                std::function<void(herald::v1::PresenceResponse)> done);
 
   // Subscriber (the hub, on the loop):
   void Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery delivery) override;

@@ -2,6 +2,8 @@
 // asks every node for its part; the gRPC service merges them.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -10,6 +12,14 @@
 #include "herald/v1/admin.pb.h"
 
 namespace herald {
+
+// How many clients a Presence or Connections answer lists: a request's 0 takes the default, more
+// than the most is cut to it.
+inline constexpr uint32_t kDefaultClientsListed = 100;
+inline constexpr uint32_t kMostClientsListed = 1000;
+inline uint32_t ClientsListed(uint32_t asked) {
+  return asked == 0 ? kDefaultClientsListed : std::min(asked, kMostClientsListed);
+}
 
 // Requests reach these methods checked (AdminService validates them): limits set, a topic or
 // pattern valid and covered by the caller's key. Every `done` runs once, on any thread.

@@ -44,8 +44,9 @@ ABSL_FLAG(int64_t, max_history_answer_bytes, 64 << 20,
           "gateway-wide; past it a read is refused with 429 (RESOURCE_EXHAUSTED) until earlier "
           "answers are written, so readers that do not read cannot pin memory. 0: no cap.");
 ABSL_FLAG(double, history_rate, 50,
-          "History reads (/v1/history, gRPC History) per second per credential, bursts of twice "
-          "that, when keys are configured; past it 429 (RESOURCE_EXHAUSTED). 0: no limit.");
+          "History and presence reads (/v1/history, /v1/presence, gRPC History) per second per "
+          "credential, bursts of twice that, when keys are configured; past it 429 "
+          "(RESOURCE_EXHAUSTED). 0: no limit.");
 ABSL_FLAG(int64_t, max_idempotency_keys, 500000,
           "Idempotency keys remembered within the window in all (memory engine); past it a "
           "publish with a new key is refused with RESOURCE_EXHAUSTED (one without a key goes). "

@@ -14,8 +14,11 @@
 #include "engine/engine.h"
 #include "hub/hub.h"
 #include "metrics/metrics.h"
+#include "topic/topic_rules.h"
 
 namespace herald {
+
+class PresenceReads;  // edge/http_presence.h
 
 struct EdgeContext {
   const Config& config;
@@ -35,6 +38,9 @@ struct EdgeContext {
   const StaticFiles* static_files;
   // What history reads share (/v1/history; gRPC History too).
   HistoryReads& history_reads;
+  // Presence reads (/v1/presence), and the topic rules that allow them.
+  PresenceReads& presence_reads;
+  const TopicRulesStore& rules;
 };
 
 }  // namespace herald

@@ -12,9 +12,9 @@
 
 namespace herald {
 
-// What a history read past its credential's rate (--history_rate) is told.
-inline const absl::Status kHistoryRateExceeded =
-    absl::ResourceExhaustedError("history read rate exceeded for this credential: retry after 1s");
+// What a history or presence read past its credential's rate (--history_rate) is told.
+inline const absl::Status kReadRateExceeded = absl::ResourceExhaustedError(
+    "history and presence read rate exceeded for this credential: retry after 1s");
 
 // Why an answer of `bytes` did not get a place in `answers`: too many being written (retry
 // shortly), or larger than the whole budget (ask for fewer events).

@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "edge/http_history.h"
+#include "edge/http_presence.h"
 #include "edge/http_publish.h"
 #include "edge/request_target.h"
 #include "edge/sse_session.h"
@@ -169,7 +170,8 @@ void HttpSession::Route(Request request) {
   std::string_view path = target.substr(0, target.find('?'));
   bool keep_alive = request.keep_alive();
   if (request.method() == http::verb::options &&
-      (path == "/sse" || path == "/v1/publish" || path == "/v1/history")) {
+      (path == "/sse" || path == "/v1/publish" || path == "/v1/history" ||
+       path == "/v1/presence")) {
     Preflight(request);
   } else if (path == "/ws") {
     StartWebSocket(std::move(request));
@@ -179,6 +181,8 @@ void HttpSession::Route(Request request) {
     Publish(std::move(request));
   } else if (path == "/v1/history") {
     History(request);
+  } else if (path == "/v1/presence") {
+    Presence(request);
   } else if (path == "/metrics") {
     Respond(200, context_.metrics.RenderPrometheus(), "text/plain; version=0.0.4", keep_alive);
   } else if (path == "/healthz") {
@@ -390,6 +394,11 @@ void HttpSession::RespondJsonLater(std::shared_ptr<HttpSession> self, HttpAnswer
   });
 }
 
+void HttpSession::RespondError(const absl::Status& status, bool keep_alive, Headers headers) {
+  if (absl::IsResourceExhausted(status)) headers.emplace_back(http::field::retry_after, "1");
+  Respond(HttpStatusFor(status), ErrorJson(status), "application/json", keep_alive, headers);
+}
+
 void HttpSession::Publish(Request request) {
   std::optional<AdmittedCall> call = AdmitCall(request, http::verb::post);
   if (!call) return;
@@ -411,12 +420,10 @@ void HttpSession::History(const Request& request) {
   } else if (!call->grant.MaySubscribe(call->target.topics[0])) {
     status = absl::PermissionDeniedError("this credential may not read " + call->target.topics[0]);
   } else if (!context_.history_reads.rates.Allow(call->grant)) {
-    status = kHistoryRateExceeded;
+    status = kReadRateExceeded;
   }
   if (!status.ok()) {
-    Headers headers = call->cors;
-    if (absl::IsResourceExhausted(status)) headers.emplace_back(http::field::retry_after, "1");
-    Respond(HttpStatusFor(status), ErrorJson(status), "application/json", keep_alive, headers);
+    RespondError(status, keep_alive, call->cors);
     return;
   }
   stream_.expires_never();
@@ -426,6 +433,36 @@ void HttpSession::History(const Request& request) {
                cors = std::move(call->cors)](HttpAnswer answer) mutable {
                 RespondJsonLater(std::move(self), std::move(answer), keep_alive, cors);
               });
+}
+
+void HttpSession::Presence(const Request& request) {
+  std::optional<AdmittedCall> call = AdmitCall(request, http::verb::get);
+  if (!call) return;
+  bool keep_alive = request.keep_alive();
+  absl::Status status;
+  if (call->target.topics.size() != 1) {
+    status = absl::InvalidArgumentError("/v1/presence takes one topic");
+  } else if (!call->grant.MaySubscribe(call->target.topics[0])) {
+    status = absl::PermissionDeniedError("this credential may not subscribe to " +
+                                         call->target.topics[0]);
+  } else if (!context_.rules.current()->For(call->target.topics[0]).presence) {
+    status = absl::PermissionDeniedError(
+        "presence is off for " + call->target.topics[0] +
+        ": its topic rule does not say presence: true");
+  } else if (!context_.history_reads.rates.Allow(call->grant)) {
+    status = kReadRateExceeded;
+  }
+  if (!status.ok()) {
+    RespondError(status, keep_alive, call->cors);
+    return;
+  }
+  stream_.expires_never();
+  context_.presence_reads.Answer(
+      call->target.topics[0], call->target.limit,
+      [self = shared_from_this(), keep_alive, cors = std::move(call->cors)](
+          HttpAnswer answer) mutable {
+        RespondJsonLater(std::move(self), std::move(answer), keep_alive, cors);
+      });
 }
 
 void HttpSession::ServeStatic(const Request& request) {

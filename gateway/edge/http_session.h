@@ -80,7 +80,11 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   // in: the last reference must not be dropped on an engine's thread.
   static void RespondJsonLater(std::shared_ptr<HttpSession> self, HttpAnswer answer,
                                bool keep_alive, Headers cors);
+  // A JSON error answer; 429 says when to retry.
+  void RespondError(const absl::Status& status, bool keep_alive, Headers headers);
   void Publish(Request request);
+  // GET /v1/presence: who follows a topic whose rule allows presence, on every node.
+  void Presence(const Request& request);
   void History(const Request& request);
   // Answers from --web_root whatever no other route takes.
   void ServeStatic(const Request& request);

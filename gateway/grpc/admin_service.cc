@@ -23,6 +23,13 @@ uint32_t Limit(uint32_t asked, uint32_t by_default, uint32_t most) {
   return asked == 0 ? by_default : std::min(asked, most);
 }
 
+// How long the nodes' answers may take: before the caller gives up; without a deadline, the most.
+absl::Duration WaitFor(const grpc::CallbackServerContext& context) {
+  absl::Duration left = absl::FromChrono(context.deadline() - std::chrono::system_clock::now());
+  return std::clamp(left - absl::Milliseconds(200), absl::Milliseconds(100),
+                    AdminService::kMostWait);
+}
+
 // Disconnect and Unsubscribe act on a user's connections or on one: never on everyone by
 // omission.
 absl::Status CheckNamed(const std::string& user, const std::string& client_id) {
@@ -71,10 +78,7 @@ void AdminService::AskNodes(grpc::CallbackServerContext* context, grpc::ServerUn
                             AdminCall call, const google::protobuf::Message& request,
                             Response* response, std::function<void(Response&, Response)> merge,
                             std::function<void()> finish) {
-  // Answers must come back before the caller gives up; a call without a deadline waits the most.
-  absl::Duration left = absl::FromChrono(context->deadline() - std::chrono::system_clock::now());
-  absl::Duration wait = std::clamp(left - absl::Milliseconds(200), absl::Milliseconds(100), kMostWait);
-  cluster_.Ask(call, request.SerializeAsString(), wait,
+  cluster_.Ask(call, request.SerializeAsString(), WaitFor(*context),
                [response, reactor, merge = std::move(merge),
                 finish = std::move(finish)](ClusterAdmin::Answers answers) {
                  for (const std::string& bytes : answers.responses) {
@@ -177,18 +181,11 @@ grpc::ServerUnaryReactor* AdminService::Presence(grpc::CallbackServerContext* co
                                                  herald::v1::PresenceResponse* response) {
   return Answer(context, Allowed(*context, request->topic()).status(),
                 [&](grpc::ServerUnaryReactor* reactor) {
-    herald::v1::PresenceRequest checked = *request;
-    checked.set_limit(Limit(request->limit(), kDefaultClients, kMostClients));
-    AskNodes<herald::v1::PresenceResponse>(
-        context, reactor, AdminCall::kPresence, checked, response,
-        [limit = checked.limit()](herald::v1::PresenceResponse& into,
-                                  herald::v1::PresenceResponse node) {
-          into.set_count(into.count() + node.count());
-          for (herald::v1::ClientInfo& client : *node.mutable_clients()) {
-            if (static_cast<uint32_t>(into.clients_size()) == limit) break;
-            *into.add_clients() = std::move(client);
-          }
-        });
+    cluster_.Presence(request->topic(), request->limit(), WaitFor(*context),
+                      [response, reactor](herald::v1::PresenceResponse merged) {
+                        *response = std::move(merged);
+                        reactor->Finish(grpc::Status::OK);
+                      });
   });
 }
 
@@ -198,7 +195,7 @@ grpc::ServerUnaryReactor* AdminService::Connections(grpc::CallbackServerContext*
   return Answer(context, Allowed(*context, std::nullopt).status(),
                 [&](grpc::ServerUnaryReactor* reactor) {
     herald::v1::ConnectionsRequest checked = *request;
-    checked.set_limit(Limit(request->limit(), kDefaultClients, kMostClients));
+    checked.set_limit(ClientsListed(request->limit()));
     AskNodes<herald::v1::ConnectionsResponse>(
         context, reactor, AdminCall::kConnections, checked, response,
         [limit = checked.limit()](herald::v1::ConnectionsResponse& into,

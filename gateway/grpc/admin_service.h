@@ -19,8 +19,6 @@ class AdminService final : public herald::v1::Admin::CallbackService {
   // Limits of the lists answered (a request's 0 takes the default, more is cut to the most).
   static constexpr uint32_t kDefaultTopics = 1000;
   static constexpr uint32_t kMostTopics = 10000;
-  static constexpr uint32_t kDefaultClients = 100;
-  static constexpr uint32_t kMostClients = 1000;
 
   // How long a call waits for the nodes' answers at most (less when its deadline is nearer).
   static constexpr absl::Duration kMostWait = absl::Seconds(2);

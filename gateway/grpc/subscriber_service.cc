@@ -308,7 +308,7 @@ grpc::ServerUnaryReactor* SubscriberService::History(grpc::CallbackServerContext
   if (status.ok() && !grant->MaySubscribe(request.topic())) {
     status = absl::PermissionDeniedError("this credential may not read " + request.topic());
   }
-  if (status.ok() && !history_reads_.rates.Allow(*grant)) status = kHistoryRateExceeded;
+  if (status.ok() && !history_reads_.rates.Allow(*grant)) status = kReadRateExceeded;
   if (!status.ok()) {
     reactor->Finish(ToGrpcStatus(status));
     return reactor;

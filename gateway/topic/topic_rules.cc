@@ -58,9 +58,6 @@ class RuleReader {
       bool& option = key == "presence" ? rule_.presence : rule_.join_leave;
       if (text != "true" && text != "false") return Bad(value, key, "true or false");
       option = text == "true";
-      if (option && key == "presence") {
-        return Invalid(file_name_, value, "presence: true is not available in this release yet");
-      }
     } else if (key == "client_publish") {
       if (text == "true") {
         rule_.client_publish = ClientPublish::kAllowed;

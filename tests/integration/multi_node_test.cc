@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <boost/json.hpp>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -536,12 +537,13 @@ TEST_F(MultiNodeTest, AdminCallsCoverEveryNodeAndNameOneThatDoesNotAnswer) {
             std::vector<std::string>{"node-b"});
 }
 
-// Topic rules on Redis: a join on one node reaches the subscribers of another, and each node
-// caps its own subscribers.
-TEST_F(MultiNodeTest, JoinLeaveCrossesNodesAndEachNodeCapsItsOwnSubscribers) {
+// Topic rules on Redis: a join on one node reaches the subscribers of another, presence lists
+// every node's subscribers, and each node caps its own subscribers.
+TEST_F(MultiNodeTest, JoinLeaveAndPresenceCrossNodesAndEachNodeCapsItsOwnSubscribers) {
   TempDir dir;
-  std::string rules = dir.Write("rules.yaml",
-                                "- pattern: \"lobby.*\"\n  join_leave: true\n  max_subscribers: 1\n");
+  std::string rules = dir.Write(
+      "rules.yaml",
+      "- pattern: \"lobby.*\"\n  join_leave: true\n  presence: true\n  max_subscribers: 1\n");
   Node a = StartNode("node-a", {"--topic_rules_file=" + rules});
   Node b = StartNode("node-b", {"--topic_rules_file=" + rules});
   ASSERT_TRUE(a.process && b.process);
@@ -557,6 +559,20 @@ TEST_F(MultiNodeTest, JoinLeaveCrossesNodesAndEachNodeCapsItsOwnSubscribers) {
     return false;
   };
   EXPECT_TRUE(on_a->WaitFor([&] { return told("herald.join"); }, kWait));
+  std::multiset<std::string> where;
+  ASSERT_TRUE(WaitUntil([&] {
+    HttpResponse presence = Fetch(a.http_port(), "GET", "/v1/presence?topic=lobby.1");
+    if (presence.status != 200) return false;
+    where.clear();
+    boost::json::value answer = boost::json::parse(presence.body);
+    for (const boost::json::value& client : answer.at("clients").as_array()) {
+      where.insert(boost::json::value_to<std::string>(client.at("client_id")) + "@" +
+                   boost::json::value_to<std::string>(client.at("node")));
+    }
+    return where.size() == 2;
+  }));
+  EXPECT_EQ(where, (std::multiset<std::string>{on_a->Connected()->client_id() + "@node-a",
+                                               b_id + "@node-b"}));
   std::shared_ptr<WsClient> second_on_a = WsClient::Connect(loop_, a.http_port(), "/ws?topic=lobby.1");
   ASSERT_TRUE(second_on_a);
   EXPECT_EQ(second_on_a->WaitForClose(kWait), std::optional<uint16_t>(4403));

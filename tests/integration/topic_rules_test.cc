@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <set>
 #include <cstdio>
 #include <thread>
 
@@ -213,6 +214,108 @@ TEST_F(TopicRulesTest, JoinLeaveTopicsTellTheirSubscribersWhoComesAndGoesOnEvery
     if (event.topic() == "quiet.1") ADD_FAILURE() << "quiet.1 has no join_leave rule";
   }
   context.TryCancel();
+}
+
+TEST_F(TopicRulesTest, PresenceTopicsTellTheirSubscribersWhoIsThereOnEveryTransport) {
+  StartWithRules("- pattern: \"lobby.*\"\n  presence: true\n");
+  std::shared_ptr<WsClient> ada = ConnectWs("/ws?topic=lobby.1&topic=quiet.1");
+  std::shared_ptr<SseClient> bob = ConnectSse("/sse?topic=lobby.1");
+  ASSERT_TRUE(ada && bob);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kWait);
+  herald::v1::SubscribeRequest request;
+  request.add_topics("lobby.1");
+  auto grpc_follower = subscriber_->Subscribe(&context, request);
+  grpc_follower->WaitForInitialMetadata();
+
+  // The gRPC subscriber counts once its subscription stands.
+  HttpResponse presence;
+  for (int i = 0; i < 100; ++i) {
+    presence = Fetch(http_port(), "GET", "/v1/presence?topic=lobby.1");
+    ASSERT_EQ(presence.status, 200) << presence.body;
+    if (Json(presence.body).at("count").to_number<int>() == 3) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  boost::json::value answer = Json(presence.body);
+  EXPECT_EQ(Str(answer.at("topic")), "lobby.1");
+  EXPECT_EQ(answer.at("count").to_number<int>(), 3);
+  EXPECT_TRUE(answer.at("unanswered_nodes").as_array().empty());
+  std::set<std::string> transports;
+  std::set<std::string> ids;
+  for (const boost::json::value& client : answer.at("clients").as_array()) {
+    transports.insert(Str(client.at("transport")));
+    ids.insert(Str(client.at("client_id")));
+    EXPECT_FALSE(Str(client.at("node")).empty());
+    EXPECT_GT(client.at("connected_unix_ms").to_number<int64_t>(), 1'700'000'000'000);
+    EXPECT_FALSE(client.as_object().contains("remote_address"));  // Admin.Connections only.
+  }
+  EXPECT_EQ(transports, (std::set<std::string>{"websocket", "sse", "grpc"}));
+  EXPECT_TRUE(ids.contains(ada->Connected()->client_id()));
+
+  // The list is bounded; the count is not.
+  boost::json::value one = Json(Fetch(http_port(), "GET", "/v1/presence?topic=lobby.1&limit=1").body);
+  EXPECT_EQ(one.at("clients").as_array().size(), 1u);
+  EXPECT_EQ(one.at("count").to_number<int>(), 3);
+
+  // Someone who leaves is gone from the answer.
+  bob->Close();
+  int count = 3;
+  for (int i = 0; i < 100 && count != 2; ++i) {
+    std::this_thread::sleep_for(20ms);
+    count = Json(Fetch(http_port(), "GET", "/v1/presence?topic=lobby.1").body)
+                .at("count").to_number<int>();
+  }
+  EXPECT_EQ(count, 2);
+
+  // A topic whose rule does not say presence: true answers nobody; nor does a bad request.
+  HttpResponse quiet = Fetch(http_port(), "GET", "/v1/presence?topic=quiet.1");
+  EXPECT_EQ(quiet.status, 403);
+  EXPECT_EQ(Str(Json(quiet.body).at("message")),
+            "presence is off for quiet.1: its topic rule does not say presence: true");
+  EXPECT_EQ(Fetch(http_port(), "GET", "/v1/presence").status, 400);
+  EXPECT_EQ(Fetch(http_port(), "GET", "/v1/presence?topic=lobby.1&topic=lobby.2").status, 400);
+  EXPECT_EQ(Fetch(http_port(), "GET", "/v1/presence?topic=lobby..1").status, 400);
+  EXPECT_EQ(Fetch(http_port(), "POST", "/v1/presence?topic=lobby.1").status, 405);
+  HttpResponse preflight = Fetch(http_port(), "OPTIONS", "/v1/presence?topic=lobby.1", "",
+                                 {{"Origin", "https://app.example"},
+                                  {"Access-Control-Request-Method", "GET"},
+                                  {"Access-Control-Request-Headers", "authorization"}});
+  EXPECT_EQ(preflight.status, 204);
+  EXPECT_FALSE(ada->Ended());
+  context.TryCancel();
+}
+
+TEST_F(TopicRulesTest, PresenceNeedsTheRightToSubscribeToTheTopic) {
+  constexpr char kSecret[] = "presence-test-secret-0123456789abcdef";
+  StartWithRules("- pattern: \"room.*\"\n  presence: true\n",
+                 {"--jwt_hs256_secret_file=" + dir_.Write("secret", kSecret)});
+  auto token = [&](const std::string& sub, const std::string& patterns) {
+    absl::StatusOr<std::string> signed_token = SignJwt(
+        "HS256",
+        absl::StrCat(R"({"sub":")", sub, R"(","exp":)", absl::ToUnixSeconds(absl::Now()) + 3600,
+                     R"(,"subscribe":[)", patterns, "]}"),
+        kSecret);
+    EXPECT_TRUE(signed_token.ok());
+    return signed_token.value_or("");
+  };
+  std::string ada = token("ada", R"("room.1")");
+  std::shared_ptr<WsClient> in_room = ConnectWs("/ws?topic=room.1&token=" + ada);
+  ASSERT_TRUE(in_room);
+  HttpResponse allowed = Fetch(http_port(), "GET", "/v1/presence?topic=room.1", "",
+                               {{"Authorization", "Bearer " + ada}});
+  ASSERT_EQ(allowed.status, 200) << allowed.body;
+  boost::json::value answer = Json(allowed.body);
+  ASSERT_EQ(answer.at("clients").as_array().size(), 1u);
+  EXPECT_EQ(Str(answer.at("clients").as_array()[0].at("user")), "ada");
+
+  HttpResponse other_room = Fetch(http_port(), "GET", "/v1/presence?topic=room.2", "",
+                                  {{"Authorization", "Bearer " + ada}});
+  EXPECT_EQ(other_room.status, 403);
+  EXPECT_EQ(Str(Json(other_room.body).at("message")),
+            "this credential may not subscribe to room.2");
+  EXPECT_EQ(Fetch(http_port(), "GET", "/v1/presence?topic=room.1").status, 401);
+  EXPECT_EQ(Fetch(http_port(), "GET", "/v1/presence?topic=room.1", "",
+                  {{"Authorization", "Bearer not-a-token"}}).status, 401);
 }
 
 TEST_F(TopicRulesTest, AReconnectStormIsToldAtMostTheCapOfJoinsPerSecond) {

@@ -38,6 +38,7 @@ TEST(TopicRules, FirstMatchWinsAndUnnamedOptionsKeepTheFlags) {
   max_subscribers: 3
 - pattern: chat.>
   client_publish: false
+  presence: true
 )");
   ASSERT_TRUE(rules.ok()) << rules.status();
   ASSERT_EQ(rules->rules().size(), 3u);
@@ -57,6 +58,7 @@ TEST(TopicRules, FirstMatchWinsAndUnnamedOptionsKeepTheFlags) {
 
   const TopicRule& typing = rules->For("chat.lobby.typing");
   EXPECT_EQ(typing.pattern, "chat.>");
+  EXPECT_TRUE(typing.presence);
   EXPECT_EQ(typing.client_publish, ClientPublish::kRefused);
   EXPECT_EQ(typing.history_size, 1000u);
 
@@ -68,7 +70,7 @@ TEST(TopicRules, FirstMatchWinsAndUnnamedOptionsKeepTheFlags) {
             "topic rules (3, first match wins):\n"
             "  ticker.> history_size=1 history_ttl=1h\n"
             "  chat.* history_size=500 history_ttl=10m max_subscribers=3\n"
-            "  chat.> history_size=1000 history_ttl=10m client_publish=false\n"
+            "  chat.> history_size=1000 history_ttl=10m presence client_publish=false\n"
             "  (other topics) history_size=1000 history_ttl=10m");
 }
 
