@@ -13,6 +13,9 @@ const CHAT_KEPT = 50; // messages kept across a reload
 const NOTIFICATIONS_KEPT = 30;
 const TYPING_SEND_EVERY_MS = 2000; // at most one "typing" event per this interval
 const TYPING_SHOWN_MS = 3000; // "… is typing" stays this long after the last one
+const ROOM_REFRESH_MS = 30000; // who is in the room is asked for again this often
+const HELLO_AFTER_RENAME_MS = 1000; // a changed name is told once typing it paused this long
+const HELLO_ROOM_MOST = 20; // in a larger room, a newcomer is not greeted by everyone
 
 const $ = (id) => document.getElementById(id);
 
@@ -123,7 +126,7 @@ class Feed {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Chat room over WebSocket.
+// Chat room over WebSocket, with who is in the room.
 
 function startChat() {
   const list = $('chat-messages');
@@ -148,6 +151,10 @@ function startChat() {
     connected = state === 'connected';
   });
   showStatus(herald, $('status-chat'));
+
+  // What this page's events carry in `meta`: the page (to recognize its own events) and its
+  // connection's client id (the id presence and herald.join / herald.leave name it by).
+  const pageMeta = () => ({ page: PAGE_ID, client: herald.clientId ?? '' });
 
   let noticeTimer;
   const setNotice = (text) => {
@@ -224,7 +231,12 @@ function startChat() {
       onTyping(event);
       return;
     }
+    if (event.type === 'hello') {
+      learnName(event, typeof event.data?.from === 'string' ? event.data.from : '');
+      return;
+    }
     const message = messageOf(event);
+    learnName(event, message.from);
     if (event.offset > 0) {
       feed.advance(event.epoch, event.offset);
       if (feed.add(message)) renderMessage(message);
@@ -259,7 +271,22 @@ function startChat() {
 
   const handlers = {
     onEvent,
+    onJoin(member) {
+      members.set(member.clientId, member.user);
+      renderRoom();
+      // A small room greets a newcomer by name (in a large one that would be a flood).
+      if (member.clientId !== herald.clientId && members.size <= HELLO_ROOM_MOST) {
+        setTimeout(sayHello, Math.random() * 500);
+      }
+    },
+    onLeave(member) {
+      members.delete(member.clientId);
+      names.delete(member.clientId);
+      renderRoom();
+    },
     onSubscribed(position) {
+      void refreshRoom();
+      sayHello();
       // With a stored position, a different epoch means the gateway lost that history.
       if (feed.position && feed.position.epoch && feed.position.epoch !== position.epoch) {
         setNotice('The chat history was reset since you were last here.');
@@ -270,6 +297,9 @@ function startChat() {
       }
     },
     onRecovered({ recovered, epoch, offset }) {
+      // A new connection, with a new client id: the room is asked for again.
+      void refreshRoom();
+      sayHello();
       if (recovered) {
         setNotice('');
         return;
@@ -302,8 +332,85 @@ function startChat() {
         // No history endpoint: live from now.
       }
     }
-    herald.subscribe(CHAT_TOPIC, since ? { ...handlers, since } : handlers);
+    chat = herald.subscribe(CHAT_TOPIC, since ? { ...handlers, since } : handlers);
   }
+
+  // Who is here -----------------------------------------------------------------------------------
+  // The gateway's presence answer (GET /v1/presence, through the SDK) at each (re)subscribe and
+  // every 30 s, kept current in between by herald.join / herald.leave events (onJoin, onLeave).
+  // Connections are anonymous in the open demo: names come from each page's ephemeral `hello`
+  // (sent when it joins, when its name changes and to greet a newcomer) and from messages, all
+  // carrying the page's client id in `meta.client`.
+
+  const roomMembers = $('room-members');
+  const roomCount = $('room-count');
+  const roomOff = $('room-off');
+  const members = new Map(); // client id -> user (empty when anonymous)
+  const names = new Map(); // client id -> the name its page uses
+  let unlisted = 0; // subscribers the presence answer counted but did not list
+  let chat; // the subscription
+
+  function renderRoom() {
+    const own = herald.clientId;
+    const entries = [...members.keys()].map((id) => {
+      const name = (id === own ? myName() : names.get(id) || members.get(id)) || '';
+      return { id, name: name || `guest ${id.slice(0, 4)}`, me: id === own, guest: !name };
+    });
+    entries.sort((a, b) => Number(b.me) - Number(a.me) || a.name.localeCompare(b.name));
+    roomMembers.replaceChildren(
+      ...entries.map((entry) => {
+        const item = document.createElement('li');
+        item.dataset.clientId = entry.id;
+        item.textContent = entry.me ? `${entry.name} (you)` : entry.name;
+        if (entry.me) item.className = 'me';
+        else if (entry.guest) item.className = 'guest';
+        return item;
+      }),
+    );
+    roomCount.textContent = members.size + unlisted ? `(${members.size + unlisted})` : '';
+  }
+
+  async function refreshRoom() {
+    if (!chat || !connected) return;
+    try {
+      const page = await chat.presence(100);
+      members.clear();
+      for (const client of page.clients) members.set(client.clientId, client.user);
+      unlisted = page.count - page.clients.length;
+      roomOff.hidden = true;
+    } catch (error) {
+      members.clear();
+      unlisted = 0;
+      roomOff.hidden = false;
+      // 403 (code 7): the gateway runs without the demo's topic rules.
+      roomOff.textContent =
+        error.code === 7 ? 'not shown: presence is off for this topic (scripts/demo turns it on)' : `unknown (${error.message})`;
+    }
+    renderRoom();
+  }
+  setInterval(() => void refreshRoom(), ROOM_REFRESH_MS);
+
+  function learnName(event, from) {
+    const id = event.meta?.client;
+    if (!id || !from || names.get(id) === from) return;
+    names.set(id, from);
+    renderRoom();
+  }
+
+  function sayHello() {
+    if (!connected) return;
+    herald
+      .publish(CHAT_TOPIC, { from: myName() }, { type: 'hello', ephemeral: true, meta: pageMeta() })
+      .catch(() => {}); // Best effort.
+  }
+
+  let renameTimer;
+  nameInput.addEventListener('input', () => {
+    renderRoom();
+    clearTimeout(renameTimer);
+    renameTimer = setTimeout(sayHello, HELLO_AFTER_RENAME_MS);
+  });
+
   void subscribe();
 
   // Sending ----------------------------------------------------------------------------------------
@@ -334,7 +441,7 @@ function startChat() {
       await herald.publish(
         CHAT_TOPIC,
         { from, text },
-        { type: 'message', meta: { page: PAGE_ID }, idempotencyKey: key },
+        { type: 'message', meta: pageMeta(), idempotencyKey: key },
       );
       retry = { text: '', key: '' };
     } catch (error) {
@@ -356,7 +463,7 @@ function startChat() {
     if (now - lastTypingSent < TYPING_SEND_EVERY_MS) return;
     lastTypingSent = now;
     herald
-      .publish(CHAT_TOPIC, { from: myName() }, { type: 'typing', ephemeral: true, meta: { page: PAGE_ID } })
+      .publish(CHAT_TOPIC, { from: myName() }, { type: 'typing', ephemeral: true, meta: pageMeta() })
       .catch(() => {}); // Best effort.
   });
 
@@ -368,6 +475,7 @@ function startChat() {
     const page = event.meta?.page;
     const mine = page ? page === PAGE_ID : from === myName();
     if (!from || mine) return;
+    learnName(event, from);
     typers.set(from, Date.now() + TYPING_SHOWN_MS);
     renderTyping();
   }

@@ -17,6 +17,8 @@ import { CutProxy } from '../support/js/cut_proxy.mjs';
 import { Gateway, publishWithCli, run } from '../support/js/gateway.mjs';
 
 const pagesDir = fileURLToPath(new URL('./pages/', import.meta.url));
+// The rules scripts/demo starts herald with: presence and join/leave on the chat room.
+const demoRules = fileURLToPath(new URL('../../deploy/demo/topic_rules.yaml', import.meta.url));
 const outputDir = process.env.HERALD_TEST_OUTPUT ?? join(tmpdir(), 'herald-test-output');
 const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
@@ -31,7 +33,7 @@ before(async () => {
   cpSync(process.env.HERALD_WEB_ROOT, webRoot, { recursive: true });
   cpSync(pagesDir, join(webRoot, 'test'), { recursive: true });
   mkdirSync(outputDir, { recursive: true });
-  gateway = await Gateway.start([`--web_root=${webRoot}`]);
+  gateway = await Gateway.start([`--web_root=${webRoot}`, `--topic_rules_file=${demoRules}`]);
   browser = await chromium.launch({
     executablePath: process.env.HERALD_CHROMIUM ?? '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
@@ -179,6 +181,38 @@ describe('demo app', () => {
     console.log(`# demo screenshot: ${screenshot}`);
     assert.deepEqual(pageErrors, []);
   });
+});
+
+test('demo app: the chat shows who is in the room, by name, live', async (t) => {
+  const chatConnected = (page) =>
+    page.waitForFunction(() => /\bconnected\b/.test(document.getElementById('status-chat').textContent));
+  const members = (page) => page.$$eval('#room-members li', (items) => items.map((li) => li.textContent));
+  const { page: ada, pageErrors } = await openPage(t, `${gateway.httpUrl}/`);
+  await chatConnected(ada);
+  await ada.fill('#chat-name', 'ada');
+  await ada.waitForFunction(() => document.querySelector('#room-members li.me')?.textContent === 'ada (you)');
+
+  const grace = await openPage(t, `${gateway.httpUrl}/`);
+  await chatConnected(grace.page);
+  await grace.page.fill('#chat-name', 'grace');
+  // Each sees the other by name: grace's hello when her name changed, ada's greeting.
+  await ada.waitForFunction(() => [...document.querySelectorAll('#room-members li')].some((li) => li.textContent === 'grace'));
+  await grace.page.waitForFunction(() => [...document.querySelectorAll('#room-members li')].some((li) => li.textContent === 'ada'));
+  assert.deepEqual(await members(ada), ['ada (you)', 'grace']);
+  assert.equal(await ada.textContent('#room-count'), '(2)');
+  assert.deepEqual(await members(grace.page), ['grace (you)', 'ada']);
+
+  // grace closes her tab: she is gone from ada's list (a herald.leave event).
+  await grace.page.close();
+  await ada.waitForFunction(() => document.querySelectorAll('#room-members li').length === 1);
+  assert.deepEqual(await members(ada), ['ada (you)']);
+  // A reload asks the gateway who is there (GET /v1/presence): just ada again.
+  await ada.reload();
+  await chatConnected(ada);
+  await ada.waitForFunction(() => document.querySelector('#room-members li.me')?.textContent === 'ada (you)');
+  assert.equal(await ada.textContent('#room-count'), '(1)');
+  assert.ok(await ada.isHidden('#room-off'));
+  assert.deepEqual(pageErrors, []);
 });
 
 test('demo app: a restarted gateway (history lost) is reconnected to, and chat goes on', async (t) => {

@@ -281,8 +281,13 @@ test('the topic rules example is a file the gateway takes, rule by rule', async 
   const ruled = await Gateway.start([`--topic_rules_file=${join(workspace, 'topics.yaml')}`]);
   t.after(() => ruled.stop());
   for (const line of ['topic rules (3, first match wins):', 'ticker.> history_size=1 history_ttl=1h',
-    'chat.* history_size=500 history_ttl=10m join_leave max_subscribers=200',
+    'chat.* history_size=500 history_ttl=10m presence join_leave max_subscribers=200',
     'news.> history_size=1000 history_ttl=10m client_publish=false']) {
     assert.ok(ruled.log().includes(line), `${line}\n${ruled.log()}`);
   }
+  // Presence as the Presence section shows it: on chat rooms, not on news.
+  const room = await fetch(`${ruled.httpUrl}/v1/presence?topic=chat.lobby`);
+  assert.equal(room.status, 200);
+  assert.deepEqual(Object.keys(await room.json()), ['topic', 'count', 'clients', 'unanswered_nodes']);
+  assert.equal((await fetch(`${ruled.httpUrl}/v1/presence?topic=news.world`)).status, 403);
 });

@@ -277,8 +277,11 @@ describe('gateway with JWT auth', () => {
   before(async () => {
     keysDir = await mkdtemp(join(tmpdir(), 'herald-sdk-admin-'));
     await writeFile(join(keysDir, 'admin_keys'), `${adminKey}\n`);
+    await writeFile(join(keysDir, 'rules.yaml'),
+      '- pattern: "auth.lobby.*"\n  presence: true\n  join_leave: true\n');
     gateway = await Gateway.start([`--jwt_hs256_secret=${secret}`, '--jwt_leeway=0s',
-      `--admin_keys_file=${join(keysDir, 'admin_keys')}`]);
+      `--admin_keys_file=${join(keysDir, 'admin_keys')}`,
+      `--topic_rules_file=${join(keysDir, 'rules.yaml')}`]);
   });
   after(async () => {
     await rm(keysDir, { recursive: true, force: true });
@@ -319,6 +322,57 @@ describe('gateway with JWT auth', () => {
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(tokens, 1);  // Not even a new token brings it back.
       assert.equal((await admin('connections', `--user=${user}`)).count, '0');
+    });
+  }
+
+  for (const transport of ['websocket', 'sse']) {
+    test(`${transport}: sub.presence() lists who is there; onJoin and onLeave tell who comes and goes`, async () => {
+      const topic = `auth.lobby.${transport}`;
+      const token = (sub) => sign({ ...claims(60), sub });
+      const { herald: ada } = client(gateway.httpUrl, transport, { token: token('ada') });
+      const joined = [];
+      const left = [];
+      const events = [];
+      let live = false;
+      const lobby = ada.subscribe(topic, {
+        onSubscribed: () => (live = true),
+        onJoin: (member) => joined.push(member),
+        onLeave: (member) => left.push(member),
+        onEvent: (event) => events.push(event),
+      });
+      await until(() => live, 10_000, 'ada subscribed');
+      const { herald: bob } = client(gateway.httpUrl, 'websocket', { token: token('bob') });
+      let bobLive = false;
+      bob.subscribe(topic, { onSubscribed: () => (bobLive = true) });
+      await until(() => bobLive && joined.some((member) => member.user === 'bob'), 10_000, 'bob joined');
+      const bobId = joined.find((member) => member.user === 'bob').clientId;
+      assert.match(bobId, /.+/);
+
+      const page = await lobby.presence();
+      assert.equal(page.topic, topic);
+      assert.equal(page.count, 2);
+      assert.deepEqual(page.clients.map((c) => c.user).sort(), ['ada', 'bob']);
+      const bobEntry = page.clients.find((c) => c.user === 'bob');
+      assert.equal(bobEntry.clientId, bobId);
+      assert.equal(bobEntry.transport, 'websocket');
+      assert.ok(bobEntry.connectedAtMs > Date.now() - 60_000 && bobEntry.connectedAtMs <= Date.now());
+      const adaEntry = page.clients.find((c) => c.user === 'ada');
+      assert.equal(adaEntry.transport, transport);
+      assert.equal(adaEntry.clientId, ada.clientId);  // The page knows which entry is its own.
+      assert.ok(joined.some((member) => member.clientId === ada.clientId));
+      assert.deepEqual(page.unansweredNodes, []);
+      assert.equal((await lobby.presence(1)).clients.length, 1);
+
+      bob.close();
+      await until(() => left.some((member) => member.clientId === bobId), 10_000, 'bob left');
+      assert.equal((await ada.presence(topic)).count, 1);
+      assert.deepEqual(events, []);  // Joins and leaves are not application events.
+
+      // Presence is a topic rule's choice, and needs the right to subscribe.
+      await assert.rejects(ada.presence('auth.kept'),
+        (error) => error.code === 7 && /presence is off for auth.kept/.test(error.message));
+      await assert.rejects(ada.presence('other.lobby.x'),
+        (error) => error.code === 7 && /may not subscribe to other.lobby.x/.test(error.message));
     });
   }
 

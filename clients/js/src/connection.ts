@@ -18,8 +18,9 @@ export interface Position {
 }
 
 export interface ConnectionListener {
-  /** The connection is up; `subscriptions` answers the topics it was opened with. */
-  onOpen(subscriptions: SubscribeAnswer[]): void;
+  /** The connection is up; `subscriptions` answers the topics it was opened with, and
+   *  `clientId` is the id the gateway gave it. */
+  onOpen(subscriptions: SubscribeAnswer[], clientId: string): void;
   onEvent(event: HeraldEvent): void;
   /** The subscribe command `requestId` was answered (WebSocket). */
   onSubscribed(answer: SubscribeAnswer, requestId: number): void;

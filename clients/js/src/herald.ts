@@ -74,6 +74,36 @@ export interface SubscriptionHandlers {
   /** The gateway took the subscription off (an operator's Admin.Unsubscribe); it is dropped
    *  and not asked for again after a reconnect. */
   onUnsubscribed?(): void;
+  /** Someone started following the topic (a `herald.join` event; topics whose rule says
+   *  `join_leave: true`). These events go here, not to onEvent. */
+  onJoin?(member: PresenceMember): void;
+  /** Someone stopped following the topic (a `herald.leave` event). */
+  onLeave?(member: PresenceMember): void;
+}
+
+/** Who joined or left: the connection's id and its user (the token's `sub`; empty when
+ *  anonymous). One user with two tabs is two members with the same `user`. */
+export interface PresenceMember {
+  clientId: string;
+  user: string;
+}
+
+export interface PresenceClient extends PresenceMember {
+  /** The gateway node the client is connected to. */
+  node: string;
+  transport: 'websocket' | 'sse' | 'grpc';
+  /** When it connected, in milliseconds since the Unix epoch. */
+  connectedAtMs: number;
+}
+
+export interface PresencePage {
+  topic: string;
+  /** Subscribers on every node, listed or not. */
+  count: number;
+  /** At most the `limit` asked for. */
+  clients: PresenceClient[];
+  /** Nodes that did not answer in time: their subscribers are missing from the page. */
+  unansweredNodes: string[];
 }
 
 export interface SubscribeOptions extends SubscriptionHandlers {
@@ -94,6 +124,10 @@ export interface Subscription {
   readonly topic: string;
   /** The last event delivered (epoch and offset), from which a reconnect resumes. */
   readonly position: Position | undefined;
+  /** Who follows the topic now, on every node (at most `limit`, default 100, at most 1,000),
+   *  from GET /v1/presence: allowed where the topic's rule says `presence: true` and the
+   *  credential may subscribe. Keep it current with onJoin / onLeave. */
+  presence(limit?: number): Promise<PresencePage>;
   unsubscribe(): void;
 }
 
@@ -203,6 +237,7 @@ export class Herald {
   private refreshTimer?: ReturnType<typeof setTimeout>;
   private sseRestartPending = false;
   private autoConnectPending = false;
+  private openClientId?: string;
   private waitingForOpen: Array<{ resolve(): void; reject(error: HeraldError): void }> = [];
 
   constructor(private readonly options: HeraldOptions = {}) {
@@ -222,6 +257,13 @@ export class Herald {
 
   get state(): ConnectionState {
     return this.stateValue;
+  }
+
+  /** The id the gateway gave the current connection, as presence and herald.join /
+   *  herald.leave name it; undefined while not connected (and on SSE without subscriptions,
+   *  which opens no stream). Each connection gets a new one. */
+  get clientId(): string | undefined {
+    return this.stateValue === 'connected' ? this.openClientId : undefined;
   }
 
   /** The transport in use, or to be tried next. */
@@ -282,6 +324,7 @@ export class Herald {
       startedSince: since !== undefined,
       resumed: false,
       live: false,
+      presence: (limit) => this.presence(topic, limit),
       unsubscribe: () => this.unsubscribe(record),
     };
     this.subscriptions.set(topic, record);
@@ -303,6 +346,25 @@ export class Herald {
       epoch: String(body.epoch ?? ''),
       offset: Number(body.offset ?? 0),
       events: ((body.events as Array<Record<string, unknown>>) ?? []).map(sseEventToHeraldEvent),
+    };
+  }
+
+  /** Who follows `topic` (see Subscription.presence; no subscription needed, only the right
+   *  to subscribe). Rejects with a HeraldError (403 when the topic's rule has no presence). */
+  async presence(topic: string, limit = 100): Promise<PresencePage> {
+    const query = new URLSearchParams({ topic, limit: String(limit) });
+    const body = await this.httpRequest(`/v1/presence?${query}`, { method: 'GET' });
+    return {
+      topic: String(body.topic ?? topic),
+      count: Number(body.count ?? 0),
+      clients: ((body.clients as Array<Record<string, unknown>>) ?? []).map((client) => ({
+        clientId: String(client.client_id ?? ''),
+        user: String(client.user ?? ''),
+        node: String(client.node ?? ''),
+        transport: String(client.transport ?? '') as PresenceClient['transport'],
+        connectedAtMs: Number(client.connected_unix_ms ?? 0),
+      })),
+      unansweredNodes: ((body.unanswered_nodes as unknown[]) ?? []).map(String),
     };
   }
 
@@ -439,6 +501,7 @@ export class Herald {
       // /sse needs a topic: without subscriptions there is nothing to stream yet, and a
       // publish goes over HTTP anyway.
       if (this.subscriptions.size === 0) {
+        this.openClientId = undefined;
         this.setState({ state: 'connected', transport });
         this.resolveWaiting();
         return;
@@ -460,8 +523,8 @@ export class Herald {
   private connectionListener(own: () => Connection | undefined): ConnectionListener {
     const isCurrent = (): boolean => own() !== undefined && own() === this.connection;
     return {
-      onOpen: (answers) => {
-        if (isCurrent()) this.onOpen(answers);
+      onOpen: (answers, clientId) => {
+        if (isCurrent()) this.onOpen(answers, clientId);
       },
       onEvent: (event) => {
         if (isCurrent()) this.deliver(event);
@@ -495,8 +558,9 @@ export class Herald {
     };
   }
 
-  private onOpen(answers: SubscribeAnswer[]): void {
+  private onOpen(answers: SubscribeAnswer[], clientId: string): void {
     const connection = this.connection!;
+    this.openClientId = clientId;
     this.authRetried = false;
     this.stableTimer = setTimeout(() => this.backoff.reset(), this.backoff.stableAfterMs);
     for (const record of this.subscriptions.values()) {
@@ -584,6 +648,12 @@ export class Herald {
       const seen = record.position;
       if (seen && seen.epoch === event.epoch && event.offset <= seen.offset) return;
       record.position = { epoch: event.epoch, offset: event.offset };
+    } else if (event.type === 'herald.join' || event.type === 'herald.leave') {
+      const data = (event.data ?? {}) as Record<string, unknown>;
+      const member = { clientId: String(data.client_id ?? ''), user: String(data.user ?? '') };
+      const handler = event.type === 'herald.join' ? record.handlers.onJoin : record.handlers.onLeave;
+      this.callHandler(() => handler?.call(record.handlers, member));
+      return;
     }
     this.callHandler(() => record.handlers.onEvent?.(event));
   }

@@ -152,6 +152,7 @@ export class SseConnection implements Connection {
             recovered: Boolean(s.recovered),
           }),
         ),
+        String(json.client_id ?? ''),
       );
     } else if (fields.event === 'herald.disconnect') {
       this.close(Number(json.code ?? CloseCode.goingAway), String(json.reason ?? ''));

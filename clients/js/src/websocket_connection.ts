@@ -166,7 +166,7 @@ export class WebSocketConnection implements Connection {
     }
     if (message.connected && !this.opened) {
       this.opened = true;
-      this.listener.onOpen(message.connected.subscriptions.map(toAnswer));
+      this.listener.onOpen(message.connected.subscriptions.map(toAnswer), message.connected.clientId);
     }
     // A frame may merge replies and events: replies first, so a subscription knows its
     // position before its replayed events arrive.
