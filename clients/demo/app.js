@@ -272,6 +272,7 @@ function startChat() {
   const handlers = {
     onEvent,
     onJoin(member) {
+      changesDuringRefresh?.push(['join', member]);
       members.set(member.clientId, member.user);
       renderRoom();
       // A small room greets a newcomer by name (in a large one that would be a flood).
@@ -280,13 +281,13 @@ function startChat() {
       }
     },
     onLeave(member) {
-      members.delete(member.clientId);
-      names.delete(member.clientId);
+      changesDuringRefresh?.push(['leave', member]);
+      leave(member);
       renderRoom();
     },
     onSubscribed(position) {
       void refreshRoom();
-      sayHello();
+      greet();
       // With a stored position, a different epoch means the gateway lost that history.
       if (feed.position && feed.position.epoch && feed.position.epoch !== position.epoch) {
         setNotice('The chat history was reset since you were last here.');
@@ -299,7 +300,7 @@ function startChat() {
     onRecovered({ recovered, epoch, offset }) {
       // A new connection, with a new client id: the room is asked for again.
       void refreshRoom();
-      sayHello();
+      greet();
       if (recovered) {
         setNotice('');
         return;
@@ -349,6 +350,13 @@ function startChat() {
   const names = new Map(); // client id -> the name its page uses
   let unlisted = 0; // subscribers the presence answer counted but did not list
   let chat; // the subscription
+  let changesDuringRefresh = null; // joins and leaves that came while a presence read was out
+  let greetedAs; // the client id this page last said hello as
+
+  function leave(member) {
+    if (members.delete(member.clientId)) names.delete(member.clientId);
+    else if (unlisted > 0) unlisted -= 1;
+  }
 
   function renderRoom() {
     const own = herald.clientId;
@@ -370,21 +378,32 @@ function startChat() {
     roomCount.textContent = members.size + unlisted ? `(${members.size + unlisted})` : '';
   }
 
+  // The answer replaces the list; joins and leaves that came while it was out are applied again
+  // on top (the answer may predate them).
   async function refreshRoom() {
-    if (!chat || !connected) return;
+    if (!chat || !connected || changesDuringRefresh) return;
+    changesDuringRefresh = [];
     try {
       const page = await chat.presence(100);
       members.clear();
       for (const client of page.clients) members.set(client.clientId, client.user);
       unlisted = page.count - page.clients.length;
+      for (const [change, member] of changesDuringRefresh) {
+        if (change === 'join') members.set(member.clientId, member.user);
+        else leave(member);
+      }
       roomOff.hidden = true;
     } catch (error) {
-      members.clear();
-      unlisted = 0;
-      roomOff.hidden = false;
-      // 403 (code 7): the gateway runs without the demo's topic rules.
-      roomOff.textContent =
-        error.code === 7 ? 'not shown: presence is off for this topic (scripts/demo turns it on)' : `unknown (${error.message})`;
+      // 403 (code 7): the gateway runs without the demo's topic rules. Anything else (busy,
+      // the engine down) keeps the list as it is until the next try.
+      if (error.code === 7) {
+        members.clear();
+        unlisted = 0;
+        roomOff.hidden = false;
+        roomOff.textContent = 'not shown: presence is off for this topic (scripts/demo turns it on)';
+      }
+    } finally {
+      changesDuringRefresh = null;
     }
     renderRoom();
   }
@@ -394,6 +413,10 @@ function startChat() {
     const id = event.meta?.client;
     if (!id || !from || names.get(id) === from) return;
     names.set(id, from);
+    // Messages from history name connections long gone: those are forgotten now and then.
+    if (names.size > members.size + 100) {
+      for (const known of names.keys()) if (!members.has(known)) names.delete(known);
+    }
     renderRoom();
   }
 
@@ -402,6 +425,13 @@ function startChat() {
     herald
       .publish(CHAT_TOPIC, { from: myName() }, { type: 'hello', ephemeral: true, meta: pageMeta() })
       .catch(() => {}); // Best effort.
+  }
+
+  // Once per connection (a reload with a stored position is both subscribed and recovered).
+  function greet() {
+    if (!herald.clientId || greetedAs === herald.clientId) return;
+    greetedAs = herald.clientId;
+    sayHello();
   }
 
   let renameTimer;

@@ -43,6 +43,9 @@ class ClusterAdmin final : public Subscriber {
                Engine& engine, NodeAdmin& node_admin);
   ~ClusterAdmin() override;
 
+  // This node's name.
+  const std::string& node() const { return node_; }
+
   // Follows the internal topics and starts announcing this node (posted to the loop).
   void Start();
   // Stops announcing and detaches from the hub; on the loop, before the loop stops.

@@ -38,11 +38,6 @@ bool Named(const Client& client, const std::string& user, const std::string& cli
   return user.empty() || client.grant().subject == user;
 }
 
-bool Follows(const Client& client, const std::string& topic) {
-  const std::vector<std::string>& topics = client.topics();
-  return std::find(topics.begin(), topics.end(), topic) != topics.end();
-}
-
 }  // namespace
 
 NodeAdmin::NodeAdmin(std::string node, ClientRegistry& registry)
@@ -123,9 +118,8 @@ herald::v1::ClientInfo Describe(const Client& client, const std::string& node, b
 void NodeAdmin::Presence(const herald::v1::PresenceRequest& request,
                          std::function<void(herald::v1::PresenceResponse)> done) {
   auto gathered = std::make_shared<Gathered<herald::v1::PresenceResponse>>();
-  registry_.ForEach(
-      [this, gathered, topic = request.topic(), limit = request.limit()](Client& client) {
-        if (!Follows(client, topic)) return;
+  registry_.ForEachFollower(
+      request.topic(), [this, gathered, limit = request.limit()](Client& client) {
         absl::MutexLock lock(&gathered->mutex);
         herald::v1::PresenceResponse& response = gathered->response;
         response.set_count(response.count() + 1);

@@ -215,6 +215,7 @@ bool Client::LeaveTopic(absl::string_view topic) {
   std::string left = std::move(topics_[index]);
   topics_.erase(topics_.begin() + index);
   if (tracks_positions_) positions_.erase(positions_.begin() + index);
+  context_.registry.Unfollow(shard_, left, this);
   context_.hub.Unsubscribe(shard_, left, this);
   Left(left);
   return true;
@@ -378,6 +379,7 @@ void Client::AddTopic(const std::string& topic, const TopicPosition& position) {
   if (TopicIndex(topic) < topics_.size()) return;
   topics_.push_back(topic);
   if (tracks_positions_) positions_.push_back(position);
+  context_.registry.Follow(shard_, topic, this);
 }
 
 size_t Client::TopicIndex(absl::string_view topic) const {

@@ -1,6 +1,8 @@
 // GET /v1/presence.
 #include "edge/http_presence.h"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 namespace herald {
@@ -25,18 +27,47 @@ std::string PresenceJson(const std::string& topic, const herald::v1::PresenceRes
 
 }  // namespace
 
-void PresenceReads::Answer(const std::string& topic, uint32_t limit,
+bool PresenceReads::Take(const std::string& reader) {
+  absl::MutexLock lock(&mutex_);
+  int& mine = by_reader_[reader];
+  if (in_flight_ >= kMostInFlight || mine >= kMostInFlightPerReader) {
+    if (mine == 0) by_reader_.erase(reader);
+    return false;
+  }
+  ++in_flight_;
+  ++mine;
+  return true;
+}
+
+void PresenceReads::GiveBack(const std::string& reader) {
+  absl::MutexLock lock(&mutex_);
+  --in_flight_;
+  if (--by_reader_[reader] == 0) by_reader_.erase(reader);
+}
+
+void PresenceReads::Answer(const std::string& topic, uint32_t limit, const std::string& reader,
                            std::function<void(HttpAnswer)> done) {
-  if (in_flight_.fetch_add(1, std::memory_order_acq_rel) >= kMostInFlight) {
-    in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+  if (!Take(reader)) {
     absl::Status busy = absl::ResourceExhaustedError(
-        "too many presence reads are being answered; retry shortly");
+        "too many presence reads are being answered, for this credential or in all; retry "
+        "shortly");
     done({HttpStatusFor(busy), ErrorJson(busy)});
     return;
   }
   cluster_.Presence(topic, limit, kWait,
-                    [this, topic, done = std::move(done)](herald::v1::PresenceResponse presence) {
-                      in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+                    [this, topic, reader, done = std::move(done)](
+                        herald::v1::PresenceResponse presence) {
+                      GiveBack(reader);
+                      // Even this node's answer comes through the engine: without it, an
+                      // empty room would be a guess.
+                      const auto& unanswered = presence.unanswered_nodes();
+                      if (std::find(unanswered.begin(), unanswered.end(), cluster_.node()) !=
+                          unanswered.end()) {
+                        absl::Status down = absl::UnavailableError(
+                            "presence is unavailable: the engine does not answer; retry shortly");
+                        done({HttpStatusFor(down), ErrorJson(down)});
+                        return;
+                      }
                       done({200, PresenceJson(topic, presence)});
                     });
 }

@@ -2,12 +2,13 @@
 // for a page that shows who is in a room (then keeps it current with herald.join / herald.leave).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "admin/cluster_admin.h"
 #include "edge/http_publish.h"
@@ -17,23 +18,33 @@ namespace herald {
 class PresenceReads {
  public:
   // Presence answers being gathered at once on this node (each asks every node, which visits
-  // all its clients); past it a read is refused with 429 until one finishes.
+  // the topic's followers), and by one reader; past either a read is refused with 429 until one
+  // finishes.
   static constexpr int kMostInFlight = 16;
+  static constexpr int kMostInFlightPerReader = 4;
   // How long the other nodes' answers are waited for.
   static constexpr absl::Duration kWait = absl::Seconds(1);
 
   // `cluster` must outlive the PresenceReads.
   explicit PresenceReads(ClusterAdmin& cluster) : cluster_(cluster) {}
 
-  // Gives `done` (on any thread) 200 with {"topic", "count", "clients": [{"client_id", "user",
+  // Gives `done` (on any thread), for `reader` (see HistoryReader), 200 with {"topic", "count", "clients": [{"client_id", "user",
   // "node", "transport", "connected_unix_ms"}], "unanswered_nodes"}, the first `limit` clients
-  // listed (0: 100, at most 1,000), or 429 when too many are being gathered. The topic is valid,
+  // listed (0: 100, at most 1,000), 429 when too many are being gathered, or 503 when this
+  // node's own answer did not come back (the engine is down). The topic is valid,
   // its rule allows presence and the caller may subscribe to it.
-  void Answer(const std::string& topic, uint32_t limit, std::function<void(HttpAnswer)> done);
+  void Answer(const std::string& topic, uint32_t limit, const std::string& reader,
+              std::function<void(HttpAnswer)> done);
 
  private:
+  // Takes a place for `reader`; false when it or the node has none left.
+  bool Take(const std::string& reader);
+  void GiveBack(const std::string& reader);
+
   ClusterAdmin& cluster_;
-  std::atomic<int> in_flight_{0};
+  absl::Mutex mutex_;
+  int in_flight_ ABSL_GUARDED_BY(mutex_) = 0;
+  absl::flat_hash_map<std::string, int> by_reader_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace herald

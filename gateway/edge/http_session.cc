@@ -388,7 +388,9 @@ void HttpSession::RespondJsonLater(std::shared_ptr<HttpSession> self, HttpAnswer
   auto executor = self->stream_.get_executor();
   boost::asio::post(executor, [self = std::move(self), keep_alive, cors = std::move(cors),
                                answer = std::move(answer)]() mutable {
-    if (answer.status == 429) cors.emplace_back(http::field::retry_after, "1");
+    if (answer.status == 429 || answer.status == 503) {
+      cors.emplace_back(http::field::retry_after, "1");
+    }
     self->answer_held_ = std::move(answer.held);
     self->Respond(answer.status, std::move(answer.json), "application/json", keep_alive, cors);
   });
@@ -458,7 +460,7 @@ void HttpSession::Presence(const Request& request) {
   }
   stream_.expires_never();
   context_.presence_reads.Answer(
-      call->target.topics[0], call->target.limit,
+      call->target.topics[0], call->target.limit, HistoryReader(call->grant, AddressBucket()),
       [self = shared_from_this(), keep_alive, cors = std::move(call->cors)](
           HttpAnswer answer) mutable {
         RespondJsonLater(std::move(self), std::move(answer), keep_alive, cors);

@@ -42,7 +42,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     ConnectionSlot slot;
   };
 
-  // A JSON API call (/v1/publish, /v1/history) that may go on.
+  // A JSON API call (/v1/publish, /v1/history, /v1/presence) that may go on.
   struct AdmittedCall {
     RequestTarget target;
     Grant grant;
@@ -70,7 +70,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
                                     const Headers& cors);
   // CORS headers for a request from an allowed browser origin (none without an Origin).
   Headers CorsHeaders(const Request& request) const;
-  // Answers a CORS preflight (OPTIONS) for /sse, /v1/publish and /v1/history.
+  // Answers a CORS preflight (OPTIONS) for /sse and the /v1/ calls.
   void Preflight(const Request& request);
   void StartWebSocket(Request request);
   void StartSse(Request request);

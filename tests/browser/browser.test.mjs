@@ -10,9 +10,11 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import WebSocket from 'ws';
 import { CutProxy } from '../support/js/cut_proxy.mjs';
 import { Gateway, publishWithCli, run } from '../support/js/gateway.mjs';
 
@@ -206,11 +208,19 @@ test('demo app: the chat shows who is in the room, by name, live', async (t) => 
   await grace.page.close();
   await ada.waitForFunction(() => document.querySelectorAll('#room-members li').length === 1);
   assert.deepEqual(await members(ada), ['ada (you)']);
-  // A reload asks the gateway who is there (GET /v1/presence): just ada again.
+  // A reload asks the gateway who is there (GET /v1/presence): ada, and an anonymous client
+  // that joined before the reload (no event could tell the reloaded page of it).
+  const lurker = new WebSocket(`ws://127.0.0.1:${gateway.httpPort}/ws?topic=chat.lobby`);
+  t.after(() => lurker.close());
+  await once(lurker, 'open');
+  await ada.waitForFunction(() => document.querySelectorAll('#room-members li').length === 2);
   await ada.reload();
   await chatConnected(ada);
-  await ada.waitForFunction(() => document.querySelector('#room-members li.me')?.textContent === 'ada (you)');
-  assert.equal(await ada.textContent('#room-count'), '(1)');
+  await ada.waitForFunction(() => document.querySelectorAll('#room-members li').length === 2);
+  const afterReload = await members(ada);
+  assert.equal(afterReload[0], 'ada (you)');
+  assert.match(afterReload[1], /^guest [0-9a-f]{4}$/);
+  assert.equal(await ada.textContent('#room-count'), '(2)');
   assert.ok(await ada.isHidden('#room-off'));
   assert.deepEqual(pageErrors, []);
 });

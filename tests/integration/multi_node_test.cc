@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdio>
 #include <boost/json.hpp>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -535,6 +536,42 @@ TEST_F(MultiNodeTest, AdminCallsCoverEveryNodeAndNameOneThatDoesNotAnswer) {
   EXPECT_EQ(info.nodes(0).node(), "node-a");
   EXPECT_EQ(std::vector<std::string>(info.unanswered_nodes().begin(), info.unanswered_nodes().end()),
             std::vector<std::string>{"node-b"});
+}
+
+// Presence while Redis is down: even this node's answer travels through the engine, so the read
+// is 503 (not an empty room), and one reader holds at most 4 reads in flight.
+TEST_F(MultiNodeTest, PresenceWithoutTheEngineIsUnavailableNotEmpty) {
+  TempDir dir;
+  std::string rules = dir.Write("rules.yaml", "- pattern: \"lobby.*\"\n  presence: true\n");
+  Node a = StartNode("node-a", {"--topic_rules_file=" + rules});
+  ASSERT_TRUE(a.process);
+  std::shared_ptr<WsClient> member = ConnectWs(a, "/ws?topic=lobby.1");
+  ASSERT_TRUE(member);
+  ASSERT_TRUE(WaitUntil([&] {
+    HttpResponse presence = Fetch(a.http_port(), "GET", "/v1/presence?topic=lobby.1");
+    return presence.status == 200 && presence.body.find("\"count\":1") != std::string::npos;
+  }));
+
+  redis_->Kill();
+  std::vector<std::future<HttpResponse>> waiting;
+  for (int i = 0; i < 4; ++i) {
+    waiting.push_back(std::async(std::launch::async, [&] {
+      return Fetch(a.http_port(), "GET", "/v1/presence?topic=lobby.1");
+    }));
+  }
+  std::this_thread::sleep_for(300ms);  // The four wait for the engine (a second at most).
+  HttpResponse fifth = Fetch(a.http_port(), "GET", "/v1/presence?topic=lobby.1");
+  EXPECT_EQ(fifth.status, 429) << fifth.body;
+  EXPECT_EQ(fifth.Header("Retry-After"), std::optional<std::string>("1"));
+  for (std::future<HttpResponse>& answer : waiting) {
+    HttpResponse down = answer.get();
+    EXPECT_EQ(down.status, 503) << down.body;
+    EXPECT_NE(down.body.find("presence is unavailable: the engine does not answer"),
+              std::string::npos) << down.body;
+    EXPECT_EQ(down.Header("Retry-After"), std::optional<std::string>("1"));
+  }
+  // Their places are given back: the next read is answered (503 again, not 429).
+  EXPECT_EQ(Fetch(a.http_port(), "GET", "/v1/presence?topic=lobby.1").status, 503);
 }
 
 // Topic rules on Redis: a join on one node reaches the subscribers of another, presence lists

@@ -266,6 +266,15 @@ TEST_F(TopicRulesTest, PresenceTopicsTellTheirSubscribersWhoIsThereOnEveryTransp
                 .at("count").to_number<int>();
   }
   EXPECT_EQ(count, 2);
+  // So is one that unsubscribes, whose connection stays.
+  herald::v1::ClientMessage unsubscribe;
+  unsubscribe.set_id(9);
+  unsubscribe.mutable_unsubscribe()->set_topic("lobby.1");
+  ada->Send(unsubscribe);
+  ASSERT_TRUE(ada->WaitForReply(9, kWait).has_value());
+  boost::json::value after = Json(Fetch(http_port(), "GET", "/v1/presence?topic=lobby.1").body);
+  EXPECT_EQ(after.at("count").to_number<int>(), 1);
+  EXPECT_EQ(Str(after.at("clients").as_array()[0].at("transport")), "grpc");
 
   // A topic whose rule does not say presence: true answers nobody; nor does a bad request.
   HttpResponse quiet = Fetch(http_port(), "GET", "/v1/presence?topic=quiet.1");

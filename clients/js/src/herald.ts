@@ -75,7 +75,8 @@ export interface SubscriptionHandlers {
    *  and not asked for again after a reconnect. */
   onUnsubscribed?(): void;
   /** Someone started following the topic (a `herald.join` event; topics whose rule says
-   *  `join_leave: true`). These events go here, not to onEvent. */
+   *  `join_leave: true`). With onJoin or onLeave set, these events go to them, not to onEvent
+   *  (without either, onEvent gets them, as it did before these handlers existed). */
   onJoin?(member: PresenceMember): void;
   /** Someone stopped following the topic (a `herald.leave` event). */
   onLeave?(member: PresenceMember): void;
@@ -648,7 +649,8 @@ export class Herald {
       const seen = record.position;
       if (seen && seen.epoch === event.epoch && event.offset <= seen.offset) return;
       record.position = { epoch: event.epoch, offset: event.offset };
-    } else if (event.type === 'herald.join' || event.type === 'herald.leave') {
+    } else if ((event.type === 'herald.join' || event.type === 'herald.leave') &&
+               (record.handlers.onJoin || record.handlers.onLeave)) {
       const data = (event.data ?? {}) as Record<string, unknown>;
       const member = { clientId: String(data.client_id ?? ''), user: String(data.user ?? '') };
       const handler = event.type === 'herald.join' ? record.handlers.onJoin : record.handlers.onLeave;

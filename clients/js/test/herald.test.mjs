@@ -262,6 +262,44 @@ test('an exception in an event handler does not stop delivery', async () => {
   }
 });
 
+test('herald.join / herald.leave go to onJoin / onLeave when set, else to onEvent; clientId is the connection\'s', async () => {
+  const { herald } = client();
+  const members = [];
+  const roomEvents = [];
+  const plainEvents = [];
+  herald.subscribe('room.a', {
+    onJoin: (member) => members.push(['join', member]),
+    onLeave: (member) => members.push(['leave', member]),
+    onEvent: (e) => roomEvents.push(e.type),
+  });
+  herald.subscribe('room.b', { onEvent: (e) => plainEvents.push(e.type) });
+  await until(() => FakeWebSocket.last);
+  assert.equal(herald.clientId, undefined);
+  FakeWebSocket.last.accept({ clientId: 'me-1' });
+  assert.equal(herald.clientId, 'me-1');
+  const replies = FakeWebSocket.last.commands('subscribe').map((c) => subscribedReply(c.id, c.topic, 'E', 0, false));
+  const presenceEvent = (topic, type, clientId) => ({
+    topic,
+    offset: 0n,
+    type,
+    data: new TextEncoder().encode(JSON.stringify({ client_id: clientId, user: 'ada' })),
+    contentType: 'application/json',
+    timeUnixMs: 1n,
+  });
+  FakeWebSocket.last.deliver({
+    replies,
+    events: [presenceEvent('room.a', 'herald.join', 'x1'), presenceEvent('room.b', 'herald.join', 'x1'),
+      event('room.a', 1, 'E', 'hi'), presenceEvent('room.a', 'herald.leave', 'x1')],
+  });
+  assert.deepEqual(members, [['join', { clientId: 'x1', user: 'ada' }], ['leave', { clientId: 'x1', user: 'ada' }]]);
+  assert.deepEqual(roomEvents, ['message']);
+  assert.deepEqual(plainEvents, ['herald.join']);
+  FakeWebSocket.last.drop(1006);
+  await until(() => herald.state === 'disconnected');
+  assert.equal(herald.clientId, undefined);
+  herald.close();
+});
+
 test('publish waits for the connection and resolves with the offset; errors reject', async () => {
   const { herald } = client();
   const published = herald.publish('chat.a', { text: 'hi' }, { type: 'message' });
