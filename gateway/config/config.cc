@@ -72,6 +72,12 @@ ABSL_FLAG(int64_t, max_connections_per_ip, 1000,
           "past it 429 (RESOURCE_EXHAUSTED). Connections from it not yet admitted (see "
           "--max_pending_connections) are capped by it too. Raise it behind a load balancer that "
           "does not keep client addresses. 0: no cap.");
+ABSL_FLAG(std::string, trusted_proxies, "",
+          "Comma-separated addresses and networks (10.0.0.0/8, ::1) of reverse proxies and load "
+          "balancers in front of the gateway. A request from one of them is taken as coming from "
+          "the client it names in X-Forwarded-For (or Forwarded: for=), for "
+          "--max_connections_per_ip, history and presence shares, and Admin.Connections; from "
+          "any other peer those headers are ignored. Empty: none.");
 ABSL_FLAG(int64_t, max_connections_per_credential, 1000,
           "WebSocket and SSE connections and gRPC Subscribe streams one credential holds (a "
           "token's sub, a publisher key), whatever the address; past it 429 "
@@ -317,6 +323,7 @@ std::string Config::Describe() const {
       " max_queue_bytes=", max_queue_bytes, " max_message_bytes=", max_message_bytes,
       " max_topics_per_connection=", max_topics_per_connection,
       " max_connections=", max_connections, " max_connections_per_ip=", max_connections_per_ip,
+      " trusted_proxies=", trusted_proxies.text(),
       " max_connections_per_credential=", max_connections_per_credential,
       " max_pending_connections=", max_pending_connections,
       " publish_rate=", publish_rate,
@@ -552,6 +559,10 @@ absl::StatusOr<Config> ConfigFromFlags() {
     if (absl::Status status = ValidateOriginPattern(origin); !status.ok()) return status;
     config.allowed_origins.push_back(origin);
   }
+  absl::StatusOr<TrustedProxies> trusted_proxies =
+      TrustedProxies::Parse(absl::GetFlag(FLAGS_trusted_proxies));
+  if (!trusted_proxies.ok()) return trusted_proxies.status();
+  config.trusted_proxies = *std::move(trusted_proxies);
   if (absl::Status status = AuthFromFlags(config.auth); !status.ok()) return status;
   if (absl::Status status = TlsFromFlags(config); !status.ok()) return status;
   absl::StatusOr<std::string> web_root = WebRootFromFlag();

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "auth/auth_config.h"
+#include "edge/client_address.h"
 #include "engine/redis_address.h"
 #include "topic/topic_rules.h"
 
@@ -38,6 +39,7 @@ struct Config {
   size_t max_topics_per_connection = 128;
   size_t max_connections = 50000;        // WebSocket + SSE connections in all; 0: no cap.
   size_t max_connections_per_ip = 1000;  // From one client address; 0: no cap.
+  TrustedProxies trusted_proxies;        // Peers whose X-Forwarded-For names the client.
   size_t max_connections_per_credential = 1000;  // Held by one credential; 0: no cap.
   // Accepted, not yet admitted connections (handshakes, requests); 0: no cap.
   size_t max_pending_connections = 4096;

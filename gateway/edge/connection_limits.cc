@@ -66,10 +66,11 @@ void PendingSlot::Release() {
   limits_ = nullptr;
 }
 
-std::optional<PendingSlot> ConnectionLimits::AcquirePending(const std::string& ip) {
+std::optional<PendingSlot> ConnectionLimits::AcquirePending(const std::string& ip,
+                                                            bool trusted_proxy) {
   absl::MutexLock lock(&mutex_);
   if (caps_.pending != 0 && pending_ >= caps_.pending) return std::nullopt;
-  if (!pending_per_ip_.Take(ip, caps_.per_ip)) return std::nullopt;
+  if (!pending_per_ip_.Take(ip, trusted_proxy ? 0 : caps_.per_ip)) return std::nullopt;
   ++pending_;
   return PendingSlot(this, ip);
 }

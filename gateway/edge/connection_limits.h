@@ -73,8 +73,9 @@ class ConnectionLimits {
   // A place for a connection just accepted from `ip` (its ClientAddressBucket); nullopt when
   // --max_pending_connections are already waiting to be admitted, or --max_connections_per_ip
   // from that address (the connection is then closed at once: a flood of handshakes or slow
-  // requests must not take the event loops' time, nor the pending places, from others).
-  std::optional<PendingSlot> AcquirePending(const std::string& ip);
+  // requests must not take the event loops' time, nor the pending places, from others). A
+  // trusted proxy (--trusted_proxies) carries many clients: its address is not capped here.
+  std::optional<PendingSlot> AcquirePending(const std::string& ip, bool trusted_proxy = false);
   size_t pending() const;
 
   // UNAVAILABLE when the gateway holds its maximum (HTTP 503), RESOURCE_EXHAUSTED when `ip` or

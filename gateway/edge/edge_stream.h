@@ -71,8 +71,14 @@ class EdgeStream {
 
   executor_type get_executor() noexcept { return tcp().get_executor(); }
 
-  // The peer's address as `ip:port` (`[ip]:port` for IPv6); empty once the socket is closed.
+  // The client a trusted proxy named for the request being answered (its IP address), or empty:
+  // then RemoteAddress is the peer's.
+  void set_forwarded_client(std::string address) { forwarded_client_ = std::move(address); }
+
+  // The client's address: the one a trusted proxy named, or the peer's as `ip:port`
+  // (`[ip]:port` for IPv6); empty once the socket is closed.
   std::string RemoteAddress() {
+    if (!forwarded_client_.empty()) return forwarded_client_;
     boost::system::error_code error;
     boost::asio::ip::tcp::endpoint peer = tcp().socket().remote_endpoint(error);
     if (error) return "";
@@ -151,6 +157,7 @@ class EdgeStream {
 
   std::variant<boost::beast::tcp_stream, std::unique_ptr<TlsSocket>> stream_;
   std::shared_ptr<boost::asio::ssl::context> context_;
+  std::string forwarded_client_;
 };
 
 }  // namespace herald

@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "edge/client_address.h"
 #include "edge/http_history.h"
 #include "edge/http_presence.h"
 #include "edge/http_publish.h"
@@ -166,6 +167,12 @@ void HttpSession::OnRead(beast::error_code error, size_t bytes) {
 
 void HttpSession::Route(Request request) {
   head_request_ = request.method() == http::verb::head;
+  // Each request on a kept connection may come from another client of a proxy.
+  boost::system::error_code ignored;
+  boost::asio::ip::address peer = stream_.tcp().socket().remote_endpoint(ignored).address();
+  client_address_ = ClientAddress(peer, request["X-Forwarded-For"],
+                                  request["Forwarded"], context_.config.trusted_proxies);
+  stream_.set_forwarded_client(client_address_ == peer ? "" : client_address_.to_string());
   std::string_view target = request.target();
   std::string_view path = target.substr(0, target.find('?'));
   bool keep_alive = request.keep_alive();
@@ -353,10 +360,7 @@ void HttpSession::StartSse(Request request) {
             std::move(admitted->slot));
 }
 
-std::string HttpSession::AddressBucket() {
-  boost::system::error_code ignored;
-  return ClientAddressBucket(stream_.tcp().socket().remote_endpoint(ignored).address());
-}
+std::string HttpSession::AddressBucket() { return ClientAddressBucket(client_address_); }
 
 std::optional<HttpSession::AdmittedCall> HttpSession::AdmitCall(const Request& request,
                                                                 http::verb method) {

@@ -114,6 +114,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   std::shared_ptr<void> response_;  // The response being written.
   std::shared_ptr<void> answer_held_;  // What that response holds (HttpAnswer::held).
   bool head_request_ = false;       // The request being answered is a HEAD.
+  // The client of the request being answered: the peer, or the one a trusted proxy names.
+  boost::asio::ip::address client_address_;
   std::array<char, 4096> linger_buffer_;
 };
 

@@ -59,8 +59,9 @@ void Listener::Accept() {
         if (error == net::error::operation_aborted || !self->acceptor_.is_open()) return;
         if (!error) {
           boost::system::error_code ignored;
+          boost::asio::ip::address peer = socket.remote_endpoint(ignored).address();
           std::optional<PendingSlot> pending = self->context_.connections.AcquirePending(
-              ClientAddressBucket(socket.remote_endpoint(ignored).address()));
+              ClientAddressBucket(peer), self->context_.config.trusted_proxies.Contains(peer));
           if (!pending) {
             // Closed at once (before any TLS work): the cap of connections not yet admitted.
             self->NotePendingRefused();

@@ -413,3 +413,24 @@ test('one node behind the example nginx configuration on a port of its own', { t
   assert.ok(!logged.includes(key), `the access log holds the token:\n${logged}`);
   assert.ok(!logged.includes('token='), logged);
 });
+
+test('behind the example nginx configuration each client counts under its own address', { timeout: 60_000 }, async (t) => {
+  // nginx appends the client's address to X-Forwarded-For; the gateway believes it from nginx
+  // only (--trusted_proxies), so one client per address is one per browser, not one in all.
+  const node = await Gateway.start(['--trusted_proxies=127.0.0.1', '--max_connections_per_ip=1']);
+  t.after(() => node.stop());
+  const nginx = await Nginx.start([`127.0.0.1:${node.httpPort}`]);
+  t.after(() => nginx.stop());
+  const sockets = [];
+  t.after(() => sockets.forEach((socket) => socket.close()));
+  const connectFrom = (localAddress) => new Promise((resolve) => {
+    const socket = new WebSocket(`ws://127.0.0.1:${nginx.port}/ws?topic=deploy.addresses`, { localAddress });
+    sockets.push(socket);
+    socket.on('open', () => resolve(101));
+    socket.on('unexpected-response', (_, response) => resolve(response.statusCode));
+    socket.on('error', () => resolve(0));
+  });
+  assert.equal(await connectFrom('127.0.0.2'), 101);
+  assert.equal(await connectFrom('127.0.0.3'), 101, 'a second client address through nginx');
+  assert.equal(await connectFrom('127.0.0.2'), 429, 'the first address holds its one connection');
+});

@@ -154,6 +154,17 @@ async function assertFree(port) {
   });
 }
 
+test('the Flags section documents every flag herald has, and no flag it does not', async () => {
+  const section = readme.slice(readme.indexOf('\n## Flags\n'), readme.indexOf('\n## ', readme.indexOf('\n## Flags\n') + 1));
+  const help = await run(process.env.HERALD_BIN, ['--help']);
+  const flags = [...(help.stdout + help.stderr).matchAll(/^ {4}--([a-z0-9_]+) \(/gm)].map((match) => match[1]);
+  assert.ok(flags.length > 40, help.stdout + help.stderr);
+  const undocumented = flags.filter((flag) => !section.includes(`\`--${flag}\``));
+  assert.deepEqual(undocumented, [], 'flags `herald --help` lists that the README\'s Flags section does not name');
+  const rows = [...section.matchAll(/^\| `--([a-z0-9_]+)`/gm)].map((match) => match[1]);
+  assert.deepEqual(rows.filter((flag) => !flags.includes(flag)), [], 'README flag rows herald does not have');
+});
+
 test('the five-minute tour, on the README\'s own addresses', async (t) => {
   await assertFree(8080);
   await assertFree(50051);

@@ -8,11 +8,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "herald/v1/admin.grpc.pb.h"
 #include "integration/gateway_test.h"
 #include "support/http_request.h"
+#include "support/temp_dir.h"
 
 namespace herald::testing {
 namespace {
@@ -179,6 +182,54 @@ TEST_F(LimitsTest, ConnectionsAreCappedPerAddressThenInTotalBeforeAnyUpgrade) {
   ASSERT_TRUE(first->WaitForClose(kWait).has_value());
   ASSERT_TRUE(WaitForValue([&] { return Metric("herald_connections{transport=\"ws\"}"); }, 0));
   EXPECT_TRUE(ConnectWs("/ws?topic=a"));
+}
+
+// Behind a trusted proxy each client it names has a cap of its own, and is the address the Admin
+// API shows; what a client wrote itself left of the proxy's entry is not believed.
+TEST_F(LimitsTest, BehindATrustedProxyEachForwardedClientHasItsOwnCap) {
+  TempDir dir;
+  constexpr char kAdminKey[] = "limits-admin-key-0123456789abcdef";
+  StartGateway({"--max_connections_per_ip=1", "--trusted_proxies=10.0.0.0/8,127.0.0.1",
+                "--admin_keys_file=" + dir.Write("admin_keys", kAdminKey)});
+  auto via_proxy = [&](const std::string& forwarded_for) {
+    WsOptions options;
+    options.headers = {{"X-Forwarded-For", forwarded_for}};
+    return WsClient::TryConnect(loop_, http_port(), "/ws?topic=a", options);
+  };
+  WsHandshakeResult ada = via_proxy("203.0.113.1");
+  WsHandshakeResult bob = via_proxy("198.51.100.1, 203.0.113.2");
+  ASSERT_EQ(ada.http_status, 101) << ada.error;
+  ASSERT_EQ(bob.http_status, 101) << bob.error;
+  EXPECT_EQ(via_proxy("203.0.113.1").http_status, 429);
+  HttpResponse sse = Fetch(http_port(), "GET", "/sse?topic=a", "", {{"Forwarded", "for=203.0.113.2"}});
+  EXPECT_EQ(sse.status, 429);
+  // A malformed header leaves the proxy's own address, which has its own place.
+  WsHandshakeResult proxy_itself = via_proxy("not-an-address");
+  EXPECT_EQ(proxy_itself.http_status, 101);
+
+  auto admin = herald::v1::Admin::NewStub(channel_);
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", absl::StrCat("Bearer ", kAdminKey));
+  herald::v1::ConnectionsResponse connections;
+  ASSERT_TRUE(admin->Connections(&context, {}, &connections).ok());
+  std::multiset<std::string> addresses;
+  for (const herald::v1::ClientInfo& client : connections.clients()) {
+    addresses.insert(client.remote_address().substr(0, client.remote_address().rfind(':')));
+  }
+  EXPECT_EQ(addresses, (std::multiset<std::string>{"203.0.113.1", "203.0.113.2", "127.0.0.1"}))
+      << "forwarded clients are shown by their address, the proxy's own by ip:port";
+}
+
+// A peer that is not a trusted proxy cannot pass the cap by naming other clients.
+TEST_F(LimitsTest, ForwardingHeadersFromAPeerNotTrustedAreIgnored) {
+  StartGateway({"--max_connections_per_ip=1", "--trusted_proxies=10.0.0.0/8"});
+  WsOptions first;
+  first.headers = {{"X-Forwarded-For", "203.0.113.1"}};
+  WsHandshakeResult admitted = WsClient::TryConnect(loop_, http_port(), "/ws?topic=a", first);
+  ASSERT_EQ(admitted.http_status, 101);
+  WsOptions second;
+  second.headers = {{"X-Forwarded-For", "203.0.113.2"}, {"Forwarded", "for=203.0.113.3"}};
+  EXPECT_EQ(WsClient::TryConnect(loop_, http_port(), "/ws?topic=a", second).http_status, 429);
 }
 
 // gRPC Subscribe streams share one HTTP/2 connection, yet each is a connection to the caps: a

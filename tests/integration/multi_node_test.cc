@@ -503,6 +503,44 @@ TEST_F(MultiNodeTest, AdminCallsCoverEveryNodeAndNameOneThatDoesNotAnswer) {
   EXPECT_EQ(topics.topics(0).subscribers(), 3u);
   EXPECT_EQ(topics.topics(1).subscribers(), 1u);
 
+  herald::v1::ConnectionsRequest bobs;
+  bobs.set_user("bob");
+  herald::v1::ConnectionsResponse connections;
+  ASSERT_TRUE(admin_a->Connections(context().get(), bobs, &connections).ok());
+  ASSERT_EQ(connections.count(), 1u);
+  EXPECT_EQ(connections.clients(0).node(), "node-b");
+  EXPECT_EQ(std::set<std::string>(connections.clients(0).topics().begin(),
+                                  connections.clients(0).topics().end()),
+            (std::set<std::string>{"room.1", "room.2"}));
+  EXPECT_TRUE(connections.clients(0).remote_address().starts_with("127.0.0.1:"));
+
+  // RemoveHistory through one node empties the history every node reads.
+  std::string backend = *SignJwt("HS256",
+                                 absl::StrCat(R"({"sub":"backend","exp":)",
+                                              absl::ToUnixSeconds(absl::Now()) + 3600,
+                                              R"(,"publish":["room.>"],"subscribe":["room.>"]})"),
+                                 kSecret);
+  for (int i = 0; i < 3; ++i) {
+    grpc::ClientContext publish_context;
+    publish_context.AddMetadata("authorization", "Bearer " + backend);
+    herald::v1::PublishRequest event;
+    event.set_topic("room.9");
+    event.set_data("x");
+    herald::v1::PublishResponse published;
+    ASSERT_TRUE(b.publisher->Publish(&publish_context, event, &published).ok());
+  }
+  auto history_on_b = [&] {
+    HttpResponse history = Fetch(b.http_port(), "GET", "/v1/history?topic=room.9&token=" + backend);
+    EXPECT_EQ(history.status, 200) << history.body;
+    return boost::json::parse(history.body).at("events").as_array().size();
+  };
+  EXPECT_EQ(history_on_b(), 3u);
+  herald::v1::RemoveHistoryRequest remove;
+  remove.set_topic("room.9");
+  herald::v1::RemoveHistoryResponse removed;
+  ASSERT_TRUE(admin_a->RemoveHistory(context().get(), remove, &removed).ok());
+  EXPECT_EQ(history_on_b(), 0u);
+
   herald::v1::UnsubscribeRequest unsubscribe;
   unsubscribe.set_user("bob");
   unsubscribe.set_topic("room.2");
