@@ -78,6 +78,11 @@ ABSL_FLAG(std::string, trusted_proxies, "",
           "the client it names in X-Forwarded-For (or Forwarded: for=), for "
           "--max_connections_per_ip, history and presence shares, and Admin.Connections; from "
           "any other peer those headers are ignored. Empty: none.");
+ABSL_FLAG(bool, proxy_protocol, false,
+          "Connections from --trusted_proxies start with a PROXY protocol header (v1 or v2, as "
+          "HAProxy and cloud load balancers send it), which names the client; one without it, "
+          "or with a malformed one, is closed. A PROXY header from any other peer, or with this "
+          "off, closes the connection too. Needs --trusted_proxies.");
 ABSL_FLAG(int64_t, max_connections_per_credential, 1000,
           "WebSocket and SSE connections and gRPC Subscribe streams one credential holds (a "
           "token's sub, a publisher key), whatever the address; past it 429 "
@@ -323,7 +328,7 @@ std::string Config::Describe() const {
       " max_queue_bytes=", max_queue_bytes, " max_message_bytes=", max_message_bytes,
       " max_topics_per_connection=", max_topics_per_connection,
       " max_connections=", max_connections, " max_connections_per_ip=", max_connections_per_ip,
-      " trusted_proxies=", trusted_proxies.text(),
+      " trusted_proxies=", trusted_proxies.text(), " proxy_protocol=", proxy_protocol,
       " max_connections_per_credential=", max_connections_per_credential,
       " max_pending_connections=", max_pending_connections,
       " publish_rate=", publish_rate,
@@ -563,6 +568,12 @@ absl::StatusOr<Config> ConfigFromFlags() {
       TrustedProxies::Parse(absl::GetFlag(FLAGS_trusted_proxies));
   if (!trusted_proxies.ok()) return trusted_proxies.status();
   config.trusted_proxies = *std::move(trusted_proxies);
+  config.proxy_protocol = absl::GetFlag(FLAGS_proxy_protocol);
+  if (config.proxy_protocol && config.trusted_proxies.empty()) {
+    return absl::InvalidArgumentError(
+        "--proxy_protocol needs --trusted_proxies: the addresses of the load balancers that send "
+        "the header");
+  }
   if (absl::Status status = AuthFromFlags(config.auth); !status.ok()) return status;
   if (absl::Status status = TlsFromFlags(config); !status.ok()) return status;
   absl::StatusOr<std::string> web_root = WebRootFromFlag();

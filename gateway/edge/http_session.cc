@@ -13,6 +13,7 @@
 #include "edge/client_address.h"
 #include "edge/http_history.h"
 #include "edge/http_presence.h"
+#include "edge/proxy_header.h"
 #include "edge/http_publish.h"
 #include "edge/request_target.h"
 #include "edge/sse_session.h"
@@ -93,6 +94,57 @@ HttpSession::HttpSession(boost::asio::ip::tcp::socket socket, EdgeContext& conte
       pending_(std::move(pending)) {}
 
 void HttpSession::Run() {
+  boost::system::error_code ignored;
+  peer_ = stream_.tcp().socket().remote_endpoint(ignored).address();
+  if (context_.config.proxy_protocol && context_.config.trusted_proxies.Contains(peer_)) {
+    stream_.tcp().expires_after(absl::ToChronoMilliseconds(context_.config.handshake_timeout));
+    ReadProxyHeader();
+    return;
+  }
+  Start();
+}
+
+void HttpSession::ReadProxyHeader() {
+  ProxyHeader header = ParseProxyHeader(BufferedBytes());
+  switch (header.kind) {
+    case ProxyHeader::Kind::kIncomplete:
+      stream_.tcp().async_read_some(
+          buffer_.prepare(512), [self = shared_from_this()](beast::error_code error, size_t bytes) {
+            if (error) return;
+            self->buffer_.commit(bytes);
+            self->ReadProxyHeader();
+          });
+      return;
+    case ProxyHeader::Kind::kHeader:
+      buffer_.consume(header.size);
+      if (header.source) peer_ = *header.source;
+      Start();
+      return;
+    case ProxyHeader::Kind::kNone:
+    case ProxyHeader::Kind::kMalformed:
+      RefuseProxyHeader();
+      return;
+  }
+}
+
+bool HttpSession::StartsWithProxyHeader() {
+  ProxyHeader::Kind kind = ParseProxyHeader(BufferedBytes()).kind;
+  return kind == ProxyHeader::Kind::kHeader || kind == ProxyHeader::Kind::kMalformed;
+}
+
+void HttpSession::RefuseProxyHeader() {
+  // Nothing is answered: whoever sent it (or left it out) does not speak HTTP to us directly.
+  context_.metrics.ProxyHeaderRefused();
+  beast::error_code ignored;
+  stream_.tcp().socket().close(ignored);
+}
+
+std::string_view HttpSession::BufferedBytes() const {
+  auto bytes = buffer_.data();
+  return {static_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+void HttpSession::Start() {
   if (!context_.tls) {
     ReadRequest();
     return;
@@ -103,6 +155,10 @@ void HttpSession::Run() {
                           [self = shared_from_this()](beast::error_code error, bool is_tls) {
                             if (error) return;
                             if (!is_tls) {
+                              if (self->StartsWithProxyHeader()) {
+                                self->RefuseProxyHeader();
+                                return;
+                              }
                               self->Respond(400, "this port speaks TLS: use https:// or wss://\n",
                                             "text/plain", false);
                               return;
@@ -150,7 +206,9 @@ void HttpSession::OnRead(beast::error_code error, size_t bytes) {
   }
   if (error == http::error::end_of_stream || error == beast::error::timeout) return;
   if (error) {
-    if (bytes > 0 || buffer_.size() > 0) {
+    if (StartsWithProxyHeader()) {
+      RefuseProxyHeader();
+    } else if (bytes > 0 || buffer_.size() > 0) {
       Respond(400, "malformed HTTP request\n", "text/plain", false);
     }
     return;
@@ -169,10 +227,10 @@ void HttpSession::Route(Request request) {
   head_request_ = request.method() == http::verb::head;
   // Each request on a kept connection may come from another client of a proxy.
   boost::system::error_code ignored;
-  boost::asio::ip::address peer = stream_.tcp().socket().remote_endpoint(ignored).address();
-  client_address_ = ClientAddress(peer, request["X-Forwarded-For"],
-                                  request["Forwarded"], context_.config.trusted_proxies);
-  stream_.set_forwarded_client(client_address_ == peer ? "" : client_address_.to_string());
+  client_address_ = ClientAddress(peer_, request["X-Forwarded-For"], request["Forwarded"],
+                                  context_.config.trusted_proxies);
+  bool forwarded = client_address_ != stream_.tcp().socket().remote_endpoint(ignored).address();
+  stream_.set_forwarded_client(forwarded ? client_address_.to_string() : "");
   std::string_view target = request.target();
   std::string_view path = target.substr(0, target.find('?'));
   bool keep_alive = request.keep_alive();

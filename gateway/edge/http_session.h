@@ -56,6 +56,15 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   void RefuseOrigin(const Request& request, bool keep_alive);
   // The client's address, as connection caps and shares bucket it.
   std::string AddressBucket();
+  // From a trusted proxy with --proxy_protocol: the PROXY header first, which names the peer.
+  void ReadProxyHeader();
+  // Whether what the connection sent starts with a PROXY header (whole or malformed).
+  bool StartsWithProxyHeader();
+  // Closes a connection whose PROXY header was missing, malformed or not expected (counted).
+  void RefuseProxyHeader();
+  std::string_view BufferedBytes() const;
+  // TLS detection on a TLS port, else the first request.
+  void Start();
   // TLS handshake on a TLS port, after detecting that the client speaks TLS.
   void StartTls();
   void ReadRequest();
@@ -114,6 +123,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   std::shared_ptr<void> response_;  // The response being written.
   std::shared_ptr<void> answer_held_;  // What that response holds (HttpAnswer::held).
   bool head_request_ = false;       // The request being answered is a HEAD.
+  // Who connected: the socket's peer, or the client a PROXY header named.
+  boost::asio::ip::address peer_;
   // The client of the request being answered: the peer, or the one a trusted proxy names.
   boost::asio::ip::address client_address_;
   std::array<char, 4096> linger_buffer_;

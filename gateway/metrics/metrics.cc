@@ -45,6 +45,10 @@ void Metrics::PublishRefused(PublishRefusal reason) {
   refused_[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
 }
 
+void Metrics::ProxyHeaderRefused() {
+  proxy_headers_refused_.fetch_add(1, std::memory_order_relaxed);
+}
+
 std::string Metrics::RenderPrometheus() const {
   std::string text;
   absl::StrAppend(&text,
@@ -83,6 +87,12 @@ std::string Metrics::RenderPrometheus() const {
                   refused_[0].load(std::memory_order_relaxed), "\n",
                   "herald_publishes_refused_total{reason=\"overloaded\"} ",
                   refused_[1].load(std::memory_order_relaxed), "\n");
+  absl::StrAppend(&text,
+                  "# HELP herald_proxy_protocol_refusals_total Connections closed for a PROXY "
+                  "protocol header missing (--proxy_protocol), malformed or not expected.\n"
+                  "# TYPE herald_proxy_protocol_refusals_total counter\n"
+                  "herald_proxy_protocol_refusals_total ",
+                  proxy_headers_refused_.load(std::memory_order_relaxed), "\n");
   absl::StrAppend(&text,
                   "# HELP herald_server_disconnects_total Connections the server ended, by "
                   "close code.\n"

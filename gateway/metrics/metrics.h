@@ -27,6 +27,8 @@ class Metrics {
   // A connection the server ended, by close code (1001 shutdown, 4408 slow consumer, ...).
   void ServerDisconnect(uint16_t code);
   void PublishRefused(PublishRefusal reason);
+  // A connection closed for a PROXY protocol header missing, malformed or not expected.
+  void ProxyHeaderRefused();
 
   std::string RenderPrometheus() const;
 
@@ -45,6 +47,7 @@ class Metrics {
   std::array<std::atomic<int64_t>, kTransports> connections_{};
   std::atomic<uint64_t> published_{0};
   std::array<std::atomic<uint64_t>, 2> refused_{};
+  std::atomic<uint64_t> proxy_headers_refused_{0};
   // The close codes the server sends.
   std::array<DisconnectCounter, 10> disconnects_{
       {{1001}, {1002}, {1003}, {1009}, {1012}, {4400}, {4401}, {4408}, {4429}, {0}}};

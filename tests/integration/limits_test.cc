@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 #include <thread>
 
@@ -33,6 +34,20 @@ class LimitsTest : public GatewayTest {
   }
 
   // The value of a Prometheus sample line starting with `name` (e.g. a name with labels).
+  // Admin.Connections' remote_address of every connection (the gateway has `admin_key`).
+  std::multiset<std::string> RemoteAddresses(const std::string& admin_key) {
+    auto admin = herald::v1::Admin::NewStub(channel_);
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + admin_key);
+    herald::v1::ConnectionsResponse connections;
+    EXPECT_TRUE(admin->Connections(&context, {}, &connections).ok());
+    std::multiset<std::string> addresses;
+    for (const herald::v1::ClientInfo& client : connections.clients()) {
+      addresses.insert(client.remote_address());
+    }
+    return addresses;
+  }
+
   double Metric(const std::string& name) {
     std::string text = Fetch(http_port(), "GET", "/metrics").body;
     size_t at = text.find("\n" + name + " ");
@@ -207,17 +222,75 @@ TEST_F(LimitsTest, BehindATrustedProxyEachForwardedClientHasItsOwnCap) {
   WsHandshakeResult proxy_itself = via_proxy("not-an-address");
   EXPECT_EQ(proxy_itself.http_status, 101);
 
-  auto admin = herald::v1::Admin::NewStub(channel_);
-  grpc::ClientContext context;
-  context.AddMetadata("authorization", absl::StrCat("Bearer ", kAdminKey));
-  herald::v1::ConnectionsResponse connections;
-  ASSERT_TRUE(admin->Connections(&context, {}, &connections).ok());
-  std::multiset<std::string> addresses;
-  for (const herald::v1::ClientInfo& client : connections.clients()) {
-    addresses.insert(client.remote_address().substr(0, client.remote_address().rfind(':')));
-  }
-  EXPECT_EQ(addresses, (std::multiset<std::string>{"203.0.113.1", "203.0.113.2", "127.0.0.1"}))
-      << "forwarded clients are shown by their address, the proxy's own by ip:port";
+  std::multiset<std::string> addresses = RemoteAddresses(kAdminKey);
+  EXPECT_EQ(addresses.size(), 3u);
+  EXPECT_TRUE(addresses.contains("203.0.113.1") && addresses.contains("203.0.113.2"));
+  // The proxy's own connection is shown as it is seen: with its port.
+  EXPECT_EQ(std::count_if(addresses.begin(), addresses.end(),
+                          [](const std::string& a) { return a.starts_with("127.0.0.1:"); }),
+            1);
+}
+
+// With --proxy_protocol, the PROXY header (v1 or v2) of a trusted load balancer names the
+// client; a connection of the balancer without one, or with a malformed one, is closed unanswered
+// and counted.
+TEST_F(LimitsTest, AProxyProtocolHeaderFromATrustedBalancerNamesTheClient) {
+  TempDir dir;
+  constexpr char kAdminKey[] = "limits-admin-key-0123456789abcdef";
+  StartGateway({"--trusted_proxies=127.0.0.1", "--proxy_protocol", "--max_connections_per_ip=1",
+                "--admin_keys_file=" + dir.Write("admin_keys", kAdminKey)});
+  auto v1 = [](const std::string& client) {
+    return "PROXY TCP4 " + client + " 127.0.0.1 5000 80\r\n";
+  };
+  const std::string healthz = "GET /healthz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+  const std::string sse = "GET /sse?topic=a HTTP/1.1\r\nHost: h\r\n\r\n";
+  // This test reaches the gateway from the balancer's address: its scrapes carry a header too.
+  auto metric = [&](const std::string& name) {
+    std::string scrape = RawExchange(
+        http_port(), v1("192.0.2.1") + "GET /metrics HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    size_t at = scrape.find("\n" + name + " ");
+    return at == std::string::npos ? -1.0 : std::stod(scrape.substr(at + name.size() + 2));
+  };
+  EXPECT_NE(RawExchange(http_port(), v1("203.0.113.9") + healthz).find("200 OK"), std::string::npos);
+  std::string v2("\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c", 16);
+  v2 += std::string("\xC6\x33\x64\x04\x7F\x00\x00\x01\x13\x88\x00\x50", 12);  // 198.51.100.4
+  EXPECT_NE(RawExchange(http_port(), v2 + healthz).find("200 OK"), std::string::npos);
+
+  // Streams count under the client's address: 203.0.113.9 holds its one, 203.0.113.10 its own.
+  int first = SendAndNeverRead(http_port(), v1("203.0.113.9") + sse);
+  ASSERT_GE(first, 0);
+  ASSERT_TRUE(WaitForValue([&] { return metric("herald_connections{transport=\"sse\"}"); }, 1));
+  EXPECT_NE(RawExchange(http_port(), v1("203.0.113.9") + sse).find(" 429 "), std::string::npos);
+  int other = SendAndNeverRead(http_port(), v1("203.0.113.10") + sse);
+  ASSERT_GE(other, 0);
+  EXPECT_TRUE(WaitForValue([&] { return metric("herald_connections{transport=\"sse\"}"); }, 2));
+  EXPECT_EQ(RemoteAddresses(kAdminKey), (std::multiset<std::string>{"203.0.113.9", "203.0.113.10"}));
+
+  EXPECT_EQ(RawExchange(http_port(), healthz), "");  // The balancer left the header out.
+  EXPECT_EQ(RawExchange(http_port(), "PROXY TCP4 nobody 127.0.0.1 1 2\r\n" + healthz), "");
+  EXPECT_EQ(metric("herald_proxy_protocol_refusals_total"), 2);
+  close(first);
+  close(other);
+}
+
+// A PROXY header where none is expected (the option off, or from a peer not trusted) closes the
+// connection unanswered; plain requests go on.
+TEST_F(LimitsTest, AProxyProtocolHeaderWhereNoneIsExpectedClosesTheConnection) {
+  StartGateway({"--trusted_proxies=10.0.0.0/8", "--proxy_protocol"});
+  const std::string healthz = "GET /healthz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+  EXPECT_EQ(RawExchange(http_port(), "PROXY TCP4 203.0.113.9 127.0.0.1 5000 80\r\n" + healthz), "");
+  std::string v2("\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c", 16);
+  v2 += std::string(12, '\x01');
+  EXPECT_EQ(RawExchange(http_port(), v2 + healthz), "");
+  EXPECT_EQ(Metric("herald_proxy_protocol_refusals_total"), 2);
+  EXPECT_NE(RawExchange(http_port(), healthz).find("200 OK"), std::string::npos);
+}
+
+TEST(ProxyProtocolStart, NeedsTrustedProxies) {
+  CommandResult start = RunHerald("--proxy_protocol");
+  EXPECT_NE(start.exit_code, 0);
+  EXPECT_NE(start.output.find("--proxy_protocol needs --trusted_proxies"), std::string::npos)
+      << start.output;
 }
 
 // A peer that is not a trusted proxy cannot pass the cap by naming other clients.

@@ -363,21 +363,15 @@ TEST_F(TopicRulesTest, AReloadTakesNewRulesAndKeepsTheOldOnesWhenTheFileIsWrong)
 TEST(TopicRulesStart, AFileWithAMistakeStopsTheStartWithItsLineAndReason) {
   TempDir dir;
   std::string rules = dir.Write("rules.yaml", "- pattern: chat.>\n  histroy_size: 500\n");
-  CommandResult start = RunCommand(BinaryPath("herald") +
-                                   " --http_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0"
-                                   " --topic_rules_file=" + rules + " 2>&1");
+  CommandResult start = RunHerald("--topic_rules_file=" + rules);
   EXPECT_NE(start.exit_code, 0);
   EXPECT_NE(start.output.find(rules + ":2: unknown key 'histroy_size'"), std::string::npos)
       << start.output;
-  CommandResult missing = RunCommand(BinaryPath("herald") +
-                                     " --http_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0"
-                                     " --topic_rules_file=/nonexistent/rules.yaml 2>&1");
+  CommandResult missing = RunHerald("--topic_rules_file=/nonexistent/rules.yaml");
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.output.find("cannot read /nonexistent/rules.yaml"), std::string::npos)
       << missing.output;
-  CommandResult directory = RunCommand(BinaryPath("herald") +
-                                       " --http_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0"
-                                       " --topic_rules_file=" + dir.path() + " 2>&1");
+  CommandResult directory = RunHerald("--topic_rules_file=" + dir.path());
   EXPECT_NE(directory.exit_code, 0);
   EXPECT_NE(directory.output.find("not a file"), std::string::npos) << directory.output;
 }

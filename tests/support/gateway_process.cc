@@ -66,6 +66,11 @@ CommandResult RunCommand(const std::string& command) {
   return result;
 }
 
+CommandResult RunHerald(const std::string& flags) {
+  return RunCommand(BinaryPath("herald") +
+                    " --http_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0 " + flags + " 2>&1");
+}
+
 std::unique_ptr<GatewayProcess> GatewayProcess::Start(std::vector<std::string> extra_args,
                                                       std::string* error) {
   GatewayOptions options;

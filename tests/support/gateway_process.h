@@ -25,6 +25,9 @@ struct CommandResult {
 };
 // Runs a shell command and collects its stdout.
 CommandResult RunCommand(const std::string& command);
+// Runs herald on free ports with `flags` (shell words) until it exits; its stdout and stderr.
+// For flags it refuses to start with.
+CommandResult RunHerald(const std::string& flags);
 
 struct GatewayOptions {
   // Extra command-line arguments, placed after the defaults (so a later flag overrides them).
