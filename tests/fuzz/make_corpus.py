@@ -177,6 +177,26 @@ def request_target_seeds(token):
         write("request_target", name, data)
 
 
+def client_address_seeds():
+    v2_ipv4 = (b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + bytes([203, 0, 113, 7, 10, 0, 0, 1])
+               + (56324).to_bytes(2, "big") + (443).to_bytes(2, "big"))
+    v2_ipv6 = (b"\r\n\r\n\x00\r\nQUIT\n\x21\x21\x00\x24" + bytes.fromhex("20010db8" + "00" * 11 + "07")
+               + bytes.fromhex("20010db8" + "00" * 11 + "01") + bytes(4))
+    seeds = {
+        "v1_tcp4": b"PROXY TCP4 203.0.113.7 10.0.0.1 56324 443\r\nGET / HTTP/1.1\r\n\r\n",
+        "v1_tcp6": b"PROXY TCP6 2001:db8::7 2001:db8::1 4711 443\r\n",
+        "v1_unknown": b"PROXY UNKNOWN\r\n",
+        "v2_ipv4": v2_ipv4 + b"GET / HTTP/1.1\r\n",
+        "v2_ipv6_tlv": v2_ipv6[:15] + bytes([0x28]) + v2_ipv6[16:] + b"\x04\x00\x01x",
+        "v2_local": b"\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00",
+        "x_forwarded_for": b"1.2.3.4, 203.0.113.7:5000, [2001:db8::7]:80, 10.0.0.9",
+        "forwarded": b'for="[2001:db8::7]:4711";proto=https, For=203.0.113.7, for=unknown',
+        "trusted_list": b"10.0.0.0/8, ::1, 2001:db8::/32",
+    }
+    for name, data in seeds.items():
+        write("client_address", name, data)
+
+
 def publish_json_seeds():
     json_data = base64.urlsafe_b64encode(b'{"bid":1.2,"ask":[1,2,{"x":null}]}').decode()
     seeds = {
@@ -256,6 +276,7 @@ def main():
         seeds = jwt_seeds(signer, workdir)
         resume_token_seeds()
         request_target_seeds(seeds["hs256_token"])
+        client_address_seeds()
         publish_json_seeds()
         ws_command_seeds(seeds["hs256_token"], workdir)
         ws_frames_seeds()
