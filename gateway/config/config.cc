@@ -78,6 +78,10 @@ ABSL_FLAG(std::string, trusted_proxies, "",
           "the client it names in X-Forwarded-For (or Forwarded: for=), for "
           "--max_connections_per_ip, history and presence shares, and Admin.Connections; from "
           "any other peer those headers are ignored. Empty: none.");
+ABSL_FLAG(std::string, forwarded_header, "x-forwarded-for",
+          "The header --trusted_proxies name their client in: x-forwarded-for or forwarded (RFC "
+          "7239 for=). Only that one is read: name the one your proxy writes, since it passes "
+          "the other on as the client sent it.");
 ABSL_FLAG(bool, proxy_protocol, false,
           "Connections from --trusted_proxies start with a PROXY protocol header (v1 or v2, as "
           "HAProxy and cloud load balancers send it), which names the client; one without it, "
@@ -328,7 +332,9 @@ std::string Config::Describe() const {
       " max_queue_bytes=", max_queue_bytes, " max_message_bytes=", max_message_bytes,
       " max_topics_per_connection=", max_topics_per_connection,
       " max_connections=", max_connections, " max_connections_per_ip=", max_connections_per_ip,
-      " trusted_proxies=", trusted_proxies.text(), " proxy_protocol=", proxy_protocol,
+      " trusted_proxies=", trusted_proxies.text(),
+      " forwarded_header=", ForwardingHeaderName(forwarded_header),
+      " proxy_protocol=", proxy_protocol,
       " max_connections_per_credential=", max_connections_per_credential,
       " max_pending_connections=", max_pending_connections,
       " publish_rate=", publish_rate,
@@ -568,6 +574,15 @@ absl::StatusOr<Config> ConfigFromFlags() {
       TrustedProxies::Parse(absl::GetFlag(FLAGS_trusted_proxies));
   if (!trusted_proxies.ok()) return trusted_proxies.status();
   config.trusted_proxies = *std::move(trusted_proxies);
+  std::string forwarded_header = absl::AsciiStrToLower(absl::GetFlag(FLAGS_forwarded_header));
+  if (forwarded_header == "x-forwarded-for") {
+    config.forwarded_header = ForwardingHeader::kXForwardedFor;
+  } else if (forwarded_header == "forwarded") {
+    config.forwarded_header = ForwardingHeader::kForwarded;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--forwarded_header must be x-forwarded-for or forwarded, not '", forwarded_header, "'"));
+  }
   config.proxy_protocol = absl::GetFlag(FLAGS_proxy_protocol);
   if (config.proxy_protocol && config.trusted_proxies.empty()) {
     return absl::InvalidArgumentError(

@@ -40,6 +40,7 @@ struct Config {
   size_t max_connections = 50000;        // WebSocket + SSE connections in all; 0: no cap.
   size_t max_connections_per_ip = 1000;  // From one client address; 0: no cap.
   TrustedProxies trusted_proxies;        // Peers whose X-Forwarded-For names the client.
+  ForwardingHeader forwarded_header = ForwardingHeader::kXForwardedFor;  // Read from them.
   bool proxy_protocol = false;           // Trusted proxies send a PROXY header first.
   size_t max_connections_per_credential = 1000;  // Held by one credential; 0: no cap.
   // Accepted, not yet admitted connections (handshakes, requests); 0: no cap.

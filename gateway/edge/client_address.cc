@@ -16,19 +16,11 @@ namespace {
 
 namespace ip = boost::asio::ip;
 
-// IPv4-mapped IPv6 addresses (::ffff:10.0.0.1) as the IPv4 address they carry.
-ip::address Unmapped(const ip::address& address) {
-  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
-    return ip::make_address_v4(ip::v4_mapped, address.to_v6());
-  }
-  return address;
-}
-
 std::optional<ip::address> ParseAddress(absl::string_view text) {
   boost::system::error_code error;
   ip::address address = ip::make_address(std::string(text), error);
   if (error) return std::nullopt;
-  return Unmapped(address);
+  return WithoutV4Mapping(address);
 }
 
 // One hop of a forwarding chain: "203.0.113.7", "203.0.113.7:5000", "2001:db8::1",
@@ -79,18 +71,17 @@ bool InNetwork(const std::vector<unsigned char>& network, const std::vector<unsi
   return true;
 }
 
-// The `for=` values of a Forwarded header, one per element, in order; nullopt when an element
+// The `for=` value of each element of a Forwarded header, in order; empty for an element that
 // has none.
-std::optional<std::vector<absl::string_view>> ForwardedFor(absl::string_view header) {
+std::vector<absl::string_view> ForwardedFor(absl::string_view header) {
   std::vector<absl::string_view> hops;
   for (absl::string_view element : absl::StrSplit(header, ',')) {
-    std::optional<absl::string_view> hop;
+    absl::string_view hop;
     for (absl::string_view pair : absl::StrSplit(element, ';')) {
       pair = absl::StripAsciiWhitespace(pair);
       if (pair.size() > 4 && absl::EqualsIgnoreCase(pair.substr(0, 4), "for=")) hop = pair.substr(4);
     }
-    if (!hop) return std::nullopt;
-    hops.push_back(*hop);
+    hops.push_back(hop);
   }
   return hops;
 }
@@ -122,7 +113,7 @@ absl::StatusOr<TrustedProxies> TrustedProxies::Parse(std::string_view text) {
 }
 
 bool TrustedProxies::Contains(const ip::address& raw) const {
-  ip::address address = Unmapped(raw);
+  ip::address address = WithoutV4Mapping(raw);
   std::vector<unsigned char> bytes = Bytes(address);
   for (const Network& network : networks_) {
     if (network.address.is_v4() == address.is_v4() &&
@@ -133,23 +124,33 @@ bool TrustedProxies::Contains(const ip::address& raw) const {
   return false;
 }
 
-ip::address ClientAddress(const ip::address& peer, std::string_view x_forwarded_for_header,
-                          std::string_view forwarded_header, const TrustedProxies& trusted) {
-  if (trusted.empty() || !trusted.Contains(peer)) return peer;
-  absl::string_view x_forwarded_for(x_forwarded_for_header.data(), x_forwarded_for_header.size());
-  absl::string_view forwarded(forwarded_header.data(), forwarded_header.size());
-  std::vector<absl::string_view> hops;
-  if (!absl::StripAsciiWhitespace(x_forwarded_for).empty()) {
-    hops = absl::StrSplit(x_forwarded_for, ',');
-  } else if (!absl::StripAsciiWhitespace(forwarded).empty()) {
-    std::optional<std::vector<absl::string_view>> named = ForwardedFor(forwarded);
-    if (!named) return peer;
-    hops = *std::move(named);
+ip::address WithoutV4Mapping(const ip::address& address) {
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return ip::make_address_v4(ip::v4_mapped, address.to_v6());
   }
-  ip::address client = Unmapped(peer);
+  return address;
+}
+
+const char* ForwardingHeaderName(ForwardingHeader header) {
+  return header == ForwardingHeader::kForwarded ? "Forwarded" : "X-Forwarded-For";
+}
+
+ip::address ClientAddress(const ip::address& peer, std::string_view chain_text,
+                          ForwardingHeader header, const TrustedProxies& trusted) {
+  ip::address unmapped_peer = WithoutV4Mapping(peer);
+  if (trusted.empty() || !trusted.Contains(unmapped_peer)) return unmapped_peer;
+  absl::string_view chain(chain_text.data(), chain_text.size());
+  if (absl::StripAsciiWhitespace(chain).empty()) return unmapped_peer;
+  std::vector<absl::string_view> hops;
+  if (header == ForwardingHeader::kForwarded) {
+    hops = ForwardedFor(chain);
+  } else {
+    hops = absl::StrSplit(chain, ',');
+  }
+  ip::address client = unmapped_peer;
   for (auto hop = hops.rbegin(); hop != hops.rend(); ++hop) {
     std::optional<ip::address> address = ParseHop(*hop);
-    if (!address) return peer;
+    if (!address) return unmapped_peer;
     client = *address;
     if (!trusted.Contains(client)) return client;
   }

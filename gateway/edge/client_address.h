@@ -35,14 +35,27 @@ class TrustedProxies {
   std::string text_;
 };
 
-// The client's address for a request that came from `peer`: `peer` itself, unless it is a trusted
-// proxy; then the nearest address of the forwarding chain (X-Forwarded-For, or else Forwarded's
-// `for=`), read right to left, that is not a trusted proxy itself (or the first of the chain when
-// all are). A chain with an entry that is not an address (malformed, `unknown`, an obfuscated
-// name) is ignored: the peer stands.
+// `address`, with an IPv4-mapped IPv6 address (::ffff:10.0.0.1) as the IPv4 address it carries.
+boost::asio::ip::address WithoutV4Mapping(const boost::asio::ip::address& address);
+
+// Which header a trusted proxy names its client in (--forwarded_header). Only one is read: a
+// proxy that writes one passes the other through as the client sent it.
+enum class ForwardingHeader {
+  kXForwardedFor,  // X-Forwarded-For: 203.0.113.7, 10.0.0.9
+  kForwarded,      // Forwarded: for=203.0.113.7;proto=https, for=10.0.0.9 (RFC 7239)
+};
+
+// The header's name on the wire.
+const char* ForwardingHeaderName(ForwardingHeader header);
+
+// The client's address for a request that came from `peer` (without IPv4 mapping): `peer`
+// itself, unless it is a trusted
+// proxy; then the nearest hop of the forwarding chain `chain` (the header's lines joined with
+// commas), read right to left, that is not a trusted proxy itself (or the first of the chain when
+// all are). A hop that is not an address (malformed, `unknown`, an obfuscated name, a Forwarded
+// element without `for=`) met before that stops the walk: the peer stands.
 boost::asio::ip::address ClientAddress(const boost::asio::ip::address& peer,
-                                       std::string_view x_forwarded_for,
-                                       std::string_view forwarded,
+                                       std::string_view chain, ForwardingHeader header,
                                        const TrustedProxies& trusted);
 
 }  // namespace herald

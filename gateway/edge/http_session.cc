@@ -115,11 +115,27 @@ void HttpSession::ReadProxyHeader() {
             self->ReadProxyHeader();
           });
       return;
-    case ProxyHeader::Kind::kHeader:
+    case ProxyHeader::Kind::kHeader: {
       buffer_.consume(header.size);
-      if (header.source) peer_ = *header.source;
+      if (header.source) {
+        peer_ = *header.source;
+        // Its place among the connections not admitted yet is the client's from now on, under
+        // the client's per-address cap (a slow client behind the balancer holds its own share).
+        std::optional<PendingSlot> pending = context_.connections.AcquirePending(
+            ClientAddressBucket(peer_), context_.config.trusted_proxies.Contains(peer_));
+        if (!pending) {
+          beast::error_code ignored;
+          stream_.tcp().socket().close(ignored);
+          return;
+        }
+        pending_ = *std::move(pending);
+      } else if (!header.local) {
+        // A client the balancer does not name: nothing it sends says who it is either.
+        believe_forwarding_ = false;
+      }
       Start();
       return;
+    }
     case ProxyHeader::Kind::kNone:
     case ProxyHeader::Kind::kMalformed:
       RefuseProxyHeader();
@@ -223,13 +239,28 @@ void HttpSession::OnRead(beast::error_code error, size_t bytes) {
   Route(std::move(request));
 }
 
+std::string HttpSession::ForwardingChain(const Request& request) const {
+  // A proxy appends its own line after any the client sent: every line counts, in order.
+  std::string chain;
+  auto [first, last] = request.equal_range(ForwardingHeaderName(context_.config.forwarded_header));
+  for (auto field = first; field != last; ++field) {
+    if (!chain.empty()) chain += ',';
+    chain.append(field->value());
+  }
+  return chain;
+}
+
 void HttpSession::Route(Request request) {
   head_request_ = request.method() == http::verb::head;
   // Each request on a kept connection may come from another client of a proxy.
+  client_address_ = believe_forwarding_
+                        ? ClientAddress(peer_, ForwardingChain(request),
+                                        context_.config.forwarded_header,
+                                        context_.config.trusted_proxies)
+                        : WithoutV4Mapping(peer_);
   boost::system::error_code ignored;
-  client_address_ = ClientAddress(peer_, request["X-Forwarded-For"], request["Forwarded"],
-                                  context_.config.trusted_proxies);
-  bool forwarded = client_address_ != stream_.tcp().socket().remote_endpoint(ignored).address();
+  bool forwarded = client_address_ !=
+                   WithoutV4Mapping(stream_.tcp().socket().remote_endpoint(ignored).address());
   stream_.set_forwarded_client(forwarded ? client_address_.to_string() : "");
   std::string_view target = request.target();
   std::string_view path = target.substr(0, target.find('?'));

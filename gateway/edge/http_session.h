@@ -56,6 +56,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   void RefuseOrigin(const Request& request, bool keep_alive);
   // The client's address, as connection caps and shares bucket it.
   std::string AddressBucket();
+  // The lines of the header trusted proxies name their client in, joined with commas.
+  std::string ForwardingChain(const Request& request) const;
   // From a trusted proxy with --proxy_protocol: the PROXY header first, which names the peer.
   void ReadProxyHeader();
   // Whether what the connection sent starts with a PROXY header (whole or malformed).
@@ -125,6 +127,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   bool head_request_ = false;       // The request being answered is a HEAD.
   // Who connected: the socket's peer, or the client a PROXY header named.
   boost::asio::ip::address peer_;
+  // False once a PROXY header said the connection is a client's without naming it.
+  bool believe_forwarding_ = true;
   // The client of the request being answered: the peer, or the one a trusted proxy names.
   boost::asio::ip::address client_address_;
   std::array<char, 4096> linger_buffer_;

@@ -17,7 +17,6 @@ constexpr std::string_view kV1Prefix = "PROXY ";
 constexpr size_t kV1MostBytes = 107;
 constexpr std::string_view kV2Signature("\r\n\r\n\0\r\nQUIT\n", 12);
 constexpr size_t kV2HeadBytes = 16;
-constexpr size_t kV2MostAddressBytes = 216;
 
 // Whether `bytes` is a start of `prefix` or starts with it.
 bool MayStartWith(std::string_view bytes, std::string_view prefix) {
@@ -60,15 +59,15 @@ ProxyHeader ParseV2(std::string_view bytes) {
   if (bytes.size() < kV2HeadBytes) return {ProxyHeader::Kind::kIncomplete, 0, std::nullopt};
   auto byte = [&](size_t i) { return static_cast<unsigned char>(bytes[i]); };
   size_t length = (static_cast<size_t>(byte(14)) << 8) | byte(15);
-  if ((byte(12) >> 4) != 2 || (byte(12) & 0x0F) > 1 || length > kV2MostAddressBytes) {
+  if ((byte(12) >> 4) != 2 || (byte(12) & 0x0F) > 1 || kV2HeadBytes + length > kMostProxyHeaderBytes) {
     return Malformed();
   }
   if (bytes.size() < kV2HeadBytes + length) return {ProxyHeader::Kind::kIncomplete, 0, std::nullopt};
   ProxyHeader header{ProxyHeader::Kind::kHeader, kV2HeadBytes + length, std::nullopt};
-  bool local = (byte(12) & 0x0F) == 0;  // The balancer's own connection (a health check).
+  header.local = (byte(12) & 0x0F) == 0;
   unsigned family = byte(13) >> 4;
   unsigned protocol = byte(13) & 0x0F;
-  if (local || protocol != 1) return header;
+  if (header.local || protocol != 1) return header;
   if (family == 1) {  // IPv4: source, destination, ports.
     if (length < 12) return Malformed();
     ip::address_v4::bytes_type address;

@@ -18,13 +18,18 @@ struct ProxyHeader {
   };
   Kind kind = Kind::kNone;
   size_t size = 0;
-  // The client it names; empty for a header that names none (v1 UNKNOWN, v2 LOCAL such as a
-  // health check, or an address family other than TCP over IPv4 / IPv6).
+  // The client it names; empty for a header that names none (v1 UNKNOWN, v2 LOCAL, or an
+  // address family other than TCP over IPv4 / IPv6).
   std::optional<boost::asio::ip::address> source;
+  // A v2 LOCAL header: the balancer's own connection (a health check), not a client's.
+  bool local = false;
 };
 
-// Reads a PROXY header at the start of `bytes` (what the connection sent so far). The longest
-// header taken is 107 bytes (v1) or 16 + 216 (v2).
+// The longest header taken: v1's 107 bytes, or v2's 16 and 4 KiB of addresses and TLVs (an
+// authority, TLS details, a unique id).
+inline constexpr size_t kMostProxyHeaderBytes = 16 + 4096;
+
+// Reads a PROXY header at the start of `bytes` (what the connection sent so far).
 ProxyHeader ParseProxyHeader(std::string_view bytes);
 
 }  // namespace herald

@@ -14,9 +14,12 @@ TrustedProxies Trusted(const char* list) {
   return trusted.value_or(TrustedProxies());
 }
 
-std::string Client(const char* peer, const char* x_forwarded_for, const char* forwarded = "",
+constexpr ForwardingHeader kXff = ForwardingHeader::kXForwardedFor;
+constexpr ForwardingHeader kForwarded = ForwardingHeader::kForwarded;
+
+std::string Client(const char* peer, const char* chain, ForwardingHeader header = kXff,
                    const char* trusted = "10.0.0.0/8,2001:db8:ffff::/48") {
-  return ClientAddress(Ip(peer), x_forwarded_for, forwarded, Trusted(trusted)).to_string();
+  return ClientAddress(Ip(peer), chain, header, Trusted(trusted)).to_string();
 }
 
 TEST(TrustedProxies, AddressesAndNetworksOfBothFamilies) {
@@ -46,8 +49,9 @@ TEST(TrustedProxies, RefusesWhatIsNotAnAddressOrNetwork) {
 
 TEST(ClientAddress, AnUntrustedPeerIsTheClientWhateverItsHeadersSay) {
   EXPECT_EQ(Client("198.51.100.9", "203.0.113.7"), "198.51.100.9");
-  EXPECT_EQ(Client("198.51.100.9", "", "for=203.0.113.7"), "198.51.100.9");
-  EXPECT_EQ(Client("10.0.0.2", "203.0.113.7", "", ""), "10.0.0.2");  // Nobody is trusted.
+  EXPECT_EQ(Client("198.51.100.9", "for=203.0.113.7", kForwarded), "198.51.100.9");
+  EXPECT_EQ(Client("10.0.0.2", "203.0.113.7", kXff, ""), "10.0.0.2");  // Nobody is trusted.
+  EXPECT_EQ(Client("::ffff:198.51.100.9", "203.0.113.7"), "198.51.100.9");
 }
 
 TEST(ClientAddress, ATrustedProxyNamesTheNearestUntrustedHop) {
@@ -63,11 +67,15 @@ TEST(ClientAddress, ATrustedProxyNamesTheNearestUntrustedHop) {
   EXPECT_EQ(Client("10.0.0.2", ""), "10.0.0.2");  // A proxy that names nobody.
 }
 
-TEST(ClientAddress, ForwardedIsReadWhenXForwardedForIsAbsent) {
-  EXPECT_EQ(Client("10.0.0.2", "", "for=203.0.113.7;proto=https"), "203.0.113.7");
-  EXPECT_EQ(Client("10.0.0.2", "", R"(for="[2001:db8::7]:4711", for=10.0.0.9)"), "2001:db8::7");
-  EXPECT_EQ(Client("10.0.0.2", "", "For=\"203.0.113.7:80\""), "203.0.113.7");
-  EXPECT_EQ(Client("10.0.0.2", "198.51.100.1", "for=203.0.113.7"), "198.51.100.1");
+TEST(ClientAddress, ForwardedNamesItsHopsInForParameters) {
+  EXPECT_EQ(Client("10.0.0.2", "for=203.0.113.7;proto=https", kForwarded), "203.0.113.7");
+  EXPECT_EQ(Client("10.0.0.2", R"(for="[2001:db8::7]:4711", for=10.0.0.9)", kForwarded),
+            "2001:db8::7");
+  EXPECT_EQ(Client("10.0.0.2", "For=\"203.0.113.7:80\"", kForwarded), "203.0.113.7");
+  // An element the client wrote without for=, left of our proxy's: the proxy's entry holds.
+  EXPECT_EQ(Client("10.0.0.2", "proto=x, for=203.0.113.7", kForwarded), "203.0.113.7");
+  // The header not chosen is not read at all.
+  EXPECT_EQ(Client("10.0.0.2", "203.0.113.7", kForwarded), "10.0.0.2");
 }
 
 TEST(ClientAddress, AMalformedChainLeavesThePeer) {
@@ -75,9 +83,9 @@ TEST(ClientAddress, AMalformedChainLeavesThePeer) {
   EXPECT_EQ(Client("10.0.0.2", "203.0.113.7, garbage"), "10.0.0.2");
   EXPECT_EQ(Client("10.0.0.2", "203.0.113.7:port"), "10.0.0.2");
   EXPECT_EQ(Client("10.0.0.2", "[2001:db8::7"), "10.0.0.2");
-  EXPECT_EQ(Client("10.0.0.2", "", "for=unknown"), "10.0.0.2");
-  EXPECT_EQ(Client("10.0.0.2", "", "for=_hidden"), "10.0.0.2");
-  EXPECT_EQ(Client("10.0.0.2", "", "proto=https"), "10.0.0.2");
+  EXPECT_EQ(Client("10.0.0.2", "for=unknown", kForwarded), "10.0.0.2");
+  EXPECT_EQ(Client("10.0.0.2", "for=_hidden", kForwarded), "10.0.0.2");
+  EXPECT_EQ(Client("10.0.0.2", "proto=https", kForwarded), "10.0.0.2");
   // What our own proxy appended is right of the garbage: it holds.
   EXPECT_EQ(Client("10.0.0.2", "garbage, 203.0.113.7"), "203.0.113.7");
 }

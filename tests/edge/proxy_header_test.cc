@@ -30,7 +30,7 @@ TEST(ProxyHeader, V1NamesTheClientOfTcpOverIpv4AndIpv6) {
   EXPECT_EQ(header.source->to_string(), "2001:db8::7");
   header = ParseProxyHeader("PROXY UNKNOWN\r\n");
   ASSERT_EQ(header.kind, Kind::kHeader);
-  EXPECT_FALSE(header.source.has_value());
+  EXPECT_FALSE(header.source.has_value() || header.local);
 }
 
 TEST(ProxyHeader, V2NamesTheClientAndALocalConnectionNamesNone) {
@@ -55,6 +55,14 @@ TEST(ProxyHeader, V2NamesTheClientAndALocalConnectionNamesNone) {
   header = ParseProxyHeader(V2(0x20, 0x00, ""));  // LOCAL: the balancer's health check.
   ASSERT_EQ(header.kind, Kind::kHeader);
   EXPECT_FALSE(header.source.has_value());
+  EXPECT_TRUE(header.local);
+  header = ParseProxyHeader(V2(0x21, 0x00, ""));  // A client's, of an unknown family.
+  ASSERT_EQ(header.kind, Kind::kHeader);
+  EXPECT_FALSE(header.source.has_value() || header.local);
+  // Up to 4 KiB of TLVs (an authority, TLS details) are taken.
+  header = ParseProxyHeader(V2(0x21, 0x11, ipv4 + std::string(2000, '\x02')));
+  ASSERT_EQ(header.kind, Kind::kHeader);
+  EXPECT_EQ(header.source->to_string(), "203.0.113.7");
   // TLVs after the addresses are skipped with them.
   header = ParseProxyHeader(V2(0x21, 0x11, ipv4 + std::string("\x04\x00\x01x", 4)));
   ASSERT_EQ(header.kind, Kind::kHeader);
@@ -84,7 +92,7 @@ TEST(ProxyHeader, MalformedHeadersAreSaidSo) {
   EXPECT_EQ(ParseProxyHeader("PROXY " + std::string(200, 'x')).kind, Kind::kMalformed);
   EXPECT_EQ(ParseProxyHeader(V2(0x11, 0x11, std::string(12, '\x01'))).kind, Kind::kMalformed);
   EXPECT_EQ(ParseProxyHeader(V2(0x21, 0x11, std::string(4, '\x01'))).kind, Kind::kMalformed);
-  EXPECT_EQ(ParseProxyHeader(V2(0x21, 0x11, std::string(300, '\x01'))).kind, Kind::kMalformed);
+  EXPECT_EQ(ParseProxyHeader(V2(0x21, 0x11, std::string(5000, '\x01'))).kind, Kind::kMalformed);
 }
 
 }  // namespace

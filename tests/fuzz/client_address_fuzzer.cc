@@ -19,13 +19,13 @@ void ParseHeader(std::string_view input) {
     case ProxyHeader::Kind::kHeader:
       // A whole header, within what the connection sent and the protocol's longest.
       HERALD_FUZZ_CHECK(header.size > 0 && header.size <= input.size());
-      HERALD_FUZZ_CHECK(header.size <= 16 + 216);
+      HERALD_FUZZ_CHECK(header.size <= kMostProxyHeaderBytes);
       // The bytes after it are the connection's: the header does not change with them.
       HERALD_FUZZ_CHECK(ParseProxyHeader(input.substr(0, header.size)).size == header.size);
       return;
     case ProxyHeader::Kind::kIncomplete:
       // More is asked for only while the header could still fit.
-      HERALD_FUZZ_CHECK(input.size() < 16 + 216);
+      HERALD_FUZZ_CHECK(input.size() < kMostProxyHeaderBytes);
       return;
     case ProxyHeader::Kind::kNone:
     case ProxyHeader::Kind::kMalformed:
@@ -39,9 +39,12 @@ void ReadForwarding(std::string_view input) {
   const boost::asio::ip::address proxy = boost::asio::ip::make_address("10.1.2.3");
   const boost::asio::ip::address stranger = boost::asio::ip::make_address("198.51.100.1");
   // From a peer that is not trusted, nothing the headers say is taken.
-  HERALD_FUZZ_CHECK(ClientAddress(stranger, input, input, trusted) == stranger);
-  (void)ClientAddress(proxy, input, "", trusted);
-  (void)ClientAddress(proxy, "", input, trusted);
+  HERALD_FUZZ_CHECK(ClientAddress(stranger, input, ForwardingHeader::kXForwardedFor, trusted) ==
+                    stranger);
+  HERALD_FUZZ_CHECK(ClientAddress(stranger, input, ForwardingHeader::kForwarded, trusted) ==
+                    stranger);
+  (void)ClientAddress(proxy, input, ForwardingHeader::kXForwardedFor, trusted);
+  (void)ClientAddress(proxy, input, ForwardingHeader::kForwarded, trusted);
   (void)TrustedProxies::Parse(input);
 }
 
