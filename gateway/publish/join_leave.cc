@@ -8,7 +8,7 @@
 namespace herald {
 
 JoinLeave::JoinLeave(Engine& engine, std::shared_ptr<const TopicRulesStore> rules)
-    : rules_(std::move(rules)), engine_(&engine) {}
+    : engine_(&engine), rules_(std::move(rules)) {}
 
 void JoinLeave::Stop() {
   absl::MutexLock lock(&mutex_);

@@ -84,8 +84,10 @@ class TestPki {
 // A blocking TLS connection to the gateway's HTTP port that trusts only the test CA.
 class TlsConnection {
  public:
-  // With `tls12_ciphers`, the client speaks TLS 1.2 and offers only those suites.
-  TlsConnection(uint16_t port, const std::string& ca_file, const std::string& tls12_ciphers = "")
+  // With `tls12_ciphers`, the client speaks TLS 1.2 and offers only those suites; `preamble`
+  // is written on the TCP connection before the handshake (a load balancer's PROXY header).
+  TlsConnection(uint16_t port, const std::string& ca_file, const std::string& tls12_ciphers = "",
+                const std::string& preamble = "")
       : context_(ssl::context::tls_client), stream_(io_, context_) {
     context_.load_verify_file(ca_file);
     context_.set_verify_mode(ssl::verify_peer);
@@ -99,6 +101,10 @@ class TlsConnection {
     timeval timeout{10, 0};
     setsockopt(beast::get_lowest_layer(stream_).socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO,
                &timeout, sizeof(timeout));
+    if (!preamble.empty()) {
+      asio::write(beast::get_lowest_layer(stream_).socket(), asio::buffer(preamble), error_);
+      if (error_) return;
+    }
     stream_.handshake(ssl::stream_base::client, error_);
   }
 
@@ -245,6 +251,28 @@ TEST_F(TlsTest, HttpsWssAndSseShareThePortAndPlainHttpIsToldToUseTls) {
   // A plain gRPC client cannot talk to the TLS gRPC port, and the log says what to do.
   EXPECT_FALSE(Publish(Request("secure.news", "plain")).ok());
   EXPECT_TRUE(gateway_->WaitForLogLine("a client spoke plaintext to the gRPC port", kWait));
+}
+
+// Behind a TCP load balancer that sends a PROXY header, TLS starts after the header: the client
+// it names is who connected, and the handshake is the client's as it sent it.
+TEST_F(TlsTest, APROXYHeaderBeforeTheHandshakeNamesTheClient) {
+  StartGateway({"--tls_cert_file=" + pki_.Path("live.crt"),
+                "--tls_key_file=" + pki_.Path("live.key"), "--trusted_proxies=127.0.0.1",
+                "--proxy_protocol", "--max_connections_per_ip=1"});
+  TlsConnection first(http_port(), pki_.Path("ca.crt"), "",
+                      "PROXY TCP4 203.0.113.5 127.0.0.1 5000 443\r\n");
+  ASSERT_TRUE(first.ok()) << first.error();
+  std::string stream = first.ReadUntil(
+      "GET /sse?topic=lb.news HTTP/1.1\r\nHost: localhost\r\n\r\n", "herald.connected");
+  EXPECT_NE(stream.find("herald.connected"), std::string::npos) << stream;
+  // The same client through the balancer again: its address holds its one connection.
+  TlsConnection again(http_port(), pki_.Path("ca.crt"), "",
+                      "PROXY TCP4 203.0.113.5 127.0.0.1 5001 443\r\n");
+  ASSERT_TRUE(again.ok()) << again.error();
+  EXPECT_EQ(again.Get("/sse?topic=lb.news").result_int(), 429);
+  // Without the header the balancer's connection is closed before any handshake.
+  TlsConnection bare(http_port(), pki_.Path("ca.crt"));
+  EXPECT_FALSE(bare.ok());
 }
 
 // TLS on the HTTP port need not mean TLS on the gRPC port: --grpc_tls=off keeps gRPC plaintext
