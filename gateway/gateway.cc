@@ -158,7 +158,7 @@ absl::Status Gateway::Start() {
         "this gateway.");
   }
   std::string grpc_host = config_.grpc_listen.substr(0, config_.grpc_listen.rfind(':'));
-  LogInfo(absl::StrCat("herald listening http=", config_.http_host, ":", listener_->port(),
+  LogListening(absl::StrCat("herald listening http=", config_.http_host, ":", listener_->port(),
                        " grpc=", grpc_host, ":", grpc_port_));
   return absl::OkStatus();
 }

@@ -34,6 +34,10 @@ int main(int argc, char** argv) {
   // A client that disappears mid-write must not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
   RaiseFileLimit();
+  if (absl::Status log = herald::ConfigureLogFromFlags(); !log.ok()) {
+    herald::LogError(log.ToString());
+    return 2;
+  }
   herald::RouteGrpcLogs();
   absl::StatusOr<herald::Config> config = herald::ConfigFromFlags();
   if (!config.ok()) {

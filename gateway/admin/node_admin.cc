@@ -13,18 +13,6 @@
 namespace herald {
 namespace {
 
-const char* TransportName(TransportKind kind) {
-  switch (kind) {
-    case TransportKind::kWebSocket:
-      return "websocket";
-    case TransportKind::kSse:
-      return "sse";
-    case TransportKind::kGrpc:
-      return "grpc";
-  }
-  return "";
-}
-
 // What every loop's visit adds to, for one call (loops visit their clients concurrently).
 template <typename Response>
 struct Gathered {

@@ -5,10 +5,12 @@
 #include <boost/asio/post.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "codec/encoded_event.h"
 #include "codec/error_proto.h"
 #include "topic/topic.h"
+#include "log.h"
 #include "loop_check.h"
 #include "random_id.h"
 
@@ -76,6 +78,7 @@ void Client::OnConnected(std::vector<absl::StatusOr<SubscribedTopic>> results,
     return;
   }
   transport_->Flush();
+  LogConnection("connect");
   if (refused) {
     Disconnect(DisconnectFor(*refused));
   } else if (context_.draining.load()) {
@@ -307,14 +310,42 @@ void Client::Disconnect(const herald::Disconnect& disconnect) {
   HERALD_ASSERT_ON_LOOP(loop_);
   if (!live()) return;
   disconnected_ = true;
+  close_code_ = disconnect.code;
+  close_reason_ = disconnect.reason;
   CancelExpiry();
   // Counted only when the peer is told (not for a connection that had ended meanwhile).
   if (transport_->Close(disconnect)) context_.metrics.ServerDisconnect(disconnect.code);
 }
 
+void Client::ClosedByPeer(uint16_t code) {
+  if (close_code_ == 0) {
+    close_code_ = code;
+    close_reason_ = "closed by the client";
+  }
+}
+
+void Client::LogConnection(std::string_view what) {
+  if (what == "connect") logged_connect_ = true;
+  std::string topics = absl::StrJoin(topics_, ",");
+  if (what == "connect") {
+    Log(LogLevel::kInfo, what,
+        {{"transport", TransportName(kind_)}, {"client_id", id_}, {"address", remote_address_},
+         {"user", grant_.subject}, {"topics", topics}});
+    return;
+  }
+  Log(LogLevel::kInfo, what,
+      {{"transport", TransportName(kind_)}, {"client_id", id_}, {"address", remote_address_},
+       {"user", grant_.subject}, {"topics", topics}, {"code", int64_t{close_code_}},
+       {"reason", close_code_ == 0 ? std::string_view("the client went away") : close_reason_},
+       {"duration_ms", absl::ToInt64Milliseconds(absl::Now() - connected_at_)},
+       {"events", static_cast<int64_t>(events_delivered_)},
+       {"bytes", static_cast<int64_t>(bytes_delivered_)}});
+}
+
 void Client::End() {
   HERALD_ASSERT_ON_LOOP(loop_);
   if (transport_ == nullptr) return;
+  if (logged_connect_) LogConnection("disconnect");
   transport_ = nullptr;
   CancelExpiry();
   pending_subscribes_.clear();
@@ -355,6 +386,8 @@ void Client::Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery 
   switch (transport_->QueueEvent(event, delivery)) {
     case Transport::Queued::kYes:
       context_.metrics.EventsDelivered(shard_, kind_);
+      ++events_delivered_;
+      bytes_delivered_ += transport_->ReplayCost(*event);
       break;
     case Transport::Queued::kDropped:
       break;
@@ -400,6 +433,18 @@ void Client::SendError(uint32_t id, const absl::Status& status) {
   reply.set_id(id);
   *reply.mutable_error() = ErrorProto(status);
   SendReply(reply);
+}
+
+const char* TransportName(TransportKind kind) {
+  switch (kind) {
+    case TransportKind::kWebSocket:
+      return "websocket";
+    case TransportKind::kSse:
+      return "sse";
+    case TransportKind::kGrpc:
+      return "grpc";
+  }
+  return "";
 }
 
 herald::Disconnect DisconnectFor(const absl::Status& status) {

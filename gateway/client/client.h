@@ -85,7 +85,8 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   // Tells the client why and closes its transport (once; later calls do nothing).
   void Disconnect(const herald::Disconnect& disconnect);
 
-  // The transport is going: detaches from the hub; nothing reaches the transport any more.
+  // The transport is going: detaches from the hub; nothing reaches the transport any more. Its
+  // disconnect line is logged.
   // Called by the transport on the loop just before it is destroyed (the sessions' destructors,
   // the gRPC call's deletion posted by OnDone), never from within a call of the hub's:
   // detaching changes the subscriptions the hub may be walking.
@@ -102,8 +103,14 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   // The transport ended the connection on its own (a peer gone, a write timeout): the client is
   // no longer live, and nothing more is counted or sent.
   void TransportClosed() { disconnected_ = true; }
+  // The client closed the connection with `code` (a WebSocket close frame): what its disconnect
+  // line says, unless the gateway had closed it first.
+  void ClosedByPeer(uint16_t code);
 
  private:
+  // The connection's "connect" or "disconnect" log line.
+  void LogConnection(std::string_view what);
+
   // A subscribe command not answered yet.
   struct PendingSubscribe {
     std::string topic;
@@ -147,6 +154,12 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   const bool tracks_positions_;
   bool disconnected_ = false;  // Disconnect or TransportClosed happened.
   bool connected_ = false;     // `connected` was queued: the connect-time topics are answered.
+  // What the disconnect line says: how it ended (code 0: the client went away without saying),
+  // and what it was sent.
+  uint16_t close_code_ = 0;
+  std::string close_reason_;
+  uint64_t events_delivered_ = 0;
+  uint64_t bytes_delivered_ = 0;
   std::vector<std::string> topics_;
   std::vector<TopicPosition> positions_;
 
@@ -163,6 +176,8 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   // Topics whose subscribers were told of the join (the leave follows).
   std::vector<std::string> announced_;
   uint64_t next_serial_ = 1;
+  // The connect line was written (the disconnect line follows).
+  bool logged_connect_ = false;
   std::unique_ptr<boost::asio::steady_timer> expiry_timer_;  // Made when the grant expires.
 };
 
@@ -171,6 +186,9 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
 // PERMISSION_DENIED, 4401 for UNAUTHENTICATED, 4400 otherwise; the status's message is the
 // reason.
 herald::Disconnect DisconnectFor(const absl::Status& status);
+
+// "websocket", "sse" or "grpc", as the Admin API and the logs name transports.
+const char* TransportName(TransportKind kind);
 
 // The wire form of a subscribed topic.
 herald::v1::SubscribeResult SubscribeResultProto(const SubscribedTopic& topic);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <thread>
 #include <tuple>
 
@@ -17,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "log.h"
 
 ABSL_FLAG(std::string, http_listen, "127.0.0.1:8080",
           "Address for HTTP, WebSocket (/ws) and SSE (/sse); port 0 picks a free port.");
@@ -78,6 +80,12 @@ ABSL_FLAG(std::string, trusted_proxies, "",
           "the client it names in X-Forwarded-For (or Forwarded: for=), for "
           "--max_connections_per_ip, history and presence shares, and Admin.Connections; from "
           "any other peer those headers are ignored. Empty: none.");
+ABSL_FLAG(std::string, log_format, "text",
+          "text: `<time> <LEVEL> <message> key=value ...` lines; json: one JSON object per line "
+          "({\"time\",\"level\",\"msg\", and the line's fields}), for log shippers and jq.");
+ABSL_FLAG(std::string, log_level, "info",
+          "The least level logged: debug, info, warning or error. Connects and disconnects are "
+          "info.");
 ABSL_FLAG(std::string, forwarded_header, "x-forwarded-for",
           "The header --trusted_proxies name their client in: x-forwarded-for or forwarded (RFC "
           "7239 for=). Only that one is read: name the one your proxy writes, since it passes "
@@ -441,6 +449,26 @@ absl::Status ParseListenAddress(absl::string_view address, std::string& host, ui
   }
   host = std::string(host_part);
   port = static_cast<uint16_t>(parsed_port);
+  return absl::OkStatus();
+}
+
+absl::Status ConfigureLogFromFlags() {
+  std::string format = absl::AsciiStrToLower(absl::GetFlag(FLAGS_log_format));
+  if (format != "text" && format != "json") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--log_format must be text or json, not '", format, "'"));
+  }
+  std::string level_name = absl::AsciiStrToLower(absl::GetFlag(FLAGS_log_level));
+  static const std::map<std::string, LogLevel> kLevels = {{"debug", LogLevel::kDebug},
+                                                          {"info", LogLevel::kInfo},
+                                                          {"warning", LogLevel::kWarning},
+                                                          {"error", LogLevel::kError}};
+  auto level = kLevels.find(level_name);
+  if (level == kLevels.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--log_level must be debug, info, warning or error, not '", level_name, "'"));
+  }
+  ConfigureLog(format == "json" ? LogFormat::kJson : LogFormat::kText, level->second);
   return absl::OkStatus();
 }
 

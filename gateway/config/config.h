@@ -109,6 +109,8 @@ absl::Status ValidateOriginPattern(absl::string_view pattern);
 
 // Reads and checks the flags after absl::ParseCommandLine.
 absl::StatusOr<Config> ConfigFromFlags();
+// Sets the log's format and level from --log_format and --log_level (first thing at start).
+absl::Status ConfigureLogFromFlags();
 
 // Splits "host:port" (IPv6 as "[::1]:port"); port 0 means "pick a free port".
 absl::Status ParseListenAddress(absl::string_view address, std::string& host, uint16_t& port);

@@ -1,6 +1,8 @@
 // HTTP request routing.
 #include "edge/http_session.h"
 
+#include <boost/json.hpp>
+
 #include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/http/span_body.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
@@ -250,6 +252,23 @@ std::string HttpSession::ForwardingChain(const Request& request) const {
   return chain;
 }
 
+namespace {
+
+// What an answer's body says, in a line: a JSON error's message, or the text.
+std::string ReasonOf(std::string_view body) {
+  if (body.starts_with("{")) {
+    boost::system::error_code error;
+    boost::json::value json = boost::json::parse(body, error);
+    if (!error && json.is_object() && json.as_object().contains("message") &&
+        json.as_object().at("message").is_string()) {
+      return std::string(json.as_object().at("message").as_string());
+    }
+  }
+  return std::string(absl::StripAsciiWhitespace(absl::string_view(body.data(), body.size())));
+}
+
+}  // namespace
+
 void HttpSession::Route(Request request) {
   head_request_ = request.method() == http::verb::head;
   // Each request on a kept connection may come from another client of a proxy.
@@ -413,7 +432,10 @@ void HttpSession::StartWebSocket(Request request) {
   // (401, 403, 429, 503): browsers hide the status of a refused upgrade, and the SDK asks this
   // way. 426 then means the request was fine but arrived without its upgrade.
   std::optional<AdmittedStream> admitted = AdmitStream(request, /*topic_required=*/false);
-  if (!admitted) return;
+  if (!admitted) {
+    LogRefusal("websocket");
+    return;
+  }
   if (!beast::websocket::is_upgrade(request)) {
     Respond(426, "/ws expects a WebSocket upgrade\n", "text/plain", false, CorsHeaders(request));
     return;
@@ -439,7 +461,10 @@ void HttpSession::StartSse(Request request) {
     return;
   }
   std::optional<AdmittedStream> admitted = AdmitStream(request, /*topic_required=*/true);
-  if (!admitted) return;
+  if (!admitted) {
+    LogRefusal("sse");
+    return;
+  }
   // Browsers resend the last `id:` as Last-Event-ID; polyfills may put it in the query.
   std::string resume_token(request["Last-Event-ID"]);
   if (resume_token.empty()) resume_token = admitted->target.last_event_id;
@@ -603,9 +628,22 @@ void HttpSession::ServeStatic(const Request& request) {
   RespondFile(*std::move(file), gzip, keep_alive, headers);
 }
 
+void HttpSession::LogRefusal(std::string_view transport) {
+  // A flood of refused connections must not become a flood of lines.
+  static LogRate rate(10);
+  int64_t suppressed = 0;
+  if (!rate.Allow(&suppressed)) return;
+  Log(LogLevel::kInfo, "refused",
+      {{"transport", transport}, {"status", int64_t{last_status_}},
+       {"address", client_address_.to_string()}, {"reason", last_reason_},
+       {"suppressed", suppressed}});
+}
+
 void HttpSession::Respond(unsigned status, std::string body, std::string_view content_type,
                           bool keep_alive, const Headers& headers,
                           std::optional<uint64_t> length_without_body) {
+  last_status_ = status;
+  last_reason_ = ReasonOf(body);
   // Whatever the route, an answer to HEAD has headers only (a body would be read as the start
   // of the next answer on a kept connection).
   if (head_request_ && !length_without_body) {

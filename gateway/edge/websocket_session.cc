@@ -220,6 +220,7 @@ void WebSocketSession::HandleMessage(std::string_view payload, bool text) {
 }
 
 void WebSocketSession::OnPeerClose(uint16_t code) {
+  if (client_) client_->ClosedByPeer(code);
   if (!close_sent_) {
     // The peer ends the connection: what was pending for it is dropped, and its close is
     // answered with the same code.

@@ -23,12 +23,13 @@ namespace {
 
 constexpr std::string_view kListeningMarker = "herald listening";
 
-// The value after `key` (e.g. "http=") in `line`, up to the next blank; empty if absent.
+// The value after `key` (e.g. "http=") in `line`, up to the next blank (or the quote that ends
+// a JSON line's message); empty if absent.
 std::string FieldValue(std::string_view line, std::string_view key) {
   const std::size_t at = line.find(key);
   if (at == std::string_view::npos) return {};
   std::string_view value = line.substr(at + key.size());
-  const std::size_t end = value.find_first_of(" \t\r\n");
+  const std::size_t end = value.find_first_of(" \t\r\n\"");
   return std::string(value.substr(0, end));
 }
 
