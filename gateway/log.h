@@ -53,7 +53,7 @@ class LogRate {
   int64_t suppressed_ = 0;
 };
 
-// Writes the lines still waiting (at exit; the destructor of the writer does it too).
+// Waits (2 s at most) until the lines still waiting are written; at exit it runs by itself.
 void FlushLog();
 
 }  // namespace herald

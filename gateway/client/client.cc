@@ -310,16 +310,21 @@ void Client::Disconnect(const herald::Disconnect& disconnect) {
   HERALD_ASSERT_ON_LOOP(loop_);
   if (!live()) return;
   disconnected_ = true;
-  close_code_ = disconnect.code;
-  close_reason_ = disconnect.reason;
   CancelExpiry();
-  // Counted only when the peer is told (not for a connection that had ended meanwhile).
-  if (transport_->Close(disconnect)) context_.metrics.ServerDisconnect(disconnect.code);
+  // Counted only when the peer is told (not for a connection that had ended meanwhile, whose
+  // own close is what its disconnect line says).
+  if (transport_->Close(disconnect)) {
+    context_.metrics.ServerDisconnect(disconnect.code);
+    if (close_code_ == 0) {
+      close_code_ = disconnect.code;
+      close_reason_ = disconnect.reason;
+    }
+  }
 }
 
 void Client::ClosedByPeer(uint16_t code) {
   if (close_code_ == 0) {
-    close_code_ = code;
+    close_code_ = code == 0 ? 1005 : code;  // 1005: a close frame without a code.
     close_reason_ = "closed by the client";
   }
 }
@@ -339,7 +344,7 @@ void Client::LogConnection(std::string_view what) {
        {"reason", close_code_ == 0 ? std::string_view("the client went away") : close_reason_},
        {"duration_ms", absl::ToInt64Milliseconds(absl::Now() - connected_at_)},
        {"events", static_cast<int64_t>(events_delivered_)},
-       {"bytes", static_cast<int64_t>(bytes_delivered_)}});
+       {"bytes", static_cast<int64_t>(transport_->SentBytes())}});
 }
 
 void Client::End() {
@@ -387,7 +392,6 @@ void Client::Enqueue(const std::shared_ptr<const EncodedEvent>& event, Delivery 
     case Transport::Queued::kYes:
       context_.metrics.EventsDelivered(shard_, kind_);
       ++events_delivered_;
-      bytes_delivered_ += transport_->ReplayCost(*event);
       break;
     case Transport::Queued::kDropped:
       break;

@@ -155,11 +155,10 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   bool disconnected_ = false;  // Disconnect or TransportClosed happened.
   bool connected_ = false;     // `connected` was queued: the connect-time topics are answered.
   // What the disconnect line says: how it ended (code 0: the client went away without saying),
-  // and what it was sent.
+  // and the events queued to it.
   uint16_t close_code_ = 0;
   std::string close_reason_;
   uint64_t events_delivered_ = 0;
-  uint64_t bytes_delivered_ = 0;
   std::vector<std::string> topics_;
   std::vector<TopicPosition> positions_;
 

@@ -55,6 +55,8 @@ class Transport {
   virtual bool QueueUnsubscribed(const std::string& topic) = 0;
   // The peer's address ("203.0.113.7:51234", "[2001:db8::1]:443"), empty when unknown.
   virtual std::string RemoteAddress() = 0;
+  // Bytes handed to the connection so far (for its disconnect log line).
+  virtual uint64_t SentBytes() const = 0;
 
   // Writes what is queued, unless a write is in flight (then it follows when that completes).
   virtual void Flush() = 0;

@@ -643,7 +643,8 @@ void HttpSession::Respond(unsigned status, std::string body, std::string_view co
                           bool keep_alive, const Headers& headers,
                           std::optional<uint64_t> length_without_body) {
   last_status_ = status;
-  last_reason_ = ReasonOf(body);
+  // Only a refusal's reason is ever logged: no work (nor a copy of a payload) for the rest.
+  if (status >= 400) last_reason_ = ReasonOf(std::string_view(body).substr(0, 512));
   // Whatever the route, an answer to HEAD has headers only (a body would be read as the start
   // of the next answer on a kept connection).
   if (head_request_ && !length_without_body) {

@@ -163,6 +163,7 @@ void OutgoingQueue::TakeBatch(size_t max_buffers, bool one_message) {
     in_flight_.push_back(std::move(piece));
   }
   write_bytes_ = batch_bytes;
+  sent_bytes_ += batch_bytes;
   if (limited_bytes_ <= max_bytes_) SetOverdrawn(false);
   if (pending_head_ == pending_.size()) {
     Clear(pending_, /*used=*/in_flight_.size());

@@ -93,6 +93,8 @@ class OutgoingQueue {
   // When the batch being written was started, and its size.
   std::chrono::steady_clock::time_point write_started() const { return write_started_; }
   size_t write_bytes() const { return write_bytes_; }
+  // Bytes handed to writes so far (written, or being written), frame headers aside.
+  uint64_t sent_bytes() const { return sent_bytes_; }
   // The last look at whether the peer reads (see RoomForLive): when, and what it found.
   struct PeerCheck {
     std::chrono::steady_clock::time_point at;
@@ -143,6 +145,7 @@ class OutgoingQueue {
   bool writing_ = false;
   std::chrono::steady_clock::time_point write_started_;
   size_t write_bytes_ = 0;
+  uint64_t sent_bytes_ = 0;
   PeerCheck peer_check_;
   // Pieces before pending_head_ were taken by a batch; the vector is compacted now and then, so
   // a long backlog costs no more per batch than what the batch takes.

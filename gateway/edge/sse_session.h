@@ -46,6 +46,7 @@ class SseSession final : public Transport, public std::enable_shared_from_this<S
   bool QueueReply(const herald::v1::Reply&) override { return true; }
   bool QueueUnsubscribed(const std::string& topic) override;
   std::string RemoteAddress() override { return stream_.RemoteAddress(); }
+  uint64_t SentBytes() const override { return queue_.sent_bytes(); }
   void Flush() override;
   bool Close(const Disconnect& disconnect) override;
 

@@ -51,6 +51,7 @@ class WebSocketSession final : public Transport,
   bool QueueReply(const herald::v1::Reply& reply) override;
   bool QueueUnsubscribed(const std::string& topic) override;
   std::string RemoteAddress() override { return stream_.RemoteAddress(); }
+  uint64_t SentBytes() const override { return queue_.sent_bytes(); }
   void Flush() override;
   bool Close(const herald::Disconnect& disconnect) override;
 

@@ -1,6 +1,7 @@
 // gRPC's log lines through Herald's log.
 #include "grpc/grpc_log.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <grpc/support/log.h>
 
 #include "absl/strings/match.h"
@@ -23,6 +24,20 @@ void WriteGrpcLog(gpr_log_func_args* args) {
   }
 }
 
+// protobuf's own lines (a string field that is not UTF-8, ...), which it writes to stderr
+// itself otherwise.
+void WriteProtobufLog(google::protobuf::LogLevel level, const char* file, int line,
+                      const std::string& message) {
+  std::string text = absl::StrCat("protobuf: ", message, " (", file, ":", line, ")");
+  if (level >= google::protobuf::LOGLEVEL_ERROR) {
+    LogError(text);
+  } else if (level == google::protobuf::LOGLEVEL_WARNING) {
+    LogWarning(text);
+  } else {
+    LogInfo(text);
+  }
+}
+
 }  // namespace
 
 std::string GrpcLogLine(absl::string_view message) {
@@ -39,6 +54,9 @@ std::string GrpcLogLine(absl::string_view message) {
   return absl::StrCat("grpc: ", message);
 }
 
-void RouteGrpcLogs() { gpr_set_log_function(WriteGrpcLog); }
+void RouteGrpcLogs() {
+  gpr_set_log_function(WriteGrpcLog);
+  google::protobuf::SetLogHandler(WriteProtobufLog);
+}
 
 }  // namespace herald

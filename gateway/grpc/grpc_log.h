@@ -7,7 +7,8 @@
 
 namespace herald {
 
-// Routes gRPC's log lines to Herald's log (call once, before the gRPC server starts).
+// Routes gRPC's and protobuf's log lines to Herald's log (call once, before the gRPC server
+// starts).
 void RouteGrpcLogs();
 
 // The line Herald writes for a gRPC log message: prefixed "grpc: ", and, for a TLS handshake

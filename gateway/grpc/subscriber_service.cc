@@ -158,6 +158,11 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     return queue_.replay_room();
   }
 
+  uint64_t SentBytes() const override {
+    absl::MutexLock lock(&mutex_);
+    return queue_.sent_bytes();
+  }
+
   // Initial metadata tells the consumer it is live: what it missed (when history held it) is
   // queued next, and every later event follows. Sent from a task of its own: a call the client
   // closes right after (a refused topic, a drain) finishes without it, as a refusal should.

@@ -329,6 +329,11 @@ bool GatewayProcess::SawLogLine(std::string_view text) const {
   return false;
 }
 
+bool GatewayProcess::WaitForLogEnd(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return changed_.wait_for(lock, timeout, [this] { return log_ended_; });
+}
+
 bool GatewayProcess::WaitForLogLine(std::string_view text, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::unique_lock<std::mutex> lock(mutex_);

@@ -85,6 +85,8 @@ class GatewayProcess {
   // Waits until a log line contains `text`; false on timeout or when the log ended without one.
   bool WaitForLogLine(std::string_view text, std::chrono::milliseconds timeout);
   std::vector<std::string> LogLines() const;
+  // Waits until its log is read to the end (it exited and every line is in LogLines).
+  bool WaitForLogEnd(std::chrono::milliseconds timeout);
 
  private:
   GatewayProcess() = default;
