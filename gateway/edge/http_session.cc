@@ -530,57 +530,53 @@ void HttpSession::Publish(Request request) {
               });
 }
 
-void HttpSession::History(const Request& request) {
+std::optional<HttpSession::AdmittedCall> HttpSession::AdmitTopicRead(
+    const Request& request, std::string_view path, std::string_view refused_as,
+    const std::function<absl::Status(const std::string&)>& also) {
   std::optional<AdmittedCall> call = AdmitCall(request, http::verb::get);
-  if (!call) return;
-  bool keep_alive = request.keep_alive();
+  if (!call) return std::nullopt;
   absl::Status status;
   if (call->target.topics.size() != 1) {
-    status = absl::InvalidArgumentError("/v1/history takes one topic");
+    status = absl::InvalidArgumentError(std::string(path) + " takes one topic");
   } else if (!call->grant.MaySubscribe(call->target.topics[0])) {
-    status = absl::PermissionDeniedError("this credential may not read " + call->target.topics[0]);
-  } else if (!context_.history_reads.rates.Allow(call->grant)) {
-    status = kReadRateExceeded;
+    status = absl::PermissionDeniedError(
+        "this credential may not " + std::string(refused_as) + " " + call->target.topics[0]);
+  } else if (also) {
+    status = also(call->target.topics[0]);
   }
+  if (status.ok() && !context_.history_reads.rates.Allow(call->grant)) status = kReadRateExceeded;
   if (!status.ok()) {
-    RespondError(status, keep_alive, call->cors);
-    return;
+    RespondError(status, request.keep_alive(), call->cors);
+    return std::nullopt;
   }
   stream_.expires_never();
+  return call;
+}
+
+void HttpSession::History(const Request& request) {
+  std::optional<AdmittedCall> call = AdmitTopicRead(request, "/v1/history", "read");
+  if (!call) return;
   HistoryJson(call->target.topics[0], call->target.limit,
               HistoryReader(call->grant, AddressBucket()), context_,
-              LoopOf(stream_.get_executor()), [self = shared_from_this(), keep_alive,
+              LoopOf(stream_.get_executor()),
+              [self = shared_from_this(), keep_alive = request.keep_alive(),
                cors = std::move(call->cors)](HttpAnswer answer) mutable {
                 RespondJsonLater(std::move(self), std::move(answer), keep_alive, cors);
               });
 }
 
 void HttpSession::Presence(const Request& request) {
-  std::optional<AdmittedCall> call = AdmitCall(request, http::verb::get);
+  std::optional<AdmittedCall> call = AdmitTopicRead(
+      request, "/v1/presence", "subscribe to", [this](const std::string& topic) {
+        if (context_.rules.current()->For(topic).presence) return absl::OkStatus();
+        return absl::PermissionDeniedError(absl::StrCat(
+            "presence is off for ", topic, ": its topic rule does not say presence: true"));
+      });
   if (!call) return;
-  bool keep_alive = request.keep_alive();
-  absl::Status status;
-  if (call->target.topics.size() != 1) {
-    status = absl::InvalidArgumentError("/v1/presence takes one topic");
-  } else if (!call->grant.MaySubscribe(call->target.topics[0])) {
-    status = absl::PermissionDeniedError("this credential may not subscribe to " +
-                                         call->target.topics[0]);
-  } else if (!context_.rules.current()->For(call->target.topics[0]).presence) {
-    status = absl::PermissionDeniedError(
-        "presence is off for " + call->target.topics[0] +
-        ": its topic rule does not say presence: true");
-  } else if (!context_.history_reads.rates.Allow(call->grant)) {
-    status = kReadRateExceeded;
-  }
-  if (!status.ok()) {
-    RespondError(status, keep_alive, call->cors);
-    return;
-  }
-  stream_.expires_never();
   context_.presence_reads.Answer(
       call->target.topics[0], call->target.limit, HistoryReader(call->grant, AddressBucket()),
-      [self = shared_from_this(), keep_alive, cors = std::move(call->cors)](
-          HttpAnswer answer) mutable {
+      [self = shared_from_this(), keep_alive = request.keep_alive(),
+       cors = std::move(call->cors)](HttpAnswer answer) mutable {
         RespondJsonLater(std::move(self), std::move(answer), keep_alive, cors);
       });
 }

@@ -5,6 +5,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <array>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -87,6 +88,12 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   void StartSse(Request request);
   // Checks a JSON API call (method, origin, target, credential) and answers the refusals itself.
   std::optional<AdmittedCall> AdmitCall(const Request& request, boost::beast::http::verb method);
+  // A GET of one topic's data (/v1/history, /v1/presence at `path`): admitted, one topic the
+  // credential may subscribe to (else 403 "may not <refused_as> <topic>"), `also` OK when given,
+  // and within --history_rate; otherwise the refusal is answered and nullopt returned.
+  std::optional<AdmittedCall> AdmitTopicRead(
+      const Request& request, std::string_view path, std::string_view refused_as,
+      const std::function<absl::Status(const std::string&)>& also = nullptr);
   // Writes a JSON API answer from any thread, on the session's executor. The session is moved
   // in: the last reference must not be dropped on an engine's thread.
   static void RespondJsonLater(std::shared_ptr<HttpSession> self, HttpAnswer answer,
