@@ -11,7 +11,9 @@
 #include "engine/memory_engine.h"
 #include "engine/redis_engine.h"
 #include "grpc/server_credentials.h"
+#include "grpc/call_metrics.h"
 #include "log.h"
+#include "metrics/process_metrics.h"
 
 namespace herald {
 namespace {
@@ -26,6 +28,8 @@ constexpr absl::Duration kGrpcGrace = absl::Milliseconds(500);
 Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
     : config_(std::move(config)),
       metrics_(static_cast<size_t>(config_.threads)),
+      operator_endpoints_([this] { return metrics_.RenderPrometheus(); }, draining_,
+                          [this] { return engine_->ready(); }),
       authenticator_(std::move(authenticator)),
       connection_limits_({.total = config_.max_connections,
                           .per_ip = config_.max_connections_per_ip,
@@ -38,11 +42,11 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
       topic_rules_(std::make_shared<TopicRulesStore>(config_.topic_rules_file,
                                                      config_.DefaultTopicRule())),
       loops_(static_cast<size_t>(config_.threads)) {
-  hub_ = std::make_unique<Hub>(loops_.HubLoops(), metrics_, topic_rules_);
+  hub_ = std::make_unique<Hub>(loops_.HubLoops(), topic_rules_);
   engine_ = MakeEngine();
   hub_->set_engine(engine_.get());
-  publish_pipeline_ = std::make_unique<PublishPipeline>(config_.max_message_bytes, *engine_,
-                                                        publish_admission_, topic_rules_);
+  publish_pipeline_ = std::make_unique<PublishPipeline>(
+      config_.max_message_bytes, *engine_, publish_admission_, metrics_, topic_rules_);
   client_registry_ = std::make_unique<ClientRegistry>(loops_.HubLoops());
   join_leave_ = std::make_unique<JoinLeave>(*engine_, topic_rules_);
   client_context_ = std::make_unique<ClientContext>(
@@ -56,6 +60,90 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
       EdgeContext{config_, *hub_, *engine_, metrics_, draining_, *authenticator_,
                   connection_limits_, *publish_pipeline_, *client_context_, nullptr, nullptr,
                   history_reads_, *presence_reads_, *topic_rules_});
+  if (!config_.metrics_listen) edge_context_->operator_endpoints = &operator_endpoints_;
+  metrics_.AddCollector([this](PrometheusText& text) { CollectMetrics(text); });
+  metrics_.AddCollector(WriteProcessMetrics);
+}
+
+void Gateway::CollectMetrics(PrometheusText& text) {
+  std::array<uint64_t, kTransportKinds> sent{};
+  uint64_t queued = 0;
+  DurationHistogram::Totals lag;
+  for (size_t loop = 0; loop < hub_->shard_count(); ++loop) {
+    const LoopLoad& load = hub_->load(loop);
+    for (size_t t = 0; t < kTransportKinds; ++t) sent[t] += load.sent_bytes(TransportKind(t));
+    queued += load.queued_bytes();
+    load.delivery_lag().AddTo(lag);
+  }
+  text.Family("herald_bytes_delivered_total", "counter",
+              "Bytes written to subscribers' connections: events, replies and protocol frames "
+              "(frame headers and TLS aside).");
+  for (size_t t = 0; t < kTransportKinds; ++t) {
+    text.Sample("herald_bytes_delivered_total", {{"transport", TransportLabel(TransportKind(t))}},
+                sent[t]);
+  }
+  text.Family("herald_delivery_lag_seconds", "histogram",
+              "From a publish accepted to its event written to a subscriber's socket (to the "
+              "millisecond; at most one event timed per connection and write).");
+  lag.Write(text, "herald_delivery_lag_seconds");
+  text.Family("herald_delivery_lag_current_seconds", "gauge",
+              "The delivery lag --max_delivery_lag acts on: the longest any loop's events wait "
+              "to be handed out or, on a loop behind on its writes, to be written.");
+  text.Sample("herald_delivery_lag_current_seconds", {},
+              absl::ToDoubleSeconds(hub_->DeliveryLag()));
+  if (config_.max_delivery_lag > absl::ZeroDuration()) {
+    text.Family("herald_delivery_lag_limit_seconds", "gauge",
+                "--max_delivery_lag: past it, publishes are refused as overloaded.");
+    text.Sample("herald_delivery_lag_limit_seconds", {},
+                absl::ToDoubleSeconds(config_.max_delivery_lag));
+  }
+  text.Family("herald_queued_bytes", "gauge",
+              "Bytes waiting in subscribers' connection queues (each connection's share is "
+              "counted in steps of 64 KiB).");
+  text.Sample("herald_queued_bytes", queued);
+  text.Family("herald_followed_topics", "gauge", "Topics this node's clients follow.");
+  text.Sample("herald_followed_topics", uint64_t{hub_->followed_topic_count()});
+  if (config_.max_connections > 0) {
+    text.Family("herald_connections_limit", "gauge", "--max_connections.");
+    text.Sample("herald_connections_limit", uint64_t{config_.max_connections});
+  }
+
+  Engine::Stats engine = engine_->stats();
+  text.Family("herald_engine_up", "gauge",
+              "1 while the engine accepts publishes (with Redis: every master connected).");
+  text.Sample("herald_engine_up", uint64_t{engine.up ? 1u : 0u});
+  text.Family("herald_engine_errors_total", "counter",
+              "Engine faults: Redis connections lost, commands failed or refused.");
+  text.Sample("herald_engine_errors_total", engine.errors);
+  text.Family("herald_engine_reconnects_total", "counter",
+              "Redis connections made again after one was lost.");
+  text.Sample("herald_engine_reconnects_total", engine.reconnects);
+  if (engine.topics) {
+    text.Family("herald_topics", "gauge",
+                "Topics the memory engine holds (history, positions, idempotency keys).");
+    text.Sample("herald_topics", *engine.topics);
+    if (config_.max_topics > 0) {
+      text.Family("herald_topics_limit", "gauge", "--max_topics.");
+      text.Sample("herald_topics_limit", uint64_t{config_.max_topics});
+    }
+  }
+  if (engine.history_events && engine.history_bytes) {
+    text.Family("herald_history_events", "gauge", "Events the memory engine keeps in history.");
+    text.Sample("herald_history_events", *engine.history_events);
+    text.Family("herald_history_bytes", "gauge",
+                "Bytes the memory engine's history holds (payloads and their bookkeeping).");
+    text.Sample("herald_history_bytes", *engine.history_bytes);
+    if (config_.max_history_bytes > 0) {
+      text.Family("herald_history_bytes_limit", "gauge", "--max_history_bytes.");
+      text.Sample("herald_history_bytes_limit", uint64_t{config_.max_history_bytes});
+    }
+  }
+  if (tls_context_) {
+    text.Family("herald_tls_certificate_expiry_timestamp_seconds", "gauge",
+                "When the HTTP port's certificate expires (its notAfter), in Unix seconds.");
+    text.Sample("herald_tls_certificate_expiry_timestamp_seconds", {},
+                int64_t{tls_context_->CertificateExpiry()});
+  }
 }
 
 std::unique_ptr<Engine> Gateway::MakeEngine() {
@@ -87,6 +175,8 @@ std::unique_ptr<Engine> Gateway::MakeEngine() {
 }
 
 Gateway::~Gateway() {
+  // Its scrapes read the hub and the engine.
+  metrics_server_.reset();
   StopSweeper();
   if (grpc_server_) grpc_server_->Shutdown();
   StopClusterAdmin();
@@ -136,9 +226,20 @@ absl::Status Gateway::Start() {
   builder.RegisterService(publisher_service_.get());
   builder.RegisterService(subscriber_service_.get());
   builder.RegisterService(admin_service_.get());
+  builder.experimental().SetInterceptorCreators(CallMetricsInterceptors(metrics_));
   grpc_server_ = builder.BuildAndStart();
   if (!grpc_server_ || grpc_port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config_.grpc_listen));
+  }
+
+  std::string metrics_line;
+  if (config_.metrics_listen) {
+    absl::StatusOr<std::unique_ptr<MetricsServer>> server = MetricsServer::Start(
+        config_.metrics_listen->host, config_.metrics_listen->port, operator_endpoints_);
+    if (!server.ok()) return server.status();
+    metrics_server_ = *std::move(server);
+    metrics_line = absl::StrCat(" metrics=", config_.metrics_listen->host, ":",
+                                metrics_server_->port());
   }
 
   loops_.Start();
@@ -159,7 +260,7 @@ absl::Status Gateway::Start() {
   }
   std::string grpc_host = config_.grpc_listen.substr(0, config_.grpc_listen.rfind(':'));
   LogListening(absl::StrCat("herald listening http=", config_.http_host, ":", listener_->port(),
-                       " grpc=", grpc_host, ":", grpc_port_));
+                            " grpc=", grpc_host, ":", grpc_port_, metrics_line));
   return absl::OkStatus();
 }
 
@@ -212,14 +313,17 @@ void Gateway::RunUntilSignal() {
 }
 
 void Gateway::Reload() {
+  bool ok = true;
   if (tls_context_) {
     if (absl::Status status = tls_context_->Reload(); !status.ok()) {
+      ok = false;
       LogError(absl::StrCat("reload: TLS certificate kept as it was: ", status.ToString()));
     } else {
       LogInfo("reloaded: TLS certificate");
     }
   }
   if (absl::Status status = authenticator_->Reload(); !status.ok()) {
+    ok = false;
     LogError(absl::StrCat("reload: keys kept as they were: ", status.ToString()));
   } else {
     LogInfo(absl::StrCat("reloaded: ", authenticator_->Describe()));
@@ -227,6 +331,7 @@ void Gateway::Reload() {
   }
   if (!config_.topic_rules_file.empty()) {
     if (absl::Status status = topic_rules_->Load(); !status.ok()) {
+      ok = false;
       LogError(absl::StrCat("reload: topic rules kept as they were: ", status.ToString()));
     } else {
       LogInfo(absl::StrCat("reloaded: ", topic_rules_->current()->Describe()));
@@ -234,11 +339,13 @@ void Gateway::Reload() {
   }
   if (static_files_) {
     if (absl::Status status = static_files_->Reload(); !status.ok()) {
+      ok = false;
       LogError(absl::StrCat("reload: static files kept as they were: ", status.ToString()));
     } else {
       LogInfo(absl::StrCat("reloaded: ", static_files_->Describe()));
     }
   }
+  metrics_.Reloaded(ok);
 }
 
 void Gateway::WatchKeyExpiry(absl::Time checked_until) {

@@ -29,6 +29,7 @@
 #include "grpc/publisher_service.h"
 #include "grpc/subscriber_service.h"
 #include "hub/hub.h"
+#include "metrics/metrics_server.h"
 
 namespace herald {
 
@@ -65,6 +66,9 @@ class Gateway {
   std::string OpenStaticFiles();
   // The engine --broker names: memory, or Redis shared with other nodes.
   std::unique_ptr<Engine> MakeEngine();
+  // What each scrape adds to the metrics' own counters: the loops' writes and lag, the engine,
+  // the caps, the certificate, the process.
+  void CollectMetrics(PrometheusText& text);
   // The sweeper thread: one stripe of the engine's topics at a time, off the event loops.
   void RunSweeper();
   void StopSweeper();
@@ -76,6 +80,8 @@ class Gateway {
   boost::asio::steady_timer key_expiry_timer_{signals_context_};
   std::atomic<bool> draining_{false};
   Metrics metrics_;
+  OperatorEndpoints operator_endpoints_;  // /metrics, /healthz, /readyz.
+  std::unique_ptr<MetricsServer> metrics_server_;  // With --metrics_listen.
   std::unique_ptr<Authenticator> authenticator_;
   ConnectionLimits connection_limits_;
   HistoryReads history_reads_;  // What /v1/history and gRPC History share.

@@ -37,7 +37,7 @@ Client::Client(ClientContext& context, size_t shard, boost::asio::io_context& lo
 
 Client::~Client() {
   context_.registry.Remove(shard_, this);  // When End did not run.
-  context_.metrics.ConnectionClosed(kind_);
+  context_.metrics.ConnectionClosed(kind_, close_code_);
 }
 
 void Client::Connect(std::vector<TopicRequest> topics) {
@@ -66,6 +66,7 @@ void Client::OnConnected(std::vector<absl::StatusOr<SubscribedTopic>> results,
       continue;
     }
     const SubscribedTopic& result = *results[i];
+    if (requests[i].since) context_.metrics.Recovery(kind_, result.recovered);
     // Replayed events continue from the client's position; otherwise it starts from now.
     size_t index = TopicIndex(result.topic);
     if (index < positions_.size()) {
@@ -158,7 +159,7 @@ void Client::Subscribe(uint32_t id, const herald::v1::SubscribeCommand& command)
     return;
   }
   uint64_t serial = next_serial_++;
-  pending_subscribes_.push_back({topic, id, serial});
+  pending_subscribes_.push_back({topic, id, serial, command.recover()});
   TopicRequest request{topic, std::nullopt};
   if (command.recover()) request.since = TopicPosition{command.epoch(), command.offset()};
   context_.hub.Subscribe(
@@ -175,11 +176,13 @@ void Client::OnSubscribed(uint64_t serial, absl::StatusOr<SubscribedTopic> resul
   // Unsubscribed meanwhile: that command answered this one already.
   if (pending == pending_subscribes_.end()) return;
   uint32_t id = pending->command_id;
+  bool recovering = pending->recovering;
   pending_subscribes_.erase(pending);
   if (!result.ok()) {
     SendError(id, result.status());
     return;
   }
+  if (recovering) context_.metrics.Recovery(kind_, result->recovered);
   AddTopic(result->topic, result->position);
   if (live()) Joined(result->topic);
   herald::v1::Reply reply;

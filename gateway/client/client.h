@@ -116,6 +116,7 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
     std::string topic;
     uint32_t command_id;
     uint64_t serial;  // Tells it from a later subscribe to the same topic.
+    bool recovering;  // It continues from a position.
   };
 
   void OnConnected(std::vector<absl::StatusOr<SubscribedTopic>> results,
@@ -186,7 +187,8 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
 // reason.
 herald::Disconnect DisconnectFor(const absl::Status& status);
 
-// "websocket", "sse" or "grpc", as the Admin API and the logs name transports.
+// "websocket", "sse" or "grpc", as the Admin API and the logs name transports (metrics label
+// them as TransportLabel does, as they have since the first release).
 const char* TransportName(TransportKind kind);
 
 // The wire form of a subscribed topic.

@@ -24,6 +24,10 @@ ABSL_FLAG(std::string, http_listen, "127.0.0.1:8080",
           "Address for HTTP, WebSocket (/ws) and SSE (/sse); port 0 picks a free port.");
 ABSL_FLAG(std::string, grpc_listen, "127.0.0.1:50051",
           "Address for the gRPC Publisher and Subscriber services; port 0 picks a free port.");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "Address for /metrics, /healthz and /readyz, served by a thread of their own and then "
+          "no longer on --http_listen (empty: they stay on the HTTP port); port 0 picks a free "
+          "port.");
 ABSL_FLAG(std::string, broker, "memory",
           "Engine: 'memory' (one process), or Redis shared by every node: "
           "redis://[:password@]host[:port][/db] or "
@@ -485,6 +489,14 @@ absl::StatusOr<Config> ConfigFromFlags() {
   if (absl::Status status = ParseListenAddress(config.grpc_listen, grpc_host, grpc_port);
       !status.ok()) {
     return status;
+  }
+  if (std::string metrics = absl::GetFlag(FLAGS_metrics_listen); !metrics.empty()) {
+    std::string host;
+    uint16_t port = 0;
+    if (absl::Status status = ParseListenAddress(metrics, host, port); !status.ok()) {
+      return status;
+    }
+    config.metrics_listen = {{host, port}};
   }
   config.broker = absl::GetFlag(FLAGS_broker);
   if (config.broker != "memory") {

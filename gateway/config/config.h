@@ -21,6 +21,12 @@ struct Config {
   std::string http_host = "127.0.0.1";
   uint16_t http_port = 8080;
   std::string grpc_listen = "127.0.0.1:50051";
+  // --metrics_listen: where /metrics, /healthz and /readyz are served instead of the HTTP port.
+  struct ListenAddress {
+    std::string host;
+    uint16_t port = 0;
+  };
+  std::optional<ListenAddress> metrics_listen;
   std::string broker = "memory";
   // Set when --broker is a Redis address.
   std::optional<RedisAddress> redis;

@@ -14,6 +14,7 @@
 #include "engine/engine.h"
 #include "hub/hub.h"
 #include "metrics/metrics.h"
+#include "metrics/metrics_server.h"
 #include "topic/topic_rules.h"
 
 namespace herald {
@@ -41,6 +42,8 @@ struct EdgeContext {
   // Presence reads (/v1/presence), and the topic rules that allow them.
   PresenceReads& presence_reads;
   const TopicRulesStore& rules;
+  // /metrics, /healthz and /readyz; null when --metrics_listen serves them elsewhere.
+  const OperatorEndpoints* operator_endpoints = nullptr;
 };
 
 }  // namespace herald

@@ -194,7 +194,10 @@ void HttpSession::StartTls() {
   stream_.expires_after(absl::ToChronoMilliseconds(context_.config.handshake_timeout));
   stream_.tls().async_handshake([self = shared_from_this()](beast::error_code error) {
     // A failed handshake (bad client certificate, wrong protocol) got its TLS alert.
-    if (error) return;
+    if (error) {
+      self->context_.metrics.TlsHandshakeFailed();
+      return;
+    }
     self->ReadRequest();
   });
 }
@@ -298,19 +301,9 @@ void HttpSession::Route(Request request) {
     History(request);
   } else if (path == "/v1/presence") {
     Presence(request);
-  } else if (path == "/metrics") {
-    Respond(200, context_.metrics.RenderPrometheus(), "text/plain; version=0.0.4", keep_alive);
-  } else if (path == "/healthz") {
-    Respond(200, "ok\n", "text/plain", keep_alive);
-  } else if (path == "/readyz") {
-    // Not ready while draining, or while the engine cannot take publishes (Redis down).
-    if (context_.draining.load()) {
-      Respond(503, "draining\n", "text/plain", keep_alive);
-    } else if (!context_.engine.ready()) {
-      Respond(503, "engine unavailable\n", "text/plain", keep_alive);
-    } else {
-      Respond(200, "ready\n", "text/plain", keep_alive);
-    }
+  } else if (context_.operator_endpoints != nullptr && OperatorEndpoints::Serves(path)) {
+    OperatorAnswer answer = context_.operator_endpoints->Answer(path);
+    Respond(answer.status, std::move(answer.body), answer.content_type, keep_alive);
   } else {
     ServeStatic(request);
   }
@@ -433,7 +426,7 @@ void HttpSession::StartWebSocket(Request request) {
   // way. 426 then means the request was fine but arrived without its upgrade.
   std::optional<AdmittedStream> admitted = AdmitStream(request, /*topic_required=*/false);
   if (!admitted) {
-    LogRefusal("websocket");
+    NoteRefusal(TransportKind::kWebSocket);
     return;
   }
   if (!beast::websocket::is_upgrade(request)) {
@@ -445,6 +438,7 @@ void HttpSession::StartWebSocket(Request request) {
     Headers headers = CorsHeaders(request);
     if (status == 426) headers.emplace_back(http::field::sec_websocket_version, "13");
     Respond(status, problem + "\n", "text/plain", false, headers);
+    NoteRefusal(TransportKind::kWebSocket);
     return;
   }
   // Frames the client sent right behind its request were read with it.
@@ -462,7 +456,7 @@ void HttpSession::StartSse(Request request) {
   }
   std::optional<AdmittedStream> admitted = AdmitStream(request, /*topic_required=*/true);
   if (!admitted) {
-    LogRefusal("sse");
+    NoteRefusal(TransportKind::kSse);
     return;
   }
   // Browsers resend the last `id:` as Last-Event-ID; polyfills may put it in the query.
@@ -624,13 +618,14 @@ void HttpSession::ServeStatic(const Request& request) {
   RespondFile(*std::move(file), gzip, keep_alive, headers);
 }
 
-void HttpSession::LogRefusal(std::string_view transport) {
+void HttpSession::NoteRefusal(TransportKind transport) {
+  context_.metrics.ConnectionRefused(transport, last_status_);
   // A flood of refused connections must not become a flood of lines.
   static LogRate rate(10);
   int64_t suppressed = 0;
   if (!rate.Allow(&suppressed)) return;
   Log(LogLevel::kInfo, "refused",
-      {{"transport", transport}, {"status", int64_t{last_status_}},
+      {{"transport", TransportName(transport)}, {"status", int64_t{last_status_}},
        {"address", client_address_.to_string()}, {"reason", last_reason_},
        {"suppressed", suppressed}});
 }

@@ -98,9 +98,9 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   // in: the last reference must not be dropped on an engine's thread.
   static void RespondJsonLater(std::shared_ptr<HttpSession> self, HttpAnswer answer,
                                bool keep_alive, Headers cors);
-  // One (rate-limited) line for a WebSocket or SSE connection refused: the last answer's status
-  // and reason, and the client's address.
-  void LogRefusal(std::string_view transport);
+  // A WebSocket or SSE connection refused: counts it by the last answer's status and logs it
+  // (that status and reason, and the client's address) in at most 10 lines a second.
+  void NoteRefusal(TransportKind transport);
   // A JSON error answer; 429 says when to retry.
   void RespondError(const absl::Status& status, bool keep_alive, Headers headers);
   void Publish(Request request);
@@ -135,7 +135,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   std::shared_ptr<void> response_;  // The response being written.
   std::shared_ptr<void> answer_held_;  // What that response holds (HttpAnswer::held).
   bool head_request_ = false;       // The request being answered is a HEAD.
-  unsigned last_status_ = 0;        // The last answer's status and reason (for LogRefusal).
+  unsigned last_status_ = 0;        // The last answer's status and reason (for NoteRefusal).
   std::string last_reason_;
   // Who connected: the socket's peer, or the client a PROXY header named.
   boost::asio::ip::address peer_;

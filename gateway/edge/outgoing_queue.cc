@@ -1,7 +1,10 @@
 // Bounded outgoing queue.
 #include "edge/outgoing_queue.h"
 
+#include <cstdlib>
 #include <limits>
+
+#include "absl/time/clock.h"
 
 namespace herald {
 namespace {
@@ -110,6 +113,7 @@ void OutgoingQueue::Append(Piece piece) {
   pending_bytes_ += piece.size;
   if (piece.live) limited_bytes_ += piece.size;
   pending_.push_back(std::move(piece));
+  ReportQueuedBytes(/*always=*/false);
 }
 
 void OutgoingQueue::DropPending() {
@@ -118,6 +122,17 @@ void OutgoingQueue::DropPending() {
   pending_bytes_ = 0;
   limited_bytes_ = 0;
   SetOverdrawn(false);
+  ReportQueuedBytes(/*always=*/true);
+  lag_sample_.reset();  // Its bytes will never be written.
+}
+
+void OutgoingQueue::ReportQueuedBytes(bool always) {
+  if (load_ == nullptr) return;
+  int64_t change = static_cast<int64_t>(pending_bytes_) - reported_queued_bytes_;
+  if (change == 0) return;
+  if (!always && static_cast<size_t>(std::abs(change)) < kQueuedReportStep) return;
+  load_->CountQueuedBytes(change);
+  reported_queued_bytes_ += change;
 }
 
 void OutgoingQueue::SetOverdrawn(bool overdrawn) {
@@ -164,6 +179,7 @@ void OutgoingQueue::TakeBatch(size_t max_buffers, bool one_message) {
   }
   write_bytes_ = batch_bytes;
   sent_bytes_ += batch_bytes;
+  if (load_ != nullptr) load_->CountSentBytes(transport_, batch_bytes);
   if (limited_bytes_ <= max_bytes_) SetOverdrawn(false);
   if (pending_head_ == pending_.size()) {
     Clear(pending_, /*used=*/in_flight_.size());
@@ -173,6 +189,8 @@ void OutgoingQueue::TakeBatch(size_t max_buffers, bool one_message) {
     pending_head_ = 0;
   }
   pending_bytes_ -= batch_bytes;
+  // Down to nothing pending (a queue that keeps up) or a step lower.
+  ReportQueuedBytes(/*always=*/pending_bytes_ == 0);
   // Every header is made before a buffer points into headers_ (it must not grow after).
   for (size_t i = 0; i < in_flight_.size(); ++i) {
     if (!in_flight_[i].framed || (i > 0 && in_flight_[i - 1].framed)) continue;
@@ -215,6 +233,10 @@ bool OutgoingQueue::CompleteWrite(size_t written) {
   if (!buffers_.empty()) {
     buffers_.front() += written;
     return false;
+  }
+  if (lag_sample_ && sent_bytes_ >= lag_sample_->end) {
+    load_->delivery_lag().Observe(absl::Now() - absl::FromUnixMillis(lag_sample_->published_unix_ms));
+    lag_sample_.reset();
   }
   size_t used = in_flight_.size();
   Clear(in_flight_, used);

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include <optional>
+
 #include "hub/loop_load.h"
 
 namespace herald {
@@ -37,16 +39,26 @@ class OutgoingQueue {
   // A write takes about this much of what is pending (whole pieces); the rest waits for the next.
   static constexpr size_t kMaxWriteBytes = 256 * 1024;
 
+  // Bytes of difference between what a queue holds and what it last reported to its loop that
+  // make it report again (the loop's queued bytes are exact to this much per connection, and a
+  // queue that keeps up reports nothing).
+  static constexpr size_t kQueuedReportStep = 64 * 1024;
+
   // `max_bytes` bounds what is queued live; `max_replay_bytes` more may be queued by replays.
   // `load`, when given, counts this queue among its loop's overdrawn ones while it is (see
-  // Overdraw); it must outlive the queue.
+  // Overdraw), and learns what a `transport` connection wrote and holds; it must outlive the
+  // queue.
   OutgoingQueue(size_t max_bytes, size_t max_replay_bytes, MessageFraming framing = {},
-                LoopLoad* load = nullptr)
+                LoopLoad* load = nullptr, TransportKind transport = TransportKind::kWebSocket)
       : max_bytes_(max_bytes),
         max_total_bytes_(max_bytes + max_replay_bytes),
         framing_(framing),
-        load_(load) {}
-  ~OutgoingQueue() { SetOverdrawn(false); }
+        load_(load),
+        transport_(transport) {}
+  ~OutgoingQueue() {
+    SetOverdrawn(false);
+    if (load_ != nullptr) load_->CountQueuedBytes(-reported_queued_bytes_);
+  }
   OutgoingQueue(const OutgoingQueue&) = delete;
   OutgoingQueue& operator=(const OutgoingQueue&) = delete;
 
@@ -80,6 +92,13 @@ class OutgoingQueue {
                    std::string_view suffix, bool replayed);
   // Drops what is pending; a batch already started still completes.
   void DropPending();
+  // The live event just queued was published at `published_unix_ms`: unless one is already
+  // being timed, the time until its last byte is handed to the socket goes to the loop's
+  // delivery lag histogram. One at a time: the cost is per write, never per event.
+  void SampleDeliveryLag(int64_t published_unix_ms) {
+    if (load_ == nullptr || lag_sample_ || published_unix_ms <= 0) return;
+    lag_sample_ = LagSample{sent_bytes_ + pending_bytes_, published_unix_ms};
+  }
 
   // Bytes wait for a write: queued, or the rest of a batch partly written.
   bool has_pending() const {
@@ -129,6 +148,8 @@ class OutgoingQueue {
  private:
   size_t live_limit() const { return overdrawn_ ? 2 * max_bytes_ : max_bytes_; }
   void SetOverdrawn(bool overdrawn);
+  // Tells the loop what the queue holds when that moved by kQueuedReportStep, or `always`.
+  void ReportQueuedBytes(bool always);
   void Append(Piece piece);
   void TakeBatch(size_t max_buffers, bool one_message);
   // Appends a copy of `bytes` to the copies block; returns where it starts.
@@ -139,6 +160,13 @@ class OutgoingQueue {
   size_t max_total_bytes_;
   MessageFraming framing_;
   LoopLoad* load_;
+  TransportKind transport_;
+  int64_t reported_queued_bytes_ = 0;  // What the loop was last told the queue holds.
+  struct LagSample {
+    uint64_t end;  // sent_bytes_ once the event's last byte is handed to the socket.
+    int64_t published_unix_ms;
+  };
+  std::optional<LagSample> lag_sample_;
   size_t pending_bytes_ = 0;
   size_t limited_bytes_ = 0;  // The part of pending_bytes_ that counts toward max_bytes_.
   bool overdrawn_ = false;

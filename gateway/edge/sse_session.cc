@@ -45,7 +45,7 @@ SseSession::SseSession(EdgeStream stream, EdgeContext& context, size_t shard)
       context_(context),
       shard_(shard),
       queue_(context.config.max_queue_bytes, context.config.max_replay_bytes, {},
-             &context.hub.load(shard)),
+             &context.hub.load(shard), TransportKind::kSse),
       ping_timer_(stream_.get_executor()),
       close_deadline_(stream_.get_executor()) {}
 
@@ -185,7 +185,9 @@ Transport::Queued SseSession::QueueEvent(const std::shared_ptr<const EncodedEven
   }
   queued = queued && (delivery.replayed ? queue_.PushReplayed(std::move(body))
                                         : queue_.Push(std::move(body)));
-  return queued ? Queued::kYes : Queued::kNoRoom;
+  if (!queued) return Queued::kNoRoom;
+  if (!delivery.replayed) queue_.SampleDeliveryLag(event->time_unix_ms());
+  return Queued::kYes;
 }
 
 bool SseSession::Push(std::shared_ptr<const std::string> bytes) {

@@ -3,6 +3,9 @@
 #include "edge/tls_context.h"
 
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <ctime>
 
 #include "absl/strings/str_cat.h"
 
@@ -69,6 +72,15 @@ absl::Status TlsContext::Reload() {
 std::shared_ptr<ssl::context> TlsContext::Current() const {
   absl::MutexLock lock(&mutex_);
   return current_;
+}
+
+int64_t TlsContext::CertificateExpiry() const {
+  std::shared_ptr<ssl::context> context = Current();
+  X509* certificate = SSL_CTX_get0_certificate(context->native_handle());
+  if (certificate == nullptr) return 0;
+  tm expiry{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(certificate), &expiry) != 1) return 0;
+  return static_cast<int64_t>(timegm(&expiry));
 }
 
 }  // namespace herald

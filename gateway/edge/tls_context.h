@@ -24,6 +24,9 @@ class TlsContext {
 
   // Any thread: the context new connections use.
   std::shared_ptr<boost::asio::ssl::context> Current() const;
+  // Any thread: when the certificate new connections get expires (its notAfter), as Unix
+  // seconds; 0 when it cannot be read.
+  int64_t CertificateExpiry() const;
 
  private:
   TlsContext(std::string cert_file, std::string key_file)

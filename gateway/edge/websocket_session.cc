@@ -34,7 +34,8 @@ WebSocketSession::WebSocketSession(EdgeStream stream, EdgeContext& context, size
       shard_(shard),
       reader_(context.config.max_message_bytes),
       queue_(context.config.max_queue_bytes, context.config.max_replay_bytes,
-             {.header = &WriteWsBinaryHeader, .trailer = {}}, &context.hub.load(shard)),
+             {.header = &WriteWsBinaryHeader, .trailer = {}}, &context.hub.load(shard),
+             TransportKind::kWebSocket),
       liveness_timer_(stream_.get_executor()),
       close_deadline_(stream_.get_executor()) {}
 
@@ -253,7 +254,9 @@ Transport::Queued WebSocketSession::QueueEvent(const std::shared_ptr<const Encod
                     ? queue_.PushReplayed(std::move(bytes))
                     : RoomForLive(queue_, stream_, bytes->size(), context_.hub.load(shard_)) &&
                           queue_.Push(std::move(bytes));
-  return queued ? Queued::kYes : Queued::kNoRoom;
+  if (!queued) return Queued::kNoRoom;
+  if (!delivery.replayed) queue_.SampleDeliveryLag(event->time_unix_ms());
+  return Queued::kYes;
 }
 
 void WebSocketSession::Flush() {

@@ -85,6 +85,23 @@ class Engine {
 
   // Any thread: whether publishes can be accepted now (/readyz answers 503 otherwise).
   virtual bool ready() const { return true; }
+
+  // Any thread: what the metrics show of the engine.
+  struct Stats {
+    bool up = true;           // ready().
+    uint64_t errors = 0;      // Faults so far: connections lost, commands or replies refused.
+    uint64_t reconnects = 0;  // Connections made again after one was lost.
+    // What the engine holds in this process (the memory engine); unset when it is kept
+    // elsewhere (Redis).
+    std::optional<uint64_t> topics;  // Topics counted under --max_topics.
+    std::optional<uint64_t> history_events;
+    std::optional<uint64_t> history_bytes;
+  };
+  virtual Stats stats() {
+    Stats stats;
+    stats.up = ready();
+    return stats;
+  }
 };
 
 }  // namespace herald

@@ -90,6 +90,7 @@ void MemoryEngine::AppendHistoryLocked(absl::string_view name, TopicState& topic
                                        const std::string& publisher) {
   size_t bytes = HistoryBytes(*event);
   history_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  history_events_.fetch_add(1, std::memory_order_relaxed);
   topic.history_bytes += bytes;
   std::shared_ptr<PublisherHistory> owner = PublisherHistoryFor(publisher);
   if (owner) owner->bytes.fetch_add(bytes, std::memory_order_relaxed);
@@ -114,6 +115,7 @@ void MemoryEngine::AppendHistoryLocked(absl::string_view name, TopicState& topic
 void MemoryEngine::PopOldestLocked(absl::string_view name, TopicState& topic) {
   size_t bytes = HistoryBytes(*topic.history.front());
   history_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+  history_events_.fetch_sub(1, std::memory_order_relaxed);
   topic.history_bytes -= bytes;
   std::shared_ptr<PublisherHistory> owner = std::move(topic.history_publishers.front());
   topic.history_publishers.pop_front();
@@ -329,6 +331,17 @@ void MemoryEngine::RemoveHistory(absl::string_view topic_name,
     }
   }
   done(absl::OkStatus());
+}
+
+Engine::Stats MemoryEngine::stats() {
+  Stats stats;
+  {
+    absl::MutexLock lock(&topics_mutex_);
+    stats.topics = topic_count_;
+  }
+  stats.history_events = history_events_.load(std::memory_order_relaxed);
+  stats.history_bytes = history_bytes_.load(std::memory_order_relaxed);
+  return stats;
 }
 
 size_t MemoryEngine::TopicCount() {

@@ -91,6 +91,7 @@ class MemoryEngine final : public Engine {
   size_t TopicCount();
   // Bytes the history of all topics holds now (payloads and their bookkeeping).
   size_t history_bytes() const { return history_bytes_.load(std::memory_order_relaxed); }
+  Stats stats() override;
 
  private:
   struct IdempotencyKey {
@@ -189,6 +190,7 @@ class MemoryEngine final : public Engine {
   size_t topic_count_ ABSL_GUARDED_BY(topics_mutex_) = 0;
   OwnerCounts topics_by_creator_ ABSL_GUARDED_BY(topics_mutex_);
   std::atomic<size_t> history_bytes_{0};
+  std::atomic<size_t> history_events_{0};
   // History counts of the publishers that have events kept. Copies are taken under the lock.
   absl::Mutex publishers_mutex_;
   absl::flat_hash_map<std::string, std::shared_ptr<PublisherHistory>> history_by_publisher_

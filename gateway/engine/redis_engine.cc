@@ -453,6 +453,7 @@ void RedisEngine::OnPush(RedisRouter::Server& server, const redisReply& reply) {
       // pub/sub...). Its reply does not say which: the connection is made again, every topic
       // subscribed anew and read from history (and a cluster's slot map read again).
       LogWarning(absl::StrCat("redis: subscriptions: ", ReplyText(reply)));
+      router_.CountError();
       router_.RefreshSlots();
       server.subscriber->Close(absl::UnavailableError(
           absl::StrCat("a subscription was refused: ", ReplyText(reply))));
@@ -508,6 +509,7 @@ void RedisEngine::OnMessage(absl::string_view payload) {
   std::shared_ptr<const EncodedEvent> event = EncodedEventFromBytes(payload);
   if (!event) {
     LogError("redis: a published event does not parse; dropped");
+    router_.CountError();
     return;
   }
   std::string topic = event->topic();

@@ -61,6 +61,13 @@ class RedisEngine final : public Engine {
   void RemoveHistory(absl::string_view topic, std::function<void(absl::Status)> done) override;
   void SetInterest(absl::string_view topic, bool interested) override;
   bool ready() const override { return router_.ready(); }
+  Stats stats() override {
+    Stats stats;
+    stats.up = ready();
+    stats.errors = router_.errors();
+    stats.reconnects = router_.reconnects();
+    return stats;
+  }
 
   // Gaps in a topic's live events that history no longer covered (its subscribers missed
   // events), since start.

@@ -18,6 +18,15 @@ namespace {
 
 namespace asio = boost::asio;
 
+// Errors Redis answers in the normal course of things: a script to load first, a cluster's
+// redirects and slot migrations.
+bool ExpectedError(absl::string_view error) {
+  for (absl::string_view prefix : {"NOSCRIPT", "MOVED", "ASK", "TRYAGAIN"}) {
+    if (absl::StartsWith(error, prefix)) return true;
+  }
+  return false;
+}
+
 constexpr absl::Duration kFirstBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(2);
 constexpr absl::Duration kStableConnection = absl::Seconds(10);
@@ -128,6 +137,9 @@ void RedisRouter::Connect(Server& server, Role role) {
     LogInfo(absl::StrCat("redis: connected to ", Describe(at->endpoint),
                          role == Role::kCommands ? " (commands)" : " (subscriptions)"));
     (role == Role::kCommands ? at->commands_up_since : at->subscriber_up_since) = absl::Now();
+    if (role == Role::kCommands ? at->commands_lost : at->subscriber_lost) {
+      reconnects_.fetch_add(1, std::memory_order_relaxed);
+    }
     if (role == Role::kSubscriber && listener_.subscriber_ready) listener_.subscriber_ready(*at);
     UpdateReady();
   };
@@ -145,6 +157,8 @@ void RedisRouter::OnClosed(Server& server, Role role, const absl::Status& why) {
   if (!server.retired) {
     LogWarning(absl::StrCat("redis: ", role == Role::kCommands ? "commands" : "subscriptions",
                             " connection down: ", why.message()));
+    CountError();
+    (role == Role::kCommands ? server.commands_lost : server.subscriber_lost) = true;
   }
   if (role == Role::kSubscriber && listener_.subscriber_closed) listener_.subscriber_closed(server);
   UpdateReady();
@@ -202,6 +216,9 @@ void RedisRouter::SendTo(Server& server, std::vector<std::string> args,
   std::vector<absl::string_view> command(args.begin(), args.end());
   server.commands->Send(command, [this, &server, args = std::move(args), done = std::move(done),
                                   redirects_left](absl::StatusOr<RedisReply> reply) mutable {
+    if (!reply.ok() || ((*reply)->type == REDIS_REPLY_ERROR && !ExpectedError(ReplyText(**reply)))) {
+      CountError();
+    }
     if (!reply.ok() || (*reply)->type != REDIS_REPLY_ERROR || !address_.cluster) {
       done(std::move(reply));
       return;

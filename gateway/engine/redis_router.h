@@ -45,6 +45,9 @@ class RedisRouter {
     boost::asio::steady_timer subscriber_retry;
     // No longer a master of the cluster: its connections are closed and not made again.
     bool retired = false;
+    // Each connection was lost at least once (its next ready() is a reconnect).
+    bool commands_lost = false;
+    bool subscriber_lost = false;
   };
 
   // What the engine hears of.
@@ -78,6 +81,12 @@ class RedisRouter {
 
   // Any thread: every server that owns slots is connected, both ways.
   bool ready() const { return ready_.load(std::memory_order_relaxed); }
+  // Any thread: faults so far (a connection lost, a command that failed or got an error other
+  // than a redirect), and connections made again after one was lost.
+  uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
+  uint64_t reconnects() const { return reconnects_.load(std::memory_order_relaxed); }
+  // A fault the engine found itself (a refused subscription, an event that does not parse).
+  void CountError() { errors_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   enum class Role { kCommands, kSubscriber };
@@ -106,6 +115,8 @@ class RedisRouter {
   std::shared_ptr<RedisConnection> slots_connection_;
   boost::asio::steady_timer refresh_retry_;
   std::atomic<bool> ready_{false};
+  std::atomic<uint64_t> errors_{0};
+  std::atomic<uint64_t> reconnects_{0};
 };
 
 }  // namespace herald

@@ -115,7 +115,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
         peer_(std::move(peer)),
         slot_(std::move(slot)),
         queue_(context.config.max_queue_bytes, context.config.max_replay_bytes, {},
-               &context.hub.load(shard)) {
+               &context.hub.load(shard), TransportKind::kGrpc) {
     boost::asio::post(loop_, [this, &context, shard, topics = std::move(topics),
                               grant = std::move(grant)]() mutable {
       client_ = std::make_shared<Client>(context, shard, loop_, std::move(grant), *this);
@@ -146,7 +146,9 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     bool queued = queue_.PushMessage(SharedBytes(event, event->ws_frame()),
                                      std::string_view(bytes.data(), bytes.size()), epoch,
                                      delivery.replayed);
-    return queued ? Queued::kYes : Queued::kNoRoom;
+    if (!queued) return Queued::kNoRoom;
+    if (!delivery.replayed) queue_.SampleDeliveryLag(event->time_unix_ms());
+    return Queued::kYes;
   }
 
   size_t ReplayCost(const EncodedEvent& event) const override {

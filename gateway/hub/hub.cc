@@ -21,8 +21,8 @@ struct Hub::PendingSubscribe {
   SubscribeCallback done;
 };
 
-Hub::Hub(std::vector<HubLoop> loops, Metrics& metrics, std::shared_ptr<const TopicRulesStore> rules)
-    : metrics_(metrics), rules_(std::move(rules)) {
+Hub::Hub(std::vector<HubLoop> loops, std::shared_ptr<const TopicRulesStore> rules)
+    : rules_(std::move(rules)) {
   if (loops.empty() || loops.size() > 64) {
     LogError("the hub supports 1 to 64 event loops");
     std::abort();
@@ -223,8 +223,16 @@ bool Hub::HasSubscribers(absl::string_view topic) const {
   return shards_by_topic_.contains(topic);
 }
 
+size_t Hub::followed_topic_count() const {
+  absl::ReaderMutexLock lock(&interest_mutex_);
+  size_t count = 0;
+  for (const auto& [topic, shards] : shards_by_topic_) {
+    if (!IsInternalTopic(topic)) ++count;
+  }
+  return count;
+}
+
 void Hub::OnEvent(std::shared_ptr<const EncodedEvent> event) {
-  if (!IsInternalTopic(event->topic())) metrics_.EventPublished();
   uint64_t shards;
   {
     absl::ReaderMutexLock lock(&interest_mutex_);

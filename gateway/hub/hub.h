@@ -15,7 +15,6 @@
 #include "engine/engine.h"
 #include "hub/shard.h"
 #include "hub/subscriber.h"
-#include "metrics/metrics.h"
 #include "topic/topic_rules.h"
 
 namespace herald {
@@ -45,10 +44,9 @@ class Hub final : public EventSink {
 
   using SubscribeCallback = std::function<void(std::vector<absl::StatusOr<SubscribedTopic>>)>;
 
-  // One shard per loop; shard i posts its work with loops[i]. At most 64 shards. `metrics`
-  // must outlive the hub. `rules` (may be null) cap the subscribers of topics (max_subscribers).
-  Hub(std::vector<HubLoop> loops, Metrics& metrics,
-      std::shared_ptr<const TopicRulesStore> rules = nullptr);
+  // One shard per loop; shard i posts its work with loops[i]. At most 64 shards. `rules` (may
+  // be null) cap the subscribers of topics (max_subscribers).
+  explicit Hub(std::vector<HubLoop> loops, std::shared_ptr<const TopicRulesStore> rules = nullptr);
 
   // The engine positions and replays are read from; set once, before the first Subscribe, and
   // reset to null before the engine is destroyed.
@@ -88,6 +86,8 @@ class Hub final : public EventSink {
   size_t attached_count() const;
   // Any thread: whether any shard has a subscriber of `topic`.
   bool HasSubscribers(absl::string_view topic) const;
+  // Any thread: the topics this node's clients follow (internal ones aside).
+  size_t followed_topic_count() const;
 
   // EventSink:
   void OnEvent(std::shared_ptr<const EncodedEvent> event) override;
@@ -106,7 +106,6 @@ class Hub final : public EventSink {
   absl::StatusOr<bool> TakeSubscriberPlace(absl::string_view topic);
   void GiveBackSubscriberPlace(absl::string_view topic);
 
-  Metrics& metrics_;
   const std::shared_ptr<const TopicRulesStore> rules_;
   Engine* engine_ = nullptr;
   std::vector<std::unique_ptr<Shard>> shards_;

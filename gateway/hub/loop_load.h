@@ -2,16 +2,20 @@
 // policy (PublishAdmission, through Hub::DeliveryLag and Hub::WriteBacklogged) judges.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 
 #include "absl/time/time.h"
+#include "metrics/metrics.h"
+#include "metrics/prometheus_text.h"
 
 namespace herald {
 
 // Thread-safe (relaxed atomics). Connections report here; the loop is judged as a whole, so one
-// connection alone, whatever its peer does, never makes the loop look behind.
+// connection alone, whatever its peer does, never makes the loop look behind. What the loop's
+// connections wrote is kept here too, for the metrics (summed over loops at scrape time).
 class LoopLoad {
  public:
   // How long a write-wait note counts.
@@ -42,10 +46,33 @@ class LoopLoad {
   // The longest write wait noted within the last kNoteWindow (zero when none).
   absl::Duration WriteWait() const;
 
+  // A write of `bytes` to a `transport` connection started (once per write, not per event).
+  void CountSentBytes(TransportKind transport, size_t bytes) {
+    sent_bytes_[static_cast<size_t>(transport)].fetch_add(bytes, std::memory_order_relaxed);
+  }
+  uint64_t sent_bytes(TransportKind transport) const {
+    return sent_bytes_[static_cast<size_t>(transport)].load(std::memory_order_relaxed);
+  }
+  // The bytes waiting in the loop's connection queues changed by `change` (each queue reports
+  // in steps; see OutgoingQueue).
+  void CountQueuedBytes(int64_t change) {
+    queued_bytes_.fetch_add(change, std::memory_order_relaxed);
+  }
+  uint64_t queued_bytes() const {
+    int64_t bytes = queued_bytes_.load(std::memory_order_relaxed);
+    return bytes < 0 ? 0 : static_cast<uint64_t>(bytes);
+  }
+  // Sampled delivery lags: from a publish accepted to its event written to a socket.
+  DurationHistogram& delivery_lag() { return delivery_lag_; }
+  const DurationHistogram& delivery_lag() const { return delivery_lag_; }
+
  private:
   std::atomic<int64_t> overdrawn_queues_{0};
   std::atomic<int64_t> write_wait_ns_{0};        // The last wait NoteWriteWait was given,
   std::atomic<int64_t> write_wait_noted_ns_{0};  // and when.
+  std::array<std::atomic<uint64_t>, kTransportKinds> sent_bytes_{};
+  std::atomic<int64_t> queued_bytes_{0};
+  DurationHistogram delivery_lag_;
 };
 
 // The steady clock in nanoseconds (the hub's time stamps).

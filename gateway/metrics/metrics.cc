@@ -1,108 +1,248 @@
 // Prometheus rendering of the gateway's metrics.
 #include "metrics/metrics.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace herald {
 namespace {
 
-constexpr const char* kTransportNames[] = {"ws", "sse", "grpc"};
+constexpr std::array<std::string_view, kTransportKinds> kTransportLabels = {"ws", "sse", "grpc"};
+constexpr std::array<std::string_view, 3> kWayLabels = {"grpc", "ws", "http"};
+constexpr std::array<std::string_view, 6> kOutcomeLabels = {
+    "accepted", "invalid", "denied", "limited", "unavailable", "failed"};
 
 size_t Index(TransportKind transport) { return static_cast<size_t>(transport); }
 
+void Add(std::atomic<uint64_t>& counter, uint64_t count = 1) {
+  counter.fetch_add(count, std::memory_order_relaxed);
+}
+
+uint64_t Read(const std::atomic<uint64_t>& counter) {
+  return counter.load(std::memory_order_relaxed);
+}
+
 }  // namespace
 
-Metrics::Metrics(size_t shards)
-    : shards_(std::make_unique<ShardCounters[]>(shards)), shard_count_(shards) {}
+std::string_view TransportLabel(TransportKind transport) {
+  return kTransportLabels[Index(transport)];
+}
+
+Metrics::Metrics(size_t loops)
+    : loops_(std::make_unique<LoopCounters[]>(loops)), loop_count_(loops) {}
+
+size_t Metrics::CodeSlot(uint16_t code) {
+  if (code == 0) return kCloseCodes.size() + 1;
+  auto it = std::find(kCloseCodes.begin(), kCloseCodes.end(), code);
+  return static_cast<size_t>(it - kCloseCodes.begin());  // kCloseCodes.size(): "other".
+}
+
+std::string Metrics::CodeLabel(size_t slot) {
+  if (slot < kCloseCodes.size()) return absl::StrCat(kCloseCodes[slot]);
+  return slot == kCloseCodes.size() ? "other" : "none";
+}
+
+size_t Metrics::OutcomeSlot(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk:
+      return 0;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+      return 1;
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnauthenticated:
+      return 2;
+    case absl::StatusCode::kResourceExhausted:
+      return 3;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+      return 4;
+    default:
+      return 5;
+  }
+}
 
 void Metrics::ConnectionOpened(TransportKind transport) {
   connections_[Index(transport)].fetch_add(1, std::memory_order_relaxed);
+  Add(connects_[Index(transport)]);
 }
 
-void Metrics::ConnectionClosed(TransportKind transport) {
+void Metrics::ConnectionClosed(TransportKind transport, uint16_t code) {
   connections_[Index(transport)].fetch_sub(1, std::memory_order_relaxed);
-}
-
-void Metrics::EventPublished() { published_.fetch_add(1, std::memory_order_relaxed); }
-
-void Metrics::EventsDelivered(size_t shard, TransportKind transport, uint64_t count) {
-  // Only the shard's loop writes its counter: a plain load and store, no locked instruction on
-  // the delivery path (the scrape reads it from another thread, hence the atomic).
-  std::atomic<uint64_t>& delivered = shards_[shard].delivered[Index(transport)];
-  delivered.store(delivered.load(std::memory_order_relaxed) + count, std::memory_order_relaxed);
+  Add(disconnects_[Index(transport)][CodeSlot(code)]);
 }
 
 void Metrics::ServerDisconnect(uint16_t code) {
-  for (DisconnectCounter& counter : disconnects_) {
-    if (counter.code == code || counter.code == 0) {
-      counter.count.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
-  }
+  // A server close always has a code: 0 would only be a mistake, counted as "other".
+  Add(server_disconnects_[code == 0 ? kCloseCodes.size() : CodeSlot(code)]);
+}
+
+void Metrics::ConnectionRefused(TransportKind transport, unsigned status) {
+  if (transport == TransportKind::kGrpc) return;  // gRPC refusals: herald_grpc_calls_total.
+  auto it = std::find(kRefusalStatuses.begin(), kRefusalStatuses.end(), status);
+  Add(connections_refused_[Index(transport)][static_cast<size_t>(it - kRefusalStatuses.begin())]);
+}
+
+void Metrics::Recovery(TransportKind transport, bool recovered) {
+  Add(recoveries_[Index(transport)][recovered ? 0 : 1]);
+}
+
+void Metrics::EventsDelivered(size_t loop, TransportKind transport, uint64_t count) {
+  // Only the loop writes its counter: a plain load and store, no locked instruction on the
+  // delivery path (the scrape reads it from another thread, hence the atomic).
+  std::atomic<uint64_t>& delivered = loops_[loop].delivered[Index(transport)];
+  delivered.store(Read(delivered) + count, std::memory_order_relaxed);
+}
+
+void Metrics::Published(PublishWay way, const absl::Status& outcome) {
+  Add(published_[static_cast<size_t>(way)][OutcomeSlot(outcome.code())]);
 }
 
 void Metrics::PublishRefused(PublishRefusal reason) {
-  refused_[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+  Add(publishes_refused_[static_cast<size_t>(reason)]);
 }
 
-void Metrics::ProxyHeaderRefused() {
-  proxy_headers_refused_.fetch_add(1, std::memory_order_relaxed);
+void Metrics::ProxyHeaderRefused() { Add(proxy_headers_refused_); }
+
+void Metrics::TlsHandshakeFailed() { Add(tls_handshake_failures_); }
+
+void Metrics::Reloaded(bool ok) { Add(reloads_[ok ? 0 : 1]); }
+
+void Metrics::GrpcCallEnded(std::string_view method, int code) {
+  absl::MutexLock lock(&grpc_mutex_);
+  ++grpc_calls_[{std::string(method), code}];
+}
+
+void Metrics::AddCollector(std::function<void(PrometheusText&)> collector) {
+  collectors_.push_back(std::move(collector));
 }
 
 std::string Metrics::RenderPrometheus() const {
-  std::string text;
-  absl::StrAppend(&text,
-                  "# HELP herald_build_info The release this gateway runs (always 1).\n"
-                  "# TYPE herald_build_info gauge\n"
-                  "herald_build_info{version=\"", HERALD_VERSION, "\"} 1\n");
-  absl::StrAppend(&text,
-                  "# HELP herald_connections Open client connections.\n"
-                  "# TYPE herald_connections gauge\n");
-  for (size_t t = 0; t < kTransports; ++t) {
-    absl::StrAppend(&text, "herald_connections{transport=\"", kTransportNames[t], "\"} ",
-                    connections_[t].load(std::memory_order_relaxed), "\n");
+  PrometheusText text;
+  text.Family("herald_build_info", "gauge", "The release this gateway runs (always 1).");
+  text.Sample("herald_build_info", {{"version", HERALD_VERSION}}, uint64_t{1});
+  RenderConnections(text);
+  RenderPublishes(text);
+  RenderRefusals(text);
+  RenderGrpcCalls(text);
+  for (const auto& collector : collectors_) collector(text);
+  return text.Take();
+}
+
+void Metrics::RenderConnections(PrometheusText& text) const {
+  text.Family("herald_connections", "gauge", "Open client connections.");
+  for (size_t t = 0; t < kTransportKinds; ++t) {
+    text.Sample("herald_connections", {{"transport", kTransportLabels[t]}},
+                connections_[t].load(std::memory_order_relaxed));
   }
-  absl::StrAppend(&text,
-                  "# HELP herald_events_published_total Events accepted by the engine.\n"
-                  "# TYPE herald_events_published_total counter\n"
-                  "herald_events_published_total ",
-                  published_.load(std::memory_order_relaxed), "\n");
-  absl::StrAppend(&text,
-                  "# HELP herald_events_delivered_total Events queued to subscribers, replays "
-                  "included.\n"
-                  "# TYPE herald_events_delivered_total counter\n");
-  for (size_t t = 0; t < kTransports; ++t) {
-    uint64_t delivered = 0;
-    for (size_t s = 0; s < shard_count_; ++s) {
-      delivered += shards_[s].delivered[t].load(std::memory_order_relaxed);
+  text.Family("herald_connects_total", "counter", "Clients connected.");
+  for (size_t t = 0; t < kTransportKinds; ++t) {
+    text.Sample("herald_connects_total", {{"transport", kTransportLabels[t]}}, Read(connects_[t]));
+  }
+  text.Family("herald_disconnects_total", "counter",
+              "Client connections ended, by close code: the gateway's or the client's (none: "
+              "the connection just ended, as SSE and gRPC streams and vanished peers do).");
+  for (size_t t = 0; t < kTransportKinds; ++t) {
+    for (size_t slot = 0; slot < kCodeSlots; ++slot) {
+      uint64_t count = Read(disconnects_[t][slot]);
+      // Only codes that happened: the list of possible ones is long.
+      if (count == 0) continue;
+      text.Sample("herald_disconnects_total",
+                  {{"transport", kTransportLabels[t]}, {"code", CodeLabel(slot)}}, count);
     }
-    absl::StrAppend(&text, "herald_events_delivered_total{transport=\"", kTransportNames[t],
-                    "\"} ", delivered, "\n");
   }
-  absl::StrAppend(&text,
-                  "# HELP herald_publishes_refused_total Publishes refused before the engine: "
-                  "a credential over --publish_rate, or the gateway behind (--max_delivery_lag).\n"
-                  "# TYPE herald_publishes_refused_total counter\n"
-                  "herald_publishes_refused_total{reason=\"rate\"} ",
-                  refused_[0].load(std::memory_order_relaxed), "\n",
-                  "herald_publishes_refused_total{reason=\"overloaded\"} ",
-                  refused_[1].load(std::memory_order_relaxed), "\n");
-  absl::StrAppend(&text,
-                  "# HELP herald_proxy_protocol_refusals_total Connections closed for a PROXY "
-                  "protocol header missing (--proxy_protocol), malformed or not expected.\n"
-                  "# TYPE herald_proxy_protocol_refusals_total counter\n"
-                  "herald_proxy_protocol_refusals_total ",
-                  proxy_headers_refused_.load(std::memory_order_relaxed), "\n");
-  absl::StrAppend(&text,
-                  "# HELP herald_server_disconnects_total Connections the server ended, by "
-                  "close code.\n"
-                  "# TYPE herald_server_disconnects_total counter\n");
-  for (const DisconnectCounter& counter : disconnects_) {
-    absl::StrAppend(&text, "herald_server_disconnects_total{code=\"",
-                    counter.code == 0 ? std::string("other") : absl::StrCat(counter.code),
-                    "\"} ", counter.count.load(std::memory_order_relaxed), "\n");
+  text.Family("herald_server_disconnects_total", "counter",
+              "Connections the server ended, by close code.");
+  for (size_t slot = 0; slot <= kCloseCodes.size(); ++slot) {
+    uint64_t count = Read(server_disconnects_[slot]);
+    if (count == 0 && slot != kCloseCodes.size()) continue;
+    text.Sample("herald_server_disconnects_total", {{"code", CodeLabel(slot)}}, count);
   }
-  return text;
+  text.Family("herald_events_delivered_total", "counter",
+              "Events queued to subscribers, replays included.");
+  for (size_t t = 0; t < kTransportKinds; ++t) {
+    uint64_t delivered = 0;
+    for (size_t loop = 0; loop < loop_count_; ++loop) delivered += Read(loops_[loop].delivered[t]);
+    text.Sample("herald_events_delivered_total", {{"transport", kTransportLabels[t]}}, delivered);
+  }
+  text.Family("herald_recoveries_total", "counter",
+              "Subscribes that continued from a position: recovered (every missed event "
+              "replayed) or not (history no longer held them all; the client starts from now).");
+  for (size_t t = 0; t < kTransportKinds; ++t) {
+    text.Sample("herald_recoveries_total",
+                {{"transport", kTransportLabels[t]}, {"outcome", "recovered"}},
+                Read(recoveries_[t][0]));
+    text.Sample("herald_recoveries_total",
+                {{"transport", kTransportLabels[t]}, {"outcome", "not_recovered"}},
+                Read(recoveries_[t][1]));
+  }
+}
+
+void Metrics::RenderPublishes(PrometheusText& text) const {
+  text.Family("herald_events_published_total", "counter",
+              "Publishes by the way they came in and how they ended: accepted by the engine, "
+              "or refused as invalid, denied, limited (rates and caps), unavailable (overload, "
+              "engine down) or failed.");
+  for (size_t way = 0; way < kWayLabels.size(); ++way) {
+    for (size_t outcome = 0; outcome < kOutcomes; ++outcome) {
+      text.Sample("herald_events_published_total",
+                  {{"way", kWayLabels[way]}, {"outcome", kOutcomeLabels[outcome]}},
+                  Read(published_[way][outcome]));
+    }
+  }
+  text.Family("herald_publishes_refused_total", "counter",
+              "Publishes refused before the engine: a credential over --publish_rate, or the "
+              "gateway behind (--max_delivery_lag).");
+  text.Sample("herald_publishes_refused_total", {{"reason", "rate"}},
+              Read(publishes_refused_[0]));
+  text.Sample("herald_publishes_refused_total", {{"reason", "overloaded"}},
+              Read(publishes_refused_[1]));
+}
+
+void Metrics::RenderRefusals(PrometheusText& text) const {
+  text.Family("herald_connections_refused_total", "counter",
+              "WebSocket and SSE requests refused before they became clients, by HTTP status "
+              "(gRPC Subscribe refusals: herald_grpc_calls_total).");
+  for (size_t t = 0; t < 2; ++t) {
+    for (size_t slot = 0; slot <= kRefusalStatuses.size(); ++slot) {
+      std::string status =
+          slot < kRefusalStatuses.size() ? absl::StrCat(kRefusalStatuses[slot]) : "other";
+      text.Sample("herald_connections_refused_total",
+                  {{"transport", kTransportLabels[t]}, {"status", status}},
+                  Read(connections_refused_[t][slot]));
+    }
+  }
+  text.Family("herald_proxy_protocol_refusals_total", "counter",
+              "Connections closed for a PROXY protocol header missing (--proxy_protocol), "
+              "malformed or not expected.");
+  text.Sample("herald_proxy_protocol_refusals_total", Read(proxy_headers_refused_));
+  text.Family("herald_tls_handshake_failures_total", "counter",
+              "TLS handshakes on the HTTP port that failed or timed out.");
+  text.Sample("herald_tls_handshake_failures_total", Read(tls_handshake_failures_));
+  text.Family("herald_reloads_total", "counter",
+              "SIGHUP reloads: succeeded (everything reread) or failed (something kept as it "
+              "was; the log says what).");
+  text.Sample("herald_reloads_total", {{"outcome", "succeeded"}}, Read(reloads_[0]));
+  text.Sample("herald_reloads_total", {{"outcome", "failed"}}, Read(reloads_[1]));
+}
+
+void Metrics::RenderGrpcCalls(PrometheusText& text) const {
+  text.Family("herald_grpc_calls_total", "counter",
+              "gRPC calls ended, by method and status code.");
+  std::vector<std::pair<std::pair<std::string, int>, uint64_t>> calls;
+  {
+    absl::MutexLock lock(&grpc_mutex_);
+    calls.assign(grpc_calls_.begin(), grpc_calls_.end());
+  }
+  std::sort(calls.begin(), calls.end());
+  for (const auto& [call, count] : calls) {
+    text.Sample("herald_grpc_calls_total",
+                {{"method", call.first},
+                 {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(call.second))}},
+                count);
+  }
 }
 
 }  // namespace herald

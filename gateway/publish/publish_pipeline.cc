@@ -22,12 +22,15 @@ void PublishPipeline::Publish(const herald::v1::PublishRequest& request, const G
   }
   if (status.ok()) status = admission_.Allow(grant);
   if (!status.ok()) {
+    metrics_.Published(way, status);
     done({request.request_id(), request.topic(), status});
     return;
   }
   engine_.Publish(request, grant.CredentialKey(),
                   [done = std::move(done), request_id = request.request_id(),
-                   topic = request.topic()](absl::StatusOr<TopicPosition> position) mutable {
+                   topic = request.topic(), way,
+                   &metrics = metrics_](absl::StatusOr<TopicPosition> position) mutable {
+    metrics.Published(way, position.status());
     done({std::move(request_id), std::move(topic), std::move(position)});
   });
 }

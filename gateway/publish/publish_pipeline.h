@@ -11,6 +11,7 @@
 #include "auth/grant.h"
 #include "engine/engine.h"
 #include "herald/v1/event.pb.h"
+#include "metrics/metrics.h"
 #include "publish/publish_admission.h"
 #include "topic/topic_rules.h"
 
@@ -25,13 +26,6 @@ struct PublishOutcome {
   absl::StatusOr<TopicPosition> position;
 };
 
-// The way a publish came in.
-enum class PublishWay {
-  kGrpc,       // Publish, PublishBatch, PublishStream: backends.
-  kWebSocket,  // The WebSocket publish command: a browser.
-  kHttp,       // POST /v1/publish: a browser, or a backend with a publisher key.
-};
-
 // Thread-safe. validate → authorize → admit (the credential's rate, the gateway's load) →
 // engine → answer. Each way in maps the answer to its own form in one place: gRPC with
 // ToGrpcStatus, HTTP with HttpStatusFor, a WebSocket reply or a PublishResponse item with
@@ -43,12 +37,14 @@ class PublishPipeline {
   using Done = std::function<void(PublishOutcome)>;
 
   // `rules` (may be null) refuse client publishes on topics whose rule says client_publish:
-  // false.
+  // false. Every publish is counted in `metrics` (herald_events_published_total), which must
+  // outlive the pipeline.
   PublishPipeline(size_t max_message_bytes, Engine& engine, PublishAdmission& admission,
-                  std::shared_ptr<const TopicRulesStore> rules = nullptr)
+                  Metrics& metrics, std::shared_ptr<const TopicRulesStore> rules = nullptr)
       : max_message_bytes_(max_message_bytes),
         engine_(engine),
         admission_(admission),
+        metrics_(metrics),
         rules_(std::move(rules)) {}
 
   void Publish(const herald::v1::PublishRequest& request, const Grant& grant, PublishWay way,
@@ -58,6 +54,7 @@ class PublishPipeline {
   const size_t max_message_bytes_;
   Engine& engine_;
   PublishAdmission& admission_;
+  Metrics& metrics_;
   const std::shared_ptr<const TopicRulesStore> rules_;
 };
 

@@ -229,5 +229,67 @@ TEST(OutgoingQueue, AMessageLargerThanABatchStillLeavesWhole) {
   EXPECT_TRUE(queue.has_pending());
 }
 
+TEST(OutgoingQueue, TellsItsLoopWhatItWroteAndHoldsInSteps) {
+  LoopLoad load;
+  {
+    OutgoingQueue queue(1 << 20, 0, {}, &load, TransportKind::kSse);
+    // Under a step: nothing told yet, and a queue that keeps up never tells anything.
+    ASSERT_TRUE(queue.Push(Bytes(1000)));
+    EXPECT_EQ(load.queued_bytes(), 0u);
+    queue.StartWrite(64);
+    EXPECT_EQ(load.sent_bytes(TransportKind::kSse), 1000u);
+    EXPECT_TRUE(queue.CompleteWrite(1000));
+    // A backlog is told once it grows by a step.
+    ASSERT_TRUE(queue.Push(Bytes(OutgoingQueue::kQueuedReportStep)));
+    EXPECT_EQ(load.queued_bytes(), OutgoingQueue::kQueuedReportStep);
+    ASSERT_TRUE(queue.Push(Bytes(100)));
+    EXPECT_EQ(load.queued_bytes(), OutgoingQueue::kQueuedReportStep);
+    // Taken by a write down to nothing: told at once.
+    queue.StartWrite(64);
+    EXPECT_EQ(load.queued_bytes(), 0u);
+    EXPECT_EQ(load.sent_bytes(TransportKind::kSse), 1100u + OutgoingQueue::kQueuedReportStep);
+    EXPECT_EQ(load.sent_bytes(TransportKind::kWebSocket), 0u);
+    ASSERT_TRUE(queue.CompleteWrite(100 + OutgoingQueue::kQueuedReportStep));
+    ASSERT_TRUE(queue.Push(Bytes(2 * OutgoingQueue::kQueuedReportStep)));
+    EXPECT_EQ(load.queued_bytes(), 2 * OutgoingQueue::kQueuedReportStep);
+  }
+  // A queue that goes takes its share with it.
+  EXPECT_EQ(load.queued_bytes(), 0u);
+}
+
+TEST(OutgoingQueue, TimesOneEventAtATimeUntilItsLastByteIsWritten) {
+  LoopLoad load;
+  OutgoingQueue queue(1 << 20, 0, {}, &load);
+  auto lag_count = [&load] {
+    DurationHistogram::Totals totals;
+    load.delivery_lag().AddTo(totals);
+    uint64_t count = 0;
+    for (uint64_t bucket : totals.buckets) count += bucket;
+    return count;
+  };
+  int64_t published = absl::ToUnixMillis(absl::Now()) - 2000;
+  ASSERT_TRUE(queue.Push(Bytes(100)));
+  queue.SampleDeliveryLag(published);
+  ASSERT_TRUE(queue.Push(Bytes(100)));
+  queue.SampleDeliveryLag(published);  // One is timed already: not this one.
+  queue.StartWrite(64);
+  EXPECT_FALSE(queue.CompleteWrite(150));  // Its last byte not written yet.
+  EXPECT_EQ(lag_count(), 0u);
+  queue.StartWrite(64);
+  EXPECT_TRUE(queue.CompleteWrite(50));
+  EXPECT_EQ(lag_count(), 1u);
+  DurationHistogram::Totals totals;
+  load.delivery_lag().AddTo(totals);
+  EXPECT_EQ(totals.buckets[10], 1u);  // kBounds[9] = 1 s < lag <= kBounds[10] = 2.5 s.
+  // Dropped before it was written: never timed.
+  ASSERT_TRUE(queue.Push(Bytes(100)));
+  queue.SampleDeliveryLag(published);
+  queue.DropPending();
+  ASSERT_TRUE(queue.Push(Bytes(100)));
+  queue.StartWrite(64);
+  EXPECT_TRUE(queue.CompleteWrite(100));
+  EXPECT_EQ(lag_count(), 1u);
+}
+
 }  // namespace
 }  // namespace herald

@@ -80,8 +80,7 @@ class HubTest : public ::testing::Test {
   }
 
   ManualLoops loops_{2};
-  Metrics metrics_{2};
-  Hub hub_{loops_.HubLoops(), metrics_};
+  Hub hub_{loops_.HubLoops()};
   MemoryEngineOptions options_ = [] {
     MemoryEngineOptions options;
     options.history_size = 5;

@@ -307,7 +307,7 @@ TEST_F(EndToEndTest, MetricsCountConnectionsPublishesAndDeliveries) {
   ASSERT_EQ(metrics.status, 200);
   for (const char* line : {"herald_connections{transport=\"ws\"} 1\n",
                            "herald_connections{transport=\"sse\"} 1\n",
-                           "herald_events_published_total 3\n",
+                           "herald_events_published_total{way=\"grpc\",outcome=\"accepted\"} 3\n",
                            "herald_events_delivered_total{transport=\"ws\"} 3\n",
                            "herald_events_delivered_total{transport=\"sse\"} 3\n"}) {
     EXPECT_NE(metrics.body.find(line), std::string::npos) << line << metrics.body;

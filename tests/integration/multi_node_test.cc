@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "auth/jwt.h"
@@ -332,9 +333,22 @@ TEST_F(MultiNodeTest, WhileRedisIsDownPublishesFailClientsStayAndNodesAreNotRead
   ASSERT_FALSE(sse_events.empty());
   EXPECT_EQ(sse_events.back().type, "herald.disconnect");
   EXPECT_NE(sse_events.back().data.find("1013"), std::string::npos) << sse_events.back().data;
+  // The metrics say so: the engine down, its faults, the publishes it could not take.
+  std::string down = Fetch(one.http_port(), "GET", "/metrics").body;
+  for (const char* line : {"herald_engine_up 0\n",
+                           "herald_events_published_total{way=\"grpc\",outcome=\"unavailable\"} 1\n",
+                           "herald_events_published_total{way=\"http\",outcome=\"unavailable\"} 1\n"}) {
+    EXPECT_TRUE(absl::StrContains(down, line)) << line << down;
+  }
+  EXPECT_FALSE(absl::StrContains(down, "herald_engine_errors_total 0\n")) << down;
+  // History lives in Redis: the node shows none of its own.
+  EXPECT_FALSE(absl::StrContains(down, "herald_history_events")) << down;
 
   ASSERT_TRUE(redis_->Restart());
   EXPECT_TRUE(WaitUntil([&] { return Ready(one.http_port()) && Ready(two.http_port()); }));
+  std::string up = Fetch(one.http_port(), "GET", "/metrics").body;
+  EXPECT_TRUE(absl::StrContains(up, "herald_engine_up 1\n")) << up;
+  EXPECT_FALSE(absl::StrContains(up, "herald_engine_reconnects_total 0\n")) << up;
   EXPECT_FALSE(ws->Ended());
   herald::v1::PublishResponse after;
   ASSERT_TRUE(one.Publish("live", "after", &after).ok());

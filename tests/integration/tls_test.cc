@@ -1,6 +1,8 @@
 // TLS on the HTTP port (https://, wss://, SSE) and on the gRPC port (TLS and mutual TLS), with
 // certificates made by `openssl` at test time, and certificate reload on SIGHUP.
 #include <gtest/gtest.h>
+
+#include <ctime>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/socket.h>
@@ -21,6 +23,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "integration/gateway_test.h"
 #include "support/http_request.h"
 
@@ -371,6 +374,14 @@ TEST_F(TlsTest, ATlsClientThatGoesSilentIsClosedAfterTheHandshakeTimeout) {
   TlsConnection prompt(http_port(), pki_.Path("ca.crt"));
   ASSERT_TRUE(prompt.ok()) << prompt.error();
   EXPECT_EQ(prompt.Get("/healthz").result_int(), 200);
+  // The unfinished handshake is counted; the certificate's expiry is shown (the test
+  // certificates last two days).
+  std::string metrics = prompt.Get("/metrics").body();
+  EXPECT_TRUE(absl::StrContains(metrics, "herald_tls_handshake_failures_total 1\n")) << metrics;
+  size_t expiry = metrics.find("\nherald_tls_certificate_expiry_timestamp_seconds ");
+  ASSERT_NE(expiry, std::string::npos) << metrics;
+  double expires = std::stod(metrics.substr(metrics.find(' ', expiry + 1) + 1));
+  EXPECT_GT(expires, static_cast<double>(std::time(nullptr)) + 86400) << metrics;
 }
 
 TEST_F(TlsTest, SighupSwapsTheCertificateWithoutDroppingLiveConnections) {

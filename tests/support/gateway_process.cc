@@ -229,6 +229,7 @@ void GatewayProcess::HandleLine(std::string line) {
       if (PortOf(http) != 0 && PortOf(grpc) != 0) {
         http_port_ = PortOf(http);
         grpc_port_ = PortOf(grpc);
+        metrics_port_ = PortOf(FieldValue(rest, "metrics="));
         http_address_ = std::move(http);
         grpc_address_ = std::move(grpc);
         listening_ = true;
@@ -270,6 +271,11 @@ void GatewayProcess::WaitChild() {
 std::uint16_t GatewayProcess::http_port() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return http_port_;
+}
+
+std::uint16_t GatewayProcess::metrics_port() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return metrics_port_;
 }
 
 std::uint16_t GatewayProcess::grpc_port() const {

@@ -66,6 +66,8 @@ class GatewayProcess {
   // From the listening line (0 / empty when not seen).
   std::uint16_t http_port() const;
   std::uint16_t grpc_port() const;
+  // With --metrics_listen: the port of /metrics, /healthz and /readyz.
+  std::uint16_t metrics_port() const;
   std::string grpc_target() const;  // "127.0.0.1:PORT"
   std::string http_address() const;  // "127.0.0.1:PORT", as printed
 
@@ -112,6 +114,7 @@ class GatewayProcess {
   std::string grpc_address_;
   std::uint16_t http_port_ = 0;
   std::uint16_t grpc_port_ = 0;
+  std::uint16_t metrics_port_ = 0;
   bool reaped_ = false;
   int exit_code_ = 0;
   bool killed_by_signal_ = false;

@@ -1,0 +1,18 @@
+// Counts every gRPC call the server ends, by method and status (herald_grpc_calls_total).
+#pragma once
+
+#include <grpcpp/support/server_interceptor.h>
+
+#include <memory>
+#include <vector>
+
+#include "metrics/metrics.h"
+
+namespace herald {
+
+// What ServerBuilder::experimental().SetInterceptorCreators takes: one interceptor per call,
+// which counts the status the call ends with. `metrics` must outlive the server.
+std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+CallMetricsInterceptors(Metrics& metrics);
+
+}  // namespace herald
