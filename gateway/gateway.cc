@@ -61,6 +61,7 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
                   connection_limits_, *publish_pipeline_, *client_context_, nullptr, nullptr,
                   history_reads_, *presence_reads_, *topic_rules_});
   if (!config_.metrics_listen) edge_context_->operator_endpoints = &operator_endpoints_;
+  metrics_.SetGrpcMethods(ServedGrpcMethods());
   metrics_.AddCollector([this](PrometheusText& text) { CollectMetrics(text); });
   metrics_.AddCollector(WriteProcessMetrics);
 }
@@ -138,11 +139,10 @@ void Gateway::CollectMetrics(PrometheusText& text) {
       text.Sample("herald_history_bytes_limit", uint64_t{config_.max_history_bytes});
     }
   }
-  if (tls_context_) {
+  if (int64_t expiry = tls_context_ ? tls_context_->CertificateExpiry() : 0; expiry != 0) {
     text.Family("herald_tls_certificate_expiry_timestamp_seconds", "gauge",
                 "When the HTTP port's certificate expires (its notAfter), in Unix seconds.");
-    text.Sample("herald_tls_certificate_expiry_timestamp_seconds", {},
-                int64_t{tls_context_->CertificateExpiry()});
+    text.Sample("herald_tls_certificate_expiry_timestamp_seconds", {}, expiry);
   }
 }
 

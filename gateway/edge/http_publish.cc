@@ -92,11 +92,14 @@ void PublishJson(std::string_view body, const Grant& grant, EdgeContext& context
       !parsed.ok()) {
     absl::Status status = absl::InvalidArgumentError(PublishJsonProblem(
         body, absl::string_view(parsed.message().data(), parsed.message().size())));
+    context.metrics.Published(PublishWay::kHttp, status);
     done({400, ErrorJson(status)});
     return;
   }
   if (PublishedBytes(request) > context.config.max_message_bytes) {
-    done({413, ErrorJson(absl::InvalidArgumentError("event is larger than the message limit"))});
+    absl::Status status = absl::InvalidArgumentError("event is larger than the message limit");
+    context.metrics.Published(PublishWay::kHttp, status);
+    done({413, ErrorJson(status)});
     return;
   }
   context.publish.Publish(request, grant, PublishWay::kHttp, [done = std::move(done)](PublishOutcome outcome) {

@@ -1,14 +1,17 @@
 // The gRPC call counter.
 #include "grpc/call_metrics.h"
 
-#include <string>
+#include <google/protobuf/descriptor.h>
+
+#include "absl/strings/str_cat.h"
 
 namespace herald {
 namespace {
 
 class CallMetrics final : public grpc::experimental::Interceptor {
  public:
-  CallMetrics(Metrics& metrics, const char* method) : metrics_(metrics), method_(method) {}
+  CallMetrics(Metrics& metrics, const char* method)
+      : metrics_(metrics), method_(metrics.GrpcMethodIndex(method == nullptr ? "" : method)) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
@@ -20,7 +23,7 @@ class CallMetrics final : public grpc::experimental::Interceptor {
 
  private:
   Metrics& metrics_;
-  const char* method_;  // The server's own method name: valid while the server runs.
+  const size_t method_;
 };
 
 class CallMetricsFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
@@ -36,6 +39,23 @@ class CallMetricsFactory final : public grpc::experimental::ServerInterceptorFac
 };
 
 }  // namespace
+
+std::vector<std::string> ServedGrpcMethods() {
+  std::vector<std::string> methods;
+  for (const char* service : {"herald.v1.Publisher", "herald.v1.Subscriber", "herald.v1.Admin"}) {
+    const google::protobuf::ServiceDescriptor* descriptor =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
+    if (descriptor == nullptr) continue;
+    for (int i = 0; i < descriptor->method_count(); ++i) {
+      methods.push_back(absl::StrCat("/", service, "/", descriptor->method(i)->name()));
+    }
+  }
+  for (const char* method : {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
+                             "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"}) {
+    methods.push_back(method);
+  }
+  return methods;
+}
 
 std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
 CallMetricsInterceptors(Metrics& metrics) {

@@ -205,9 +205,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mutex_);
+    // A failed write times nothing: what it carried never arrived.
+    if (!ok) queue_.DropPending();
     queue_.CompleteWrite(queue_.write_bytes());
     if (!ok) {
-      queue_.DropPending();
       FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
       return;
     }

@@ -200,6 +200,7 @@ void Hub::MarkInterest(size_t shard, absl::string_view topic, bool interested) {
   if (interested) {
     auto [it, inserted] = shards_by_topic_.try_emplace(topic, 0);
     it->second |= bit;
+    if (inserted && !IsInternalTopic(topic)) followed_topics_.fetch_add(1, std::memory_order_relaxed);
     if (inserted && engine_) engine_->SetInterest(topic, true);
     return;
   }
@@ -208,6 +209,7 @@ void Hub::MarkInterest(size_t shard, absl::string_view topic, bool interested) {
   it->second &= ~bit;
   if (it->second == 0) {
     shards_by_topic_.erase(it);
+    if (!IsInternalTopic(topic)) followed_topics_.fetch_sub(1, std::memory_order_relaxed);
     if (engine_) engine_->SetInterest(topic, false);
   }
 }
@@ -221,15 +223,6 @@ size_t Hub::attached_count() const {
 bool Hub::HasSubscribers(absl::string_view topic) const {
   absl::ReaderMutexLock lock(&interest_mutex_);
   return shards_by_topic_.contains(topic);
-}
-
-size_t Hub::followed_topic_count() const {
-  absl::ReaderMutexLock lock(&interest_mutex_);
-  size_t count = 0;
-  for (const auto& [topic, shards] : shards_by_topic_) {
-    if (!IsInternalTopic(topic)) ++count;
-  }
-  return count;
 }
 
 void Hub::OnEvent(std::shared_ptr<const EncodedEvent> event) {

@@ -1,6 +1,7 @@
 // The hub: subscriptions spread over one shard per event loop, recovery, and fan-out.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -87,7 +88,7 @@ class Hub final : public EventSink {
   // Any thread: whether any shard has a subscriber of `topic`.
   bool HasSubscribers(absl::string_view topic) const;
   // Any thread: the topics this node's clients follow (internal ones aside).
-  size_t followed_topic_count() const;
+  size_t followed_topic_count() const { return followed_topics_.load(std::memory_order_relaxed); }
 
   // EventSink:
   void OnEvent(std::shared_ptr<const EncodedEvent> event) override;
@@ -112,6 +113,7 @@ class Hub final : public EventSink {
   mutable absl::Mutex interest_mutex_;
   // Which shards have subscribers of a topic: bit i for shard i.
   absl::flat_hash_map<std::string, uint64_t> shards_by_topic_ ABSL_GUARDED_BY(interest_mutex_);
+  std::atomic<size_t> followed_topics_{0};  // The entries above, internal topics aside.
   // Subscribers on all shards of the topics whose rule caps them.
   absl::Mutex caps_mutex_;
   absl::flat_hash_map<std::string, size_t> capped_subscribers_ ABSL_GUARDED_BY(caps_mutex_);

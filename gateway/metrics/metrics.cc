@@ -110,9 +110,20 @@ void Metrics::TlsHandshakeFailed() { Add(tls_handshake_failures_); }
 
 void Metrics::Reloaded(bool ok) { Add(reloads_[ok ? 0 : 1]); }
 
-void Metrics::GrpcCallEnded(std::string_view method, int code) {
-  absl::MutexLock lock(&grpc_mutex_);
-  ++grpc_calls_[{std::string(method), code}];
+void Metrics::SetGrpcMethods(std::vector<std::string> methods) {
+  grpc_methods_ = std::move(methods);
+  grpc_calls_ =
+      std::make_unique<std::array<std::atomic<uint64_t>, kGrpcCodes>[]>(grpc_methods_.size() + 1);
+}
+
+size_t Metrics::GrpcMethodIndex(std::string_view method) const {
+  auto it = std::find(grpc_methods_.begin(), grpc_methods_.end(), method);
+  return static_cast<size_t>(it - grpc_methods_.begin());
+}
+
+void Metrics::GrpcCallEnded(size_t method, int code) {
+  if (grpc_calls_ == nullptr || method > grpc_methods_.size()) return;
+  Add(grpc_calls_[method][code >= 0 && code < static_cast<int>(kGrpcCodes) ? code : 2]);  // 2: UNKNOWN.
 }
 
 void Metrics::AddCollector(std::function<void(PrometheusText&)> collector) {
@@ -231,17 +242,17 @@ void Metrics::RenderRefusals(PrometheusText& text) const {
 void Metrics::RenderGrpcCalls(PrometheusText& text) const {
   text.Family("herald_grpc_calls_total", "counter",
               "gRPC calls ended, by method and status code.");
-  std::vector<std::pair<std::pair<std::string, int>, uint64_t>> calls;
-  {
-    absl::MutexLock lock(&grpc_mutex_);
-    calls.assign(grpc_calls_.begin(), grpc_calls_.end());
-  }
-  std::sort(calls.begin(), calls.end());
-  for (const auto& [call, count] : calls) {
-    text.Sample("herald_grpc_calls_total",
-                {{"method", call.first},
-                 {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(call.second))}},
-                count);
+  if (grpc_calls_ == nullptr) return;
+  for (size_t method = 0; method <= grpc_methods_.size(); ++method) {
+    for (size_t code = 0; code < kGrpcCodes; ++code) {
+      uint64_t count = Read(grpc_calls_[method][code]);
+      // Only what happened: every method with every code would be hundreds of lines.
+      if (count == 0) continue;
+      text.Sample("herald_grpc_calls_total",
+                  {{"method", method < grpc_methods_.size() ? grpc_methods_[method] : "other"},
+                   {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(code))}},
+                  count);
+    }
   }
 }
 

@@ -10,9 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "metrics/prometheus_text.h"
 
 namespace herald {
@@ -60,8 +58,13 @@ class Metrics {
   void TlsHandshakeFailed();
   // A SIGHUP reload: whether everything it reads was taken.
   void Reloaded(bool ok);
-  // A gRPC call ended: its full method name ("/herald.v1.Publisher/Publish") and status code.
-  void GrpcCallEnded(std::string_view method, int code);
+  // The gRPC methods counted by name ("/herald.v1.Publisher/Publish"); any other a client
+  // calls counts as "other", so a client cannot add series. Set once, before the server starts.
+  void SetGrpcMethods(std::vector<std::string> methods);
+  // Where `method` is counted (GrpcCallEnded's `method`): looked up once per call.
+  size_t GrpcMethodIndex(std::string_view method) const;
+  // A gRPC call ended with status `code`.
+  void GrpcCallEnded(size_t method, int code);
 
   // What the rest of the gateway adds to each scrape (the hub's, the engine's, the process's
   // series): called in the order added. Add them all before the first scrape.
@@ -104,9 +107,10 @@ class Metrics {
   std::atomic<uint64_t> proxy_headers_refused_{0};
   std::atomic<uint64_t> tls_handshake_failures_{0};
   std::array<std::atomic<uint64_t>, 2> reloads_{};  // Succeeded, failed.
-  mutable absl::Mutex grpc_mutex_;
-  absl::flat_hash_map<std::pair<std::string, int>, uint64_t> grpc_calls_
-      ABSL_GUARDED_BY(grpc_mutex_);
+  static constexpr size_t kGrpcCodes = 17;  // OK to UNAUTHENTICATED.
+  std::vector<std::string> grpc_methods_;
+  // grpc_methods_.size() + 1 rows ("other" last), one counter per status code.
+  std::unique_ptr<std::array<std::atomic<uint64_t>, kGrpcCodes>[]> grpc_calls_;
   std::vector<std::function<void(PrometheusText&)>> collectors_;
 };
 

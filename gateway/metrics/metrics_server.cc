@@ -114,13 +114,20 @@ MetricsServer::~MetricsServer() {
 void MetricsServer::Accept() {
   acceptor_.async_accept([this](boost::system::error_code error, tcp::socket socket) {
     if (error == boost::asio::error::operation_aborted) return;
-    if (!error) {
-      // Past the cap the connection is closed at once: a scraper retries, nothing queues up.
-      if (connections_->fetch_add(1) < kMaxConnections) {
-        std::make_shared<OperatorSession>(std::move(socket), endpoints_, connections_)->Read();
-      } else {
-        connections_->fetch_sub(1);
-      }
+    if (error) {
+      // Out of file descriptors, say: the pending connection stays, so an accept at once would
+      // fail again at once. Try again shortly.
+      retry_.expires_after(std::chrono::milliseconds(100));
+      retry_.async_wait([this](boost::system::error_code wait_error) {
+        if (!wait_error) Accept();
+      });
+      return;
+    }
+    // Past the cap the connection is closed at once: a scraper retries, nothing queues up.
+    if (connections_->fetch_add(1) < kMaxConnections) {
+      std::make_shared<OperatorSession>(std::move(socket), endpoints_, connections_)->Read();
+    } else {
+      connections_->fetch_sub(1);
     }
     Accept();
   });

@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -69,6 +70,7 @@ class MetricsServer {
   const OperatorEndpoints& endpoints_;
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_{io_};
+  boost::asio::steady_timer retry_{io_};  // An accept that failed is tried again.
   uint16_t port_ = 0;
   std::shared_ptr<std::atomic<size_t>> connections_ = std::make_shared<std::atomic<size_t>>(0);
   std::thread thread_;

@@ -36,9 +36,14 @@ TEST(Metrics, RendersCountersAndGaugesWithTheirLabels) {
   metrics.Recovery(TransportKind::kSse, true);
   metrics.Recovery(TransportKind::kWebSocket, false);
   metrics.Reloaded(false);
-  metrics.GrpcCallEnded("/herald.v1.Publisher/Publish", 0);
-  metrics.GrpcCallEnded("/herald.v1.Publisher/Publish", 16);
-  metrics.GrpcCallEnded("/herald.v1.Publisher/Publish", 16);
+  metrics.SetGrpcMethods({"/herald.v1.Publisher/Publish", "/herald.v1.Admin/Info"});
+  size_t publish = metrics.GrpcMethodIndex("/herald.v1.Publisher/Publish");
+  metrics.GrpcCallEnded(publish, 0);
+  metrics.GrpcCallEnded(publish, 16);
+  metrics.GrpcCallEnded(publish, 16);
+  // A method a client made up counts as "other": a client cannot add series.
+  metrics.GrpcCallEnded(metrics.GrpcMethodIndex("/made.Up/Anything"), 12);
+  metrics.GrpcCallEnded(metrics.GrpcMethodIndex("/made.Up/Else"), 12);
   std::string text = metrics.RenderPrometheus();
   ExpectLines(text,
               {"# TYPE herald_connections gauge\n", "herald_connections{transport=\"ws\"} 1\n",
@@ -61,7 +66,9 @@ TEST(Metrics, RendersCountersAndGaugesWithTheirLabels) {
                "herald_reloads_total{outcome=\"failed\"} 1\n",
                "herald_grpc_calls_total{method=\"/herald.v1.Publisher/Publish\",code=\"OK\"} 1\n",
                "herald_grpc_calls_total{method=\"/herald.v1.Publisher/Publish\",code="
-               "\"UNAUTHENTICATED\"} 2\n"});
+               "\"UNAUTHENTICATED\"} 2\n",
+               "herald_grpc_calls_total{method=\"other\",code=\"UNIMPLEMENTED\"} 2\n"});
+  EXPECT_EQ(text.find("made.Up"), std::string::npos) << text;
   // A code that never happened is left out rather than listed at zero.
   EXPECT_EQ(text.find("herald_disconnects_total{transport=\"sse\""), std::string::npos) << text;
 }
