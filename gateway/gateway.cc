@@ -6,6 +6,9 @@
 #include <grpcpp/server_builder.h>
 
 
+#include <algorithm>
+#include <random>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "engine/memory_engine.h"
@@ -20,6 +23,8 @@ namespace {
 
 // How often each topic's expired history is dropped and idle topics are forgotten.
 constexpr absl::Duration kSweepInterval = absl::Seconds(5);
+// The most a drain asks a client to wait before it reconnects (Disconnect::reconnect_after).
+constexpr absl::Duration kMostReconnectDelay = absl::Seconds(1);
 // How long publishes still in flight at the end of a drain may take.
 constexpr absl::Duration kGrpcGrace = absl::Milliseconds(500);
 
@@ -383,14 +388,55 @@ void Gateway::StopClusterAdmin() {
   stopped.WaitForNotification();
 }
 
+void Gateway::CloseClientsForDrain() {
+  if (config_.drain_window <= absl::ZeroDuration()) {
+    client_registry_->ForEach([](Client& client) { client.Disconnect(kDisconnectShutdown); });
+    return;
+  }
+  // The clients there now; one that becomes live later is closed at once (Client::OnConnected).
+  struct Listed {
+    std::weak_ptr<Client> client;
+    boost::asio::io_context* loop;
+  };
+  absl::Mutex mutex;
+  std::vector<Listed> clients;
+  absl::Notification listed;
+  client_registry_->ForEach(
+      [&](Client& client) {
+        absl::MutexLock lock(&mutex);
+        clients.push_back({client.weak_from_this(), &client.loop()});
+      },
+      [&listed] { listed.Notify(); });
+  listed.WaitForNotification();
+  // A random order: a topic's or a user's clients do not all go in the same moment.
+  std::mt19937_64 random(std::random_device{}());
+  std::shuffle(clients.begin(), clients.end(), random);
+  absl::Duration most_delay = std::min(kMostReconnectDelay, config_.drain_window);
+  std::uniform_int_distribution<int64_t> delay_ms(0, absl::ToInt64Milliseconds(most_delay));
+  LogInfo(absl::StrCat("draining: closing ", clients.size(), " clients over ",
+                       absl::FormatDuration(config_.drain_window)));
+  absl::Time start = absl::Now();
+  for (size_t i = 0; i < clients.size(); ++i) {
+    absl::Time due = start + config_.drain_window * static_cast<double>(i) /
+                                 static_cast<double>(clients.size());
+    // Clients due within a few milliseconds go together: no sleep per client.
+    if (absl::Duration wait = due - absl::Now(); wait > absl::Milliseconds(2)) absl::SleepFor(wait);
+    Disconnect disconnect = kDisconnectShutdown;
+    disconnect.reconnect_after = absl::Milliseconds(delay_ms(random));
+    boost::asio::post(*clients[i].loop, [client = std::move(clients[i].client), disconnect] {
+      if (std::shared_ptr<Client> live = client.lock()) live->Disconnect(disconnect);
+    });
+  }
+}
+
 void Gateway::Drain() {
   absl::Time deadline = absl::Now() + config_.shutdown_timeout;
   // The listener keeps answering during the drain: /readyz says 503 so load balancers move
   // traffic away, and new /ws and /sse requests are refused with 503.
   draining_.store(true);
-  // Every client, whether or not it follows a topic yet.
-  client_registry_->ForEach([](Client& client) { client.Disconnect(kDisconnectShutdown); });
   publisher_service_->DrainStreams();
+  // Every client, whether or not it follows a topic yet.
+  CloseClientsForDrain();
   while (client_registry_->count() > 0 && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(10));
   }

@@ -50,6 +50,9 @@ class Gateway {
 
  private:
   void Drain();
+  // Closes every client with 1001: all at once, or, with --drain_window, spread evenly over it
+  // in a random order, each asked to wait up to kMostReconnectDelay before reconnecting.
+  void CloseClientsForDrain();
   // Detaches the cluster admin from the hub, on its loop (before the loops stop).
   void StopClusterAdmin();
   // SIGHUP: re-reads the JWT keys, publisher keys, TLS certificates, topic rules and static

@@ -57,6 +57,8 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   Client& operator=(const Client&) = delete;
 
   const std::string& id() const { return id_; }
+  // The loop the client lives on (its methods are called there).
+  boost::asio::io_context& loop() const { return loop_; }
   const Grant& grant() const { return grant_; }
   TransportKind transport_kind() const { return kind_; }
   absl::Time connected_at() const { return connected_at_; }

@@ -127,8 +127,10 @@ std::string ConnectedJson(const herald::v1::Connected& connected) {
       {"subscriptions", std::move(subscriptions)}});
 }
 
-std::string DisconnectJson(uint32_t code, absl::string_view reason) {
-  return boost::json::serialize(boost::json::object{{"code", code}, {"reason", std::string(reason)}});
+std::string DisconnectJson(uint32_t code, absl::string_view reason, int64_t reconnect_after_ms) {
+  boost::json::object json{{"code", code}, {"reason", std::string(reason)}};
+  if (reconnect_after_ms > 0) json["reconnect_after_ms"] = reconnect_after_ms;
+  return boost::json::serialize(json);
 }
 
 std::string UnsubscribedJson(absl::string_view topic) {

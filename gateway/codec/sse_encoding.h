@@ -34,8 +34,10 @@ std::string SseControlFrame(absl::string_view type, absl::string_view json);
 // Data of `herald.connected`: {"client_id", "subscriptions": [{"topic", "epoch", "offset",
 // "recovered"}]}.
 std::string ConnectedJson(const herald::v1::Connected& connected);
-// Data of `herald.disconnect`: {"code", "reason"}.
-std::string DisconnectJson(uint32_t code, absl::string_view reason);
+// Data of `herald.disconnect`: {"code", "reason"}, and "reconnect_after_ms" when one is
+// suggested (> 0).
+std::string DisconnectJson(uint32_t code, absl::string_view reason,
+                           int64_t reconnect_after_ms = 0);
 // Data of `herald.unsubscribed`: {"topic"}.
 std::string UnsubscribedJson(absl::string_view topic);
 

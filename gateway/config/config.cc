@@ -148,6 +148,10 @@ ABSL_FLAG(std::vector<std::string>, allowed_origins, {},
           "(https://*.example.com); empty: any.");
 ABSL_FLAG(absl::Duration, shutdown_timeout, absl::Seconds(10),
           "Deadline for draining clients and in-flight publishes on SIGTERM.");
+ABSL_FLAG(absl::Duration, drain_window, absl::ZeroDuration(),
+          "On SIGTERM, clients are closed spread evenly over this long (each asked to wait up "
+          "to 1 s more before reconnecting), so they do not all reconnect elsewhere at once; "
+          "0: all at once. Shorter than --shutdown_timeout.");
 ABSL_FLAG(absl::Duration, ws_ping_interval, absl::Seconds(25),
           "Idle WebSocket connections are pinged this often; a peer silent for two intervals is "
           "closed.");
@@ -596,6 +600,14 @@ absl::StatusOr<Config> ConfigFromFlags() {
                              {"redis_timeout", config.redis_timeout},
                              {"write_timeout", config.write_timeout}}) {
     if (absl::Status status = PositiveDuration(name, value); !status.ok()) return status;
+  }
+  config.drain_window = absl::GetFlag(FLAGS_drain_window);
+  if (config.drain_window < absl::ZeroDuration() ||
+      config.drain_window >= config.shutdown_timeout) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--drain_window must be at least 0 and shorter than --shutdown_timeout (",
+        absl::FormatDuration(config.shutdown_timeout),
+        "): the clients closed last still need time to leave"));
   }
   for (auto [name, value, limit] :
        {std::tuple{"max_message_bytes", config.max_message_bytes, kMaxMessageBytesLimit},

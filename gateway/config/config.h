@@ -66,6 +66,8 @@ struct Config {
   double ws_command_rate = 1000;  // Commands per second per WebSocket connection; 0: no limit.
   std::vector<std::string> allowed_origins;  // Empty: any origin.
   absl::Duration shutdown_timeout = absl::Seconds(10);
+  // --drain_window: the closes of a SIGTERM drain are spread over this long (0: all at once).
+  absl::Duration drain_window = absl::ZeroDuration();
   absl::Duration ws_ping_interval = absl::Seconds(25);
   absl::Duration sse_ping_interval = absl::Seconds(15);
   absl::Duration sse_retry = absl::Seconds(2);

@@ -222,8 +222,15 @@ bool SseSession::Close(const Disconnect& disconnect) {
   if (closing_ || ended_) return false;
   closing_ = disconnect;
   if (disconnect.code == kDisconnectSlowConsumer.code) queue_.DropPending();
+  int64_t reconnect_after_ms = absl::ToInt64Milliseconds(disconnect.reconnect_after);
+  // An EventSource waits `retry:` before it reconnects: the suggested delay, for every client.
+  if (reconnect_after_ms > 0) {
+    queue_.PushLastWords(
+        std::make_shared<std::string>(absl::StrCat("retry: ", reconnect_after_ms, "\n\n")));
+  }
   queue_.PushLastWords(std::make_shared<std::string>(SseControlFrame(
-      "herald.disconnect", DisconnectJson(disconnect.code, disconnect.reason))));
+      "herald.disconnect",
+      DisconnectJson(disconnect.code, disconnect.reason, reconnect_after_ms))));
   static const auto kLastChunk = std::make_shared<const std::string>("0\r\n\r\n");
   if (chunked_) queue_.PushUnframed(kLastChunk);
   close_deadline_.expires_after(kCloseDeadline);

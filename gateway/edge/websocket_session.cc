@@ -283,6 +283,8 @@ bool WebSocketSession::Close(const herald::Disconnect& disconnect) {
   herald::v1::ServerMessage message;
   message.mutable_disconnect()->set_code(disconnect.code);
   message.mutable_disconnect()->set_reason(disconnect.reason);
+  message.mutable_disconnect()->set_reconnect_after_ms(
+      static_cast<uint32_t>(absl::ToInt64Milliseconds(disconnect.reconnect_after)));
   queue_.PushLastWords(std::make_shared<std::string>(message.SerializeAsString()));
   queue_.PushUnframed(
       std::make_shared<const std::string>(WsCloseFrame(disconnect.code, disconnect.reason)));

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 
 namespace herald {
 
@@ -26,6 +27,9 @@ struct Disconnect {
   // The failure it stands for, when it was one (DisconnectFor): a gRPC client is told that
   // status itself rather than one mapped back from `code`.
   std::optional<absl::StatusCode> status;
+  // How long the client is asked to wait before it reconnects (a drain spreads the reconnects
+  // of a node's clients); zero suggests nothing.
+  absl::Duration reconnect_after = absl::ZeroDuration();
 };
 
 inline const Disconnect kDisconnectShutdown{1001, "shutdown"};

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <thread>
+
 #include "integration/gateway_test.h"
 #include "support/http_request.h"
 
@@ -78,6 +81,103 @@ TEST_F(DrainTest, IdleGatewayExitsAtOnceOnSigint) {
   EXPECT_EQ(*exit_code, 0);
   // Nothing to wait for: no need to sit out the 10 s shutdown deadline.
   EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+}
+
+// --drain_window: the closes are spread over the window in a random order, each client is asked
+// to wait a moment before reconnecting, and every event accepted before the drain reaches every
+// client, the last one closed included.
+TEST_F(DrainTest, ADrainWindowSpreadsTheClosesAndLosesNothingAcceptedBefore) {
+  StartGateway({"--drain_window=2s", "--shutdown_timeout=8s"});
+  constexpr size_t kWs = 24, kSse = 16, kEvents = 5;
+  std::vector<std::shared_ptr<WsClient>> ws;
+  std::vector<std::shared_ptr<SseClient>> sse;
+  for (size_t i = 0; i < kWs; ++i) ws.push_back(ConnectWs("/ws?topic=spread"));
+  for (size_t i = 0; i < kSse; ++i) sse.push_back(ConnectSse("/sse?topic=spread"));
+  for (size_t i = 0; i < kEvents; ++i) {
+    ASSERT_TRUE(Publish(Request("spread", "e" + std::to_string(i))).ok());
+  }
+
+  auto signalled = std::chrono::steady_clock::now();
+  ASSERT_TRUE(gateway_->SendSignal(SIGTERM));
+  // Not ready at once, while most clients are still connected.
+  auto deadline = signalled + kWait;
+  HttpResponse ready;
+  do {
+    ready = Fetch(http_port(), "GET", "/readyz");
+  } while (ready.status == 200 && std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(ready.status, 503);
+
+  // When each client saw its connection end.
+  std::vector<std::optional<std::chrono::milliseconds>> ended(kWs + kSse);
+  auto record = [&] {
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - signalled);
+    bool all = true;
+    for (size_t i = 0; i < ended.size(); ++i) {
+      bool over = i < kWs ? ws[i]->Ended() : sse[i - kWs]->Ended();
+      if (over && !ended[i]) ended[i] = now;
+      all = all && ended[i].has_value();
+    }
+    return all;
+  };
+  while (!record() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  std::vector<std::chrono::milliseconds> times;
+  for (const auto& time : ended) {
+    ASSERT_TRUE(time.has_value());
+    times.push_back(*time);
+  }
+  std::sort(times.begin(), times.end());
+  // Spread over the 2 s window: the first early, the last late, and no burst.
+  EXPECT_LT(times.front(), 500ms);
+  EXPECT_GT(times.back(), 1500ms);
+  EXPECT_LT(times.back(), 3500ms);
+  for (size_t quarter = 0; quarter < 4; ++quarter) {
+    auto from = 500ms * quarter, to = 500ms * (quarter + 1);
+    size_t in_quarter = std::count_if(times.begin(), times.end(),
+                                      [&](auto time) { return time >= from && time < to; });
+    EXPECT_GE(in_quarter, 4u) << "closes between " << from.count() << " and " << to.count()
+                              << " ms";
+  }
+
+  for (const std::shared_ptr<WsClient>& client : ws) {
+    EXPECT_EQ(client->CloseCode(), std::optional<uint16_t>(1001));
+    ASSERT_TRUE(client->Disconnect().has_value());
+    EXPECT_EQ(client->Disconnect()->code(), 1001u);
+    EXPECT_LE(client->Disconnect()->reconnect_after_ms(), 1000u);
+    ASSERT_EQ(client->EventCount(), kEvents);
+  }
+  for (const std::shared_ptr<SseClient>& client : sse) {
+    ASSERT_EQ(DataEvents(*client).size(), kEvents);
+    std::vector<SseEvent> events = client->Events();
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events.back().type, "herald.disconnect");
+    boost::json::object disconnect = Json(events.back().data);
+    EXPECT_EQ(disconnect.at("code").to_number<int>(), 1001);
+    // An EventSource waits `retry:` before it reconnects: the same suggestion.
+    int64_t suggested =
+        disconnect.contains("reconnect_after_ms")
+            ? disconnect.at("reconnect_after_ms").to_number<int64_t>()
+            : 0;
+    EXPECT_LE(suggested, 1000);
+    if (suggested > 0) {
+      EXPECT_EQ(client->Retry(), std::optional<int64_t>(suggested));
+    }
+  }
+  std::optional<int> exit_code = gateway_->WaitForExit(15s);
+  ASSERT_TRUE(exit_code.has_value());
+  EXPECT_EQ(*exit_code, 0);
+  EXPECT_TRUE(gateway_->SawLogLine("draining: closing 40 clients over 2s"));
+}
+
+TEST_F(DrainTest, ADrainWindowNotShorterThanTheShutdownTimeoutStopsTheStart) {
+  CommandResult result = RunHerald("--drain_window=10s --shutdown_timeout=10s");
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.output.find("--drain_window must be at least 0 and shorter than "
+                               "--shutdown_timeout"),
+            std::string::npos)
+      << result.output;
 }
 
 }  // namespace

@@ -27,8 +27,9 @@ export interface ConnectionListener {
   onSubscribeFailed(topic: string, error: HeraldError, requestId: number): void;
   /** The gateway took `topic` off the connection (an operator's Admin.Unsubscribe). */
   onUnsubscribed(topic: string): void;
-  /** The connection ended. `opened` tells whether it had come up. Called once. */
-  onClose(code: number, reason: string, opened: boolean): void;
+  /** The connection ended. `opened` tells whether it had come up; `reconnectAfterMs`, when the
+   *  gateway suggested a wait before reconnecting (a drain spreading its clients). Called once. */
+  onClose(code: number, reason: string, opened: boolean, reconnectAfterMs?: number): void;
   /** Something went wrong that the application should hear of (a malformed frame, ...). */
   onError(error: HeraldError): void;
 }

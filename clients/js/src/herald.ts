@@ -548,10 +548,10 @@ export class Herald {
         this.subscriptions.delete(topic);
         this.callHandler(() => record.handlers.onUnsubscribed?.());
       },
-      onClose: (code, reason, opened) => {
+      onClose: (code, reason, opened, reconnectAfterMs) => {
         if (!isCurrent()) return;
         this.connection = undefined;
-        void this.onClose(new HeraldError(code, reason), opened);
+        void this.onClose(new HeraldError(code, reason), opened, reconnectAfterMs);
       },
       onError: (error) => {
         if (isCurrent()) this.emitError(error);
@@ -660,7 +660,11 @@ export class Herald {
     this.callHandler(() => record.handlers.onEvent?.(event));
   }
 
-  private async onClose(error: HeraldError, opened: boolean): Promise<void> {
+  private async onClose(
+    error: HeraldError,
+    opened: boolean,
+    reconnectAfterMs?: number,
+  ): Promise<void> {
     this.stopTimers();
     this.quietSseRestart = false;
     if (!this.wanted) return;
@@ -708,7 +712,8 @@ export class Herald {
       this.setState({ state: 'closed', transport: this.transport, error });
       return;
     }
-    this.scheduleReconnect(error, fallback ? 0 : undefined, fallback);
+    // A draining gateway spreads its clients' reconnects: its suggestion replaces the backoff.
+    this.scheduleReconnect(error, fallback ? 0 : reconnectAfterMs, fallback);
   }
 
   /** Why a connection that never came up failed, asked over plain HTTP (a browser hides the

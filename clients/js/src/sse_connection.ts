@@ -155,7 +155,12 @@ export class SseConnection implements Connection {
         String(json.client_id ?? ''),
       );
     } else if (fields.event === 'herald.disconnect') {
-      this.close(Number(json.code ?? CloseCode.goingAway), String(json.reason ?? ''));
+      const reconnectAfterMs = Number(json.reconnect_after_ms ?? 0);
+      this.close(
+        Number(json.code ?? CloseCode.goingAway),
+        String(json.reason ?? ''),
+        reconnectAfterMs > 0 ? reconnectAfterMs : undefined,
+      );
     } else if (fields.event === 'herald.unsubscribed') {
       this.listener.onUnsubscribed(String(json.topic ?? ''));
     } else if (this.opened) {
@@ -163,9 +168,9 @@ export class SseConnection implements Connection {
     }
   }
 
-  private close(code: number, reason: string): void {
+  private close(code: number, reason: string, reconnectAfterMs?: number): void {
     this.abort.abort();
-    this.finish(code, reason);
+    this.finish(code, reason, reconnectAfterMs);
   }
 
   private restartIdleTimer(): void {
@@ -182,10 +187,10 @@ export class SseConnection implements Connection {
     this.idleTimer = undefined;
   }
 
-  private finish(code: number, reason: string): void {
+  private finish(code: number, reason: string, reconnectAfterMs?: number): void {
     if (this.closed) return;
     this.closed = true;
     this.stopIdleTimer();
-    this.listener.onClose(code, reason, this.opened);
+    this.listener.onClose(code, reason, this.opened, reconnectAfterMs);
   }
 }

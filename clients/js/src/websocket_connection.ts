@@ -174,7 +174,8 @@ export class WebSocketConnection implements Connection {
     for (const event of message.events) this.listener.onEvent(toHeraldEvent(event));
     for (const removed of message.unsubscribed) this.listener.onUnsubscribed(removed.topic);
     if (message.disconnect) {
-      this.finish(message.disconnect.code, message.disconnect.reason);
+      const { code, reason, reconnectAfterMs } = message.disconnect;
+      this.finish(code, reason, reconnectAfterMs || undefined);
     }
   }
 
@@ -226,13 +227,13 @@ export class WebSocketConnection implements Connection {
     this.pending.clear();
   }
 
-  private finish(code: number, reason: string): void {
+  private finish(code: number, reason: string, reconnectAfterMs?: number): void {
     if (this.closed) return;
     this.closed = true;
     this.stopIdleTimer();
     this.socket.onmessage = this.socket.onclose = null;
     if (this.socket.readyState === this.options.WebSocket.OPEN) this.socket.close();
     this.rejectPending();
-    this.listener.onClose(code, reason, this.opened);
+    this.listener.onClose(code, reason, this.opened, reconnectAfterMs);
   }
 }

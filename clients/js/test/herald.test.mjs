@@ -137,6 +137,19 @@ test('recovered=false surfaces and the subscription continues live from the new 
   herald.close();
 });
 
+test('a drain\'s suggested delay replaces the backoff before reconnecting', async () => {
+  const { herald, states } = client();
+  await until(() => FakeWebSocket.last);
+  FakeWebSocket.last.accept();
+  const started = Date.now();
+  FakeWebSocket.last.deliver({ disconnect: { code: 1001, reason: 'shutdown', reconnectAfterMs: 150 } });
+  assert.equal(states.at(-1).state, 'disconnected');
+  assert.equal(states.at(-1).delayMs, 150);
+  await until(() => FakeWebSocket.sockets.length === 2);
+  assert.ok(Date.now() - started >= 140, `reconnected after ${Date.now() - started} ms`);
+  herald.close();
+});
+
 test('4401 stops reconnecting without getToken', async () => {
   const { herald, states, errors } = client({ token: 'expired' });
   await until(() => FakeWebSocket.last);
