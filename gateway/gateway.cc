@@ -388,39 +388,58 @@ void Gateway::StopClusterAdmin() {
   stopped.WaitForNotification();
 }
 
-void Gateway::CloseClientsForDrain() {
+void Gateway::CloseClientsForDrain(absl::Time deadline) {
   if (config_.drain_window <= absl::ZeroDuration()) {
     client_registry_->ForEach([](Client& client) { client.Disconnect(kDisconnectShutdown); });
     return;
   }
   // The clients there now; one that becomes live later is closed at once (Client::OnConnected).
+  // Shared with the loops: one that answers after the deadline finds it still there.
   struct Listed {
     std::weak_ptr<Client> client;
     boost::asio::io_context* loop;
   };
-  absl::Mutex mutex;
-  std::vector<Listed> clients;
-  absl::Notification listed;
+  struct Listing {
+    absl::Mutex mutex;
+    std::vector<Listed> clients ABSL_GUARDED_BY(mutex);
+    absl::Notification done;
+  };
+  auto listing = std::make_shared<Listing>();
   client_registry_->ForEach(
-      [&](Client& client) {
-        absl::MutexLock lock(&mutex);
-        clients.push_back({client.weak_from_this(), &client.loop()});
+      [listing](Client& client) {
+        absl::MutexLock lock(&listing->mutex);
+        listing->clients.push_back({client.weak_from_this(), &client.loop()});
       },
-      [&listed] { listed.Notify(); });
-  listed.WaitForNotification();
+      [listing] { listing->done.Notify(); });
+  if (!listing->done.WaitForNotificationWithDeadline(deadline)) {
+    LogWarning("drain: the event loops did not list their clients in time");
+  }
+  std::vector<Listed> clients;
+  {
+    absl::MutexLock lock(&listing->mutex);
+    clients = std::move(listing->clients);
+  }
   // A random order: a topic's or a user's clients do not all go in the same moment.
   std::mt19937_64 random(std::random_device{}());
   std::shuffle(clients.begin(), clients.end(), random);
   absl::Duration most_delay = std::min(kMostReconnectDelay, config_.drain_window);
-  std::uniform_int_distribution<int64_t> delay_ms(0, absl::ToInt64Milliseconds(most_delay));
+  std::uniform_int_distribution<int64_t> delay_ms(1, absl::ToInt64Milliseconds(most_delay));
   LogInfo(absl::StrCat("draining: closing ", clients.size(), " clients over ",
                        absl::FormatDuration(config_.drain_window)));
+  // The last closes leave the clients a second of the shutdown timeout to leave.
   absl::Time start = absl::Now();
+  absl::Duration window =
+      std::max(absl::ZeroDuration(),
+               std::min(config_.drain_window, deadline - absl::Seconds(1) - start));
   for (size_t i = 0; i < clients.size(); ++i) {
-    absl::Time due = start + config_.drain_window * static_cast<double>(i) /
-                                 static_cast<double>(clients.size());
+    absl::Time due =
+        start + window * static_cast<double>(i) / static_cast<double>(clients.size());
     // Clients due within a few milliseconds go together: no sleep per client.
-    if (absl::Duration wait = due - absl::Now(); wait > absl::Milliseconds(2)) absl::SleepFor(wait);
+    if (absl::Duration wait = due - absl::Now(); wait > absl::Milliseconds(2)) {
+      // Every listed client left on its own: nothing to wait for.
+      if (client_registry_->count() == 0) break;
+      absl::SleepFor(wait);
+    }
     Disconnect disconnect = kDisconnectShutdown;
     disconnect.reconnect_after = absl::Milliseconds(delay_ms(random));
     boost::asio::post(*clients[i].loop, [client = std::move(clients[i].client), disconnect] {
@@ -436,7 +455,7 @@ void Gateway::Drain() {
   draining_.store(true);
   publisher_service_->DrainStreams();
   // Every client, whether or not it follows a topic yet.
-  CloseClientsForDrain();
+  CloseClientsForDrain(deadline);
   while (client_registry_->count() > 0 && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(10));
   }

@@ -52,7 +52,8 @@ class Gateway {
   void Drain();
   // Closes every client with 1001: all at once, or, with --drain_window, spread evenly over it
   // in a random order, each asked to wait up to kMostReconnectDelay before reconnecting.
-  void CloseClientsForDrain();
+  // Closing ends by `deadline`: what is left then is closed at once.
+  void CloseClientsForDrain(absl::Time deadline);
   // Detaches the cluster admin from the hub, on its loop (before the loops stop).
   void StopClusterAdmin();
   // SIGHUP: re-reads the JWT keys, publisher keys, TLS certificates, topic rules and static

@@ -151,7 +151,7 @@ ABSL_FLAG(absl::Duration, shutdown_timeout, absl::Seconds(10),
 ABSL_FLAG(absl::Duration, drain_window, absl::ZeroDuration(),
           "On SIGTERM, clients are closed spread evenly over this long (each asked to wait up "
           "to 1 s more before reconnecting), so they do not all reconnect elsewhere at once; "
-          "0: all at once. Shorter than --shutdown_timeout.");
+          "0: all at once. At least 1s shorter than --shutdown_timeout.");
 ABSL_FLAG(absl::Duration, ws_ping_interval, absl::Seconds(25),
           "Idle WebSocket connections are pinged this often; a peer silent for two intervals is "
           "closed.");
@@ -602,10 +602,11 @@ absl::StatusOr<Config> ConfigFromFlags() {
     if (absl::Status status = PositiveDuration(name, value); !status.ok()) return status;
   }
   config.drain_window = absl::GetFlag(FLAGS_drain_window);
+  // The clients closed last still need time to read what is left and leave.
   if (config.drain_window < absl::ZeroDuration() ||
-      config.drain_window >= config.shutdown_timeout) {
+      config.drain_window + absl::Seconds(1) > config.shutdown_timeout) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--drain_window must be at least 0 and shorter than --shutdown_timeout (",
+        "--drain_window must be at least 0 and leave at least 1s of --shutdown_timeout (",
         absl::FormatDuration(config.shutdown_timeout),
         "): the clients closed last still need time to leave"));
   }

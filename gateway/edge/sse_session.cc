@@ -223,10 +223,12 @@ bool SseSession::Close(const Disconnect& disconnect) {
   closing_ = disconnect;
   if (disconnect.code == kDisconnectSlowConsumer.code) queue_.DropPending();
   int64_t reconnect_after_ms = absl::ToInt64Milliseconds(disconnect.reconnect_after);
-  // An EventSource waits `retry:` before it reconnects: the suggested delay, for every client.
+  // An EventSource waits `retry:` before it reconnects, and keeps that wait for later
+  // reconnects: the usual --sse_retry plus the suggested delay, never less than before.
   if (reconnect_after_ms > 0) {
-    queue_.PushLastWords(
-        std::make_shared<std::string>(absl::StrCat("retry: ", reconnect_after_ms, "\n\n")));
+    queue_.PushLastWords(std::make_shared<std::string>(absl::StrCat(
+        "retry: ", absl::ToInt64Milliseconds(context_.config.sse_retry) + reconnect_after_ms,
+        "\n\n")));
   }
   queue_.PushLastWords(std::make_shared<std::string>(SseControlFrame(
       "herald.disconnect",

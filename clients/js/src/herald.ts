@@ -712,8 +712,11 @@ export class Herald {
       this.setState({ state: 'closed', transport: this.transport, error });
       return;
     }
-    // A draining gateway spreads its clients' reconnects: its suggestion replaces the backoff.
-    this.scheduleReconnect(error, fallback ? 0 : reconnectAfterMs, fallback);
+    // A draining gateway spreads its clients' reconnects: its suggestion replaces the backoff,
+    // within the backoff's ceiling.
+    const suggested =
+      reconnectAfterMs === undefined ? undefined : Math.min(reconnectAfterMs, this.backoff.maxDelayMs);
+    this.scheduleReconnect(error, fallback ? 0 : suggested, fallback);
   }
 
   /** Why a connection that never came up failed, asked over plain HTTP (a browser hides the

@@ -137,8 +137,8 @@ test('recovered=false surfaces and the subscription continues live from the new 
   herald.close();
 });
 
-test('a drain\'s suggested delay replaces the backoff before reconnecting', async () => {
-  const { herald, states } = client();
+test('a drain\'s suggested delay replaces the backoff before reconnecting, within its ceiling', async () => {
+  const { herald, states } = client({ backoff: { ...fast, maxDelayMs: 1000 } });
   await until(() => FakeWebSocket.last);
   FakeWebSocket.last.accept();
   const started = Date.now();
@@ -147,6 +147,10 @@ test('a drain\'s suggested delay replaces the backoff before reconnecting', asyn
   assert.equal(states.at(-1).delayMs, 150);
   await until(() => FakeWebSocket.sockets.length === 2);
   assert.ok(Date.now() - started >= 140, `reconnected after ${Date.now() - started} ms`);
+  // A suggestion past the backoff's ceiling waits the ceiling.
+  FakeWebSocket.last.accept();
+  FakeWebSocket.last.deliver({ disconnect: { code: 1001, reason: 'shutdown', reconnectAfterMs: 4000000000 } });
+  assert.equal(states.at(-1).delayMs, 1000);
   herald.close();
 });
 
