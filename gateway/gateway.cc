@@ -411,7 +411,8 @@ void Gateway::CloseClientsForDrain(absl::Time deadline) {
         listing->clients.push_back({client.weak_from_this(), &client.loop()});
       },
       [listing] { listing->done.Notify(); });
-  if (!listing->done.WaitForNotificationWithDeadline(deadline)) {
+  // The last second of the deadline is the clients' to leave.
+  if (!listing->done.WaitForNotificationWithDeadline(deadline - absl::Seconds(1))) {
     LogWarning("drain: the event loops did not list their clients in time");
   }
   std::vector<Listed> clients;
@@ -423,14 +424,15 @@ void Gateway::CloseClientsForDrain(absl::Time deadline) {
   std::mt19937_64 random(std::random_device{}());
   std::shuffle(clients.begin(), clients.end(), random);
   absl::Duration most_delay = std::min(kMostReconnectDelay, config_.drain_window);
-  std::uniform_int_distribution<int64_t> delay_ms(1, absl::ToInt64Milliseconds(most_delay));
-  LogInfo(absl::StrCat("draining: closing ", clients.size(), " clients over ",
-                       absl::FormatDuration(config_.drain_window)));
+  std::uniform_int_distribution<int64_t> delay_ms(
+      1, std::max<int64_t>(1, absl::ToInt64Milliseconds(most_delay)));
   // The last closes leave the clients a second of the shutdown timeout to leave.
   absl::Time start = absl::Now();
   absl::Duration window =
       std::max(absl::ZeroDuration(),
                std::min(config_.drain_window, deadline - absl::Seconds(1) - start));
+  LogInfo(absl::StrCat("draining: closing ", clients.size(), " clients over ",
+                       absl::FormatDuration(window)));
   for (size_t i = 0; i < clients.size(); ++i) {
     absl::Time due =
         start + window * static_cast<double>(i) / static_cast<double>(clients.size());

@@ -604,7 +604,8 @@ absl::StatusOr<Config> ConfigFromFlags() {
   config.drain_window = absl::GetFlag(FLAGS_drain_window);
   // The clients closed last still need time to read what is left and leave.
   if (config.drain_window < absl::ZeroDuration() ||
-      config.drain_window + absl::Seconds(1) > config.shutdown_timeout) {
+      (config.drain_window > absl::ZeroDuration() &&
+       config.drain_window + absl::Seconds(1) > config.shutdown_timeout)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--drain_window must be at least 0 and leave at least 1s of --shutdown_timeout (",
         absl::FormatDuration(config.shutdown_timeout),

@@ -8,7 +8,7 @@ build=$(cd "$1" && pwd)
 work=$(mktemp -d)
 herald_pid=
 cleanup() {
-  [[ -n $herald_pid ]] && kill "$herald_pid" 2>/dev/null || true
+  [[ -n $herald_pid ]] && kill -KILL "$herald_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -47,8 +47,9 @@ done
 grep -q '^AmbientCapabilities=$' "$unit" || fail "the unit grants capabilities by default"
 sed "s|/usr/bin/herald|$work/root/usr/bin/herald|" "$unit" > "$work/herald.service"
 verify=$(systemd-analyze verify "$work/herald.service" 2>&1) || fail "systemd-analyze verify: $verify"
-grep -v "Failed to \(connect\|prepare\)\|^$" <<<"$verify" | grep -qi "herald.service" &&
+if grep -v "Failed to \(connect\|prepare\)\|^$" <<<"$verify" | grep -i "herald.service" >/dev/null; then
   fail "systemd-analyze verify: $verify"
+fi
 
 # The packaged binary with the packaged flags (ports moved to free ones) until /readyz answers.
 "$work/root/usr/bin/herald" --flagfile="$work/root/etc/herald/herald.flags" \
@@ -68,6 +69,8 @@ done
   fail "/herald.js is not served from /usr/share/herald/web"
 head -1 "$work/herald.log" | grep -q '^{"time":' || fail "the log is not JSON: $(head -1 "$work/herald.log")"
 kill -TERM "$herald_pid"
+for _ in $(seq 200); do kill -0 "$herald_pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$herald_pid" 2>/dev/null && fail "herald still runs 20 s after SIGTERM"
 wait "$herald_pid" || fail "herald did not exit 0 on SIGTERM"
 herald_pid=
 echo "PASS"
