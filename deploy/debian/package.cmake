@@ -40,7 +40,12 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # Dependencies as dpkg-shlibdeps finds them in the binaries.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_STRIP_FILES ON)
-set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA "${herald_debian_dir}/conffiles")
+# The conffile, and what dh_installsystemd would do: enable and start the unit on install,
+# restart it on upgrade, stop it before removal, forget it on purge.
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA "${herald_debian_dir}/conffiles"
+    "${herald_debian_dir}/postinst" "${herald_debian_dir}/prerm" "${herald_debian_dir}/postrm")
+# deb-systemd-helper and deb-systemd-invoke.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "init-system-helpers (>= 1.54)")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 # Whatever the packager's umask: the service's dynamic user reads /etc/herald and the web root.
 set(CPACK_INSTALL_DEFAULT_DIRECTORY_PERMISSIONS

@@ -27,8 +27,14 @@ for path in ./usr/bin/herald ./usr/bin/herald-publish ./usr/bin/herald-admin \
 done
 [[ $(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles) == "/etc/herald/herald.flags" ]] ||
   fail "/etc/herald/herald.flags is not a conffile"
+# The unit is enabled and started on install, restarted on upgrade, stopped before removal.
+for script in postinst prerm postrm; do
+  body=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO "./$script") || fail "no $script"
+  sh -n <<<"$body" || fail "$script does not parse"
+  grep -q "herald.service" <<<"$body" || fail "$script does not handle herald.service"
+done
 depends=$(dpkg-deb --field "$deb" Depends)
-for library in libgrpc++ libprotobuf libssl; do
+for library in libgrpc++ libprotobuf libssl init-system-helpers; do
   grep -q "$library" <<<"$depends" || fail "Depends ($depends) does not name $library"
 done
 
