@@ -325,6 +325,15 @@ void Client::Disconnect(const herald::Disconnect& disconnect) {
   }
 }
 
+void Client::CutOff(const herald::Disconnect& disconnect) {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  context_.metrics.ServerDisconnect(disconnect.code);
+  if (close_code_ == 0) {
+    close_code_ = disconnect.code;
+    close_reason_ = disconnect.reason;
+  }
+}
+
 void Client::ClosedByPeer(uint16_t code) {
   if (close_code_ == 0) {
     close_code_ = code == 0 ? 1005 : code;  // 1005: a close frame without a code.

@@ -108,6 +108,9 @@ class Client final : public Subscriber, public std::enable_shared_from_this<Clie
   // The client closed the connection with `code` (a WebSocket close frame): what its disconnect
   // line says, unless the gateway had closed it first.
   void ClosedByPeer(uint16_t code);
+  // The transport is cutting the connection for `disconnect`'s reason without a word to the
+  // peer (a write stalled past --write_timeout): counted and logged as that close.
+  void CutOff(const herald::Disconnect& disconnect);
 
  private:
   // The connection's "connect" or "disconnect" log line.

@@ -137,7 +137,7 @@ void SseSession::SchedulePing() {
     if (self->queue_.writing() &&
         std::chrono::steady_clock::now() - self->write_started_ >
             absl::ToChronoMilliseconds(self->context_.config.write_timeout)) {
-      self->context_.metrics.ServerDisconnect(kDisconnectSlowConsumer.code);
+      if (self->client_) self->client_->CutOff(kDisconnectSlowConsumer);
       self->EndConnection();
       return;
     }

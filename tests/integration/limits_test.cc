@@ -68,6 +68,10 @@ TEST_F(LimitsTest, AnSseReaderThatStopsReadingOnAQuietTopicIsCut) {
   for (int i = 0; i < 40; ++i) ASSERT_TRUE(PublishForTest("quiet", std::string(150000, 'q')).ok());
   EXPECT_TRUE(WaitForValue([&] { return Metric("herald_connections{transport=\"sse\"}"); }, 1));
   EXPECT_GE(Metric("herald_server_disconnects_total{code=\"4408\"}"), 1);
+  // Its own close says why, in the metrics and in its disconnect line.
+  EXPECT_GE(Metric("herald_disconnects_total{transport=\"sse\",code=\"4408\"}"), 1);
+  EXPECT_TRUE(gateway_->WaitForLogLine("transport=sse", kWait));
+  EXPECT_TRUE(gateway_->WaitForLogLine("code=4408 reason=\"slow consumer\"", kWait));
   EXPECT_TRUE(healthy->WaitFor([&] { return DataEvents(*healthy).size() == 40; }, kWait));
   EXPECT_FALSE(healthy->Ended());
 }
