@@ -92,62 +92,57 @@ void Gateway::CollectMetrics(PrometheusText& text) {
               "From a publish accepted to its event written to a subscriber's socket (to the "
               "millisecond; at most one event timed per connection and write).");
   lag.Write(text, "herald_delivery_lag_seconds");
-  text.Family("herald_delivery_lag_current_seconds", "gauge",
+  text.Single("herald_delivery_lag_current_seconds", "gauge",
               "The delivery lag --max_delivery_lag acts on: the longest any loop's events wait "
-              "to be handed out or, on a loop behind on its writes, to be written.");
-  text.Sample("herald_delivery_lag_current_seconds", {},
+              "to be handed out or, on a loop behind on its writes, to be written.",
               absl::ToDoubleSeconds(hub_->DeliveryLag()));
   if (config_.max_delivery_lag > absl::ZeroDuration()) {
-    text.Family("herald_delivery_lag_limit_seconds", "gauge",
-                "--max_delivery_lag: past it, publishes are refused as overloaded.");
-    text.Sample("herald_delivery_lag_limit_seconds", {},
+    text.Single("herald_delivery_lag_limit_seconds", "gauge",
+                "--max_delivery_lag: past it, publishes are refused as overloaded.",
                 absl::ToDoubleSeconds(config_.max_delivery_lag));
   }
-  text.Family("herald_queued_bytes", "gauge",
+  text.Single("herald_queued_bytes", "gauge",
               "Bytes waiting in subscribers' connection queues (each connection's share is "
-              "counted in steps of 64 KiB).");
-  text.Sample("herald_queued_bytes", queued);
-  text.Family("herald_followed_topics", "gauge", "Topics this node's clients follow.");
-  text.Sample("herald_followed_topics", uint64_t{hub_->followed_topic_count()});
+              "counted in steps of 64 KiB).",
+              queued);
+  text.Single("herald_followed_topics", "gauge", "Topics this node's clients follow.",
+              uint64_t{hub_->followed_topic_count()});
   if (config_.max_connections > 0) {
-    text.Family("herald_connections_limit", "gauge", "--max_connections.");
-    text.Sample("herald_connections_limit", uint64_t{config_.max_connections});
+    text.Single("herald_connections_limit", "gauge", "--max_connections.",
+                uint64_t{config_.max_connections});
   }
 
   Engine::Stats engine = engine_->stats();
-  text.Family("herald_engine_up", "gauge",
-              "1 while the engine accepts publishes (with Redis: every master connected).");
-  text.Sample("herald_engine_up", uint64_t{engine.up ? 1u : 0u});
-  text.Family("herald_engine_errors_total", "counter",
-              "Engine faults: Redis connections lost, commands failed or refused.");
-  text.Sample("herald_engine_errors_total", engine.errors);
-  text.Family("herald_engine_reconnects_total", "counter",
-              "Redis connections made again after one was lost.");
-  text.Sample("herald_engine_reconnects_total", engine.reconnects);
+  text.Single("herald_engine_up", "gauge",
+              "1 while the engine accepts publishes (with Redis: every master connected).",
+              uint64_t{engine.up ? 1u : 0u});
+  text.Single("herald_engine_errors_total", "counter",
+              "Engine faults: Redis connections lost, commands failed or refused.", engine.errors);
+  text.Single("herald_engine_reconnects_total", "counter",
+              "Redis connections made again after one was lost.", engine.reconnects);
   if (engine.topics) {
-    text.Family("herald_topics", "gauge",
-                "Topics the memory engine holds (history, positions, idempotency keys).");
-    text.Sample("herald_topics", *engine.topics);
+    text.Single("herald_topics", "gauge",
+                "Topics the memory engine holds (history, positions, idempotency keys).",
+                *engine.topics);
     if (config_.max_topics > 0) {
-      text.Family("herald_topics_limit", "gauge", "--max_topics.");
-      text.Sample("herald_topics_limit", uint64_t{config_.max_topics});
+      text.Single("herald_topics_limit", "gauge", "--max_topics.", uint64_t{config_.max_topics});
     }
   }
   if (engine.history_events && engine.history_bytes) {
-    text.Family("herald_history_events", "gauge", "Events the memory engine keeps in history.");
-    text.Sample("herald_history_events", *engine.history_events);
-    text.Family("herald_history_bytes", "gauge",
-                "Bytes the memory engine's history holds (payloads and their bookkeeping).");
-    text.Sample("herald_history_bytes", *engine.history_bytes);
+    text.Single("herald_history_events", "gauge", "Events the memory engine keeps in history.",
+                *engine.history_events);
+    text.Single("herald_history_bytes", "gauge",
+                "Bytes the memory engine's history holds (payloads and their bookkeeping).",
+                *engine.history_bytes);
     if (config_.max_history_bytes > 0) {
-      text.Family("herald_history_bytes_limit", "gauge", "--max_history_bytes.");
-      text.Sample("herald_history_bytes_limit", uint64_t{config_.max_history_bytes});
+      text.Single("herald_history_bytes_limit", "gauge", "--max_history_bytes.",
+                  uint64_t{config_.max_history_bytes});
     }
   }
   if (int64_t expiry = tls_context_ ? tls_context_->CertificateExpiry() : 0; expiry != 0) {
-    text.Family("herald_tls_certificate_expiry_timestamp_seconds", "gauge",
-                "When the HTTP port's certificate expires (its notAfter), in Unix seconds.");
-    text.Sample("herald_tls_certificate_expiry_timestamp_seconds", {}, expiry);
+    text.Single("herald_tls_certificate_expiry_timestamp_seconds", "gauge",
+                "When the HTTP port's certificate expires (its notAfter), in Unix seconds.",
+                expiry);
   }
 }
 

@@ -25,6 +25,12 @@ class PrometheusText {
   void Sample(std::string_view name, Labels labels, uint64_t value);
   void Sample(std::string_view name, Labels labels, int64_t value);
   void Sample(std::string_view name, uint64_t value) { Sample(name, {}, value); }
+  // A family of one unlabelled sample: its HELP and TYPE lines, then the sample.
+  template <typename Value>
+  void Single(std::string_view name, std::string_view type, std::string_view help, Value value) {
+    Family(name, type, help);
+    Sample(name, {}, value);
+  }
 
   const std::string& text() const { return text_; }
   std::string Take() { return std::move(text_); }
