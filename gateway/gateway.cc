@@ -155,6 +155,7 @@ std::unique_ptr<Engine> Gateway::MakeEngine() {
     options.rules = topic_rules_;
     options.idempotency_window = config_.idempotency_window;
     options.timeout = config_.redis_timeout;
+    options.wait_replicas = config_.redis_wait_replicas;
     return std::make_unique<RedisEngine>(*hub_, std::move(options));
   }
   MemoryEngineOptions options;

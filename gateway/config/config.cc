@@ -35,6 +35,10 @@ ABSL_FLAG(std::string, broker, "memory",
 ABSL_FLAG(absl::Duration, redis_timeout, absl::Seconds(5),
           "Redis engine: how long connecting or any reply may take before the connection is "
           "dropped and made again (publishes meanwhile fail with UNAVAILABLE).");
+ABSL_FLAG(int, redis_wait_replicas, 0,
+          "Redis engine: a publish is acknowledged only once this many replicas have it "
+          "(WAIT, at most half of --redis_timeout; fewer: UNAVAILABLE), so that it survives a "
+          "failover. 0: once the master has it.");
 ABSL_FLAG(std::string, node, "", "Node name reported to clients (default: the host name).");
 ABSL_FLAG(int, threads, 0, "Event loop threads (0: one per core).");
 ABSL_FLAG(int64_t, history_size, 1000, "Events kept per topic (0 turns history off).");
@@ -509,6 +513,13 @@ absl::StatusOr<Config> ConfigFromFlags() {
     config.redis = *std::move(redis);
   }
   config.redis_timeout = absl::GetFlag(FLAGS_redis_timeout);
+  config.redis_wait_replicas = absl::GetFlag(FLAGS_redis_wait_replicas);
+  if (config.redis_wait_replicas < 0 || config.redis_wait_replicas > 100) {
+    return absl::InvalidArgumentError("--redis_wait_replicas must be 0..100");
+  }
+  if (config.redis_wait_replicas > 0 && !config.redis) {
+    return absl::InvalidArgumentError("--redis_wait_replicas needs --broker=redis://...");
+  }
   config.node = absl::GetFlag(FLAGS_node);
   if (config.node.empty()) config.node = HostName();
 

@@ -31,6 +31,7 @@ struct Config {
   // Set when --broker is a Redis address.
   std::optional<RedisAddress> redis;
   absl::Duration redis_timeout = absl::Seconds(5);
+  int redis_wait_replicas = 0;  // Replicas a publish must reach before it is acknowledged.
   std::string node;  // Name reported to clients; the host name by default.
   int threads = 1;
   size_t history_size = 1000;

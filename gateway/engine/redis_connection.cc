@@ -46,13 +46,28 @@ absl::string_view ReplyText(const redisReply& reply) {
   return {};
 }
 
-std::optional<int> RedisMajorVersion(absl::string_view info) {
+std::optional<absl::string_view> InfoField(absl::string_view info, absl::string_view name) {
   for (absl::string_view line : absl::StrSplit(info, '\n')) {
-    if (!absl::ConsumePrefix(&line, "redis_version:")) continue;
-    int major = 0;
-    if (absl::SimpleAtoi(line.substr(0, line.find('.')), &major)) return major;
+    line = absl::StripSuffix(line, "\r");
+    if (absl::ConsumePrefix(&line, name) && absl::ConsumePrefix(&line, ":")) return line;
   }
   return std::nullopt;
+}
+
+std::optional<int> RedisMajorVersion(absl::string_view info) {
+  std::optional<absl::string_view> version = InfoField(info, "redis_version");
+  int major = 0;
+  if (version && absl::SimpleAtoi(version->substr(0, version->find('.')), &major)) return major;
+  return std::nullopt;
+}
+
+std::optional<std::string> RedisServerId(absl::string_view info_server,
+                                         absl::string_view info_replication) {
+  std::optional<absl::string_view> run_id = InfoField(info_server, "run_id");
+  std::optional<absl::string_view> replid = InfoField(info_replication, "master_replid");
+  if (!run_id || !replid || run_id->empty() || replid->empty()) return std::nullopt;
+  // 32 bits of each random id: enough to tell one process and history from another.
+  return absl::StrCat(run_id->substr(0, 8), ".", replid->substr(0, 8));
 }
 
 absl::Status ReplyError(const redisReply& reply) {
@@ -125,39 +140,85 @@ void RedisConnection::OnConnected() {
 
 void RedisConnection::Handshake() {
   // Each step's reply is checked; the connection is ready after the last one.
-  std::vector<std::vector<std::string>> steps;
+  struct Step {
+    std::vector<std::string> command;
+    // Reads the reply (an error reply was refused already); an error closes the connection.
+    std::function<absl::Status(absl::string_view reply)> check;
+  };
+  std::vector<Step> steps;
   if (!options_.password.empty()) {
     if (options_.username.empty()) {
-      steps.push_back({"AUTH", options_.password});
+      steps.push_back({{"AUTH", options_.password}, nullptr});
     } else {
-      steps.push_back({"AUTH", options_.username, options_.password});
+      steps.push_back({{"AUTH", options_.username, options_.password}, nullptr});
     }
   }
-  if (options_.database != 0) steps.push_back({"SELECT", std::to_string(options_.database)});
-  steps.push_back({"INFO", "server"});
+  if (options_.database != 0) {
+    steps.push_back({{"SELECT", std::to_string(options_.database)}, nullptr});
+  }
+  auto info_server = std::make_shared<std::string>();
+  steps.push_back({{"INFO", "server"}, [info_server](absl::string_view reply) {
+                     // Sharded pub/sub (SSUBSCRIBE, SPUBLISH) came with Redis 7.
+                     std::optional<int> major = RedisMajorVersion(reply);
+                     if (!major || *major < 7) {
+                       return absl::FailedPreconditionError(absl::StrCat(
+                           "Redis 7 or later is needed (sharded pub/sub); this server is ",
+                           major ? absl::StrCat("version ", *major) : "unknown"));
+                     }
+                     *info_server = std::string(reply);
+                     return absl::OkStatus();
+                   }});
+  steps.push_back({{"INFO", "replication"}, [this, info_server](absl::string_view reply) {
+                     return AdoptReplicationInfo(*info_server, reply);
+                   }});
   for (size_t i = 0; i < steps.size(); ++i) {
     bool last = i + 1 == steps.size();
-    std::string name = steps[i][0];
-    std::vector<absl::string_view> args(steps[i].begin(), steps[i].end());
-    Send(args, [self = shared_from_this(), last, name](absl::StatusOr<RedisReply> reply) {
+    std::string name = steps[i].command[0];
+    std::vector<absl::string_view> args(steps[i].command.begin(), steps[i].command.end());
+    Send(args, [self = shared_from_this(), last, name,
+                check = std::move(steps[i].check)](absl::StatusOr<RedisReply> reply) {
       if (!reply.ok()) return;  // Closed already.
-      if (absl::Status error = ReplyError(**reply); !error.ok()) {
+      absl::Status error = ReplyError(**reply);
+      if (error.ok() && check) error = check(ReplyText(**reply));
+      if (!error.ok()) {
         self->Close(Unavailable(self->options_.endpoint, absl::StrCat(name, ": ", error.message())));
         return;
       }
       if (!last) return;
-      // Sharded pub/sub (SSUBSCRIBE, SPUBLISH) came with Redis 7.
-      std::optional<int> major = RedisMajorVersion(ReplyText(**reply));
-      if (!major || *major < 7) {
-        self->Close(Unavailable(self->options_.endpoint,
-                                "Redis 7 or later is needed (sharded pub/sub); this server is " +
-                                    (major ? "version " + std::to_string(*major) : "unknown")));
-        return;
-      }
       self->ready_ = true;
       if (self->handlers_.ready) self->handlers_.ready();
     });
   }
+}
+
+absl::Status RedisConnection::AdoptReplicationInfo(absl::string_view info_server,
+                                                   absl::string_view info_replication) {
+  // Writes go to a master only: a replica refuses them, and one promoted while connected
+  // would keep the id it had as a replica.
+  std::optional<absl::string_view> role = InfoField(info_replication, "role");
+  if (role != "master") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "not a master (role:", role.value_or("unknown"), "); waiting for the address to lead to one"));
+  }
+  std::optional<std::string> id = RedisServerId(info_server, info_replication);
+  if (!id) return absl::FailedPreconditionError("INFO names no run_id or master_replid");
+  server_id_ = *std::move(id);
+  run_id_line_ = absl::StrCat("run_id:", *InfoField(info_server, "run_id"));
+  return absl::OkStatus();
+}
+
+void RedisConnection::RefreshServerId() {
+  if (id_refresh_sent_) return;
+  id_refresh_sent_ = true;
+  Send({"INFO", "replication"}, [self = shared_from_this()](absl::StatusOr<RedisReply> reply) {
+    self->id_refresh_sent_ = false;
+    if (!reply.ok()) return;  // Closed already.
+    absl::Status error = ReplyError(**reply);
+    if (error.ok()) error = self->AdoptReplicationInfo(self->run_id_line_, ReplyText(**reply));
+    if (!error.ok()) {
+      self->Close(Unavailable(self->options_.endpoint, absl::StrCat("INFO: ", error.message())));
+    }
+  });
 }
 
 void RedisConnection::Send(const std::vector<absl::string_view>& args, ReplyCallback done) {
@@ -259,6 +320,10 @@ void RedisConnection::Tick() {
     // An idle subscriber connection is pinged, so a dead server is noticed.
     if (now - last_read_ >= absl::FromChrono(kTick)) Send({"PING"}, nullptr);
   }
+  // A master's replication id also changes while it runs (an hour after its last replica left,
+  // it drops its backlog and takes a new one): every node learns it within a tick, so they
+  // do not take turns starting topics over with two ids for one server.
+  if (ready_ && !handlers_.push) RefreshServerId();
   timer_.expires_after(kTick);
   timer_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
     if (!error) self->Tick();

@@ -67,6 +67,9 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   void CloseWhenAnswered(const absl::Status& why);
 
   bool ready() const { return ready_; }
+  // Once ready: which server process and replication history this is (RedisServerId); a
+  // restart or a promotion gives another.
+  const std::string& server_id() const { return server_id_; }
   const RedisEndpoint& endpoint() const { return options_.endpoint; }
 
  private:
@@ -83,6 +86,11 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   void Read();
   void OnReply(RedisReply reply);
   void Tick();
+  // Checks that the server is a master and takes its id (server_id).
+  absl::Status AdoptReplicationInfo(absl::string_view info_server,
+                                    absl::string_view info_replication);
+  // Reads the id again (commands connections, each tick).
+  void RefreshServerId();
   void Fail(ReplyCallback done, const absl::Status& status);
 
   boost::asio::io_context& io_;
@@ -98,6 +106,9 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   bool flush_posted_ = false;
   bool writing_now_ = false;
   bool ready_ = false;
+  std::string server_id_;
+  std::string run_id_line_;  // "run_id:..." as the handshake read it (it does not change).
+  bool id_refresh_sent_ = false;
   bool closed_ = false;
   std::optional<absl::Status> close_when_answered_;
   absl::Time opened_;
@@ -107,8 +118,15 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
 
 // The text of a bulk or status reply (empty for other types).
 absl::string_view ReplyText(const redisReply& reply);
+// A field of an `INFO` answer ("redis_version" -> "7.0.15"), if it is there.
+std::optional<absl::string_view> InfoField(absl::string_view info, absl::string_view name);
 // The major version in an `INFO server` answer (redis_version:7.0.15 -> 7).
 std::optional<int> RedisMajorVersion(absl::string_view info);
+// Tells one master from another: from its `run_id` (new at each start) and its replication id
+// (`master_replid`, new when a replica is promoted), as `INFO server` and `INFO replication`
+// give them. A topic last written under another id may have lost acknowledged writes.
+std::optional<std::string> RedisServerId(absl::string_view info_server,
+                                         absl::string_view info_replication);
 // A Redis error reply as a status with its message: UNAVAILABLE for errors that pass (worth a
 // retry), INTERNAL for others; OK for any other reply.
 absl::Status ReplyError(const redisReply& reply);

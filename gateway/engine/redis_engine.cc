@@ -29,10 +29,15 @@ constexpr int kFillAttempts = 25;
 
 // KEYS: meta, log, and the idempotency key when there is one.
 // ARGV: channel, event bytes (no epoch, offset or time), epoch for a new topic, ephemeral (1/0),
-//       history size, history TTL ms, meta TTL ms, idempotency window ms, has a key (1/0).
+//       history size, history TTL ms, meta TTL ms, idempotency window ms, has a key (1/0),
+//       the server's id (RedisServerId), the ids of the cluster's other masters.
 // Returns {epoch, offset, repeated (1/0)}. The event published and kept is the given bytes with
 // the epoch (field 3), time (field 8, Redis' clock) and offset (field 2) appended: protobuf
 // fields concatenate, so it is the whole Event, encoded once here and read as is by every node.
+// A topic last written by a server that is gone (a restarted Redis, a master replaced by its
+// replica) starts a new epoch: that server may have acknowledged writes this one never got, and
+// their offsets must not be given again to other events. One written by another live master
+// (its slot was moved here, keys and all) goes on.
 constexpr char kPublishScript[] = R"lua(
 local meta, log, idem = KEYS[1], KEYS[2], KEYS[3]
 local function varint(n)
@@ -47,9 +52,19 @@ end
 if ARGV[9] == '1' then
   local seen = redis.call('GET', idem)
   if seen then
+    -- Written again (same value and TTL), so that a WAIT after this answer also covers the
+    -- first publish, made on another connection.
+    redis.call('SET', idem, seen, 'KEEPTTL')
     local colon = string.find(seen, ':', 1, true)
     return {string.sub(seen, 1, colon - 1), tonumber(string.sub(seen, colon + 1)), 1}
   end
+end
+local writer = redis.call('HGET', meta, 'server')
+if writer ~= ARGV[10] then
+  local live = not writer
+  for i = 11, #ARGV do live = live or writer == ARGV[i] end
+  if not live then redis.call('HSET', meta, 'epoch', ARGV[3], 'offset', 0) end
+  redis.call('HSET', meta, 'server', ARGV[10])
 end
 redis.call('HSETNX', meta, 'epoch', ARGV[3])
 local epoch = redis.call('HGET', meta, 'epoch')
@@ -73,15 +88,17 @@ return {epoch, offset, 0}
 )lua";
 
 // KEYS: meta, log.
-// ARGV: 'since', epoch, offset, epoch for a new topic, meta TTL ms: the events after that
-//       position when the log still holds every one of them (a new topic is created);
-//    or 'position', '', '', epoch for a new topic, meta TTL ms: no events (a new topic is
+// ARGV: 'since', epoch, offset, epoch for a new topic, meta TTL ms, the server's id: the events
+//       after that position when the log still holds every one of them (a new topic is
 //       created);
+//    or 'position', '', '', epoch for a new topic, meta TTL ms, the server's id: no events (a
+//       new topic is created);
 //    or 'latest', '', count: the last `count` events (nothing is created).
 // Returns {epoch, offset, recovered (1/0), event...}.
 constexpr char kReadScript[] = R"lua(
 local meta, log = KEYS[1], KEYS[2]
 if ARGV[1] ~= 'latest' and redis.call('HSETNX', meta, 'epoch', ARGV[4]) == 1 then
+  redis.call('HSET', meta, 'server', ARGV[6])
   redis.call('PEXPIRE', meta, ARGV[5])
 end
 local position = redis.call('HMGET', meta, 'epoch', 'offset')
@@ -254,23 +271,26 @@ void RedisEngine::Resubscribe() {
 }
 
 void RedisEngine::RunScript(const Script& script, const std::string& topic,
-                            std::vector<std::string> args, RedisConnection::ReplyCallback done) {
+                            std::vector<std::string> args, RedisConnection::ReplyCallback done,
+                            RedisCommandOptions options) {
   std::vector<std::string> command = {"EVALSHA", script.sha1};
   command.insert(command.end(), args.begin(), args.end());
   std::string tag = TagOf(topic);
-  router_.Command(tag, std::move(command),
-                  [this, &script, tag, args = std::move(args), done = std::move(done)](
-                      absl::StatusOr<RedisReply> reply) mutable {
-                    bool unknown_script = reply.ok() && (*reply)->type == REDIS_REPLY_ERROR &&
-                                          absl::StartsWith(ReplyText(**reply), "NOSCRIPT");
-                    if (!unknown_script) {
-                      done(std::move(reply));
-                      return;
-                    }
-                    std::vector<std::string> command = {"EVAL", script.source};
-                    command.insert(command.end(), args.begin(), args.end());
-                    router_.Command(tag, std::move(command), std::move(done));
-                  });
+  router_.Command(
+      tag, std::move(command),
+      [this, &script, tag, args = std::move(args), done = std::move(done),
+       options](absl::StatusOr<RedisReply> reply) mutable {
+        bool unknown_script = reply.ok() && (*reply)->type == REDIS_REPLY_ERROR &&
+                              absl::StartsWith(ReplyText(**reply), "NOSCRIPT");
+        if (!unknown_script) {
+          done(std::move(reply));
+          return;
+        }
+        std::vector<std::string> command = {"EVAL", script.source};
+        command.insert(command.end(), args.begin(), args.end());
+        router_.Command(tag, std::move(command), std::move(done), options);
+      },
+      options);
 }
 
 // Idempotency keys live in Redis with the window as their TTL, bounded by Redis's memory: no
@@ -298,9 +318,13 @@ void RedisEngine::Publish(const herald::v1::PublishRequest& request, const std::
   args.push_back(Millis(std::max(rule.history_ttl, kMinMetaTtl)));
   args.push_back(Millis(options_.idempotency_window));
   args.push_back(key.empty() ? "0" : "1");
-  asio::post(io_, [this, topic = request.topic(), args = std::move(args),
+  RedisCommandOptions options{.append_server_ids = true,
+                                      .wait_replicas = options_.wait_replicas,
+                                      .wait_timeout = options_.timeout / 2};
+  asio::post(io_, [this, topic = request.topic(), args = std::move(args), options,
                    done = std::move(done)]() mutable {
-    RunScript(publish_script_, topic, std::move(args),
+    RunScript(
+        publish_script_, topic, std::move(args),
               [done = std::move(done)](absl::StatusOr<RedisReply> reply) {
                 if (!reply.ok()) {
                   done(reply.status());
@@ -320,7 +344,8 @@ void RedisEngine::Publish(const herald::v1::PublishRequest& request, const std::
                 }
                 done(TopicPosition{std::string(ReplyText(*answer.element[0])),
                                    static_cast<uint64_t>(offset)});
-              });
+              },
+        options);
   });
 }
 
@@ -350,7 +375,8 @@ void RedisEngine::ReadSince(const std::string& topic, const std::optional<TopicP
                 return;
               }
               done(ParseHistory(**reply));
-            });
+            },
+            {.append_server_ids = true});
 }
 
 // Reading creates nothing in Redis that outlives its TTL: no share is kept (`subscriber`).

@@ -37,6 +37,9 @@ struct RedisEngineOptions {
   absl::Duration idempotency_window = absl::Minutes(2);
   // Connecting, and waiting for any reply: past it the connection is dropped and made again.
   absl::Duration timeout = absl::Seconds(5);
+  // Replicas that must have a publish before it is acknowledged (WAIT, at most half of
+  // `timeout`); 0 acknowledges once the master has it.
+  int wait_replicas = 0;
   // Every key and channel starts with this (several gateways may share one Redis).
   std::string prefix = "herald";
 };
@@ -115,7 +118,7 @@ class RedisEngine final : public Engine {
 
   // EVALSHA, or EVAL when the server does not know the script (after a restart or a flush).
   void RunScript(const Script& script, const std::string& topic, std::vector<std::string> args,
-                 RedisConnection::ReplyCallback done);
+                 RedisConnection::ReplyCallback done, RedisCommandOptions options = {});
   // The topic's position, and with `since` the events after it (TopicHistory::recovered).
   void ReadSince(const std::string& topic, const std::optional<TopicPosition>& since,
                  HistoryCallback done);
@@ -134,7 +137,7 @@ class RedisEngine final : public Engine {
   void Deliver(Watch& watch, std::shared_ptr<const EncodedEvent> event);
 
   struct TopicKeys {
-    std::string meta;     // Hash: epoch, offset.
+    std::string meta;     // Hash: epoch, offset, server (the id of the last to write it).
     std::string log;      // Stream of encoded events, entry id = offset.
     std::string channel;  // Sharded pub/sub channel of the encoded events.
     std::string key_prefix;  // + idempotency key: the position of the first publish with it.

@@ -195,17 +195,18 @@ void RedisRouter::UpdateReady() {
 }
 
 void RedisRouter::Command(absl::string_view key, std::vector<std::string> args,
-                          RedisConnection::ReplyCallback done) {
+                          RedisConnection::ReplyCallback done, RedisCommandOptions options) {
   Server* owner = OwnerOf(key);
   if (!owner) {
     asio::post(io_, [done = std::move(done)] { done(Unavailable("the slot map is not known")); });
     return;
   }
-  SendTo(*owner, std::move(args), std::move(done), kMaxRedirects, /*asking=*/false);
+  SendTo(*owner, std::move(args), std::move(done), options, kMaxRedirects, /*asking=*/false);
 }
 
 void RedisRouter::SendTo(Server& server, std::vector<std::string> args,
-                         RedisConnection::ReplyCallback done, int redirects_left, bool asking) {
+                         RedisConnection::ReplyCallback done, const RedisCommandOptions& options,
+                         int redirects_left, bool asking) {
   if (!server.commands_ready()) {
     asio::post(io_, [done = std::move(done), endpoint = Describe(server.endpoint)] {
       done(Unavailable(absl::StrCat("not connected to ", endpoint)));
@@ -214,10 +215,31 @@ void RedisRouter::SendTo(Server& server, std::vector<std::string> args,
   }
   if (asking) server.commands->Send({"ASKING"}, [](absl::StatusOr<RedisReply>) {});
   std::vector<absl::string_view> command(args.begin(), args.end());
-  server.commands->Send(command, [this, &server, args = std::move(args), done = std::move(done),
+  if (options.append_server_ids) {
+    command.push_back(server.commands->server_id());
+    for (const std::unique_ptr<Server>& other : servers_) {
+      if (other.get() != &server && !other->retired && other->commands_ready()) {
+        command.push_back(other->commands->server_id());
+      }
+    }
+  }
+  server.commands->Send(command, [this, &server, connection = server.commands,
+                                  args = std::move(args), done = std::move(done), options,
                                   redirects_left](absl::StatusOr<RedisReply> reply) mutable {
     if (!reply.ok() || ((*reply)->type == REDIS_REPLY_ERROR && !ExpectedError(ReplyText(**reply)))) {
       CountError();
+    }
+    if (reply.ok() && (*reply)->type == REDIS_REPLY_ERROR &&
+        absl::StartsWith(ReplyText(**reply), "READONLY")) {
+      // The master was made a replica (a failover): its address may lead to the new master
+      // once connected again, and a replica is refused until then.
+      connection->Close(Unavailable(absl::StrCat(Describe(server.endpoint), " became a replica")));
+    }
+    if (reply.ok() && (*reply)->type != REDIS_REPLY_ERROR && options.wait_replicas > 0) {
+      server.awaiting_replicas.push_back(
+          {connection, std::make_shared<RedisReply>(*std::move(reply)), std::move(done)});
+      WaitForReplicas(server, options);
+      return;
     }
     if (!reply.ok() || (*reply)->type != REDIS_REPLY_ERROR || !address_.cluster) {
       done(std::move(reply));
@@ -228,9 +250,10 @@ void RedisRouter::SendTo(Server& server, std::vector<std::string> args,
       // A slot being migrated, the command's keys split between the two masters for a moment.
       auto retry = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(20));
       Server* at = &server;
-      retry->async_wait([this, retry, at, args = std::move(args), done = std::move(done),
+      retry->async_wait([this, retry, at, args = std::move(args), done = std::move(done), options,
                          redirects_left](const boost::system::error_code&) mutable {
-        SendTo(*at, std::move(args), std::move(done), redirects_left - 1, /*asking=*/false);
+        SendTo(*at, std::move(args), std::move(done), options, redirects_left - 1,
+               /*asking=*/false);
       });
       return;
     }
@@ -253,8 +276,51 @@ void RedisRouter::SendTo(Server& server, std::vector<std::string> args,
       done(Unavailable(absl::StrCat("redirected to ", Describe(target), ", not connected yet")));
       return;
     }
-    SendTo(next, std::move(args), std::move(done), redirects_left - 1, ask);
+    SendTo(next, std::move(args), std::move(done), options, redirects_left - 1, ask);
   });
+}
+
+void RedisRouter::WaitForReplicas(Server& server, const RedisCommandOptions& options) {
+  if (server.replica_wait_sent || server.awaiting_replicas.empty()) return;
+  std::vector<Server::AwaitingReplicas> group;
+  group.swap(server.awaiting_replicas);
+  // WAIT counts the replicas that have every write made on its connection so far: the
+  // commands that ran on an earlier connection cannot be vouched for.
+  std::erase_if(group, [&](Server::AwaitingReplicas& command) {
+    if (command.connection == server.commands && server.commands_ready()) return false;
+    command.done(Unavailable("the connection that ran the write was lost before replicas "
+                             "confirmed it"));
+    return true;
+  });
+  if (group.empty()) return;
+  server.replica_wait_sent = true;
+  server.commands->Send(
+      {"WAIT", std::to_string(options.wait_replicas),
+       std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(options.wait_timeout)))},
+      [this, &server, group = std::move(group), options](
+          absl::StatusOr<RedisReply> acked) mutable {
+        server.replica_wait_sent = false;
+        absl::Status status;
+        if (!acked.ok() || (*acked)->type != REDIS_REPLY_INTEGER) {
+          CountError();
+          status = Unavailable(absl::StrCat(
+              "could not learn whether replicas have the write: ",
+              acked.ok() ? ReplyText(**acked) : acked.status().message()));
+        } else if ((*acked)->integer < options.wait_replicas) {
+          status = Unavailable(absl::StrCat(
+              "the write reached ", (*acked)->integer, " of the ", options.wait_replicas,
+              " replicas wanted within ", absl::FormatDuration(options.wait_timeout),
+              "; it may not survive a failover"));
+        }
+        for (Server::AwaitingReplicas& command : group) {
+          if (status.ok()) {
+            command.done(std::move(*command.reply));  // The command's own reply.
+          } else {
+            command.done(status);
+          }
+        }
+        WaitForReplicas(server, options);  // Those answered meanwhile.
+      });
 }
 
 void RedisRouter::RefreshSlots() {

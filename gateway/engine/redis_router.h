@@ -23,6 +23,18 @@ namespace herald {
 // The cluster slot of `key`: CRC16 of its hash tag (or of the whole key without one), mod 16384.
 uint16_t RedisSlot(absl::string_view key);
 
+// What a command asks of the server beyond running it.
+struct RedisCommandOptions {
+  // Added as its last arguments: the id of the server it is sent to (RedisConnection::
+  // server_id; after a redirect, the new one's), then those of the cluster's other masters
+  // connected now.
+  bool append_server_ids = false;
+  // Answered once this many replicas have the command's writes (WAIT on the same connection,
+  // at most `wait_timeout`); when fewer do, the answer is UNAVAILABLE.
+  int wait_replicas = 0;
+  absl::Duration wait_timeout = absl::Seconds(1);
+};
+
 // All methods run on the io_context's thread.
 class RedisRouter {
  public:
@@ -48,6 +60,15 @@ class RedisRouter {
     // Each connection was lost at least once (its next ready() is a reconnect).
     bool commands_lost = false;
     bool subscriber_lost = false;
+    // Commands answered and waiting for replicas: one WAIT at a time covers every write made
+    // before it on the connection, so those answered meanwhile wait for the next.
+    struct AwaitingReplicas {
+      std::shared_ptr<RedisConnection> connection;  // That ran it.
+      std::shared_ptr<RedisReply> reply;
+      RedisConnection::ReplyCallback done;
+    };
+    std::vector<AwaitingReplicas> awaiting_replicas;
+    bool replica_wait_sent = false;
   };
 
   // What the engine hears of.
@@ -71,10 +92,12 @@ class RedisRouter {
   // stands for all); null while a cluster's slot map is not known.
   Server* OwnerOf(absl::string_view key);
 
+
   // Sends a command about `key` (and keys of its slot) to their owner's commands connection. A
-  // cluster's MOVED and ASK answers are followed (and MOVED reads the slot map again).
+  // cluster's MOVED and ASK answers are followed (and MOVED reads the slot map again). A
+  // READONLY answer (the master became a replica) makes the connection again.
   void Command(absl::string_view key, std::vector<std::string> args,
-               RedisConnection::ReplyCallback done);
+               RedisConnection::ReplyCallback done, RedisCommandOptions options = {});
 
   // Reads a cluster's slot map again, soon (requests made meanwhile are coalesced).
   void RefreshSlots();
@@ -96,7 +119,9 @@ class RedisRouter {
   void OnClosed(Server& server, Role role, const absl::Status& why);
   void UpdateReady();
   void SendTo(Server& server, std::vector<std::string> args, RedisConnection::ReplyCallback done,
-              int redirects_left, bool asking);
+              const RedisCommandOptions& options, int redirects_left, bool asking);
+  // Sends the WAIT for the commands of server.awaiting_replicas, unless one is under way.
+  void WaitForReplicas(Server& server, const RedisCommandOptions& options);
   void ReadSlots(size_t seed);
   absl::Status ApplySlots(const RedisEndpoint& asked, const redisReply& reply);
 

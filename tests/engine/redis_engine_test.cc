@@ -9,6 +9,8 @@
 
 #include <set>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -221,6 +223,156 @@ TEST_F(RedisEngineTest, AGapHistoryNoLongerHoldsIsReportedLostBeforeTheNextEvent
   std::vector<TopicPosition> seen = Positions(sink_b.WaitFor(2));
   ASSERT_GE(seen.size(), 2u);
   EXPECT_EQ(seen.back(), *next);
+}
+
+// A master and its replica, for the failover tests: the engine's Redis is the master.
+class RedisFailoverTest : public RedisEngineTest {
+ protected:
+  void SetUp() override {
+    RedisEngineTest::SetUp();
+    std::string error;
+    replica_ = redis_->StartReplica(&error);
+    ASSERT_NE(replica_, nullptr) << error;
+  }
+
+  std::unique_ptr<RedisEngine> Node(EventSink& sink, int wait_replicas) {
+    RedisEngineOptions options;
+    options.address = *ParseRedisAddress(redis_->url());
+    options.timeout = absl::Seconds(1);
+    options.wait_replicas = wait_replicas;
+    auto engine = std::make_unique<RedisEngine>(sink, options);
+    EXPECT_TRUE(WaitUntil([&] { return engine->ready(); }));
+    return engine;
+  }
+
+  std::unique_ptr<RedisServer> replica_;
+};
+
+TEST_F(RedisFailoverTest, APromotedReplicaThatMissedPublishesStartsANewEpoch) {
+  RecordingSink sink;
+  std::unique_ptr<RedisEngine> engine = Node(sink, /*wait_replicas=*/0);
+  Follow(*engine, "t");
+  absl::StatusOr<TopicPosition> first = Publish(*engine, "t");
+  ASSERT_TRUE(first.ok()) << first.status();
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(Publish(*engine, "t").ok());
+  ASSERT_TRUE(WaitUntil([&] { return redis_->ReplicaHasEverything(); }));
+  // The replica stops following: the next two publishes are acknowledged and delivered, and
+  // the replica never gets them.
+  ASSERT_EQ(replica_->Cli({"REPLICAOF", "NO", "ONE"}), "OK");
+  ASSERT_TRUE(Publish(*engine, "t").ok());
+  absl::StatusOr<TopicPosition> last_before = Publish(*engine, "t");
+  ASSERT_TRUE(last_before.ok());
+  EXPECT_EQ(*last_before, (TopicPosition{first->epoch, 7}));
+  ASSERT_EQ(Positions(sink.WaitFor(7)), Sequence(first->epoch, 1, 7));
+  ASSERT_TRUE(redis_->FailOverTo(*replica_));
+
+  // The replica's topic ends at offset 5: its next publish would have been 6 again, a new event
+  // every follower takes for the 6 it has. It starts a new epoch instead.
+  absl::StatusOr<TopicPosition> after = absl::UnavailableError("not tried");
+  ASSERT_TRUE(WaitUntil([&] {
+    after = Publish(*engine, "t");
+    return after.ok();
+  })) << after.status();
+  EXPECT_NE(after->epoch, first->epoch);
+  EXPECT_EQ(after->offset, 1u);
+  ASSERT_TRUE(WaitUntil([&] { return !sink.events().empty() && sink.events().back().epoch() == after->epoch; }));
+  std::vector<herald::v1::Event> seen = sink.events();
+  EXPECT_EQ(seen.back().offset(), 1u);
+  // A subscriber back from 7 is told it was not recovered, and continues from the new epoch.
+  absl::StatusOr<TopicHistory> recovered = WaitForHistory([&](Engine::HistoryCallback done) {
+    engine->Recover("t", *last_before, "test-subscriber", std::move(done));
+  });
+  ASSERT_TRUE(recovered.ok()) << recovered.status();
+  EXPECT_FALSE(recovered->recovered);
+  EXPECT_EQ(recovered->position, *after);
+  // The new epoch goes on as any other.
+  absl::StatusOr<TopicPosition> next = Publish(*engine, "t");
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(*next, (TopicPosition{after->epoch, 2}));
+}
+
+TEST_F(RedisFailoverTest, AReplicaIsNotUsedUntilItIsPromoted) {
+  RecordingSink sink;
+  RedisEngineOptions options;
+  options.address = *ParseRedisAddress(replica_->url());
+  options.timeout = absl::Seconds(1);
+  RedisEngine engine(sink, options);
+  absl::StatusOr<TopicPosition> refused = Publish(engine, "t");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_FALSE(engine.ready());
+  ASSERT_EQ(replica_->Cli({"REPLICAOF", "NO", "ONE"}), "OK");
+  EXPECT_TRUE(WaitUntil([&] { return engine.ready(); }));
+  EXPECT_TRUE(Publish(engine, "t").ok());
+}
+
+TEST_F(RedisFailoverTest, AMasterMadeAReplicaIsLeftUntilItIsAMasterAgain) {
+  RecordingSink sink;
+  std::unique_ptr<RedisEngine> engine = Node(sink, /*wait_replicas=*/0);
+  absl::StatusOr<TopicPosition> first = Publish(*engine, "t");
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(replica_->Cli({"REPLICAOF", "NO", "ONE"}), "OK");
+  ASSERT_EQ(redis_->Cli({"REPLICAOF", "127.0.0.1", std::to_string(replica_->port())}), "OK");
+  // Its connection is left within a tick, or at the first write it refuses (READONLY).
+  ASSERT_TRUE(WaitUntil([&] { return !engine->ready(); }));
+  EXPECT_EQ(Publish(*engine, "t").status().code(), absl::StatusCode::kUnavailable);
+  ASSERT_EQ(redis_->Cli({"REPLICAOF", "NO", "ONE"}), "OK");
+  ASSERT_TRUE(WaitUntil([&] { return engine->ready(); }));
+  // It has another replication history now: whatever it had, the topic starts over.
+  absl::StatusOr<TopicPosition> again = Publish(*engine, "t");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_NE(again->epoch, first->epoch);
+}
+
+TEST_F(RedisFailoverTest, WithWaitReplicasAnAcknowledgedPublishIsOnTheReplica) {
+  RecordingSink sink;
+  std::unique_ptr<RedisEngine> engine = Node(sink, /*wait_replicas=*/1);
+  // An answer waits for the replica: a frozen one holds it back until it thaws.
+  replica_->Freeze();
+  absl::Notification answered_once;
+  absl::StatusOr<TopicPosition> held = absl::UnknownError("no answer");
+  herald::v1::PublishRequest request;
+  request.set_topic("t");
+  request.set_data("x");
+  engine->Publish(request, "test-publisher", [&](absl::StatusOr<TopicPosition> position) {
+    held = std::move(position);
+    answered_once.Notify();
+  });
+  EXPECT_FALSE(answered_once.WaitForNotificationWithTimeout(absl::Milliseconds(300)));
+  replica_->Thaw();
+  ASSERT_TRUE(answered_once.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ASSERT_TRUE(held.ok()) << held.status();
+  EXPECT_EQ(held->offset, 1u);
+  // Many at once share WAITs, and each is answered.
+  constexpr int kPublishes = 50;
+  std::vector<absl::StatusOr<TopicPosition>> results(kPublishes, absl::UnknownError(""));
+  std::atomic<int> answered{0};
+  for (int i = 0; i < kPublishes; ++i) {
+    engine->Publish(request, "test-publisher", [&, i](absl::StatusOr<TopicPosition> position) {
+      results[i] = std::move(position);
+      answered.fetch_add(1);
+    });
+  }
+  ASSERT_TRUE(WaitUntil([&] { return answered.load() == kPublishes; }));
+  for (const absl::StatusOr<TopicPosition>& result : results) EXPECT_TRUE(result.ok()) << result.status();
+
+  // Without its replica, a publish is refused once WAIT gives up (half the Redis timeout)...
+  ASSERT_EQ(replica_->Cli({"REPLICAOF", "NO", "ONE"}), "OK");
+  absl::Time start = absl::Now();
+  absl::StatusOr<TopicPosition> refused = Publish(*engine, "t", "key-1");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "reached 0 of the 1 replicas"))
+      << refused.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  // ...and its retry, once the replica is back, is answered with the position it took.
+  ASSERT_EQ(replica_->Cli({"REPLICAOF", "127.0.0.1", std::to_string(redis_->port())}), "OK");
+  absl::StatusOr<TopicPosition> retried = absl::UnavailableError("not tried");
+  ASSERT_TRUE(WaitUntil([&] {
+    retried = Publish(*engine, "t", "key-1");
+    return retried.ok();
+  })) << retried.status();
+  EXPECT_EQ(retried->offset, kPublishes + 2u);
+  EXPECT_EQ(replica_->Cli({"HGET", "herald:{t}:meta", "offset"}), std::to_string(kPublishes + 2));
 }
 
 TEST_F(RedisEngineTest, AnUnreachableRedisIsNotReadyAndRefusesPublishes) {

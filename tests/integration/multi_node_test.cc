@@ -453,6 +453,77 @@ TEST_F(MultiNodeTest, ClientsOfANodeThatLostEventsAreToldAndNotRecovered) {
 }
 
 
+// Redis fails over to a replica that missed the last two publishes, which clients already
+// have. The promoted master's topic ends two events earlier, so its next publishes would take
+// those offsets again: a client back from where it was would be told "recovered" and never see
+// them. The topic starts a new epoch instead, and every client sees every new event.
+TEST_F(MultiNodeTest, AfterAFailoverThatLostPublishesNoClientTakesANewEventForOneItHas) {
+  std::string error;
+  std::unique_ptr<RedisServer> replica = redis_->StartReplica(&error);
+  ASSERT_NE(replica, nullptr) << error;
+  Node one = StartNode("one");
+  ASSERT_TRUE(one.process);
+  std::shared_ptr<WsClient> before = ConnectWs(one, "/ws?topic=t");
+  ASSERT_TRUE(before);
+  for (int i = 1; i <= 5; ++i) ASSERT_TRUE(one.Publish("t", absl::StrCat("kept ", i)).ok());
+  ASSERT_TRUE(WaitUntil([&] { return redis_->ReplicaHasEverything(); }));
+  ASSERT_EQ(replica->Cli({"REPLICAOF", "NO", "ONE"}), "OK");  // It misses what follows.
+  for (int i = 6; i <= 7; ++i) ASSERT_TRUE(one.Publish("t", absl::StrCat("lost ", i)).ok());
+  ASSERT_TRUE(before->WaitForEvents(7, kWait));
+  const herald::v1::Event last = before->Events().back();
+  EXPECT_EQ(last.offset(), 7u);
+  before->Close();
+
+  ASSERT_TRUE(redis_->FailOverTo(*replica));
+  ASSERT_TRUE(WaitUntil([&] { return Ready(one.http_port()); }));
+  std::shared_ptr<WsClient> live = ConnectWs(one, "/ws?topic=t");
+  ASSERT_TRUE(live);
+  ASSERT_TRUE(WaitUntil([&] { return one.Publish("t", "new 1").ok(); }));
+  ASSERT_TRUE(one.Publish("t", "new 2").ok());
+  ASSERT_TRUE(live->WaitForEvents(2, kWait));
+  std::vector<herald::v1::Event> events = live->Events();
+  EXPECT_EQ(events[0].data(), "new 1");
+  EXPECT_EQ(events[1].data(), "new 2");
+  EXPECT_NE(events[0].epoch(), last.epoch());
+
+  // A WebSocket client back from offset 7 is told its subscription was not recovered...
+  std::shared_ptr<WsClient> back = ConnectWs(one, "/ws");
+  ASSERT_TRUE(back);
+  herald::v1::ClientMessage subscribe;
+  subscribe.set_id(1);
+  subscribe.mutable_subscribe()->set_topic("t");
+  subscribe.mutable_subscribe()->set_recover(true);
+  subscribe.mutable_subscribe()->set_epoch(last.epoch());
+  subscribe.mutable_subscribe()->set_offset(last.offset());
+  back->Send(subscribe);
+  std::optional<herald::v1::Reply> reply = back->WaitForReply(1, kWait);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_FALSE(reply->subscribed().recovered()) << reply->DebugString();
+  EXPECT_EQ(reply->subscribed().epoch(), events[0].epoch());
+  // ...and so is an SSE client (Last-Event-ID), which then goes on live.
+  std::shared_ptr<SseClient> sse =
+      ConnectSse(one, "/sse?topic=t", {absl::StrCat("Last-Event-ID: ", last.epoch(), "-7")});
+  ASSERT_TRUE(sse);
+  boost::json::object connected = boost::json::parse(sse->Events()[0].data).as_object();
+  EXPECT_FALSE(connected.at("subscriptions").at(0).at("recovered").as_bool())
+      << sse->Events()[0].data;
+  ASSERT_TRUE(one.Publish("t", "new 3").ok());
+  ASSERT_TRUE(sse->WaitForEvents(2, kWait));
+  EXPECT_EQ(boost::json::parse(sse->Events()[1].data).at("data").as_string(), "new 3");
+}
+
+TEST(RedisWaitReplicasFlag, OutOfRangeOrWithoutRedisStopsTheStart) {
+  CommandResult negative = RunHerald("--broker=redis://127.0.0.1:1 --redis_wait_replicas=-1");
+  EXPECT_EQ(negative.exit_code, 2);
+  EXPECT_NE(negative.output.find("--redis_wait_replicas must be 0..100"), std::string::npos)
+      << negative.output;
+  CommandResult memory = RunHerald("--redis_wait_replicas=1");
+  EXPECT_EQ(memory.exit_code, 2);
+  EXPECT_NE(memory.output.find("--redis_wait_replicas needs --broker=redis://"),
+            std::string::npos)
+      << memory.output;
+}
+
 // Two nodes on one Redis: every Admin call covers both, a banned user is off both at once, and
 // a node that died is named in the answers rather than silently missing.
 TEST_F(MultiNodeTest, AdminCallsCoverEveryNodeAndNameOneThatDoesNotAnswer) {

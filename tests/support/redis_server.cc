@@ -13,6 +13,11 @@
 #include <filesystem>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
 namespace herald::testing {
 
 uint16_t FreeLoopbackPort() {
@@ -53,8 +58,11 @@ bool RedisServer::Spawn(std::string* error) {
   options.default_listen_args = false;
   options.wait_for_listening = false;
   options.log_prefix = "[redis " + std::to_string(port_) + "] ";
+  // Nothing is written to disk: a replica loads its master's data straight from the socket
+  // (an RDB file left in the working directory would be loaded by the next server started).
   options.args = {"--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
-                  "--appendonly", "no", "--daemonize", "no", "--logfile", ""};
+                  "--appendonly", "no", "--repl-diskless-load", "swapdb", "--daemonize", "no",
+                  "--logfile", ""};
   options.args.insert(options.args.end(), extra_args_.begin(), extra_args_.end());
   process_ = GatewayProcess::StartWithOptions(options, error);
   if (!process_) return false;
@@ -105,6 +113,45 @@ std::string RedisServer::Cli(const std::vector<std::string>& args) const {
   }
   while (!output.empty() && output.back() == '\n') output.pop_back();
   return output;
+}
+
+std::unique_ptr<RedisServer> RedisServer::StartReplica(std::string* error) {
+  // The replica's full sync starts at once, not after Redis' default 5 s wait for others.
+  Cli({"CONFIG", "SET", "repl-diskless-sync-delay", "0"});
+  std::unique_ptr<RedisServer> replica =
+      Start(error, 0, {"--replicaof", "127.0.0.1", std::to_string(port_)});
+  if (!replica) return nullptr;
+  // A master streams to a new replica once it hears from it (each second), so a write made
+  // and confirmed tells that the replica is following.
+  Cli({"SET", "herald-test:replicated", "1"});
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (!ReplicaHasEverything()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      if (error) *error = "the replica did not catch up";
+      return nullptr;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return replica;
+}
+
+bool RedisServer::ReplicaHasEverything() const {
+  std::string info = Cli({"INFO", "replication"});
+  std::string offset, replica;
+  for (absl::string_view line : absl::StrSplit(info, '\n')) {
+    line = absl::StripSuffix(line, "\r");
+    if (absl::ConsumePrefix(&line, "master_repl_offset:")) offset = std::string(line);
+    if (absl::ConsumePrefix(&line, "slave0:")) replica = std::string(line);
+  }
+  return !offset.empty() && offset != "0" && absl::StrContains(replica, "state=online") &&
+         absl::StrContains(replica, absl::StrCat("offset=", offset, ","));
+}
+
+bool RedisServer::FailOverTo(RedisServer& replica) {
+  Kill();
+  if (replica.Cli({"REPLICAOF", "NO", "ONE"}) != "OK") return false;
+  if (replica.Cli({"CONFIG", "SET", "port", std::to_string(port_)}) != "OK") return false;
+  return true;
 }
 
 }  // namespace herald::testing

@@ -1,4 +1,4 @@
-// RedisServer: a real redis-server for a test, on a free loopback port, with no persistence.
+// RedisServer: a real redis-server for a test, on a free loopback port, writing nothing to disk.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +32,15 @@ class RedisServer {
 
   // Runs `redis-cli -p PORT args...`; its output (stdout), trailing newline removed.
   std::string Cli(const std::vector<std::string>& args) const;
+
+  // Starts a replica of this server (which then writes nothing until the replica has every
+  // write: see ReplicaHasEverything). Null on failure.
+  std::unique_ptr<RedisServer> StartReplica(std::string* error = nullptr);
+  // This master streams to its one replica, and the replica confirmed every write so far.
+  bool ReplicaHasEverything() const;
+  // Fails over to `replica` as a cloud Redis endpoint or a proxy does: this server dies, the
+  // replica becomes a master and takes this server's port (where Cli() now reaches it).
+  bool FailOverTo(RedisServer& replica);
 
  private:
   RedisServer() = default;
