@@ -37,8 +37,8 @@ ABSL_FLAG(absl::Duration, redis_timeout, absl::Seconds(5),
           "dropped and made again (publishes meanwhile fail with UNAVAILABLE).");
 ABSL_FLAG(int, redis_wait_replicas, 0,
           "Redis engine: a publish is acknowledged only once this many replicas have it "
-          "(WAIT, at most half of --redis_timeout; fewer: UNAVAILABLE), so that it survives a "
-          "failover. 0: once the master has it.");
+          "(WAIT, giving up after half of --redis_timeout; fewer: UNAVAILABLE), so that it "
+          "survives a failover. 0: once the master has it.");
 ABSL_FLAG(std::string, node, "", "Node name reported to clients (default: the host name).");
 ABSL_FLAG(int, threads, 0, "Event loop threads (0: one per core).");
 ABSL_FLAG(int64_t, history_size, 1000, "Events kept per topic (0 turns history off).");

@@ -61,13 +61,17 @@ std::optional<int> RedisMajorVersion(absl::string_view info) {
   return std::nullopt;
 }
 
-std::optional<std::string> RedisServerId(absl::string_view info_server,
-                                         absl::string_view info_replication) {
+std::optional<std::string> RedisServerId(absl::string_view info_server) {
   std::optional<absl::string_view> run_id = InfoField(info_server, "run_id");
-  std::optional<absl::string_view> replid = InfoField(info_replication, "master_replid");
-  if (!run_id || !replid || run_id->empty() || replid->empty()) return std::nullopt;
-  // 32 bits of each random id: enough to tell one process and history from another.
-  return absl::StrCat(run_id->substr(0, 8), ".", replid->substr(0, 8));
+  if (!run_id || run_id->size() < 16) return std::nullopt;
+  return std::string(run_id->substr(0, 16));  // 64 random bits: one process from another.
+}
+
+absl::Status CheckMaster(absl::string_view info_replication) {
+  std::optional<absl::string_view> role = InfoField(info_replication, "role");
+  if (role == "master") return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "not a master (role:", role.value_or("unknown"), "); waiting for the address to lead to one"));
 }
 
 absl::Status ReplyError(const redisReply& reply) {
@@ -156,8 +160,7 @@ void RedisConnection::Handshake() {
   if (options_.database != 0) {
     steps.push_back({{"SELECT", std::to_string(options_.database)}, nullptr});
   }
-  auto info_server = std::make_shared<std::string>();
-  steps.push_back({{"INFO", "server"}, [info_server](absl::string_view reply) {
+  steps.push_back({{"INFO", "server"}, [this](absl::string_view reply) {
                      // Sharded pub/sub (SSUBSCRIBE, SPUBLISH) came with Redis 7.
                      std::optional<int> major = RedisMajorVersion(reply);
                      if (!major || *major < 7) {
@@ -165,12 +168,16 @@ void RedisConnection::Handshake() {
                            "Redis 7 or later is needed (sharded pub/sub); this server is ",
                            major ? absl::StrCat("version ", *major) : "unknown"));
                      }
-                     *info_server = std::string(reply);
+                     std::optional<std::string> id = RedisServerId(reply);
+                     if (!id) return absl::FailedPreconditionError("INFO names no run_id");
+                     server_id_ = *std::move(id);
                      return absl::OkStatus();
                    }});
-  steps.push_back({{"INFO", "replication"}, [this, info_server](absl::string_view reply) {
-                     return AdoptReplicationInfo(*info_server, reply);
-                   }});
+  if (options_.require_master) {
+    // Writes go to a master only: a replica refuses them, and the epochs of the topics it
+    // serves once promoted start over (its server id is not the one that wrote them).
+    steps.push_back({{"INFO", "replication"}, CheckMaster});
+  }
   for (size_t i = 0; i < steps.size(); ++i) {
     bool last = i + 1 == steps.size();
     std::string name = steps[i].command[0];
@@ -191,30 +198,14 @@ void RedisConnection::Handshake() {
   }
 }
 
-absl::Status RedisConnection::AdoptReplicationInfo(absl::string_view info_server,
-                                                   absl::string_view info_replication) {
-  // Writes go to a master only: a replica refuses them, and one promoted while connected
-  // would keep the id it had as a replica.
-  std::optional<absl::string_view> role = InfoField(info_replication, "role");
-  if (role != "master") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "not a master (role:", role.value_or("unknown"), "); waiting for the address to lead to one"));
-  }
-  std::optional<std::string> id = RedisServerId(info_server, info_replication);
-  if (!id) return absl::FailedPreconditionError("INFO names no run_id or master_replid");
-  server_id_ = *std::move(id);
-  run_id_line_ = absl::StrCat("run_id:", *InfoField(info_server, "run_id"));
-  return absl::OkStatus();
-}
-
-void RedisConnection::RefreshServerId() {
-  if (id_refresh_sent_) return;
-  id_refresh_sent_ = true;
+void RedisConnection::CheckStillMaster() {
+  if (role_check_sent_) return;
+  role_check_sent_ = true;
   Send({"INFO", "replication"}, [self = shared_from_this()](absl::StatusOr<RedisReply> reply) {
-    self->id_refresh_sent_ = false;
+    self->role_check_sent_ = false;
     if (!reply.ok()) return;  // Closed already.
     absl::Status error = ReplyError(**reply);
-    if (error.ok()) error = self->AdoptReplicationInfo(self->run_id_line_, ReplyText(**reply));
+    if (error.ok()) error = CheckMaster(ReplyText(**reply));
     if (!error.ok()) {
       self->Close(Unavailable(self->options_.endpoint, absl::StrCat("INFO: ", error.message())));
     }
@@ -320,10 +311,8 @@ void RedisConnection::Tick() {
     // An idle subscriber connection is pinged, so a dead server is noticed.
     if (now - last_read_ >= absl::FromChrono(kTick)) Send({"PING"}, nullptr);
   }
-  // A master's replication id also changes while it runs (an hour after its last replica left,
-  // it drops its backlog and takes a new one): every node learns it within a tick, so they
-  // do not take turns starting topics over with two ids for one server.
-  if (ready_ && !handlers_.push) RefreshServerId();
+  // A master made a replica (a failover) is left within a tick, before it refuses a write.
+  if (ready_ && options_.require_master && !handlers_.push) CheckStillMaster();
   timer_.expires_after(kTick);
   timer_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
     if (!error) self->Tick();

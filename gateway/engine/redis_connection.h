@@ -38,6 +38,8 @@ struct RedisConnectionOptions {
   // A command unanswered this long, or a subscriber connection silent this long (it is pinged
   // every tick while idle), means the server is stuck or gone: the connection closes.
   absl::Duration reply_timeout = absl::Seconds(5);
+  // Only a master will do (checked when connecting, and each tick on a commands connection).
+  bool require_master = true;
 };
 
 // All methods run on the io_context's thread, which must be single-threaded.
@@ -67,8 +69,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   void CloseWhenAnswered(const absl::Status& why);
 
   bool ready() const { return ready_; }
-  // Once ready: which server process and replication history this is (RedisServerId); a
-  // restart or a promotion gives another.
+  // Once ready: which server process this is (RedisServerId).
   const std::string& server_id() const { return server_id_; }
   const RedisEndpoint& endpoint() const { return options_.endpoint; }
 
@@ -86,11 +87,8 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   void Read();
   void OnReply(RedisReply reply);
   void Tick();
-  // Checks that the server is a master and takes its id (server_id).
-  absl::Status AdoptReplicationInfo(absl::string_view info_server,
-                                    absl::string_view info_replication);
-  // Reads the id again (commands connections, each tick).
-  void RefreshServerId();
+  // Closes the connection when the server is no longer a master.
+  void CheckStillMaster();
   void Fail(ReplyCallback done, const absl::Status& status);
 
   boost::asio::io_context& io_;
@@ -107,8 +105,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   bool writing_now_ = false;
   bool ready_ = false;
   std::string server_id_;
-  std::string run_id_line_;  // "run_id:..." as the handshake read it (it does not change).
-  bool id_refresh_sent_ = false;
+  bool role_check_sent_ = false;
   bool closed_ = false;
   std::optional<absl::Status> close_when_answered_;
   absl::Time opened_;
@@ -122,11 +119,14 @@ absl::string_view ReplyText(const redisReply& reply);
 std::optional<absl::string_view> InfoField(absl::string_view info, absl::string_view name);
 // The major version in an `INFO server` answer (redis_version:7.0.15 -> 7).
 std::optional<int> RedisMajorVersion(absl::string_view info);
-// Tells one master from another: from its `run_id` (new at each start) and its replication id
-// (`master_replid`, new when a replica is promoted), as `INFO server` and `INFO replication`
-// give them. A topic last written under another id may have lost acknowledged writes.
-std::optional<std::string> RedisServerId(absl::string_view info_server,
-                                         absl::string_view info_replication);
+// Tells one Redis process from another: the start of its `run_id` (random, new at each
+// start), from an `INFO server` answer. A topic last written by another process than the
+// master now may have lost acknowledged writes (that master was replaced by a replica, or
+// restarted from a snapshot). The replication id is not used: it also changes when a master
+// gets its first replica, or drops its backlog an hour after the last one left.
+std::optional<std::string> RedisServerId(absl::string_view info_server);
+// OK when an `INFO replication` answer says `role:master`.
+absl::Status CheckMaster(absl::string_view info_replication);
 // A Redis error reply as a status with its message: UNAVAILABLE for errors that pass (worth a
 // retry), INTERNAL for others; OK for any other reply.
 absl::Status ReplyError(const redisReply& reply);

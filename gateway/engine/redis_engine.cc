@@ -30,7 +30,8 @@ constexpr int kFillAttempts = 25;
 // KEYS: meta, log, and the idempotency key when there is one.
 // ARGV: channel, event bytes (no epoch, offset or time), epoch for a new topic, ephemeral (1/0),
 //       history size, history TTL ms, meta TTL ms, idempotency window ms, has a key (1/0),
-//       the server's id (RedisServerId), the ids of the cluster's other masters.
+//       waits for replicas (1/0), the server's id (RedisServerId), the ids of the cluster's
+//       other masters.
 // Returns {epoch, offset, repeated (1/0)}. The event published and kept is the given bytes with
 // the epoch (field 3), time (field 8, Redis' clock) and offset (field 2) appended: protobuf
 // fields concatenate, so it is the whole Event, encoded once here and read as is by every node.
@@ -52,19 +53,22 @@ end
 if ARGV[9] == '1' then
   local seen = redis.call('GET', idem)
   if seen then
-    -- Written again (same value and TTL), so that a WAIT after this answer also covers the
+    -- Written again (same value and TTL), so that the WAIT after this answer also covers the
     -- first publish, made on another connection.
-    redis.call('SET', idem, seen, 'KEEPTTL')
+    if ARGV[10] == '1' then redis.call('SET', idem, seen, 'KEEPTTL') end
     local colon = string.find(seen, ':', 1, true)
     return {string.sub(seen, 1, colon - 1), tonumber(string.sub(seen, colon + 1)), 1}
   end
 end
 local writer = redis.call('HGET', meta, 'server')
-if writer ~= ARGV[10] then
+if writer ~= ARGV[11] then
   local live = not writer
-  for i = 11, #ARGV do live = live or writer == ARGV[i] end
-  if not live then redis.call('HSET', meta, 'epoch', ARGV[3], 'offset', 0) end
-  redis.call('HSET', meta, 'server', ARGV[10])
+  for i = 12, #ARGV do live = live or writer == ARGV[i] end
+  if not live then
+    redis.call('HSET', meta, 'epoch', ARGV[3], 'offset', 0)
+    redis.call('DEL', log)
+  end
+  redis.call('HSET', meta, 'server', ARGV[11])
 end
 redis.call('HSETNX', meta, 'epoch', ARGV[3])
 local epoch = redis.call('HGET', meta, 'epoch')
@@ -318,9 +322,12 @@ void RedisEngine::Publish(const herald::v1::PublishRequest& request, const std::
   args.push_back(Millis(std::max(rule.history_ttl, kMinMetaTtl)));
   args.push_back(Millis(options_.idempotency_window));
   args.push_back(key.empty() ? "0" : "1");
+  // An ephemeral event has nothing a failover could lose.
+  int wait_replicas = request.ephemeral() ? 0 : options_.wait_replicas;
+  args.push_back(wait_replicas > 0 ? "1" : "0");
   RedisCommandOptions options{.append_server_ids = true,
-                                      .wait_replicas = options_.wait_replicas,
-                                      .wait_timeout = options_.timeout / 2};
+                              .wait_replicas = wait_replicas,
+                              .wait_timeout = options_.timeout / 2};
   asio::post(io_, [this, topic = request.topic(), args = std::move(args), options,
                    done = std::move(done)]() mutable {
     RunScript(

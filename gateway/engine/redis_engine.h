@@ -37,8 +37,8 @@ struct RedisEngineOptions {
   absl::Duration idempotency_window = absl::Minutes(2);
   // Connecting, and waiting for any reply: past it the connection is dropped and made again.
   absl::Duration timeout = absl::Seconds(5);
-  // Replicas that must have a publish before it is acknowledged (WAIT, at most half of
-  // `timeout`); 0 acknowledges once the master has it.
+  // Replicas that must have a publish before it is acknowledged (WAIT, giving up after half
+  // of `timeout`); 0 acknowledges once the master has it.
   int wait_replicas = 0;
   // Every key and channel starts with this (several gateways may share one Redis).
   std::string prefix = "herald";

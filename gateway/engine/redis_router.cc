@@ -140,6 +140,13 @@ void RedisRouter::Connect(Server& server, Role role) {
     if (role == Role::kCommands ? at->commands_lost : at->subscriber_lost) {
       reconnects_.fetch_add(1, std::memory_order_relaxed);
     }
+    // The address may lead to another server than the one the other connection reached (a
+    // failover behind a proxy or a DNS name): that one is left for this one's.
+    std::shared_ptr<RedisConnection>& made = role == Role::kCommands ? at->commands : at->subscriber;
+    std::shared_ptr<RedisConnection>& other = role == Role::kCommands ? at->subscriber : at->commands;
+    if (other && other->ready() && other->server_id() != made->server_id()) {
+      other->Close(Unavailable(absl::StrCat(Describe(at->endpoint), " now leads to another server")));
+    }
     if (role == Role::kSubscriber && listener_.subscriber_ready) listener_.subscriber_ready(*at);
     UpdateReady();
   };
@@ -206,7 +213,7 @@ void RedisRouter::Command(absl::string_view key, std::vector<std::string> args,
 
 void RedisRouter::SendTo(Server& server, std::vector<std::string> args,
                          RedisConnection::ReplyCallback done, const RedisCommandOptions& options,
-                         int redirects_left, bool asking) {
+                         int redirects_left, bool asking, const Server* redirected_from) {
   if (!server.commands_ready()) {
     asio::post(io_, [done = std::move(done), endpoint = Describe(server.endpoint)] {
       done(Unavailable(absl::StrCat("not connected to ", endpoint)));
@@ -218,14 +225,16 @@ void RedisRouter::SendTo(Server& server, std::vector<std::string> args,
   if (options.append_server_ids) {
     command.push_back(server.commands->server_id());
     for (const std::unique_ptr<Server>& other : servers_) {
-      if (other.get() != &server && !other->retired && other->commands_ready()) {
+      if (other.get() != &server && other.get() != redirected_from && !other->retired &&
+          other->commands_ready()) {
         command.push_back(other->commands->server_id());
       }
     }
   }
   server.commands->Send(command, [this, &server, connection = server.commands,
                                   args = std::move(args), done = std::move(done), options,
-                                  redirects_left](absl::StatusOr<RedisReply> reply) mutable {
+                                  redirects_left, redirected_from](
+                                     absl::StatusOr<RedisReply> reply) mutable {
     if (!reply.ok() || ((*reply)->type == REDIS_REPLY_ERROR && !ExpectedError(ReplyText(**reply)))) {
       CountError();
     }
@@ -251,9 +260,9 @@ void RedisRouter::SendTo(Server& server, std::vector<std::string> args,
       auto retry = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(20));
       Server* at = &server;
       retry->async_wait([this, retry, at, args = std::move(args), done = std::move(done), options,
-                         redirects_left](const boost::system::error_code&) mutable {
+                         redirects_left, redirected_from](const boost::system::error_code&) mutable {
         SendTo(*at, std::move(args), std::move(done), options, redirects_left - 1,
-               /*asking=*/false);
+               /*asking=*/false, redirected_from);
       });
       return;
     }
@@ -276,7 +285,10 @@ void RedisRouter::SendTo(Server& server, std::vector<std::string> args,
       done(Unavailable(absl::StrCat("redirected to ", Describe(target), ", not connected yet")));
       return;
     }
-    SendTo(next, std::move(args), std::move(done), options, redirects_left - 1, ask);
+    // A master that answers MOVED may have just been made a replica: until the slot map says
+    // otherwise, it does not count as a live master for the command's server ids.
+    SendTo(next, std::move(args), std::move(done), options, redirects_left - 1, ask,
+           moved ? &server : redirected_from);
   });
 }
 
@@ -344,6 +356,7 @@ void RedisRouter::ReadSlots(size_t attempt) {
   options.password = address_.password;
   options.connect_timeout = timeout_;
   options.reply_timeout = timeout_;
+  options.require_master = false;  // Any node of the cluster knows the slot map.
   auto failed = [this, attempt] {
     // Each candidate in turn, then a pause before the next round.
     refresh_retry_.expires_after(std::chrono::milliseconds(attempt % 4 == 3 ? 500 : 0));

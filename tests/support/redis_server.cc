@@ -151,6 +151,7 @@ bool RedisServer::FailOverTo(RedisServer& replica) {
   Kill();
   if (replica.Cli({"REPLICAOF", "NO", "ONE"}) != "OK") return false;
   if (replica.Cli({"CONFIG", "SET", "port", std::to_string(port_)}) != "OK") return false;
+  replica.port_ = port_;
   return true;
 }
 

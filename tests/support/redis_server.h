@@ -39,7 +39,8 @@ class RedisServer {
   // This master streams to its one replica, and the replica confirmed every write so far.
   bool ReplicaHasEverything() const;
   // Fails over to `replica` as a cloud Redis endpoint or a proxy does: this server dies, the
-  // replica becomes a master and takes this server's port (where Cli() now reaches it).
+  // replica becomes a master and takes this server's port (where the Cli() of both now
+  // reaches it).
   bool FailOverTo(RedisServer& replica);
 
  private:
