@@ -133,7 +133,16 @@ void RedisRouter::Connect(Server& server, Role role) {
   options.reply_timeout = timeout_;
   RedisConnection::Handlers handlers;
   Server* at = &server;
-  handlers.ready = [this, at, role] {
+  // A connection replaced by a newer one for the same role (a server retired and given slots
+  // again while it was still closing) is no longer heard of.
+  uint64_t generation =
+      ++(role == Role::kCommands ? server.commands_generation : server.subscriber_generation);
+  auto current = [at, role, generation] {
+    return generation ==
+           (role == Role::kCommands ? at->commands_generation : at->subscriber_generation);
+  };
+  handlers.ready = [this, at, role, current] {
+    if (!current()) return;
     LogInfo(absl::StrCat("redis: connected to ", Describe(at->endpoint),
                          role == Role::kCommands ? " (commands)" : " (subscriptions)"));
     (role == Role::kCommands ? at->commands_up_since : at->subscriber_up_since) = absl::Now();
@@ -150,10 +159,12 @@ void RedisRouter::Connect(Server& server, Role role) {
     if (role == Role::kSubscriber && listener_.subscriber_ready) listener_.subscriber_ready(*at);
     UpdateReady();
   };
-  handlers.closed = [this, at, role](const absl::Status& why) { OnClosed(*at, role, why); };
+  handlers.closed = [this, at, role, current](const absl::Status& why) {
+    if (current()) OnClosed(*at, role, why);
+  };
   if (role == Role::kSubscriber) {
-    handlers.push = [this, at](const redisReply& reply) {
-      if (listener_.push) listener_.push(*at, reply);
+    handlers.push = [this, at, current](const redisReply& reply) {
+      if (current() && listener_.push) listener_.push(*at, reply);
     };
   }
   (role == Role::kCommands ? server.commands : server.subscriber) =
@@ -213,7 +224,7 @@ void RedisRouter::Command(absl::string_view key, std::vector<std::string> args,
 
 void RedisRouter::SendTo(Server& server, std::vector<std::string> args,
                          RedisConnection::ReplyCallback done, const RedisCommandOptions& options,
-                         int redirects_left, bool asking, const Server* redirected_from) {
+                         int redirects_left, bool asking) {
   if (!server.commands_ready()) {
     asio::post(io_, [done = std::move(done), endpoint = Describe(server.endpoint)] {
       done(Unavailable(absl::StrCat("not connected to ", endpoint)));
@@ -225,16 +236,14 @@ void RedisRouter::SendTo(Server& server, std::vector<std::string> args,
   if (options.append_server_ids) {
     command.push_back(server.commands->server_id());
     for (const std::unique_ptr<Server>& other : servers_) {
-      if (other.get() != &server && other.get() != redirected_from && !other->retired &&
-          other->commands_ready()) {
+      if (other.get() != &server && !other->retired && other->commands_ready()) {
         command.push_back(other->commands->server_id());
       }
     }
   }
   server.commands->Send(command, [this, &server, connection = server.commands,
                                   args = std::move(args), done = std::move(done), options,
-                                  redirects_left, redirected_from](
-                                     absl::StatusOr<RedisReply> reply) mutable {
+                                  redirects_left](absl::StatusOr<RedisReply> reply) mutable {
     if (!reply.ok() || ((*reply)->type == REDIS_REPLY_ERROR && !ExpectedError(ReplyText(**reply)))) {
       CountError();
     }
@@ -260,9 +269,9 @@ void RedisRouter::SendTo(Server& server, std::vector<std::string> args,
       auto retry = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(20));
       Server* at = &server;
       retry->async_wait([this, retry, at, args = std::move(args), done = std::move(done), options,
-                         redirects_left, redirected_from](const boost::system::error_code&) mutable {
+                         redirects_left](const boost::system::error_code&) mutable {
         SendTo(*at, std::move(args), std::move(done), options, redirects_left - 1,
-               /*asking=*/false, redirected_from);
+               /*asking=*/false);
       });
       return;
     }
@@ -285,10 +294,7 @@ void RedisRouter::SendTo(Server& server, std::vector<std::string> args,
       done(Unavailable(absl::StrCat("redirected to ", Describe(target), ", not connected yet")));
       return;
     }
-    // A master that answers MOVED may have just been made a replica: until the slot map says
-    // otherwise, it does not count as a live master for the command's server ids.
-    SendTo(next, std::move(args), std::move(done), options, redirects_left - 1, ask,
-           moved ? &server : redirected_from);
+    SendTo(next, std::move(args), std::move(done), options, redirects_left - 1, ask);
   });
 }
 

@@ -27,7 +27,7 @@ uint16_t RedisSlot(absl::string_view key);
 struct RedisCommandOptions {
   // Added as its last arguments: the id of the server it is sent to (RedisConnection::
   // server_id; after a redirect, the new one's), then those of the cluster's other masters
-  // connected now (not one that redirected it with MOVED).
+  // connected now.
   bool append_server_ids = false;
   // Answered once this many replicas have the command's writes (WAIT on the same connection,
   // at most `wait_timeout`); when fewer do, the answer is UNAVAILABLE.
@@ -60,6 +60,9 @@ class RedisRouter {
     // Each connection was lost at least once (its next ready() is a reconnect).
     bool commands_lost = false;
     bool subscriber_lost = false;
+    // Counts the connections made for each role: only the latest one's events count.
+    uint64_t commands_generation = 0;
+    uint64_t subscriber_generation = 0;
     // Commands answered and waiting for replicas: one WAIT at a time covers every write made
     // before it on the connection, so those answered meanwhile wait for the next.
     struct AwaitingReplicas {
@@ -118,10 +121,8 @@ class RedisRouter {
   void Connect(Server& server, Role role);
   void OnClosed(Server& server, Role role, const absl::Status& why);
   void UpdateReady();
-  // `redirected_from`: the master that answered MOVED for this command, if one did.
   void SendTo(Server& server, std::vector<std::string> args, RedisConnection::ReplyCallback done,
-              const RedisCommandOptions& options, int redirects_left, bool asking,
-              const Server* redirected_from = nullptr);
+              const RedisCommandOptions& options, int redirects_left, bool asking);
   // Sends the WAIT for the commands of server.awaiting_replicas, unless one is under way.
   void WaitForReplicas(Server& server, const RedisCommandOptions& options);
   void ReadSlots(size_t seed);

@@ -312,11 +312,15 @@ TEST_F(RedisFailoverTest, AMasterMadeAReplicaIsLeftUntilItIsAMasterAgain) {
   std::unique_ptr<RedisEngine> engine = Node(sink, /*wait_replicas=*/0);
   absl::StatusOr<TopicPosition> first = Publish(*engine, "t");
   ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(WaitUntil([&] { return redis_->ReplicaHasEverything(); }));
   ASSERT_EQ(replica_->Cli({"REPLICAOF", "NO", "ONE"}), "OK");
   ASSERT_EQ(redis_->Cli({"REPLICAOF", "127.0.0.1", std::to_string(replica_->port())}), "OK");
   // Its connection is left within a tick, or at the first write it refuses (READONLY).
   ASSERT_TRUE(WaitUntil([&] { return !engine->ready(); }));
   EXPECT_EQ(Publish(*engine, "t").status().code(), absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(WaitUntil([&] {
+    return absl::StrContains(redis_->Cli({"INFO", "replication"}), "master_link_status:up");
+  }));
   ASSERT_EQ(redis_->Cli({"REPLICAOF", "NO", "ONE"}), "OK");
   ASSERT_TRUE(WaitUntil([&] { return engine->ready(); }));
   // The same process, with what the replica had: the topic goes on.
@@ -406,7 +410,7 @@ TEST_F(RedisEngineTest, AReplicaAddedLaterChangesNoEpoch) {
   std::string error;
   std::unique_ptr<RedisServer> replica = redis_->StartReplica(&error);
   ASSERT_NE(replica, nullptr) << error;
-  absl::SleepFor(absl::Milliseconds(300));  // A tick: the node reads the server's INFO again.
+  absl::SleepFor(absl::Milliseconds(300));  // A tick: the node checks the server's role again.
   absl::StatusOr<TopicPosition> second = Publish(*engine, "t");
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(*second, (TopicPosition{first->epoch, 2}));
@@ -489,6 +493,23 @@ class RedisClusterEngineTest : public ::testing::Test {
 
   std::unique_ptr<testing::RedisCluster> cluster_;
 };
+
+TEST_F(RedisClusterEngineTest, APublishThatFollowsMovedToAMovedSlotKeepsTheEpoch) {
+  RecordingSink sink;
+  std::unique_ptr<RedisEngine> a = Node(sink);
+  const std::string topic = "moved.quietly";
+  const uint16_t slot = RedisSlot("herald:{" + topic + "}");
+  absl::StatusOr<TopicPosition> first = Publish(*a, topic);
+  ASSERT_TRUE(first.ok()) << first.status();
+  RedisServer* from = cluster_->OwnerOf(slot);
+  RedisServer* to = from == &cluster_->node(0) ? &cluster_->node(1) : &cluster_->node(0);
+  MoveSlot(slot, *to);
+  // Node a's slot map is old: the old owner answers MOVED, and the new one has the topic as
+  // it was, written by a master that is still there.
+  absl::StatusOr<TopicPosition> second = Publish(*a, topic);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(*second, (TopicPosition{first->epoch, 2}));
+}
 
 TEST_F(RedisClusterEngineTest, TopicsSpreadOverEveryMasterReachEveryNode) {
   RecordingSink sink_a, sink_b;

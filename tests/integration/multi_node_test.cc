@@ -475,7 +475,8 @@ TEST_F(MultiNodeTest, AfterAFailoverThatLostPublishesNoClientTakesANewEventForOn
   before->Close();
 
   ASSERT_TRUE(redis_->FailOverTo(*replica));
-  ASSERT_TRUE(WaitUntil([&] { return Ready(one.http_port()); }));
+  // Ready again on the new master (it may not have noticed the old one go yet).
+  ASSERT_TRUE(WaitUntil([&] { return one.Publish("probe", "x").ok() && Ready(one.http_port()); }));
   std::shared_ptr<WsClient> live = ConnectWs(one, "/ws?topic=t");
   ASSERT_TRUE(live);
   ASSERT_TRUE(WaitUntil([&] { return one.Publish("t", "new 1").ok(); }));
