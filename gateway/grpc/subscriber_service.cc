@@ -18,6 +18,10 @@
 namespace herald {
 namespace {
 
+// The initial metadata that tells a Subscribe call where each topic continues from and whether
+// what it missed was replayed: a serialized herald.v1.Connected, as a WebSocket client gets it.
+constexpr char kConnectedMetadata[] = "herald-connected-bin";
+
 // How long a message may wait for gRPC (its flow control: the consumer's window is full) before
 // the consumer counts as not reading: past its queue limit it is then a slow consumer.
 constexpr auto kStalledWrite = std::chrono::milliseconds(250);
@@ -108,10 +112,11 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
  public:
   // `loop` runs shard `shard`; the client is created there with `grant` and connected to
   // `topics`.
-  SubscribeReactor(ClientContext& context, size_t shard, boost::asio::io_context& loop,
-                   std::vector<TopicRequest> topics, Grant grant, ConnectionSlot slot,
-                   std::string peer)
-      : loop_(loop),
+  SubscribeReactor(grpc::CallbackServerContext& call, ClientContext& context, size_t shard,
+                   boost::asio::io_context& loop, std::vector<TopicRequest> topics, Grant grant,
+                   ConnectionSlot slot, std::string peer)
+      : call_(call),
+        loop_(loop),
         peer_(std::move(peer)),
         slot_(std::move(slot)),
         queue_(context.config.max_queue_bytes, context.config.max_replay_bytes, {},
@@ -166,11 +171,18 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   }
 
   // Initial metadata tells the consumer it is live: what it missed (when history held it) is
-  // queued next, and every later event follows. Sent from a task of its own: a call the client
+  // queued next, and every later event follows. It carries `connected` (each topic's position,
+  // and whether its `since` was recovered). Sent from a task of its own: a call the client
   // closes right after (a refused topic, a drain) finishes without it, as a refusal should.
   // (The deletion OnDone causes is posted after the client ended, so after this task.)
-  bool QueueConnected(const herald::v1::Connected&) override {
+  bool QueueConnected(const herald::v1::Connected& connected) override {
     HERALD_ASSERT_ON_LOOP(loop_);
+    {
+      // Added before any write can start: the first write sends the metadata too.
+      absl::MutexLock lock(&mutex_);
+      if (finishing_ || wrote_) return true;
+      call_.AddInitialMetadata(kConnectedMetadata, connected.SerializeAsString());
+    }
     boost::asio::post(loop_, [this] {
       absl::MutexLock lock(&mutex_);
       // A write that started first carried the metadata already.
@@ -255,6 +267,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     WriteNextLocked();
   }
 
+  grpc::CallbackServerContext& call_;
   boost::asio::io_context& loop_;
   const std::string peer_;  // The caller's address (Transport::RemoteAddress).
   ConnectionSlot slot_;             // Its place under the connection caps.
@@ -399,7 +412,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscriberService::Subscribe(
       connections_.Acquire(GrpcPeerBucket(context->peer()), grant->CredentialKey());
   if (!slot.ok()) return new FailedReactor(ToGrpcStatus(slot.status()));
   size_t shard = next_shard_.fetch_add(1) % clients_.hub.shard_count();
-  return new SubscribeReactor(clients_, shard, loops_.context(shard), std::move(topics),
+  return new SubscribeReactor(*context, clients_, shard, loops_.context(shard), std::move(topics),
                               *std::move(grant), *std::move(slot), GrpcPeerAddress(context->peer()));
 }
 

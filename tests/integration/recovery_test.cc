@@ -190,6 +190,17 @@ TEST_F(RecoveryTest, ATamperedSseTokenIsNotRecoveredAndTheStreamGoesLive) {
   EXPECT_TRUE(gateway_->Running());
 }
 
+// The herald-connected-bin initial metadata of a Subscribe call (empty when absent).
+herald::v1::Connected ConnectedOf(const grpc::ClientContext& context) {
+  herald::v1::Connected connected;
+  const auto& metadata = context.GetServerInitialMetadata();
+  auto found = metadata.find("herald-connected-bin");
+  if (found != metadata.end()) {
+    connected.ParseFromString(std::string(found->second.data(), found->second.size()));
+  }
+  return connected;
+}
+
 TEST_F(RecoveryTest, GrpcSubscribeReplaysFromSincePositions) {
   StartGateway();
   herald::v1::PublishResponse first = PublishOk("orders", "o1");
@@ -204,11 +215,55 @@ TEST_F(RecoveryTest, GrpcSubscribeReplaysFromSincePositions) {
   since->set_offset(1);
   auto reader = subscriber_->Subscribe(&context, request);
   reader->WaitForInitialMetadata();
+  // The metadata says the gap was replayed, and from where the stream goes on.
+  herald::v1::Connected connected = ConnectedOf(context);
+  ASSERT_EQ(connected.subscriptions_size(), 1) << connected.DebugString();
+  EXPECT_EQ(connected.subscriptions(0).topic(), "orders");
+  EXPECT_TRUE(connected.subscriptions(0).recovered());
+  EXPECT_EQ(connected.subscriptions(0).epoch(), first.epoch());
+  EXPECT_EQ(connected.subscriptions(0).offset(), 3u);
+  EXPECT_FALSE(connected.node().empty());
   PublishOk("orders", "o4");
   std::vector<std::string> data;
   herald::v1::Event event;
   while (data.size() < 3 && reader->Read(&event)) data.push_back(event.data());
   EXPECT_EQ(data, (std::vector<std::string>{"o2", "o3", "o4"}));
+  context.TryCancel();
+  reader->Finish();
+}
+
+TEST_F(RecoveryTest, GrpcSubscribeIsToldWhenItsSinceCouldNotBeReplayed) {
+  StartGateway({"--history_size=3"});
+  herald::v1::PublishResponse first = PublishOk("orders", "o1");
+  for (int i = 2; i <= 6; ++i) PublishOk("orders", "o" + std::to_string(i));
+  PublishOk("other", "x1");
+  grpc::ClientContext context;
+  herald::v1::SubscribeRequest request;
+  request.add_topics("orders");
+  request.add_topics("other");
+  request.add_topics("fresh");
+  herald::v1::StreamPosition* since = request.add_since();
+  since->set_topic("orders");
+  since->set_epoch(first.epoch());
+  since->set_offset(1);  // Events 2 and 3 are gone from a history of 3.
+  auto reader = subscriber_->Subscribe(&context, request);
+  reader->WaitForInitialMetadata();
+  herald::v1::Connected connected = ConnectedOf(context);
+  ASSERT_EQ(connected.subscriptions_size(), 3) << connected.DebugString();
+  EXPECT_EQ(connected.subscriptions(0).topic(), "orders");
+  EXPECT_FALSE(connected.subscriptions(0).recovered());
+  EXPECT_EQ(connected.subscriptions(0).offset(), 6u);
+  // Topics without a `since` start live: nothing to recover.
+  EXPECT_EQ(connected.subscriptions(1).topic(), "other");
+  EXPECT_FALSE(connected.subscriptions(1).recovered());
+  EXPECT_EQ(connected.subscriptions(1).offset(), 1u);
+  EXPECT_EQ(connected.subscriptions(2).topic(), "fresh");
+  EXPECT_EQ(connected.subscriptions(2).offset(), 0u);
+  // Nothing of the gap is replayed: the stream goes on live.
+  PublishOk("orders", "o7");
+  herald::v1::Event event;
+  ASSERT_TRUE(reader->Read(&event));
+  EXPECT_EQ(event.data(), "o7");
   context.TryCancel();
   reader->Finish();
 }

@@ -169,6 +169,48 @@ class ExamplesTest(common.GatewayTestCase):
         self.assertEqual(plain.returncode, 1, plain.stderr)
         self.assertIn("UNAVAILABLE", plain.stderr)
 
+    def start_example(self, script, *args):
+        """Starts clients/python/<script> against the gateway; returns the Popen."""
+        path = os.path.join(self.source_dir, "clients", "python", script)
+        process = subprocess.Popen(  # pylint: disable=consider-using-with
+            [sys.executable, path, f"--target=127.0.0.1:{self.grpc_port}",
+             f"--stubs={self.stubs_dir}", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(process.kill)
+        return process
+
+    def publish(self, topic, data):
+        result = self.run_example("publish.py", f"--topic={topic}", f"--data={data}")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return self.printed(result, topic)[0]
+
+    def test_subscribe_resumes_from_since_and_says_whether_it_was_replayed(self):
+        offset, epoch = 0, ""
+        for n in range(1, 4):
+            offset, epoch = self.publish("pyex.sub", f"e{n}")
+        consumer = self.start_example("subscribe.py", "--topic=pyex.sub", "--topic=pyex.other",
+                                      f"--since=pyex.sub={epoch}:1", "--count=3")
+        self.assertEqual(consumer.stdout.readline().split(),
+                         ["subscribed", "pyex.sub", epoch, "3", "recovered"], consumer.stderr)
+        self.assertEqual(consumer.stdout.readline().split()[-1], "live")
+        self.publish("pyex.sub", "e4")
+        out, err = consumer.communicate(timeout=EXAMPLE_TIMEOUT_S)
+        self.assertEqual(consumer.returncode, 0, err)
+        self.assertEqual(out.splitlines(), [f"pyex.sub {epoch} 2 e2", f"pyex.sub {epoch} 3 e3",
+                                            f"pyex.sub {epoch} 4 e4"])
+        self.assertEqual(offset, 3)
+
+    def test_subscribe_is_told_when_its_since_was_not_replayed(self):
+        _, epoch = self.publish("pyex.gone", "g1")
+        consumer = self.start_example("subscribe.py", "--topic=pyex.gone",
+                                      "--since=pyex.gone=an-old-epoch:7", "--count=1")
+        self.assertEqual(consumer.stdout.readline().split(),
+                         ["subscribed", "pyex.gone", epoch, "1", "not-recovered"])
+        self.publish("pyex.gone", "g2")
+        out, err = consumer.communicate(timeout=EXAMPLE_TIMEOUT_S)
+        self.assertEqual(consumer.returncode, 0, err)
+        self.assertEqual(out.splitlines(), [f"pyex.gone {epoch} 2 g2"])
+
     def test_examples_without_stubs_explain_what_to_do(self):
         env = {key: value for key, value in os.environ.items() if key != "HERALD_PY_STUBS"}
         for script, args in (("publish_stream.py", ["--count=1"]),
