@@ -1,8 +1,8 @@
-module herald
+module github.com/herald-gateway/herald
 
-go 1.25.0
+go 1.19
 
 require (
-	google.golang.org/grpc v1.85.0
-	google.golang.org/protobuf v1.36.12
+	google.golang.org/grpc v1.33.3
+	google.golang.org/protobuf v1.28.1
 )

@@ -6,6 +6,7 @@ Run by CTest (python_examples) with Debian's /usr/bin/python3, with the environm
 test_publish.py (HERALD_BIN, HERALD_SOURCE_DIR), whose gateway and SSE helpers it uses.
 """
 
+import glob
 import json
 import os
 import re
@@ -21,7 +22,8 @@ EXAMPLE_TIMEOUT_S = 60.0
 PRINTED_RE = re.compile(r"^(\S+) (\d+) (\S+)$")
 
 
-class ExamplesTest(common.GatewayTestCase):
+class ExampleChecks(common.GatewayTestCase):
+    """What the example tests share: reading what an example printed, and SSE subscribers."""
 
     def run_example(self, script, *args, stdin=None, stubs_from_env=False):
         """Runs clients/python/<script> against the gateway; returns the CompletedProcess."""
@@ -69,6 +71,11 @@ class ExamplesTest(common.GatewayTestCase):
         offsets = [event["offset"] for event in events]
         self.assertEqual(offsets, sorted(offsets), "SSE events out of offset order")
         return events
+
+
+
+class ExamplesTest(ExampleChecks):
+    """The Python examples."""
 
     def test_publish_prints_the_offset_subscribers_see(self):
         sse = self.subscribe("pyex.unary")
@@ -179,6 +186,14 @@ class ExamplesTest(common.GatewayTestCase):
         self.addCleanup(process.kill)
         return process
 
+    @staticmethod
+    def rest_of(process):
+        """(stdout, stderr) from where reading stopped until the process exits. Not communicate():
+        it would miss what readline() already buffered."""
+        out = process.stdout.read()
+        process.wait(timeout=EXAMPLE_TIMEOUT_S)
+        return out, process.stderr.read()
+
     def publish(self, topic, data):
         result = self.run_example("publish.py", f"--topic={topic}", f"--data={data}")
         self.assertEqual(result.returncode, 0, result.stderr)
@@ -194,7 +209,7 @@ class ExamplesTest(common.GatewayTestCase):
                          ["subscribed", "pyex.sub", epoch, "3", "recovered"], consumer.stderr)
         self.assertEqual(consumer.stdout.readline().split()[-1], "live")
         self.publish("pyex.sub", "e4")
-        out, err = consumer.communicate(timeout=EXAMPLE_TIMEOUT_S)
+        out, err = self.rest_of(consumer)
         self.assertEqual(consumer.returncode, 0, err)
         self.assertEqual(out.splitlines(), [f"pyex.sub {epoch} 2 e2", f"pyex.sub {epoch} 3 e3",
                                             f"pyex.sub {epoch} 4 e4"])
@@ -207,7 +222,7 @@ class ExamplesTest(common.GatewayTestCase):
         self.assertEqual(consumer.stdout.readline().split(),
                          ["subscribed", "pyex.gone", epoch, "1", "not-recovered"])
         self.publish("pyex.gone", "g2")
-        out, err = consumer.communicate(timeout=EXAMPLE_TIMEOUT_S)
+        out, err = self.rest_of(consumer)
         self.assertEqual(consumer.returncode, 0, err)
         self.assertEqual(out.splitlines(), [f"pyex.gone {epoch} 2 g2"])
 
@@ -221,6 +236,84 @@ class ExamplesTest(common.GatewayTestCase):
                                     timeout=EXAMPLE_TIMEOUT_S, check=False)
             self.assertEqual(result.returncode, 2, script + result.stderr)
             self.assertIn("cannot import the stubs", result.stderr)
+
+
+class GoExampleTest(ExampleChecks):
+    """clients/go/publish, built as the Go README says for Debian 12: stubs from protoc's Go
+    plugins into a GOPATH, Debian's grpc-go 1.33 from /usr/share/gocode, no module proxy."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.gopath = tempfile.mkdtemp(prefix="herald-go-")
+        try:
+            proto_dir = os.path.join(cls.source_dir, "proto")
+            src = os.path.join(cls.gopath, "src")
+            os.makedirs(src)
+            protos = sorted(glob.glob(os.path.join(proto_dir, "herald", "v1", "*.proto")))
+            subprocess.run(["protoc", "-I", proto_dir, f"--go_out={src}", f"--go-grpc_out={src}",
+                            *protos], check=True, timeout=60)
+            env = dict(os.environ, GO111MODULE="off",
+                       GOPATH=f"{cls.gopath}:/usr/share/gocode",
+                       GOCACHE=os.environ.get("HERALD_GO_CACHE",
+                                              os.path.join(cls.gopath, "cache")))
+            cls.binary = os.path.join(cls.gopath, "publish")
+            subprocess.run(["go", "build", "-o", cls.binary, "./publish"],
+                           cwd=os.path.join(cls.source_dir, "clients", "go"), env=env,
+                           check=True, timeout=600)
+        except BaseException:
+            shutil.rmtree(cls.gopath, ignore_errors=True)
+            super().tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.gopath, ignore_errors=True)
+        super().tearDownClass()
+
+    def run_go(self, *args, stdin=None):
+        return subprocess.run([self.binary, f"--target=127.0.0.1:{self.grpc_port}", *args],
+                              input=stdin, capture_output=True, text=True,
+                              timeout=EXAMPLE_TIMEOUT_S, check=False)
+
+    def test_unary_publish_prints_the_offset_subscribers_see(self):
+        sse = self.subscribe("goex.unary")
+        result = self.run_go("--topic=goex.unary", '--data={"n":1}',
+                             "--content_type=application/json", "--type=tick")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        [(offset, epoch)] = self.printed(result, "goex.unary")
+        self.assertEqual(offset, 1)
+        [event] = self.received(sse, 1)
+        self.assertEqual((event["offset"], event["epoch"], event["data"], event["type"]),
+                         (1, epoch, {"n": 1}, "tick"))
+
+    def test_stream_publishes_stdin_lines_in_order_and_reports_a_bad_item(self):
+        sse = self.subscribe("goex.stream")
+        result = self.run_go("--topic=goex.stream", "--content_type=application/json",
+                             stdin='{"n":1}\nnot json\n{"n":3}\n')
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertRegex(result.stderr, r"(?m)^error 3 .*JSON")
+        printed = self.printed(result, "goex.stream")
+        self.assertEqual([offset for offset, _ in printed], [1, 2])
+        events = self.received(sse, 2)
+        self.assertEqual([(event["offset"], event["epoch"]) for event in events], printed)
+        self.assertEqual([event["data"] for event in events], [{"n": 1}, {"n": 3}])
+
+    def test_stream_count_generates_events(self):
+        sse = self.subscribe("goex.count")
+        result = self.run_go("--topic=goex.count", "--count=100")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        printed = self.printed(result, "goex.count")
+        self.assertEqual([offset for offset, _ in printed], list(range(1, 101)))
+        events = self.received(sse, 100)
+        self.assertEqual([event["data"] for event in events],
+                         [f"event {n}" for n in range(1, 101)])
+
+    def test_a_refused_publish_exits_1_with_its_status(self):
+        result = self.run_go("--topic=bad topic!", "--data=x")
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertIn("InvalidArgument", result.stderr)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

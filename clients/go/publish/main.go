@@ -18,11 +18,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	heraldv1 "herald/gen/herald/v1"
+	heraldv1 "github.com/herald-gateway/herald/gen/go/herald/v1"
 )
 
 var (
@@ -49,7 +48,9 @@ func run() int {
 	oneEvent := false // --data given, even empty
 	flag.Visit(func(f *flag.Flag) { oneEvent = oneEvent || f.Name == "data" })
 
-	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// grpc.Dial and WithInsecure: the API of every grpc-go from Debian 12's 1.33 on (newer ones
+	// also offer grpc.NewClient and credentials/insecure).
+	conn, err := grpc.Dial(*target, grpc.WithInsecure())
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "publish: %v\n", err)
 		return 2
