@@ -66,6 +66,14 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
                   connection_limits_, *publish_pipeline_, *client_context_, nullptr, nullptr,
                   history_reads_, *presence_reads_, *topic_rules_});
   if (!config_.metrics_listen) edge_context_->operator_endpoints = &operator_endpoints_;
+  if (!config_.auth.authorizer.empty()) {
+    authorizer_ = std::make_unique<AuthorizerClient>(
+        AuthorizerOptions{.target = config_.auth.authorizer,
+                          .timeout = config_.auth.authorizer_timeout,
+                          .headers = config_.auth.authorizer_headers,
+                          .max_calls = config_.auth.authorizer_max_calls});
+    edge_context_->authorizer = authorizer_.get();
+  }
   metrics_.SetGrpcMethods(ServedGrpcMethods());
   metrics_.AddCollector([this](PrometheusText& text) { CollectMetrics(text); });
   metrics_.AddCollector(WriteProcessMetrics);
@@ -252,7 +260,12 @@ absl::Status Gateway::Start() {
   LogInfo(static_files_line);
   LogInfo(authenticator_->Describe());
   if (!config_.topic_rules_file.empty()) LogInfo(topic_rules_->current()->Describe());
-  if (authenticator_->open()) {
+  if (authenticator_->open() && authorizer_) {
+    LogWarning(
+        "no JWT key or publisher keys are configured: browsers are asked about at --authorizer, "
+        "but every gRPC call may publish to and subscribe to every topic. Set "
+        "--publisher_keys_file before exposing the gRPC port.");
+  } else if (authenticator_->open()) {
     LogWarning(
         "AUTH IS OFF: no JWT key or publisher keys are configured, so every client may "
         "subscribe to and publish on every topic. Set --jwt_hs256_secret_file, "

@@ -26,6 +26,7 @@
 #include "edge/http_presence.h"
 #include "admin/node_admin.h"
 #include "grpc/admin_service.h"
+#include "grpc/authorizer_client.h"
 #include "grpc/publisher_service.h"
 #include "grpc/subscriber_service.h"
 #include "hub/hub.h"
@@ -105,6 +106,9 @@ class Gateway {
   std::unique_ptr<StaticFiles> static_files_;  // Null when static files are off.
   std::unique_ptr<EdgeContext> edge_context_;
   EventLoops loops_;
+  // After the loops: destroyed first, it waits for its calls in flight, whose answers are
+  // posted to the loops.
+  std::unique_ptr<AuthorizerClient> authorizer_;  // Null without --authorizer.
   absl::Notification stop_sweeper_;
   std::thread sweeper_;
   std::shared_ptr<Listener> listener_;

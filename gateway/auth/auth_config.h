@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 
@@ -26,6 +27,14 @@ struct AuthConfig {
   // Keys of the Admin API (the publisher keys' format: a bare key administers every topic, a key
   // followed by patterns only those). Not counted by HasKeys: they open nothing but Admin.
   std::string admin_keys_file;
+
+  // --authorizer: the backend asked about clients without a verified credential (empty: none),
+  // each call's deadline, the request headers it is given, and its calls in flight at most.
+  std::string authorizer;
+  absl::Duration authorizer_timeout = absl::Seconds(1);
+  std::vector<std::string> authorizer_headers = {"cookie", "authorization", "origin",
+                                                 "user-agent"};
+  size_t authorizer_max_calls = 1000;
 
   bool HasKeys() const {
     return !jwt_hs256_secret.empty() || !jwt_hs256_secret_file.empty() ||

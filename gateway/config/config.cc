@@ -188,6 +188,16 @@ ABSL_FLAG(bool, jwt_require_exp, false,
 ABSL_FLAG(absl::Duration, jwt_max_lifetime, absl::ZeroDuration(),
           "When set, refuse tokens whose 'exp' is further than this from now (and tokens "
           "without 'exp'): a leaked token stops working within it.");
+ABSL_FLAG(std::string, authorizer, "",
+          "gRPC address (plaintext) of the application's herald.v1.Authorizer: asked who each "
+          "WebSocket, SSE and HTTP API client is and what it may do, unless its credential is "
+          "a JWT or publisher key the gateway verifies. Empty: no authorizer.");
+ABSL_FLAG(absl::Duration, authorizer_timeout, absl::Seconds(1),
+          "Deadline of each Authorizer call; past it the client is refused with 503.");
+ABSL_FLAG(std::string, authorizer_headers, "cookie,authorization,origin,user-agent",
+          "The request headers forwarded to the Authorizer (comma-separated); no other is.");
+ABSL_FLAG(int64_t, authorizer_max_calls, 1000,
+          "Authorizer calls in flight at most; a client past it is refused with 503.");
 ABSL_FLAG(std::string, publisher_keys_file, "",
           "Keys for backends, one per line with the topic patterns it may publish to.");
 ABSL_FLAG(std::string, admin_keys_file, "",
@@ -268,6 +278,22 @@ absl::Status AuthFromFlags(AuthConfig& auth) {
     return absl::InvalidArgumentError("--jwt_max_lifetime must not be negative");
   }
   auth.publisher_keys_file = absl::GetFlag(FLAGS_publisher_keys_file);
+  auth.authorizer = absl::GetFlag(FLAGS_authorizer);
+  auth.authorizer_timeout = absl::GetFlag(FLAGS_authorizer_timeout);
+  if (auth.authorizer_timeout <= absl::ZeroDuration() ||
+      auth.authorizer_timeout > absl::Seconds(60)) {
+    return absl::InvalidArgumentError("--authorizer_timeout must be more than 0s, at most 60s");
+  }
+  auth.authorizer_headers.clear();
+  for (absl::string_view name :
+       absl::StrSplit(absl::GetFlag(FLAGS_authorizer_headers), ',', absl::SkipWhitespace())) {
+    auth.authorizer_headers.push_back(absl::AsciiStrToLower(absl::StripAsciiWhitespace(name)));
+  }
+  int64_t max_calls = absl::GetFlag(FLAGS_authorizer_max_calls);
+  if (max_calls < 1 || max_calls > 1000000) {
+    return absl::InvalidArgumentError("--authorizer_max_calls must be 1..1000000");
+  }
+  auth.authorizer_max_calls = static_cast<size_t>(max_calls);
   auth.admin_keys_file = absl::GetFlag(FLAGS_admin_keys_file);
   for (auto [name, path] : {std::pair{"jwt_hs256_secret_file", auth.jwt_hs256_secret_file},
                             {"jwt_public_key_file", auth.jwt_public_key_file},

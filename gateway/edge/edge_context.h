@@ -20,6 +20,7 @@
 namespace herald {
 
 class PresenceReads;  // edge/http_presence.h
+class AuthorizerClient;  // grpc/authorizer_client.h
 
 struct EdgeContext {
   const Config& config;
@@ -44,6 +45,8 @@ struct EdgeContext {
   const TopicRulesStore& rules;
   // /metrics, /healthz and /readyz; null when --metrics_listen serves them elsewhere.
   const OperatorEndpoints* operator_endpoints = nullptr;
+  // --authorizer: asked about requests without a verified credential; null without one.
+  AuthorizerClient* authorizer = nullptr;
 };
 
 }  // namespace herald

@@ -21,6 +21,7 @@
 #include "edge/sse_session.h"
 #include "loop_check.h"
 #include "edge/websocket_session.h"
+#include "grpc/authorizer_client.h"
 #include "log.h"
 
 namespace herald {
@@ -298,9 +299,9 @@ void HttpSession::Route(Request request) {
   } else if (path == "/v1/publish") {
     Publish(std::move(request));
   } else if (path == "/v1/history") {
-    History(request);
+    History(std::move(request));
   } else if (path == "/v1/presence") {
-    Presence(request);
+    Presence(std::move(request));
   } else if (context_.operator_endpoints != nullptr && OperatorEndpoints::Serves(path)) {
     OperatorAnswer answer = context_.operator_endpoints->Answer(path);
     Respond(answer.status, std::move(answer.body), answer.content_type, keep_alive);
@@ -361,74 +362,138 @@ void HttpSession::Preflight(const Request& request) {
   Respond(204, "", "text/plain", keep_alive, headers);
 }
 
-std::optional<Grant> HttpSession::Authenticate(const Request& request,
-                                               const RequestTarget& target,
-                                               const Headers& cors) {
+void HttpSession::ResolveGrant(const Request& request, const RequestTarget& target,
+                               const Headers& cors, std::optional<TransportKind> stream,
+                               std::function<void(Grant)> granted) {
   std::string_view credential = RequestCredential(request, target, context_.config);
   absl::StatusOr<Grant> grant = context_.authenticator.Authenticate(
       absl::string_view(credential.data(), credential.size()));
-  if (grant.ok()) return *std::move(grant);
-  Headers headers = cors;
-  headers.emplace_back(http::field::www_authenticate, "Bearer");
-  Respond(401, ErrorJson(grant.status()), "application/json", false, headers);
-  return std::nullopt;
-}
-
-std::optional<HttpSession::AdmittedStream> HttpSession::AdmitStream(const Request& request,
-                                                                    bool topic_required) {
-  if (!OriginAllowed(request)) {
-    RefuseOrigin(request, false);
-    return std::nullopt;
+  // A credential the gateway verifies needs no call; without keys the backend is the authority.
+  bool ask_backend =
+      context_.authorizer != nullptr && (context_.authenticator.open() || !grant.ok());
+  if (!ask_backend) {
+    if (grant.ok()) {
+      granted(*std::move(grant));
+      return;
+    }
+    RefuseGrant(grant.status(), cors, stream);
+    return;
   }
-  Headers cors = CorsHeaders(request);
-  if (context_.draining.load()) {
-    Respond(503, "shutting down\n", "text/plain", false, cors);
-    return std::nullopt;
-  }
-  absl::StatusOr<RequestTarget> target = ParseRequestTarget(request.target());
-  if (!target.ok()) {
-    Respond(400, std::string(target.status().message()) + "\n", "text/plain", false, cors);
-    return std::nullopt;
-  }
-  if (topic_required && target->topics.empty()) {
-    Respond(400, "at least one topic= is needed\n", "text/plain", false, cors);
-    return std::nullopt;
-  }
-  if (target->topics.size() > context_.config.max_topics_per_connection) {
-    Respond(400, "too many topics\n", "text/plain", false, cors);
-    return std::nullopt;
-  }
-  std::optional<Grant> grant = Authenticate(request, *target, cors);
-  if (!grant) return std::nullopt;
-  for (const std::string& topic : target->topics) {
-    if (!grant->MaySubscribe(topic)) {
-      Respond(403,
-              ErrorJson(absl::PermissionDeniedError("this token may not subscribe to " + topic)),
-              "application/json", false, cors);
-      return std::nullopt;
+  AuthorizerConnect ask;
+  ask.transport = stream ? TransportName(*stream) : "http";
+  ask.remote_address = client_address_.to_string();
+  for (const auto& field : request) {
+    std::string_view name(field.name_string().data(), field.name_string().size());
+    if (!context_.authorizer->Forwards(absl::string_view(name.data(), name.size()))) continue;
+    std::string lower = absl::AsciiStrToLower(absl::string_view(name.data(), name.size()));
+    absl::string_view value(field.value().data(), field.value().size());
+    auto same = std::find_if(ask.headers.begin(), ask.headers.end(),
+                             [&](const auto& header) { return header.first == lower; });
+    if (same == ask.headers.end()) {
+      ask.headers.emplace_back(std::move(lower), std::string(value));
+    } else {
+      absl::StrAppend(&same->second, lower == "cookie" ? "; " : ", ", value);
     }
   }
-  absl::StatusOr<ConnectionSlot> slot =
-      context_.connections.Acquire(AddressBucket(), grant->CredentialKey());
-  if (!slot.ok()) {
-    Headers headers = cors;
-    headers.emplace_back(http::field::retry_after, "5");
-    Respond(HttpStatusFor(slot.status()), ErrorJson(slot.status()), "application/json", false,
-            headers);
-    return std::nullopt;
+  ask.query = target.other_params;
+  ask.topics = target.topics;
+  // The answer is awaited without reading: give it its deadline on top of the handshake's.
+  stream_.expires_never();
+  context_.authorizer->Connect(
+      std::move(ask), [self = shared_from_this(), cors, stream,
+                       granted = std::move(granted)](absl::StatusOr<Grant> grant) mutable {
+        auto executor = self->stream_.get_executor();
+        boost::asio::post(executor, [self = std::move(self), cors = std::move(cors), stream,
+                                     granted = std::move(granted),
+                                     grant = std::move(grant)]() mutable {
+          self->stream_.expires_after(
+              absl::ToChronoMilliseconds(self->context_.config.handshake_timeout));
+          if (self->context_.draining.load() && stream) {
+            self->Respond(503, "shutting down\n", "text/plain", false, cors);
+            self->NoteRefusal(*stream);
+            return;
+          }
+          if (grant.ok()) {
+            granted(*std::move(grant));
+            return;
+          }
+          self->RefuseGrant(grant.status(), cors, stream);
+        });
+      });
+}
+
+void HttpSession::RefuseGrant(const absl::Status& status, Headers headers,
+                              std::optional<TransportKind> stream) {
+  if (absl::IsUnauthenticated(status)) {
+    headers.emplace_back(http::field::www_authenticate, "Bearer");
+  } else if (absl::IsUnavailable(status)) {
+    headers.emplace_back(http::field::retry_after, "1");
   }
-  return AdmittedStream{*std::move(target), *std::move(grant), *std::move(slot)};
+  Respond(HttpStatusFor(status), ErrorJson(status), "application/json", false, headers);
+  if (stream) NoteRefusal(*stream);
+}
+
+void HttpSession::AdmitStream(const Request& request, bool topic_required, TransportKind kind,
+                              std::function<void(AdmittedStream)> admitted) {
+  auto refuse = [&](unsigned status, std::string body, const Headers& headers) {
+    Respond(status, std::move(body), "text/plain", false, headers);
+    NoteRefusal(kind);
+  };
+  if (!OriginAllowed(request)) {
+    RefuseOrigin(request, false);
+    NoteRefusal(kind);
+    return;
+  }
+  Headers cors = CorsHeaders(request);
+  if (context_.draining.load()) return refuse(503, "shutting down\n", cors);
+  absl::StatusOr<RequestTarget> target = ParseRequestTarget(request.target());
+  if (!target.ok()) return refuse(400, std::string(target.status().message()) + "\n", cors);
+  if (topic_required && target->topics.empty()) {
+    return refuse(400, "at least one topic= is needed\n", cors);
+  }
+  if (target->topics.size() > context_.config.max_topics_per_connection) {
+    return refuse(400, "too many topics\n", cors);
+  }
+  auto parsed = std::make_shared<RequestTarget>(*std::move(target));
+  ResolveGrant(request, *parsed, cors, kind,
+               [self = shared_from_this(), parsed, cors, kind,
+                admitted = std::move(admitted)](Grant grant) mutable {
+                 for (const std::string& topic : parsed->topics) {
+                   if (!grant.MaySubscribe(topic)) {
+                     self->Respond(403,
+                                   ErrorJson(absl::PermissionDeniedError(
+                                       "this token may not subscribe to " + topic)),
+                                   "application/json", false, cors);
+                     self->NoteRefusal(kind);
+                     return;
+                   }
+                 }
+                 absl::StatusOr<ConnectionSlot> slot = self->context_.connections.Acquire(
+                     self->AddressBucket(), grant.CredentialKey());
+                 if (!slot.ok()) {
+                   Headers headers = cors;
+                   headers.emplace_back(http::field::retry_after, "5");
+                   self->Respond(HttpStatusFor(slot.status()), ErrorJson(slot.status()),
+                                 "application/json", false, headers);
+                   self->NoteRefusal(kind);
+                   return;
+                 }
+                 admitted(AdmittedStream{std::move(*parsed), std::move(grant), *std::move(slot)});
+               });
 }
 
 void HttpSession::StartWebSocket(Request request) {
   // Admission comes first, so a plain GET /ws learns what the upgrade would be refused with
   // (401, 403, 429, 503): browsers hide the status of a refused upgrade, and the SDK asks this
   // way. 426 then means the request was fine but arrived without its upgrade.
-  std::optional<AdmittedStream> admitted = AdmitStream(request, /*topic_required=*/false);
-  if (!admitted) {
-    NoteRefusal(TransportKind::kWebSocket);
-    return;
-  }
+  auto held = std::make_shared<Request>(std::move(request));
+  AdmitStream(*held, /*topic_required=*/false, TransportKind::kWebSocket,
+              [self = shared_from_this(), held](AdmittedStream admitted) mutable {
+                self->UpgradeWebSocket(std::move(*held), std::move(admitted));
+              });
+}
+
+void HttpSession::UpgradeWebSocket(Request request, AdmittedStream admitted) {
   if (!beast::websocket::is_upgrade(request)) {
     Respond(426, "/ws expects a WebSocket upgrade\n", "text/plain", false, CorsHeaders(request));
     return;
@@ -445,8 +510,8 @@ void HttpSession::StartWebSocket(Request request) {
   std::string early_bytes = beast::buffers_to_string(buffer_.data());
   pending_.Release();  // Admitted: counted under --max_connections from now on.
   std::make_shared<WebSocketSession>(std::move(stream_), context_, shard_)
-      ->Run(std::move(request), std::move(admitted->target.topics), std::move(admitted->grant),
-            std::move(admitted->slot), early_bytes);
+      ->Run(std::move(request), std::move(admitted.target.topics), std::move(admitted.grant),
+            std::move(admitted.slot), early_bytes);
 }
 
 void HttpSession::StartSse(Request request) {
@@ -454,45 +519,48 @@ void HttpSession::StartSse(Request request) {
     Respond(405, "/sse expects GET\n", "text/plain", false);
     return;
   }
-  std::optional<AdmittedStream> admitted = AdmitStream(request, /*topic_required=*/true);
-  if (!admitted) {
-    NoteRefusal(TransportKind::kSse);
-    return;
-  }
-  // Browsers resend the last `id:` as Last-Event-ID; polyfills may put it in the query.
-  std::string resume_token(request["Last-Event-ID"]);
-  if (resume_token.empty()) resume_token = admitted->target.last_event_id;
-  pending_.Release();  // Admitted: counted under --max_connections from now on.
-  std::make_shared<SseSession>(std::move(stream_), context_, shard_)
-      ->Run(request, std::move(admitted->target.topics), resume_token, std::move(admitted->grant),
-            std::move(admitted->slot));
+  auto held = std::make_shared<Request>(std::move(request));
+  AdmitStream(*held, /*topic_required=*/true, TransportKind::kSse,
+              [self = shared_from_this(), held](AdmittedStream admitted) mutable {
+                // Browsers resend the last `id:` as Last-Event-ID; polyfills may put it in the
+                // query.
+                std::string resume_token((*held)["Last-Event-ID"]);
+                if (resume_token.empty()) resume_token = admitted.target.last_event_id;
+                self->pending_.Release();  // Admitted: counted under --max_connections now.
+                std::make_shared<SseSession>(std::move(self->stream_), self->context_,
+                                             self->shard_)
+                    ->Run(*held, std::move(admitted.target.topics), resume_token,
+                          std::move(admitted.grant), std::move(admitted.slot));
+              });
 }
 
 std::string HttpSession::AddressBucket() { return ClientAddressBucket(client_address_); }
 
-std::optional<HttpSession::AdmittedCall> HttpSession::AdmitCall(const Request& request,
-                                                                http::verb method) {
+void HttpSession::AdmitCall(const Request& request, http::verb method,
+                            std::function<void(AdmittedCall)> admitted) {
   bool keep_alive = request.keep_alive();
   std::string_view path = request.target().substr(0, request.target().find('?'));
   if (request.method() != method) {
     std::string answer(path);
     answer.append(" expects ").append(http::to_string(method)).append("\n");
     Respond(405, std::move(answer), "text/plain", keep_alive);
-    return std::nullopt;
+    return;
   }
   if (!OriginAllowed(request)) {
     RefuseOrigin(request, keep_alive);
-    return std::nullopt;
+    return;
   }
   Headers cors = CorsHeaders(request);
   absl::StatusOr<RequestTarget> target = ParseRequestTarget(request.target());
   if (!target.ok()) {
     Respond(400, ErrorJson(target.status()), "application/json", keep_alive, cors);
-    return std::nullopt;
+    return;
   }
-  std::optional<Grant> grant = Authenticate(request, *target, cors);
-  if (!grant) return std::nullopt;
-  return AdmittedCall{*std::move(target), *std::move(grant), std::move(cors)};
+  auto parsed = std::make_shared<RequestTarget>(*std::move(target));
+  ResolveGrant(request, *parsed, cors, std::nullopt,
+               [parsed, cors, admitted = std::move(admitted)](Grant grant) mutable {
+                 admitted(AdmittedCall{std::move(*parsed), std::move(grant), std::move(cors)});
+               });
 }
 
 void HttpSession::RespondJsonLater(std::shared_ptr<HttpSession> self, HttpAnswer answer,
@@ -514,64 +582,79 @@ void HttpSession::RespondError(const absl::Status& status, bool keep_alive, Head
 }
 
 void HttpSession::Publish(Request request) {
-  std::optional<AdmittedCall> call = AdmitCall(request, http::verb::post);
-  if (!call) return;
-  stream_.expires_never();
-  PublishJson(request.body(), call->grant, context_,
-              [self = shared_from_this(), keep_alive = request.keep_alive(),
-               cors = std::move(call->cors)](HttpAnswer answer) mutable {
-                RespondJsonLater(std::move(self), std::move(answer), keep_alive, cors);
-              });
+  auto held = std::make_shared<Request>(std::move(request));
+  AdmitCall(*held, http::verb::post,
+            [self = shared_from_this(), held](AdmittedCall call) mutable {
+              self->stream_.expires_never();
+              PublishJson(held->body(), call.grant, self->context_,
+                          [self, keep_alive = held->keep_alive(),
+                           cors = std::move(call.cors)](HttpAnswer answer) mutable {
+                            RespondJsonLater(std::move(self), std::move(answer), keep_alive,
+                                             cors);
+                          });
+            });
 }
 
-std::optional<HttpSession::AdmittedCall> HttpSession::AdmitTopicRead(
-    const Request& request, std::string_view path, std::string_view refused_as,
-    const std::function<absl::Status(const std::string&)>& also) {
-  std::optional<AdmittedCall> call = AdmitCall(request, http::verb::get);
-  if (!call) return std::nullopt;
-  absl::Status status;
-  if (call->target.topics.size() != 1) {
-    status = absl::InvalidArgumentError(std::string(path) + " takes one topic");
-  } else if (!call->grant.MaySubscribe(call->target.topics[0])) {
-    status = absl::PermissionDeniedError(
-        "this credential may not " + std::string(refused_as) + " " + call->target.topics[0]);
-  } else if (also) {
-    status = also(call->target.topics[0]);
-  }
-  if (status.ok() && !context_.history_reads.rates.Allow(call->grant)) status = kReadRateExceeded;
-  if (!status.ok()) {
-    RespondError(status, request.keep_alive(), call->cors);
-    return std::nullopt;
-  }
-  stream_.expires_never();
-  return call;
+void HttpSession::AdmitTopicRead(const Request& request, std::string_view refused_as,
+                                 std::function<absl::Status(const std::string&)> also,
+                                 std::function<void(AdmittedCall)> admitted) {
+  std::string path(request.target().substr(0, request.target().find('?')));
+  AdmitCall(request, http::verb::get,
+            [self = shared_from_this(), keep_alive = request.keep_alive(), path,
+             refused_as = std::string(refused_as), also = std::move(also),
+             admitted = std::move(admitted)](AdmittedCall call) mutable {
+              absl::Status status;
+              if (call.target.topics.size() != 1) {
+                status = absl::InvalidArgumentError(path + " takes one topic");
+              } else if (!call.grant.MaySubscribe(call.target.topics[0])) {
+                status = absl::PermissionDeniedError("this credential may not " + refused_as +
+                                                     " " + call.target.topics[0]);
+              } else if (also) {
+                status = also(call.target.topics[0]);
+              }
+              if (status.ok() && !self->context_.history_reads.rates.Allow(call.grant)) {
+                status = kReadRateExceeded;
+              }
+              if (!status.ok()) {
+                self->RespondError(status, keep_alive, call.cors);
+                return;
+              }
+              self->stream_.expires_never();
+              admitted(std::move(call));
+            });
 }
 
-void HttpSession::History(const Request& request) {
-  std::optional<AdmittedCall> call = AdmitTopicRead(request, "/v1/history", "read");
-  if (!call) return;
-  HistoryJson(call->target.topics[0], call->target.limit,
-              HistoryReader(call->grant, AddressBucket()), context_,
-              LoopOf(stream_.get_executor()),
-              [self = shared_from_this(), keep_alive = request.keep_alive(),
-               cors = std::move(call->cors)](HttpAnswer answer) mutable {
-                RespondJsonLater(std::move(self), std::move(answer), keep_alive, cors);
-              });
+void HttpSession::History(Request request) {
+  bool keep_alive = request.keep_alive();
+  AdmitTopicRead(request, "read", nullptr,
+                 [self = shared_from_this(), keep_alive](AdmittedCall call) mutable {
+                   HistoryJson(call.target.topics[0], call.target.limit,
+                               HistoryReader(call.grant, self->AddressBucket()), self->context_,
+                               LoopOf(self->stream_.get_executor()),
+                               [self, keep_alive, cors = std::move(call.cors)](
+                                   HttpAnswer answer) mutable {
+                                 RespondJsonLater(std::move(self), std::move(answer), keep_alive,
+                                                  cors);
+                               });
+                 });
 }
 
-void HttpSession::Presence(const Request& request) {
-  std::optional<AdmittedCall> call = AdmitTopicRead(
-      request, "/v1/presence", "subscribe to", [this](const std::string& topic) {
+void HttpSession::Presence(Request request) {
+  bool keep_alive = request.keep_alive();
+  AdmitTopicRead(
+      request, "subscribe to",
+      [this](const std::string& topic) {
         if (context_.rules.current()->For(topic).presence) return absl::OkStatus();
         return absl::PermissionDeniedError(absl::StrCat(
             "presence is off for ", topic, ": its topic rule does not say presence: true"));
-      });
-  if (!call) return;
-  context_.presence_reads.Answer(
-      call->target.topics[0], call->target.limit, HistoryReader(call->grant, AddressBucket()),
-      [self = shared_from_this(), keep_alive = request.keep_alive(),
-       cors = std::move(call->cors)](HttpAnswer answer) mutable {
-        RespondJsonLater(std::move(self), std::move(answer), keep_alive, cors);
+      },
+      [self = shared_from_this(), keep_alive](AdmittedCall call) mutable {
+        self->context_.presence_reads.Answer(
+            call.target.topics[0], call.target.limit,
+            HistoryReader(call.grant, self->AddressBucket()),
+            [self, keep_alive, cors = std::move(call.cors)](HttpAnswer answer) mutable {
+              RespondJsonLater(std::move(self), std::move(answer), keep_alive, cors);
+            });
       });
 }
 

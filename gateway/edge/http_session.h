@@ -74,26 +74,37 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   void OnRead(boost::beast::error_code error, size_t bytes);
   void Route(Request request);
   // Checks a /ws or /sse request (origin, drain, topics, credential and its permissions) and
-  // answers the refusals itself; returns the parsed target when the stream may start.
-  std::optional<AdmittedStream> AdmitStream(const Request& request, bool topic_required);
-  // The grant of the request's credential; answers 401 itself and returns nothing when the
-  // credential is refused.
-  std::optional<Grant> Authenticate(const Request& request, const RequestTarget& target,
-                                    const Headers& cors);
+  // answers the refusals itself (counted and logged as refused `kind`); runs `admitted` when the
+  // stream may start, at once or once the Authorizer answered.
+  void AdmitStream(const Request& request, bool topic_required, TransportKind kind,
+                   std::function<void(AdmittedStream)> admitted);
+  // What the request may do: its verified credential's grant, or (with --authorizer, for a
+  // request without one) the backend's answer. Runs `granted` on the session's executor, at
+  // once or later; answers a refusal itself (401, 403, 503), noted as a refused `stream`.
+  void ResolveGrant(const Request& request, const RequestTarget& target, const Headers& cors,
+                    std::optional<TransportKind> stream, std::function<void(Grant)> granted);
+  // Answers a refused credential or authorizer call: 401 (with WWW-Authenticate), 403, or 503
+  // (with Retry-After).
+  void RefuseGrant(const absl::Status& status, Headers headers,
+                   std::optional<TransportKind> stream);
   // CORS headers for a request from an allowed browser origin (none without an Origin).
   Headers CorsHeaders(const Request& request) const;
   // Answers a CORS preflight (OPTIONS) for /sse and the /v1/ calls.
   void Preflight(const Request& request);
   void StartWebSocket(Request request);
+  // The upgrade of an admitted /ws request (426 without one).
+  void UpgradeWebSocket(Request request, AdmittedStream admitted);
   void StartSse(Request request);
-  // Checks a JSON API call (method, origin, target, credential) and answers the refusals itself.
-  std::optional<AdmittedCall> AdmitCall(const Request& request, boost::beast::http::verb method);
-  // A GET of one topic's data (/v1/history, /v1/presence at `path`): admitted, one topic the
-  // credential may subscribe to (else 403 "may not <refused_as> <topic>"), `also` OK when given,
-  // and within --history_rate; otherwise the refusal is answered and nullopt returned.
-  std::optional<AdmittedCall> AdmitTopicRead(
-      const Request& request, std::string_view path, std::string_view refused_as,
-      const std::function<absl::Status(const std::string&)>& also = nullptr);
+  // Checks a JSON API call (method, origin, target, credential) and answers the refusals itself;
+  // runs `admitted` when it may go on.
+  void AdmitCall(const Request& request, boost::beast::http::verb method,
+                 std::function<void(AdmittedCall)> admitted);
+  // A GET of one topic's data (/v1/history, /v1/presence): admitted, one topic the credential
+  // may subscribe to (else 403 "may not <refused_as> <topic>"), `also` OK when given, and within
+  // --history_rate; otherwise the refusal is answered and `admitted` does not run.
+  void AdmitTopicRead(const Request& request, std::string_view refused_as,
+                      std::function<absl::Status(const std::string&)> also,
+                      std::function<void(AdmittedCall)> admitted);
   // Writes a JSON API answer from any thread, on the session's executor. The session is moved
   // in: the last reference must not be dropped on an engine's thread.
   static void RespondJsonLater(std::shared_ptr<HttpSession> self, HttpAnswer answer,
@@ -105,8 +116,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   void RespondError(const absl::Status& status, bool keep_alive, Headers headers);
   void Publish(Request request);
   // GET /v1/presence: who follows a topic whose rule allows presence, on every node.
-  void Presence(const Request& request);
-  void History(const Request& request);
+  void Presence(Request request);
+  void History(Request request);
   // Answers from --web_root whatever no other route takes.
   void ServeStatic(const Request& request);
   // Writes an answer; keeps the connection for the next request when the client allows. With

@@ -30,6 +30,9 @@ absl::StatusOr<RequestTarget> ParseRequestTarget(std::string_view target) {
       if (!absl::SimpleAtoi(param.value, &parsed.limit)) {
         return absl::InvalidArgumentError("limit must be a whole number");
       }
+    } else if (std::none_of(parsed.other_params.begin(), parsed.other_params.end(),
+                            [&](const auto& other) { return other.first == param.key; })) {
+      parsed.other_params.emplace_back(param.key, param.value);
     }
   }
   return parsed;

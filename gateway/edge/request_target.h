@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -16,6 +17,8 @@ struct RequestTarget {
   std::string last_event_id;        // `last_event_id=` (for EventSource polyfills).
   std::string token;                // `token=` (browsers cannot set headers on WS or SSE).
   uint32_t limit = 0;               // `limit=` (GET /v1/history); 0 when absent.
+  // Every other parameter, the first value of each (what the Authorizer is told).
+  std::vector<std::pair<std::string, std::string>> other_params;
 };
 
 // INVALID_ARGUMENT when the target is not an origin-form URL or a topic is invalid.
