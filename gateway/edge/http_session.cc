@@ -48,6 +48,14 @@ bool SameOrigin(std::string_view origin, std::string_view host) {
 // without an Origin, from the gateway's own origin or from a trusted one: a browser attaches it
 // to requests from any page, and honouring it for every origin would let any site act as the
 // user (cross-site WebSocket hijacking, credentialed CORS).
+// Whether the request's cookies speak for the user: sent without an Origin, from the gateway's
+// own origin, or from one --allowed_origins trusts.
+bool CookiesCount(const http::request<http::string_body>& request, const Config& config) {
+  std::string_view origin = request[http::field::origin];
+  return origin.empty() || SameOrigin(origin, request[http::field::host]) ||
+         config.OriginTrusted(absl::string_view(origin.data(), origin.size()));
+}
+
 std::string_view RequestCredential(const http::request<http::string_body>& request,
                                    const RequestTarget& target, const Config& config) {
   if (auto authorization = request.find(http::field::authorization);
@@ -57,11 +65,7 @@ std::string_view RequestCredential(const http::request<http::string_body>& reque
     return std::string_view(token.data(), token.size());
   }
   if (!target.token.empty()) return target.token;
-  std::string_view origin = request[http::field::origin];
-  if (!origin.empty() && !SameOrigin(origin, request[http::field::host]) &&
-      !config.OriginTrusted(absl::string_view(origin.data(), origin.size()))) {
-    return {};
-  }
+  if (!CookiesCount(request, config)) return {};
   return CookieValue(request[http::field::cookie], kTokenCookie);
 }
 
@@ -382,10 +386,14 @@ void HttpSession::ResolveGrant(const Request& request, const RequestTarget& targ
   AuthorizerConnect ask;
   ask.transport = stream ? TransportName(*stream) : "http";
   ask.remote_address = client_address_.to_string();
+  // The same rule as for the herald_token cookie: a page of another site gets the user's
+  // cookies sent along too, and must not act as the user.
+  bool cookies_count = CookiesCount(request, context_.config);
   for (const auto& field : request) {
     std::string_view name(field.name_string().data(), field.name_string().size());
     if (!context_.authorizer->Forwards(absl::string_view(name.data(), name.size()))) continue;
     std::string lower = absl::AsciiStrToLower(absl::string_view(name.data(), name.size()));
+    if (lower == "cookie" && !cookies_count) continue;
     absl::string_view value(field.value().data(), field.value().size());
     auto same = std::find_if(ask.headers.begin(), ask.headers.end(),
                              [&](const auto& header) { return header.first == lower; });
@@ -400,9 +408,8 @@ void HttpSession::ResolveGrant(const Request& request, const RequestTarget& targ
   // The answer is awaited without reading: give it its deadline on top of the handshake's.
   stream_.expires_never();
   context_.authorizer->Connect(
-      std::move(ask), [self = shared_from_this(), cors, stream,
+      std::move(ask), [self = shared_from_this(), executor = stream_.get_executor(), cors, stream,
                        granted = std::move(granted)](absl::StatusOr<Grant> grant) mutable {
-        auto executor = self->stream_.get_executor();
         boost::asio::post(executor, [self = std::move(self), cors = std::move(cors), stream,
                                      granted = std::move(granted),
                                      grant = std::move(grant)]() mutable {

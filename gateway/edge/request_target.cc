@@ -8,6 +8,12 @@
 #include "topic/topic.h"
 
 namespace herald {
+namespace {
+
+// Other parameters kept at most (each looked for among those kept: a bound on the work).
+constexpr size_t kMaxOtherParams = 32;
+
+}  // namespace
 
 absl::StatusOr<RequestTarget> ParseRequestTarget(std::string_view target) {
   // The views of the parsed URL point into `target`, which the caller keeps alive.
@@ -30,7 +36,8 @@ absl::StatusOr<RequestTarget> ParseRequestTarget(std::string_view target) {
       if (!absl::SimpleAtoi(param.value, &parsed.limit)) {
         return absl::InvalidArgumentError("limit must be a whole number");
       }
-    } else if (std::none_of(parsed.other_params.begin(), parsed.other_params.end(),
+    } else if (parsed.other_params.size() < kMaxOtherParams &&
+               std::none_of(parsed.other_params.begin(), parsed.other_params.end(),
                             [&](const auto& other) { return other.first == param.key; })) {
       parsed.other_params.emplace_back(param.key, param.value);
     }

@@ -17,7 +17,7 @@ struct RequestTarget {
   std::string last_event_id;        // `last_event_id=` (for EventSource polyfills).
   std::string token;                // `token=` (browsers cannot set headers on WS or SSE).
   uint32_t limit = 0;               // `limit=` (GET /v1/history); 0 when absent.
-  // Every other parameter, the first value of each (what the Authorizer is told).
+  // The other parameters, the first value of each, the first 32 (what the Authorizer is told).
   std::vector<std::pair<std::string, std::string>> other_params;
 };
 

@@ -87,13 +87,15 @@ bool AuthorizerClient::Forwards(absl::string_view header) const {
 
 void AuthorizerClient::Connect(AuthorizerConnect ask,
                                std::function<void(absl::StatusOr<Grant>)> done) {
+  bool room;
   {
     absl::MutexLock lock(&mutex_);
-    if (in_flight_ >= options_.max_calls) {
-      done(Unavailable("too many calls in flight"));
-      return;
-    }
-    ++in_flight_;
+    room = in_flight_ < options_.max_calls;
+    if (room) ++in_flight_;
+  }
+  if (!room) {
+    done(Unavailable("too many calls in flight"));
+    return;
   }
   auto call = std::make_shared<Call>();
   call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));

@@ -35,7 +35,7 @@ struct AuthorizerOptions {
 
 // One connection asking to start, as the backend is told of it.
 struct AuthorizerConnect {
-  std::string transport;  // "websocket" or "sse".
+  std::string transport;  // "websocket", "sse" or "http".
   std::string remote_address;
   std::vector<std::pair<std::string, std::string>> headers;  // Only the forwarded ones.
   std::vector<std::pair<std::string, std::string>> query;

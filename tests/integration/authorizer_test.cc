@@ -3,7 +3,6 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -13,7 +12,6 @@
 #include "herald/v1/authorizer.grpc.pb.h"
 #include "integration/gateway_test.h"
 #include "support/http_request.h"
-#include "support/redis_server.h"
 #include "support/temp_dir.h"
 
 namespace herald::testing {
@@ -21,11 +19,12 @@ namespace {
 
 // A backend with cookie sessions: `session=<user>` is a user who may follow `chat.*` and their
 // own `user.<name>`, and publish on `chat.*`; `session=nobody` is refused (403); no session is
-// not logged in (401); `session=slow` answers after 2 s; `session=broken` answers a pattern that
-// does not parse.
+// not logged in (401); `session=slow` answers after 10 s (or when the call is cancelled);
+// `session=broken` answers a pattern that does not parse.
 class CookieBackend final : public herald::v1::Authorizer::Service {
  public:
-  grpc::Status Connect(grpc::ServerContext*, const herald::v1::AuthorizerConnectRequest* request,
+  grpc::Status Connect(grpc::ServerContext* context,
+                       const herald::v1::AuthorizerConnectRequest* request,
                        herald::v1::AuthorizerConnectResponse* response) override {
     {
       absl::MutexLock lock(&mutex_);
@@ -43,7 +42,11 @@ class CookieBackend final : public herald::v1::Authorizer::Service {
     if (session == "nobody") {
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "this account is suspended");
     }
-    if (session == "slow") absl::SleepFor(absl::Seconds(2));
+    if (session == "slow") {
+      // Answers after 10 s, or as soon as the gateway gave up.
+      absl::Time until = absl::Now() + absl::Seconds(10);
+      while (!context->IsCancelled() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(10));
+    }
     response->set_user(session);
     response->add_subscribe("chat.*");
     response->add_subscribe("user." + session);
@@ -93,6 +96,15 @@ class AuthorizerTest : public GatewayTest {
   std::unique_ptr<grpc::Server> backend_server_;
 };
 
+bool WaitForCondition(const std::function<bool()>& condition) {
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!condition()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
+}
+
 std::string HeaderOf(const HttpResponse& response, absl::string_view name) {
   for (const auto& [key, value] : response.headers) {
     if (absl::EqualsIgnoreCase(key, name)) return value;
@@ -118,10 +130,13 @@ TEST_F(AuthorizerTest, ACookieSessionGetsWhatTheBackendGrants) {
   ASSERT_EQ(asked.size(), 1u);
   EXPECT_EQ(asked[0].transport(), "websocket");
   EXPECT_EQ(asked[0].remote_address(), "127.0.0.1");
+  ASSERT_TRUE(asked[0].headers().contains("cookie"));
   EXPECT_EQ(asked[0].headers().at("cookie"), "theme=dark; session=ada");
+  ASSERT_TRUE(asked[0].headers().contains("user-agent"));
   EXPECT_EQ(asked[0].headers().at("user-agent"), "test-browser");
   EXPECT_FALSE(asked[0].headers().contains("x-internal-secret"));
   EXPECT_FALSE(asked[0].headers().contains("host"));
+  ASSERT_TRUE(asked[0].query().contains("room"));
   EXPECT_EQ(asked[0].query().at("room"), "7");
   EXPECT_FALSE(asked[0].query().contains("topic"));
   ASSERT_EQ(asked[0].topics_size(), 1);
@@ -176,7 +191,7 @@ TEST_F(AuthorizerTest, ASlowBrokenOrAbsentBackendLetsNobodyIn) {
   HttpResponse slow =
       Fetch(http_port(), "GET", "/sse?topic=chat.lobby", "", {{"Cookie", "session=slow"}});
   EXPECT_EQ(slow.status, 503) << slow.body;
-  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   EXPECT_EQ(HeaderOf(slow, "Retry-After"), "1");
   // A grant it cannot read: 503, and the log names the field.
   HttpResponse broken =
@@ -189,8 +204,45 @@ TEST_F(AuthorizerTest, ASlowBrokenOrAbsentBackendLetsNobodyIn) {
   HttpResponse down =
       Fetch(http_port(), "GET", "/sse?topic=chat.lobby", "", {{"Cookie", "session=ada"}});
   EXPECT_EQ(down.status, 503) << down.body;
-  // Those still connected are not disturbed, and the gateway goes on.
+  // The gateway goes on.
   EXPECT_TRUE(PublishForTest("chat.lobby", "still here").ok());
+}
+
+TEST_F(AuthorizerTest, AnotherSitesPageDoesNotGetTheUsersCookiesSentOn) {
+  StartBackend();
+  StartGateway({AuthorizerFlag()});
+  HttpResponse foreign = Fetch(http_port(), "GET", "/sse?topic=chat.lobby", "",
+                               {{"Origin", "https://evil.example"}, {"Cookie", "session=ada"}});
+  EXPECT_EQ(foreign.status, 401) << foreign.body;
+  ASSERT_EQ(backend_.asked().size(), 1u);
+  EXPECT_FALSE(backend_.asked()[0].headers().contains("cookie"));
+  EXPECT_EQ(backend_.asked()[0].headers().at("origin"), "https://evil.example");
+  // The gateway's own pages (Origin = its Host) and requests without an Origin have them.
+  std::string own_origin = "http://127.0.0.1:" + std::to_string(http_port());
+  std::shared_ptr<SseClient> own =
+      ConnectSse("/sse?topic=chat.lobby", {"Origin: " + own_origin, "Cookie: session=ada"});
+  ASSERT_TRUE(own);
+  EXPECT_EQ(backend_.asked().back().headers().at("cookie"), "session=ada");
+}
+
+TEST_F(AuthorizerTest, PastTheCapOfCallsInFlightAClientIsRefusedAtOnce) {
+  StartBackend();
+  StartGateway({AuthorizerFlag(), "--authorizer_max_calls=1", "--authorizer_timeout=3s"});
+  std::thread slow([&] {
+    Fetch(http_port(), "GET", "/sse?topic=chat.lobby", "", {{"Cookie", "session=slow"}});
+  });
+  ASSERT_TRUE(WaitForCondition([&] { return backend_.asked().size() == 1; }));
+  absl::Time start = absl::Now();
+  HttpResponse refused =
+      Fetch(http_port(), "GET", "/sse?topic=chat.lobby", "", {{"Cookie", "session=ada"}});
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_NE(refused.body.find("too many calls in flight"), std::string::npos) << refused.body;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_EQ(backend_.asked().size(), 1u);
+  slow.join();
+  // The call ended: there is room again.
+  std::shared_ptr<SseClient> sse = ConnectSse("/sse?topic=chat.lobby", {"Cookie: session=ada"});
+  EXPECT_TRUE(sse);
 }
 
 TEST_F(AuthorizerTest, AVerifiedTokenNeedsNoCall) {
