@@ -7,6 +7,7 @@ test_publish.py (HERALD_BIN, HERALD_SOURCE_DIR), whose gateway and SSE helpers i
 """
 
 import glob
+import http.client
 import json
 import os
 import re
@@ -183,6 +184,9 @@ class ExamplesTest(ExampleChecks):
             [sys.executable, path, f"--target=127.0.0.1:{self.grpc_port}",
              f"--stubs={self.stubs_dir}", *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(process.stderr.close)
+        self.addCleanup(process.stdout.close)
+        self.addCleanup(process.wait, 10)
         self.addCleanup(process.kill)
         return process
 
@@ -236,6 +240,73 @@ class ExamplesTest(ExampleChecks):
                                     timeout=EXAMPLE_TIMEOUT_S, check=False)
             self.assertEqual(result.returncode, 2, script + result.stderr)
             self.assertIn("cannot import the stubs", result.stderr)
+
+
+class AuthorizerExampleTest(ExampleChecks):
+    """clients/python/authorizer.py as the backend of a gateway started with --authorizer: a
+    browser's session cookie gets it in, with the grant the backend gives."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        path = os.path.join(cls.source_dir, "clients", "python", "authorizer.py")
+        cls.backend = subprocess.Popen(  # pylint: disable=consider-using-with
+            [sys.executable, path, f"--stubs={cls.stubs_dir}", "--listen=127.0.0.1:0",
+             "--session=4f1c9e=ada", "--session=77ab02=bob", "--suspended=bob"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            line = cls.backend.stdout.readline()
+            match = re.match(r"authorizer listening (\S+)$", line.strip())
+            if not match:
+                raise AssertionError(f"authorizer.py did not start: {line!r} "
+                                     f"{cls.backend.stderr.read() if cls.backend.poll() else ''}")
+            cls.authorized = common.Gateway(os.environ["HERALD_BIN"],
+                                            f"--authorizer={match.group(1)}")
+            cls.authorized_http, cls.authorized_grpc = cls.authorized.wait_listening(
+                common.STARTUP_TIMEOUT_S)
+        except BaseException:
+            cls.backend.kill()
+            super().tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.authorized.stop(common.SHUTDOWN_TIMEOUT_S)
+        cls.backend.kill()
+        cls.backend.wait(timeout=10)
+        cls.backend.stdout.close()
+        cls.backend.stderr.close()
+        super().tearDownClass()
+
+    def status_of(self, path, cookie):
+        connection = http.client.HTTPConnection("127.0.0.1", self.authorized_http, timeout=10)
+        connection.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+        response = connection.getresponse()
+        body = response.read().decode()
+        connection.close()
+        return response.status, body
+
+    def test_a_session_cookie_gets_live_events(self):
+        sse = common.SseStream(self.authorized_http, "/sse?topic=chat.lobby&topic=user.ada",
+                               headers={"Cookie": "theme=dark; session=4f1c9e"})
+        self.addCleanup(sse.close)
+        self.assertEqual(sse.response.status, 200, self.authorized.log())
+        sse.next_event(common.EVENT_TIMEOUT_S, lambda event: event["event"] == "herald.connected")
+        result = self.run_example("publish.py", f"--target=127.0.0.1:{self.authorized_grpc}",
+                                  "--topic=chat.lobby", "--data=hello ada")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        event = sse.next_event(common.EVENT_TIMEOUT_S, common.is_app_event)
+        self.assertEqual(json.loads(event["data"])["data"], "hello ada")
+
+    def test_the_grant_is_the_backends(self):
+        self.assertEqual(self.status_of("/sse?topic=user.bob", "session=4f1c9e")[0], 403)
+        status, body = self.status_of("/sse?topic=chat.lobby", "session=unknown")
+        self.assertEqual(status, 401)
+        self.assertIn("log in first", body)
+        self.assertEqual(self.status_of("/sse?topic=chat.lobby", None)[0], 401)
+        status, body = self.status_of("/sse?topic=chat.lobby", "session=77ab02")
+        self.assertEqual(status, 403)
+        self.assertIn("suspended", body)
 
 
 class GoExampleTest(ExampleChecks):

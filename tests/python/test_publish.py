@@ -122,10 +122,11 @@ class Gateway:
 class SseStream:
     """Reads GET /sse raw (chunked text/event-stream) in a thread; events go to a queue."""
 
-    def __init__(self, port, path):
+    def __init__(self, port, path, headers=None):
         self.events = queue.Queue()
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.connection.request("GET", path, headers={"Accept": "text/event-stream"})
+        self.connection.request("GET", path,
+                                headers={"Accept": "text/event-stream", **(headers or {})})
         self.sock = self.connection.sock  # getresponse() may drop it (Connection: close).
         self.response = self.connection.getresponse()
         self.thread = threading.Thread(target=self._read, daemon=True)
