@@ -71,7 +71,8 @@ Gateway::Gateway(Config config, std::unique_ptr<Authenticator> authenticator)
         AuthorizerOptions{.target = config_.auth.authorizer,
                           .timeout = config_.auth.authorizer_timeout,
                           .headers = config_.auth.authorizer_headers,
-                          .max_calls = config_.auth.authorizer_max_calls});
+                          .max_calls = config_.auth.authorizer_max_calls,
+                          .cache_ttl = config_.auth.authorizer_cache_ttl});
     edge_context_->authorizer = authorizer_.get();
   }
   metrics_.SetGrpcMethods(ServedGrpcMethods());

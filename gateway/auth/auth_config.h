@@ -29,12 +29,14 @@ struct AuthConfig {
   std::string admin_keys_file;
 
   // --authorizer: the backend asked about clients without a verified credential (empty: none),
-  // each call's deadline, the request headers it is given, and its calls in flight at most.
+  // each call's deadline, the request headers it is given, its calls in flight at most, and
+  // how long a grant it answered is reused.
   std::string authorizer;
   absl::Duration authorizer_timeout = absl::Seconds(1);
   std::vector<std::string> authorizer_headers = {"cookie", "authorization", "origin",
                                                  "user-agent"};
   size_t authorizer_max_calls = 1000;
+  absl::Duration authorizer_cache_ttl = absl::ZeroDuration();  // 0: no grant is reused.
 
   bool HasKeys() const {
     return !jwt_hs256_secret.empty() || !jwt_hs256_secret_file.empty() ||

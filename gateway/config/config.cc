@@ -196,6 +196,10 @@ ABSL_FLAG(absl::Duration, authorizer_timeout, absl::Seconds(1),
           "Deadline of each Authorizer call; past it the client is refused with 503.");
 ABSL_FLAG(std::string, authorizer_headers, "cookie,authorization,origin,user-agent",
           "The request headers forwarded to the Authorizer (comma-separated); no other is.");
+ABSL_FLAG(absl::Duration, authorizer_cache_ttl, absl::ZeroDuration(),
+          "Reuse an Authorizer grant this long for the same question (same forwarded headers, "
+          "query, address, transport and topics), so reconnects need no call; refusals are "
+          "never reused. 0: off.");
 ABSL_FLAG(int64_t, authorizer_max_calls, 1000,
           "Authorizer calls in flight at most; a client past it is refused with 503.");
 ABSL_FLAG(std::string, publisher_keys_file, "",
@@ -288,6 +292,11 @@ absl::Status AuthFromFlags(AuthConfig& auth) {
   for (absl::string_view name :
        absl::StrSplit(absl::GetFlag(FLAGS_authorizer_headers), ',', absl::SkipWhitespace())) {
     auth.authorizer_headers.push_back(absl::AsciiStrToLower(absl::StripAsciiWhitespace(name)));
+  }
+  auth.authorizer_cache_ttl = absl::GetFlag(FLAGS_authorizer_cache_ttl);
+  if (auth.authorizer_cache_ttl < absl::ZeroDuration() ||
+      auth.authorizer_cache_ttl > absl::Hours(1)) {
+    return absl::InvalidArgumentError("--authorizer_cache_ttl must be 0s..1h");
   }
   int64_t max_calls = absl::GetFlag(FLAGS_authorizer_max_calls);
   if (max_calls < 1 || max_calls > 1000000) {

@@ -3,8 +3,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "auth/publisher_keys.h"
 #include "auth/topic_pattern.h"
 #include "herald/v1/authorizer.grpc.pb.h"
 #include "log.h"
@@ -17,8 +20,8 @@ absl::Status Malformed(absl::string_view field, absl::string_view why) {
 }
 
 absl::Status CheckPatterns(absl::string_view field,
-                           const google::protobuf::RepeatedPtrField<std::string> &patterns) {
-  for (const std::string &pattern : patterns) {
+                           const google::protobuf::RepeatedPtrField<std::string>& patterns) {
+  for (const std::string& pattern : patterns) {
     if (absl::Status status = ValidateTopicPattern(pattern); !status.ok()) {
       return Malformed(field, absl::StrCat("\"", pattern, "\": ", status.message()));
     }
@@ -32,7 +35,7 @@ absl::Status Unavailable(absl::string_view why) {
 
 }  // namespace
 
-absl::StatusOr<Grant> GrantFromAuthorizer(const herald::v1::AuthorizerConnectResponse &answer,
+absl::StatusOr<Grant> GrantFromAuthorizer(const herald::v1::AuthorizerConnectResponse& answer,
                                           absl::Time now) {
   if (absl::Status status = CheckPatterns("subscribe", answer.subscribe()); !status.ok()) {
     return status;
@@ -70,7 +73,7 @@ AuthorizerClient::AuthorizerClient(AuthorizerOptions options)
 AuthorizerClient::~AuthorizerClient() {
   absl::MutexLock lock(&mutex_);
   mutex_.Await(absl::Condition(
-      +[](size_t *in_flight) { return *in_flight == 0; }, &in_flight_));
+      +[](size_t* in_flight) { return *in_flight == 0; }, &in_flight_));
 }
 
 void AuthorizerClient::CallEnded() {
@@ -79,14 +82,62 @@ void AuthorizerClient::CallEnded() {
 }
 
 bool AuthorizerClient::Forwards(absl::string_view header) const {
-  for (const std::string &name : options_.headers) {
+  for (const std::string& name : options_.headers) {
     if (absl::EqualsIgnoreCase(name, header)) return true;
   }
   return false;
 }
 
+std::string AuthorizerClient::CacheKey(const AuthorizerConnect& ask) {
+  // Each part length-prefixed, in a fixed order: no two questions write the same text.
+  std::string text;
+  auto add = [&text](absl::string_view part) { absl::StrAppend(&text, part.size(), ":", part); };
+  add(ask.transport);
+  add(ask.remote_address);
+  for (const auto* pairs : {&ask.headers, &ask.query}) {
+    std::vector<std::pair<std::string, std::string>> sorted = *pairs;
+    std::sort(sorted.begin(), sorted.end());
+    add(std::to_string(sorted.size()));
+    for (const auto& [name, value] : sorted) {
+      add(name);
+      add(value);
+    }
+  }
+  for (const std::string& topic : ask.topics) add(topic);
+  PublisherKeys::Digest digest = PublisherKeys::Sha256(text);
+  return std::string(digest.begin(), digest.end());
+}
+
+std::optional<Grant> AuthorizerClient::Cached(const std::string& key, absl::Time now) {
+  absl::MutexLock lock(&mutex_);
+  auto found = cache_.find(key);
+  if (found == cache_.end()) return std::nullopt;
+  if (found->second.until <= now) {
+    cache_.erase(found);
+    return std::nullopt;
+  }
+  return found->second.grant;
+}
+
+void AuthorizerClient::Remember(const std::string& key, const Grant& grant, absl::Time now) {
+  absl::MutexLock lock(&mutex_);
+  if (cache_.size() >= options_.cache_entries) {
+    absl::erase_if(cache_, [now](const auto& entry) { return entry.second.until <= now; });
+    if (cache_.size() >= options_.cache_entries) return;  // Full of live grants: not kept.
+  }
+  cache_[key] = CachedGrant{grant, std::min(now + options_.cache_ttl, grant.expires)};
+}
+
 void AuthorizerClient::Connect(AuthorizerConnect ask,
                                std::function<void(absl::StatusOr<Grant>)> done) {
+  std::string key;
+  if (options_.cache_ttl > absl::ZeroDuration()) {
+    key = CacheKey(ask);
+    if (std::optional<Grant> grant = Cached(key, absl::Now())) {
+      done(*std::move(grant));
+      return;
+    }
+  }
   bool room;
   {
     absl::MutexLock lock(&mutex_);
@@ -99,22 +150,26 @@ void AuthorizerClient::Connect(AuthorizerConnect ask,
   }
   auto call = std::make_shared<Call>();
   call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
-  herald::v1::AuthorizerConnectRequest &request = call->request;
+  herald::v1::AuthorizerConnectRequest& request = call->request;
   request.set_transport(std::move(ask.transport));
   request.set_remote_address(std::move(ask.remote_address));
-  for (auto &[name, value] : ask.headers) (*request.mutable_headers())[name] = std::move(value);
-  for (auto &[name, value] : ask.query) (*request.mutable_query())[name] = std::move(value);
-  for (std::string &topic : ask.topics) request.add_topics(std::move(topic));
-  stub_->stub->async()->Connect(&call->context, &call->request, &call->response,
-                                [this, call, done = std::move(done)](grpc::Status status) {
-                                  Answer(call->response, status, done);
-                                  CallEnded();
-                                });
+  for (auto& [name, value] : ask.headers) (*request.mutable_headers())[name] = std::move(value);
+  for (auto& [name, value] : ask.query) (*request.mutable_query())[name] = std::move(value);
+  for (std::string& topic : ask.topics) request.add_topics(std::move(topic));
+  stub_->stub->async()->Connect(
+      &call->context, &call->request, &call->response,
+      [this, call, key = std::move(key), done = std::move(done)](grpc::Status status) {
+        Answer(call->response, status, [&](absl::StatusOr<Grant> grant) {
+          if (grant.ok() && !key.empty()) Remember(key, *grant, absl::Now());
+          done(std::move(grant));
+        });
+        CallEnded();
+      });
 }
 
-void AuthorizerClient::Answer(const herald::v1::AuthorizerConnectResponse &response,
-                              const grpc::Status &status,
-                              const std::function<void(absl::StatusOr<Grant>)> &done) {
+void AuthorizerClient::Answer(const herald::v1::AuthorizerConnectResponse& response,
+                              const grpc::Status& status,
+                              const std::function<void(absl::StatusOr<Grant>)>& done) {
   switch (status.error_code()) {
     case grpc::StatusCode::OK:
       break;

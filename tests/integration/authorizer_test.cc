@@ -264,11 +264,39 @@ TEST_F(AuthorizerTest, AVerifiedTokenNeedsNoCall) {
   EXPECT_EQ(backend_.asked().size(), 2u);
 }
 
+TEST_F(AuthorizerTest, WithTheCacheAReconnectNeedsNoCall) {
+  StartBackend();
+  StartGateway({AuthorizerFlag(), "--authorizer_cache_ttl=3s"});
+  for (int i = 0; i < 3; ++i) {
+    std::shared_ptr<SseClient> sse = ConnectSse("/sse?topic=chat.a", {"Cookie: session=ada"});
+    ASSERT_TRUE(sse);
+  }
+  EXPECT_EQ(backend_.asked().size(), 1u);
+  // Another question (another session, other topics) is asked about; a refusal is not kept.
+  ASSERT_TRUE(ConnectSse("/sse?topic=chat.a", {"Cookie: session=bob"}));
+  ASSERT_TRUE(ConnectSse("/sse?topic=chat.b", {"Cookie: session=ada"}));
+  EXPECT_EQ(backend_.asked().size(), 3u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(Fetch(http_port(), "GET", "/sse?topic=chat.a", "", {{"Cookie", "session=nobody"}})
+                  .status,
+              403);
+  }
+  EXPECT_EQ(backend_.asked().size(), 5u);
+  // Past the TTL the backend is asked again.
+  absl::SleepFor(absl::Milliseconds(3100));
+  ASSERT_TRUE(ConnectSse("/sse?topic=chat.a", {"Cookie: session=ada"}));
+  EXPECT_EQ(backend_.asked().size(), 6u);
+}
+
 TEST_F(AuthorizerTest, BadFlagsStopTheStart) {
   CommandResult timeout = RunHerald("--authorizer=127.0.0.1:1 --authorizer_timeout=0s");
   EXPECT_EQ(timeout.exit_code, 2);
   EXPECT_NE(timeout.output.find("--authorizer_timeout must be more than 0s"), std::string::npos)
       << timeout.output;
+  CommandResult cache = RunHerald("--authorizer=127.0.0.1:1 --authorizer_cache_ttl=2h");
+  EXPECT_EQ(cache.exit_code, 2);
+  EXPECT_NE(cache.output.find("--authorizer_cache_ttl must be 0s..1h"), std::string::npos)
+      << cache.output;
   CommandResult calls = RunHerald("--authorizer=127.0.0.1:1 --authorizer_max_calls=0");
   EXPECT_EQ(calls.exit_code, 2);
   EXPECT_NE(calls.output.find("--authorizer_max_calls must be 1..1000000"), std::string::npos)
