@@ -10,8 +10,8 @@ Stubs as for publish.py (see its top). Run it next to the gateway:
 
 Then a browser holding the cookie `session=4f1c9e` gets ada's grant when it opens
 `/ws?topic=chat.lobby` or `/sse?topic=user.ada`: it may follow `chat.*` and its own `user.ada`,
-and publish on `chat.*`, for an hour. Without a known session the gateway answers 401; a session
-marked `--suspended` gets 403. Prints `authorizer listening <host>:<port>` once it serves (port 0
+and publish on `chat.*`, for an hour. Without a known session the gateway answers 401; a user
+named by `--suspended` gets 403. Prints `authorizer listening <host>:<port>` once it serves (port 0
 picks a free one).
 
 The sessions here come from the command line; in your backend, look the cookie up where your
@@ -80,11 +80,15 @@ async def serve(args, grpc, authorizer_pb2, authorizer_pb2_grpc):
             print(f"authorizer.py: --session {text!r} is not SESSION_ID=USER", file=sys.stderr)
             return 2
         sessions[session] = user
-    server = grpc.aio.server()
+    # Without SO_REUSEPORT a second backend on a taken port fails, instead of sharing it.
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     authorizer_pb2_grpc.add_AuthorizerServicer_to_server(
         make_servicer(grpc, authorizer_pb2, authorizer_pb2_grpc, sessions, set(args.suspended),
                       args.cookie), server)
-    port = server.add_insecure_port(args.listen)
+    try:
+        port = server.add_insecure_port(args.listen)
+    except RuntimeError:
+        port = 0
     if port == 0:
         print(f"authorizer.py: cannot listen on {args.listen}", file=sys.stderr)
         return 1

@@ -122,8 +122,13 @@ std::optional<Grant> AuthorizerClient::Cached(const std::string& key, absl::Time
 void AuthorizerClient::Remember(const std::string& key, const Grant& grant, absl::Time now) {
   absl::MutexLock lock(&mutex_);
   if (cache_.size() >= options_.cache_entries) {
-    absl::erase_if(cache_, [now](const auto& entry) { return entry.second.until <= now; });
-    if (cache_.size() >= options_.cache_entries) return;  // Full of live grants: not kept.
+    // Expired grants are swept at most once a second (a sweep reads every entry); when the
+    // cache is full of live ones, one of them makes room.
+    if (now >= next_sweep_) {
+      absl::erase_if(cache_, [now](const auto& entry) { return entry.second.until <= now; });
+      next_sweep_ = now + absl::Seconds(1);
+    }
+    if (cache_.size() >= options_.cache_entries) cache_.erase(cache_.begin());
   }
   cache_[key] = CachedGrant{grant, std::min(now + options_.cache_ttl, grant.expires)};
 }

@@ -90,6 +90,7 @@ class AuthorizerClient {
     absl::Time until;
   };
   absl::flat_hash_map<std::string, CachedGrant> cache_ ABSL_GUARDED_BY(mutex_);
+  absl::Time next_sweep_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
   std::shared_ptr<grpc::Channel> channel_;
   struct Stub;
   std::unique_ptr<Stub> stub_;

@@ -250,32 +250,42 @@ class AuthorizerExampleTest(ExampleChecks):
     def setUpClass(cls):
         super().setUpClass()
         path = os.path.join(cls.source_dir, "clients", "python", "authorizer.py")
+        # Its stderr goes to a file, read when it fails: a pipe nobody reads could fill up.
+        cls.backend_log = tempfile.TemporaryFile(mode="w+")  # pylint: disable=consider-using-with
         cls.backend = subprocess.Popen(  # pylint: disable=consider-using-with
             [sys.executable, path, f"--stubs={cls.stubs_dir}", "--listen=127.0.0.1:0",
              "--session=4f1c9e=ada", "--session=77ab02=bob", "--suspended=bob"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=cls.backend_log, text=True)
+        cls.authorized = None
         try:
-            line = cls.backend.stdout.readline()
+            line = cls.backend.stdout.readline()  # Its first line, or "" when it exits.
             match = re.match(r"authorizer listening (\S+)$", line.strip())
             if not match:
+                cls.backend.wait(timeout=10)
+                cls.backend_log.seek(0)
                 raise AssertionError(f"authorizer.py did not start: {line!r} "
-                                     f"{cls.backend.stderr.read() if cls.backend.poll() else ''}")
+                                     f"{cls.backend_log.read()}")
             cls.authorized = common.Gateway(os.environ["HERALD_BIN"],
                                             f"--authorizer={match.group(1)}")
             cls.authorized_http, cls.authorized_grpc = cls.authorized.wait_listening(
                 common.STARTUP_TIMEOUT_S)
         except BaseException:
-            cls.backend.kill()
+            cls.stop_backends()
             super().tearDownClass()
             raise
 
     @classmethod
-    def tearDownClass(cls):
-        cls.authorized.stop(common.SHUTDOWN_TIMEOUT_S)
+    def stop_backends(cls):
+        if cls.authorized is not None:
+            cls.authorized.stop(common.SHUTDOWN_TIMEOUT_S)
         cls.backend.kill()
         cls.backend.wait(timeout=10)
         cls.backend.stdout.close()
-        cls.backend.stderr.close()
+        cls.backend_log.close()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stop_backends()
         super().tearDownClass()
 
     def status_of(self, path, cookie):
